@@ -1,0 +1,1 @@
+"""asyncsdk: a typed asyncio client for Bird's Voice API."""

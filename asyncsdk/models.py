@@ -1,0 +1,302 @@
+"""Typed models of the Voice API's call resource, and their JSON codecs.
+
+Every model is a frozen ``msgspec.Struct``: attributes are snake_case, the wire
+stays camelCase, unknown JSON fields are ignored, and every field but ``Call.id``
+may be absent or ``null`` (both read as ``None``).
+
+Enumerated fields are typed ``str``, never ``Enum``: the API adds values without
+notice and a new value must not break decoding. The known values are offered as
+``StrEnum`` constants (``CallStatus.COMPLETED == "completed"``) to compare against.
+
+Structs are declared with ``gc=False``: a decoded call holds no reference cycles, and
+keeping it out of the garbage collector's lists saves memory and collection time in
+workers that hold many of them.
+
+Imports: msgspec and the standard library only.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import uuid
+from enum import StrEnum
+from typing import Annotated
+
+import msgspec
+
+__all__ = [
+    "AmdResult",
+    "AmdResultValue",
+    "Call",
+    "CallDirection",
+    "CallFlow",
+    "CallFlowCommand",
+    "CallFlowCommandName",
+    "CallStatus",
+    "CallType",
+    "Condition",
+    "ConditionOperator",
+    "ConditionVariable",
+    "Contact",
+    "HangupSource",
+    "Notification",
+    "Number",
+    "NumberType",
+    "Party",
+    "QualityInsights",
+    "SipInsights",
+    "SipType",
+]
+
+#: A timestamp on the wire: RFC 3339 with an offset, decoded timezone-aware.
+Timestamp = Annotated[_dt.datetime, msgspec.Meta(tz=True)]
+
+
+class _Model(msgspec.Struct, frozen=True, kw_only=True, rename="camel", omit_defaults=True, gc=False):
+    """Shared options: immutable, camelCase on the wire, ``None`` fields omitted on encode."""
+
+
+# --- known values of the enumerated fields ---------------------------------------------
+
+
+class CallStatus(StrEnum):
+    """Known values of ``Call.status``; the API may send others."""
+
+    ACCEPTED = "accepted"
+    STARTING = "starting"
+    RINGING = "ringing"
+    ONGOING = "ongoing"
+    COMPLETED = "completed"
+    NO_ANSWER = "no-answer"
+    BUSY = "busy"
+    FAILED = "failed"
+
+
+class CallDirection(StrEnum):
+    """Known values of ``Call.direction``; the API may send others."""
+
+    INCOMING = "incoming"
+    OUTGOING = "outgoing"
+
+
+class CallType(StrEnum):
+    """Known values of ``Call.type``; the API may send others."""
+
+    PSTN = "pstn"
+
+
+class NumberType(StrEnum):
+    """Known values of ``Number.type``; the API may send others."""
+
+    PSTN = "pstn"
+
+
+class HangupSource(StrEnum):
+    """Known values of ``Call.hangup_source``; the API may send others."""
+
+    CALLEE = "callee"
+
+
+class SipType(StrEnum):
+    """Known values of ``Call.sip_type``; the API may send others."""
+
+    ELASTIC = "elastic"
+
+
+class AmdResultValue(StrEnum):
+    """Known values of ``AmdResult.result`` (answering-machine detection)."""
+
+    HUMAN = "human"
+
+
+class CallFlowCommandName(StrEnum):
+    """Known values of ``CallFlowCommand.command``; the API may send others."""
+
+    ANSWER = "answer"
+    HANGUP = "hangup"
+    PLAYBACK = "playback"
+    SAY = "say"
+    GATHER = "gather"
+    RECORD = "record"
+    BRIDGE = "bridge"
+    PAUSE = "pause"
+    RINGING = "ringing"
+
+
+class ConditionVariable(StrEnum):
+    """Known values of ``Condition.variable``; the API may send others."""
+
+    KEYS = "keys"
+
+
+class ConditionOperator(StrEnum):
+    """Known values of ``Condition.operator``; the API may send others."""
+
+    EQ = "eq"
+
+
+# --- the structs ----------------------------------------------------------------------
+
+
+class Contact(_Model):
+    """The contact a party resolved to."""
+
+    id: str | None = None
+    identifier_key: str | None = None
+    identifier_value: str | None = None
+
+
+class Number(_Model):
+    """The number a party called from or to."""
+
+    type: str | None = None
+    """See `NumberType` for the known values."""
+    number: str | None = None
+    anonymous: bool | None = None
+    caller_id_name: str | None = None
+    identity: str | None = None
+    country_iso_code: str | None = None
+    pstn_number_type: str | None = None
+
+
+class Party(_Model):
+    """The originator or the receiver of a call."""
+
+    contact: Contact | None = None
+    number: Number | None = None
+
+
+class Condition(_Model):
+    """A condition under which a call-flow command runs."""
+
+    variable: str | None = None
+    """See `ConditionVariable` for the known values."""
+    operator: str | None = None
+    """See `ConditionOperator` for the known values."""
+    value: str | None = None
+
+
+class CallFlowCommand(_Model):
+    """One step of a call flow."""
+
+    id: uuid.UUID | None = None
+    call_id: uuid.UUID | None = None
+    call_flow_id: uuid.UUID | None = None
+    status: str | None = None
+    command: str | None = None
+    """See `CallFlowCommandName` for the known values."""
+    conditions: list[Condition] | None = None
+
+
+class CallFlow(_Model):
+    """The call flow that ran on the call."""
+
+    id: uuid.UUID | None = None
+    commands: list[CallFlowCommand] | None = None
+
+
+class Notification(_Model):
+    """Where status notifications for the call are sent."""
+
+    url: str | None = None
+
+
+class QualityInsights(_Model):
+    """Audio quality figures, as the API sends them (strings)."""
+
+    mos: str | None = None
+    """Mean opinion score."""
+    pdd: str | None = None
+    """Post-dial delay."""
+
+
+class SipInsights(_Model):
+    """SIP-level details of the call."""
+
+    hangup_sip_code: str | None = None
+    edge_region: str | None = None
+    provider_name: str | None = None
+    user_agent: str | None = None
+    remote_signalling_ip: str | None = None
+    remote_media_ip: str | None = None
+
+
+class AmdResult(_Model):
+    """Answering-machine detection result."""
+
+    result: str | None = None
+    """See `AmdResultValue` for the known values."""
+    speech: str | None = None
+    locale: str | None = None
+
+
+class Call(_Model):
+    """A voice call, as returned by *Get a call*.
+
+    Every field but `id` may be ``None``: absent and ``null`` on the wire read the same.
+    Enumerated fields are plain strings; compare them with the constants in
+    `CallStatus`, `CallDirection` and friends, which are ``str`` themselves.
+
+    Example:
+        >>> call = Call.from_json(b'{"id": "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"}')
+        >>> call.status is None
+        True
+        >>> Call.from_json(call.to_json()) == call
+        True
+    """
+
+    id: uuid.UUID
+    channel_id: uuid.UUID | None = None
+    from_: str | None = msgspec.field(default=None, name="from")
+    """The calling number (``from`` on the wire; ``from`` is a Python keyword)."""
+    to: str | None = None
+    originator: Party | None = None
+    receiver: Party | None = None
+    parent_id: uuid.UUID | None = None
+    direction: str | None = None
+    """See `CallDirection` for the known values."""
+    status: str | None = None
+    """See `CallStatus` for the known values."""
+    reason: str | None = None
+    type: str | None = None
+    """See `CallType` for the known values."""
+    duration: int | None = None
+    """Length of the call in seconds."""
+    hangup_cause_code: int | None = None
+    hangup_source: str | None = None
+    """See `HangupSource` for the known values."""
+    hangup_sip_code: str | None = None
+    created_at: Timestamp | None = None
+    updated_at: Timestamp | None = None
+    ringing_at: Timestamp | None = None
+    answered_at: Timestamp | None = None
+    ended_at: Timestamp | None = None
+    scheduled_for: Timestamp | None = None
+    call_flow: CallFlow | None = None
+    notification: Notification | None = None
+    quality_insights: QualityInsights | None = None
+    sip_insights: SipInsights | None = None
+    amd_result: AmdResult | None = None
+    sip_type: str | None = None
+    """See `SipType` for the known values."""
+    tags: list[str] | None = None
+
+    @classmethod
+    def from_json(cls, data: bytes | bytearray | memoryview | str) -> Call:
+        """Decode one call from its JSON body.
+
+        Raises:
+            msgspec.DecodeError: ``data`` is not valid JSON.
+            msgspec.ValidationError: ``data`` is JSON but not a call; the message names
+                the JSON path that failed (``$.duration``).
+        """
+        return CALL_DECODER.decode(data)
+
+    def to_json(self) -> bytes:
+        """Encode the call back to the API's camelCase JSON (``None`` fields omitted)."""
+        return _ENCODER.encode(self)
+
+
+#: One decoder per type, built once: building a decoder is far costlier than using it.
+CALL_DECODER: msgspec.json.Decoder[Call] = msgspec.json.Decoder(Call)
+_ENCODER = msgspec.json.Encoder()
