@@ -1,1 +1,112 @@
-"""asyncsdk: a typed asyncio client for Bird's Voice API."""
+"""asyncsdk: a typed asyncio client for Bird's Voice API.
+
+Everything public is importable from here; the modules behind it are private or list
+their own ``__all__``::
+
+    import asyncsdk
+
+    async with asyncsdk.Client(access_key="...") as client:
+        call = await client.get_call(workspace_id, channel_id, call_id)
+"""
+
+from importlib.metadata import PackageNotFoundError as _PackageNotFoundError
+from importlib.metadata import version as _version
+
+from .client import Client
+from .config import DEFAULT_BASE_URL, RateLimit, RetryPolicy, Timeout
+from .errors import (
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    BirdError,
+    ClientClosedError,
+    ConfigurationError,
+    ConflictError,
+    DecodeError,
+    InvalidIDError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    RequestError,
+    ResponseTooLargeError,
+    ServerError,
+    UnprocessableEntityError,
+)
+from .models import (
+    AmdResult,
+    AmdResultValue,
+    Call,
+    CallDirection,
+    CallFlow,
+    CallFlowCommand,
+    CallFlowCommandName,
+    CallStatus,
+    CallType,
+    Condition,
+    ConditionOperator,
+    ConditionVariable,
+    Contact,
+    HangupSource,
+    Notification,
+    Number,
+    NumberType,
+    Party,
+    QualityInsights,
+    SipInsights,
+    SipType,
+)
+
+try:
+    __version__ = _version("asyncsdk")
+except _PackageNotFoundError:  # pragma: no cover - running from an uninstalled tree
+    __version__ = "0+unknown"
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "APIConnectionError",
+    "APIError",
+    "APITimeoutError",
+    "AmdResult",
+    "AmdResultValue",
+    "AuthenticationError",
+    "BadRequestError",
+    "BirdError",
+    "Call",
+    "CallDirection",
+    "CallFlow",
+    "CallFlowCommand",
+    "CallFlowCommandName",
+    "CallStatus",
+    "CallType",
+    "Client",
+    "ClientClosedError",
+    "Condition",
+    "ConditionOperator",
+    "ConditionVariable",
+    "ConfigurationError",
+    "ConflictError",
+    "Contact",
+    "DecodeError",
+    "HangupSource",
+    "InvalidIDError",
+    "NotFoundError",
+    "Notification",
+    "Number",
+    "NumberType",
+    "Party",
+    "PermissionDeniedError",
+    "QualityInsights",
+    "RateLimit",
+    "RateLimitError",
+    "RequestError",
+    "ResponseTooLargeError",
+    "RetryPolicy",
+    "ServerError",
+    "SipInsights",
+    "SipType",
+    "Timeout",
+    "UnprocessableEntityError",
+    "__version__",
+]

@@ -52,8 +52,13 @@ __all__ = [
 Timestamp = Annotated[_dt.datetime, msgspec.Meta(tz=True)]
 
 
-class _Model(msgspec.Struct, frozen=True, kw_only=True, rename="camel", omit_defaults=True, gc=False):
-    """Shared options: immutable, camelCase on the wire, ``None`` fields omitted on encode."""
+class _Model(
+    msgspec.Struct, frozen=True, kw_only=True, rename="camel", omit_defaults=True, gc=False
+):
+    """Shared options: immutable, camelCase on the wire, ``None`` fields omitted on encode.
+
+    Subclasses restate ``frozen=True`` so that type checkers see it too.
+    """
 
 
 # --- known values of the enumerated fields ---------------------------------------------
@@ -138,7 +143,7 @@ class ConditionOperator(StrEnum):
 # --- the structs ----------------------------------------------------------------------
 
 
-class Contact(_Model):
+class Contact(_Model, frozen=True):
     """The contact a party resolved to."""
 
     id: str | None = None
@@ -146,7 +151,7 @@ class Contact(_Model):
     identifier_value: str | None = None
 
 
-class Number(_Model):
+class Number(_Model, frozen=True):
     """The number a party called from or to."""
 
     type: str | None = None
@@ -159,14 +164,14 @@ class Number(_Model):
     pstn_number_type: str | None = None
 
 
-class Party(_Model):
+class Party(_Model, frozen=True):
     """The originator or the receiver of a call."""
 
     contact: Contact | None = None
     number: Number | None = None
 
 
-class Condition(_Model):
+class Condition(_Model, frozen=True):
     """A condition under which a call-flow command runs."""
 
     variable: str | None = None
@@ -176,7 +181,7 @@ class Condition(_Model):
     value: str | None = None
 
 
-class CallFlowCommand(_Model):
+class CallFlowCommand(_Model, frozen=True):
     """One step of a call flow."""
 
     id: uuid.UUID | None = None
@@ -188,20 +193,20 @@ class CallFlowCommand(_Model):
     conditions: list[Condition] | None = None
 
 
-class CallFlow(_Model):
+class CallFlow(_Model, frozen=True):
     """The call flow that ran on the call."""
 
     id: uuid.UUID | None = None
     commands: list[CallFlowCommand] | None = None
 
 
-class Notification(_Model):
+class Notification(_Model, frozen=True):
     """Where status notifications for the call are sent."""
 
     url: str | None = None
 
 
-class QualityInsights(_Model):
+class QualityInsights(_Model, frozen=True):
     """Audio quality figures, as the API sends them (strings)."""
 
     mos: str | None = None
@@ -210,7 +215,7 @@ class QualityInsights(_Model):
     """Post-dial delay."""
 
 
-class SipInsights(_Model):
+class SipInsights(_Model, frozen=True):
     """SIP-level details of the call."""
 
     hangup_sip_code: str | None = None
@@ -221,7 +226,7 @@ class SipInsights(_Model):
     remote_media_ip: str | None = None
 
 
-class AmdResult(_Model):
+class AmdResult(_Model, frozen=True):
     """Answering-machine detection result."""
 
     result: str | None = None
@@ -230,7 +235,7 @@ class AmdResult(_Model):
     locale: str | None = None
 
 
-class Call(_Model):
+class Call(_Model, frozen=True):
     """A voice call, as returned by *Get a call*.
 
     Every field but `id` may be ``None``: absent and ``null`` on the wire read the same.

@@ -1,0 +1,102 @@
+"""One GET over aiohttp: no redirects, a bounded body, and aiohttp's errors translated.
+
+This is the only module that talks to the network. It knows nothing of calls, retries
+or rate limits: it returns the raw status, headers and body, or raises
+`APIConnectionError` / `APITimeoutError` / `ResponseTooLargeError`.
+`asyncio.CancelledError` passes through untouched.
+
+Imports: aiohttp, yarl, the standard library and `asyncsdk.errors`.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import aiohttp
+from multidict import CIMultiDictProxy
+from yarl import URL
+
+from .errors import APIConnectionError, APITimeoutError, ResponseTooLargeError
+
+_METHOD = "GET"
+
+
+class RawResponse(NamedTuple):
+    """A complete HTTP response, body read."""
+
+    status: int
+    reason: str | None
+    headers: CIMultiDictProxy[str]
+    body: bytes
+
+
+async def get(
+    session: aiohttp.ClientSession,
+    url: str,
+    *,
+    headers: dict[str, str],
+    client_timeout: aiohttp.ClientTimeout,
+    max_bytes: int,
+) -> RawResponse:
+    """Send one GET and read the whole body, refusing bodies over ``max_bytes``.
+
+    ``url`` must already be safe (built from validated parts): it is sent as given,
+    without re-quoting.
+
+    Raises:
+        APITimeoutError: Connecting, reading or the whole attempt took too long.
+        APIConnectionError: The connection failed, was reset, or the body was cut off.
+        ResponseTooLargeError: The body is larger than ``max_bytes``; it is not read.
+    """
+    try:
+        async with session.get(
+            URL(url, encoded=True), headers=headers, timeout=client_timeout, allow_redirects=False
+        ) as resp:
+            body = await _read_body(resp, max_bytes, url)
+            return RawResponse(resp.status, resp.reason, resp.headers, body)
+    except TimeoutError as exc:  # aiohttp's timeouts all derive from TimeoutError
+        raise APITimeoutError(
+            _timeout_message(exc, client_timeout), method=_METHOD, url=url
+        ) from exc
+    except aiohttp.ClientError as exc:
+        raise APIConnectionError(
+            f"connection failed: {type(exc).__name__}: {exc}".rstrip(": "), method=_METHOD, url=url
+        ) from exc
+
+
+async def _read_body(resp: aiohttp.ClientResponse, max_bytes: int, url: str) -> bytes:
+    length = resp.content_length
+    if length is not None and length > max_bytes:
+        raise ResponseTooLargeError(
+            f"response body of {length} bytes exceeds max_response_bytes={max_bytes}",
+            method=_METHOD,
+            url=url,
+            limit=max_bytes,
+            status=resp.status,
+        )
+    if length is not None and "Content-Encoding" not in resp.headers:
+        return await resp.read()  # aiohttp reads exactly Content-Length bytes
+    # Unknown or compressed length: count as we go, so a huge or decompression-bomb
+    # body is cut off at the cap instead of filling memory.
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in resp.content.iter_any():
+        size += len(chunk)
+        if size > max_bytes:
+            raise ResponseTooLargeError(
+                f"response body exceeds max_response_bytes={max_bytes}",
+                method=_METHOD,
+                url=url,
+                limit=max_bytes,
+                status=resp.status,
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _timeout_message(exc: BaseException, timeout: aiohttp.ClientTimeout) -> str:
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return f"timed out connecting (connect timeout {timeout.sock_connect}s)"
+    if isinstance(exc, aiohttp.SocketTimeoutError):
+        return f"timed out reading the response (read timeout {timeout.sock_read}s)"
+    return f"request timed out (total timeout {timeout.total}s per attempt)"

@@ -1,0 +1,325 @@
+"""`Client`: the session manager that turns ``get_call`` into one checked HTTP request.
+
+Data flows one way: the caller's IDs are validated (`asyncsdk._protocol`), the request
+goes through the transport (`asyncsdk._transport`), and the response comes back as a
+`Call` or a typed error (`asyncsdk._protocol` again). The client owns the lifecycle
+(an explicit state: unopened, open, closed) and the resolved, frozen settings.
+
+Imports: aiohttp and every core module of the package; nothing imports this but the
+package root and the bulk helpers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import logging
+import os
+import platform
+import time
+import uuid
+import warnings
+from importlib.metadata import PackageNotFoundError, version
+from types import TracebackType
+from typing import Final, Self
+
+import aiohttp
+
+from . import _protocol, _transport
+from .config import (
+    DEFAULT_BASE_URL,
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    RateLimit,
+    RetryPolicy,
+    Timeout,
+)
+from .errors import ClientClosedError, ConfigurationError
+from .models import Call
+
+__all__ = ["Client"]
+
+logger: Final = logging.getLogger("asyncsdk")
+
+#: Environment variables read when the matching argument is not given.
+ENV_ACCESS_KEY: Final = "BIRD_ACCESS_KEY"
+ENV_BASE_URL: Final = "BIRD_BASE_URL"
+
+
+def _user_agent() -> str:
+    try:
+        own = version("asyncsdk")
+    except PackageNotFoundError:  # running from a source tree
+        own = "0+unknown"
+    return f"asyncsdk/{own} aiohttp/{aiohttp.__version__} python/{platform.python_version()}"
+
+
+class _State(enum.Enum):
+    UNOPENED = "unopened"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class Client:
+    """Async client for Bird's Voice API; one per application, shared by every task.
+
+    Use it as an async context manager, or create it at start-up and ``await
+    client.aclose()`` at shutdown. Its connection pool opens on first use, inside the
+    running event loop, and belongs to that loop.
+
+    Example:
+        >>> async with Client(access_key="...") as client:  # doctest: +SKIP
+        ...     call = await client.get_call(workspace_id, channel_id, call_id)
+        ...     print(call.status, call.duration)
+
+    Args:
+        access_key: Bird access key, sent as ``Authorization: AccessKey <key>``.
+            Defaults to the ``BIRD_ACCESS_KEY`` environment variable.
+        bearer_token: A JWT, sent as ``Authorization: Bearer <token>``, instead of
+            an access key.
+        base_url: The API root. Defaults to ``BIRD_BASE_URL`` or
+            ``https://api.bird.com``. Must be ``https`` unless the host is loopback
+            or ``allow_insecure_http`` is set.
+        timeout: Seconds for each attempt (connect, read and total alike), or a
+            `Timeout` for each phase and the per-call deadline.
+        max_retries: Retries after the first attempt; 0 disables retrying.
+        rate_limit: Requests per second this client may send, a `RateLimit` for the
+            burst and adaptive settings, or ``None`` to adapt to the server's throttling.
+        retry_policy: Backoff and retry-budget settings; ``max_retries`` overrides its
+            field of the same name when both are given.
+        session: An `aiohttp.ClientSession` to send through instead of the client's
+            own. The caller keeps ownership: the client never closes it.
+        max_connections: Size of the client's own connection pool (ignored with
+            ``session``).
+        max_response_bytes: Largest response body accepted; larger ones raise
+            `ResponseTooLargeError` unread.
+        allow_insecure_http: Permit ``http://`` to a non-loopback host.
+
+    Raises:
+        ConfigurationError: A setting is invalid; the message says what to pass.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_base_url",
+        "_client_timeout",
+        "_headers",
+        "_max_connections",
+        "_max_response_bytes",
+        "_owns_session",
+        "_rate_limit",
+        "_retry_policy",
+        "_scheme",
+        "_session",
+        "_state",
+        "_timeout",
+    )
+
+    def __init__(
+        self,
+        *,
+        access_key: str | None = None,
+        bearer_token: str | None = None,
+        base_url: str | None = None,
+        timeout: float | Timeout | None = None,
+        max_retries: int | None = None,
+        rate_limit: float | RateLimit | None = None,
+        retry_policy: RetryPolicy | None = None,
+        session: aiohttp.ClientSession | None = None,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        allow_insecure_http: bool = False,
+    ) -> None:
+        if access_key is None and bearer_token is None:
+            access_key = os.environ.get(ENV_ACCESS_KEY)
+        authorization = _protocol.authorization(access_key, bearer_token)
+        self._scheme = authorization.partition(" ")[0]
+        self._base_url = _protocol.base_url(
+            base_url if base_url is not None else os.environ.get(ENV_BASE_URL, DEFAULT_BASE_URL),
+            allow_insecure_http=allow_insecure_http,
+        )
+        self._timeout = _resolve_timeout(timeout)
+        self._client_timeout = aiohttp.ClientTimeout(
+            total=self._timeout.total,
+            sock_connect=self._timeout.connect,
+            sock_read=self._timeout.read,
+        )
+        policy = retry_policy if retry_policy is not None else RetryPolicy()
+        if max_retries is not None:
+            policy = dataclasses.replace(policy, max_retries=max_retries)
+        self._retry_policy = policy
+        self._rate_limit = _resolve_rate_limit(rate_limit)
+        for name, value in (
+            ("max_connections", max_connections),
+            ("max_response_bytes", max_response_bytes),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigurationError(f"{name} must be a positive int, got {value!r}")
+        self._max_connections = max_connections
+        self._max_response_bytes = max_response_bytes
+        if session is not None and not isinstance(session, aiohttp.ClientSession):
+            raise ConfigurationError(
+                f"session must be an aiohttp.ClientSession, got {type(session).__name__}"
+            )
+        self._session = session
+        self._owns_session = session is None
+        self._state = _State.UNOPENED
+        self._headers = {
+            "Authorization": authorization,
+            "Accept": "application/json",
+            "User-Agent": _user_agent(),
+        }
+
+    # --- settings, read-only ---
+
+    @property
+    def base_url(self) -> str:
+        """The API root requests go to, without a trailing slash."""
+        return self._base_url
+
+    @property
+    def timeout(self) -> Timeout:
+        """The resolved time limits."""
+        return self._timeout
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """The resolved retry settings."""
+        return self._retry_policy
+
+    @property
+    def rate_limit(self) -> RateLimit:
+        """The resolved rate-limit settings."""
+        return self._rate_limit
+
+    @property
+    def closed(self) -> bool:
+        """Whether `aclose` has been called."""
+        return self._state is _State.CLOSED
+
+    def __repr__(self) -> str:
+        # The credential is never shown; only which scheme is in use.
+        return (
+            f"<asyncsdk.Client base_url={self._base_url!r} auth={self._scheme} "
+            f"state={self._state.value}>"
+        )
+
+    # --- lifecycle ---
+
+    async def __aenter__(self) -> Self:
+        self._open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def _open(self) -> aiohttp.ClientSession:
+        """Move to OPEN, creating the owned session; must run inside the event loop."""
+        if self._state is _State.CLOSED:
+            raise ClientClosedError("this Client is closed; create a new one")
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self._max_connections, ttl_dns_cache=300),
+                cookie_jar=aiohttp.DummyCookieJar(),  # the API sets no cookies worth keeping
+                timeout=self._client_timeout,
+            )
+        elif self._session.closed:
+            raise ClientClosedError("the aiohttp session passed to Client is closed")
+        self._state = _State.OPEN
+        return self._session
+
+    async def aclose(self) -> None:
+        """Close the client and, if the client created it, its connection pool.
+
+        Idempotent. A session passed in by the caller is left open. In-flight calls
+        finish or fail; new calls raise `ClientClosedError`.
+        """
+        if self._state is _State.CLOSED:
+            return
+        self._state = _State.CLOSED
+        session, self._session = self._session, None
+        if self._owns_session and session is not None:
+            await session.close()
+
+    def __del__(self) -> None:
+        session = getattr(self, "_session", None)
+        if getattr(self, "_owns_session", False) and session is not None and not session.closed:
+            warnings.warn(
+                f"Unclosed {self!r}: use 'async with Client(...)' or 'await client.aclose()'",
+                ResourceWarning,
+                source=self,
+                stacklevel=1,
+            )
+
+    # --- the API ---
+
+    async def get_call(
+        self, workspace_id: str | uuid.UUID, channel_id: str | uuid.UUID, call_id: str | uuid.UUID
+    ) -> Call:
+        """Fetch one call.
+
+        Args:
+            workspace_id: The workspace's UUID, as `uuid.UUID` or string.
+            channel_id: The voice channel's UUID.
+            call_id: The call's UUID.
+
+        Returns:
+            The decoded call.
+
+        Raises:
+            InvalidIDError: An ID is not a UUID; nothing was sent.
+            ClientClosedError: The client is closed.
+            NotFoundError: No such call (404); `APIError` subclasses for other statuses.
+            APIConnectionError: The connection failed; `APITimeoutError` if it timed out.
+            ResponseTooLargeError: The body exceeded ``max_response_bytes``.
+            DecodeError: The API answered 2xx with a body that is not a call.
+        """
+        url = self._base_url + _protocol.call_path(workspace_id, channel_id, call_id)
+        session = self._session if self._state is _State.OPEN else self._open()
+        assert session is not None
+        return await self._attempt(session, url)
+
+    async def _attempt(self, session: aiohttp.ClientSession, url: str) -> Call:
+        """Send one request and turn its response into a call or a typed error."""
+        started = time.perf_counter()
+        resp = await _transport.get(
+            session,
+            url,
+            headers=self._headers,
+            client_timeout=self._client_timeout,
+            max_bytes=self._max_response_bytes,
+        )
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "GET %s -> %d in %.1f ms", url, resp.status, (time.perf_counter() - started) * 1e3
+            )
+        if 200 <= resp.status < 300:
+            return _protocol.decode_call(resp.body, url=url)
+        raise _protocol.api_error(resp.status, resp.headers, resp.body, url=url, reason=resp.reason)
+
+
+def _resolve_timeout(timeout: float | Timeout | None) -> Timeout:
+    if timeout is None:
+        return Timeout()
+    if isinstance(timeout, Timeout):
+        return timeout
+    if isinstance(timeout, (int, float)) and not isinstance(timeout, bool):
+        return Timeout.from_seconds(float(timeout))
+    raise ConfigurationError(f"timeout must be seconds or a Timeout, got {timeout!r}")
+
+
+def _resolve_rate_limit(rate_limit: float | RateLimit | None) -> RateLimit:
+    if rate_limit is None:
+        return RateLimit()
+    if isinstance(rate_limit, RateLimit):
+        return rate_limit
+    if isinstance(rate_limit, (int, float)) and not isinstance(rate_limit, bool):
+        return RateLimit(rate=float(rate_limit))
+    raise ConfigurationError(
+        f"rate_limit must be requests per second, a RateLimit, or None, got {rate_limit!r}"
+    )

@@ -1,0 +1,174 @@
+"""Client settings as frozen, validated objects, and every default in one place.
+
+Settings are resolved once, when a `Client` is built; nothing downstream re-reads
+keyword arguments. Change one field of a setting with `dataclasses.replace`::
+
+    timeout = dataclasses.replace(Timeout(), total=5.0)
+
+Imports: the standard library and `asyncsdk.errors` only.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from .errors import ConfigurationError
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "DEFAULT_MAX_CONNECTIONS",
+    "DEFAULT_MAX_RESPONSE_BYTES",
+    "DEFAULT_MAX_RETRIES",
+    "RateLimit",
+    "RetryPolicy",
+    "Timeout",
+]
+
+# --- defaults: every tunable number of the SDK, with its unit --------------------------
+
+#: The production API.
+DEFAULT_BASE_URL = "https://api.bird.com"
+#: Seconds to establish a connection (DNS, TCP and TLS).
+DEFAULT_CONNECT_TIMEOUT = 10.0
+#: Seconds the socket may stay silent while reading a response.
+DEFAULT_READ_TIMEOUT = 30.0
+#: Seconds one attempt may take in all, connect to last byte.
+DEFAULT_TOTAL_TIMEOUT = 30.0
+#: Connections the client's own pool keeps open at most (all hosts).
+DEFAULT_MAX_CONNECTIONS = 100
+#: Bytes a response body may have; larger ones are refused unread. A call is ~3 KB.
+DEFAULT_MAX_RESPONSE_BYTES = 4 * 1024 * 1024
+#: Retries after the first attempt (so 4 attempts in all).
+DEFAULT_MAX_RETRIES = 3
+#: Seconds: the cap of the first backoff wait; doubles each retry (full jitter below it).
+DEFAULT_INITIAL_BACKOFF = 0.5
+#: Seconds: the largest computed backoff wait.
+DEFAULT_MAX_BACKOFF = 8.0
+#: Seconds: the longest ``Retry-After`` the client will honour by waiting. A longer
+#: one raises `RateLimitError` (or the 503's error) carrying ``retry_after`` at once.
+DEFAULT_MAX_RETRY_AFTER = 60.0
+#: Statuses worth another attempt: timeouts, throttling and transient server faults.
+DEFAULT_RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+#: Retry budget (botocore's "standard" retry quota): tokens the client starts with;
+#: each retry spends `DEFAULT_RETRY_COST` (a retry after a timeout or connection
+#: failure spends `DEFAULT_RETRY_TIMEOUT_COST`) and each success returns one token,
+#: up to this capacity. An empty budget means errors surface without retrying.
+DEFAULT_RETRY_BUDGET = 500
+DEFAULT_RETRY_COST = 5
+DEFAULT_RETRY_TIMEOUT_COST = 10
+#: Requests the local token bucket lets through at once before pacing starts.
+DEFAULT_BURST = 1
+
+
+def _check_positive(name: str, value: float | None, *, allow_none: bool = True) -> None:
+    if value is None:
+        if not allow_none:
+            raise ConfigurationError(f"{name} must be a positive number of seconds, not None")
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigurationError(f"{name} must be a number of seconds, got {value!r}")
+    if not (value > 0 and math.isfinite(value)):
+        hint = "; pass None for no limit" if allow_none else ""
+        raise ConfigurationError(f"{name} must be a finite number > 0, got {value!r}{hint}")
+
+
+@dataclass(frozen=True, slots=True)
+class Timeout:
+    """Time limits, in seconds; ``None`` means no limit for that phase.
+
+    Attributes:
+        connect: To establish a connection (DNS, TCP, TLS).
+        read: The longest silence while reading the response.
+        total: One attempt, from connect to the last byte of the body.
+        deadline: One `get_call`, across all attempts and the waits between them.
+            ``None`` leaves it bounded by the attempts and their backoff.
+    """
+
+    connect: float | None = DEFAULT_CONNECT_TIMEOUT
+    read: float | None = DEFAULT_READ_TIMEOUT
+    total: float | None = DEFAULT_TOTAL_TIMEOUT
+    deadline: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("connect", "read", "total", "deadline"):
+            _check_positive(f"Timeout.{name}", getattr(self, name))
+
+    @classmethod
+    def from_seconds(cls, seconds: float) -> Timeout:
+        """Build a timeout whose every phase, and the attempt, is limited to ``seconds``."""
+        return cls(connect=seconds, read=seconds, total=seconds)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """When and how long to wait before trying a request again.
+
+    The wait before retry *n* (1-based) is ``uniform(0, min(max_backoff,
+    initial_backoff * 2 ** (n - 1)))`` ("full jitter"), unless the response carried
+    ``Retry-After``: then exactly that, if it is at most ``max_retry_after``.
+
+    Attributes:
+        max_retries: Retries after the first attempt; 0 disables retrying.
+        initial_backoff: Seconds, the jitter ceiling of the first retry.
+        max_backoff: Seconds, the largest jitter ceiling.
+        max_retry_after: Seconds, the longest server-requested wait that is honoured;
+            a longer ``Retry-After`` raises the error at once, carrying ``retry_after``.
+        retry_statuses: HTTP statuses that are retried. Connection failures and
+            timeouts are always retried; other statuses never are.
+        budget: Retry tokens the client starts with (see `DEFAULT_RETRY_BUDGET`);
+            ``0`` disables the budget (retries are then limited only per call).
+        retry_cost: Tokens one retry after an error status spends.
+        timeout_cost: Tokens one retry after a timeout or connection failure spends.
+    """
+
+    max_retries: int = DEFAULT_MAX_RETRIES
+    initial_backoff: float = DEFAULT_INITIAL_BACKOFF
+    max_backoff: float = DEFAULT_MAX_BACKOFF
+    max_retry_after: float = DEFAULT_MAX_RETRY_AFTER
+    retry_statuses: frozenset[int] = field(default=DEFAULT_RETRY_STATUSES)
+    budget: int = DEFAULT_RETRY_BUDGET
+    retry_cost: int = DEFAULT_RETRY_COST
+    timeout_cost: int = DEFAULT_RETRY_TIMEOUT_COST
+
+    def __post_init__(self) -> None:
+        if isinstance(self.max_retries, bool) or not isinstance(self.max_retries, int):
+            raise ConfigurationError(f"max_retries must be an int, got {self.max_retries!r}")
+        if self.max_retries < 0:
+            raise ConfigurationError(
+                f"max_retries must be >= 0 (0 disables retries), got {self.max_retries}"
+            )
+        for name in ("initial_backoff", "max_backoff", "max_retry_after"):
+            _check_positive(f"RetryPolicy.{name}", getattr(self, name), allow_none=False)
+        for name in ("budget", "retry_cost", "timeout_cost"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ConfigurationError(f"RetryPolicy.{name} must be an int >= 0, got {value!r}")
+        bad = [s for s in self.retry_statuses if not 100 <= s <= 599]
+        if bad:
+            raise ConfigurationError(f"retry_statuses must be HTTP statuses, got {sorted(bad)}")
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """How fast the client may send requests.
+
+    Attributes:
+        rate: Requests per second, or ``None`` when the limit is unknown (then
+            ``adaptive`` discovers it from the server's throttling responses).
+        burst: Requests that may go out back to back before pacing starts. Small by
+            default so that a client set to the API's documented rate is not throttled
+            by a server that allows only a small burst.
+        adaptive: Cut the sending rate when the server throttles (429, or 503 with
+            ``Retry-After``) and grow it back while requests succeed.
+    """
+
+    rate: float | None = None
+    burst: int = DEFAULT_BURST
+    adaptive: bool = True
+
+    def __post_init__(self) -> None:
+        if self.rate is not None:
+            _check_positive("RateLimit.rate (requests per second)", self.rate, allow_none=False)
+        if isinstance(self.burst, bool) or not isinstance(self.burst, int) or self.burst < 1:
+            raise ConfigurationError(f"RateLimit.burst must be an int >= 1, got {self.burst!r}")

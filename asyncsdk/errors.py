@@ -1,0 +1,244 @@
+"""Every error the SDK raises, in one tree rooted at `BirdError`.
+
+::
+
+    BirdError
+    ├── ConfigurationError        (also ValueError) bad client settings, raised at construction
+    ├── InvalidIDError            (also ValueError) a path ID that is not a UUID; no request sent
+    ├── ClientClosedError         (also RuntimeError) the client was used after aclose()
+    ├── RequestError              anything that went wrong with one request; carries method + url
+    │   ├── APIError              the API answered with an error status
+    │   │   ├── BadRequestError            400
+    │   │   ├── AuthenticationError        401
+    │   │   ├── PermissionDeniedError      403
+    │   │   ├── NotFoundError              404
+    │   │   ├── ConflictError              409
+    │   │   ├── UnprocessableEntityError   422
+    │   │   ├── RateLimitError             429  (retry_after)
+    │   │   └── ServerError                5xx
+    │   ├── APIConnectionError    no usable response: refused, reset, cut off mid-body
+    │   │   └── APITimeoutError   (also TimeoutError) connect, read or total time ran out
+    │   ├── ResponseTooLargeError the body was larger than the client's cap; not read
+    │   └── DecodeError           a 2xx body that is not a valid call; keeps the raw bytes
+    └── (nothing else: no aiohttp or asyncio exception escapes undressed)
+
+`asyncio.CancelledError` is never wrapped: cancelling a task cancels it.
+
+Every `RequestError` says which request failed (``method``, ``url`` — the URL never
+holds credentials, they travel in a header) and, once retries are in play, how many
+attempts were made. Messages fit on one log line.
+
+Imports: the standard library only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "BirdError",
+    "ClientClosedError",
+    "ConfigurationError",
+    "ConflictError",
+    "DecodeError",
+    "InvalidIDError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "RequestError",
+    "ResponseTooLargeError",
+    "ServerError",
+    "UnprocessableEntityError",
+]
+
+#: How much of an error body `APIError.text` keeps, in characters.
+ERROR_TEXT_LIMIT = 2048
+
+
+class BirdError(Exception):
+    """Root of every error this SDK raises."""
+
+
+class ConfigurationError(BirdError, ValueError):
+    """A client setting is invalid (empty credential, insecure ``base_url``, ...)."""
+
+
+class InvalidIDError(BirdError, ValueError):
+    """A path parameter is not a UUID; the request was not sent.
+
+    Attributes:
+        name: Which parameter (``"call_id"``, ``"channel_id"``, ``"workspace_id"``).
+        value: The rejected value, as given.
+    """
+
+    def __init__(self, name: str, value: object) -> None:
+        self.name = name
+        self.value = value
+        super().__init__(f"{name} must be a UUID, got {value!r}")
+
+    def __reduce__(self) -> tuple[type[InvalidIDError], tuple[str, object]]:
+        return (type(self), (self.name, self.value))
+
+
+class ClientClosedError(BirdError, RuntimeError):
+    """The client was used after `Client.aclose`; create a new client instead."""
+
+
+class RequestError(BirdError):
+    """A request was sent (or tried) and did not yield a call.
+
+    Attributes:
+        method: The HTTP method, ``"GET"``.
+        url: The request URL. It never contains credentials.
+        attempts: How many attempts were made before giving up (1 without retries).
+    """
+
+    def __init__(self, message: str, *, method: str, url: str, attempts: int = 1) -> None:
+        super().__init__(message)
+        self.message = message
+        self.method = method
+        self.url = url
+        self.attempts = attempts
+
+    def __str__(self) -> str:
+        tail = f" (after {self.attempts} attempts)" if self.attempts > 1 else ""
+        return f"{self.message} [{self.method} {self.url}]{tail}"
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Keyword-only constructors do not pickle by default; errors cross process
+        # boundaries in worker pools, so keep them picklable.
+        return (_rebuild, (type(self), self.__dict__.copy()))
+
+
+def _rebuild(cls: type[RequestError], state: dict[str, object]) -> RequestError:
+    err = cls.__new__(cls)
+    Exception.__init__(err, state.get("message", ""))
+    err.__dict__.update(state)
+    return err
+
+
+class APIError(RequestError):
+    """The API answered with a status that is not a success.
+
+    Attributes:
+        status: The HTTP status code.
+        body: The parsed JSON error body, or ``None`` when the body was not a JSON object.
+        text: The raw body as text, cut to `ERROR_TEXT_LIMIT` characters.
+        request_id: The server's request id header, when it sent one; quote it to support.
+        retry_after: Seconds the server asked to wait (``Retry-After``), or ``None``.
+        code: ``body["code"]`` when present (``"NotFound"``), else ``None``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        method: str,
+        url: str,
+        status: int,
+        body: Mapping[str, object] | None = None,
+        text: str = "",
+        request_id: str | None = None,
+        retry_after: float | None = None,
+        attempts: int = 1,
+    ) -> None:
+        super().__init__(message, method=method, url=url, attempts=attempts)
+        self.status = status
+        self.retry_after = retry_after
+        self.body = body
+        self.text = text[:ERROR_TEXT_LIMIT]
+        self.request_id = request_id
+
+    @property
+    def code(self) -> str | None:
+        """The API's error code from the body, when it gave one."""
+        code = self.body.get("code") if self.body is not None else None
+        return code if isinstance(code, str) else None
+
+    def __str__(self) -> str:
+        base = super().__str__()
+        return f"{base} request_id={self.request_id}" if self.request_id else base
+
+
+class BadRequestError(APIError):
+    """400: the API rejected the request as malformed."""
+
+
+class AuthenticationError(APIError):
+    """401: the credential is missing, wrong or expired."""
+
+
+class PermissionDeniedError(APIError):
+    """403: the credential is valid but may not read this call."""
+
+
+class NotFoundError(APIError):
+    """404: no such call in this workspace and channel."""
+
+
+class ConflictError(APIError):
+    """409: the resource is in a conflicting state."""
+
+
+class UnprocessableEntityError(APIError):
+    """422: the API could not process the request (for example a malformed ID)."""
+
+
+class RateLimitError(APIError):
+    """429: too many requests; ``retry_after`` says when the server will take more."""
+
+
+class ServerError(APIError):
+    """5xx: the API or a proxy in front of it failed; safe to retry later."""
+
+
+class APIConnectionError(RequestError):
+    """No usable response: the connection was refused, reset or cut off mid-body."""
+
+
+class APITimeoutError(APIConnectionError, TimeoutError):
+    """A connect, read, total or deadline limit ran out before the response was complete."""
+
+
+class ResponseTooLargeError(RequestError):
+    """The response body exceeded the client's ``max_response_bytes``; it was not read.
+
+    Attributes:
+        limit: The cap, in bytes.
+        status: The HTTP status of the oversized response.
+    """
+
+    def __init__(
+        self, message: str, *, method: str, url: str, limit: int, status: int, attempts: int = 1
+    ) -> None:
+        super().__init__(message, method=method, url=url, attempts=attempts)
+        self.limit = limit
+        self.status = status
+
+
+class DecodeError(RequestError):
+    """A success response whose body is not a valid call.
+
+    Attributes:
+        path: The JSON path that failed (``"$.duration"``), or ``None`` for invalid JSON.
+        body: The raw response bytes, untouched, for logging or replay.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        method: str,
+        url: str,
+        path: str | None,
+        body: bytes,
+        attempts: int = 1,
+    ) -> None:
+        super().__init__(message, method=method, url=url, attempts=attempts)
+        self.path = path
+        self.body = body
