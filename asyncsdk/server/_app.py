@@ -1,0 +1,293 @@
+"""The embedded server's request handling: auth, scripts, rate limit, faults, lookup.
+
+`BirdApi` holds one server's state (token bucket, fault RNG, scripts, counters) and
+builds the aiohttp application. Each request is decided synchronously on arrival, in
+this order, so a seed and a request sequence always give the same answers:
+
+1. method (405 unless GET), 2. credentials (401), 3. a queued script for the call id
+(bypasses everything below), 4. rate limit (429), 5. injected faults, 6. path ids
+(422), 7. workspace, channel and call (404), else 200 with the call.
+
+Then the reply waits its delay plus the configured latency, and is sent.
+
+Imports: aiohttp, `asyncsdk.models` (through the dataset) and the standard library.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from collections import deque
+from collections.abc import Mapping
+from http import HTTPStatus
+
+from aiohttp import web
+
+from asyncsdk.server._config import ScriptedResponse, ServerConfig
+from asyncsdk.server._dataset import Dataset
+from asyncsdk.server._limiter import TokenBucket
+from asyncsdk.server._replies import (
+    BAD_GATEWAY_HTML,
+    JSON_TYPE,
+    Reply,
+    error_body,
+    error_reply,
+    send,
+)
+from asyncsdk.server._stats import RecordedRequest, ServerStats
+
+__all__ = ["CALL_ROUTE", "BirdApi", "script_key"]
+
+#: The one route the server implements ("Get a call").
+CALL_ROUTE = "/workspaces/{workspaceId}/channels/{channelId}/calls/{callId}"
+_PATH_IDS = ("workspaceId", "channelId", "callId")
+_UUID_TEXT_LENGTH = 36
+#: Bits of a request id that hold the request counter.
+_COUNTER_BITS = 48
+
+
+def script_key(call_id: uuid.UUID | str) -> str:
+    """Return the key scripts are filed under: the canonical UUID text, else as given."""
+    if isinstance(call_id, uuid.UUID):
+        return str(call_id)
+    try:
+        return str(uuid.UUID(call_id))
+    except ValueError:
+        return call_id
+
+
+def _is_uuid(text: str) -> bool:
+    if len(text) != _UUID_TEXT_LENGTH:
+        return False
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
+
+
+class BirdApi:
+    """One embedded server's state and handlers.
+
+    Args:
+        config: How to behave.
+        dataset: The calls to serve.
+        stats: Counters to update.
+        requests: List to append a `RecordedRequest` to, per request (if the config
+            records requests).
+    """
+
+    def __init__(
+        self,
+        config: ServerConfig,
+        dataset: Dataset,
+        stats: ServerStats,
+        requests: list[RecordedRequest],
+    ) -> None:
+        self._config = config
+        self._dataset = dataset
+        self._stats = stats
+        self._requests = requests
+        self._scripts: dict[str, deque[ScriptedResponse]] = {}
+        self._bucket: TokenBucket | None = None
+        self._burst_left = 0
+        self._fault_rng = random.Random(f"asyncsdk.server.faults:{config.seed}")
+        self._jitter_rng = random.Random(f"asyncsdk.server.jitter:{config.seed}")
+        prefix_rng = random.Random(f"asyncsdk.server.request-ids:{config.seed}")
+        self._request_id_prefix = prefix_rng.getrandbits(128) & ~((1 << _COUNTER_BITS) - 1)
+        self._request_count = 0
+
+    def make_app(self) -> web.Application:
+        """Return the aiohttp application serving this API."""
+        app = web.Application()
+        app.router.add_route("*", CALL_ROUTE, self._handle_call)
+        app.router.add_route("*", "/{tail:.*}", self._handle_other)
+        return app
+
+    def script(self, call_id: uuid.UUID | str, responses: tuple[ScriptedResponse, ...]) -> None:
+        """Queue ``responses`` (first in, first out) for requests for ``call_id``."""
+        self._scripts.setdefault(script_key(call_id), deque()).extend(responses)
+
+    # --- handlers ---------------------------------------------------------------------
+
+    async def _handle_call(self, request: web.Request) -> web.StreamResponse:
+        now = asyncio.get_running_loop().time()
+        call_id = request.match_info["callId"]
+        request_id = self._arrive(request, now, call_id)
+        return await self._answer(request, self._decide(request, now, call_id), request_id)
+
+    async def _handle_other(self, request: web.Request) -> web.StreamResponse:
+        now = asyncio.get_running_loop().time()
+        request_id = self._arrive(request, now, "")
+        reply = error_reply(404, f"no route for {request.method} {request.path}")
+        self._count(reply, now)
+        return await self._answer(request, reply, request_id)
+
+    def _arrive(self, request: web.Request, now: float, call_id: str) -> str:
+        """Count and record one request; return its request id."""
+        self._stats.requests += 1
+        self._request_count += 1
+        if self._config.record_requests:
+            headers = dict(request.headers)
+            self._requests.append(
+                RecordedRequest(now, request.method, request.path, headers, call_id)
+            )
+        return str(uuid.UUID(int=self._request_id_prefix | self._request_count, version=4))
+
+    async def _answer(
+        self, request: web.Request, reply: Reply, request_id: str
+    ) -> web.StreamResponse:
+        delay = reply.delay + self._config.latency
+        if self._config.latency_jitter > 0:
+            delay += self._jitter_rng.uniform(0.0, self._config.latency_jitter)
+        if delay > 0:
+            await asyncio.sleep(delay)
+        return await send(request, reply, request_id)
+
+    # --- decisions (synchronous: made in arrival order) -------------------------------
+
+    def _decide(self, request: web.Request, now: float, call_id: str) -> Reply:
+        reply = self._decide_uncounted(request, now, call_id)
+        self._count(reply, now)
+        return reply
+
+    def _decide_uncounted(self, request: web.Request, now: float, call_id: str) -> Reply:
+        if request.method != "GET":
+            reply = error_reply(405, f"method {request.method} is not allowed; use GET")
+            reply.headers["Allow"] = "GET"
+            return reply
+        refusal = self._authenticate(request.headers.get("Authorization"))
+        if refusal is not None:
+            return refusal
+        queue = self._scripts.get(script_key(call_id))
+        if queue:
+            self._stats.scripted += 1
+            return self._scripted(queue.popleft(), request.match_info)
+        limit_headers: dict[str, str] = {}
+        if self._config.rate_limit is not None:
+            if self._bucket is None:
+                self._bucket = TokenBucket(self._config.rate_limit, self._config.burst, now)
+            admission = self._bucket.acquire(now)
+            limit_headers = {
+                "X-RateLimit-Limit": f"{self._config.rate_limit:g}",
+                "X-RateLimit-Remaining": str(admission.remaining),
+                "X-RateLimit-Reset": f"{admission.reset:.3f}",
+            }
+            if not admission.allowed:
+                self._stats.throttled += 1
+                reply = error_reply(429, "rate limit exceeded")
+                reply.headers.update(limit_headers)
+                reply.headers["Retry-After"] = str(admission.retry_after)
+                return reply
+        reply = self._with_fault(self._draw_fault(), request.match_info)
+        reply.headers.update(limit_headers)
+        return reply
+
+    def _authenticate(self, authorization: str | None) -> Reply | None:
+        """Return a 401 reply unless ``authorization`` holds an accepted credential."""
+        if not authorization:
+            reply = error_reply(401, "missing Authorization header")
+        else:
+            scheme, _, credential = authorization.partition(" ")
+            scheme = scheme.lower()
+            if (scheme == "accesskey" and credential in self._config.access_keys) or (
+                scheme == "bearer" and credential in self._config.bearer_tokens
+            ):
+                return None
+            reply = error_reply(401, "invalid or unknown credentials")
+        reply.headers["WWW-Authenticate"] = "AccessKey, Bearer"
+        return reply
+
+    def _draw_fault(self) -> str | None:
+        """Draw every fault, in a fixed order; return the first one drawn, if any."""
+        faults = self._config.faults
+        chances = (
+            ("429_burst", faults.burst_429),
+            ("reset", faults.reset),
+            ("truncate", faults.truncate),
+            ("slow", faults.slow),
+            ("500", faults.error_500),
+            ("502", faults.error_502_html),
+            ("503", faults.error_503),
+        )
+        draws = [(kind, self._fault_rng.random() < p) for kind, p in chances]
+        if self._burst_left > 0:
+            self._burst_left -= 1
+            return "429_burst"
+        for kind, drawn in draws:
+            if drawn:
+                if kind == "429_burst":
+                    self._burst_left = faults.burst_429_length - 1
+                return kind
+        return None
+
+    def _with_fault(self, fault: str | None, ids: Mapping[str, str]) -> Reply:
+        faults = self._config.faults
+        if fault == "429_burst":
+            self._stats.throttled += 1
+            reply = error_reply(429, "rate limit exceeded")
+            reply.headers["Retry-After"] = str(faults.retry_after_429)
+        elif fault == "500":
+            reply = error_reply(500, "unexpected error")
+        elif fault == "502":
+            reply = Reply(502, BAD_GATEWAY_HTML, {"Content-Type": "text/html"})
+        elif fault == "503":
+            reply = error_reply(503, "service unavailable, try again later")
+            if faults.retry_after_503 is not None:
+                reply.headers["Retry-After"] = str(faults.retry_after_503)
+        else:
+            reply = self._lookup(ids)
+            if fault in ("reset", "truncate"):
+                reply.action = "reset" if fault == "reset" else "truncate"
+            elif fault == "slow":
+                reply.delay = faults.slow_seconds
+        reply.fault = fault
+        return reply
+
+    def _lookup(self, ids: Mapping[str, str]) -> Reply:
+        """Answer from the dataset: 422 for a malformed id, 404 for an unknown one."""
+        bad = [name for name in _PATH_IDS if not _is_uuid(ids[name])]
+        if bad:
+            details = {name: ["must be a valid UUID"] for name in bad}
+            return error_reply(422, f"{bad[0]} must be a UUID", details)
+        if uuid.UUID(ids["workspaceId"]) != self._dataset.workspace_id:
+            return error_reply(404, "workspace not found")
+        if uuid.UUID(ids["channelId"]) != self._dataset.channel_id:
+            return error_reply(404, "channel not found")
+        body = self._dataset.body(uuid.UUID(ids["callId"]))
+        if body is None:
+            return error_reply(404, "call not found")
+        return Reply(200, body)
+
+    def _scripted(self, script: ScriptedResponse, ids: Mapping[str, str]) -> Reply:
+        if script.body is not None:
+            reply = Reply(script.status, script.body)
+        elif script.status == HTTPStatus.OK:
+            reply = self._lookup(ids)
+        else:
+            reply = Reply(script.status, error_body(script.status, _phrase(script.status)))
+        reply.headers = {"Content-Type": JSON_TYPE, **script.headers}
+        reply.delay = script.delay
+        if script.action == "slow":
+            reply.delay += self._config.faults.slow_seconds
+        elif script.action != "respond":
+            reply.action = script.action
+        return reply
+
+    def _count(self, reply: Reply, now: float) -> None:
+        stats = self._stats
+        if reply.action != "reset":
+            stats.by_status[reply.status] = stats.by_status.get(reply.status, 0) + 1
+        if reply.fault is not None:
+            stats.faults[reply.fault] = stats.faults.get(reply.fault, 0) + 1
+        if reply.status == HTTPStatus.OK and reply.action == "respond":
+            stats.admitted_times.append(now)
+
+
+def _phrase(status: int) -> str:
+    """Return a message for ``status``: its reason phrase in lower case."""
+    try:
+        return HTTPStatus(status).phrase.lower()
+    except ValueError:
+        return f"scripted status {status}"

@@ -1,0 +1,156 @@
+"""Command-line front of the embedded server: arguments, and serving until a signal.
+
+`add_server_arguments` and `config_from_args` let another command (``asyncsdk serve``)
+offer the same options; `serve` runs a server until SIGINT or SIGTERM.
+
+Imports: the server's own modules and the standard library.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+from collections.abc import Callable
+
+from asyncsdk.server._config import DEFAULT_ACCESS_KEYS, DEFAULT_BURST, Faults, ServerConfig
+from asyncsdk.server._dataset import DEFAULT_DATASET_SEED, DEFAULT_DATASET_SIZE, Dataset
+from asyncsdk.server._server import DEFAULT_HOST, EmbeddedServer
+
+__all__ = [
+    "DEFAULT_PORT",
+    "add_server_arguments",
+    "config_from_args",
+    "dataset_from_args",
+    "describe",
+    "serve",
+]
+
+#: Port the command-line server listens on by default.
+DEFAULT_PORT = 8080
+#: (option, Faults field, what it injects) for each --fault-* option.
+_FAULT_OPTIONS: tuple[tuple[str, str, str], ...] = (
+    ("--fault-500", "error_500", "500 with a JSON error"),
+    ("--fault-502", "error_502_html", "502 with an HTML page"),
+    ("--fault-503", "error_503", "503 with a JSON error"),
+    ("--fault-429-burst", "burst_429", "a burst of consecutive 429s"),
+    ("--fault-reset", "reset", "a connection reset"),
+    ("--fault-truncate", "truncate", "a body cut in half"),
+    ("--fault-slow", "slow", "an answer delayed by --slow-seconds"),
+)
+
+
+def add_server_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the embedded server's options to ``parser``."""
+    parser.add_argument("--host", default=DEFAULT_HOST, help="interface (default: %(default)s)")
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help="port, 0 for a free one (%(default)s)"
+    )
+    parser.add_argument(
+        "--size", type=int, default=DEFAULT_DATASET_SIZE, help="calls (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=DEFAULT_DATASET_SEED, help="seed of data and faults"
+    )
+    parser.add_argument(
+        "--access-key",
+        action="append",
+        dest="access_keys",
+        metavar="KEY",
+        help=f"accepted access key, repeatable (default: {', '.join(DEFAULT_ACCESS_KEYS)})",
+    )
+    parser.add_argument(
+        "--bearer-token",
+        action="append",
+        dest="bearer_tokens",
+        metavar="TOKEN",
+        help="accepted bearer token, repeatable (default: test-jwt)",
+    )
+    parser.add_argument(
+        "--rate-limit", type=float, default=None, metavar="RPS", help="requests/s (default: off)"
+    )
+    parser.add_argument(
+        "--burst", type=int, default=DEFAULT_BURST, help="bucket size (default: %(default)s)"
+    )
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds added per response")
+    parser.add_argument(
+        "--latency-jitter", type=float, default=0.0, help="extra random 0..N seconds"
+    )
+    for option, _, what in _FAULT_OPTIONS:
+        parser.add_argument(
+            option, type=float, default=0.0, metavar="P", help=f"probability of {what}"
+        )
+    parser.add_argument(
+        "--slow-seconds", type=float, default=Faults().slow_seconds, help="delay of a slow answer"
+    )
+
+
+def config_from_args(args: argparse.Namespace) -> ServerConfig:
+    """Return the `ServerConfig` the parsed options describe.
+
+    Raises:
+        ValueError: An option is out of range (the message names it).
+    """
+    faults = Faults(
+        **{field: getattr(args, _dest(option)) for option, field, _ in _FAULT_OPTIONS},
+        slow_seconds=args.slow_seconds,
+    )
+    defaults = ServerConfig()
+    return ServerConfig(
+        access_keys=tuple(args.access_keys or defaults.access_keys),
+        bearer_tokens=tuple(args.bearer_tokens or defaults.bearer_tokens),
+        rate_limit=args.rate_limit,
+        burst=args.burst,
+        latency=args.latency,
+        latency_jitter=args.latency_jitter,
+        faults=faults,
+        seed=args.seed,
+    )
+
+
+def dataset_from_args(args: argparse.Namespace) -> Dataset:
+    """Return the `Dataset` the parsed options describe.
+
+    Raises:
+        ValueError: ``--size`` is out of range.
+    """
+    return Dataset(size=args.size, seed=args.seed)
+
+
+def _dest(option: str) -> str:
+    return option.lstrip("-").replace("-", "_")
+
+
+def describe(server: EmbeddedServer) -> str:
+    """Return the one line announcing a running server: URL, workspace, channel, calls."""
+    ds = server.dataset
+    samples = ",".join(str(call_id) for call_id in ds.call_ids[:2])
+    return (
+        f"serving {server.base_url} workspace={ds.workspace_id} "
+        f"channel={ds.channel_id} calls={samples or '-'}"
+    )
+
+
+async def serve(server: EmbeddedServer, *, announce: Callable[[str], None] | None = None) -> None:
+    """Run ``server`` until SIGINT or SIGTERM (or cancellation), then stop it.
+
+    Args:
+        server: A server that is not running yet.
+        announce: Called once with `describe`'s line when the server is up.
+    """
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    installed: list[signal.Signals] = []
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, stop.set)
+            installed.append(signum)
+    try:
+        async with server:
+            if announce is not None:
+                announce(describe(server))
+            await stop.wait()
+    finally:
+        for signum in installed:
+            loop.remove_signal_handler(signum)

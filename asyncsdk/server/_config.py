@@ -1,0 +1,211 @@
+"""Configuration of the embedded server: `ServerConfig`, `Faults` and `ScriptedResponse`.
+
+Frozen, validated value objects and the ``DEFAULT_*`` constants they use. Nothing here
+does I/O or keeps state.
+
+Imports: the standard library only.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Literal
+
+__all__ = [
+    "DEFAULT_ACCESS_KEYS",
+    "DEFAULT_BEARER_TOKENS",
+    "DEFAULT_BURST",
+    "DEFAULT_BURST_429_LENGTH",
+    "DEFAULT_RETRY_AFTER_429",
+    "DEFAULT_SLOW_SECONDS",
+    "Faults",
+    "ScriptAction",
+    "ScriptedResponse",
+    "ServerConfig",
+]
+
+#: What a scripted response does with the connection.
+ScriptAction = Literal["respond", "reset", "truncate", "slow"]
+
+_ACTIONS: frozenset[str] = frozenset(("respond", "reset", "truncate", "slow"))
+
+#: Credentials accepted by default (``AccessKey`` scheme).
+DEFAULT_ACCESS_KEYS: tuple[str, ...] = ("test-access-key",)
+#: Tokens accepted by default (``Bearer`` scheme).
+DEFAULT_BEARER_TOKENS: tuple[str, ...] = ("test-jwt",)
+#: Token-bucket size, in requests, when a rate limit is set.
+DEFAULT_BURST: int = 10
+#: Number of consecutive 429 answers in one injected burst.
+DEFAULT_BURST_429_LENGTH: int = 3
+#: ``Retry-After`` of an injected 429, in whole seconds.
+DEFAULT_RETRY_AFTER_429: int = 1
+#: Delay of a "slow" answer, in seconds: longer than any sensible client timeout.
+DEFAULT_SLOW_SECONDS: float = 30.0
+#: Lowest and highest HTTP status a scripted response may carry.
+_MIN_STATUS, _MAX_STATUS = 100, 599
+
+
+def _check_probability(name: str, value: float) -> None:
+    if not (isinstance(value, int | float) and 0.0 <= value <= 1.0):
+        raise ValueError(f"{name} must be a probability between 0.0 and 1.0, got {value!r}")
+
+
+def _check_seconds(name: str, value: float, *, allow_zero: bool = True) -> None:
+    ok = isinstance(value, int | float) and math.isfinite(value)
+    ok = ok and (value >= 0 if allow_zero else value > 0)
+    if not ok:
+        bound = "zero or more" if allow_zero else "more than zero"
+        raise ValueError(f"{name} must be a finite number of seconds, {bound}; got {value!r}")
+
+
+def _check_positive_int(name: str, value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be an integer of 1 or more, got {value!r}")
+
+
+def _check_non_negative_int(name: str, value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{name} must be a whole number of seconds, 0 or more; got {value!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Faults:
+    """Probabilities of injected failures, drawn per request from the server's seeded RNG.
+
+    Each probability is in ``[0.0, 1.0]``; all default to ``0.0`` (no faults). Faults
+    apply only to requests that passed authentication and the rate limiter, and never
+    to scripted responses. When several faults are drawn for one request the first in
+    this order wins: ``burst_429``, ``reset``, ``truncate``, ``slow``, ``error_500``,
+    ``error_502_html``, ``error_503``.
+
+    Attributes:
+        error_500: Answer 500 with a JSON error body.
+        error_502_html: Answer 502 with a proxy's HTML page (``text/html``).
+        error_503: Answer 503 with a JSON error body.
+        burst_429: Start a burst of ``burst_429_length`` consecutive 429 answers,
+            server-wide, this request being the first.
+        reset: Abort the connection without sending anything.
+        truncate: Send the status, headers with the full ``Content-Length``, then half
+            the body, then close the connection.
+        slow: Wait ``slow_seconds`` before answering normally.
+        burst_429_length: Number of 429 answers in one burst (1 or more).
+        retry_after_429: ``Retry-After`` of a burst 429, in whole seconds.
+        retry_after_503: ``Retry-After`` of a 503, in whole seconds; ``None`` sends none.
+        slow_seconds: Delay of a slow answer, in seconds; longer than a client timeout.
+    """
+
+    error_500: float = 0.0
+    error_502_html: float = 0.0
+    error_503: float = 0.0
+    burst_429: float = 0.0
+    reset: float = 0.0
+    truncate: float = 0.0
+    slow: float = 0.0
+    burst_429_length: int = DEFAULT_BURST_429_LENGTH
+    retry_after_429: int = DEFAULT_RETRY_AFTER_429
+    retry_after_503: int | None = None
+    slow_seconds: float = DEFAULT_SLOW_SECONDS
+
+    def __post_init__(self) -> None:
+        for name in (
+            "error_500",
+            "error_502_html",
+            "error_503",
+            "burst_429",
+            "reset",
+            "truncate",
+            "slow",
+        ):
+            _check_probability(name, getattr(self, name))
+        _check_positive_int("burst_429_length", self.burst_429_length)
+        _check_non_negative_int("retry_after_429", self.retry_after_429)
+        if self.retry_after_503 is not None:
+            _check_non_negative_int("retry_after_503", self.retry_after_503)
+        _check_seconds("slow_seconds", self.slow_seconds)
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    """How the embedded server behaves: credentials, rate limit, latency and faults.
+
+    Attributes:
+        access_keys: Keys accepted as ``Authorization: AccessKey <key>``.
+        bearer_tokens: Tokens accepted as ``Authorization: Bearer <token>``.
+        rate_limit: Sustained rate of the server-wide token bucket, in requests per
+            second; ``None`` turns rate limiting off.
+        burst: Size of the token bucket (requests), used when ``rate_limit`` is set.
+        latency: Delay added before every response, in seconds.
+        latency_jitter: Extra delay drawn uniformly from ``0..latency_jitter`` seconds.
+        faults: Probabilities of injected failures.
+        seed: Seed of every random choice (faults, jitter, request ids): the same seed
+            and the same request sequence give the same answers.
+        record_requests: Keep a `RecordedRequest` per request in
+            ``EmbeddedServer.requests``; turn off for long benchmarks.
+    """
+
+    access_keys: tuple[str, ...] = DEFAULT_ACCESS_KEYS
+    bearer_tokens: tuple[str, ...] = DEFAULT_BEARER_TOKENS
+    rate_limit: float | None = None
+    burst: int = DEFAULT_BURST
+    latency: float = 0.0
+    latency_jitter: float = 0.0
+    faults: Faults = field(default_factory=Faults)
+    seed: int = 0
+    record_requests: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("access_keys", "bearer_tokens"):
+            values = getattr(self, name)
+            if isinstance(values, str) or not all(isinstance(v, str) and v for v in values):
+                raise ValueError(f"{name} must be a tuple of non-empty strings, got {values!r}")
+            object.__setattr__(self, name, tuple(values))
+        if self.rate_limit is not None:
+            _check_seconds("rate_limit", self.rate_limit, allow_zero=False)
+        _check_positive_int("burst", self.burst)
+        _check_seconds("latency", self.latency)
+        _check_seconds("latency_jitter", self.latency_jitter)
+        if not isinstance(self.faults, Faults):
+            raise ValueError(f"faults must be a Faults instance, got {self.faults!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise ValueError(f"seed must be an integer, got {self.seed!r}")
+
+
+def _no_headers() -> Mapping[str, str]:
+    return MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class ScriptedResponse:
+    """One queued answer for one call id; it bypasses the rate limiter and faults.
+
+    Attributes:
+        status: HTTP status to send.
+        body: Body to send. ``None`` means the dataset's body for a 200 (the normal
+            answer if the call is not in the dataset) and a JSON error body otherwise.
+        headers: Extra response headers; they override the defaults (``Content-Type``).
+        action: ``"respond"`` sends the answer; ``"reset"`` aborts the connection;
+            ``"truncate"`` sends half the body and closes; ``"slow"`` waits
+            ``Faults.slow_seconds`` first.
+        delay: Seconds to wait before acting, on top of the configured latency.
+    """
+
+    status: int = 200
+    body: bytes | None = None
+    headers: Mapping[str, str] = field(default_factory=_no_headers)
+    action: ScriptAction = "respond"
+    delay: float = 0.0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.status, bool) or not isinstance(self.status, int):
+            raise ValueError(f"status must be an integer HTTP status, got {self.status!r}")
+        if not _MIN_STATUS <= self.status <= _MAX_STATUS:
+            raise ValueError(f"status must be between 100 and 599, got {self.status}")
+        if self.body is not None and not isinstance(self.body, bytes):
+            raise ValueError(f"body must be bytes or None, got {type(self.body).__name__}")
+        if self.action not in _ACTIONS:
+            raise ValueError(f"action must be one of {sorted(_ACTIONS)}, got {self.action!r}")
+        _check_seconds("delay", self.delay)
+        object.__setattr__(self, "headers", MappingProxyType(dict(self.headers)))

@@ -1,0 +1,68 @@
+"""What the embedded server saw: `ServerStats` counters and `RecordedRequest` records.
+
+Imports: the standard library only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["FAULT_KINDS", "RecordedRequest", "ServerStats"]
+
+#: Keys of `ServerStats.faults`, one per injected fault kind.
+FAULT_KINDS: tuple[str, ...] = ("500", "502", "503", "429_burst", "reset", "truncate", "slow")
+
+
+def _no_faults() -> dict[str, int]:
+    return dict.fromkeys(FAULT_KINDS, 0)
+
+
+@dataclass(slots=True)
+class ServerStats:
+    """Counters of one server, updated as requests arrive; `reset` zeroes them.
+
+    Attributes:
+        requests: Requests received, whatever happened to them.
+        by_status: Responses sent, by HTTP status (a truncated answer counts; a reset
+            connection does not).
+        throttled: 429 answers from the rate limiter or an injected burst.
+        faults: Injected faults, by kind (`FAULT_KINDS`).
+        scripted: Requests answered from a script.
+        admitted_times: Arrival times (event loop clock, seconds) of the requests
+            answered 200 with a complete body, in order.
+    """
+
+    requests: int = 0
+    by_status: dict[int, int] = field(default_factory=dict)
+    throttled: int = 0
+    faults: dict[str, int] = field(default_factory=_no_faults)
+    scripted: int = 0
+    admitted_times: list[float] = field(default_factory=list)
+
+    def reset(self) -> None:
+        """Zero every counter."""
+        self.requests = 0
+        self.by_status = {}
+        self.throttled = 0
+        self.faults = _no_faults()
+        self.scripted = 0
+        self.admitted_times = []
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedRequest:
+    """One request as the server received it.
+
+    Attributes:
+        time: Arrival time, event loop clock (``time.monotonic`` by default), seconds.
+        method: HTTP method.
+        path: Request path, without the query string.
+        headers: Request headers (the last value of a repeated header).
+        call_id: The ``callId`` path segment as sent, or ``""`` for another path.
+    """
+
+    time: float
+    method: str
+    path: str
+    headers: dict[str, str]
+    call_id: str

@@ -1,0 +1,103 @@
+"""``python -m asyncsdk.server``: options, and a real subprocess serving until SIGINT."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import signal
+import sys
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from asyncsdk.server import Faults, add_server_arguments, config_from_args, dataset_from_args
+from asyncsdk.server.__main__ import main
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ANNOUNCEMENT = re.compile(
+    r"(?P<url>http://\S+) workspace=(?P<workspace>\S+) channel=(?P<channel>\S+) "
+    r"calls=(?P<first>[0-9a-f-]{36}),(?P<second>[0-9a-f-]{36})"
+)
+
+
+def _parse(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    add_server_arguments(parser)
+    return parser.parse_args(argv)
+
+
+def test_defaults_match_the_config_defaults() -> None:
+    args = _parse()
+    assert (args.host, args.port) == ("127.0.0.1", 8080)
+    config = config_from_args(args)
+    assert config.access_keys == ("test-access-key",)
+    assert config.faults == Faults()
+    assert dataset_from_args(args).size == 1000
+
+
+def test_options_reach_the_config() -> None:
+    args = _parse(
+        *("--access-key", "a", "--access-key", "b", "--rate-limit", "5", "--burst", "2"),
+        *("--latency", "0.1", "--seed", "3", "--size", "10", "--fault-500", "0.1"),
+        *("--fault-502", "0.2", "--fault-503", "0.3", "--fault-429-burst", "0.4"),
+        *("--fault-reset", "0.05", "--fault-truncate", "0.06", "--fault-slow", "0.07"),
+    )
+    config = config_from_args(args)
+    assert config.access_keys == ("a", "b")
+    assert (config.rate_limit, config.burst, config.latency, config.seed) == (5.0, 2, 0.1, 3)
+    assert config.faults == Faults(
+        error_500=0.1,
+        error_502_html=0.2,
+        error_503=0.3,
+        burst_429=0.4,
+        reset=0.05,
+        truncate=0.06,
+        slow=0.07,
+    )
+    assert dataset_from_args(args).size == 10
+
+
+def test_out_of_range_option_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["--fault-500", "2"])
+    assert exited.value.code == 2
+    assert "error_500 must be a probability" in capsys.readouterr().err
+
+
+async def test_module_serves_until_sigint() -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "asyncsdk.server",
+        "--port",
+        "0",
+        "--size",
+        "20",
+        cwd=REPO_ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert process.stdout is not None
+        async with asyncio.timeout(60):  # a safety net for a broken build, not a measure
+            line = (await process.stdout.readline()).decode()
+        found = ANNOUNCEMENT.search(line)
+        assert found, line
+        url = (
+            f"{found['url']}/workspaces/{found['workspace']}/channels/{found['channel']}"
+            f"/calls/{found['second']}"
+        )
+        headers = {"Authorization": "AccessKey test-access-key"}
+        async with aiohttp.ClientSession() as session, session.get(url, headers=headers) as r:
+            assert r.status == 200
+            assert (await r.json())["id"] == found["second"]
+        process.send_signal(signal.SIGINT)
+        async with asyncio.timeout(60):
+            _, stderr = await process.communicate()
+        assert process.returncode == 0, stderr.decode()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
