@@ -57,6 +57,8 @@ from .models import (
     SipInsights,
     SipType,
 )
+from .ratelimit import RateLimiter, TokenBucketLimiter
+from .stats import ClientStats
 
 try:
     __version__ = _version("asyncsdk")
@@ -82,6 +84,7 @@ __all__ = [
     "CallType",
     "Client",
     "ClientClosedError",
+    "ClientStats",
     "Condition",
     "ConditionOperator",
     "ConditionVariable",
@@ -100,6 +103,7 @@ __all__ = [
     "QualityInsights",
     "RateLimit",
     "RateLimitError",
+    "RateLimiter",
     "RequestError",
     "ResponseTooLargeError",
     "RetryPolicy",
@@ -107,6 +111,7 @@ __all__ = [
     "SipInsights",
     "SipType",
     "Timeout",
+    "TokenBucketLimiter",
     "UnprocessableEntityError",
     "__version__",
 ]

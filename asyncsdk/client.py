@@ -1,9 +1,12 @@
-"""`Client`: the session manager that turns ``get_call`` into one checked HTTP request.
+"""`Client`: the session manager behind ``get_call``.
 
-Data flows one way: the caller's IDs are validated (`asyncsdk._protocol`), the request
-goes through the transport (`asyncsdk._transport`), and the response comes back as a
-`Call` or a typed error (`asyncsdk._protocol` again). The client owns the lifecycle
-(an explicit state: unopened, open, closed) and the resolved, frozen settings.
+Data flows one way: the caller's IDs are validated (`asyncsdk._protocol`); each
+attempt waits on the rate limiter (`asyncsdk.ratelimit`), goes through the transport
+(`asyncsdk._transport`) and comes back as a `Call` or a typed error
+(`asyncsdk._protocol`); the retrier (`asyncsdk.retry`) decides whether to try again.
+The client owns the lifecycle (an explicit state: unopened, open, closed), the
+resolved frozen settings, and the objects every task shares: the connection pool,
+the limiter, the retry budget and the counters.
 
 Imports: aiohttp and every core module of the package; nothing imports this but the
 package root and the bulk helpers.
@@ -11,8 +14,10 @@ package root and the bulk helpers.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import enum
+import functools
 import logging
 import os
 import platform
@@ -34,8 +39,11 @@ from .config import (
     RetryPolicy,
     Timeout,
 )
-from .errors import ClientClosedError, ConfigurationError
+from .errors import APITimeoutError, ClientClosedError, ConfigurationError, RequestError
 from .models import Call
+from .ratelimit import RateLimiter, TokenBucketLimiter
+from .retry import Retrier, RetryBudget
+from .stats import ClientStats, Counters
 
 __all__ = ["Client"]
 
@@ -94,6 +102,8 @@ class Client:
         max_response_bytes: Largest response body accepted; larger ones raise
             `ResponseTooLargeError` unread.
         allow_insecure_http: Permit ``http://`` to a non-loopback host.
+        limiter: A `RateLimiter` to use instead of the local token bucket built from
+            ``rate_limit`` (for example one shared by a fleet of workers).
 
     Raises:
         ConfigurationError: A setting is invalid; the message says what to pass.
@@ -103,11 +113,14 @@ class Client:
         "__weakref__",
         "_base_url",
         "_client_timeout",
+        "_counters",
         "_headers",
+        "_limiter",
         "_max_connections",
         "_max_response_bytes",
         "_owns_session",
         "_rate_limit",
+        "_retrier",
         "_retry_policy",
         "_scheme",
         "_session",
@@ -129,6 +142,7 @@ class Client:
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         allow_insecure_http: bool = False,
+        limiter: RateLimiter | None = None,
     ) -> None:
         if access_key is None and bearer_token is None:
             access_key = os.environ.get(ENV_ACCESS_KEY)
@@ -149,6 +163,20 @@ class Client:
             policy = dataclasses.replace(policy, max_retries=max_retries)
         self._retry_policy = policy
         self._rate_limit = _resolve_rate_limit(rate_limit)
+        if limiter is not None and not isinstance(limiter, RateLimiter):
+            raise ConfigurationError(
+                "limiter must implement asyncsdk.RateLimiter (acquire, on_success, on_throttle)"
+            )
+        self._limiter: RateLimiter = limiter or TokenBucketLimiter(
+            self._rate_limit.rate,
+            burst=self._rate_limit.burst,
+            adaptive=self._rate_limit.adaptive,
+            max_pause=policy.max_retry_after,
+        )
+        self._counters = Counters()
+        self._retrier = Retrier(
+            policy, RetryBudget(policy.budget), on_retry=self._counters.count_retry
+        )
         for name, value in (
             ("max_connections", max_connections),
             ("max_response_bytes", max_response_bytes),
@@ -193,6 +221,16 @@ class Client:
         return self._rate_limit
 
     @property
+    def limiter(self) -> RateLimiter:
+        """The rate limiter every attempt of this client waits on."""
+        return self._limiter
+
+    @property
+    def stats(self) -> ClientStats:
+        """A snapshot of this client's counters (calls, attempts, retries, throttling)."""
+        return self._counters.snapshot()
+
+    @property
     def closed(self) -> bool:
         """Whether `aclose` has been called."""
         return self._state is _State.CLOSED
@@ -223,11 +261,18 @@ class Client:
         if self._state is _State.CLOSED:
             raise ClientClosedError("this Client is closed; create a new one")
         if self._session is None:
-            self._session = aiohttp.ClientSession(
+            session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._max_connections, ttl_dns_cache=300),
                 cookie_jar=aiohttp.DummyCookieJar(),  # the API sets no cookies worth keeping
                 timeout=self._client_timeout,
             )
+            # aiohttp silently resends an idempotent request once when a pooled
+            # connection turns out closed. The SDK's retrier decides, counts, budgets
+            # and logs every attempt, so that hidden extra attempt is switched off on
+            # the session the client owns (a caller's session is left as it is).
+            if hasattr(session, "_retry_connection"):
+                session._retry_connection = False
+            self._session = session
         elif self._session.closed:
             raise ClientClosedError("the aiohttp session passed to Client is closed")
         self._state = _State.OPEN
@@ -282,11 +327,56 @@ class Client:
         url = self._base_url + _protocol.call_path(workspace_id, channel_id, call_id)
         session = self._session if self._state is _State.OPEN else self._open()
         assert session is not None
-        return await self._attempt(session, url)
+        counters = self._counters
+        counters.calls += 1
+        try:
+            if self._timeout.deadline is None:
+                call = await self._retrier.run(
+                    functools.partial(self._attempt, session, url), deadline=None
+                )
+            else:
+                call = await self._run_with_deadline(session, url, self._timeout.deadline)
+        except RequestError:
+            counters.failed += 1
+            raise
+        counters.succeeded += 1
+        return call
+
+    async def _run_with_deadline(
+        self, session: aiohttp.ClientSession, url: str, seconds: float
+    ) -> Call:
+        deadline = asyncio.get_running_loop().time() + seconds
+        attempts = 0
+
+        async def attempt() -> Call:
+            nonlocal attempts
+            attempts += 1
+            return await self._attempt(session, url)
+
+        try:
+            async with asyncio.timeout_at(deadline):
+                return await self._retrier.run(attempt, deadline=deadline)
+        except TimeoutError as exc:
+            if isinstance(exc, APITimeoutError):
+                raise
+            raise APITimeoutError(
+                f"deadline of {seconds}s for the call exceeded",
+                method=_protocol.METHOD,
+                url=url,
+                attempts=attempts,
+            ) from exc
 
     async def _attempt(self, session: aiohttp.ClientSession, url: str) -> Call:
-        """Send one request and turn its response into a call or a typed error."""
+        """Wait for the limiter, send one request, and return a call or raise its error."""
+        if self._state is not _State.OPEN:
+            raise ClientClosedError("this Client was closed while the call was retrying")
+        counters = self._counters
+        limiter = self._limiter
+        waited = time.perf_counter()
+        await limiter.acquire()
         started = time.perf_counter()
+        counters.limiter_wait += started - waited
+        counters.attempts += 1
         resp = await _transport.get(
             session,
             url,
@@ -294,13 +384,22 @@ class Client:
             client_timeout=self._client_timeout,
             max_bytes=self._max_response_bytes,
         )
+        status = resp.status
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
-                "GET %s -> %d in %.1f ms", url, resp.status, (time.perf_counter() - started) * 1e3
+                "GET %s -> %d in %.1f ms", url, status, (time.perf_counter() - started) * 1e3
             )
-        if 200 <= resp.status < 300:
+        if status == 429 or (status == 503 and "Retry-After" in resp.headers):
+            error = _protocol.api_error(
+                status, resp.headers, resp.body, url=url, reason=resp.reason
+            )
+            counters.throttled += 1
+            await limiter.on_throttle(error.retry_after, resp.headers)
+            raise error
+        limiter.on_success(resp.headers)
+        if 200 <= status < 300:
             return _protocol.decode_call(resp.body, url=url)
-        raise _protocol.api_error(resp.status, resp.headers, resp.body, url=url, reason=resp.reason)
+        raise _protocol.api_error(status, resp.headers, resp.body, url=url, reason=resp.reason)
 
 
 def _resolve_timeout(timeout: float | Timeout | None) -> Timeout:
