@@ -12,6 +12,7 @@ from asyncsdk.server import Dataset, EmbeddedServer, ServerConfig
 from ._aioresponses_compat import MockAPI
 from ._support import ACCESS_KEY, MOCK_BASE, fixture_bytes
 
+
 @pytest.fixture
 def read_fixture() -> Callable[[str], bytes]:
     return fixture_bytes

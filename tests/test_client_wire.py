@@ -106,7 +106,9 @@ async def test_status_maps_to_typed_error_with_context(
     assert ACCESS_KEY not in str(err) and ACCESS_KEY not in repr(err)
 
 
-async def test_redirect_is_an_error_and_not_followed(mock_api: MockAPI, mock_client: Client) -> None:
+async def test_redirect_is_an_error_and_not_followed(
+    mock_api: MockAPI, mock_client: Client
+) -> None:
     mock_api.get(CALL_URL, status=302, headers={"Location": "https://elsewhere.example/steal"})
     mock_api.get("https://elsewhere.example/steal", body=b"{}")
     with pytest.raises(APIError, match="unexpected redirect") as info:
@@ -147,7 +149,7 @@ async def test_declared_oversized_length_is_refused_unread(mock_api: MockAPI) ->
 @pytest.mark.parametrize(
     ("exc", "cls", "match"),
     [
-        (asyncio.TimeoutError(), APITimeoutError, "timed out"),
+        (TimeoutError(), APITimeoutError, "timed out"),
         (aiohttp.ConnectionTimeoutError(), APITimeoutError, "connecting"),
         (aiohttp.SocketTimeoutError(), APITimeoutError, "reading"),
         (aiohttp.ClientConnectionError("refused"), APIConnectionError, "refused"),

@@ -70,7 +70,9 @@ def test_timestamps_are_timezone_aware_including_offsets() -> None:
 
 def test_naive_timestamp_is_rejected_with_its_path() -> None:
     with pytest.raises(msgspec.ValidationError, match=r"\$\.createdAt"):
-        Call.from_json(b'{"id": "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d", "createdAt": "2026-10-02T09:14:03"}')
+        Call.from_json(
+            b'{"id": "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d", "createdAt": "2026-10-02T09:14:03"}'
+        )
 
 
 def test_minimal_call_has_only_an_id() -> None:
@@ -122,11 +124,28 @@ def test_enum_constants_are_plain_strings() -> None:
     assert asyncsdk.CallStatus.NO_ANSWER == "no-answer"
     assert isinstance(asyncsdk.CallDirection.INCOMING, str)
     known = {
-        asyncsdk.CallStatus: {"accepted", "starting", "ringing", "ongoing", "completed",
-                              "no-answer", "busy", "failed"},
+        asyncsdk.CallStatus: {
+            "accepted",
+            "starting",
+            "ringing",
+            "ongoing",
+            "completed",
+            "no-answer",
+            "busy",
+            "failed",
+        },
         asyncsdk.CallDirection: {"incoming", "outgoing"},
-        asyncsdk.CallFlowCommandName: {"answer", "hangup", "playback", "say", "gather",
-                                       "record", "bridge", "pause", "ringing"},
+        asyncsdk.CallFlowCommandName: {
+            "answer",
+            "hangup",
+            "playback",
+            "say",
+            "gather",
+            "record",
+            "bridge",
+            "pause",
+            "ringing",
+        },
     }
     for enum, values in known.items():
         assert {m.value for m in enum} == values

@@ -42,8 +42,19 @@ def test_uuid_forms_are_canonicalised(value: object) -> None:
 
 @pytest.mark.parametrize(
     "value",
-    ["", "../admin", U + "/../x", U + "?x=1", U[:-2] + "%2F", "a/b", " " + U + "\n", "not-a-uuid",
-     None, 123, b"5f0c7a9e3b1d4c8e9a521d7e0b6f2a41"],
+    [
+        "",
+        "../admin",
+        U + "/../x",
+        U + "?x=1",
+        U[:-2] + "%2F",
+        "a/b",
+        " " + U + "\n",
+        "not-a-uuid",
+        None,
+        123,
+        b"5f0c7a9e3b1d4c8e9a521d7e0b6f2a41",
+    ],
 )
 def test_anything_else_is_rejected_before_a_request(value: object) -> None:
     with pytest.raises(InvalidIDError) as info:
@@ -130,8 +141,18 @@ def test_plain_http_with_explicit_opt_in() -> None:
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("120", 120.0), ("0", 0.0), ("1.5", 1.5), (" 7 ", 7.0), ("-3", 0.0), (None, None), ("", None),
-     ("soon", None), ("inf", None), ("nan", None)],
+    [
+        ("120", 120.0),
+        ("0", 0.0),
+        ("1.5", 1.5),
+        (" 7 ", 7.0),
+        ("-3", 0.0),
+        (None, None),
+        ("", None),
+        ("soon", None),
+        ("inf", None),
+        ("nan", None),
+    ],
 )
 def test_retry_after_seconds(value: str | None, expected: float | None) -> None:
     assert p.parse_retry_after(value, now=0.0) == expected
@@ -150,10 +171,21 @@ def test_retry_after_http_date() -> None:
 
 @pytest.mark.parametrize(
     ("status", "cls"),
-    [(400, BadRequestError), (401, AuthenticationError), (403, PermissionDeniedError),
-     (404, NotFoundError), (409, ConflictError), (422, UnprocessableEntityError),
-     (429, RateLimitError), (500, ServerError), (502, ServerError), (503, ServerError),
-     (504, ServerError), (418, APIError), (302, APIError)],
+    [
+        (400, BadRequestError),
+        (401, AuthenticationError),
+        (403, PermissionDeniedError),
+        (404, NotFoundError),
+        (409, ConflictError),
+        (422, UnprocessableEntityError),
+        (429, RateLimitError),
+        (500, ServerError),
+        (502, ServerError),
+        (503, ServerError),
+        (504, ServerError),
+        (418, APIError),
+        (302, APIError),
+    ],
 )
 def test_every_status_family_maps_to_one_class(status: int, cls: type[APIError]) -> None:
     assert p.error_class(status) is cls
