@@ -22,11 +22,20 @@ window curve) over the measured sending rate::
 with ``BETA = 0.7``, ``SCALE = 0.4``, the measured rate smoothed over half-second
 buckets with weight 0.8, and a floor of `MIN_ADAPTIVE_RATE`. So after a cut the rate
 climbs back quickly, flattens near the rate that was throttled, then probes above it.
+Two departures from botocore, both found by tests against a throttling server: the
+rate is cut at most once per `CUT_COOLDOWN` (one throttling episode returns a 429 for
+every request in flight, and cutting for each collapsed the rate to the floor, as TCP
+avoids by cutting once per window), and until the first half-second bucket completes
+the measured rate is estimated from the responses so far (botocore reads 0 there, so
+a 429 in a client's first moments pinned it to the floor for many seconds).
 
 Server headers: ``X-RateLimit-Remaining: 0`` (or ``RateLimit-Remaining``) with a
 ``-Reset`` in seconds pauses sending until the reset, so a client stops before it is
-throttled rather than after. ``-Limit`` is not used: its time window is not
-standardised.
+throttled rather than after. In adaptive mode a ``RateLimit-Policy`` header (IETF
+draft: ``100;w=60`` or ``"default";q=100;w=60``, a quota per window in seconds) sets
+the rate directly to quota / window: a limit the server states need not be
+discovered by being throttled. ``X-RateLimit-Limit`` alone is not used: without a
+window it does not say how fast to go.
 
 All times are seconds on the event loop's monotonic clock.
 
@@ -42,7 +51,7 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Final, Protocol, runtime_checkable
 
-__all__ = ["MIN_ADAPTIVE_RATE", "RateLimiter", "TokenBucketLimiter"]
+__all__ = ["MIN_ADAPTIVE_RATE", "RateLimiter", "TokenBucketLimiter", "parse_policy"]
 
 #: CUBIC multiplicative decrease: the rate after a throttle is this share of w_max.
 CUBIC_BETA: Final = 0.7
@@ -52,9 +61,14 @@ CUBIC_SCALE: Final = 0.4
 MIN_ADAPTIVE_RATE: Final = 0.5
 #: Adaptive mode never raises the rate above this multiple of the measured rate.
 MAX_RATE_GROWTH: Final = 2.0
+#: Seconds after a cut during which further throttling responses do not cut again.
+CUT_COOLDOWN: Final = 0.5
 #: Seconds per bucket of the measured-rate estimate, and the smoothing weight.
 RATE_BUCKET_SECONDS: Final = 0.5
 RATE_SMOOTHING: Final = 0.8
+#: Tokens this close to a whole one count as whole: refills are float sums, and a
+#: timer armed for a 1e-16 s shortfall would never see the clock move.
+_TOKEN_EPSILON: Final = 1e-9
 #: A ``-Reset`` header larger than this is a Unix time, not a delay (GitHub style).
 _EPOCH_THRESHOLD: Final = 1e9
 
@@ -103,6 +117,8 @@ class TokenBucketLimiter:
         "_rate",
         "_rate_bucket",
         "_rate_count",
+        "_responses",
+        "_started",
         "_throttles",
         "_timer",
         "_tokens",
@@ -130,7 +146,9 @@ class TokenBucketLimiter:
         self._rate_count = 0
         self._w_max = 0.0
         self._k = 0.0
-        self._last_fail = 0.0
+        self._last_fail = -math.inf
+        self._started = math.nan
+        self._responses = 0
 
     # --- state, for reports and tests ---
 
@@ -165,7 +183,7 @@ class TokenBucketLimiter:
                 if self._rate is None:
                     return
                 self._refill(now)
-                if self._tokens >= 1.0:
+                if self._tokens >= 1.0 - _TOKEN_EPSILON:
                     self._tokens -= 1.0
                     return
         fut: asyncio.Future[None] = loop.create_future()
@@ -190,6 +208,11 @@ class TokenBucketLimiter:
             return
         now = asyncio.get_running_loop().time()
         self._measure(now)
+        policy = headers.get("RateLimit-Policy")
+        if policy is not None:
+            stated = parse_policy(policy)
+            if stated is not None and stated != self._ceiling:
+                self._learn_limit(stated)
         if self._w_max > 0.0:  # adaptive pacing has started
             self._set_rate(CUBIC_SCALE * (now - self._last_fail - self._k) ** 3 + self._w_max)
 
@@ -204,6 +227,8 @@ class TokenBucketLimiter:
         if not self._adaptive:
             return
         measured = self._measure(now)
+        if now - self._last_fail < CUT_COOLDOWN:
+            return  # the same episode: requests already in flight when we cut
         current = self._rate if self._rate is not None else measured
         w_max = min(measured, current) if measured > 0.0 else current
         self._w_max = max(w_max, MIN_ADAPTIVE_RATE)
@@ -221,8 +246,18 @@ class TokenBucketLimiter:
             self._tokens = min(self._burst, self._tokens + elapsed * rate)
             self._last = now
 
+    def _learn_limit(self, stated: float) -> None:
+        """Adopt a rate the server stated as the ceiling, and pace at it."""
+        self._ceiling = stated
+        self._w_max = max(self._w_max, stated)
+        if self._rate is None or self._rate > stated or self._w_max == stated:
+            self._set_rate(stated)
+
     def _measure(self, now: float) -> float:
         """Count one response into the smoothed sending-rate estimate; return it."""
+        if math.isnan(self._started):
+            self._started = now
+        self._responses += 1
         bucket = math.floor(now / RATE_BUCKET_SECONDS) * RATE_BUCKET_SECONDS
         self._rate_count += 1
         if bucket > self._rate_bucket:
@@ -231,7 +266,11 @@ class TokenBucketLimiter:
                 self._measured = current * RATE_SMOOTHING + self._measured * (1 - RATE_SMOOTHING)
             self._rate_count = 0
             self._rate_bucket = bucket
-        return self._measured
+        if self._measured > 0.0:
+            return self._measured
+        # No complete bucket yet: responses so far over the time they took.
+        elapsed = max(now - self._started, RATE_BUCKET_SECONDS / 10)
+        return self._responses / elapsed
 
     def _set_rate(self, rate: float) -> None:
         if self._measured > 0.0:
@@ -292,12 +331,37 @@ class TokenBucketLimiter:
                 waiters.popleft().set_result(None)
                 continue
             self._refill(now)
-            if self._tokens >= 1.0:
+            if self._tokens >= 1.0 - _TOKEN_EPSILON:
                 self._tokens -= 1.0
                 waiters.popleft().set_result(None)
                 continue
-            delay = (1.0 - self._tokens) / self._rate
+            delay = max((1.0 - self._tokens) / self._rate, _TOKEN_EPSILON)
             break
         else:
             return
         self._timer = loop.call_at(now + delay, self._wake)
+
+
+def parse_policy(value: str) -> float | None:
+    """Read a ``RateLimit-Policy`` header as requests per second, or ``None``.
+
+    Accepts the IETF draft forms ``100;w=60`` and ``"name";q=100;w=60`` (the first
+    policy when several are listed). A missing window means one second.
+    """
+    first = value.split(",", 1)[0]
+    quota: float | None = None
+    window = 1.0
+    for index, part in enumerate(first.split(";")):
+        key, _, raw = part.strip().partition("=")
+        try:
+            if index == 0 and not raw:
+                quota = float(key)
+            elif key == "q":
+                quota = float(raw)
+            elif key == "w":
+                window = float(raw)
+        except ValueError:
+            return None
+    if quota is None or not (quota > 0 and window > 0) or not math.isfinite(quota / window):
+        return None
+    return quota / window

@@ -1,0 +1,189 @@
+"""Retries, throttling and cancellation against the embedded server with faults on."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator
+
+import pytest
+
+from asyncsdk import (
+    APIConnectionError,
+    AuthenticationError,
+    BirdError,
+    Call,
+    Client,
+    NotFoundError,
+    RateLimitError,
+    RetryPolicy,
+    ServerError,
+    Timeout,
+    UnprocessableEntityError,
+)
+from asyncsdk.server import Dataset, EmbeddedServer, Faults, ScriptedResponse, ServerConfig
+
+from ._support import ACCESS_KEY, fixture_bytes
+
+# budget=0: this file's storm test covers the budget; here every call may use its retries.
+FAST_RETRIES = RetryPolicy(max_retries=3, initial_backoff=0.01, max_backoff=0.05, budget=0)
+
+
+def faulty(**faults: float) -> ServerConfig:
+    return ServerConfig(
+        access_keys=(ACCESS_KEY,),
+        faults=Faults(slow_seconds=5.0, **faults),  # type: ignore[arg-type]
+        seed=1234,
+    )
+
+
+@pytest.fixture
+async def chaos() -> AsyncIterator[EmbeddedServer]:
+    config = faulty(
+        error_500=0.05, error_502_html=0.05, error_503=0.05, reset=0.05, truncate=0.05, slow=0.02
+    )
+    async with EmbeddedServer(config, dataset=Dataset(size=400, seed=3)) as server:
+        yield server
+
+
+async def test_every_call_ends_in_a_call_or_a_typed_error_within_its_attempts(
+    chaos: EmbeddedServer,
+) -> None:
+    ds = chaos.dataset
+    call_ids = [*ds.call_ids[:400], *(ds.missing_call_id(i) for i in range(20))]
+    async with Client(
+        access_key=ACCESS_KEY,
+        base_url=chaos.base_url,
+        retry_policy=FAST_RETRIES,
+        timeout=Timeout(connect=2, read=0.5, total=1.0),
+    ) as client:
+        outcomes = await asyncio.gather(
+            *(client.get_call(ds.workspace_id, ds.channel_id, c) for c in call_ids),
+            return_exceptions=True,
+        )
+        stats = client.stats
+    assert len(outcomes) == len(call_ids)
+    for call_id, outcome in zip(call_ids, outcomes, strict=True):
+        assert isinstance(outcome, (Call, BirdError)), outcome
+        if isinstance(outcome, Call):
+            assert outcome.id == call_id
+    missing = outcomes[400:]
+    # Faults are drawn before the lookup, so a missing ID can still end in a
+    # transient error after its retries; most end in the 404.
+    assert all(isinstance(o, (NotFoundError, ServerError, APIConnectionError)) for o in missing)
+    assert sum(isinstance(o, NotFoundError) for o in missing) >= 15
+    successes = sum(isinstance(o, Call) for o in outcomes[:400])
+    assert successes >= 390  # 4 attempts against ~27% faults; the rest are typed errors
+    per_call = Counter(r.call_id for r in chaos.requests)
+    assert max(per_call.values()) <= 1 + FAST_RETRIES.max_retries
+    assert stats.retries > 0 and stats.attempts == len(chaos.requests)
+    assert sum(stats.retries_by_reason.values()) == stats.retries
+
+
+@pytest.mark.parametrize(
+    ("scripted", "error"),
+    [
+        (ScriptedResponse(status=404, body=fixture_bytes("error_404.json")), NotFoundError),
+        (
+            ScriptedResponse(status=422, body=fixture_bytes("error_422.json")),
+            UnprocessableEntityError,
+        ),
+        (ScriptedResponse(status=401, body=b"{}"), AuthenticationError),
+    ],
+)
+async def test_client_errors_are_not_retried(
+    server: EmbeddedServer, scripted: ScriptedResponse, error: type[Exception]
+) -> None:
+    ds = server.dataset
+    call_id = ds.call_ids[5]
+    server.script(call_id, scripted, scripted, scripted)
+    async with Client(access_key=ACCESS_KEY, base_url=server.base_url) as client:
+        with pytest.raises(error):
+            await client.get_call(ds.workspace_id, ds.channel_id, call_id)
+    assert len(server.requests) == 1
+
+
+async def test_no_retry_before_retry_after_and_the_pause_holds_every_request(
+    server: EmbeddedServer,
+) -> None:
+    ds = server.dataset
+    throttled_id = ds.call_ids[0]
+    server.script(
+        throttled_id,
+        ScriptedResponse(
+            status=429, body=fixture_bytes("error_429.json"), headers={"Retry-After": "0.3"}
+        ),
+    )
+    async with Client(access_key=ACCESS_KEY, base_url=server.base_url) as client:
+        first = await asyncio.gather(
+            client.get_call(ds.workspace_id, ds.channel_id, throttled_id),
+            return_exceptions=True,
+        )
+        assert isinstance(first[0], Call)  # retried after the pause, then served
+        # Now a second throttle while other calls are queued: none may go out early.
+        server.script(
+            throttled_id,
+            ScriptedResponse(status=429, body=b"{}", headers={"Retry-After": "0.3"}),
+        )
+        server.requests.clear()
+        await client.get_call(ds.workspace_id, ds.channel_id, throttled_id)
+        others = await asyncio.gather(
+            *(client.get_call(ds.workspace_id, ds.channel_id, c) for c in ds.call_ids[1:6])
+        )
+        assert len(others) == 5
+    reqs = server.requests
+    throttled_at = reqs[0].time
+    assert reqs[0].call_id == str(throttled_id)
+    assert all(r.time - throttled_at >= 0.3 - 0.01 for r in reqs[1:])
+    assert client.stats.throttled == 2
+
+
+async def test_retry_after_beyond_the_cap_raises_with_the_value(server: EmbeddedServer) -> None:
+    ds = server.dataset
+    server.script(
+        ds.call_ids[0], ScriptedResponse(status=429, body=b"{}", headers={"Retry-After": "3600"})
+    )
+    async with Client(access_key=ACCESS_KEY, base_url=server.base_url) as client:
+        with pytest.raises(RateLimitError) as info:
+            await client.get_call(ds.workspace_id, ds.channel_id, ds.call_ids[0])
+    assert info.value.retry_after == 3600.0 and info.value.attempts == 1
+    assert len(server.requests) == 1
+
+
+async def test_retry_budget_stops_a_storm_during_an_outage() -> None:
+    policy = RetryPolicy(max_retries=3, initial_backoff=0.001, max_backoff=0.002, budget=50)
+    async with EmbeddedServer(faulty(error_503=1.0), dataset=Dataset(size=200)) as server:
+        ds = server.dataset
+        async with Client(
+            access_key=ACCESS_KEY, base_url=server.base_url, retry_policy=policy
+        ) as client:
+            outcomes = await asyncio.gather(
+                *(client.get_call(ds.workspace_id, ds.channel_id, c) for c in ds.call_ids),
+                return_exceptions=True,
+            )
+    assert all(isinstance(o, ServerError) for o in outcomes)
+    # Without a budget: 200 calls x 4 attempts = 800. With it: 200 + 50 / 5 retries.
+    assert len(server.requests) == 200 + 10
+    assert client.stats.retries == 10
+
+
+async def test_cancelled_call_releases_its_limiter_place_and_connection(
+    server: EmbeddedServer,
+) -> None:
+    ds = server.dataset
+    server.script(ds.call_ids[0], ScriptedResponse(action="slow", delay=30))
+    async with Client(access_key=ACCESS_KEY, base_url=server.base_url, rate_limit=1000) as client:
+        task = asyncio.create_task(client.get_call(ds.workspace_id, ds.channel_id, ds.call_ids[0]))
+        while not server.requests:
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        session = client._session
+        assert session is not None and session.connector is not None
+        assert len(session.connector._acquired) == 0  # connection released
+        assert client.limiter.waiting == 0  # type: ignore[attr-defined]
+        # and the client is healthy afterwards
+        assert isinstance(
+            await client.get_call(ds.workspace_id, ds.channel_id, ds.call_ids[1]), Call
+        )

@@ -1,0 +1,254 @@
+"""Retry decisions, waits, the budget and cancellation, with a recording sleep (no waiting)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+import pytest
+
+from asyncsdk import (
+    APIConnectionError,
+    APITimeoutError,
+    DecodeError,
+    NotFoundError,
+    RateLimitError,
+    RetryPolicy,
+    ServerError,
+)
+from asyncsdk.retry import Retrier, RetryBudget, backoff_delay, retry_reason
+
+URL = "https://api.bird.test/x"
+
+
+def server_error(status: int = 503, retry_after: float | None = None) -> ServerError:
+    return ServerError(f"{status}", method="GET", url=URL, status=status, retry_after=retry_after)
+
+
+def throttled(retry_after: float | None) -> RateLimitError:
+    return RateLimitError("429", method="GET", url=URL, status=429, retry_after=retry_after)
+
+
+def not_found() -> NotFoundError:
+    return NotFoundError("404", method="GET", url=URL, status=404)
+
+
+def timeout() -> APITimeoutError:
+    return APITimeoutError("timed out", method="GET", url=URL)
+
+
+class Script:
+    """An attempt function that raises the scripted errors, then returns "ok"."""
+
+    def __init__(self, *errors: BaseException) -> None:
+        self.errors = list(errors)
+        self.calls = 0
+
+    async def __call__(self) -> str:
+        self.calls += 1
+        if self.errors:
+            raise self.errors.pop(0)
+        return "ok"
+
+
+class Sleeps:
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+
+
+def retrier(
+    policy: RetryPolicy | None = None,
+    budget: RetryBudget | None = None,
+    rand: Callable[[], float] = lambda: 1.0,
+) -> tuple[Retrier, Sleeps, list[str]]:
+    policy = policy or RetryPolicy()
+    sleeps = Sleeps()
+    reasons: list[str] = []
+    r = Retrier(
+        policy,
+        budget or RetryBudget(policy.budget),
+        sleep=sleeps,
+        rand=rand,
+        on_retry=reasons.append,
+    )
+    return r, sleeps, reasons
+
+
+# --- pure decisions ---
+
+
+@pytest.mark.parametrize(
+    ("exc", "reason"),
+    [
+        (server_error(500), "500"),
+        (server_error(502), "502"),
+        (server_error(503), "503"),
+        (server_error(504), "504"),
+        (server_error(408), "408"),
+        (throttled(1.0), "429"),
+        (timeout(), "timeout"),
+        (APIConnectionError("reset", method="GET", url=URL), "connection"),
+        (not_found(), None),
+        (server_error(501), None),
+        (DecodeError("bad", method="GET", url=URL, path="$", body=b""), None),
+        (throttled(61.0), None),  # longer than max_retry_after: surface it
+        (ValueError("x"), None),
+        (asyncio.CancelledError(), None),
+        (KeyboardInterrupt(), None),
+    ],
+)
+def test_retry_reason(exc: BaseException, reason: str | None) -> None:
+    assert retry_reason(exc, RetryPolicy()) == reason
+
+
+def test_backoff_is_full_jitter_doubling_and_capped() -> None:
+    policy = RetryPolicy(initial_backoff=0.5, max_backoff=8.0)
+    assert [backoff_delay(n, policy, lambda: 1.0) for n in range(1, 8)] == [
+        0.5,
+        1.0,
+        2.0,
+        4.0,
+        8.0,
+        8.0,
+        8.0,
+    ]
+    assert backoff_delay(3, policy, lambda: 0.25) == 0.5
+    assert backoff_delay(3, policy, lambda: 0.0) == 0.0
+
+
+def test_budget_spends_and_refills_up_to_capacity() -> None:
+    budget = RetryBudget(12)
+    assert budget.try_spend(5) and budget.try_spend(5)
+    assert not budget.try_spend(5)
+    assert budget.available == 2
+    for _ in range(20):
+        budget.refill()
+    assert budget.available == 12
+    assert RetryBudget(0).try_spend(10**6)  # 0 disables the budget
+
+
+# --- the retrier ---
+
+
+async def test_success_on_first_attempt_never_sleeps() -> None:
+    r, sleeps, _ = retrier()
+    assert await r.run(Script(), deadline=None) == "ok"
+    assert sleeps.waits == []
+
+
+async def test_retries_transient_errors_with_backoff_then_succeeds() -> None:
+    r, sleeps, reasons = retrier()
+    script = Script(server_error(503), timeout(), server_error(502))
+    assert await r.run(script, deadline=None) == "ok"
+    assert script.calls == 4
+    assert sleeps.waits == [0.5, 1.0, 2.0]
+    assert reasons == ["503", "timeout", "502"]
+
+
+async def test_gives_up_after_max_retries_saying_how_many_attempts() -> None:
+    r, sleeps, _ = retrier(RetryPolicy(max_retries=3))
+    script = Script(*[server_error(500) for _ in range(10)])
+    with pytest.raises(ServerError) as info:
+        await r.run(script, deadline=None)
+    assert script.calls == 4
+    assert info.value.attempts == 4
+    assert "after 4 attempts" in str(info.value)
+    assert len(sleeps.waits) == 3
+
+
+@pytest.mark.parametrize("exc", [not_found(), server_error(501)])
+async def test_non_retryable_errors_raise_at_once(exc: Exception) -> None:
+    r, sleeps, _ = retrier()
+    script = Script(exc)
+    with pytest.raises(type(exc)):
+        await r.run(script, deadline=None)
+    assert script.calls == 1 and sleeps.waits == []
+
+
+async def test_retry_after_overrides_backoff() -> None:
+    r, sleeps, _ = retrier()
+    script = Script(throttled(2.0), server_error(503, retry_after=0.75))
+    assert await r.run(script, deadline=None) == "ok"
+    assert sleeps.waits == [2.0, 0.75]
+
+
+async def test_retry_after_beyond_the_cap_raises_at_once_with_the_value() -> None:
+    r, sleeps, _ = retrier(RetryPolicy(max_retry_after=30.0))
+    script = Script(throttled(3600.0))
+    with pytest.raises(RateLimitError) as info:
+        await r.run(script, deadline=None)
+    assert info.value.retry_after == 3600.0
+    assert script.calls == 1 and sleeps.waits == []
+
+
+async def test_max_retries_zero_disables_retrying() -> None:
+    r, sleeps, _ = retrier(RetryPolicy(max_retries=0))
+    with pytest.raises(ServerError):
+        await r.run(Script(server_error(503)), deadline=None)
+    assert sleeps.waits == []
+
+
+async def test_empty_budget_stops_retrying() -> None:
+    policy = RetryPolicy(max_retries=3, budget=10, retry_cost=5)
+    budget = RetryBudget(policy.budget)
+    r, _, _ = retrier(policy, budget)
+    script = Script(*[server_error(503) for _ in range(10)])
+    with pytest.raises(ServerError) as info:
+        await r.run(script, deadline=None)
+    assert script.calls == 3  # two retries paid for, the third could not be
+    assert info.value.attempts == 3
+    assert budget.available == 0
+
+
+async def test_timeouts_cost_more_budget_and_successes_refill() -> None:
+    policy = RetryPolicy(budget=100, retry_cost=5, timeout_cost=10)
+    budget = RetryBudget(policy.budget)
+    r, _, _ = retrier(policy, budget)
+    await r.run(Script(timeout()), deadline=None)
+    assert budget.available == 100 - 10 + 1
+    await r.run(Script(server_error(503)), deadline=None)
+    assert budget.available == 100 - 10 + 1 - 5 + 1
+
+
+async def test_no_retry_that_would_outlive_the_deadline() -> None:
+    r, sleeps, _ = retrier()
+    loop = asyncio.get_running_loop()
+    script = Script(throttled(5.0))
+    with pytest.raises(RateLimitError):
+        await r.run(script, deadline=loop.time() + 1.0)
+    assert script.calls == 1 and sleeps.waits == []
+
+
+async def test_cancellation_is_never_retried_or_wrapped() -> None:
+    r, sleeps, _ = retrier()
+    script = Script(server_error(503), asyncio.CancelledError())
+    with pytest.raises(asyncio.CancelledError):
+        await r.run(script, deadline=None)
+    assert script.calls == 2 and sleeps.waits == [0.5]
+
+
+async def test_cancellation_during_the_wait_propagates() -> None:
+    policy = RetryPolicy()
+    r = Retrier(policy, RetryBudget(policy.budget))  # real asyncio.sleep
+
+    async def failing() -> str:
+        raise server_error(503, retry_after=30.0)
+
+    task = asyncio.create_task(r.run(failing, deadline=None))
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def test_each_retry_is_logged_at_debug(caplog: pytest.LogCaptureFixture) -> None:
+    r, _, _ = retrier()
+    with caplog.at_level(logging.DEBUG, logger="asyncsdk"):
+        await r.run(Script(server_error(503)), deadline=None)
+    assert "retry 1/3 of GET https://api.bird.test/x after 503" in caplog.text
+    assert "waiting 0.500s" in caplog.text
