@@ -12,8 +12,9 @@ their own ``__all__``::
 from importlib.metadata import PackageNotFoundError as _PackageNotFoundError
 from importlib.metadata import version as _version
 
+from .bulk import CallResult, gather_calls, iter_calls
 from .client import Client
-from .config import DEFAULT_BASE_URL, RateLimit, RetryPolicy, Timeout
+from .config import DEFAULT_BASE_URL, DEFAULT_CONCURRENCY, RateLimit, RetryPolicy, Timeout
 from .errors import (
     APIConnectionError,
     APIError,
@@ -67,6 +68,7 @@ except _PackageNotFoundError:  # pragma: no cover - running from an uninstalled 
 
 __all__ = [
     "DEFAULT_BASE_URL",
+    "DEFAULT_CONCURRENCY",
     "APIConnectionError",
     "APIError",
     "APITimeoutError",
@@ -80,6 +82,7 @@ __all__ = [
     "CallFlow",
     "CallFlowCommand",
     "CallFlowCommandName",
+    "CallResult",
     "CallStatus",
     "CallType",
     "Client",
@@ -114,4 +117,6 @@ __all__ = [
     "TokenBucketLimiter",
     "UnprocessableEntityError",
     "__version__",
+    "gather_calls",
+    "iter_calls",
 ]
