@@ -1,33 +1,81 @@
 """The ``asyncsdk`` command line.
 
-Outside the SDK core: it uses the public API, the embedded server, and argparse.
-Exit codes: 0 success, 1 some calls failed, 2 bad usage or input, 130 interrupted.
+Outside the SDK core: it uses the public API, the bulk helpers, the embedded server
+and argparse.
+
+Exit codes:
+    0: success (for ``fetch``: every ID fetched).
+    1: the API refused or failed some calls (``fetch`` lists them in its failures file).
+    2: bad usage or input: options, credentials, an unreadable or empty ID file, a line
+       that is not a UUID. Nothing, or nothing more, was fetched.
+    130: interrupted (Ctrl-C); what was fetched is on disk, ``--resume`` continues.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import logging
 import sys
 from collections.abc import Sequence
 
-from . import _demo
+import asyncsdk
+from asyncsdk.server import (
+    EmbeddedServer,
+    add_server_arguments,
+    config_from_args,
+    dataset_from_args,
+    serve,
+)
+
+from . import _demo, _fetch
+from ._common import UsageError
 
 __all__ = ["main"]
 
 EXIT_OK = 0
+EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+
+
+async def _run_serve(args: argparse.Namespace) -> int:
+    try:
+        server = EmbeddedServer(
+            config_from_args(args), dataset=dataset_from_args(args), host=args.host, port=args.port
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    await serve(server, announce=lambda line: print(line, flush=True))
+    return EXIT_OK
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = argparse.ArgumentParser(
-        prog="asyncsdk", description="Bird Voice API client: fetch calls, serve a local API."
+        prog="asyncsdk",
+        description="Bird Voice API client: fetch calls, export them, serve a local API.",
+        epilog="Exit codes: 0 all fetched, 1 some calls failed, 2 bad usage or input, "
+        "130 interrupted.",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    parser.add_argument("--version", action="version", version=f"asyncsdk {asyncsdk.__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    demo = commands.add_parser("demo", help="fetch calls from the embedded server and print them")
+
+    get = commands.add_parser("get", help="print one call as JSON")
+    _fetch.add_get_arguments(get)
+    get.set_defaults(handler=_fetch.run_get)
+
+    fetch = commands.add_parser("fetch", help="export many calls to JSON Lines (resumable)")
+    _fetch.add_fetch_arguments(fetch)
+    fetch.set_defaults(handler=_fetch.run_fetch)
+
+    serve_cmd = commands.add_parser("serve", help="run the embedded Bird API server")
+    add_server_arguments(serve_cmd)
+    serve_cmd.set_defaults(handler=_run_serve)
+
+    demo = commands.add_parser("demo", help="bulk-fetch from a local rate-limited server")
     _demo.add_arguments(demo)
     demo.set_defaults(handler=_demo.run)
     return parser
@@ -37,12 +85,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     args = build_parser().parse_args(argv)
     if args.debug:
-        import logging
-
         logging.basicConfig(level=logging.DEBUG, format="%(asctime)s %(name)s %(message)s")
     try:
         code: int = asyncio.run(args.handler(args))
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except (UsageError, asyncsdk.ConfigurationError, asyncsdk.InvalidIDError) as exc:
+        if args.debug:
+            raise
+        print(f"asyncsdk: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (asyncsdk.BirdError, OSError) as exc:
+        if args.debug:
+            raise
+        print(f"asyncsdk: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
     return code

@@ -1,4 +1,9 @@
-"""``asyncsdk demo``: the SDK against the embedded server, end to end over loopback.
+"""``asyncsdk demo``: a bulk export against the embedded server, with a realistic limit.
+
+The server enforces a rate limit, adds latency and injects a few faults; the client
+fetches a few thousand calls with `gather_calls` and the summary shows what it took:
+failures by kind, retries, throttled responses, and the rate achieved against the
+limit.
 
 Imports: the SDK's public API, the embedded server, and the standard library.
 """
@@ -6,10 +11,13 @@ Imports: the SDK's public API, the embedded server, and the standard library.
 from __future__ import annotations
 
 import argparse
+import time
+from collections import Counter
 
 import asyncsdk
-from asyncsdk.server import Dataset, EmbeddedServer, ServerConfig
+from asyncsdk.server import Dataset, EmbeddedServer, Faults, ServerConfig
 
+from ._progress import Progress
 from ._render import describe_call
 
 DEMO_ACCESS_KEY = "demo-access-key"
@@ -17,30 +25,67 @@ DEMO_ACCESS_KEY = "demo-access-key"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of the demo command."""
-    parser.add_argument("--calls", type=int, default=5, help="calls to fetch (default 5)")
-    parser.add_argument("--seed", type=int, default=7, help="dataset seed (default 7)")
+    parser.add_argument("--calls", type=int, default=3000, help="calls to fetch (%(default)s)")
+    parser.add_argument(
+        "--limit", type=float, default=500.0, help="server rate limit, per second (%(default)s)"
+    )
+    parser.add_argument(
+        "--latency", type=float, default=0.02, help="server latency, seconds (%(default)s)"
+    )
+    parser.add_argument("--seed", type=int, default=7, help="dataset and fault seed")
 
 
 async def run(args: argparse.Namespace) -> int:
-    """Start the server, fetch calls through a real Client, print them, stop."""
+    """Start the server, bulk-fetch through a real Client, print a summary, stop."""
     dataset = Dataset(size=max(args.calls, 1), seed=args.seed)
-    config = ServerConfig(access_keys=(DEMO_ACCESS_KEY,))
+    config = ServerConfig(
+        access_keys=(DEMO_ACCESS_KEY,),
+        rate_limit=args.limit,
+        latency=args.latency,
+        faults=Faults(error_503=0.01, error_502_html=0.005, reset=0.003, truncate=0.002),
+        seed=args.seed,
+        record_requests=False,
+    )
     async with EmbeddedServer(config, dataset=dataset) as server:
-        print(f"embedded Bird API server on {server.base_url}")
-        print(f"workspace {dataset.workspace_id}  channel {dataset.channel_id}\n")
+        print(
+            f"embedded Bird API server on {server.base_url}: limit {args.limit:g}/s, "
+            f"latency {args.latency * 1000:g} ms, ~2% injected faults"
+        )
+        ids = list(dataset.call_ids[: args.calls])
+        # A few IDs that do not exist, to show how failures come back.
+        ids += [dataset.missing_call_id(i) for i in range(3)]
+        progress = Progress(len(ids))
         async with asyncsdk.Client(access_key=DEMO_ACCESS_KEY, base_url=server.base_url) as client:
-            for call_id in dataset.call_ids[: args.calls]:
-                call = await client.get_call(dataset.workspace_id, dataset.channel_id, call_id)
-                print(describe_call(call), end="\n\n")
-            missing = dataset.missing_call_id()
-            try:
-                await client.get_call(dataset.workspace_id, dataset.channel_id, missing)
-            except asyncsdk.NotFoundError as exc:
-                print(f"an unknown call is a typed error: {type(exc).__name__}: {exc}")
-            stats = client.stats
-            print(
-                f"\n{stats.succeeded} calls fetched, {stats.failed} failed, "
-                f"{stats.attempts} requests sent"
+            started = time.monotonic()
+            results = await asyncsdk.gather_calls(
+                client,
+                dataset.workspace_id,
+                dataset.channel_id,
+                ids,
+                concurrency=64,
+                progress=lambda done, total: progress.advance(failed=False),
             )
+            elapsed = time.monotonic() - started
+            progress.finish()
+            stats = client.stats
+        server_stats = server.stats
+    calls = [r for r in results if isinstance(r, asyncsdk.Call)]
+    failures = Counter(type(r).__name__ for r in results if not isinstance(r, asyncsdk.Call))
+    rate = len(calls) / elapsed if elapsed > 0 else 0.0
+    print()
+    for call in calls[:3]:
+        print(describe_call(call), end="\n\n")
+    print(f"calls fetched     {len(calls)} of {len(ids)} in {elapsed:.1f}s")
+    print(f"failures          {dict(failures) or 'none'}")
+    print(
+        f"requests sent     {stats.attempts} ({stats.retries} retries: "
+        f"{dict(stats.retries_by_reason) or 'none'})"
+    )
+    print(f"throttled (429)   {stats.throttled}")
+    print(f"faults injected   {dict(server_stats.faults) or 'none'}")
+    print(
+        f"achieved rate     {rate:.0f} calls/s against a limit of {args.limit:g}/s "
+        f"({100 * rate / args.limit:.0f}%)"
+    )
     print("server stopped")
     return 0

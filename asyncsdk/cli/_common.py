@@ -1,0 +1,72 @@
+"""Options every API command shares, and the client they describe.
+
+Imports: the SDK's public API and the standard library.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+import asyncsdk
+
+
+class UsageError(Exception):
+    """Bad input from the command line: reported as one line, exit code 2."""
+
+
+def add_api_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add --base-url, credentials, --rate-limit, --concurrency and --max-retries."""
+    group = parser.add_argument_group("API")
+    group.add_argument(
+        "--base-url",
+        default=os.environ.get("BIRD_BASE_URL", asyncsdk.DEFAULT_BASE_URL),
+        help="API root (default: $BIRD_BASE_URL or %(default)s)",
+    )
+    group.add_argument(
+        "--access-key",
+        default=None,
+        help="Bird access key (default: $BIRD_ACCESS_KEY); prefer the variable, "
+        "command lines are visible to other users",
+    )
+    group.add_argument(
+        "--rate-limit",
+        type=float,
+        default=None,
+        metavar="PER_SECOND",
+        help="requests per second (default: adapt to the server's throttling)",
+    )
+    group.add_argument(
+        "--concurrency",
+        type=int,
+        default=asyncsdk.DEFAULT_CONCURRENCY,
+        help="requests in flight at most (default: %(default)s)",
+    )
+    group.add_argument(
+        "--max-retries",
+        type=int,
+        default=asyncsdk.RetryPolicy().max_retries,
+        help="retries after the first attempt (default: %(default)s)",
+    )
+
+
+def client_from_args(args: argparse.Namespace) -> asyncsdk.Client:
+    """Build the client the options describe.
+
+    Raises:
+        UsageError: No credential, or a setting the client refuses.
+    """
+    access_key = args.access_key or os.environ.get("BIRD_ACCESS_KEY")
+    if not access_key:
+        raise UsageError("no credentials: set BIRD_ACCESS_KEY or pass --access-key")
+    if args.concurrency < 1:
+        raise UsageError(f"--concurrency must be at least 1, got {args.concurrency}")
+    try:
+        return asyncsdk.Client(
+            access_key=access_key,
+            base_url=args.base_url,
+            rate_limit=args.rate_limit,
+            max_retries=args.max_retries,
+        )
+    except asyncsdk.ConfigurationError as exc:
+        raise UsageError(str(exc)) from exc

@@ -1,0 +1,285 @@
+"""The asyncsdk command line: get, fetch (resume, bad input, Ctrl-C), serve, demo."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from asyncsdk.cli import main
+from asyncsdk.server import Dataset
+
+ACCESS_KEY = "cli-test-key"
+SIZE = 300
+
+
+@pytest.fixture(scope="module")
+def api() -> Iterator[tuple[str, Dataset]]:
+    """The embedded server in a subprocess, as a user would run it."""
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "asyncsdk.server",
+            "--port",
+            "0",
+            "--size",
+            str(SIZE),
+            "--access-key",
+            ACCESS_KEY,
+            "--latency",
+            "0.002",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    base_url = line.split()[1]
+    try:
+        yield base_url, Dataset(size=SIZE)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=10)
+        proc.stdout.close()
+
+
+@pytest.fixture(autouse=True)
+def credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BIRD_ACCESS_KEY", ACCESS_KEY)
+
+
+def write_ids(path: Path, ids: list[object]) -> Path:
+    path.write_text("".join(f"{i}\n" for i in ids))
+    return path
+
+
+def fetch(api: tuple[str, Dataset], ids: Path | str, out: Path, *extra: str) -> int:
+    base_url, ds = api
+    return main(
+        [
+            "fetch",
+            str(ds.workspace_id),
+            str(ds.channel_id),
+            "--ids",
+            str(ids),
+            "--out",
+            str(out),
+            "--base-url",
+            base_url,
+            "--no-progress",
+            *extra,
+        ]
+    )
+
+
+def exported_ids(out: Path) -> list[str]:
+    return [json.loads(line)["id"] for line in out.read_text().splitlines()]
+
+
+def test_get_prints_one_call_as_json(
+    api: tuple[str, Dataset], capsys: pytest.CaptureFixture[str]
+) -> None:
+    base_url, ds = api
+    code = main(
+        [
+            "get",
+            str(ds.workspace_id),
+            str(ds.channel_id),
+            str(ds.call_ids[3]),
+            "--base-url",
+            base_url,
+        ]
+    )
+    assert code == 0
+    body = json.loads(capsys.readouterr().out)
+    assert body["id"] == str(ds.call_ids[3])
+
+
+def test_get_unknown_call_is_one_line_and_exit_1(
+    api: tuple[str, Dataset], capsys: pytest.CaptureFixture[str]
+) -> None:
+    base_url, ds = api
+    code = main(
+        [
+            "get",
+            str(ds.workspace_id),
+            str(ds.channel_id),
+            str(ds.missing_call_id()),
+            "--base-url",
+            base_url,
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.count("\n") == 1 and "NotFoundError" in err and "Traceback" not in err
+
+
+def test_fetch_exports_every_call_once_and_lists_failures(
+    api: tuple[str, Dataset], tmp_path: Path
+) -> None:
+    _, ds = api
+    missing = ds.missing_call_id()
+    ids = write_ids(tmp_path / "ids.txt", [*ds.call_ids[:50], ds.call_ids[0], "", missing])
+    out = tmp_path / "calls.jsonl"
+    assert fetch(api, ids, out) == 1  # one ID could not be fetched
+    assert sorted(exported_ids(out)) == sorted(str(c) for c in ds.call_ids[:50])
+    [failure] = [
+        json.loads(x) for x in (tmp_path / "calls.failures.jsonl").read_text().splitlines()
+    ]
+    assert failure["id"] == str(missing) and failure["error"] == "NotFoundError"
+    assert failure["status"] == 404
+
+
+def test_fetch_resume_after_an_interruption_yields_each_call_exactly_once(
+    api: tuple[str, Dataset], tmp_path: Path
+) -> None:
+    _, ds = api
+    ids = write_ids(tmp_path / "ids.txt", list(ds.call_ids[:200]))
+    out = tmp_path / "calls.jsonl"
+    # A first run that "crashed": 80 calls written, then a line cut off mid-write.
+    first = write_ids(tmp_path / "first.txt", list(ds.call_ids[:80]))
+    assert fetch(api, first, out) == 0
+    with out.open("ab") as f:
+        f.write(b'{"id":"' + str(ds.call_ids[150]).encode() + b'","chan')
+    assert fetch(api, ids, out) == 2  # refuses to overwrite without --resume
+    assert fetch(api, ids, out, "--resume") == 0
+    exported = exported_ids(out)
+    assert len(exported) == len(set(exported)) == 200
+    assert set(exported) == {str(c) for c in ds.call_ids[:200]}
+    assert fetch(api, ids, out, "--resume") == 0  # nothing left to do
+    assert len(exported_ids(out)) == 200
+
+
+def test_fetch_reads_ids_from_stdin(api: tuple[str, Dataset], tmp_path: Path) -> None:
+    base_url, ds = api
+    out = tmp_path / "calls.jsonl"
+    ids = "".join(f"{c}\n" for c in ds.call_ids[:30])
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "asyncsdk",
+            "fetch",
+            str(ds.workspace_id),
+            str(ds.channel_id),
+            "--ids",
+            "-",
+            "--out",
+            str(out),
+            "--base-url",
+            base_url,
+        ],
+        input=ids,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "BIRD_ACCESS_KEY": ACCESS_KEY},
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert len(exported_ids(out)) == 30
+    assert "progress:" in proc.stderr or "30 calls written" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "cannot read"),
+        ("", "holds no call IDs"),
+        ("\n# only a comment\n", "holds no call IDs"),
+        (f"{uuid.uuid4()}\nnot-a-uuid\n", "ids.txt:2: not a call UUID: 'not-a-uuid'"),
+    ],
+)
+def test_bad_id_files_are_one_clear_line_and_exit_2(
+    api: tuple[str, Dataset],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    content: str | None,
+    message: str,
+) -> None:
+    ids = tmp_path / "ids.txt"
+    if content is not None:
+        ids.write_text(content)
+    out = tmp_path / "calls.jsonl"
+    assert fetch(api, ids, out) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+    assert not out.exists()  # nothing was fetched
+
+
+def test_missing_credentials_exit_2(
+    api: tuple[str, Dataset],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _, ds = api
+    monkeypatch.delenv("BIRD_ACCESS_KEY")
+    ids = write_ids(tmp_path / "ids.txt", list(ds.call_ids[:3]))
+    assert fetch(api, ids, tmp_path / "calls.jsonl") == 2
+    assert "no credentials" in capsys.readouterr().err
+
+
+def test_ctrl_c_stops_cleanly_with_everything_fetched_on_disk(
+    api: tuple[str, Dataset], tmp_path: Path
+) -> None:
+    base_url, ds = api
+    ids = write_ids(tmp_path / "ids.txt", list(ds.call_ids))
+    out = tmp_path / "calls.jsonl"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "asyncsdk",
+            "fetch",
+            str(ds.workspace_id),
+            str(ds.channel_id),
+            "--ids",
+            str(ids),
+            "--out",
+            str(out),
+            "--base-url",
+            base_url,
+            "--rate-limit",
+            "100",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "BIRD_ACCESS_KEY": ACCESS_KEY},
+    )
+    # wait until some calls are on disk, then interrupt as a user would
+    while not out.exists() or out.stat().st_size < 2000:
+        assert proc.poll() is None
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 130, stderr
+    assert "interrupted" in stderr and "--resume" in stderr and "Traceback" not in stderr
+    partial = exported_ids(out)
+    assert 0 < len(partial) < SIZE
+    assert fetch(api, ids, out, "--resume") == 0
+    exported = exported_ids(out)
+    assert len(exported) == len(set(exported)) == SIZE
+
+
+def test_demo_prints_a_summary(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--calls", "200", "--limit", "1000", "--latency", "0.001"]) == 0
+    out = capsys.readouterr().out
+    for needle in (
+        "calls fetched",
+        "failures",
+        "retries",
+        "throttled",
+        "achieved rate",
+        "server stopped",
+    ):
+        assert needle in out
