@@ -138,9 +138,9 @@ async def test_iter_yields_in_completion_order_with_indexes(
     client: Client, server: EmbeddedServer
 ) -> None:
     ds = server.dataset
-    server.script(ds.call_ids[0], ScriptedResponse(delay=0.3))
+    server.script(ds.call_ids[2], ScriptedResponse(delay=0.3))
     results = [r async for r in iter_calls(client, ds.workspace_id, ds.channel_id, ds.call_ids[:5])]
-    assert results[-1].index == 0  # the slow one finishes last
+    assert results[-1].index == 2  # the slow one finishes last
     assert sorted(r.index for r in results) == [0, 1, 2, 3, 4]
     for r in results:
         assert r.ok and r.unwrap().id == r.call_id == ds.call_ids[r.index]

@@ -10,7 +10,7 @@ import asyncio
 import pytest
 
 from asyncsdk import RateLimiter, TokenBucketLimiter
-from asyncsdk.ratelimit import CUBIC_BETA, CUBIC_SCALE
+from asyncsdk.ratelimit import CUBIC_BETA, CUBIC_SCALE, PROBE_TIMEOUT, parse_policy
 
 from . import _vtime
 
@@ -67,7 +67,7 @@ def test_waiters_are_served_first_come_first_served() -> None:
 
 def test_uncontended_acquire_does_not_wait() -> None:
     async def scenario() -> float:
-        limiter = TokenBucketLimiter(None)
+        limiter = TokenBucketLimiter(None, adaptive=False)
         loop = asyncio.get_running_loop()
         for _ in range(1000):
             await limiter.acquire()
@@ -181,6 +181,19 @@ def test_adaptive_starts_unlimited_cuts_on_throttle_and_regrows() -> None:
         for _ in range(300):  # send 100/s for 3 s, measured through responses
             await asyncio.sleep(0.01)
             limiter.on_success(NO_HEADERS)
+        await limiter.on_throttle(None, NO_HEADERS)  # leaves unlimited: slow start
+        assert limiter.rate == pytest.approx(100 * CUBIC_BETA, rel=0.1)
+        for _ in range(100):  # slow start: +1/s per accepted response
+            await limiter.acquire()
+            limiter.on_success(NO_HEADERS)
+        assert limiter.rate is not None and limiter.rate > 100 * CUBIC_BETA + 90
+        for _ in range(100):  # back at ~100/s for a while, then throttled again
+            await asyncio.sleep(0.01)
+            limiter.on_success(NO_HEADERS)
+        await asyncio.sleep(1.0)
+        for _ in range(300):  # long enough for the smoothed rate to settle at 100/s
+            await asyncio.sleep(0.01)
+            limiter.on_success(NO_HEADERS)
         await limiter.on_throttle(None, NO_HEADERS)
         cut_at = loop.time()
         seen["cut"] = limiter.rate
@@ -226,3 +239,88 @@ def test_configured_rate_is_a_ceiling_for_adaptive() -> None:
 def test_repr_shows_live_state() -> None:
     text = repr(TokenBucketLimiter(5.0, burst=2))
     assert "rate=5.00/s" in text and "burst=2" in text and "waiting=0" in text
+
+
+def test_first_request_probes_alone_until_its_response() -> None:
+    """With no rate known, one request goes first and its headers pace the rest."""
+
+    async def scenario() -> tuple[list[float], float | None]:
+        limiter = TokenBucketLimiter(None, adaptive=True)
+        loop = asyncio.get_running_loop()
+        await limiter.acquire()  # the probe
+        times: list[float] = []
+
+        async def worker() -> None:
+            await limiter.acquire()
+            times.append(loop.time())
+
+        others = [asyncio.create_task(worker()) for _ in range(3)]
+        await asyncio.sleep(0.2)
+        assert times == []  # held back while the probe is out
+        limiter.on_success({"RateLimit-Policy": "10;w=1"})
+        await asyncio.gather(*others)
+        return times, limiter.rate
+
+    times, rate = _vtime.run(scenario())
+    assert rate == 10.0
+    assert times == pytest.approx([0.2, 0.3, 0.4])  # paced at the stated 10/s
+
+
+def test_a_probe_without_response_holds_no_one_for_long() -> None:
+    async def scenario() -> float:
+        limiter = TokenBucketLimiter(None, adaptive=True)
+        await limiter.acquire()  # the probe, whose request then fails silently
+        await limiter.acquire()
+        return asyncio.get_running_loop().time()
+
+    assert _vtime.run(scenario()) == PROBE_TIMEOUT
+
+
+def test_a_stated_limit_never_raises_the_configured_rate() -> None:
+    async def scenario() -> float | None:
+        limiter = TokenBucketLimiter(200.0, adaptive=True)
+        await limiter.acquire()
+        limiter.on_success({"RateLimit-Policy": "500;w=1"})
+        return limiter.rate
+
+    assert _vtime.run(scenario()) == 200.0
+
+
+@pytest.mark.parametrize(
+    ("policy", "rate"),
+    [
+        ("100;w=60", 100 / 60),
+        ('"default";q=50;w=10', 5.0),
+        ("7", 7.0),
+        ("0;w=1", None),
+        ("x;w=1", None),
+        ("10;w=0", None),
+    ],
+)
+def test_parse_policy(policy: str, rate: float | None) -> None:
+    assert parse_policy(policy) == (pytest.approx(rate) if rate is not None else None)
+
+
+def test_late_timers_do_not_lower_the_long_run_rate() -> None:
+    """Every wake-up 3 ms late at 100/s: the rate stays 100/s, bursts stay <= burst + 1."""
+
+    async def scenario() -> list[float]:
+        loop = asyncio.get_running_loop()
+        real_call_at = loop.call_at
+        loop.call_at = lambda when, cb, *a, **k: real_call_at(when + 0.003, cb, *a, **k)  # type: ignore[method-assign]
+        limiter = TokenBucketLimiter(100.0, burst=1, adaptive=False)
+        grants: list[float] = []
+
+        async def worker() -> None:
+            for _ in range(50):
+                await limiter.acquire()
+                grants.append(loop.time())
+
+        await asyncio.gather(*(worker() for _ in range(4)))
+        return grants
+
+    grants = _vtime.run(scenario())
+    assert (len(grants) - 1) / (grants[-1] - grants[0]) == pytest.approx(100, rel=0.02)
+    start = grants[0]
+    for i, t in enumerate(grants):
+        assert i + 1 <= 1 + 1 + 100 * (t - start) + 1e-6
