@@ -54,6 +54,7 @@ ENV_ACCESS_KEY: Final = "BIRD_ACCESS_KEY"
 ENV_BASE_URL: Final = "BIRD_BASE_URL"
 
 
+@functools.cache
 def _user_agent() -> str:
     try:
         own = version("asyncsdk")
@@ -163,16 +164,22 @@ class Client:
             policy = dataclasses.replace(policy, max_retries=max_retries)
         self._retry_policy = policy
         self._rate_limit = _resolve_rate_limit(rate_limit)
-        if limiter is not None and not isinstance(limiter, RateLimiter):
+        if limiter is None:
+            limiter = TokenBucketLimiter(
+                self._rate_limit.rate,
+                burst=self._rate_limit.burst,
+                adaptive=self._rate_limit.adaptive,
+                max_pause=policy.max_retry_after,
+            )
+        elif not isinstance(limiter, RateLimiter):
             raise ConfigurationError(
                 "limiter must implement asyncsdk.RateLimiter (acquire, on_success, on_throttle)"
             )
-        self._limiter: RateLimiter = limiter or TokenBucketLimiter(
-            self._rate_limit.rate,
-            burst=self._rate_limit.burst,
-            adaptive=self._rate_limit.adaptive,
-            max_pause=policy.max_retry_after,
-        )
+        elif rate_limit is not None:
+            raise ConfigurationError(
+                "pass rate_limit or limiter, not both: a custom limiter sets its own rate"
+            )
+        self._limiter: RateLimiter = limiter
         self._counters = Counters()
         self._retrier = Retrier(
             policy, RetryBudget(policy.budget), on_retry=self._counters.count_retry

@@ -16,6 +16,7 @@ from asyncsdk import (
     RateLimit,
     RetryPolicy,
     Timeout,
+    TokenBucketLimiter,
 )
 
 from ._aioresponses_compat import MockAPI
@@ -63,6 +64,8 @@ def test_missing_credential_says_what_to_pass(monkeypatch: pytest.MonkeyPatch) -
         ({"max_response_bytes": 0}, "max_response_bytes"),
         ({"session": object()}, "aiohttp.ClientSession"),
         ({"base_url": "http://api.bird.com"}, "plain http"),
+        ({"limiter": object()}, "must implement asyncsdk.RateLimiter"),
+        ({"limiter": TokenBucketLimiter(1.0), "rate_limit": 5}, "not both"),
     ],
 )
 def test_bad_settings_fail_at_construction(kwargs: dict[str, object], match: str) -> None:
