@@ -174,7 +174,7 @@ async def test_cancelled_call_releases_its_limiter_place_and_connection(
     server.script(ds.call_ids[0], ScriptedResponse(action="slow", delay=30))
     async with Client(access_key=ACCESS_KEY, base_url=server.base_url, rate_limit=1000) as client:
         task = asyncio.create_task(client.get_call(ds.workspace_id, ds.channel_id, ds.call_ids[0]))
-        while not server.requests:
+        while not server.requests:  # noqa: ASYNC110 - polling the server's request log
             await asyncio.sleep(0.01)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):

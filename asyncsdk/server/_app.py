@@ -8,7 +8,9 @@ this order, so a seed and a request sequence always give the same answers:
 (bypasses everything below), 4. rate limit (429), 5. injected faults, 6. path ids
 (422), 7. workspace, channel and call (404), else 200 with the call.
 
-Then the reply waits its delay plus the configured latency, and is sent.
+Then the reply waits its delay plus the configured latency, and is sent. With a rate
+limit, every answer past step 3 carries ``X-RateLimit-Limit``, ``-Remaining`` and
+``-Reset`` and, unless ``ServerConfig.policy_header`` is off, ``RateLimit-Policy``.
 
 Imports: aiohttp, `asyncsdk.models` (through the dataset) and the standard library.
 """
@@ -20,6 +22,7 @@ import random
 import uuid
 from collections import deque
 from collections.abc import Mapping
+from decimal import Decimal
 from http import HTTPStatus
 
 from aiohttp import web
@@ -37,7 +40,7 @@ from asyncsdk.server._replies import (
 )
 from asyncsdk.server._stats import RecordedRequest, ServerStats
 
-__all__ = ["CALL_ROUTE", "BirdApi", "script_key"]
+__all__ = ["CALL_ROUTE", "BirdApi", "policy_header", "script_key"]
 
 #: The one route the server implements ("Get a call").
 CALL_ROUTE = "/workspaces/{workspaceId}/channels/{channelId}/calls/{callId}"
@@ -55,6 +58,18 @@ def script_key(call_id: uuid.UUID | str) -> str:
         return str(uuid.UUID(call_id))
     except ValueError:
         return call_id
+
+
+def policy_header(rate: float) -> str:
+    """Return the ``RateLimit-Policy`` value for ``rate`` requests per second: ``200;w=1``.
+
+    The quota is written in plain decimal (``200``, ``12.5``, ``0.001``), never with an
+    exponent, over a window of one second.
+    """
+    quota = format(Decimal(repr(float(rate))), "f")
+    if "." in quota:
+        quota = quota.rstrip("0").rstrip(".")
+    return f"{quota};w=1"
 
 
 def _is_uuid(text: str) -> bool:
@@ -97,6 +112,8 @@ class BirdApi:
         prefix_rng = random.Random(f"asyncsdk.server.request-ids:{config.seed}")
         self._request_id_prefix = prefix_rng.getrandbits(128) & ~((1 << _COUNTER_BITS) - 1)
         self._request_count = 0
+        rate = config.rate_limit
+        self._policy = policy_header(rate) if rate is not None and config.policy_header else None
 
     def make_app(self) -> web.Application:
         """Return the aiohttp application serving this API."""
@@ -174,6 +191,8 @@ class BirdApi:
                 "X-RateLimit-Remaining": str(admission.remaining),
                 "X-RateLimit-Reset": f"{admission.reset:.3f}",
             }
+            if self._policy is not None:
+                limit_headers["RateLimit-Policy"] = self._policy
             if not admission.allowed:
                 self._stats.throttled += 1
                 reply = error_reply(429, "rate limit exceeded")

@@ -73,6 +73,12 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--burst", type=int, default=DEFAULT_BURST, help="bucket size (default: %(default)s)"
     )
+    parser.add_argument(
+        "--no-policy-header",
+        action="store_false",
+        dest="policy_header",
+        help="with --rate-limit, do not send the RateLimit-Policy header",
+    )
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added per response")
     parser.add_argument(
         "--latency-jitter", type=float, default=0.0, help="extra random 0..N seconds"
@@ -102,6 +108,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         bearer_tokens=tuple(args.bearer_tokens or defaults.bearer_tokens),
         rate_limit=args.rate_limit,
         burst=args.burst,
+        policy_header=args.policy_header,
         latency=args.latency,
         latency_jitter=args.latency_jitter,
         faults=faults,

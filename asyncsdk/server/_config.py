@@ -137,6 +137,9 @@ class ServerConfig:
         rate_limit: Sustained rate of the server-wide token bucket, in requests per
             second; ``None`` turns rate limiting off.
         burst: Size of the token bucket (requests), used when ``rate_limit`` is set.
+        policy_header: With ``rate_limit`` set, also state the limit in every answer's
+            ``RateLimit-Policy`` header (IETF draft: ``<rate>;w=1``), so an adaptive
+            client can adopt it instead of discovering it by being throttled.
         latency: Delay added before every response, in seconds.
         latency_jitter: Extra delay drawn uniformly from ``0..latency_jitter`` seconds.
         faults: Probabilities of injected failures.
@@ -150,6 +153,7 @@ class ServerConfig:
     bearer_tokens: tuple[str, ...] = DEFAULT_BEARER_TOKENS
     rate_limit: float | None = None
     burst: int = DEFAULT_BURST
+    policy_header: bool = True
     latency: float = 0.0
     latency_jitter: float = 0.0
     faults: Faults = field(default_factory=Faults)
@@ -165,6 +169,8 @@ class ServerConfig:
         if self.rate_limit is not None:
             _check_seconds("rate_limit", self.rate_limit, allow_zero=False)
         _check_positive_int("burst", self.burst)
+        if not isinstance(self.policy_header, bool):
+            raise ValueError(f"policy_header must be True or False, got {self.policy_header!r}")
         _check_seconds("latency", self.latency)
         _check_seconds("latency_jitter", self.latency_jitter)
         if not isinstance(self.faults, Faults):

@@ -29,7 +29,7 @@ DEFAULT_SHUTDOWN_TIMEOUT = 0.25
 class EmbeddedServer:
     """An in-process Bird API server serving one `Dataset` over HTTP.
 
-    Use it as an async context manager, or call `start` and `stop`::
+    Use it as an async context manager, or call `start` and `stop`:
 
         async with EmbeddedServer(ServerConfig(rate_limit=5.0)) as server:
             url = server.call_url(server.dataset.call_ids[0])

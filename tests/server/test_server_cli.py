@@ -59,6 +59,13 @@ def test_options_reach_the_config() -> None:
     assert dataset_from_args(args).size == 10
 
 
+def test_policy_header_is_on_unless_turned_off() -> None:
+    assert config_from_args(_parse("--rate-limit", "5")).policy_header is True
+    assert (
+        config_from_args(_parse("--rate-limit", "5", "--no-policy-header")).policy_header is False
+    )
+
+
 def test_out_of_range_option_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exited:
         main(["--fault-500", "2"])

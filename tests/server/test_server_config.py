@@ -8,6 +8,7 @@ import pytest
 
 import asyncsdk.server
 from asyncsdk.server import Faults, ScriptedResponse, ServerConfig
+from asyncsdk.server._app import policy_header
 from asyncsdk.server._limiter import TokenBucket
 
 
@@ -24,6 +25,7 @@ def test_defaults() -> None:
     assert config.access_keys == ("test-access-key",)
     assert config.bearer_tokens == ("test-jwt",)
     assert config.rate_limit is None
+    assert config.policy_header is True
     assert config.faults == Faults()
     assert Faults().retry_after_429 == 1
 
@@ -51,6 +53,7 @@ def test_fault_probabilities_are_checked(field: str, value: float) -> None:
         ({"access_keys": "key"}, "access_keys"),
         ({"bearer_tokens": ("",)}, "bearer_tokens"),
         ({"seed": 1.5}, "seed"),
+        ({"policy_header": "no"}, "policy_header"),
     ],
 )
 def test_server_config_is_checked(kwargs: dict[str, object], match: str) -> None:
@@ -97,3 +100,11 @@ def test_bucket_retry_after_rounds_up() -> None:
     refused = bucket.acquire(0.0)
     assert refused.reset == pytest.approx(2.5)
     assert refused.retry_after == 3
+
+
+@pytest.mark.parametrize(
+    ("rate", "header"),
+    [(200, "200;w=1"), (12.5, "12.5;w=1"), (0.001, "0.001;w=1"), (1e-7, "0.0000001;w=1")],
+)
+def test_policy_header_writes_the_rate_in_plain_decimal(rate: float, header: str) -> None:
+    assert policy_header(rate) == header

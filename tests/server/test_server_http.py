@@ -249,3 +249,41 @@ async def test_stop_does_not_hang_on_an_idle_keep_alive_connection(dataset: Data
         session.get(server.call_url(dataset.call_ids[0])) as response,
     ):
         assert json.loads(await response.read())["id"] == str(dataset.call_ids[0])
+
+
+@pytest.mark.parametrize(("rate", "policy"), [(200.0, "200;w=1"), (12.5, "12.5;w=1")])
+async def test_rate_limit_states_its_policy_on_200_and_429(
+    dataset: Dataset, session: aiohttp.ClientSession, rate: float, policy: str
+) -> None:
+    """With a rate limit, both admitted and throttled answers carry ``RateLimit-Policy``."""
+    config = ServerConfig(rate_limit=rate, burst=1)
+    async with EmbeddedServer(config, dataset=dataset) as server:
+        url = server.call_url(dataset.call_ids[0])
+        statuses = {}
+        for _ in range(2):  # the second request finds the one-token bucket empty
+            async with session.get(url) as response:
+                statuses[response.status] = response.headers.get("RateLimit-Policy")
+    assert statuses == {200: policy, 429: policy}
+
+
+async def test_policy_header_can_be_turned_off(
+    dataset: Dataset, session: aiohttp.ClientSession
+) -> None:
+    """``policy_header=False`` keeps the limit and the X-RateLimit headers, drops the policy."""
+    config = ServerConfig(rate_limit=0.001, burst=1, policy_header=False)
+    async with EmbeddedServer(config, dataset=dataset) as server:
+        url = server.call_url(dataset.call_ids[0])
+        for status in (200, 429):
+            async with session.get(url) as response:
+                assert response.status == status
+                assert "X-RateLimit-Limit" in response.headers
+                assert "RateLimit-Policy" not in response.headers
+
+
+async def test_no_policy_header_without_a_rate_limit(
+    dataset: Dataset, session: aiohttp.ClientSession
+) -> None:
+    server = EmbeddedServer(dataset=dataset)
+    async with server, session.get(server.call_url(dataset.call_ids[0])) as response:
+        assert response.status == 200
+        assert "RateLimit-Policy" not in response.headers
