@@ -1,0 +1,167 @@
+"""Scenario ``memory``: bytes held per decoded call, with 100,000 calls kept in a list.
+
+The parent writes one compact JSON array of distinct, varied calls (built from the realistic
+fixture) to a temporary file. Each contender then runs in a fresh interpreter: it reads the
+file, starts ``tracemalloc``, decodes the array with its ``decode_page`` (the same decoder
+modules as the ``decode`` scenario), collects garbage and reports the traced memory still
+held. The input bytes are read before tracing starts, so only the decoded objects (and the
+list that holds them) count.
+
+Run alone: ``python -m benchmarks.memory [--quick]``.
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib
+import json
+import sys
+import tempfile
+import tracemalloc
+from pathlib import Path
+from typing import Any
+
+from benchmarks import _data
+from benchmarks._harness import Json, fmt, make_result, run_json, scenario_main, target
+from benchmarks.decoders import CONTENDERS
+
+NAME = "memory"
+TITLE = "Memory per decoded call"
+
+MEMORY_CONTENDERS = ("sdk", "orjson", "pydantic")
+FULL = {"calls": 100_000}
+QUICK = {"calls": 5_000}
+TARGET = 0.5  # SDK bytes per call / dict bytes per call
+
+
+def _write_input(path: Path, count: int) -> None:
+    """Write ``count`` distinct calls as one compact JSON array, generated a page at a time."""
+    with path.open("wb") as f:
+        f.write(b"[")
+        for start in range(0, count, _data.PAGE_SIZE):
+            page = _data.page_bytes(min(_data.PAGE_SIZE, count - start), start=start)
+            if start:
+                f.write(b",")
+            f.write(page[1:-1])
+        f.write(b"]")
+
+
+def _worker(key: str, path: str, count: int) -> None:
+    module: Any = importlib.import_module(CONTENDERS[key])
+    data = Path(path).read_bytes()
+    gc.collect()
+    tracemalloc.start()
+    before, _ = tracemalloc.get_traced_memory()
+    calls = module.decode_page(data)
+    gc.collect()
+    held, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    if len(calls) != count:
+        raise RuntimeError(f"decoded {len(calls)} calls, expected {count}")
+    print(
+        json.dumps(
+            {
+                "name": module.name,
+                "calls": count,
+                "held_bytes": held - before,
+                "peak_bytes": peak - before,
+                "bytes_per_call": (held - before) / count,
+                "peak_bytes_per_call": (peak - before) / count,
+            }
+        )
+    )
+
+
+def run(*, quick: bool = False) -> Json:
+    params = dict(QUICK if quick else FULL)
+    count = int(params["calls"])
+    with tempfile.TemporaryDirectory(prefix="asyncsdk-bench-") as tmp:
+        path = Path(tmp) / "calls.json"
+        _write_input(path, count)
+        input_bytes = path.stat().st_size
+        results: Json = {
+            key: run_json("benchmarks.memory", ["--worker", key, str(path), str(count)])
+            for key in MEMORY_CONTENDERS
+        }
+    per_call = {key: r["bytes_per_call"] for key, r in results.items()}
+    ratios = {
+        "sdk/orjson": round(per_call["sdk"] / per_call["orjson"], 3),
+        "sdk/pydantic": round(per_call["sdk"] / per_call["pydantic"], 3),
+    }
+    json_per_call = input_bytes / count
+    rows = [
+        [
+            r["name"],
+            fmt(r["bytes_per_call"], digits=4),
+            f"{r['bytes_per_call'] / json_per_call:.2f}x",
+            f"{r['held_bytes'] / 2**20:,.1f}",
+            fmt(r["peak_bytes_per_call"], digits=4),
+        ]
+        for r in results.values()
+    ]
+    return make_result(
+        scenario=NAME,
+        title=TITLE,
+        description=(
+            f"{count:,} distinct decoded calls held in a list, measured with tracemalloc, "
+            "each contender in a fresh interpreter. Bytes per call include the list slot."
+        ),
+        parameters={
+            **params,
+            "input_bytes": input_bytes,
+            "json_bytes_per_call": round(json_per_call, 1),
+            "method": "tracemalloc: memory still held after decode and gc.collect()",
+            "page_seed": _data.SEED,
+        },
+        results=results,
+        ratios=ratios,
+        targets=[
+            target(
+                name=f"sdk/dict <= {TARGET}",
+                value=ratios["sdk/orjson"],
+                op="<=",
+                threshold=TARGET,
+                basis="bytes per call, SDK Call Structs / orjson dicts",
+            )
+        ],
+        tables=[
+            {
+                "title": "Memory held per decoded call",
+                "columns": [
+                    "contender",
+                    "bytes per call",
+                    "vs JSON size",
+                    "MiB total",
+                    "peak bytes per call",
+                ],
+                "rows": rows,
+            },
+            {
+                "title": "Ratios (bytes per call)",
+                "columns": ["ratio", "value"],
+                "rows": [[name, f"{value:.2f}"] for name, value in ratios.items()],
+            },
+        ],
+        chart={
+            "title": f"Memory per decoded call ({count:,} calls held; lower is better)",
+            "xlabel": "bytes per call",
+            "groups": {
+                "held": {r["name"]: {"median": r["bytes_per_call"]} for r in results.values()}
+            },
+        },
+        notes=[
+            f"The compact JSON is {json_per_call:,.0f} bytes per call on average.",
+            "Peak is the high-water mark during decoding, including transient allocations "
+            "the library frees before returning.",
+            "Python objects only: tracemalloc sees what CPython's allocators hand out, which "
+            "is every object the three libraries return. The numbers are deterministic to a "
+            "few bytes, so one run per contender is enough.",
+        ],
+    )
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 5 and sys.argv[1] == "--worker":
+        _worker(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+    else:
+        scenario_main(run)

@@ -1,0 +1,470 @@
+"""Scenario ``overhead``: what the limiter and the retry wrapper cost a call that succeeds.
+
+Two measurements, each in a fresh client process:
+
+* **micro** -- one event loop timing, per call, ``await fn()`` for a trivial
+  ``async def fn(): return 1`` (the baseline), an uncontended ``TokenBucketLimiter.acquire()``
+  before it (the default: rate ``None``, adaptive, after its first response; and a fixed
+  rate of 1e9/s), the default limiter's round trip (``acquire`` and ``on_success`` with a
+  response's headers), ``Retrier.run(fn)``, and all composed as the client composes them
+  (``Retrier.run`` of a ``functools.partial`` that acquires, awaits ``fn`` and reports
+  success). Rounds interleave the variants; each sample is calibrated to a fixed duration.
+* **end to end** -- sequential ``client.get_call`` against a canned HTTP/1.1 server in its
+  own process (a raw `asyncio.Protocol` answering every request on a keep-alive
+  connection at once with ``tests/fixtures/call_realistic.json``), against a "bare" path
+  over the same aiohttp session: ``_protocol.call_path``, ``_transport.get`` with the
+  client's own arguments, then ``_protocol.decode_call`` -- the client's attempt without
+  the limiter, the retrier and the counters. Rounds alternate which path goes first. Wall
+  time and the client process's CPU time (``time.process_time``) per call are reported.
+
+Run alone: ``python -m benchmarks.overhead [--quick]``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hashlib
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+
+from benchmarks._harness import (
+    ROOT,
+    Json,
+    _child_env,
+    fmt,
+    fmt_range,
+    fmt_ratio,
+    make_result,
+    paired_ratio,
+    run_json,
+    scenario_main,
+    summarize,
+    target,
+)
+
+NAME = "overhead"
+TITLE = "Cost of the resilience machinery on the success path"
+
+FIXTURE = ROOT / "tests" / "fixtures" / "call_realistic.json"
+ACCESS_KEY = "benchmark-key"
+#: Any ids: the canned server answers every path alike.
+WORKSPACE_ID = uuid.UUID("11111111-1111-4111-8111-111111111111")
+CHANNEL_ID = uuid.UUID("22222222-2222-4222-8222-222222222222")
+CALL_ID = uuid.UUID("33333333-3333-4333-8333-333333333333")
+
+#: micro variant -> label
+MICRO: dict[str, str] = {
+    "bare": "await fn()",
+    "acquire_adaptive": "acquire() [rate None, adaptive: the default] + await fn()",
+    "acquire_fixed": "acquire() [rate 1e9/s, fixed] + await fn()",
+    "limiter_round_trip": "acquire() + on_success(headers) [default] + await fn()",
+    "retrier": "Retrier.run(fn)",
+    "both": "Retrier.run(partial(acquire + fn + on_success)) [default], as in the client",
+}
+#: end-to-end path -> label
+E2E: dict[str, str] = {
+    "client": "client.get_call (limiter + retrier)",
+    "bare": "bare: call_path + _transport.get + decode_call",
+}
+MAX_OVERHEAD = 0.05  # of the bare request's time
+
+FULL = {"micro_rounds": 15, "micro_seconds": 0.1, "e2e_rounds": 20, "e2e_calls": 1000}
+QUICK = {"micro_rounds": 3, "micro_seconds": 0.01, "e2e_rounds": 3, "e2e_calls": 100}
+E2E_WARMUP_CALLS = 200
+
+
+#: The SDK sources whose behaviour this scenario measures; their digests go in the result,
+#: because the commit alone does not say what an uncommitted working tree held.
+MEASURED_SOURCES = ("client.py", "ratelimit.py", "retry.py")
+
+
+def _sources_sha256() -> Json:
+    return {
+        name: hashlib.sha256((ROOT / "asyncsdk" / name).read_bytes()).hexdigest()[:12]
+        for name in MEASURED_SOURCES
+    }
+
+
+# --- the canned server (a child process) ---------------------------------------------------
+
+
+class _Canned(asyncio.Protocol):
+    """Answer every complete request head on the connection with the same response."""
+
+    def __init__(self, response: bytes) -> None:
+        self._response = response
+        self._buffer = b""
+        self._transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        count = self._buffer.count(b"\r\n\r\n")  # GET requests carry no body
+        if count:
+            self._buffer = self._buffer.rpartition(b"\r\n\r\n")[2]
+            assert self._transport is not None
+            self._transport.write(self._response * count)
+
+
+async def _canned_server() -> None:
+    body = FIXTURE.read_bytes()
+    head = (
+        f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(lambda: _Canned(head + body), "127.0.0.1", 0)
+    print(server.sockets[0].getsockname()[1], flush=True)
+    async with server:
+        await loop.run_in_executor(None, sys.stdin.read)  # serve until the parent closes stdin
+
+
+# --- micro (a child process) ---------------------------------------------------------------
+
+
+async def _fn() -> int:
+    return 1
+
+
+async def _micro(rounds: int, seconds: float) -> Json:
+    from multidict import CIMultiDict, CIMultiDictProxy
+
+    from asyncsdk.config import RetryPolicy
+    from asyncsdk.ratelimit import TokenBucketLimiter
+    from asyncsdk.retry import Retrier, RetryBudget
+
+    policy = RetryPolicy()
+    retrier = Retrier(policy, RetryBudget(policy.budget))
+    default = TokenBucketLimiter(None)
+    fixed = TokenBucketLimiter(1e9, adaptive=False)
+    # The canned server's response headers: no rate-limit headers, as from an unlimited API.
+    headers = CIMultiDictProxy(
+        CIMultiDict({"Content-Type": "application/json", "Content-Length": "2949"})
+    )
+    # A client's first request probes alone until its response: report it, as the client does.
+    await default.acquire()
+    default.on_success(headers)
+
+    async def attempt(limiter: TokenBucketLimiter) -> int:
+        await limiter.acquire()
+        result = await _fn()
+        limiter.on_success(headers)
+        return result
+
+    async def bare(n: int) -> None:
+        for _ in range(n):
+            await _fn()
+
+    async def acquire_adaptive(n: int) -> None:
+        for _ in range(n):
+            await default.acquire()
+            await _fn()
+
+    async def acquire_fixed(n: int) -> None:
+        for _ in range(n):
+            await fixed.acquire()
+            await _fn()
+
+    async def limiter_round_trip(n: int) -> None:
+        for _ in range(n):
+            await default.acquire()
+            await _fn()
+            default.on_success(headers)
+
+    async def retried(n: int) -> None:
+        for _ in range(n):
+            await retrier.run(_fn, deadline=None)
+
+    async def both(n: int) -> None:
+        for _ in range(n):
+            await retrier.run(functools.partial(attempt, default), deadline=None)
+
+    loops: dict[str, Callable[[int], Awaitable[None]]] = {
+        "bare": bare,
+        "acquire_adaptive": acquire_adaptive,
+        "acquire_fixed": acquire_fixed,
+        "limiter_round_trip": limiter_round_trip,
+        "retrier": retried,
+        "both": both,
+    }
+
+    async def timed(key: str, n: int) -> float:
+        start = time.perf_counter()
+        await loops[key](n)
+        return time.perf_counter() - start
+
+    counts = {}
+    for key in loops:
+        n = 1
+        while (elapsed := await timed(key, n)) < seconds / 5:
+            n *= 2
+        counts[key] = max(1, round(n * seconds / elapsed))
+    samples: dict[str, list[float]] = {key: [] for key in loops}
+    keys = list(loops)
+    for r in range(rounds):
+        for key in keys[r % len(keys) :] + keys[: r % len(keys)]:
+            samples[key].append(await timed(key, counts[key]) / counts[key] * 1e9)
+    return {"ns_per_call": samples, "loops_per_sample": counts}
+
+
+# --- end to end (a child process) ----------------------------------------------------------
+
+
+async def _e2e(port: int, rounds: int, calls: int) -> Json:
+    import aiohttp
+
+    from asyncsdk import Client, _protocol, _transport
+    from asyncsdk.config import DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_RESPONSE_BYTES, Timeout
+
+    timeout = Timeout()
+    client_timeout = aiohttp.ClientTimeout(
+        total=timeout.total, sock_connect=timeout.connect, sock_read=timeout.read
+    )
+    # The session the client would build for itself, shared by both paths.
+    session = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=DEFAULT_MAX_CONNECTIONS, ttl_dns_cache=300),
+        cookie_jar=aiohttp.DummyCookieJar(),
+        timeout=client_timeout,
+    )
+    client = Client(
+        access_key=ACCESS_KEY, base_url=f"http://127.0.0.1:{port}", session=session, timeout=timeout
+    )
+    headers = dict(client._headers)  # the exact headers the client sends
+    base = client.base_url
+
+    async def bare_call() -> object:
+        url = base + _protocol.call_path(WORKSPACE_ID, CHANNEL_ID, CALL_ID)
+        resp = await _transport.get(
+            session,
+            url,
+            headers=headers,
+            client_timeout=client_timeout,
+            max_bytes=DEFAULT_MAX_RESPONSE_BYTES,
+        )
+        if 200 <= resp.status < 300:
+            return _protocol.decode_call(resp.body, url=url)
+        raise _protocol.api_error(resp.status, resp.headers, resp.body, url=url, reason=resp.reason)
+
+    async def client_call() -> object:
+        return await client.get_call(WORKSPACE_ID, CHANNEL_ID, CALL_ID)
+
+    paths: dict[str, Callable[[], Awaitable[object]]] = {"client": client_call, "bare": bare_call}
+
+    async def timed(key: str, n: int) -> tuple[float, float]:
+        call = paths[key]
+        wall, cpu = time.perf_counter(), time.process_time()
+        for _ in range(n):
+            await call()
+        return time.perf_counter() - wall, time.process_time() - cpu
+
+    wall: dict[str, list[float]] = {key: [] for key in paths}
+    cpu: dict[str, list[float]] = {key: [] for key in paths}
+    async with session, client:
+        first = await client_call()
+        if first != await bare_call():
+            raise RuntimeError("the two paths decoded different calls")
+        for key in paths:
+            await timed(key, E2E_WARMUP_CALLS)
+        keys = list(paths)
+        for r in range(rounds):
+            for key in keys if r % 2 == 0 else keys[::-1]:
+                w, c = await timed(key, calls)
+                wall[key].append(w / calls * 1e6)
+                cpu[key].append(c / calls * 1e6)
+        stats = client.stats
+    if stats.failed or stats.retries or stats.throttled:
+        raise RuntimeError(f"the client did not only succeed: {stats}")
+    return {"us_per_call": wall, "cpu_us_per_call": cpu, "client_calls": stats.succeeded}
+
+
+# --- the scenario (parent process) ---------------------------------------------------------
+
+
+def run(*, quick: bool = False) -> Json:
+    params = dict(QUICK if quick else FULL)
+    sources = _sources_sha256()  # before the children import them
+    micro = run_json(
+        "benchmarks.overhead",
+        ["--micro", str(params["micro_rounds"]), str(params["micro_seconds"])],
+    )
+    server = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.overhead", "--canned-server"],
+        cwd=ROOT,
+        env=_child_env(),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        assert server.stdin is not None
+        port = int(server.stdout.readline())
+        e2e = run_json(
+            "benchmarks.overhead",
+            ["--e2e", str(port), str(params["e2e_rounds"]), str(params["e2e_calls"])],
+        )
+        server.stdin.close()
+        server.wait(timeout=10)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+
+    ns = micro["ns_per_call"]
+    us, cpu = e2e["us_per_call"], e2e["cpu_us_per_call"]
+    results: Json = {
+        "micro": {key: {"label": MICRO[key], "ns_per_call": summarize(ns[key])} for key in MICRO},
+        "end_to_end": {
+            key: {
+                "label": E2E[key],
+                "us_per_call": summarize(us[key]),
+                "cpu_us_per_call": summarize(cpu[key]),
+            }
+            for key in E2E
+        },
+    }
+    ratios: Json = {
+        "micro": {
+            f"{key}/bare": paired_ratio(ns[key], ns["bare"]) for key in MICRO if key != "bare"
+        },
+        "end_to_end": {
+            "client/bare": paired_ratio(us["client"], us["bare"]),
+            "client/bare cpu": paired_ratio(cpu["client"], cpu["bare"]),
+        },
+    }
+    client_us = results["end_to_end"]["client"]["us_per_call"]["median"]
+    both_ns = results["micro"]["both"]["ns_per_call"]["median"]
+    targets = [
+        target(
+            name=f"client/bare time per call <= {1 + MAX_OVERHEAD:.2f}",
+            value=ratios["end_to_end"]["client/bare"]["median"],
+            op="<=",
+            threshold=1 + MAX_OVERHEAD,
+            basis="end to end, median of per-round ratios (overhead <= 5 % of the bare request)",
+        ),
+        target(
+            name="limiter + retrier (micro) <= 5 % of a client call, in %",
+            value=100 * both_ns / (client_us * 1e3),
+            op="<=",
+            threshold=100 * MAX_OVERHEAD,
+            basis="micro 'both' ns per call (it includes the await of fn: an upper bound) "
+            "over the end-to-end client us per call, medians",
+        ),
+    ]
+    return make_result(
+        scenario=NAME,
+        title=TITLE,
+        description=(
+            "What the rate limiter and the retry wrapper add to a call that succeeds at once: "
+            "in isolation (per await, one event loop) and end to end (sequential get_call "
+            "against a canned loopback server in another process, against the same request "
+            "sent and decoded without them)."
+        ),
+        parameters={
+            **params,
+            "e2e_warmup_calls": E2E_WARMUP_CALLS,
+            "fixture_bytes": FIXTURE.stat().st_size,
+            "micro_loops_per_sample": micro["loops_per_sample"],
+            "sources_sha256": sources,
+        },
+        results=results,
+        ratios=ratios,
+        targets=targets,
+        tables=_tables(results, ratios),
+        chart={
+            "title": "get_call over loopback vs the bare request (us per call; bars min-max)",
+            "xlabel": "microseconds per call",
+            "groups": {
+                "wall time": {E2E[k]: results["end_to_end"][k]["us_per_call"] for k in E2E},
+                "client CPU": {E2E[k]: results["end_to_end"][k]["cpu_us_per_call"] for k in E2E},
+            },
+        },
+        notes=[
+            "Overheads are differences of medians and may be negative when the machinery "
+            "costs less than the noise; the per-round ratios in the JSON pair each round's "
+            "samples, which cancels slow drift on the shared machine.",
+            "The bare path does everything the client's attempt does except wait on the "
+            "limiter, go through the retrier and bump the counters; both share one aiohttp "
+            "session and one keep-alive connection to the canned server.",
+            "CPU time is the client process's own (time.process_time), per call; the canned "
+            "server's CPU is not included.",
+        ],
+    )
+
+
+def _diff(value: float, base: float, unit: str) -> str:
+    return f"{fmt(value - base)} {unit} ({100 * (value - base) / base:+.1f} %)"
+
+
+def _tables(results: Json, ratios: Json) -> list[Json]:
+    micro, e2e = results["micro"], results["end_to_end"]
+    bare_ns = micro["bare"]["ns_per_call"]["median"]
+    micro_rows = [
+        [
+            r["label"],
+            fmt_range(r["ns_per_call"]),
+            "-" if key == "bare" else f"{fmt(r['ns_per_call']['median'] - bare_ns)} ns",
+            "-" if key == "bare" else fmt_ratio(ratios["micro"][f"{key}/bare"]),
+        ]
+        for key, r in micro.items()
+    ]
+    bare = e2e["bare"]
+    e2e_rows = [
+        [
+            r["label"],
+            fmt_range(r["us_per_call"]),
+            fmt_range(r["cpu_us_per_call"]),
+            "-"
+            if key == "bare"
+            else _diff(r["us_per_call"]["median"], bare["us_per_call"]["median"], "us"),
+            "-"
+            if key == "bare"
+            else _diff(r["cpu_us_per_call"]["median"], bare["cpu_us_per_call"]["median"], "us"),
+        ]
+        for key, r in e2e.items()
+    ]
+    return [
+        {
+            "title": "Micro: ns per call, median (min-max)",
+            "columns": ["variant", "ns per call", "over await fn()", "ratio to await fn()"],
+            "rows": micro_rows,
+        },
+        {
+            "title": "End to end: us per call, median (min-max)",
+            "columns": ["path", "wall us", "client CPU us", "wall overhead", "CPU overhead"],
+            "rows": e2e_rows,
+        },
+        {
+            "title": "End to end: per-round ratio client / bare, median (min-max)",
+            "columns": ["wall time", "client CPU time"],
+            "rows": [
+                [
+                    fmt_ratio(ratios["end_to_end"]["client/bare"]),
+                    fmt_ratio(ratios["end_to_end"]["client/bare cpu"]),
+                ]
+            ],
+        },
+    ]
+
+
+def _main(argv: list[str]) -> None:
+    import json
+
+    if argv[:1] == ["--canned-server"]:
+        asyncio.run(_canned_server())
+    elif argv[:1] == ["--micro"]:
+        print(json.dumps(asyncio.run(_micro(int(argv[1]), float(argv[2])))))
+    elif argv[:1] == ["--e2e"]:
+        print(json.dumps(asyncio.run(_e2e(int(argv[1]), int(argv[2]), int(argv[3])))))
+    else:
+        scenario_main(run, argv)
+
+
+if __name__ == "__main__":
+    _main(sys.argv[1:])

@@ -1,0 +1,422 @@
+"""Scenario ``ratelimit``: how much of a server's rate limit the client turns into calls.
+
+The embedded Bird API server runs in its own process (so it never shares the client's event
+loop), limiting the account to ``R`` requests per second with a bucket of 10, and adding
+30 ms to every answer. The parent fetches the same calls at concurrency 64 with one
+`asyncsdk.Client` per run, and a fresh server per run, so the server's bucket starts full:
+
+* ``configured`` -- ``Client(rate_limit=R)``: the caller knows the limit;
+* ``adaptive`` -- ``Client(rate_limit=None)``; the server states its limit in every answer
+  (``RateLimit-Policy: R;w=1``) and the adaptive limiter adopts it;
+* ``adaptive_no_policy`` -- the same client, but the server states nothing
+  (``--no-policy-header``): the limiter must discover the rate from 429s (CUBIC);
+* ``no_limiter`` -- ``RateLimit(rate=None, adaptive=False)``: for context, only the retries
+  and their ``Retry-After`` pauses hold the client back.
+
+Measured per run: wall time from the first request to the last response; successful calls
+per second over that time (and over the second half of the successes, the steady state);
+HTTP attempts, 429 answers and retries from ``client.stats``, cross-checked against the
+server's own counters, which the server process prints when it stops.
+
+The server process is ``python -m benchmarks.ratelimit --serve <server options>``: the same
+options and `asyncsdk.server.serve` loop as ``python -m asyncsdk.server``, plus one JSON
+line of `ServerStats` on shutdown, and without per-request recording.
+
+Run alone: ``python -m benchmarks.ratelimit [--quick]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import hashlib
+import json
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+
+from benchmarks._harness import (
+    ROOT,
+    Json,
+    _child_env,
+    fmt,
+    fmt_range,
+    make_result,
+    scenario_main,
+    summarize,
+    target,
+)
+
+NAME = "ratelimit"
+TITLE = "Rate-limit utilisation"
+
+#: mode -> (label, extra server options, client rate_limit argument as a string)
+MODES: dict[str, tuple[str, tuple[str, ...], str]] = {
+    "configured": ("configured: Client(rate_limit=R)", (), "R"),
+    "adaptive": ("adaptive, server states RateLimit-Policy", (), "None"),
+    "adaptive_no_policy": (
+        "adaptive, no policy header (CUBIC discovery)",
+        ("--no-policy-header",),
+        "None",
+    ),
+    "no_limiter": ("no limiter: RateLimit(rate=None, adaptive=False)", (), "off"),
+}
+#: mode -> (minimum achieved/R, maximum 429 share in %); modes absent have no target.
+TARGETS: dict[str, tuple[float, float]] = {"configured": (0.97, 0.5), "adaptive": (0.85, 5.0)}
+#: The no-header case is reported against the adaptive target too, marked as the harder case.
+HARDER_CASE = "adaptive_no_policy"
+
+RATE = 200.0
+SERVER = {"burst": 10, "latency_s": 0.03, "dataset_size": 5000}
+CLIENT = {"concurrency": 64, "max_retries": 3}
+FULL = {"calls": 3000, "repeats": 3}
+QUICK = {"calls": 600, "repeats": 1}
+
+ACCESS_KEY = "benchmark-key"
+ANNOUNCEMENT = re.compile(r"serving (?P<url>http://\S+) workspace=(?P<ws>\S+) channel=(?P<ch>\S+)")
+#: Seconds to wait for the server to announce itself, or to exit after SIGINT.
+STARTUP_TIMEOUT = 60.0
+
+
+#: The SDK sources whose behaviour this scenario measures; their digests go in the result,
+#: because the commit alone does not say what an uncommitted working tree held.
+MEASURED_SOURCES = ("client.py", "ratelimit.py", "retry.py")
+
+
+def _sources_sha256() -> Json:
+    return {
+        name: hashlib.sha256((ROOT / "asyncsdk" / name).read_bytes()).hexdigest()[:12]
+        for name in MEASURED_SOURCES
+    }
+
+
+# --- the server process ------------------------------------------------------------------
+
+
+def _serve(argv: Sequence[str]) -> None:
+    """Run the embedded server like ``python -m asyncsdk.server``; print its stats on exit."""
+    from asyncsdk.server import (
+        EmbeddedServer,
+        add_server_arguments,
+        config_from_args,
+        dataset_from_args,
+        serve,
+    )
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.ratelimit --serve")
+    add_server_arguments(parser)
+    args = parser.parse_args(argv)
+    config = dataclasses.replace(config_from_args(args), record_requests=False)
+    server = EmbeddedServer(config, dataset=dataset_from_args(args), host=args.host, port=0)
+    asyncio.run(serve(server, announce=lambda line: print(line, flush=True)))
+    stats = server.stats
+    admitted = stats.admitted_times
+    span = admitted[-1] - admitted[0] if len(admitted) > 1 else 0.0
+    print(
+        json.dumps(
+            {
+                "requests": stats.requests,
+                "by_status": {str(k): v for k, v in sorted(stats.by_status.items())},
+                "throttled": stats.throttled,
+                "admitted": len(admitted),
+                "admitted_per_s": (len(admitted) - 1) / span if span > 0 else 0.0,
+            }
+        ),
+        flush=True,
+    )
+
+
+class _ServerProcess:
+    """The embedded server in a child process; `stop` returns the counters it printed."""
+
+    def __init__(self, extra: Sequence[str]) -> None:
+        argv = [
+            *("--port", "0", "--size", str(SERVER["dataset_size"])),
+            *("--rate-limit", f"{RATE:g}", "--burst", str(SERVER["burst"])),
+            *("--latency", str(SERVER["latency_s"]), "--access-key", ACCESS_KEY),
+            *extra,
+        ]
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.ratelimit", "--serve", *argv],
+            cwd=ROOT,
+            env=_child_env(),
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self._proc.stdout is not None
+        line = self._proc.stdout.readline()
+        found = ANNOUNCEMENT.search(line)
+        if found is None:
+            self._proc.kill()
+            self._proc.wait()
+            raise RuntimeError(f"the server did not announce itself: {line!r}")
+        self.base_url = found["url"]
+        self.workspace_id = uuid.UUID(found["ws"])
+        self.channel_id = uuid.UUID(found["ch"])
+
+    def stop(self) -> Json:
+        self._proc.send_signal(signal.SIGINT)
+        out, _ = self._proc.communicate(timeout=STARTUP_TIMEOUT)
+        stats: Json = json.loads(out.strip().splitlines()[-1])
+        return stats
+
+    def kill(self) -> None:
+        if self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+
+
+# --- the client (this process) -----------------------------------------------------------
+
+
+async def _fetch(
+    mode: str, server: _ServerProcess, call_ids: Sequence[uuid.UUID], concurrency: int
+) -> Json:
+    import asyncsdk
+
+    rate_limit: float | asyncsdk.RateLimit | None
+    kind = MODES[mode][2]
+    if kind == "R":
+        rate_limit = RATE
+    elif kind == "off":
+        rate_limit = asyncsdk.RateLimit(rate=None, adaptive=False)
+    else:
+        rate_limit = None
+    client = asyncsdk.Client(
+        access_key=ACCESS_KEY,
+        base_url=server.base_url,
+        rate_limit=rate_limit,
+        max_retries=CLIENT["max_retries"],
+    )
+    semaphore = asyncio.Semaphore(concurrency)
+    done_at: list[float] = []
+
+    async def one(call_id: uuid.UUID) -> asyncsdk.Call:
+        async with semaphore:
+            call = await client.get_call(server.workspace_id, server.channel_id, call_id)
+            done_at.append(time.perf_counter())
+            return call
+
+    async with client:
+        start = time.perf_counter()
+        outcomes = await asyncio.gather(*(one(c) for c in call_ids), return_exceptions=True)
+        wall = time.perf_counter() - start
+    errors = Counter(type(o).__name__ for o in outcomes if isinstance(o, BaseException))
+    stats = client.stats
+    succeeded = len(outcomes) - sum(errors.values())
+    if succeeded != stats.succeeded or len(done_at) != succeeded:
+        raise RuntimeError(f"{mode}: {succeeded} calls returned, stats say {stats.succeeded}")
+    # Steady state: the second half of the successes, over the time they took.
+    half = done_at[len(done_at) // 2 :]
+    steady = (len(half) - 1) / (half[-1] - half[0]) if len(half) > 1 else 0.0
+    limiter_rate = getattr(client.limiter, "rate", None)
+    return {
+        "wall_s": wall,
+        "succeeded": succeeded,
+        "failed": stats.failed,
+        "errors": dict(errors),
+        "achieved_per_s": succeeded / wall,
+        "achieved_over_r": succeeded / wall / RATE,
+        "steady_over_r": steady / RATE,
+        "attempts": stats.attempts,
+        "throttled": stats.throttled,
+        "retries": stats.retries,
+        "share_429_pct": 100.0 * stats.throttled / stats.attempts if stats.attempts else 0.0,
+        "limiter_wait_s": stats.limiter_wait,
+        "final_limiter_rate": limiter_rate if isinstance(limiter_rate, float) else 0.0,
+    }
+
+
+def _one_run(mode: str, calls: int) -> Json:
+    from asyncsdk.server import Dataset
+
+    server = _ServerProcess(MODES[mode][1])
+    try:
+        dataset = Dataset(size=SERVER["dataset_size"])
+        if (dataset.workspace_id, dataset.channel_id) != (server.workspace_id, server.channel_id):
+            raise RuntimeError("the server's dataset differs from the one the ids come from")
+        ids = list(dataset.call_ids[:calls])
+        run = asyncio.run(_fetch(mode, server, ids, CLIENT["concurrency"]))
+        seen = server.stop()
+    finally:
+        server.kill()
+    run["server"] = seen
+    if seen["requests"] != run["attempts"] or seen["throttled"] != run["throttled"]:
+        raise RuntimeError(f"{mode}: client and server counts differ: {run} vs {seen}")
+    return run
+
+
+# --- the scenario ----------------------------------------------------------------------
+
+
+def run(*, quick: bool = False) -> Json:
+    params = dict(QUICK if quick else FULL)
+    sources = _sources_sha256()
+    import asyncsdk  # noqa: F401  (now: the code measured is the code hashed)
+
+    calls, repeats = params["calls"], params["repeats"]
+    runs: dict[str, list[Json]] = {mode: [] for mode in MODES}
+    for _ in range(repeats):
+        for mode in MODES:  # modes interleaved, so a slow spell hits each alike
+            runs[mode].append(_one_run(mode, calls))
+
+    results: Json = {}
+    for mode, samples in runs.items():
+        summary = {
+            key: summarize([float(s[key]) for s in samples])
+            for key in (
+                "wall_s",
+                "achieved_per_s",
+                "achieved_over_r",
+                "steady_over_r",
+                "attempts",
+                "throttled",
+                "retries",
+                "share_429_pct",
+                "failed",
+                "limiter_wait_s",
+            )
+        }
+        results[mode] = {"label": MODES[mode][0], **summary, "runs": samples}
+
+    targets = []
+    for mode, (min_ratio, max_share) in TARGETS.items():
+        targets += _targets(mode, results[mode], min_ratio, max_share, repeats, "")
+    min_ratio, max_share = TARGETS["adaptive"]
+    targets += _targets(
+        HARDER_CASE,
+        results[HARDER_CASE],
+        min_ratio,
+        max_share,
+        repeats,
+        " (the harder case: the adaptive target applied without the policy header)",
+    )
+
+    return make_result(
+        scenario=NAME,
+        title=TITLE,
+        description=(
+            f"Calls per second a client gets from a server limiting it to R = {RATE:g} "
+            f"requests/s (bucket of {SERVER['burst']}, {SERVER['latency_s'] * 1000:g} ms per "
+            f"answer), fetching {calls:,} calls at concurrency {CLIENT['concurrency']} with "
+            f"max_retries={CLIENT['max_retries']}. The server runs in its own process, "
+            "fresh for every run; the client in the benchmark's process."
+        ),
+        parameters={
+            **params,
+            "rate_limit_r": RATE,
+            **{f"server_{k}": v for k, v in SERVER.items()},
+            **CLIENT,
+            "modes": {mode: label for mode, (label, _, _) in MODES.items()},
+            "sources_sha256": sources,
+        },
+        results=results,
+        ratios={mode: results[mode]["achieved_over_r"] for mode in MODES},
+        targets=targets,
+        tables=_tables(results),
+        chart={
+            "title": f"Successful calls per second / R (R = {RATE:g}/s; median, bars min-max)",
+            "xlabel": "achieved rate / R",
+            "groups": {"": {results[m]["label"]: results[m]["achieved_over_r"] for m in MODES}},
+        },
+        notes=_notes(results, repeats),
+    )
+
+
+def _targets(
+    mode: str, result: Json, min_ratio: float, max_share: float, repeats: int, suffix: str
+) -> list[Json]:
+    basis = f"median of {repeats} run(s), each against a fresh server{suffix}"
+    share = result["share_429_pct"]["median"]
+    return [
+        target(
+            name=f"{mode}: achieved/R >= {min_ratio}",
+            value=result["achieved_over_r"]["median"],
+            op=">=",
+            threshold=min_ratio,
+            basis=basis,
+        ),
+        # Stated as the share of answers that were not 429, so that it is positive.
+        target(
+            name=f"{mode}: 429 share <= {max_share} % (answers not 429 >= {100 - max_share} %)",
+            value=100.0 - share,
+            op=">=",
+            threshold=100.0 - max_share,
+            basis=basis,
+        ),
+    ]
+
+
+def _tables(results: Json) -> list[Json]:
+    rows = []
+    for r in results.values():
+        errors: Counter[str] = Counter()
+        for one in r["runs"]:
+            errors.update(one["errors"])
+        rows.append(
+            [
+                r["label"],
+                fmt_range(r["achieved_over_r"]),
+                fmt_range(r["steady_over_r"]),
+                fmt_range(r["achieved_per_s"]),
+                fmt_range(r["wall_s"]),
+                fmt_range(r["share_429_pct"]),
+                fmt_range(r["attempts"], digits=4),
+                fmt_range(r["retries"]),
+                ", ".join(f"{k} {v}" for k, v in sorted(errors.items())) or "0",
+            ]
+        )
+    return [
+        {
+            "title": "Per mode, median (min-max) over runs",
+            "columns": [
+                "mode",
+                "achieved / R",
+                "steady state / R",
+                "calls/s",
+                "wall s",
+                "429 share %",
+                "HTTP attempts",
+                "retries",
+                "failed calls (all runs)",
+            ],
+            "rows": rows,
+        }
+    ]
+
+
+def _notes(results: Json, repeats: int) -> list[str]:
+    first = results["adaptive_no_policy"]["runs"][0]
+    return [
+        "Achieved rate counts successful calls only, over the wall time from the first "
+        "request to the last response. 'Steady state' is the rate over the second half of "
+        "the successes, leaving out the start-up.",
+        "Client and server counts agree in every run: HTTP attempts equal the requests the "
+        "server received, and 429s counted by the client equal the server's.",
+        "The server answers a 429 with `Retry-After` in whole seconds (at least 1), and the "
+        "client pauses every request for that long: each throttling episode costs about a "
+        "second of sending.",
+        f"The no-header adaptive case is the harder one: its first run ended with the limiter "
+        f"at {fmt(first['final_limiter_rate'])} requests/s after {first['throttled']} 429s.",
+        f"Repeats: {repeats} per mode, modes interleaved, a fresh server process each.",
+        f"Median wall time of the configured mode: "
+        f"{statistics.median(r['wall_s'] for r in results['configured']['runs']):.2f} s.",
+    ]
+
+
+def _main(argv: list[str]) -> None:
+    if argv[:1] == ["--serve"]:
+        _serve(argv[1:])
+    else:
+        scenario_main(run, argv)
+
+
+if __name__ == "__main__":
+    _main(sys.argv[1:])
