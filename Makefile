@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench clean
+.PHONY: demo test lint typecheck pytest docs bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,8 +18,8 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/asyncsdk demo
 
-## test: ruff, mypy --strict on the package, and the whole pytest suite
-test: lint typecheck pytest
+## test: ruff, mypy --strict on the package, the whole pytest suite, and the docs build
+test: lint typecheck pytest docs
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -28,8 +28,17 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict asyncsdk
 
+# The Redis limiter tests need a real redis-server: as root, install Debian's when it is
+# missing; otherwise those tests are skipped with the reason in the summary.
 pytest: $(STAMP)
+	@command -v redis-server >/dev/null 2>&1 || test "$$(id -u)" != 0 || \
+		{ apt-get update -qq && apt-get install -y -qq redis-server >/dev/null; } || \
+		echo "could not install redis-server: the Redis tests will be skipped"
 	$(BIN)/pytest
+
+## docs: build the documentation site into site/; a broken link or reference fails it
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
 ## bench: run every benchmark, write benchmarks/results/*.json and docs/benchmarks.md
 bench: $(STAMP)

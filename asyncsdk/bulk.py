@@ -12,7 +12,8 @@ cancels the requests in flight when the generator is closed, which asyncio does 
 after the loop lets go of it. Wrap it in `contextlib.aclosing` to have that happen
 before the next statement.
 
-Imports: the standard library, and the client, errors and models of this package.
+Imports: the standard library, and the client, config, errors, models and _protocol
+modules of this package.
 """
 
 from __future__ import annotations

@@ -77,9 +77,11 @@ class Client:
     running event loop, and belongs to that loop.
 
     Example:
-        >>> async with Client(access_key="...") as client:  # doctest: +SKIP
-        ...     call = await client.get_call(workspace_id, channel_id, call_id)
-        ...     print(call.status, call.duration)
+        ```python
+        async with Client(access_key="...") as client:
+            call = await client.get_call(workspace_id, channel_id, call_id)
+            print(call.status, call.duration)
+        ```
 
     Args:
         access_key: Bird access key, sent as ``Authorization: AccessKey <key>``.

@@ -28,8 +28,8 @@ __all__ = [
 
 # --- defaults: every tunable number of the SDK, with its unit --------------------------
 
-#: The production API.
 DEFAULT_BASE_URL = "https://api.bird.com"
+"""The production API root; `Client` uses it unless ``base_url`` or ``BIRD_BASE_URL`` is set."""
 #: Seconds to establish a connection (DNS, TCP and TLS).
 DEFAULT_CONNECT_TIMEOUT = 10.0
 #: Seconds the socket may stay silent while reading a response.
@@ -60,10 +60,12 @@ DEFAULT_RETRY_COST = 5
 DEFAULT_RETRY_TIMEOUT_COST = 10
 #: Requests the local token bucket lets through at once before pacing starts.
 DEFAULT_BURST = 1
-#: Requests in flight at most in `gather_calls` / `iter_calls`. By Little's law 32
-#: in flight at ~50 ms per request allow ~640 requests/s: above typical account
-#: limits, so the rate limiter, not this, sets the pace, while memory stays small.
 DEFAULT_CONCURRENCY = 32
+"""Requests in flight at most in `gather_calls` / `iter_calls`.
+
+By Little's law 32 in flight at ~50 ms per request allow ~640 requests/s: above typical
+account limits, so the rate limiter, not this, sets the pace, while memory stays small.
+"""
 
 
 def _check_positive(name: str, value: float | None, *, allow_none: bool = True) -> None:

@@ -243,11 +243,13 @@ class Call(_Model, frozen=True):
     `CallStatus`, `CallDirection` and friends, which are ``str`` themselves.
 
     Example:
+        ```pycon
         >>> call = Call.from_json(b'{"id": "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"}')
         >>> call.status is None
         True
         >>> Call.from_json(call.to_json()) == call
         True
+        ```
     """
 
     id: uuid.UUID

@@ -1,0 +1,305 @@
+"""Every example under examples/ runs against the embedded server, exactly as the docs show it.
+
+The convention (CONTRIBUTING.md): an example is a script. It takes everything it needs
+from the environment, where a reader sets it too: ``BIRD_ACCESS_KEY`` and
+``BIRD_BASE_URL`` (read by the SDK itself), and ``BIRD_WORKSPACE_ID``,
+``BIRD_CHANNEL_ID``, ``BIRD_CALL_ID``, ``BIRD_CALL_IDS`` (whitespace-separated) and
+``BIRD_BEARER_TOKEN`` (read by the example). It defines ``async def main() -> None``,
+run under ``if __name__ == "__main__"``; a web-app example defines ``create_app()``
+instead, and an example that starts its own embedded server needs no environment.
+
+Here each example is imported from its file, the environment points at an embedded
+server on loopback, and ``main()`` is awaited; the test then checks what it printed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import os
+import re
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from asyncsdk.server import Dataset, EmbeddedServer, ServerConfig
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+DOCS = ROOT / "docs"
+ACCESS_KEY = "example-access-key"
+BEARER_TOKEN = "example-jwt"
+GOOD_CALLS = 10
+# pymdownx.snippets' block form: ruff formats ```python fences in Markdown, and would
+# rewrite the one-line form `--8<-- "file"` as a Python expression.
+INCLUDE = re.compile(r"^--8<--\n(examples/\S+)\n--8<--$", re.MULTILINE)
+
+
+def load(name: str) -> ModuleType:
+    """Import ``examples/<name>.py`` as a fresh module."""
+    path = EXAMPLES / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"asyncsdk_example_{name}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[EmbeddedServer]:
+    config = ServerConfig(access_keys=(ACCESS_KEY,), bearer_tokens=(BEARER_TOKEN,))
+    async with EmbeddedServer(config, dataset=Dataset(size=GOOD_CALLS * 2, seed=5)) as srv:
+        yield srv
+
+
+@pytest.fixture
+def call_ids(server: EmbeddedServer) -> list[uuid.UUID]:
+    """Ten calls the server has, then one it does not."""
+    ds = server.dataset
+    return [*ds.call_ids[:GOOD_CALLS], ds.missing_call_id()]
+
+
+@pytest.fixture
+def example_env(
+    server: EmbeddedServer, call_ids: list[uuid.UUID], monkeypatch: pytest.MonkeyPatch
+) -> dict[str, str]:
+    """The environment the examples read, pointing at the embedded server."""
+    env = {
+        "BIRD_ACCESS_KEY": ACCESS_KEY,
+        "BIRD_BASE_URL": server.base_url,
+        "BIRD_BEARER_TOKEN": BEARER_TOKEN,
+        "BIRD_WORKSPACE_ID": str(server.dataset.workspace_id),
+        "BIRD_CHANNEL_ID": str(server.dataset.channel_id),
+        "BIRD_CALL_ID": str(call_ids[0]),
+        "BIRD_CALL_IDS": " ".join(str(c) for c in call_ids),
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return env
+
+
+async def run_main(name: str, capsys: pytest.CaptureFixture[str]) -> str:
+    await load(name).main()
+    out = capsys.readouterr().out
+    assert ACCESS_KEY not in out and BEARER_TOKEN not in out, "an example printed a credential"
+    return out
+
+
+# --- the examples, one test each --------------------------------------------------------
+
+
+async def test_quickstart(example_env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    out = await run_main("quickstart", capsys)
+    assert out.startswith(example_env["BIRD_CALL_ID"])
+
+
+async def test_configuration(
+    example_env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = await run_main("configuration", capsys)
+    assert "auth=AccessKey" in out
+    assert "attempts: 1 retries: 0" in out
+    assert "Timeout(connect=5, read=10, total=2.0, deadline=5.0)" in out
+
+
+async def test_bearer_token(
+    example_env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = await run_main("bearer_token", capsys)
+    assert "auth=Bearer" in out
+    assert example_env["BIRD_CALL_ID"] in out
+
+
+async def test_own_session(example_env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    out = await run_main("own_session", capsys)
+    assert "session still open: True" in out
+
+
+async def test_call_model(example_env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    out = await run_main("call_model", capsys)
+    assert "id version: 4" in out
+    assert "created:" in out
+
+
+async def test_unknown_values(capsys: pytest.CaptureFixture[str]) -> None:
+    out = await run_main("unknown_values", capsys)
+    assert "'transferred' False" in out
+    assert "'internal'" in out
+    assert "'fax'" in out
+    assert "recording" not in out  # unknown fields are dropped, not kept
+
+
+async def test_errors(example_env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    out = await run_main("errors", capsys)
+    lines = out.splitlines()
+    assert lines[0] == "None"
+    assert lines[1].startswith("NotFoundError 404 NotFound ")
+    assert "GET http://127.0.0.1" in lines[2]
+    assert "InvalidIDError call_id '12345'" in out
+    assert lines[-1] == "fetched"
+
+
+async def test_bulk_gather(example_env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    out = await run_main("bulk_gather", capsys)
+    total = GOOD_CALLS + 1
+    assert f"progress: {total}/{total}" in out
+    assert f"{GOOD_CALLS} fetched, 1 failed" in out
+    assert "NotFoundError" in out
+
+
+async def test_bulk_iter(example_env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    out = await run_main("bulk_iter", capsys)
+    assert f"{GOOD_CALLS} calls fetched" in out
+    assert f"#{GOOD_CALLS} " in out and "NotFoundError" in out
+
+
+async def test_bulk_cancel(example_env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    out = await run_main("bulk_cancel", capsys)
+    assert f"{GOOD_CALLS + 1} outcomes" in out
+    assert "stopped at the first failure: NotFoundError" in out
+
+
+async def test_testing_faults(capsys: pytest.CaptureFixture[str]) -> None:
+    out = await run_main("testing_faults", capsys)
+    assert "faults injected: {" in out
+
+
+async def test_testing_scripted(capsys: pytest.CaptureFixture[str]) -> None:
+    out = await run_main("testing_scripted", capsys)
+    assert "retries: {'503': 1, 'connection': 1, '429': 1}" in out
+    assert "404: NotFound 1" in out
+    assert "decode error at $.duration" in out
+    assert "GET AccessKey True" in out
+    assert "scripted answers: 5" in out
+
+
+async def test_testing_pytest() -> None:
+    """The pytest example passes when pytest runs it, as a reader would."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        str(EXAMPLES / "testing_pytest.py"),
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await proc.communicate()
+    text = output.decode()
+    assert proc.returncode == 0, text
+    assert "3 passed" in text
+
+
+async def test_aiohttp_app(example_env: dict[str, str], call_ids: list[uuid.UUID]) -> None:
+    from aiohttp.test_utils import TestClient, TestServer
+
+    app = load("aiohttp_app").create_app()
+    async with TestClient(TestServer(app)) as http:
+        resp = await http.get(f"/calls/{call_ids[0]}")
+        assert resp.status == 200
+        assert (await resp.json())["id"] == str(call_ids[0])
+        assert (await http.get(f"/calls/{call_ids[-1]}")).status == 404
+        assert (await http.get("/calls/not-a-uuid")).status == 400
+
+
+async def test_fastapi_app(example_env: dict[str, str], call_ids: list[uuid.UUID]) -> None:
+    import httpx
+
+    app = load("fastapi_app").create_app()
+    transport = httpx.ASGITransport(app=app)
+    # httpx's ASGI transport does not send lifespan events; run the lifespan here.
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://app") as http,
+    ):
+        resp = await http.get(f"/calls/{call_ids[0]}")
+        assert resp.status_code == 200
+        assert resp.json()["id"] == str(call_ids[0])
+        assert (await http.get(f"/calls/{call_ids[-1]}")).status_code == 404
+        assert (await http.get("/calls/not-a-uuid")).status_code == 400
+
+
+async def test_cli_script(example_env: dict[str, str], tmp_path: Path) -> None:
+    """The command-line session on the CLI page runs, and --resume fetches only what failed."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    proc = await asyncio.create_subprocess_exec(
+        "bash",
+        str(EXAMPLES / "cli.sh"),
+        cwd=tmp_path,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await proc.communicate()
+    text = out.decode()
+    assert proc.returncode == 0, err.decode()
+    assert text.startswith("{") and example_env["BIRD_CALL_ID"] in text.splitlines()[0]
+    assert f"exit code 1, {GOOD_CALLS} calls, 1 failed" in text
+    assert text.rstrip().endswith("exit code 1")
+    assert f"{GOOD_CALLS} already there" in err.decode()
+    assert len((tmp_path / "calls.jsonl").read_text().splitlines()) == GOOD_CALLS
+
+
+@pytest.mark.parametrize(
+    ("heading", "command"),
+    [("`get` and `fetch`", "fetch"), ("`serve`", "serve"), ("`demo`", "demo")],
+)
+def test_cli_page_options_exist(
+    heading: str, command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every option a section of the CLI page names exists in that command's --help."""
+    from asyncsdk.cli import main
+
+    sections = re.split(r"^## ", (DOCS / "cli.md").read_text(), flags=re.MULTILINE)
+    (section,) = [s for s in sections if s.startswith(heading + "\n")]
+    named = set(re.findall(r"--[a-z][a-z0-9-]*", section))
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    help_text = capsys.readouterr().out
+    assert named, f"the section {heading} names no option"
+    assert {option for option in named if option not in help_text} == set()
+
+
+# --- bookkeeping: every example is tested and shown ---------------------------------------
+
+TESTED = {
+    "aiohttp_app.py",
+    "bearer_token.py",
+    "bulk_cancel.py",
+    "bulk_gather.py",
+    "bulk_iter.py",
+    "call_model.py",
+    "cli.sh",
+    "configuration.py",
+    "errors.py",
+    "fastapi_app.py",
+    "own_session.py",
+    "quickstart.py",
+    "testing_faults.py",
+    "testing_pytest.py",
+    "testing_scripted.py",
+    "unknown_values.py",
+}
+
+
+def example_files() -> set[str]:
+    return {p.name for p in EXAMPLES.iterdir() if p.is_file() and p.suffix in (".py", ".sh")}
+
+
+def test_every_example_has_a_test() -> None:
+    assert example_files() == TESTED
+
+
+def test_every_example_is_shown_in_the_docs() -> None:
+    """Each example is included by a page, and each include names an existing file."""
+    included = {match for page in DOCS.glob("*.md") for match in INCLUDE.findall(page.read_text())}
+    for target in included:
+        assert (ROOT / target).is_file(), f"a page includes {target}, which does not exist"
+    assert {Path(t).name for t in included} >= example_files()
