@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import re
 import time
 import uuid
 from collections.abc import Mapping
@@ -53,6 +54,10 @@ _STATUS_ERRORS: Final[Mapping[int, type[APIError]]] = {
 }
 
 _LOOPBACK_NAMES: Final = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
+#: The canonical text of a UUID: what ``str(uuid.UUID(...))`` returns.
+_CANONICAL_UUID: Final = re.compile(
+    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+).fullmatch
 
 
 # --- request side -----------------------------------------------------------------------
@@ -67,6 +72,10 @@ def canonical_id(name: str, value: object) -> str:
     Raises:
         InvalidIDError: ``value`` is not a UUID.
     """
+    # Fast path, ~8x cheaper than parsing: text already canonical is returned as is.
+    # Only an exact str qualifies; a subclass could format itself differently.
+    if type(value) is str and _CANONICAL_UUID(value) is not None:
+        return value
     if isinstance(value, uuid.UUID):
         return str(value)
     if isinstance(value, str):

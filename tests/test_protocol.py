@@ -64,6 +64,20 @@ def test_anything_else_is_rejected_before_a_request(value: object) -> None:
     assert isinstance(info.value, ValueError)
 
 
+def test_a_str_subclass_cannot_smuggle_text_into_the_path() -> None:
+    class Sneaky(str):
+        def __format__(self, spec: str) -> str:
+            return "../../admin"
+
+        def __str__(self) -> str:
+            return "../../admin"
+
+    sneaky = Sneaky(U)
+    assert p.canonical_id("call_id", sneaky) == U
+    assert type(p.canonical_id("call_id", sneaky)) is str
+    assert "admin" not in p.call_path(sneaky, sneaky, sneaky)
+
+
 def test_call_path_names_the_bad_parameter() -> None:
     assert p.call_path(U, U, U) == f"/workspaces/{U}/channels/{U}/calls/{U}"
     with pytest.raises(InvalidIDError, match="channel_id"):
