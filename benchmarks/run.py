@@ -33,6 +33,7 @@ SCENARIOS: dict[str, str] = {
     "decode_variants": "benchmarks.decode_variants",
     "ratelimit": "benchmarks.ratelimit",
     "overhead": "benchmarks.overhead",
+    "redis_limiter": "benchmarks.redis_limiter",
 }
 
 DOCS_DIR = ROOT / "docs"

@@ -1,0 +1,433 @@
+"""Scenario ``redis_limiter``: what sharing one rate through Redis costs, and how exact it is.
+
+Two measurements, against a ``redis-server`` this scenario starts on a free loopback port
+(persistence off) and stops:
+
+* **cost of one acquire** -- `asyncsdk.redis_limiter.RedisRateLimiter` against the local
+  `asyncsdk.ratelimit.TokenBucketLimiter`, both at a rate too high to ever wait, so only
+  the limiter's own work is timed: ``sequential`` (one task, acquire after acquire: one
+  Redis round trip each) and ``concurrent`` (64 tasks at once: one Redis call serves up
+  to ``MAX_BATCH`` waiters). Rounds alternate local/Redis in this process.
+* **aggregate accuracy** -- 2, 4 and 8 worker processes (``python -m
+  benchmarks.redis_limiter --worker``), each with one `asyncsdk.Client` and its own
+  `RedisRateLimiter` on one key, fetch calls from the embedded server (its own process,
+  limiting the account to the same rate with a bucket of 20) with 8 tasks each, for a
+  few seconds after a common start. Measured from the workers' grant times: granted
+  requests per second over the steady window (the first and last half second dropped)
+  divided by the shared rate, the busiest whole second, and 429 answers.
+
+Run alone: ``python -m benchmarks.redis_limiter [--quick]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Sequence
+
+from benchmarks._harness import (
+    ROOT,
+    Json,
+    _child_env,
+    fmt,
+    fmt_range,
+    fmt_ratio,
+    make_result,
+    paired_ratio,
+    scenario_main,
+    summarize,
+    target,
+)
+
+NAME = "redis_limiter"
+TITLE = "Redis rate limiter: acquire cost and fleet accuracy"
+
+ACCESS_KEY = "benchmark-key"
+#: The shared rate of the accuracy runs, requests/s, and the limiter's burst.
+RATE = 200.0
+BURST = 5
+SERVER_BURST = 20
+PROCESS_COUNTS = (2, 4, 8)
+TASKS_PER_PROCESS = 8
+FULL = {"acquires": 20_000, "rounds": 5, "seconds": 5.0, "repeats": 2}
+QUICK = {"acquires": 2_000, "rounds": 2, "seconds": 2.0, "repeats": 1}
+CONCURRENT_TASKS = 64
+#: Seconds dropped at each end of a run before the rate is measured.
+EDGE = 0.5
+STARTUP_TIMEOUT = 60.0
+ANNOUNCEMENT = re.compile(r"serving (?P<url>http://\S+) workspace=(?P<ws>\S+) channel=(?P<ch>\S+)")
+
+
+# --- redis-server and the API server -----------------------------------------------------
+
+
+class _Redis:
+    def __init__(self) -> None:
+        exe = shutil.which("redis-server")
+        if exe is None:
+            raise RuntimeError("redis-server is not on PATH (apt-get install redis-server)")
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self._dir = tempfile.mkdtemp(prefix="asyncsdk-bench-redis-")
+        self._proc = subprocess.Popen(
+            [
+                *(exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""),
+                *("--appendonly", "no", "--dir", self._dir, "--loglevel", "warning"),
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
+                    s.sendall(b"PING\r\n")
+                    if s.recv(16).startswith(b"+PONG"):
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline or self._proc.poll() is not None:
+                self.stop()
+                raise RuntimeError("redis-server did not start")
+            time.sleep(0.02)
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+
+    def stop(self) -> None:
+        if self._proc.poll() is None:
+            self._proc.terminate()
+            self._proc.wait(timeout=10)
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+
+class _ApiServer:
+    def __init__(self, rate: float) -> None:
+        self._proc = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "asyncsdk.server", "--port", "0"),
+                *("--access-key", ACCESS_KEY, "--size", "2000"),
+                *("--rate-limit", f"{rate:g}", "--burst", str(SERVER_BURST)),
+            ],
+            cwd=ROOT,
+            env=_child_env(),
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self._proc.stdout is not None
+        line = self._proc.stdout.readline()
+        found = ANNOUNCEMENT.search(line)
+        if found is None:
+            self.stop()
+            raise RuntimeError(f"the server did not announce itself: {line!r}")
+        self.base_url = found["url"]
+
+    def stop(self) -> None:
+        if self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGINT)
+            try:
+                self._proc.wait(timeout=STARTUP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        if self._proc.stdout is not None:
+            self._proc.stdout.close()
+
+
+# --- acquire cost ------------------------------------------------------------------------
+
+
+async def _acquire_cost(redis_url: str, acquires: int, rounds: int) -> Json:
+    from asyncsdk.ratelimit import TokenBucketLimiter
+    from asyncsdk.redis_limiter import RedisRateLimiter
+
+    huge = 1e9  # never waits: only the limiter's own work is timed
+
+    async def sequential(limiter: TokenBucketLimiter | RedisRateLimiter, n: int) -> float:
+        start = time.perf_counter()
+        for _ in range(n):
+            await limiter.acquire()
+        return (time.perf_counter() - start) / n * 1e6
+
+    async def concurrent(limiter: TokenBucketLimiter | RedisRateLimiter, n: int) -> float:
+        per_task = n // CONCURRENT_TASKS
+
+        async def task() -> None:
+            for _ in range(per_task):
+                await limiter.acquire()
+
+        start = time.perf_counter()
+        await asyncio.gather(*(task() for _ in range(CONCURRENT_TASKS)))
+        return (time.perf_counter() - start) / (per_task * CONCURRENT_TASKS) * 1e6
+
+    samples: dict[str, list[float]] = {
+        f"{kind}_{how}": [] for kind in ("local", "redis") for how in ("sequential", "concurrent")
+    }
+    redis_limiter = RedisRateLimiter(redis_url, rate=huge, burst=1_000_000, key="bench-cost")
+    try:
+        await redis_limiter.acquire()  # connect and load the script outside the timing
+        for _ in range(rounds):
+            local = TokenBucketLimiter(huge, burst=1_000_000, adaptive=False)
+            for how, measure in (("sequential", sequential), ("concurrent", concurrent)):
+                samples[f"local_{how}"].append(await measure(local, acquires))
+                samples[f"redis_{how}"].append(await measure(redis_limiter, acquires // 4))
+    finally:
+        await redis_limiter.aclose()
+    return {name: summarize(values) for name, values in samples.items()} | {
+        "ratio_sequential": paired_ratio(samples["redis_sequential"], samples["local_sequential"]),
+        "ratio_concurrent": paired_ratio(samples["redis_concurrent"], samples["local_concurrent"]),
+    }
+
+
+# --- fleet accuracy ------------------------------------------------------------------------
+
+
+def _worker(argv: Sequence[str]) -> None:
+    """One fleet process: wait for the go line, fetch for ``seconds``, print grants as JSON."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.redis_limiter --worker")
+    parser.add_argument("--redis", required=True)
+    parser.add_argument("--base-url", required=True)
+    parser.add_argument("--key", required=True)
+    parser.add_argument("--seconds", type=float, required=True)
+    parser.add_argument("--offset", type=int, default=0)
+    ns = parser.parse_args(argv)
+
+    from asyncsdk import BirdError, Client
+    from asyncsdk.redis_limiter import RedisRateLimiter
+    from asyncsdk.server import Dataset
+
+    dataset = Dataset(2000)
+    ids = list(dataset.call_ids)
+    grants: list[float] = []
+    outcomes: Counter[str] = Counter()
+
+    class Recording(RedisRateLimiter):
+        __slots__ = ()
+
+        async def acquire(self) -> None:
+            await super().acquire()
+            grants.append(time.time())
+
+    async def main() -> None:
+        limiter = Recording(ns.redis, rate=RATE, burst=BURST, key=ns.key)
+        end = time.time() + ns.seconds
+        async with Client(access_key=ACCESS_KEY, base_url=ns.base_url, limiter=limiter) as client:
+
+            async def loop(task: int) -> None:
+                n = ns.offset + task
+                while time.time() < end:
+                    n += TASKS_PER_PROCESS
+                    try:
+                        await client.get_call(
+                            dataset.workspace_id, dataset.channel_id, ids[n % len(ids)]
+                        )
+                        outcomes["ok"] += 1
+                    except BirdError as exc:
+                        outcomes[type(exc).__name__] += 1
+
+            await asyncio.gather(*(loop(i) for i in range(TASKS_PER_PROCESS)))
+        await limiter.aclose()
+
+    print("ready", flush=True)
+    sys.stdin.readline()
+    asyncio.run(main())
+    print(json.dumps({"grants": grants, "outcomes": dict(outcomes)}), flush=True)
+
+
+def _fleet_run(redis_url: str, base_url: str, processes: int, seconds: float, run: int) -> Json:
+    procs = [
+        subprocess.Popen(
+            [
+                *(sys.executable, "-m", "benchmarks.redis_limiter", "--worker"),
+                *(
+                    "--redis",
+                    redis_url,
+                    "--base-url",
+                    base_url,
+                    "--key",
+                    f"fleet-{processes}-{run}",
+                ),
+                *("--seconds", str(seconds), "--offset", str(i * 250)),
+            ],
+            cwd=ROOT,
+            env=_child_env(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(processes)
+    ]
+    try:
+        for proc in procs:
+            assert proc.stdout is not None
+            if proc.stdout.readline().strip() != "ready":
+                raise RuntimeError("a worker did not start")
+        go = time.time()
+        for proc in procs:
+            assert proc.stdin is not None
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+        outputs = [proc.communicate(timeout=seconds + STARTUP_TIMEOUT)[0] for proc in procs]
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    results = [json.loads(out.strip().splitlines()[-1]) for out in outputs]
+    grants = sorted(t for r in results for t in r["grants"])
+    steady = [t for t in grants if go + EDGE <= t < go + seconds - EDGE]
+    per_second = [sum(1 for t in grants if go + k <= t < go + k + 1) for k in range(int(seconds))]
+    outcomes: Counter[str] = Counter()
+    for r in results:
+        outcomes.update(r["outcomes"])
+    shares = [len(r["grants"]) / max(len(grants), 1) for r in results]
+    return {
+        "accuracy": len(steady) / (seconds - 2 * EDGE) / RATE,
+        "busiest_second": max(per_second),
+        "throttled": outcomes.get("RateLimitError", 0),
+        "outcomes": dict(outcomes),
+        "share_min_max": [round(min(shares), 3), round(max(shares), 3)],
+    }
+
+
+def run(*, quick: bool = False) -> Json:
+    params = QUICK if quick else FULL
+    redis = _Redis()
+    try:
+        cost = asyncio.run(_acquire_cost(redis.url, params["acquires"], params["rounds"]))
+        server = _ApiServer(RATE)
+        try:
+            fleet: Json = {}
+            for n in PROCESS_COUNTS:
+                runs = [
+                    _fleet_run(redis.url, server.base_url, n, params["seconds"], r)
+                    for r in range(params["repeats"])
+                ]
+                fleet[str(n)] = {
+                    "accuracy": summarize([r["accuracy"] for r in runs]),
+                    "busiest_second": max(r["busiest_second"] for r in runs),
+                    "throttled": sum(r["throttled"] for r in runs),
+                    "runs": runs,
+                }
+        finally:
+            server.stop()
+    finally:
+        redis.stop()
+    return make_result(
+        scenario=NAME,
+        title=TITLE,
+        description=(
+            "Cost of one RedisRateLimiter.acquire against the local TokenBucketLimiter "
+            "(loopback Redis, no waiting), and the aggregate granted rate of 2, 4 and 8 "
+            f"processes sharing {RATE:g} requests/s through one Redis key."
+        ),
+        parameters={
+            **params,
+            "rate": RATE,
+            "burst": BURST,
+            "server_burst": SERVER_BURST,
+            "tasks_per_process": TASKS_PER_PROCESS,
+            "concurrent_tasks": CONCURRENT_TASKS,
+            "process_counts": list(PROCESS_COUNTS),
+        },
+        results={"acquire_cost_us": cost, "fleet": fleet},
+        ratios={
+            "redis_vs_local_sequential": cost["ratio_sequential"],
+            "redis_vs_local_concurrent": cost["ratio_concurrent"],
+        },
+        targets=_targets(fleet),
+        tables=_tables(cost, fleet),
+        chart=None,
+        notes=_notes(params),
+    )
+
+
+def _targets(fleet: Json) -> list[Json]:
+    out = []
+    for n, row in fleet.items():
+        worst_low = row["accuracy"]["min"]
+        worst_high = row["accuracy"]["max"]
+        basis = "granted/s over the steady window / shared rate, worst run"
+        out.append(
+            target(
+                name=f"{n} processes >= 0.95", value=worst_low, op=">=", threshold=0.95, basis=basis
+            )
+        )
+        out.append(
+            target(
+                name=f"{n} processes <= 1.02",
+                value=worst_high,
+                op="<=",
+                threshold=1.02,
+                basis=basis,
+            )
+        )
+    return out
+
+
+def _tables(cost: Json, fleet: Json) -> list[Json]:
+    cost_rows = [
+        [
+            "TokenBucketLimiter (local)",
+            fmt_range(cost["local_sequential"]),
+            fmt_range(cost["local_concurrent"]),
+        ],
+        [
+            "RedisRateLimiter (loopback Redis)",
+            fmt_range(cost["redis_sequential"]),
+            fmt_range(cost["redis_concurrent"]),
+        ],
+        ["Redis / local", fmt_ratio(cost["ratio_sequential"]), fmt_ratio(cost["ratio_concurrent"])],
+    ]
+    fleet_rows = [
+        [
+            n,
+            "{median:.3f} ({min:.3f}-{max:.3f})".format(**row["accuracy"]),
+            fmt(row["busiest_second"]),
+            fmt(row["throttled"]),
+        ]
+        for n, row in fleet.items()
+    ]
+    return [
+        {
+            "title": "Cost of one acquire, microseconds (median (min-max) over rounds)",
+            "columns": ["limiter", "sequential, 1 task", f"concurrent, {CONCURRENT_TASKS} tasks"],
+            "rows": cost_rows,
+        },
+        {
+            "title": f"Processes sharing {RATE:g}/s (burst {BURST}) through one Redis key",
+            "columns": ["processes", "granted rate / shared rate", "busiest second", "429s"],
+            "rows": fleet_rows,
+        },
+    ]
+
+
+def _notes(params: Json) -> list[str]:
+    return [
+        "Redis runs on the same machine (loopback); across a network each acquire costs "
+        "one more network round trip, and only the first waiter of a process pays it.",
+        f"Each accuracy run lasts {params['seconds']:g} s; the first and last {EDGE:g} s "
+        "are left out (start-up and the tail of in-flight requests).",
+        f"The busiest second may reach burst + rate = {BURST + RATE:g} (timer lateness can "
+        "add one); the server's own bucket of the same rate answers 429 only beyond that.",
+        "All processes, Redis and the API server share the machine's cores.",
+    ]
+
+
+def _main(argv: list[str]) -> None:
+    if argv[:1] == ["--worker"]:
+        _worker(argv[1:])
+    else:
+        scenario_main(run, argv)
+
+
+if __name__ == "__main__":
+    _main(sys.argv[1:])

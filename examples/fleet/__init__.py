@@ -1,0 +1,1 @@
+"""Worker-fleet example: arq workers sharing one Bird rate limit through Redis."""

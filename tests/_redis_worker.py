@@ -1,0 +1,101 @@
+"""One worker process of the multi-process Redis limiter tests (and the benchmark).
+
+Run as ``python -m tests._redis_worker <options>``: it builds one `Client` whose limiter
+is a `RedisRateLimiter`, prints ``ready``, waits for a line on standard input (so every
+worker starts together), then fetches the dataset's calls ``first .. first+count-1``
+over and over with ``concurrency`` tasks for ``duration`` seconds. It prints one JSON
+line: the wall-clock time of every grant, the outcomes, and the limiter's state.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import sys
+import time
+from collections import Counter
+from collections.abc import Mapping
+
+from asyncsdk import BirdError, Client
+from asyncsdk.redis_limiter import RedisRateLimiter
+from asyncsdk.server import Dataset
+
+ACCESS_KEY = "fleet-test-key"
+
+
+class RecordingLimiter:
+    """Delegates to a limiter and notes the wall-clock time of each grant."""
+
+    def __init__(self, inner: RedisRateLimiter) -> None:
+        self.inner = inner
+        self.grants: list[float] = []
+
+    async def acquire(self) -> None:
+        await self.inner.acquire()
+        self.grants.append(time.time())
+
+    def on_success(self, headers: Mapping[str, str]) -> None:
+        self.inner.on_success(headers)
+
+    async def on_throttle(self, retry_after: float | None, headers: Mapping[str, str]) -> None:
+        await self.inner.on_throttle(retry_after, headers)
+
+
+async def run(ns: argparse.Namespace) -> dict[str, object]:
+    dataset = Dataset(ns.dataset_size)
+    ids = list(dataset.call_ids[ns.first : ns.first + ns.count])
+    limiter = RedisRateLimiter(ns.redis, rate=ns.rate, burst=ns.burst, key=ns.key)
+    recording = RecordingLimiter(limiter)
+    outcomes: Counter[str] = Counter()
+    source = itertools.cycle(ids) if ns.cycle else iter(ids)
+    end = time.time() + ns.duration
+    async with Client(
+        access_key=ACCESS_KEY, base_url=ns.base_url, limiter=recording, timeout=10
+    ) as client:
+
+        async def fetch_loop() -> None:
+            while time.time() < end:
+                call_id = next(source, None)
+                if call_id is None:
+                    return
+                try:
+                    await client.get_call(dataset.workspace_id, dataset.channel_id, call_id)
+                    outcomes["ok"] += 1
+                except BirdError as exc:
+                    outcomes[type(exc).__name__] += 1
+
+        await asyncio.gather(*(fetch_loop() for _ in range(ns.concurrency)))
+    result: dict[str, object] = {
+        "grants": recording.grants,
+        "outcomes": dict(outcomes),
+        "outages": limiter.outages,
+        "mode": limiter.mode.value,
+    }
+    await limiter.aclose()
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--redis", required=True)
+    parser.add_argument("--base-url", required=True)
+    parser.add_argument("--key", required=True)
+    parser.add_argument("--rate", type=float, required=True)
+    parser.add_argument("--burst", type=int, default=1)
+    parser.add_argument("--duration", type=float, required=True)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--dataset-size", type=int, default=1000)
+    parser.add_argument("--first", type=int, default=0)
+    parser.add_argument("--count", type=int, default=1000)
+    parser.add_argument("--no-cycle", dest="cycle", action="store_false")
+    ns = parser.parse_args()
+    print("ready", flush=True)
+    sys.stdin.readline()
+    result = asyncio.run(run(ns))
+    print(json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()

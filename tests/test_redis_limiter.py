@@ -1,0 +1,354 @@
+"""RedisRateLimiter against a real redis-server: shared limit, pauses, outages, cancellation.
+
+The multi-process tests run worker processes (``tests/_redis_worker.py``) against the
+embedded Bird API server in this process; nothing here mocks Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+pytest.importorskip("redis")
+
+import redis.asyncio as aioredis
+
+from asyncsdk import Client, ClientClosedError, ConfigurationError, RateLimiter, iter_calls
+from asyncsdk.redis_limiter import (
+    KEY_PREFIX,
+    LimiterMode,
+    RedisRateLimiter,
+    derive_key,
+)
+from asyncsdk.server import Dataset, EmbeddedServer, ScriptedResponse, ServerConfig
+
+from ._redis import RedisServer, redis_executable, run_redis, run_workers
+
+ACCESS_KEY = "fleet-test-key"  # the workers' credential (tests/_redis_worker.py)
+
+
+@pytest.fixture(scope="module")
+def redis_server() -> Iterator[RedisServer]:
+    """One redis-server for the tests that do not stop it."""
+    yield from run_redis()
+
+
+@pytest.fixture
+def own_redis() -> Iterator[RedisServer]:
+    """A redis-server of this test's own, which the test may kill and restart."""
+    yield from run_redis()
+
+
+@pytest.fixture
+async def redis_client(redis_server: RedisServer) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.Redis.from_url(redis_server.url)
+    yield client
+    await client.aclose()
+
+
+def asyncsdk_warnings(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == "asyncsdk" and r.levelno == logging.WARNING]
+
+
+# --- construction -------------------------------------------------------------------------
+
+
+async def test_default_key_is_a_hash_of_the_credential_never_the_credential() -> None:
+    secret = "sk-live-do-not-leak"
+    limiter = RedisRateLimiter("redis://127.0.0.1:1", rate=10, credential=secret)
+    try:
+        assert isinstance(limiter, RateLimiter)
+        assert limiter.key == KEY_PREFIX + derive_key(secret)
+        assert secret not in limiter.key
+        assert secret not in repr(limiter)
+        assert "rate=10/s" in repr(limiter)
+        assert "mode=redis" in repr(limiter)
+        assert derive_key(secret) == derive_key(secret) != derive_key(secret + "x")
+    finally:
+        await limiter.aclose()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"rate": 10}, "key="),
+        ({"rate": 0, "key": "k"}, "rate"),
+        ({"rate": 10, "burst": 0, "key": "k"}, "burst"),
+        ({"rate": 10, "fallback_share": 0, "key": "k"}, "fallback_share"),
+        ({"rate": 10, "timeout": -1, "key": "k"}, "timeout"),
+    ],
+)
+def test_bad_settings_say_what_to_pass(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        RedisRateLimiter("redis://127.0.0.1:1", **kwargs)  # type: ignore[arg-type]
+
+
+# --- one process --------------------------------------------------------------------------
+
+
+async def test_grants_follow_rate_and_burst(redis_server: RedisServer) -> None:
+    """A burst goes at once; the rest is paced at the rate."""
+    limiter = RedisRateLimiter(redis_server.url, rate=50, burst=5, key="pace")
+    try:
+        start = time.perf_counter()
+        times: list[float] = []
+
+        async def one() -> None:
+            await limiter.acquire()
+            times.append(time.perf_counter() - start)
+
+        await asyncio.gather(*(one() for _ in range(30)))
+        times.sort()
+        assert times[4] < 0.1  # the burst
+        assert 0.4 < times[-1] < 1.5  # 25 more at 50/s: 0.5 s
+    finally:
+        await limiter.aclose()
+
+
+async def test_cancelled_acquire_takes_no_capacity(
+    redis_server: RedisServer, redis_client: aioredis.Redis
+) -> None:
+    """A waiter cancelled while its slot is reserved hands the slot back to Redis."""
+    limiter = RedisRateLimiter(redis_server.url, rate=10, key="cancel")
+    try:
+        await limiter.acquire()
+        before = await redis_client.hget(limiter.key, "tat")
+        waiter = asyncio.create_task(limiter.acquire())
+        await asyncio.sleep(0.02)  # it has reserved the next slot, 100 ms ahead
+        assert await redis_client.hget(limiter.key, "tat") != before
+        waiter.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+        await asyncio.sleep(0.15)  # the reservation comes due with nobody waiting
+        assert await redis_client.hget(limiter.key, "tat") == before
+        assert limiter.waiting == 0
+    finally:
+        await limiter.aclose()
+
+
+async def test_pause_written_by_one_worker_holds_another(redis_server: RedisServer) -> None:
+    """on_throttle writes the pause end (Redis time) to the key every worker's grant checks."""
+    first = RedisRateLimiter(redis_server.url, rate=100, key="pause")
+    second = RedisRateLimiter(redis_server.url, rate=100, key="pause")  # another pool
+    try:
+        await second.acquire()
+        await first.on_throttle(0.6, {})
+        start = time.perf_counter()
+        await second.acquire()
+        assert time.perf_counter() - start > 0.5
+    finally:
+        await first.aclose()
+        await second.aclose()
+
+
+async def test_flushed_script_is_reloaded_without_an_outage(
+    redis_server: RedisServer, redis_client: aioredis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    limiter = RedisRateLimiter(redis_server.url, rate=1000, key="flush")
+    try:
+        await limiter.acquire()
+        loads = limiter.script_loads
+        await redis_client.script_flush()
+        await limiter.acquire()
+        assert limiter.script_loads == loads + 1
+        assert limiter.outages == 0
+        assert limiter.mode is LimiterMode.REDIS
+        assert not asyncsdk_warnings(caplog)
+    finally:
+        await limiter.aclose()
+
+
+async def test_slow_redis_falls_back_then_returns(
+    redis_server: RedisServer, redis_client: aioredis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A Redis slower than the timeout counts as an outage: one warning, then back."""
+    limiter = RedisRateLimiter(
+        redis_server.url, rate=100, key="slow", timeout=0.1, probe_interval=0.2
+    )
+    try:
+        await limiter.acquire()
+        await redis_client.execute_command("CLIENT", "PAUSE", "500", "ALL")
+        start = time.perf_counter()
+        for _ in range(5):
+            await limiter.acquire()  # served by the fallback meanwhile
+        assert time.perf_counter() - start < 0.45
+        assert limiter.mode is LimiterMode.FALLBACK
+        await asyncio.sleep(0.6)
+        for _ in range(3):
+            await limiter.acquire()
+        assert limiter.mode is LimiterMode.REDIS
+        assert limiter.outages == 1
+        assert len(asyncsdk_warnings(caplog)) == 1
+    finally:
+        await limiter.aclose()
+
+
+async def test_redis_killed_and_restarted_mid_run(
+    own_redis: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The run finishes, every ID has one outcome, one warning, and Redis is used again."""
+    dataset = Dataset(600)
+    limiter = RedisRateLimiter(
+        own_redis.url,
+        rate=200,
+        burst=5,
+        key="restart",
+        fallback_share=0.5,
+        timeout=0.1,
+        probe_interval=0.2,
+    )
+
+    async def outage() -> None:
+        await asyncio.sleep(0.5)
+        await asyncio.to_thread(own_redis.stop, signal.SIGKILL)
+        await asyncio.sleep(1.0)
+        await asyncio.to_thread(own_redis.start)
+
+    config = ServerConfig(access_keys=(ACCESS_KEY,), record_requests=False)
+    async with (
+        EmbeddedServer(config, dataset=dataset) as server,
+        Client(access_key=ACCESS_KEY, base_url=server.base_url, limiter=limiter) as client,
+    ):
+        chaos = asyncio.create_task(outage())
+        ids = list(dataset.call_ids)
+        results = [
+            r
+            async for r in iter_calls(
+                client, dataset.workspace_id, dataset.channel_id, ids, concurrency=16
+            )
+        ]
+        await chaos
+        assert sorted(r.index for r in results) == list(range(len(ids)))
+        assert all(r.ok for r in results), [r.error for r in results if not r.ok][:3]
+        for _ in range(3):  # a probe is due by now
+            await limiter.acquire()
+    try:
+        assert limiter.outages == 1
+        assert len(asyncsdk_warnings(caplog)) == 1
+        assert limiter.mode is LimiterMode.REDIS
+        assert limiter.script_loads >= 1  # the restarted server had lost the script
+    finally:
+        await limiter.aclose()
+    assert limiter.mode is LimiterMode.CLOSED
+    with pytest.raises(ClientClosedError):
+        await limiter.acquire()
+
+
+async def test_fail_closed_holds_requests_until_redis_answers(
+    own_redis: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    limiter = RedisRateLimiter(
+        own_redis.url, rate=100, key="closed", fail_closed=True, timeout=0.1, probe_interval=0.1
+    )
+    try:
+        await limiter.acquire()
+        own_redis.stop()
+        waiter = asyncio.create_task(limiter.acquire())
+        await asyncio.sleep(0.5)
+        assert not waiter.done()
+        assert limiter.mode is LimiterMode.FALLBACK
+        await asyncio.to_thread(own_redis.start)
+        await asyncio.wait_for(waiter, 5)
+        assert limiter.mode is LimiterMode.REDIS
+        assert limiter.outages == 1
+        [warning] = asyncsdk_warnings(caplog)
+        assert "fail_closed" in warning.getMessage()
+    finally:
+        await limiter.aclose()
+
+
+# --- a fleet of processes -----------------------------------------------------------------
+
+
+def _worker_argv(server: EmbeddedServer, redis: RedisServer, **options: object) -> list[str]:
+    argv = ["--redis", redis.url, "--base-url", server.base_url]
+    for name, value in options.items():
+        argv += [f"--{name.replace('_', '-')}", str(value)]
+    return argv
+
+
+async def test_four_processes_share_one_rate(redis_server: RedisServer) -> None:
+    """4 processes at a shared 100/s for 5 s: aggregate within [0.95, 1.02] of 100/s,
+    and no single second above burst + rate."""
+    rate, burst, duration, processes = 100, 5, 5.0, 4
+    config = ServerConfig(
+        access_keys=(ACCESS_KEY,), rate_limit=rate, burst=20, record_requests=False
+    )
+    async with EmbeddedServer(config) as server:
+        argvs = [
+            _worker_argv(
+                server,
+                redis_server,
+                key="fleet-rate",
+                rate=rate,
+                burst=burst,
+                duration=duration,
+                first=i * 250,
+                count=250,
+            )
+            for i in range(processes)
+        ]
+        go, results = await run_workers(argvs)
+        throttled = server.stats.throttled
+    grants = sorted(t for r in results for t in r["grants"])
+    steady = [t for t in grants if go + 0.5 <= t < go + duration - 0.5]
+    aggregate = len(steady) / (duration - 1.0)
+    per_second = [sum(1 for t in grants if go + k <= t < go + k + 1) for k in range(int(duration))]
+    assert 0.95 * rate <= aggregate <= 1.02 * rate, (aggregate, per_second)
+    assert max(per_second) <= burst + rate, per_second
+    assert all(r["outcomes"].keys() == {"ok"} for r in results), [r["outcomes"] for r in results]
+    assert all(len(r["grants"]) > 0.5 * rate * duration / processes for r in results)
+    assert throttled == 0
+
+
+async def test_retry_after_seen_by_one_process_pauses_the_others(
+    redis_server: RedisServer,
+) -> None:
+    """Worker 0 alone gets a 429 with Retry-After: 2; no worker sends during the pause."""
+    dataset = Dataset(300)
+    throttled_id = dataset.call_ids[30]  # worker 0's 31st call, about 1 s in
+    config = ServerConfig(access_keys=(ACCESS_KEY,))
+    async with EmbeddedServer(config, dataset=dataset) as server:
+        server.script(throttled_id, ScriptedResponse(429, headers={"Retry-After": "2"}))
+        argvs = [
+            _worker_argv(
+                server,
+                redis_server,
+                key="fleet-pause",
+                rate=90,
+                burst=3,
+                duration=4.5,
+                dataset_size=300,
+                first=i * 100,
+                count=100,
+                concurrency=4,
+            )
+            for i in range(3)
+        ]
+        _, results = await run_workers(argvs)
+        requests = list(server.requests)
+    owner = {str(call_id): i // 100 for i, call_id in enumerate(dataset.call_ids)}
+    t429 = next(r.time for r in requests if r.call_id == str(throttled_id))
+    during = [r for r in requests if t429 + 0.25 <= r.time <= t429 + 1.9]
+    assert during == [], [(round(r.time - t429, 3), owner[r.call_id]) for r in during]
+    for worker in (1, 2):  # the others were sending before and after the pause
+        times = [r.time - t429 for r in requests if owner[r.call_id] == worker]
+        assert any(t < 0 for t in times)
+        assert any(t > 2.0 for t in times)
+    assert all(r["outcomes"].keys() == {"ok"} for r in results), [r["outcomes"] for r in results]
+
+
+def test_missing_redis_server_is_a_skip_with_a_reason(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without redis-server on PATH: skipped with a reason, or failed when CI requires it."""
+    monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.delenv("ASYNCSDK_REQUIRE_REDIS", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="redis-server is not on PATH"):
+        redis_executable()
+    monkeypatch.setenv("ASYNCSDK_REQUIRE_REDIS", "1")
+    with pytest.raises(pytest.fail.Exception, match="ASYNCSDK_REQUIRE_REDIS=1"):
+        redis_executable()
