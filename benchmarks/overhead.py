@@ -25,16 +25,15 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
-import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 
+from benchmarks._canned import FIXTURE, CannedServer
 from benchmarks._harness import (
     ROOT,
     Json,
-    _child_env,
     fmt,
     fmt_range,
     fmt_ratio,
@@ -49,7 +48,6 @@ from benchmarks._harness import (
 NAME = "overhead"
 TITLE = "Cost of the resilience machinery on the success path"
 
-FIXTURE = ROOT / "tests" / "fixtures" / "call_realistic.json"
 ACCESS_KEY = "benchmark-key"
 #: Any ids: the canned server answers every path alike.
 WORKSPACE_ID = uuid.UUID("11111111-1111-4111-8111-111111111111")
@@ -87,42 +85,6 @@ def _sources_sha256() -> Json:
         name: hashlib.sha256((ROOT / "asyncsdk" / name).read_bytes()).hexdigest()[:12]
         for name in MEASURED_SOURCES
     }
-
-
-# --- the canned server (a child process) ---------------------------------------------------
-
-
-class _Canned(asyncio.Protocol):
-    """Answer every complete request head on the connection with the same response."""
-
-    def __init__(self, response: bytes) -> None:
-        self._response = response
-        self._buffer = b""
-        self._transport: asyncio.Transport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
-
-    def data_received(self, data: bytes) -> None:
-        self._buffer += data
-        count = self._buffer.count(b"\r\n\r\n")  # GET requests carry no body
-        if count:
-            self._buffer = self._buffer.rpartition(b"\r\n\r\n")[2]
-            assert self._transport is not None
-            self._transport.write(self._response * count)
-
-
-async def _canned_server() -> None:
-    body = FIXTURE.read_bytes()
-    head = (
-        f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
-    ).encode()
-    loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: _Canned(head + body), "127.0.0.1", 0)
-    print(server.sockets[0].getsockname()[1], flush=True)
-    async with server:
-        await loop.run_in_executor(None, sys.stdin.read)  # serve until the parent closes stdin
 
 
 # --- micro (a child process) ---------------------------------------------------------------
@@ -293,28 +255,11 @@ def run(*, quick: bool = False) -> Json:
         "benchmarks.overhead",
         ["--micro", str(params["micro_rounds"]), str(params["micro_seconds"])],
     )
-    server = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks.overhead", "--canned-server"],
-        cwd=ROOT,
-        env=_child_env(),
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert server.stdout is not None
-        assert server.stdin is not None
-        port = int(server.stdout.readline())
+    with CannedServer() as server:
         e2e = run_json(
             "benchmarks.overhead",
-            ["--e2e", str(port), str(params["e2e_rounds"]), str(params["e2e_calls"])],
+            ["--e2e", str(server.port), str(params["e2e_rounds"]), str(params["e2e_calls"])],
         )
-        server.stdin.close()
-        server.wait(timeout=10)
-    finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait()
 
     ns = micro["ns_per_call"]
     us, cpu = e2e["us_per_call"], e2e["cpu_us_per_call"]
@@ -456,9 +401,7 @@ def _tables(results: Json, ratios: Json) -> list[Json]:
 def _main(argv: list[str]) -> None:
     import json
 
-    if argv[:1] == ["--canned-server"]:
-        asyncio.run(_canned_server())
-    elif argv[:1] == ["--micro"]:
+    if argv[:1] == ["--micro"]:
         print(json.dumps(asyncio.run(_micro(int(argv[1]), float(argv[2])))))
     elif argv[:1] == ["--e2e"]:
         print(json.dumps(asyncio.run(_e2e(int(argv[1]), int(argv[2]), int(argv[3])))))

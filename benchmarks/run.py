@@ -34,6 +34,8 @@ SCENARIOS: dict[str, str] = {
     "ratelimit": "benchmarks.ratelimit",
     "overhead": "benchmarks.overhead",
     "redis_limiter": "benchmarks.redis_limiter",
+    "client_cost": "benchmarks.client_cost",
+    "bulk_memory": "benchmarks.bulk_memory",
 }
 
 DOCS_DIR = ROOT / "docs"
