@@ -95,8 +95,11 @@ async def _read_body(resp: aiohttp.ClientResponse, max_bytes: int, url: str) -> 
 
 
 def _timeout_message(exc: BaseException, timeout: aiohttp.ClientTimeout) -> str:
+    def limit(name: str, seconds: float | None) -> str:
+        return f" ({name} timeout {seconds:g}s)" if seconds is not None else ""
+
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
-        return f"timed out connecting (connect timeout {timeout.sock_connect}s)"
+        return "timed out connecting" + limit("connect", timeout.sock_connect)
     if isinstance(exc, aiohttp.SocketTimeoutError):
-        return f"timed out reading the response (read timeout {timeout.sock_read}s)"
-    return f"request timed out (total timeout {timeout.total}s per attempt)"
+        return "timed out reading the response" + limit("read", timeout.sock_read)
+    return "request timed out" + limit("total", timeout.total) + " per attempt"
