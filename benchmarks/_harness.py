@@ -23,11 +23,13 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import hashlib
 import importlib.metadata
 import json
 import math
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -369,3 +371,43 @@ def scenario_main(run: Callable[..., Json], argv: Sequence[str] | None = None) -
     parser.add_argument("--quick", action="store_true", help="few, short rounds (a smoke run)")
     ns = parser.parse_args(argv)
     print(json.dumps(run(quick=ns.quick), indent=2, ensure_ascii=False))
+
+
+#: The line the embedded server prints once it is up (``asyncsdk.server`` ``describe``).
+SERVER_ANNOUNCEMENT = re.compile(
+    r"serving (?P<url>http://\S+) workspace=(?P<ws>\S+) channel=(?P<ch>\S+)"
+)
+
+
+def start_announced(
+    module: str, argv: Sequence[str]
+) -> tuple[subprocess.Popen[str], re.Match[str]]:
+    """Run ``python -m module *argv`` and wait for the embedded server's announcement.
+
+    Returns the process (its stdout still open, for whatever it prints later) and the
+    match, whose groups are ``url``, ``ws`` and ``ch``.
+    """
+    proc = subprocess.Popen(
+        [sys.executable, "-m", module, *argv],
+        cwd=ROOT,
+        env=_child_env(),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    found = SERVER_ANNOUNCEMENT.search(line)
+    if found is None:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+        raise RuntimeError(f"the server did not announce itself: {line!r}")
+    return proc, found
+
+
+def sources_sha256(names: Sequence[str]) -> Json:
+    """Short digests of SDK source files, for results measured on an uncommitted tree."""
+    return {
+        name: hashlib.sha256((ROOT / "asyncsdk" / name).read_bytes()).hexdigest()[:12]
+        for name in names
+    }

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import hashlib
 import sys
 import time
 import uuid
@@ -32,7 +31,6 @@ from collections.abc import Awaitable, Callable
 
 from benchmarks._canned import FIXTURE, CannedServer
 from benchmarks._harness import (
-    ROOT,
     Json,
     fmt,
     fmt_range,
@@ -41,6 +39,7 @@ from benchmarks._harness import (
     paired_ratio,
     run_json,
     scenario_main,
+    sources_sha256,
     summarize,
     target,
 )
@@ -78,13 +77,6 @@ E2E_WARMUP_CALLS = 200
 #: The SDK sources whose behaviour this scenario measures; their digests go in the result,
 #: because the commit alone does not say what an uncommitted working tree held.
 MEASURED_SOURCES = ("client.py", "ratelimit.py", "retry.py")
-
-
-def _sources_sha256() -> Json:
-    return {
-        name: hashlib.sha256((ROOT / "asyncsdk" / name).read_bytes()).hexdigest()[:12]
-        for name in MEASURED_SOURCES
-    }
 
 
 # --- micro (a child process) ---------------------------------------------------------------
@@ -250,7 +242,7 @@ async def _e2e(port: int, rounds: int, calls: int) -> Json:
 
 def run(*, quick: bool = False) -> Json:
     params = dict(QUICK if quick else FULL)
-    sources = _sources_sha256()  # before the children import them
+    sources = sources_sha256(MEASURED_SOURCES)  # before the children import them
     micro = run_json(
         "benchmarks.overhead",
         ["--micro", str(params["micro_rounds"]), str(params["micro_seconds"])],

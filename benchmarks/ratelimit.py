@@ -30,12 +30,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import hashlib
 import json
-import re
 import signal
 import statistics
-import subprocess
 import sys
 import time
 import uuid
@@ -43,13 +40,13 @@ from collections import Counter
 from collections.abc import Sequence
 
 from benchmarks._harness import (
-    ROOT,
     Json,
-    _child_env,
     fmt,
     fmt_range,
     make_result,
     scenario_main,
+    sources_sha256,
+    start_announced,
     summarize,
     target,
 )
@@ -80,7 +77,6 @@ FULL = {"calls": 3000, "repeats": 3}
 QUICK = {"calls": 600, "repeats": 1}
 
 ACCESS_KEY = "benchmark-key"
-ANNOUNCEMENT = re.compile(r"serving (?P<url>http://\S+) workspace=(?P<ws>\S+) channel=(?P<ch>\S+)")
 #: Seconds to wait for the server to announce itself, or to exit after SIGINT.
 STARTUP_TIMEOUT = 60.0
 
@@ -88,13 +84,6 @@ STARTUP_TIMEOUT = 60.0
 #: The SDK sources whose behaviour this scenario measures; their digests go in the result,
 #: because the commit alone does not say what an uncommitted working tree held.
 MEASURED_SOURCES = ("client.py", "ratelimit.py", "retry.py")
-
-
-def _sources_sha256() -> Json:
-    return {
-        name: hashlib.sha256((ROOT / "asyncsdk" / name).read_bytes()).hexdigest()[:12]
-        for name in MEASURED_SOURCES
-    }
 
 
 # --- the server process ------------------------------------------------------------------
@@ -143,20 +132,7 @@ class _ServerProcess:
             *("--latency", str(SERVER["latency_s"]), "--access-key", ACCESS_KEY),
             *extra,
         ]
-        self._proc = subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.ratelimit", "--serve", *argv],
-            cwd=ROOT,
-            env=_child_env(),
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert self._proc.stdout is not None
-        line = self._proc.stdout.readline()
-        found = ANNOUNCEMENT.search(line)
-        if found is None:
-            self._proc.kill()
-            self._proc.wait()
-            raise RuntimeError(f"the server did not announce itself: {line!r}")
+        self._proc, found = start_announced("benchmarks.ratelimit", ["--serve", *argv])
         self.base_url = found["url"]
         self.workspace_id = uuid.UUID(found["ws"])
         self.channel_id = uuid.UUID(found["ch"])
@@ -258,7 +234,7 @@ def _one_run(mode: str, calls: int) -> Json:
 
 def run(*, quick: bool = False) -> Json:
     params = dict(QUICK if quick else FULL)
-    sources = _sources_sha256()
+    sources = sources_sha256(MEASURED_SOURCES)
     import asyncsdk  # noqa: F401  (now: the code measured is the code hashed)
 
     calls, repeats = params["calls"], params["repeats"]

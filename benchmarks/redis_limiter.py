@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import re
 import shutil
 import signal
 import socket
@@ -45,6 +44,7 @@ from benchmarks._harness import (
     make_result,
     paired_ratio,
     scenario_main,
+    start_announced,
     summarize,
     target,
 )
@@ -65,7 +65,6 @@ CONCURRENT_TASKS = 64
 #: Seconds dropped at each end of a run before the rate is measured.
 EDGE = 0.5
 STARTUP_TIMEOUT = 60.0
-ANNOUNCEMENT = re.compile(r"serving (?P<url>http://\S+) workspace=(?P<ws>\S+) channel=(?P<ch>\S+)")
 
 
 # --- redis-server and the API server -----------------------------------------------------
@@ -111,23 +110,13 @@ class _Redis:
 
 class _ApiServer:
     def __init__(self, rate: float) -> None:
-        self._proc = subprocess.Popen(
+        self._proc, found = start_announced(
+            "asyncsdk.server",
             [
-                *(sys.executable, "-m", "asyncsdk.server", "--port", "0"),
-                *("--access-key", ACCESS_KEY, "--size", "2000"),
+                *("--port", "0", "--access-key", ACCESS_KEY, "--size", "2000"),
                 *("--rate-limit", f"{rate:g}", "--burst", str(SERVER_BURST)),
             ],
-            cwd=ROOT,
-            env=_child_env(),
-            stdout=subprocess.PIPE,
-            text=True,
         )
-        assert self._proc.stdout is not None
-        line = self._proc.stdout.readline()
-        found = ANNOUNCEMENT.search(line)
-        if found is None:
-            self.stop()
-            raise RuntimeError(f"the server did not announce itself: {line!r}")
         self.base_url = found["url"]
 
     def stop(self) -> None:
