@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest docs bench clean
+.PHONY: demo test lint typecheck pytest docs bench clean redis-server
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,12 +28,14 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict asyncsdk
 
-# The Redis limiter tests need a real redis-server: as root, install Debian's when it is
-# missing; otherwise those tests are skipped with the reason in the summary.
-pytest: $(STAMP)
+# The Redis limiter's tests and benchmark need a real redis-server: as root, install
+# Debian's when it is missing; otherwise the Redis tests are skipped with the reason.
+redis-server:
 	@command -v redis-server >/dev/null 2>&1 || test "$$(id -u)" != 0 || \
 		{ apt-get update -qq && apt-get install -y -qq redis-server >/dev/null; } || \
 		echo "could not install redis-server: the Redis tests will be skipped"
+
+pytest: $(STAMP) redis-server
 	$(BIN)/pytest
 
 ## docs: build the documentation site into site/; a broken link or reference fails it
@@ -41,7 +43,7 @@ docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
 ## bench: run every benchmark, write benchmarks/results/*.json and docs/benchmarks.md
-bench: $(STAMP)
+bench: $(STAMP) redis-server
 	$(BIN)/python -m benchmarks.run
 
 clean:
