@@ -147,7 +147,9 @@ def render_chart(results: Sequence[Json], path: Path) -> bool:
         ax.set_title(chart["title"], fontsize=10)
         ax.set_xlabel(chart["xlabel"], fontsize=8)
         ax.tick_params(axis="x", labelsize=7)
-        ax.xaxis.set_major_formatter(matplotlib.ticker.StrMethodFormatter("{x:,.0f}"))
+        # Thousands separators for counts; ScalarFormatter's decimals for ratios (0..1).
+        if ax.get_xlim()[1] > 10:
+            ax.xaxis.set_major_formatter(matplotlib.ticker.StrMethodFormatter("{x:,.0f}"))
         ax.margins(x=0.12, y=0.02)
         if not single:
             handles = [matplotlib.patches.Patch(color=colors[n], label=n) for n in bar_names]
