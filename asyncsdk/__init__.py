@@ -9,6 +9,7 @@ their own ``__all__``::
         call = await client.get_call(workspace_id, channel_id, call_id)
 """
 
+import logging as _logging
 from importlib.metadata import PackageNotFoundError as _PackageNotFoundError
 from importlib.metadata import version as _version
 
@@ -60,6 +61,10 @@ from .models import (
 )
 from .ratelimit import RateLimiter, TokenBucketLimiter
 from .stats import ClientStats
+
+# A library logs, the application decides where it goes: without this, Python's
+# last-resort handler would print the SDK's warnings to stderr.
+_logging.getLogger("asyncsdk").addHandler(_logging.NullHandler())
 
 try:
     __version__ = _version("asyncsdk")

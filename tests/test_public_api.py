@@ -97,3 +97,11 @@ def _griffe_package() -> griffe.Module:
     loaded = griffe.load("asyncsdk", resolve_aliases=True)
     assert isinstance(loaded, griffe.Module)
     return loaded
+
+
+def test_the_sdk_logger_has_a_null_handler() -> None:
+    """The application decides where the SDK's log records go."""
+    import logging
+
+    handlers = logging.getLogger("asyncsdk").handlers
+    assert any(isinstance(h, logging.NullHandler) for h in handlers)
