@@ -86,17 +86,25 @@ def canonical_id(name: str, value: object) -> str:
     raise InvalidIDError(name, value)
 
 
+def calls_prefix(workspace_id: object, channel_id: object) -> str:
+    """Build ``/workspaces/{ws}/channels/{ch}/calls/``, validating both IDs.
+
+    Raises:
+        InvalidIDError: Either ID is not a UUID; the first bad one is named.
+    """
+    return (
+        f"/workspaces/{canonical_id('workspace_id', workspace_id)}"
+        f"/channels/{canonical_id('channel_id', channel_id)}/calls/"
+    )
+
+
 def call_path(workspace_id: object, channel_id: object, call_id: object) -> str:
     """Build the *Get a call* path from three IDs, validating each.
 
     Raises:
         InvalidIDError: Any ID is not a UUID; the first bad one is named.
     """
-    return (
-        f"/workspaces/{canonical_id('workspace_id', workspace_id)}"
-        f"/channels/{canonical_id('channel_id', channel_id)}"
-        f"/calls/{canonical_id('call_id', call_id)}"
-    )
+    return calls_prefix(workspace_id, channel_id) + canonical_id("call_id", call_id)
 
 
 def authorization(access_key: str | None, bearer_token: str | None) -> str:

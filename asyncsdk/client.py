@@ -63,6 +63,11 @@ def _user_agent() -> str:
     return f"asyncsdk/{own} aiohttp/{aiohttp.__version__} python/{platform.python_version()}"
 
 
+#: Matches no caller's IDs (a fresh object is identical to nothing), so the first call
+#: always validates.
+_NO_PREFIX: Final[tuple[object, object, str]] = (object(), object(), "")
+
+
 class _State(enum.Enum):
     UNOPENED = "unopened"
     OPEN = "open"
@@ -122,6 +127,7 @@ class Client:
         "_max_connections",
         "_max_response_bytes",
         "_owns_session",
+        "_prefix",
         "_rate_limit",
         "_retrier",
         "_retry_policy",
@@ -201,6 +207,7 @@ class Client:
         self._session = session
         self._owns_session = session is None
         self._state = _State.UNOPENED
+        self._prefix: tuple[object, object, str] = _NO_PREFIX
         self._headers = {
             "Authorization": authorization,
             "Accept": "application/json",
@@ -333,18 +340,34 @@ class Client:
             ResponseTooLargeError: The body exceeded ``max_response_bytes``.
             DecodeError: The API answered 2xx with a body that is not a call.
         """
-        url = self._base_url + _protocol.call_path(workspace_id, channel_id, call_id)
+        # Bulk fetches repeat the same workspace and channel objects: their validated
+        # prefix is kept, keyed by identity (str and UUID are immutable).
+        prefix = self._prefix
+        if workspace_id is not prefix[0] or channel_id is not prefix[1]:
+            prefix = self._prefix = (
+                workspace_id,
+                channel_id,
+                self._base_url + _protocol.calls_prefix(workspace_id, channel_id),
+            )
+        url = prefix[2] + _protocol.canonical_id("call_id", call_id)
         session = self._session if self._state is _State.OPEN else self._open()
         assert session is not None
         counters = self._counters
         counters.calls += 1
         try:
-            if self._timeout.deadline is None:
-                call = await self._retrier.run(
-                    functools.partial(self._attempt, session, url), deadline=None
-                )
-            else:
+            if self._timeout.deadline is not None:
                 call = await self._run_with_deadline(session, url, self._timeout.deadline)
+            else:
+                # The first attempt is made here, not through the retrier, so that a
+                # success pays for no extra layer; only a failure goes to the retrier.
+                try:
+                    call = await self._attempt(session, url)
+                except RequestError as exc:
+                    call = await self._retrier.after_failure(
+                        functools.partial(self._attempt, session, url), exc, deadline=None
+                    )
+                else:
+                    self._retrier.budget.refill()
         except RequestError:
             counters.failed += 1
             raise

@@ -272,7 +272,7 @@ class TokenBucketLimiter:
             self._pause_for_exhausted_quota(headers)
         if not self._adaptive:
             return
-        sent = self._sent.record(now)
+        self._sent.record(now)
         if now - self._last_fail < CUT_COOLDOWN:
             return  # the same episode: requests already in flight when we cut
         if self._accepted.smoothed > 0.0:
@@ -281,7 +281,7 @@ class TokenBucketLimiter:
             measured = self._ceiling  # trust what the server stated over a few ms of data
         else:
             accepted = self._accepted.rate(now)
-            measured = accepted if accepted > 0.0 else sent
+            measured = accepted if accepted > 0.0 else self._sent.rate(now)
         current = self._rate if self._rate is not None else measured
         w_max = max(min(measured, current), MIN_ADAPTIVE_RATE)
         self._last_fail = now
@@ -431,8 +431,8 @@ class _RateMeter:
         self._started = math.nan
         self._total = 0
 
-    def record(self, now: float) -> float:
-        """Count one event at ``now``; return the rate."""
+    def record(self, now: float) -> None:
+        """Count one event at ``now``."""
         if math.isnan(self._started):
             self._started = now
         self._total += 1
@@ -444,7 +444,6 @@ class _RateMeter:
                 self.smoothed = current * RATE_SMOOTHING + self.smoothed * (1 - RATE_SMOOTHING)
             self._count = 0
             self._bucket = bucket
-        return self.rate(now)
 
     def rate(self, now: float) -> float:
         """The smoothed rate, or before the first bucket completes, events so far over time."""

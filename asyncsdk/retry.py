@@ -156,18 +156,26 @@ class Retrier:
         try:
             result = await attempt()
         except RequestError as exc:
-            if self._policy.max_retries == 0 or retry_reason(exc, self._policy) is None:
-                raise
-            first = exc
-        else:
-            self._budget.refill()
-            return result
-        return await self._retry(attempt, first, deadline)
+            return await self.after_failure(attempt, exc, deadline=deadline)
+        self._budget.refill()
+        return result
 
-    async def _retry(
-        self, attempt: Callable[[], Awaitable[T]], first: RequestError, deadline: float | None
+    async def after_failure(
+        self, attempt: Callable[[], Awaitable[T]], first: RequestError, *, deadline: float | None
     ) -> T:
+        """Continue after a first attempt that failed with ``first``: retry or re-raise.
+
+        `run` is this plus the first attempt. A caller on a hot path makes the first
+        attempt itself and calls this only on failure, so a success costs no extra
+        coroutine; it must then call `RetryBudget.refill` on success, as `run` does.
+
+        Raises:
+            RequestError: ``first`` when it is not retryable, else the last attempt's
+                error, with ``attempts`` set.
+        """
         policy = self._policy
+        if policy.max_retries == 0 or retry_reason(first, policy) is None:
+            raise first
         count = 0
 
         async def numbered() -> T:

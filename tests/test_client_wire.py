@@ -65,6 +65,23 @@ async def test_ids_are_sent_canonical_whatever_their_form(
     assert list(mock_api.requests) == [("GET", URL(CALL_URL))]
 
 
+async def test_validated_prefix_is_reused_but_never_trusted_blindly(
+    mock_api: MockAPI, mock_client: Client
+) -> None:
+    """The workspace/channel prefix is cached per object; other objects are validated."""
+    mock_api.get(CALL_URL, body=fixture_bytes("call_minimal.json"), repeat=True)
+    ws, ch = str(WORKSPACE), str(CHANNEL)
+    await mock_client.get_call(ws, ch, CALL)
+    await mock_client.get_call(ws, ch, CALL)  # same objects: cached prefix
+    await mock_client.get_call(WORKSPACE, CHANNEL, CALL)  # equal IDs, other objects
+    with pytest.raises(InvalidIDError, match="workspace_id"):
+        await mock_client.get_call(None, None, CALL)  # type: ignore[arg-type]
+    with pytest.raises(InvalidIDError, match="channel_id"):
+        await mock_client.get_call(ws, "../x", CALL)
+    [calls] = mock_api.requests.values()
+    assert len(calls) == 3
+
+
 @pytest.mark.parametrize(
     "bad", ["../../admin", f"{CALL}/../x", f"{CALL}?q=1", "%2F", "", f"{CALL}#frag"]
 )
