@@ -62,23 +62,19 @@ def write_ids(path: Path, ids: list[object]) -> Path:
     return path
 
 
-def fetch(api: tuple[str, Dataset], ids: Path | str, out: Path, *extra: str) -> int:
+def fetch_argv(api: tuple[str, Dataset], ids: Path | str, out: Path, *extra: str) -> list[str]:
+    """The arguments of ``asyncsdk fetch`` against the test server."""
     base_url, ds = api
-    return main(
-        [
-            "fetch",
-            str(ds.workspace_id),
-            str(ds.channel_id),
-            "--ids",
-            str(ids),
-            "--out",
-            str(out),
-            "--base-url",
-            base_url,
-            "--no-progress",
-            *extra,
-        ]
-    )
+    return [
+        *("fetch", str(ds.workspace_id), str(ds.channel_id)),
+        *("--ids", str(ids), "--out", str(out), "--base-url", base_url),
+        *extra,
+    ]
+
+
+def fetch(api: tuple[str, Dataset], ids: Path | str, out: Path, *extra: str) -> int:
+    """Run ``asyncsdk fetch`` in this process; return its exit code."""
+    return main(fetch_argv(api, ids, out, "--no-progress", *extra))
 
 
 def exported_ids(out: Path) -> list[str]:
@@ -160,24 +156,11 @@ def test_fetch_resume_after_an_interruption_yields_each_call_exactly_once(
 
 
 def test_fetch_reads_ids_from_stdin(api: tuple[str, Dataset], tmp_path: Path) -> None:
-    base_url, ds = api
+    ds = api[1]
     out = tmp_path / "calls.jsonl"
     ids = "".join(f"{c}\n" for c in ds.call_ids[:30])
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "asyncsdk",
-            "fetch",
-            str(ds.workspace_id),
-            str(ds.channel_id),
-            "--ids",
-            "-",
-            "--out",
-            str(out),
-            "--base-url",
-            base_url,
-        ],
+        [sys.executable, "-m", "asyncsdk", *fetch_argv(api, "-", out)],
         input=ids,
         capture_output=True,
         text=True,
@@ -232,26 +215,11 @@ def test_missing_credentials_exit_2(
 def test_ctrl_c_stops_cleanly_with_everything_fetched_on_disk(
     api: tuple[str, Dataset], tmp_path: Path
 ) -> None:
-    base_url, ds = api
+    ds = api[1]
     ids = write_ids(tmp_path / "ids.txt", list(ds.call_ids))
     out = tmp_path / "calls.jsonl"
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "asyncsdk",
-            "fetch",
-            str(ds.workspace_id),
-            str(ds.channel_id),
-            "--ids",
-            str(ids),
-            "--out",
-            str(out),
-            "--base-url",
-            base_url,
-            "--rate-limit",
-            "100",
-        ],
+        [sys.executable, "-m", "asyncsdk", *fetch_argv(api, ids, out, "--rate-limit", "100")],
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "BIRD_ACCESS_KEY": ACCESS_KEY},
