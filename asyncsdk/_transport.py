@@ -67,13 +67,7 @@ async def get(
 async def _read_body(resp: aiohttp.ClientResponse, max_bytes: int, url: str) -> bytes:
     length = resp.content_length
     if length is not None and length > max_bytes:
-        raise ResponseTooLargeError(
-            f"response body of {length} bytes exceeds max_response_bytes={max_bytes}",
-            method=_METHOD,
-            url=url,
-            limit=max_bytes,
-            status=resp.status,
-        )
+        raise _too_large(resp, max_bytes, url, f"response body of {length} bytes")
     if length is not None and "Content-Encoding" not in resp.headers:
         return await resp.read()  # aiohttp reads exactly Content-Length bytes
     # Unknown or compressed length: count as we go, so a huge or decompression-bomb
@@ -83,15 +77,21 @@ async def _read_body(resp: aiohttp.ClientResponse, max_bytes: int, url: str) -> 
     async for chunk in resp.content.iter_any():
         size += len(chunk)
         if size > max_bytes:
-            raise ResponseTooLargeError(
-                f"response body exceeds max_response_bytes={max_bytes}",
-                method=_METHOD,
-                url=url,
-                limit=max_bytes,
-                status=resp.status,
-            )
+            raise _too_large(resp, max_bytes, url, "response body")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _too_large(
+    resp: aiohttp.ClientResponse, max_bytes: int, url: str, what: str
+) -> ResponseTooLargeError:
+    return ResponseTooLargeError(
+        f"{what} exceeds max_response_bytes={max_bytes}",
+        method=_METHOD,
+        url=url,
+        limit=max_bytes,
+        status=resp.status,
+    )
 
 
 def _timeout_message(exc: BaseException, timeout: aiohttp.ClientTimeout) -> str:

@@ -158,21 +158,24 @@ async def _stdin_ids() -> AsyncIterator[str]:
             batches.get_nowait()  # unblock a reader waiting on a full queue
 
 
-def _unique(ids: Iterator[str], skip: set[int]) -> Iterator[str]:
+def _first_time(call_id: str, seen: set[int]) -> bool:
+    """Whether ``call_id`` is neither exported already nor seen in this run; note it."""
+    key = uuid.UUID(call_id).int
+    if key in seen:
+        return False
+    seen.add(key)
+    return True
+
+
+def _unique(ids: Iterator[str], seen: set[int]) -> Iterator[str]:
     """Drop IDs already exported or already seen in this run (exactly once)."""
-    for call_id in ids:
-        key = uuid.UUID(call_id).int
-        if key not in skip:
-            skip.add(key)
-            yield call_id
+    return (call_id for call_id in ids if _first_time(call_id, seen))
 
 
-async def _unique_async(ids: AsyncIterator[str], skip: set[int]) -> AsyncIterator[str]:
+async def _unique_async(ids: AsyncIterator[str], seen: set[int]) -> AsyncIterator[str]:
     """`_unique` for an asynchronous source."""
     async for call_id in ids:
-        key = uuid.UUID(call_id).int
-        if key not in skip:
-            skip.add(key)
+        if _first_time(call_id, seen):
             yield call_id
 
 
