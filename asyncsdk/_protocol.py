@@ -263,8 +263,10 @@ def api_error(
     )
 
 
-def decode_call(body: bytes, *, url: str) -> Call:
+def decode_call(body: bytes, *, url: object) -> Call:
     """Decode a success body into a `Call`.
+
+    ``url`` names the request in the error; it is turned into text only on failure.
 
     Raises:
         DecodeError: The body is not JSON, or not a call; ``path`` names the JSON path
@@ -276,9 +278,17 @@ def decode_call(body: bytes, *, url: str) -> Call:
         message = str(exc)
         path = message.rpartition(" - at `")[2].rstrip("`") if " - at `" in message else "$"
         raise DecodeError(
-            f"response is not a valid call: {message}", method=METHOD, url=url, path=path, body=body
+            f"response is not a valid call: {message}",
+            method=METHOD,
+            url=str(url),
+            path=path,
+            body=body,
         ) from exc
     except msgspec.DecodeError as exc:
         raise DecodeError(
-            f"response is not valid JSON: {exc}", method=METHOD, url=url, path=None, body=body
+            f"response is not valid JSON: {exc}",
+            method=METHOD,
+            url=str(url),
+            path=None,
+            body=body,
         ) from exc

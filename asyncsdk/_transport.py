@@ -13,12 +13,14 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import aiohttp
+from aiohttp import hdrs
 from multidict import CIMultiDictProxy
 from yarl import URL
 
 from .errors import APIConnectionError, APITimeoutError, ResponseTooLargeError
 
 _METHOD = "GET"
+_ENCODING = hdrs.CONTENT_ENCODING  # an istr: a cheaper lookup than a plain str
 
 
 class RawResponse(NamedTuple):
@@ -32,7 +34,7 @@ class RawResponse(NamedTuple):
 
 async def get(
     session: aiohttp.ClientSession,
-    url: str,
+    url: URL,
     *,
     headers: dict[str, str],
     client_timeout: aiohttp.ClientTimeout,
@@ -40,8 +42,8 @@ async def get(
 ) -> RawResponse:
     """Send one GET and read the whole body, refusing bodies over ``max_bytes``.
 
-    ``url`` must already be safe (built from validated parts): it is sent as given,
-    without re-quoting.
+    ``url`` must already be safe (built from validated parts, ``encoded=True``): it is
+    sent as given, without re-quoting.
 
     Raises:
         APITimeoutError: Connecting, reading or the whole attempt took too long.
@@ -50,28 +52,35 @@ async def get(
     """
     try:
         async with session.get(
-            URL(url, encoded=True), headers=headers, timeout=client_timeout, allow_redirects=False
+            url, headers=headers, timeout=client_timeout, allow_redirects=False
         ) as resp:
-            body = await _read_body(resp, max_bytes, url)
+            length = resp.content_length
+            if length is not None and length <= max_bytes and _ENCODING not in resp.headers:
+                body = await resp.read()  # aiohttp reads exactly Content-Length bytes
+            else:
+                body = await _read_capped(resp, max_bytes, url)
             return RawResponse(resp.status, resp.reason, resp.headers, body)
     except TimeoutError as exc:  # aiohttp's timeouts all derive from TimeoutError
         raise APITimeoutError(
-            _timeout_message(exc, client_timeout), method=_METHOD, url=url
+            _timeout_message(exc, client_timeout), method=_METHOD, url=str(url)
         ) from exc
     except aiohttp.ClientError as exc:
         raise APIConnectionError(
-            f"connection failed: {type(exc).__name__}: {exc}".rstrip(": "), method=_METHOD, url=url
+            f"connection failed: {type(exc).__name__}: {exc}".rstrip(": "),
+            method=_METHOD,
+            url=str(url),
         ) from exc
 
 
-async def _read_body(resp: aiohttp.ClientResponse, max_bytes: int, url: str) -> bytes:
+async def _read_capped(resp: aiohttp.ClientResponse, max_bytes: int, url: URL) -> bytes:
+    """Read a body that is too long, compressed, or of unknown length, up to the cap.
+
+    Counting as we go cuts a huge or decompression-bomb body off at the cap instead of
+    letting it fill memory.
+    """
     length = resp.content_length
     if length is not None and length > max_bytes:
         raise _too_large(resp, max_bytes, url, f"response body of {length} bytes")
-    if length is not None and "Content-Encoding" not in resp.headers:
-        return await resp.read()  # aiohttp reads exactly Content-Length bytes
-    # Unknown or compressed length: count as we go, so a huge or decompression-bomb
-    # body is cut off at the cap instead of filling memory.
     chunks: list[bytes] = []
     size = 0
     async for chunk in resp.content.iter_any():
@@ -83,12 +92,12 @@ async def _read_body(resp: aiohttp.ClientResponse, max_bytes: int, url: str) -> 
 
 
 def _too_large(
-    resp: aiohttp.ClientResponse, max_bytes: int, url: str, what: str
+    resp: aiohttp.ClientResponse, max_bytes: int, url: URL, what: str
 ) -> ResponseTooLargeError:
     return ResponseTooLargeError(
         f"{what} exceeds max_response_bytes={max_bytes}",
         method=_METHOD,
-        url=url,
+        url=str(url),
         limit=max_bytes,
         status=resp.status,
     )

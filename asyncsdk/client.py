@@ -29,6 +29,7 @@ from types import TracebackType
 from typing import Final, Self
 
 import aiohttp
+from yarl import URL
 
 from . import _protocol, _transport
 from .config import (
@@ -119,6 +120,8 @@ class Client:
 
     __slots__ = (
         "__weakref__",
+        "_base",
+        "_base_path",
         "_base_url",
         "_client_timeout",
         "_counters",
@@ -161,6 +164,10 @@ class Client:
             base_url if base_url is not None else os.environ.get(ENV_BASE_URL, DEFAULT_BASE_URL),
             allow_insecure_http=allow_insecure_http,
         )
+        # Each request's URL is the base with its path replaced: cheaper than parsing
+        # the whole URL again, and the same URL (the path holds only validated parts).
+        self._base = URL(self._base_url, encoded=True)
+        self._base_path = self._base.raw_path.rstrip("/")
         self._timeout = _resolve_timeout(timeout)
         self._client_timeout = aiohttp.ClientTimeout(
             total=self._timeout.total,
@@ -347,9 +354,11 @@ class Client:
             prefix = self._prefix = (
                 workspace_id,
                 channel_id,
-                self._base_url + _protocol.calls_prefix(workspace_id, channel_id),
+                self._base_path + _protocol.calls_prefix(workspace_id, channel_id),
             )
-        url = prefix[2] + _protocol.canonical_id("call_id", call_id)
+        url = self._base.with_path(
+            prefix[2] + _protocol.canonical_id("call_id", call_id), encoded=True
+        )
         session = self._session if self._state is _State.OPEN else self._open()
         assert session is not None
         counters = self._counters
@@ -375,7 +384,7 @@ class Client:
         return call
 
     async def _run_with_deadline(
-        self, session: aiohttp.ClientSession, url: str, seconds: float
+        self, session: aiohttp.ClientSession, url: URL, seconds: float
     ) -> Call:
         deadline = asyncio.get_running_loop().time() + seconds
         attempts = 0
@@ -394,11 +403,11 @@ class Client:
             raise APITimeoutError(
                 f"deadline of {seconds}s for the call exceeded",
                 method=_protocol.METHOD,
-                url=url,
+                url=str(url),
                 attempts=attempts,
             ) from exc
 
-    async def _attempt(self, session: aiohttp.ClientSession, url: str) -> Call:
+    async def _attempt(self, session: aiohttp.ClientSession, url: URL) -> Call:
         """Wait for the limiter, send one request, and return a call or raise its error."""
         if self._state is not _State.OPEN:
             raise ClientClosedError("this Client was closed while the call was retrying")
@@ -423,7 +432,7 @@ class Client:
             )
         if status == 429 or (status == 503 and "Retry-After" in resp.headers):
             error = _protocol.api_error(
-                status, resp.headers, resp.body, url=url, reason=resp.reason
+                status, resp.headers, resp.body, url=str(url), reason=resp.reason
             )
             counters.throttled += 1
             await limiter.on_throttle(error.retry_after, resp.headers)
@@ -431,7 +440,7 @@ class Client:
         limiter.on_success(resp.headers)
         if 200 <= status < 300:
             return _protocol.decode_call(resp.body, url=url)
-        raise _protocol.api_error(status, resp.headers, resp.body, url=url, reason=resp.reason)
+        raise _protocol.api_error(status, resp.headers, resp.body, url=str(url), reason=resp.reason)
 
 
 def _resolve_timeout(timeout: float | Timeout | None) -> Timeout:

@@ -172,6 +172,7 @@ async def _micro(rounds: int, seconds: float) -> Json:
 
 async def _e2e(port: int, rounds: int, calls: int) -> Json:
     import aiohttp
+    from yarl import URL
 
     from asyncsdk import Client, _protocol, _transport
     from asyncsdk.config import DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_RESPONSE_BYTES, Timeout
@@ -193,7 +194,7 @@ async def _e2e(port: int, rounds: int, calls: int) -> Json:
     base = client.base_url
 
     async def bare_call() -> object:
-        url = base + _protocol.call_path(WORKSPACE_ID, CHANNEL_ID, CALL_ID)
+        url = URL(base + _protocol.call_path(WORKSPACE_ID, CHANNEL_ID, CALL_ID), encoded=True)
         resp = await _transport.get(
             session,
             url,
@@ -203,7 +204,9 @@ async def _e2e(port: int, rounds: int, calls: int) -> Json:
         )
         if 200 <= resp.status < 300:
             return _protocol.decode_call(resp.body, url=url)
-        raise _protocol.api_error(resp.status, resp.headers, resp.body, url=url, reason=resp.reason)
+        raise _protocol.api_error(
+            resp.status, resp.headers, resp.body, url=str(url), reason=resp.reason
+        )
 
     async def client_call() -> object:
         return await client.get_call(WORKSPACE_ID, CHANNEL_ID, CALL_ID)

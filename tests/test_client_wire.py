@@ -65,6 +65,19 @@ async def test_ids_are_sent_canonical_whatever_their_form(
     assert list(mock_api.requests) == [("GET", URL(CALL_URL))]
 
 
+@pytest.mark.parametrize("suffix", ["/bird", "/bird/", "/a/b%20c"])
+async def test_a_base_url_path_prefixes_the_request_path(mock_api: MockAPI, suffix: str) -> None:
+    """A gateway path on the base URL is kept, as written, in front of the API path."""
+    base = MOCK_BASE + suffix
+    expected = base.rstrip("/") + CALL_URL.removeprefix(MOCK_BASE)
+    mock_api.get(expected, body=fixture_bytes("call_minimal.json"))
+    async with Client(access_key=ACCESS_KEY, base_url=base) as client:
+        await client.get_call(WORKSPACE, CHANNEL, CALL)
+    [(_, url)] = mock_api.requests
+    assert url == URL(expected, encoded=True)
+    assert str(url) == expected
+
+
 async def test_validated_prefix_is_reused_but_never_trusted_blindly(
     mock_api: MockAPI, mock_client: Client
 ) -> None:
