@@ -12,8 +12,8 @@ cancels the requests in flight when the generator is closed, which asyncio does 
 after the loop lets go of it. Wrap it in `contextlib.aclosing` to have that happen
 before the next statement.
 
-Imports: the standard library, and the client, config, errors, models and _protocol
-modules of this package.
+Imports: the standard library, msgspec, and the client, config, errors, models and
+_protocol modules of this package.
 """
 
 from __future__ import annotations
@@ -28,8 +28,9 @@ from collections.abc import (
     Iterable,
     Sequence,
 )
-from dataclasses import dataclass
 from typing import Final
+
+import msgspec
 
 from . import _protocol
 from .client import Client
@@ -46,9 +47,11 @@ Progress = Callable[[int, int], None]
 _END: Final = object()
 
 
-@dataclass(frozen=True, slots=True)
-class CallResult:
+class CallResult(msgspec.Struct, frozen=True):
     """One ID's outcome from `iter_calls`.
+
+    Immutable. A `msgspec.Struct` rather than a dataclass because one is built per ID,
+    and a Struct builds in a seventh of the time of a frozen dataclass.
 
     Attributes:
         index: The ID's position in the input (0-based).

@@ -422,28 +422,32 @@ def parse_policy(value: str) -> float | None:
 class _RateMeter:
     """Events per second: botocore's smoothed half-second buckets, with an early estimate."""
 
-    __slots__ = ("_bucket", "_count", "_started", "_total", "smoothed")
+    __slots__ = ("_bucket", "_count", "_next", "_started", "_total", "smoothed")
 
     def __init__(self) -> None:
         self.smoothed = 0.0
         self._bucket = -math.inf
+        self._next = -math.inf  # where the current bucket ends
         self._count = 0
         self._started = math.nan
         self._total = 0
 
     def record(self, now: float) -> None:
         """Count one event at ``now``."""
+        self._total += 1
+        self._count += 1
+        if now < self._next:  # the common case: still in the current bucket
+            return
         if math.isnan(self._started):
             self._started = now
-        self._total += 1
         bucket = math.floor(now / RATE_BUCKET_SECONDS) * RATE_BUCKET_SECONDS
-        self._count += 1
         if bucket > self._bucket:
             if self._bucket > -math.inf:
                 current = self._count / (bucket - self._bucket)
                 self.smoothed = current * RATE_SMOOTHING + self.smoothed * (1 - RATE_SMOOTHING)
             self._count = 0
             self._bucket = bucket
+            self._next = bucket + RATE_BUCKET_SECONDS
 
     def rate(self, now: float) -> float:
         """The smoothed rate, or before the first bucket completes, events so far over time."""

@@ -6,11 +6,21 @@ All on a virtual clock (tests/_vtime.py): waits are exact and nothing sleeps.
 from __future__ import annotations
 
 import asyncio
+import math
+import random
 
 import pytest
 
 from asyncsdk import RateLimiter, TokenBucketLimiter
-from asyncsdk.ratelimit import CUBIC_BETA, CUBIC_SCALE, PROBE_TIMEOUT, parse_policy
+from asyncsdk.ratelimit import (
+    CUBIC_BETA,
+    CUBIC_SCALE,
+    PROBE_TIMEOUT,
+    RATE_BUCKET_SECONDS,
+    RATE_SMOOTHING,
+    _RateMeter,
+    parse_policy,
+)
 
 from . import _vtime
 
@@ -324,3 +334,23 @@ def test_late_timers_do_not_lower_the_long_run_rate() -> None:
     start = grants[0]
     for i, t in enumerate(grants):
         assert i + 1 <= 1 + 1 + 100 * (t - start) + 1e-6
+
+
+def test_rate_meter_matches_botocore_bucket_arithmetic() -> None:
+    """The meter's shortcut for events inside the current bucket changes no result."""
+    rng = random.Random(7)
+    meter = _RateMeter()
+    smoothed, count, last_bucket = 0.0, 0, -math.inf
+    now = 1000.0
+    for _ in range(5000):
+        now += rng.choice([0.0, 0.0001, 0.01, 0.2, 0.5, 1.7])
+        meter.record(now)
+        # botocore's RateClocker: count first, then close the bucket if time moved on
+        count += 1
+        bucket = math.floor(now / RATE_BUCKET_SECONDS) * RATE_BUCKET_SECONDS
+        if bucket > last_bucket:
+            if last_bucket > -math.inf:
+                current = count / (bucket - last_bucket)
+                smoothed = current * RATE_SMOOTHING + smoothed * (1 - RATE_SMOOTHING)
+            count, last_bucket = 0, bucket
+        assert meter.smoothed == smoothed
