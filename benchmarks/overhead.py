@@ -191,10 +191,11 @@ async def _e2e(port: int, rounds: int, calls: int) -> Json:
         access_key=ACCESS_KEY, base_url=f"http://127.0.0.1:{port}", session=session, timeout=timeout
     )
     headers = dict(client._headers)  # the exact headers the client sends
-    base = client.base_url
+    base = URL(client.base_url, encoded=True)
 
     async def bare_call() -> object:
-        url = URL(base + _protocol.call_path(WORKSPACE_ID, CHANNEL_ID, CALL_ID), encoded=True)
+        # the URL built as the client builds it: the parsed base with its path replaced
+        url = base.with_path(_protocol.call_path(WORKSPACE_ID, CHANNEL_ID, CALL_ID), encoded=True)
         resp = await _transport.get(
             session,
             url,
