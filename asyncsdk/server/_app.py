@@ -5,12 +5,16 @@ builds the aiohttp application. Each request is decided synchronously on arrival
 this order, so a seed and a request sequence always give the same answers:
 
 1. method (405 unless GET), 2. credentials (401), 3. a queued script for the call id
-(bypasses everything below), 4. rate limit (429), 5. injected faults, 6. path ids
-(422), 7. workspace, channel and call (404), else 200 with the call.
+(bypasses everything below), 4. an outage window (503), 5. rate limit (429; the
+account's `Quota`: a bucket whose rate may follow a schedule, shared with a simulated
+neighbour), 6. injected faults, 7. path ids (422), 8. workspace, channel and call
+(404), else 200 with the call.
 
 Then the reply waits its delay plus the configured latency, and is sent. With a rate
-limit, every answer past step 3 carries ``X-RateLimit-Limit``, ``-Remaining`` and
-``-Reset`` and, unless ``ServerConfig.policy_header`` is off, ``RateLimit-Policy``.
+limit, every answer past step 4 carries ``X-RateLimit-Limit``, ``-Remaining`` and
+``-Reset`` and, unless ``ServerConfig.policy_header`` is off, ``RateLimit-Policy``
+(the rate in force). Times of the schedule and the outage count from the first
+request the server receives.
 
 Imports: aiohttp, `asyncsdk.models` (through the dataset) and the standard library.
 """
@@ -29,7 +33,7 @@ from aiohttp import web
 
 from asyncsdk.server._config import ScriptedResponse, ServerConfig
 from asyncsdk.server._dataset import Dataset
-from asyncsdk.server._limiter import TokenBucket
+from asyncsdk.server._limiter import Quota
 from asyncsdk.server._replies import (
     BAD_GATEWAY_HTML,
     JSON_TYPE,
@@ -105,15 +109,16 @@ class BirdApi:
         self._stats = stats
         self._requests = requests
         self._scripts: dict[str, deque[ScriptedResponse]] = {}
-        self._bucket: TokenBucket | None = None
+        self._quota: Quota | None = None
+        self._started: float | None = None  # clock value of the first request
         self._burst_left = 0
         self._fault_rng = random.Random(f"asyncsdk.server.faults:{config.seed}")
+        self._throttle_rng = random.Random(f"asyncsdk.server.throttle:{config.seed}")
         self._jitter_rng = random.Random(f"asyncsdk.server.jitter:{config.seed}")
         prefix_rng = random.Random(f"asyncsdk.server.request-ids:{config.seed}")
         self._request_id_prefix = prefix_rng.getrandbits(128) & ~((1 << _COUNTER_BITS) - 1)
         self._request_count = 0
-        rate = config.rate_limit
-        self._policy = policy_header(rate) if rate is not None and config.policy_header else None
+        self._policies: dict[float, str] = {}  # rate -> its RateLimit-Policy value
 
     def make_app(self) -> web.Application:
         """Return the aiohttp application serving this API."""
@@ -143,6 +148,8 @@ class BirdApi:
 
     def _arrive(self, request: web.Request, now: float, call_id: str) -> str:
         """Count and record one request; return its request id."""
+        if self._started is None:
+            self._started = now
         self._stats.requests += 1
         self._request_count += 1
         if self._config.record_requests:
@@ -181,18 +188,38 @@ class BirdApi:
         if queue:
             self._stats.scripted += 1
             return self._scripted(queue.popleft(), request.match_info)
+        config = self._config
+        started = now if self._started is None else self._started
+        outage = config.outage
+        if outage is not None and outage[0] <= now - started < outage[0] + outage[1]:
+            reply = error_reply(503, "service unavailable, try again later")
+            if config.faults.retry_after_503 is not None:
+                reply.headers["Retry-After"] = str(config.faults.retry_after_503)
+            reply.fault = "outage"
+            return reply
         limit_headers: dict[str, str] = {}
-        if self._config.rate_limit is not None:
-            if self._bucket is None:
-                self._bucket = TokenBucket(self._config.rate_limit, self._config.burst, now)
-            admission = self._bucket.acquire(now)
-            limit_headers = {
-                "X-RateLimit-Limit": f"{self._config.rate_limit:g}",
-                "X-RateLimit-Remaining": str(admission.remaining),
-                "X-RateLimit-Reset": f"{admission.reset:.3f}",
-            }
-            if self._policy is not None:
-                limit_headers["RateLimit-Policy"] = self._policy
+        if config.rate_limit is not None:
+            if self._quota is None:
+                self._quota = Quota(
+                    config.rate_limit,
+                    config.burst,
+                    started,
+                    schedule=config.rate_schedule,
+                    neighbour_rate=config.neighbour_rate,
+                )
+            admission = self._quota.acquire(now)
+            rate = self._quota.rate
+            if config.limit_headers:
+                limit_headers = {
+                    "X-RateLimit-Limit": f"{rate:g}",
+                    "X-RateLimit-Remaining": str(admission.remaining),
+                    "X-RateLimit-Reset": f"{admission.reset:.3f}",
+                }
+            if config.policy_header:
+                policy = self._policies.get(rate)
+                if policy is None:
+                    policy = self._policies[rate] = policy_header(rate)
+                limit_headers["RateLimit-Policy"] = policy
             if not admission.allowed:
                 self._stats.throttled += 1
                 reply = error_reply(429, "rate limit exceeded")
@@ -221,6 +248,7 @@ class BirdApi:
     def _draw_fault(self) -> str | None:
         """Draw every fault, in a fixed order; return the first one drawn, if any."""
         faults = self._config.faults
+        throttled = faults.throttle > 0 and self._throttle_rng.random() < faults.throttle
         chances = (
             ("429_burst", faults.burst_429),
             ("reset", faults.reset),
@@ -231,6 +259,8 @@ class BirdApi:
             ("503", faults.error_503),
         )
         draws = [(kind, self._fault_rng.random() < p) for kind, p in chances]
+        if throttled:  # after the other draws, so that their sequence stays as it was
+            return "429_throttle"
         if self._burst_left > 0:
             self._burst_left -= 1
             return "429_burst"
@@ -247,6 +277,11 @@ class BirdApi:
             self._stats.throttled += 1
             reply = error_reply(429, "rate limit exceeded")
             reply.headers["Retry-After"] = str(faults.retry_after_429)
+        elif fault == "429_throttle":
+            self._stats.throttled += 1
+            reply = error_reply(429, "too many requests")
+            retry_after = self._throttle_rng.choice(faults.throttle_retry_after)
+            reply.headers["Retry-After"] = str(retry_after)
         elif fault == "500":
             reply = error_reply(500, "unexpected error")
         elif fault == "502":
@@ -296,6 +331,8 @@ class BirdApi:
 
     def _count(self, reply: Reply, now: float) -> None:
         stats = self._stats
+        started = now if self._started is None else self._started
+        stats.record(now - started, None if reply.action == "reset" else reply.status)
         if reply.action != "reset":
             stats.by_status[reply.status] = stats.by_status.get(reply.status, 0) + 1
         if reply.fault is not None:

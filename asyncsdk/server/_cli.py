@@ -31,6 +31,7 @@ __all__ = [
 DEFAULT_PORT = 8080
 #: (option, Faults field, what it injects) for each --fault-* option.
 _FAULT_OPTIONS: tuple[tuple[str, str, str], ...] = (
+    ("--fault-429", "throttle", "a 429 whatever the rate (throttling not caused by this client)"),
     ("--fault-500", "error_500", "500 with a JSON error"),
     ("--fault-502", "error_502_html", "502 with an HTML page"),
     ("--fault-503", "error_503", "503 with a JSON error"),
@@ -79,6 +80,12 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
         dest="policy_header",
         help="with --rate-limit, do not send the RateLimit-Policy header",
     )
+    parser.add_argument(
+        "--no-limit-headers",
+        action="store_false",
+        dest="limit_headers",
+        help="with --rate-limit, do not send X-RateLimit-Limit, -Remaining, -Reset",
+    )
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added per response")
     parser.add_argument(
         "--latency-jitter", type=float, default=0.0, help="extra random 0..N seconds"
@@ -89,6 +96,42 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
         )
     parser.add_argument(
         "--slow-seconds", type=float, default=Faults().slow_seconds, help="delay of a slow answer"
+    )
+    parser.add_argument(
+        "--fault-429-retry-after",
+        type=_int_list,
+        default=Faults().throttle_retry_after,
+        metavar="S[,S...]",
+        help="Retry-After values (whole seconds) of a --fault-429 answer, drawn uniformly "
+        "(default: 0,1)",
+    )
+    parser.add_argument(
+        "--retry-after-503",
+        type=int,
+        default=None,
+        metavar="S",
+        help="Retry-After (whole seconds) of a 503 answer (default: none)",
+    )
+    parser.add_argument(
+        "--rate-schedule",
+        type=_schedule,
+        default=(),
+        metavar="T:RPS[,T:RPS...]",
+        help="change --rate-limit to RPS at T seconds after the first request, e.g. 10:100,20:300",
+    )
+    parser.add_argument(
+        "--neighbour-rate",
+        type=float,
+        default=0.0,
+        metavar="RPS",
+        help="requests/s a simulated second client takes from the same rate limit",
+    )
+    parser.add_argument(
+        "--outage",
+        type=_outage,
+        default=None,
+        metavar="START:SECONDS",
+        help="answer every request 503 for SECONDS, from START seconds after the first request",
     )
 
 
@@ -101,6 +144,8 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
     faults = Faults(
         **{field: getattr(args, _dest(option)) for option, field, _ in _FAULT_OPTIONS},
         slow_seconds=args.slow_seconds,
+        throttle_retry_after=args.fault_429_retry_after,
+        retry_after_503=args.retry_after_503,
     )
     defaults = ServerConfig()
     return ServerConfig(
@@ -109,10 +154,14 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         rate_limit=args.rate_limit,
         burst=args.burst,
         policy_header=args.policy_header,
+        limit_headers=args.limit_headers,
         latency=args.latency,
         latency_jitter=args.latency_jitter,
         faults=faults,
         seed=args.seed,
+        rate_schedule=args.rate_schedule,
+        neighbour_rate=args.neighbour_rate,
+        outage=args.outage,
     )
 
 
@@ -123,6 +172,41 @@ def dataset_from_args(args: argparse.Namespace) -> Dataset:
         ValueError: ``--size`` is out of range.
     """
     return Dataset(size=args.size, seed=args.seed)
+
+
+def _int_list(text: str) -> tuple[int, ...]:
+    """Parse ``0,1`` into ``(0, 1)``."""
+    try:
+        return tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected whole seconds like 0,1; got {text!r}") from None
+
+
+def _pairs(text: str, what: str) -> list[tuple[float, float]]:
+    """Parse ``A:B,C:D`` into ``[(A, B), (C, D)]`` (floats)."""
+    pairs = []
+    for part in text.split(","):
+        first, sep, second = part.partition(":")
+        try:
+            if not sep:
+                raise ValueError(part)
+            pairs.append((float(first), float(second)))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}; got {text!r}") from None
+    return pairs
+
+
+def _schedule(text: str) -> tuple[tuple[float, float], ...]:
+    """Parse ``10:100,20:300`` into ``((10.0, 100.0), (20.0, 300.0))``."""
+    return tuple(_pairs(text, "T:RPS pairs like 10:100,20:300"))
+
+
+def _outage(text: str) -> tuple[float, float]:
+    """Parse ``5:10`` (start 5 s, for 10 s) into ``(5.0, 10.0)``."""
+    pairs = _pairs(text, "START:SECONDS like 5:10")
+    if len(pairs) != 1:
+        raise argparse.ArgumentTypeError(f"expected one START:SECONDS like 5:10; got {text!r}")
+    return pairs[0]
 
 
 def _dest(option: str) -> str:

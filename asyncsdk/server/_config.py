@@ -21,6 +21,7 @@ __all__ = [
     "DEFAULT_BURST_429_LENGTH",
     "DEFAULT_RETRY_AFTER_429",
     "DEFAULT_SLOW_SECONDS",
+    "DEFAULT_THROTTLE_RETRY_AFTER",
     "Faults",
     "ScriptAction",
     "ScriptedResponse",
@@ -44,6 +45,8 @@ DEFAULT_BURST_429_LENGTH: int = 3
 DEFAULT_RETRY_AFTER_429: int = 1
 #: Delay of a "slow" answer, in seconds: longer than any sensible client timeout.
 DEFAULT_SLOW_SECONDS: float = 30.0
+#: ``Retry-After`` values, in whole seconds, a sporadic 429 draws from (uniformly).
+DEFAULT_THROTTLE_RETRY_AFTER: tuple[int, ...] = (0, 1)
 #: Lowest and highest HTTP status a scripted response may carry.
 _MIN_STATUS, _MAX_STATUS = 100, 599
 
@@ -78,10 +81,14 @@ class Faults:
     Each probability is in ``[0.0, 1.0]``; all default to ``0.0`` (no faults). Faults
     apply only to requests that passed authentication and the rate limiter, and never
     to scripted responses. When several faults are drawn for one request the first in
-    this order wins: ``burst_429``, ``reset``, ``truncate``, ``slow``, ``error_500``,
-    ``error_502_html``, ``error_503``.
+    this order wins: ``throttle``, ``burst_429``, ``reset``, ``truncate``, ``slow``,
+    ``error_500``, ``error_502_html``, ``error_503``. ``throttle`` draws from an RNG of
+    its own, so turning it on leaves the other faults' seeded sequence as it was.
 
     Attributes:
+        throttle: Answer 429 whatever the rate: throttling that does not track how fast
+            this client sends (a quota shared with other clients, a gateway's own
+            limits). Its ``Retry-After`` is drawn from ``throttle_retry_after``.
         error_500: Answer 500 with a JSON error body.
         error_502_html: Answer 502 with a proxy's HTML page (``text/html``).
         error_503: Answer 503 with a JSON error body.
@@ -95,8 +102,11 @@ class Faults:
         retry_after_429: ``Retry-After`` of a burst 429, in whole seconds.
         retry_after_503: ``Retry-After`` of a 503, in whole seconds; ``None`` sends none.
         slow_seconds: Delay of a slow answer, in seconds; longer than a client timeout.
+        throttle_retry_after: ``Retry-After`` values of a ``throttle`` 429, in whole
+            seconds, drawn uniformly.
     """
 
+    throttle: float = 0.0
     error_500: float = 0.0
     error_502_html: float = 0.0
     error_503: float = 0.0
@@ -108,9 +118,11 @@ class Faults:
     retry_after_429: int = DEFAULT_RETRY_AFTER_429
     retry_after_503: int | None = None
     slow_seconds: float = DEFAULT_SLOW_SECONDS
+    throttle_retry_after: tuple[int, ...] = DEFAULT_THROTTLE_RETRY_AFTER
 
     def __post_init__(self) -> None:
         for name in (
+            "throttle",
             "error_500",
             "error_502_html",
             "error_503",
@@ -125,6 +137,14 @@ class Faults:
         if self.retry_after_503 is not None:
             _check_non_negative_int("retry_after_503", self.retry_after_503)
         _check_seconds("slow_seconds", self.slow_seconds)
+        values: object = self.throttle_retry_after
+        if not isinstance(values, tuple | list) or not values:
+            raise ValueError(
+                f"throttle_retry_after must be a non-empty tuple of whole seconds, got {values!r}"
+            )
+        for value in values:
+            _check_non_negative_int("throttle_retry_after", value)
+        object.__setattr__(self, "throttle_retry_after", tuple(values))
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +160,9 @@ class ServerConfig:
         policy_header: With ``rate_limit`` set, also state the limit in every answer's
             ``RateLimit-Policy`` header (IETF draft: ``<rate>;w=1``), so an adaptive
             client can adopt it instead of discovering it by being throttled.
+        limit_headers: With ``rate_limit`` set, send ``X-RateLimit-Limit``,
+            ``-Remaining`` and ``-Reset``; off, a client learns the limit only from
+            429s (with ``policy_header`` off too).
         latency: Delay added before every response, in seconds.
         latency_jitter: Extra delay drawn uniformly from ``0..latency_jitter`` seconds.
         faults: Probabilities of injected failures.
@@ -147,6 +170,16 @@ class ServerConfig:
             and the same request sequence give the same answers.
         record_requests: Keep a `RecordedRequest` per request in
             ``EmbeddedServer.requests``; turn off for long benchmarks.
+        rate_schedule: Changes of ``rate_limit`` over time: ``(seconds, rate)`` pairs,
+            seconds counted from the first request the server receives, in increasing
+            order. ``((10, 100), (20, 300))`` serves ``rate_limit`` for 10 s, then
+            100/s, then 300/s. The ``RateLimit-Policy`` header states the current rate.
+        neighbour_rate: Requests per second a simulated second client of the same
+            account sends, evenly spaced, drawing on the same bucket (refused like any
+            client when it is empty); ``0`` for none. Needs ``rate_limit``.
+        outage: ``(start, duration)`` in seconds from the first request: every request
+            in that window is answered 503 (with ``Faults.retry_after_503`` if set),
+            before the rate limit and the other faults.
     """
 
     access_keys: tuple[str, ...] = DEFAULT_ACCESS_KEYS
@@ -154,11 +187,15 @@ class ServerConfig:
     rate_limit: float | None = None
     burst: int = DEFAULT_BURST
     policy_header: bool = True
+    limit_headers: bool = True
     latency: float = 0.0
     latency_jitter: float = 0.0
     faults: Faults = field(default_factory=Faults)
     seed: int = 0
     record_requests: bool = True
+    rate_schedule: tuple[tuple[float, float], ...] = ()
+    neighbour_rate: float = 0.0
+    outage: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         for name in ("access_keys", "bearer_tokens"):
@@ -169,14 +206,48 @@ class ServerConfig:
         if self.rate_limit is not None:
             _check_seconds("rate_limit", self.rate_limit, allow_zero=False)
         _check_positive_int("burst", self.burst)
-        if not isinstance(self.policy_header, bool):
-            raise ValueError(f"policy_header must be True or False, got {self.policy_header!r}")
+        for name in ("policy_header", "limit_headers"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
         _check_seconds("latency", self.latency)
         _check_seconds("latency_jitter", self.latency_jitter)
         if not isinstance(self.faults, Faults):
             raise ValueError(f"faults must be a Faults instance, got {self.faults!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise ValueError(f"seed must be an integer, got {self.seed!r}")
+        self._check_traffic()
+
+    def _check_traffic(self) -> None:
+        """Validate the schedule, the neighbour and the outage window."""
+        schedule = tuple(tuple(step) for step in self.rate_schedule)
+        previous = 0.0
+        for step in schedule:
+            if len(step) != 2:
+                raise ValueError(f"rate_schedule steps must be (seconds, rate) pairs, got {step!r}")
+            at, rate = step
+            _check_seconds("rate_schedule time", at)
+            if not (isinstance(rate, int | float) and math.isfinite(rate) and rate > 0):
+                raise ValueError(f"rate_schedule rates must be requests/s above 0, got {rate!r}")
+            if at < previous:
+                raise ValueError(f"rate_schedule times must increase, got {schedule!r}")
+            previous = at
+        object.__setattr__(self, "rate_schedule", schedule)
+        if not (
+            isinstance(self.neighbour_rate, int | float)
+            and math.isfinite(self.neighbour_rate)
+            and self.neighbour_rate >= 0
+        ):
+            raise ValueError(
+                f"neighbour_rate must be requests/s, 0 or more; got {self.neighbour_rate!r}"
+            )
+        if (schedule or self.neighbour_rate) and self.rate_limit is None:
+            raise ValueError("rate_schedule and neighbour_rate need rate_limit (the initial rate)")
+        if self.outage is not None:
+            if len(self.outage) != 2:
+                raise ValueError(f"outage must be (start, seconds), got {self.outage!r}")
+            _check_seconds("outage start", self.outage[0])
+            _check_seconds("outage duration", self.outage[1], allow_zero=False)
+            object.__setattr__(self, "outage", tuple(self.outage))
 
 
 def _no_headers() -> Mapping[str, str]:

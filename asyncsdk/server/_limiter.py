@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-__all__ = ["Admission", "TokenBucket"]
+__all__ = ["Admission", "Quota", "TokenBucket"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,16 +57,92 @@ class TokenBucket:
         """Refill rate, in tokens per second."""
         return self._rate
 
+    def set_rate(self, rate: float, now: float) -> None:
+        """Refill at ``rate`` tokens per second from clock value ``now`` on."""
+        self._refill(now)
+        self._rate = rate
+
     def acquire(self, now: float) -> Admission:
         """Take one token at clock value ``now`` (seconds) if there is one."""
-        elapsed = max(0.0, now - self._updated)
-        self._tokens = min(float(self._burst), self._tokens + elapsed * self._rate)
-        self._updated = max(now, self._updated)
+        self._refill(now)
         allowed = self._tokens >= 1.0
         if allowed:
             self._tokens -= 1.0
         reset = max(0.0, (1.0 - self._tokens) / self._rate)
         return Admission(allowed=allowed, remaining=int(self._tokens), reset=reset)
 
+    def take(self, now: float, wanted: float) -> float:
+        """Take up to ``wanted`` tokens (fractions too) at ``now``; return how many."""
+        self._refill(now)
+        taken = min(self._tokens, wanted)
+        self._tokens -= taken
+        return taken
+
+    def _refill(self, now: float) -> None:
+        elapsed = max(0.0, now - self._updated)
+        self._tokens = min(float(self._burst), self._tokens + elapsed * self._rate)
+        self._updated = max(now, self._updated)
+
     def __repr__(self) -> str:
         return f"<TokenBucket rate={self._rate:g}/s burst={self._burst} tokens={self._tokens:.2f}>"
+
+
+class Quota:
+    """An account's quota as the server enforces it: one bucket, changing, shared.
+
+    The bucket's rate may follow a schedule, and a simulated neighbour client of the
+    same account draws on it too.
+
+    Times are clock values in seconds; the schedule counts from ``start``.
+
+    Args:
+        rate: Initial refill rate, requests per second.
+        burst: Bucket capacity, requests.
+        start: Clock value the schedule counts from (the first request).
+        schedule: ``(seconds after start, rate)`` steps, in increasing order.
+        neighbour_rate: Requests per second the neighbour needs. It is served first:
+            its demand accrues continuously and takes the bucket's tokens as they come,
+            so the others share what is left (``rate - neighbour_rate`` in the long
+            run) and the burst, as behind one account's quota.
+    """
+
+    __slots__ = ("_bucket", "_debt", "_neighbour", "_schedule", "_start", "_updated")
+
+    def __init__(
+        self,
+        rate: float,
+        burst: int,
+        start: float,
+        *,
+        schedule: tuple[tuple[float, float], ...] = (),
+        neighbour_rate: float = 0.0,
+    ) -> None:
+        self._bucket = TokenBucket(rate, burst, start)
+        self._start = start
+        self._schedule = list(schedule)
+        self._neighbour = neighbour_rate
+        self._debt = 0.0  # requests the neighbour wants and has not had yet
+        self._updated = start
+
+    @property
+    def rate(self) -> float:
+        """The rate in force, requests per second (as of the last `acquire`)."""
+        return self._bucket.rate
+
+    def acquire(self, now: float) -> Admission:
+        """Apply the schedule and the neighbour up to ``now``, then take a token if free."""
+        bucket = self._bucket
+        while True:
+            change = self._start + self._schedule[0][0] if self._schedule else math.inf
+            upto = min(change, now)
+            if self._neighbour:
+                self._debt += max(0.0, upto - self._updated) * self._neighbour
+                self._updated = max(self._updated, upto)
+                self._debt -= bucket.take(upto, self._debt)
+            if change > now:
+                break
+            bucket.set_rate(self._schedule.pop(0)[1], change)
+        return bucket.acquire(now)
+
+    def __repr__(self) -> str:
+        return f"<Quota {self._bucket!r} schedule={self._schedule} start={self._start:g}>"

@@ -7,10 +7,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["FAULT_KINDS", "RecordedRequest", "ServerStats"]
+__all__ = ["FAULT_KINDS", "TIMELINE_BIN_SECONDS", "RecordedRequest", "ServerStats"]
 
 #: Keys of `ServerStats.faults`, one per injected fault kind.
-FAULT_KINDS: tuple[str, ...] = ("500", "502", "503", "429_burst", "reset", "truncate", "slow")
+FAULT_KINDS: tuple[str, ...] = (
+    "500",
+    "502",
+    "503",
+    "429_burst",
+    "429_throttle",
+    "reset",
+    "truncate",
+    "slow",
+    "outage",
+)
+#: Width, in seconds, of one bin of `ServerStats.timeline`.
+TIMELINE_BIN_SECONDS = 0.1
 
 
 def _no_faults() -> dict[str, int]:
@@ -30,6 +42,9 @@ class ServerStats:
         scripted: Requests answered from a script.
         admitted_times: Arrival times (event loop clock, seconds) of the requests
             answered 200 with a complete body, in order.
+        timeline: Requests per `TIMELINE_BIN_SECONDS` bin from the first request, each
+            bin ``[requests, answered 200, answered 429, other]``: how fast clients
+            sent, and what they got, over time.
     """
 
     requests: int = 0
@@ -38,6 +53,22 @@ class ServerStats:
     faults: dict[str, int] = field(default_factory=_no_faults)
     scripted: int = 0
     admitted_times: list[float] = field(default_factory=list)
+    timeline: list[list[int]] = field(default_factory=list, repr=False)
+
+    def record(self, offset: float, status: int | None) -> None:
+        """Count one request ``offset`` seconds after the first, by what it got.
+
+        Args:
+            offset: Seconds since the first request.
+            status: The status answered, or ``None`` for a reset connection.
+        """
+        index = int(offset / TIMELINE_BIN_SECONDS)
+        timeline = self.timeline
+        while len(timeline) <= index:
+            timeline.append([0, 0, 0, 0])
+        bin_ = timeline[index]
+        bin_[0] += 1
+        bin_[1 if status == 200 else 2 if status == 429 else 3] += 1
 
     def reset(self) -> None:
         """Zero every counter."""
@@ -47,6 +78,7 @@ class ServerStats:
         self.faults = _no_faults()
         self.scripted = 0
         self.admitted_times = []
+        self.timeline = []
 
 
 @dataclass(frozen=True, slots=True)
