@@ -1,114 +1,99 @@
 """Client-side rate limiting: the `RateLimiter` protocol and the local `TokenBucketLimiter`.
 
 The client awaits `RateLimiter.acquire` before every attempt (retries included) and
-reports each response back, so a limiter can pace requests, pause all of them when the
-server says so, and adapt its rate to the server's throttling. A distributed backend
-(Redis, for a fleet sharing one account-wide quota) implements the same protocol.
+then reports how the attempt ended, exactly once: `RateLimiter.on_success` (an answer:
+2xx, or a client error), `RateLimiter.on_throttle` (429, or 503 with ``Retry-After``)
+or `RateLimiter.on_failure` (a server error, or no response: reset, timeout,
+cancelled). A distributed
+backend (Redis, for a fleet sharing one account-wide quota) implements the same
+protocol.
+
+What a throttling response does (the rules, their thresholds and the evidence behind
+them are in `asyncsdk._throttling`'s docstring and ``docs/throttling.md``):
+
+- **Who waits.** The throttled request always waits its own ``Retry-After`` before its
+  retry (the retrier sees to that). *Every* request waits only when the quota is
+  exhausted: the server states it (``RateLimit-Remaining: 0`` with a reset, or
+  ``RateLimit: r=0``), or the throttling is correlated (at least half of the last
+  second's responses, ten or more, are 429s; or ten 429s in a row). Sporadic 429s
+  (a quota shared with other clients, a gateway's own limits) delay only their own
+  request: independent 429s no longer serialise the whole client.
+- **The rate** (`RateController`): a configured ``rate_limit=R`` is a ceiling that
+  sporadic 429s never lower (a cut needs 20 % of 429s, and the rate returns to R once
+  the throttling stops); ``RateLimit(adaptive=False)`` is a fixed pace; a
+  ``RateLimit-Policy`` header (IETF draft) sets the rate; with neither, the first
+  request probes alone, a startup phase doubles the rate until throttling appears,
+  and cuts are tentative: measured against the rate that was being sent, verified by
+  the share of 429s falling, undone when it does not fall (that throttling was not
+  ours), never below half of the best recent clean rate on sporadic evidence.
+- **Outages**: when nearly every attempt fails (90 % of the last second's), everyone
+  waits a second and the first request after probes; fresh requests are not spent at
+  full pace on a server that is down.
 
 Why not aiolimiter: it is the library we would reach for, and it is fair and
-cancel-safe, but its rate is fixed at construction (adaptive mode changes the rate on
-every response), it has no way to pause all waiters until a server-given time
-(``Retry-After``), and it exposes no state to report. The bucket below is the same
-idea in ~150 lines with those three additions.
-
-Adaptive mode follows botocore's "adaptive" retry mode: the limiter sends unthrottled
-until the first throttling response, then sets its rate by CUBIC (the TCP congestion
-window curve) over the measured sending rate::
-
-    on throttle:  w_max = min(accepted rate, current rate); rate = w_max * BETA
-    on success:   rate = SCALE * (t - K) ** 3 + w_max,  K = cbrt(w_max * (1 - BETA) / SCALE)
-                  rate capped at 2x the measured rate (and at the configured rate, if any)
-
-with ``BETA = 0.7``, ``SCALE = 0.4``, the measured rate smoothed over half-second
-buckets with weight 0.8, and a floor of `MIN_ADAPTIVE_RATE`. So after a cut the rate
-climbs back quickly, flattens near the rate that was throttled, then probes above it.
-Three departures from botocore, all found by runs against a throttling server:
-
-- w_max is the *accepted* rate (responses that were not throttled, per second), not
-  the sending rate: 429s come back fast and inflate the sending rate, while what the
-  server accepted while it was throttling us is its limit. One cut then lands near
-  the limit instead of several 0.7 steps, each costing a ``Retry-After`` pause.
-- The rate is cut at most once per `CUT_COOLDOWN`: one throttling episode returns a
-  429 for every request in flight, and cutting for each collapsed the rate to the
-  floor (TCP likewise cuts once per window).
-- Until the first half-second bucket completes, rates are estimated from the
-  responses so far (botocore reads 0 there, so a 429 in a client's first moments
-  pinned it to the floor for many seconds).
-- Probe first: with no rate known, the very first request goes out alone and the
-  rest wait for its response (at most `PROBE_TIMEOUT`, so a probe that fails
-  without a response never holds anyone for long). One round trip at start-up buys
-  the server's rate-limit headers before a burst of unpaced requests meets its
-  bucket.
-- A cut is measured against the rate the server states (``RateLimit-Policy``) until
-  a full half-second bucket of accepted responses exists; before that, a rate
-  measured over a few milliseconds is noise.
-- Slow start, as in TCP: the first throttle, out of unlimited sending, is measured
-  over a few milliseconds and says little about the limit, so the rate then grows by
-  one request/s per accepted response (doubling about every second) until the next
-  throttle, and only from there does CUBIC run, with a w_max measured over full
-  buckets. Without it the rate sat for seconds on a plateau set by that first noisy
-  estimate (38 % of the limit in the demo).
-
-Server headers: ``X-RateLimit-Remaining: 0`` (or ``RateLimit-Remaining``) with a
-``-Reset`` in seconds pauses sending until the reset, so a client stops before it is
-throttled rather than after. In adaptive mode a ``RateLimit-Policy`` header (IETF
-draft: ``100;w=60`` or ``"default";q=100;w=60``, a quota per window in seconds) sets
-the rate directly to quota / window: a limit the server states need not be
-discovered by being throttled. ``X-RateLimit-Limit`` alone is not used: without a
-window it does not say how fast to go.
+cancel-safe, but its rate is fixed at construction (adaptive mode changes the rate),
+it cannot pause all waiters until a server-given time, and it exposes no state to
+report. The bucket below is the same idea with those additions.
 
 Pacing precision: a timer fires when the loop gets to it, a little late under load.
 With a bucket of one token that lateness was lost on every grant (the refill is capped
-at the bucket size), and a client set to 500/s sent 360/s. While requests are queued
-the bucket therefore keeps up to one extra token of catch-up credit, so the long-run
-rate is the configured one; over any window of t seconds the grants stay within
-``burst + 1 + rate * t`` (and within ``burst + rate * t`` when timers are punctual).
+at the bucket size), and a client set to 500/s sent 360/s. A timer that fires late
+therefore adds the tokens of its own lateness (at most one) on top of the bucket, so
+the long-run rate is the configured one. Only lateness earns that credit: after a
+pause or an idle spell the bucket holds at most ``burst`` tokens (an earlier credit of
+one token whenever requests were queued sent two requests 1 ms apart at the end of
+every pause, and a server bucket of one refused the second, pause after pause).
 
 All times are seconds on the event loop's monotonic clock.
 
-Imports: the standard library only.
+Imports: the standard library and `asyncsdk._throttling`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
-import time
 from collections import deque
 from collections.abc import Mapping
 from typing import Final, Protocol, runtime_checkable
 
+from ._throttling import (
+    CORRELATED_COOLDOWN,
+    CORRELATED_PAUSE,
+    MIN_RATE,
+    OUTAGE_PAUSE,
+    Phase,
+    RateController,
+    Verdict,
+    classify,
+    exhausted_for,
+    outage,
+    parse_policy,
+)
+
 __all__ = ["MIN_ADAPTIVE_RATE", "RateLimiter", "TokenBucketLimiter", "parse_policy"]
 
-#: CUBIC multiplicative decrease: the rate after a throttle is this share of w_max.
-CUBIC_BETA: Final = 0.7
-#: CUBIC scale constant (requests/s per s**3).
-CUBIC_SCALE: Final = 0.4
 #: Requests per second adaptive mode never goes below.
-MIN_ADAPTIVE_RATE: Final = 0.5
-#: Adaptive mode never raises the rate above this multiple of the measured rate.
-MAX_RATE_GROWTH: Final = 2.0
+MIN_ADAPTIVE_RATE: Final = MIN_RATE
 #: Seconds the first request of an adaptive limiter with no known rate may hold the
-#: others back while its response (and the server's rate-limit headers) arrives.
+#: others back while its response (and the server's rate-limit headers) arrives; after
+#: that the others start at a startup pace for a round trip of this length.
 PROBE_TIMEOUT: Final = 0.5
-#: Seconds after a cut during which further throttling responses do not cut again.
-CUT_COOLDOWN: Final = 0.5
-#: Seconds per bucket of the measured-rate estimate, and the smoothing weight.
-RATE_BUCKET_SECONDS: Final = 0.5
-RATE_SMOOTHING: Final = 0.8
+#: Probes that may fail (no response, or throttled) before startup begins anyway.
+MAX_PROBES: Final = 3
 #: Tokens this close to a whole one count as whole: refills are float sums, and a
 #: timer armed for a 1e-16 s shortfall would never see the clock move.
 _TOKEN_EPSILON: Final = 1e-9
-#: A ``-Reset`` header larger than this is a Unix time, not a delay (GitHub style).
-_EPOCH_THRESHOLD: Final = 1e9
 
 
 @runtime_checkable
 class RateLimiter(Protocol):
     """What the client needs from a rate limiter.
 
-    Implementations must be safe to share by every task of one event loop, and
-    ``acquire`` must be cancel-safe: a cancelled waiter takes no capacity.
+    Every `acquire` that returns is followed by exactly one of `on_success`,
+    `on_throttle` or `on_failure` for that request. Implementations must be safe to
+    share by every task of one event loop, and ``acquire`` must be cancel-safe: a
+    cancelled waiter takes no capacity.
     """
 
     async def acquire(self) -> None:
@@ -120,7 +105,11 @@ class RateLimiter(Protocol):
         ...
 
     async def on_throttle(self, retry_after: float | None, headers: Mapping[str, str]) -> None:
-        """Record a throttling response; pause every request for ``retry_after`` seconds."""
+        """Record a throttling response; pause every request if the quota is exhausted."""
+        ...
+
+    def on_failure(self) -> None:
+        """Record a request that failed: no response (reset, timeout), or a 5xx."""
         ...
 
 
@@ -130,76 +119,94 @@ class TokenBucketLimiter:
     Args:
         rate: Requests per second, or ``None`` for no fixed limit.
         burst: Bucket capacity: requests that may go back to back. ``1`` paces evenly.
-        adaptive: Cut the rate on throttling and regrow it by CUBIC (see module doc).
+        adaptive: Follow the server's throttling (see the module doc); ``False`` keeps
+            ``rate`` as a fixed pace.
         max_pause: Longest pause, in seconds, a server response can impose.
     """
 
     __slots__ = (
-        "_accepted",
-        "_adaptive",
         "_burst",
-        "_ceiling",
-        "_configured",
-        "_k",
+        "_control",
         "_last",
-        "_last_fail",
         "_max_pause",
         "_paused_until",
-        "_probe_deadline",
-        "_probing",
-        "_rate",
-        "_sent",
-        "_slow_start",
+        "_pauses",
+        "_policy",
+        "_probe_started",
+        "_probes",
+        "_quiet_until",
         "_throttles",
         "_timer",
+        "_timer_due",
         "_tokens",
-        "_w_max",
         "_waiters",
     )
 
     def __init__(
         self, rate: float | None, *, burst: int = 1, adaptive: bool = True, max_pause: float = 60.0
     ) -> None:
-        self._rate = rate
-        self._configured = rate  # the user's rate: nothing the server says raises it
-        self._ceiling = rate
+        self._control = RateController(rate, adaptive=adaptive)
         self._burst = float(burst)
-        self._adaptive = adaptive
         self._max_pause = max_pause
         self._tokens = float(burst)
         self._last = -math.inf
         self._paused_until = -math.inf
-        # None: not yet started; True: the probe is out; False: done or not needed.
-        self._probing: bool | None = None if adaptive and rate is None else False
-        self._probe_deadline = -math.inf
+        self._quiet_until = -math.inf  # no correlated pause before (module doc)
+        self._probe_started: float | None = None  # when the probe out was granted
+        self._probes = 0
+        self._policy: str | None = None  # the last RateLimit-Policy value read
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._timer: asyncio.TimerHandle | None = None
+        self._timer_due = math.inf
         self._throttles = 0
-        # adaptive state
-        self._sent = _RateMeter()  # every response
-        self._accepted = _RateMeter()  # responses that were not throttled
-        self._w_max = 0.0
-        self._k = 0.0
-        self._last_fail = -math.inf
-        self._slow_start = False
+        self._pauses = 0
 
     # --- state, for reports and tests ---
 
     @property
     def rate(self) -> float | None:
         """The current sending rate in requests per second; ``None`` is unlimited."""
-        return self._rate
+        return self._control.rate
+
+    @property
+    def phase(self) -> str:
+        """``"fixed"``, ``"probe"``, ``"startup"``, ``"cruise"`` or ``"known"`` (module doc)."""
+        return self._control.phase.value
 
     @property
     def waiting(self) -> int:
         """How many tasks are waiting in `acquire`."""
         return sum(1 for f in self._waiters if not f.done())
 
+    @property
+    def pauses(self) -> int:
+        """How many times every request was paused (exhausted or correlated throttling)."""
+        return self._pauses
+
+    def expected_wait(self) -> float:
+        """Seconds a request arriving now would wait, by the current pause, rate and queue.
+
+        An estimate for load shedding: the rate may change while it waits.
+        """
+        now = asyncio.get_running_loop().time()
+        wait = max(0.0, self._paused_until - now)
+        rate = self._control.rate
+        if rate is not None:
+            start = now + wait
+            tokens = min(self._burst, self._tokens + max(0.0, start - self._last) * rate)
+            deficit = len(self._waiters) + 1 - tokens
+            if deficit > 0:
+                wait += deficit / rate
+        return wait
+
     def __repr__(self) -> str:
-        rate = "unlimited" if self._rate is None else f"{self._rate:.2f}/s"
+        rate = self._control.rate
+        shown = "unlimited" if rate is None else f"{rate:.2f}/s"
         return (
-            f"<TokenBucketLimiter rate={rate} burst={self._burst:g} tokens={self._tokens:.2f} "
-            f"waiting={self.waiting} adaptive={self._adaptive} throttles={self._throttles}>"
+            f"<TokenBucketLimiter {self.phase} rate={shown} burst={self._burst:g} "
+            f"tokens={self._tokens:.2f} waiting={self.waiting} "
+            f"ambient429={self._control.ambient:.3f} throttles={self._throttles} "
+            f"pauses={self._pauses} cuts={self._control.cuts} undos={self._control.undos}>"
         )
 
     # --- the protocol ---
@@ -212,16 +219,8 @@ class TokenBucketLimiter:
         loop = asyncio.get_running_loop()
         if not self._waiters:
             now = loop.time()
-            if now >= self._paused_until:
-                if self._rate is None:
-                    if self._probing is None:  # first request: out alone, the rest wait
-                        self._probing = True
-                        self._probe_deadline = self._paused_until = now + PROBE_TIMEOUT
-                    return
-                self._refill(now)
-                if self._tokens >= 1.0 - _TOKEN_EPSILON:
-                    self._tokens -= 1.0
-                    return
+            if now >= self._paused_until and self._take(now):
+                return
         fut: asyncio.Future[None] = loop.create_future()
         self._waiters.append(fut)
         if len(self._waiters) == 1:
@@ -230,229 +229,182 @@ class TokenBucketLimiter:
             await fut
         except asyncio.CancelledError:
             if not fut.cancelled():
-                # Granted, then cancelled before it ran: the token goes back to the
+                # Granted, then cancelled before it ran: the grant goes back to the
                 # next in line. (A waiter cancelled while queued stays in the deque
                 # as a done future; `_wake` drops it when it reaches the head.)
-                self._tokens = min(self._burst, self._tokens + 1.0)
+                self._control.failure(loop.time())
+                if self._control.rate is not None:
+                    self._tokens = min(self._burst, self._tokens + 1.0)
+                if self._probe_started is not None and self._control.phase is Phase.PROBE:
+                    self._probe_started = None
                 self._reschedule()
             raise
 
     def on_success(self, headers: Mapping[str, str]) -> None:
-        """Grow the adaptive rate; honour ``RateLimit-Remaining: 0``."""
-        self._pause_for_exhausted_quota(headers)
-        if not self._adaptive:
-            return
+        """Record an answer; adopt a stated limit; pause if the quota is stated used up."""
+        control = self._control
         now = asyncio.get_running_loop().time()
-        self._sent.record(now)
-        self._accepted.record(now)
-        policy = headers.get("RateLimit-Policy")
-        if policy is not None:
-            stated = parse_policy(policy)
-            if stated is not None and self._configured is not None:
-                stated = min(stated, self._configured)
-            if stated is not None and stated != self._ceiling:
-                self._learn_limit(stated)
-        if self._slow_start:
-            assert self._rate is not None
-            self._set_rate(self._rate + 1.0)
-        elif self._w_max > 0.0:  # adaptive pacing has started
-            self._set_rate(CUBIC_SCALE * (now - self._last_fail - self._k) ** 3 + self._w_max)
-        if self._probing:  # after reading the headers, so the others go out paced
-            self._end_probe()
+        old = control.rate
+        exhausted = exhausted_for(headers)
+        if exhausted is not None:
+            self._pause(now, exhausted)
+        self._read_policy(headers, now)
+        control.response(now, False)
+        if self._probe_started is not None:  # the probe got its answer
+            control.start(now, now - self._probe_started)
+            self._probe_started = None
+            self._changed(now, old)
+            self._reschedule()
+        elif control.rate != old:
+            self._changed(now, old)
 
     async def on_throttle(self, retry_after: float | None, headers: Mapping[str, str]) -> None:
-        """Pause everyone for ``retry_after`` seconds (capped) and cut the adaptive rate."""
+        """Record throttling; pause every request if it shows the quota exhausted."""
         self._throttles += 1
-        if self._probing:
-            self._end_probe()  # the pause below, if any, now holds everyone
+        control = self._control
         now = asyncio.get_running_loop().time()
-        if retry_after is not None:
-            self._pause(now, retry_after)
-        else:
-            self._pause_for_exhausted_quota(headers)
-        if not self._adaptive:
-            return
-        self._sent.record(now)
-        if now - self._last_fail < CUT_COOLDOWN:
-            return  # the same episode: requests already in flight when we cut
-        if self._accepted.smoothed > 0.0:
-            measured = self._accepted.smoothed
-        elif self._ceiling is not None:
-            measured = self._ceiling  # trust what the server stated over a few ms of data
-        else:
-            accepted = self._accepted.rate(now)
-            measured = accepted if accepted > 0.0 else self._sent.rate(now)
-        current = self._rate if self._rate is not None else measured
-        w_max = max(min(measured, current), MIN_ADAPTIVE_RATE)
-        self._last_fail = now
-        if self._rate is None and self._ceiling is None:
-            # Out of unlimited sending: no trustworthy w_max yet (see slow start).
-            self._slow_start = True
-            self._set_rate(w_max * CUBIC_BETA)
-            return
-        self._slow_start = False
-        self._w_max = w_max
-        self._k = (self._w_max * (1.0 - CUBIC_BETA) / CUBIC_SCALE) ** (1.0 / 3.0)
-        self._set_rate(self._w_max * CUBIC_BETA)
+        old = control.rate
+        self._read_policy(headers, now)
+        control.response(now, True)
+        if control.rate != old:
+            self._changed(now, old)
+        exhausted = exhausted_for(headers)
+        verdict = classify(control.tally, now, exhausted=exhausted, quiet_until=self._quiet_until)
+        if verdict is Verdict.EXHAUSTED:
+            assert exhausted is not None
+            self._pause(now, max(exhausted, retry_after or 0.0))
+        elif verdict is Verdict.CORRELATED:
+            self._pause(now, CORRELATED_PAUSE if retry_after is None else retry_after)
+            self._quiet_until = self._paused_until + CORRELATED_COOLDOWN
+        if self._probe_started is not None:
+            self._probe_failed(now)
+
+    def on_failure(self) -> None:
+        """Record a failed request; pause everyone in an outage; replace a failed probe."""
+        now = asyncio.get_running_loop().time()
+        control = self._control
+        control.failure(now)
+        if now >= self._paused_until and outage(control.tally, now):
+            self._pause(now, OUTAGE_PAUSE)
+        if self._probe_started is not None:
+            self._probe_failed(now)
 
     # --- internals ---
 
-    def _refill(self, now: float, extra: float = 0.0) -> None:
-        """Add the tokens earned since the last refill, up to the burst (plus ``extra``)."""
-        rate = self._rate
-        assert rate is not None
+    def _take(self, now: float) -> bool:
+        """Grant one request at ``now`` if the rate, the bucket or the probe allow it."""
+        control = self._control
+        rate = control.rate
+        if rate is None:
+            if control.phase is Phase.PROBE:
+                if self._probe_started is not None:
+                    if now < self._probe_started + PROBE_TIMEOUT:
+                        return False  # the probe is out: wait for its answer
+                    # No answer in time: start slowly, as if the round trip were this long.
+                    control.start(now, PROBE_TIMEOUT)
+                    self._probe_started = None
+                    self._tokens = self._burst
+                    self._last = now
+                    return self._take(now)
+                self._probe_started = now
+            control.grant(now)
+            return True
+        self._refill(now, rate)
+        if self._tokens >= 1.0 - _TOKEN_EPSILON:
+            self._tokens -= 1.0
+            control.grant(now)
+            return True
+        return False
+
+    def _probe_failed(self, now: float) -> None:
+        """The probe got no usable answer: the next request probes, or startup begins."""
+        assert self._probe_started is not None
+        self._probes += 1
+        if self._probes >= MAX_PROBES and self._control.phase is Phase.PROBE:
+            self._control.start(now, max(now - self._probe_started, PROBE_TIMEOUT / MAX_PROBES))
+            self._tokens = self._burst
+            self._last = now
+        self._probe_started = None
+        self._reschedule()
+
+    def _read_policy(self, headers: Mapping[str, str], now: float) -> None:
+        policy = headers.get("RateLimit-Policy")
+        if policy is not None and policy != self._policy:
+            self._policy = policy
+            stated = parse_policy(policy)
+            if stated is not None:
+                self._control.state(stated, now)
+
+    def _changed(self, now: float, old: float | None) -> None:
+        """The rate changed: bank the tokens earned at the old rate."""
+        if old is None:  # from unlimited (or probing) to paced: start with a full bucket
+            self._tokens = self._burst
+            self._last = now
+        else:
+            self._refill(now, old)
+
+    def _refill(self, now: float, rate: float, extra: float = 0.0) -> None:
+        """Add the tokens earned at ``rate`` since the last refill, up to burst + ``extra``."""
         if now > self._last:
             elapsed = now - self._last
             self._tokens = min(self._burst + extra, self._tokens + elapsed * rate)
             self._last = now
 
-    def _end_probe(self) -> None:
-        """The probe's response arrived: release everyone it held back."""
-        self._probing = False
-        if self._paused_until == self._probe_deadline:  # not a pause a server asked for
-            self._paused_until = -math.inf
-        self._reschedule()
-
-    def _learn_limit(self, stated: float) -> None:
-        """Adopt a rate the server stated as the ceiling, and pace at it."""
-        self._ceiling = stated
-        self._slow_start = False
-        self._w_max = max(self._w_max, stated)
-        if self._rate is None or self._rate > stated or self._w_max == stated:
-            self._set_rate(stated)
-
-    def _set_rate(self, rate: float) -> None:
-        sent = self._sent.smoothed
-        if sent > 0.0:
-            rate = min(rate, MAX_RATE_GROWTH * sent)
-        if self._ceiling is not None:
-            rate = min(rate, self._ceiling)
-        rate = max(rate, MIN_ADAPTIVE_RATE)
-        if self._rate is None:  # from unlimited to paced: start with a full bucket
-            self._tokens = self._burst
-            self._last = asyncio.get_running_loop().time()
-        else:
-            self._refill(asyncio.get_running_loop().time())
-        self._rate = rate
-
     def _pause(self, now: float, seconds: float) -> None:
         until = now + min(max(seconds, 0.0), self._max_pause)
         if until > self._paused_until:
+            if self._paused_until < now:
+                self._pauses += 1
+            rate = self._control.rate
+            if rate is not None:
+                self._refill(now, rate)
             self._paused_until = until
+            self._control.paused(until)
             self._reschedule()
-
-    def _pause_for_exhausted_quota(self, headers: Mapping[str, str]) -> None:
-        remaining = headers.get("X-RateLimit-Remaining") or headers.get("RateLimit-Remaining")
-        if remaining is None or remaining.strip() != "0":
-            return
-        reset = headers.get("X-RateLimit-Reset") or headers.get("RateLimit-Reset")
-        try:
-            seconds = float(reset) if reset is not None else math.nan
-        except ValueError:
-            return
-        if not math.isfinite(seconds):
-            return
-        if seconds > _EPOCH_THRESHOLD:  # a Unix time, not a delay
-            seconds -= time.time()
-        self._pause(asyncio.get_running_loop().time(), seconds)
 
     def _reschedule(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+            self._timer_due = math.inf
         if self._waiters:
             self._wake()
 
     def _wake(self) -> None:
-        """Grant tokens to waiters at the head; arm one timer for the next grant."""
+        """Grant requests to waiters at the head; arm one timer for the next grant."""
         self._timer = None
         loop = asyncio.get_running_loop()
         now = loop.time()
+        # A timer that fired late earns the tokens of its lateness (module doc).
+        late = max(0.0, now - self._timer_due)
+        self._timer_due = math.inf
         waiters = self._waiters
+        control = self._control
         while waiters:
             head = waiters[0]
             if head.done():  # cancelled while queued
                 waiters.popleft()
                 continue
             if now < self._paused_until:
-                delay = self._paused_until - now
+                due = self._paused_until
                 break
-            if self._rate is None:
-                waiters.popleft().set_result(None)
-                continue
-            self._refill(now, extra=1.0)  # catch-up credit for a late timer (module doc)
+            rate = control.rate
+            if rate is None:
+                if self._take(now):
+                    waiters.popleft().set_result(None)
+                    continue
+                assert self._probe_started is not None
+                due = self._probe_started + PROBE_TIMEOUT
+                break
+            self._refill(now, rate, extra=min(1.0, late * rate))
             if self._tokens >= 1.0 - _TOKEN_EPSILON:
                 self._tokens -= 1.0
+                control.grant(now)
                 waiters.popleft().set_result(None)
                 continue
-            delay = max((1.0 - self._tokens) / self._rate, _TOKEN_EPSILON)
+            due = now + max((1.0 - self._tokens) / rate, _TOKEN_EPSILON)
             break
         else:
             return
-        self._timer = loop.call_at(now + delay, self._wake)
-
-
-def parse_policy(value: str) -> float | None:
-    """Read a ``RateLimit-Policy`` header as requests per second, or ``None``.
-
-    Accepts the IETF draft forms ``100;w=60`` and ``"name";q=100;w=60`` (the first
-    policy when several are listed). A missing window means one second.
-    """
-    first = value.split(",", 1)[0]
-    quota: float | None = None
-    window = 1.0
-    for index, part in enumerate(first.split(";")):
-        key, _, raw = part.strip().partition("=")
-        try:
-            if index == 0 and not raw:
-                if key.startswith('"'):  # a policy name, not a quota
-                    continue
-                quota = float(key)
-            elif key == "q":
-                quota = float(raw)
-            elif key == "w":
-                window = float(raw)
-        except ValueError:
-            return None
-    if quota is None or not (quota > 0 and window > 0) or not math.isfinite(quota / window):
-        return None
-    return quota / window
-
-
-class _RateMeter:
-    """Events per second: botocore's smoothed half-second buckets, with an early estimate."""
-
-    __slots__ = ("_bucket", "_count", "_next", "_started", "_total", "smoothed")
-
-    def __init__(self) -> None:
-        self.smoothed = 0.0
-        self._bucket = -math.inf
-        self._next = -math.inf  # where the current bucket ends
-        self._count = 0
-        self._started = math.nan
-        self._total = 0
-
-    def record(self, now: float) -> None:
-        """Count one event at ``now``."""
-        self._total += 1
-        self._count += 1
-        if now < self._next:  # the common case: still in the current bucket
-            return
-        if math.isnan(self._started):
-            self._started = now
-        bucket = math.floor(now / RATE_BUCKET_SECONDS) * RATE_BUCKET_SECONDS
-        if bucket > self._bucket:
-            if self._bucket > -math.inf:
-                current = self._count / (bucket - self._bucket)
-                self.smoothed = current * RATE_SMOOTHING + self.smoothed * (1 - RATE_SMOOTHING)
-            self._count = 0
-            self._bucket = bucket
-            self._next = bucket + RATE_BUCKET_SECONDS
-
-    def rate(self, now: float) -> float:
-        """The smoothed rate, or before the first bucket completes, events so far over time."""
-        if self.smoothed > 0.0:
-            return self.smoothed
-        if math.isnan(self._started):
-            return 0.0
-        return self._total / max(now - self._started, RATE_BUCKET_SECONDS / 10)
+        self._timer_due = due
+        self._timer = loop.call_at(due, self._wake)

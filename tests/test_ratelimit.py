@@ -1,26 +1,18 @@
-"""The local token bucket: rate bound, FIFO, cancel safety, pauses, adaptive rate.
+"""The local token bucket's mechanics: rate bound, FIFO, cancel safety, pauses, probe.
 
-All on a virtual clock (tests/_vtime.py): waits are exact and nothing sleeps.
+All on a virtual clock (tests/_vtime.py): waits are exact and nothing sleeps. The
+throttling rules themselves (who waits, cuts, undo, floor) are in test_throttling.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import math
-import random
+import itertools
 
 import pytest
 
 from asyncsdk import RateLimiter, TokenBucketLimiter
-from asyncsdk.ratelimit import (
-    CUBIC_BETA,
-    CUBIC_SCALE,
-    PROBE_TIMEOUT,
-    RATE_BUCKET_SECONDS,
-    RATE_SMOOTHING,
-    _RateMeter,
-    parse_policy,
-)
+from asyncsdk.ratelimit import MAX_PROBES, PROBE_TIMEOUT, parse_policy
 
 from . import _vtime
 
@@ -134,11 +126,32 @@ def test_token_granted_to_a_cancelled_task_is_returned() -> None:
     assert _vtime.run(scenario()) == [pytest.approx(2.0)] or _vtime.run(scenario()) == [1.0]
 
 
-def test_throttle_pauses_everyone_until_retry_after() -> None:
+def test_a_sporadic_throttle_pauses_no_one() -> None:
+    """One 429 among successes: only its own request waits (the retrier sees to it)."""
+
+    async def scenario() -> float:
+        limiter = TokenBucketLimiter(None, adaptive=False)
+        for _ in range(20):
+            await limiter.acquire()
+            limiter.on_success(NO_HEADERS)
+        await limiter.acquire()
+        await limiter.on_throttle(2.5, NO_HEADERS)
+        await limiter.acquire()
+        assert limiter.pauses == 0
+        return asyncio.get_running_loop().time()
+
+    assert _vtime.run(scenario()) == 0.0
+
+
+def test_correlated_throttling_pauses_everyone_until_retry_after() -> None:
+    """Ten 429s in a row: every request waits the Retry-After."""
+
     async def scenario() -> list[float]:
         limiter = TokenBucketLimiter(None, adaptive=False)
         loop = asyncio.get_running_loop()
-        await limiter.on_throttle(2.5, NO_HEADERS)
+        for _ in range(10):
+            await limiter.acquire()
+            await limiter.on_throttle(2.5, NO_HEADERS)
         times: list[float] = []
 
         async def worker() -> None:
@@ -146,15 +159,29 @@ def test_throttle_pauses_everyone_until_retry_after() -> None:
             times.append(loop.time())
 
         await asyncio.gather(*(worker() for _ in range(5)))
+        assert limiter.pauses == 1
         return times
 
     assert _vtime.run(scenario()) == [2.5] * 5
 
 
+def test_a_stated_exhaustion_on_a_429_pauses_everyone_until_the_reset() -> None:
+    async def scenario() -> float:
+        limiter = TokenBucketLimiter(None, adaptive=False)
+        await limiter.acquire()
+        await limiter.on_throttle(1.0, {"RateLimit-Remaining": "0", "RateLimit-Reset": "4"})
+        await limiter.acquire()
+        return asyncio.get_running_loop().time()
+
+    assert _vtime.run(scenario()) == 4.0
+
+
 def test_pause_is_capped() -> None:
     async def scenario() -> float:
         limiter = TokenBucketLimiter(None, adaptive=False, max_pause=10.0)
-        await limiter.on_throttle(3600.0, NO_HEADERS)
+        await limiter.on_throttle(
+            3600.0, {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "9e9"}
+        )
         await limiter.acquire()
         return asyncio.get_running_loop().time()
 
@@ -181,74 +208,25 @@ def test_quota_headers_with_remaining_capacity_do_not_pause() -> None:
     assert _vtime.run(scenario()) == 0.0
 
 
-def test_adaptive_starts_unlimited_cuts_on_throttle_and_regrows() -> None:
-    """CUBIC: cut to BETA * w_max, back to w_max after K seconds, then probe above."""
-
-    async def scenario() -> dict[str, float | None]:
-        limiter = TokenBucketLimiter(None, adaptive=True)
-        loop = asyncio.get_running_loop()
-        seen: dict[str, float | None] = {"before": limiter.rate}
-        for _ in range(300):  # send 100/s for 3 s, measured through responses
-            await asyncio.sleep(0.01)
-            limiter.on_success(NO_HEADERS)
-        await limiter.on_throttle(None, NO_HEADERS)  # leaves unlimited: slow start
-        assert limiter.rate == pytest.approx(100 * CUBIC_BETA, rel=0.1)
-        for _ in range(100):  # slow start: +1/s per accepted response
-            await limiter.acquire()
-            limiter.on_success(NO_HEADERS)
-        assert limiter.rate is not None and limiter.rate > 100 * CUBIC_BETA + 90
-        for _ in range(100):  # back at ~100/s for a while, then throttled again
-            await asyncio.sleep(0.01)
-            limiter.on_success(NO_HEADERS)
-        await asyncio.sleep(1.0)
-        for _ in range(300):  # long enough for the smoothed rate to settle at 100/s
-            await asyncio.sleep(0.01)
-            limiter.on_success(NO_HEADERS)
-        await limiter.on_throttle(None, NO_HEADERS)
-        cut_at = loop.time()
-        seen["cut"] = limiter.rate
-        k = (100 * (1 - CUBIC_BETA) / CUBIC_SCALE) ** (1 / 3)
-
-        async def run_until(t: float) -> float | None:
-            while loop.time() < t:
-                await limiter.acquire()
-                limiter.on_success(NO_HEADERS)
-            return limiter.rate
-
-        seen["half_k"] = await run_until(cut_at + k / 2)
-        seen["k"] = await run_until(cut_at + k)
-        seen["k_plus_3"] = await run_until(cut_at + k + 3)
-        return seen
-
-    seen = _vtime.run(scenario())
-    assert seen["before"] is None
-    cut, half_k, at_k, later = seen["cut"], seen["half_k"], seen["k"], seen["k_plus_3"]
-    assert cut is not None and half_k is not None and at_k is not None and later is not None
-    assert cut == pytest.approx(100 * CUBIC_BETA, rel=0.1)
-    assert cut < half_k < at_k
-    assert at_k == pytest.approx(100, rel=0.1)  # back at the rate that was throttled
-    assert later > at_k  # then probes above it
-
-
 def test_configured_rate_is_a_ceiling_for_adaptive() -> None:
     async def scenario() -> float | None:
         limiter = TokenBucketLimiter(20.0, adaptive=True)
         for _ in range(400):
             await limiter.acquire()
-            limiter.on_success(NO_HEADERS)
-        await limiter.on_throttle(None, NO_HEADERS)
+            limiter.on_success({"RateLimit-Policy": "500;w=1"})
         for _ in range(2000):
             await limiter.acquire()
             limiter.on_success(NO_HEADERS)
         return limiter.rate
 
-    rate = _vtime.run(scenario())
-    assert rate is not None and rate <= 20.0
+    assert _vtime.run(scenario()) == 20.0
 
 
 def test_repr_shows_live_state() -> None:
     text = repr(TokenBucketLimiter(5.0, burst=2))
-    assert "rate=5.00/s" in text and "burst=2" in text and "waiting=0" in text
+    assert "known rate=5.00/s" in text and "burst=2" in text and "waiting=0" in text
+    assert "probe rate=unlimited" in repr(TokenBucketLimiter(None))
+    assert "fixed rate=unlimited" in repr(TokenBucketLimiter(None, adaptive=False))
 
 
 def test_first_request_probes_alone_until_its_response() -> None:
@@ -277,13 +255,60 @@ def test_first_request_probes_alone_until_its_response() -> None:
 
 
 def test_a_probe_without_response_holds_no_one_for_long() -> None:
-    async def scenario() -> float:
-        limiter = TokenBucketLimiter(None, adaptive=True)
-        await limiter.acquire()  # the probe, whose request then fails silently
-        await limiter.acquire()
-        return asyncio.get_running_loop().time()
+    """No answer within PROBE_TIMEOUT: the others start, paced as a slow start."""
 
-    assert _vtime.run(scenario()) == PROBE_TIMEOUT
+    async def scenario() -> tuple[float, str]:
+        limiter = TokenBucketLimiter(None, adaptive=True)
+        await limiter.acquire()  # the probe, whose request then hangs
+        await limiter.acquire()
+        return asyncio.get_running_loop().time(), limiter.phase
+
+    assert _vtime.run(scenario()) == (PROBE_TIMEOUT, "startup")
+
+
+def test_a_failed_probe_is_replaced_by_one_more_probe_not_a_flood() -> None:
+    """A probe reset or throttled releases one more request alone, not the queue."""
+
+    async def scenario() -> list[int]:
+        limiter = TokenBucketLimiter(None, adaptive=True)
+        granted: list[int] = []
+
+        async def worker(n: int) -> None:
+            await limiter.acquire()
+            granted.append(n)
+
+        await limiter.acquire()  # the first probe
+        others = [asyncio.create_task(worker(n)) for n in range(20)]
+        await asyncio.sleep(0.01)
+        counts = [len(granted)]
+        limiter.on_failure()  # reset: no answer at all
+        await asyncio.sleep(0.01)
+        counts.append(len(granted))
+        await limiter.on_throttle(None, NO_HEADERS)  # 429 without any header
+        await asyncio.sleep(0.01)
+        counts.append(len(granted))
+        limiter.on_success(NO_HEADERS)  # an answer at last: startup, paced
+        await asyncio.sleep(0.001)
+        counts.append(len(granted))
+        for task in others:
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
+        return counts
+
+    counts = _vtime.run(scenario())
+    assert counts[:3] == [0, 1, 2]  # one at a time while probes fail
+    assert counts[3] < 20  # paced from the first answer on, not released at once
+
+
+def test_startup_begins_after_max_probes_failed_probes() -> None:
+    async def scenario() -> str:
+        limiter = TokenBucketLimiter(None, adaptive=True)
+        for _ in range(MAX_PROBES):
+            await limiter.acquire()
+            limiter.on_failure()
+        return limiter.phase
+
+    assert _vtime.run(scenario()) == "startup"
 
 
 def test_a_stated_limit_never_raises_the_configured_rate() -> None:
@@ -336,21 +361,52 @@ def test_late_timers_do_not_lower_the_long_run_rate() -> None:
         assert i + 1 <= 1 + 1 + 100 * (t - start) + 1e-6
 
 
-def test_rate_meter_matches_botocore_bucket_arithmetic() -> None:
-    """The meter's shortcut for events inside the current bucket changes no result."""
-    rng = random.Random(7)
-    meter = _RateMeter()
-    smoothed, count, last_bucket = 0.0, 0, -math.inf
-    now = 1000.0
-    for _ in range(5000):
-        now += rng.choice([0.0, 0.0001, 0.01, 0.2, 0.5, 1.7])
-        meter.record(now)
-        # botocore's RateClocker: count first, then close the bucket if time moved on
-        count += 1
-        bucket = math.floor(now / RATE_BUCKET_SECONDS) * RATE_BUCKET_SECONDS
-        if bucket > last_bucket:
-            if last_bucket > -math.inf:
-                current = count / (bucket - last_bucket)
-                smoothed = current * RATE_SMOOTHING + smoothed * (1 - RATE_SMOOTHING)
-            count, last_bucket = 0, bucket
-        assert meter.smoothed == smoothed
+def test_a_pause_ends_with_one_request_not_a_catch_up_pair() -> None:
+    """After a pause a bucket of one sends one request, then paces: no 1 ms pairs.
+
+    A catch-up credit once earned during every pause sent two requests back to back at
+    its end; a server bucket of one refused the second, and the pause repeated.
+    """
+
+    async def scenario() -> list[float]:
+        limiter = TokenBucketLimiter(50.0, burst=1, adaptive=False)
+        loop = asyncio.get_running_loop()
+        grants: list[float] = []
+
+        async def worker() -> None:
+            for _ in range(10):
+                await limiter.acquire()
+                grants.append(loop.time())
+
+        tasks = [asyncio.create_task(worker()) for _ in range(4)]
+        await asyncio.sleep(0.1)
+        await limiter.on_throttle(1.0, {"RateLimit": '"default";r=0;t=1'})
+        await asyncio.gather(*tasks)
+        return grants
+
+    grants = _vtime.run(scenario())
+    after = [t for t in grants if t >= 1.1]
+    gaps = [b - a for a, b in itertools.pairwise(after)]
+    assert after[0] == pytest.approx(1.1)
+    assert min(gaps) == pytest.approx(1 / 50)
+
+
+def test_expected_wait_counts_the_pause_and_the_queue() -> None:
+    async def scenario() -> tuple[float, float, float]:
+        limiter = TokenBucketLimiter(10.0, burst=1, adaptive=False)
+        idle = limiter.expected_wait()
+        await limiter.acquire()
+        waiters = [asyncio.create_task(limiter.acquire()) for _ in range(4)]
+        await asyncio.sleep(0)
+        queued = limiter.expected_wait()
+        limiter.on_success({"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "3"})
+        paused = limiter.expected_wait()
+        for w in waiters:
+            w.cancel()
+        await asyncio.gather(*waiters, return_exceptions=True)
+        return idle, queued, paused
+
+    idle, queued, paused = _vtime.run(scenario())
+    assert idle == 0.0
+    assert queued == pytest.approx(0.5)  # 4 ahead + this one, at 10/s, one token due
+    assert paused == pytest.approx(3.0 + 0.5, abs=0.11)
