@@ -28,6 +28,7 @@ from .errors import (
     ConflictError,
     DecodeError,
     InvalidIDError,
+    LimiterTimeoutError,
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
@@ -60,7 +61,7 @@ from .models import (
     SipType,
 )
 from .ratelimit import RateLimiter, TokenBucketLimiter
-from .stats import ClientStats
+from .stats import ClientStats, WaitStats
 
 # A library logs, the application decides where it goes: without this, Python's
 # last-resort handler would print the SDK's warnings to stderr.
@@ -102,6 +103,7 @@ __all__ = [
     "DecodeError",
     "HangupSource",
     "InvalidIDError",
+    "LimiterTimeoutError",
     "NotFoundError",
     "Notification",
     "Number",
@@ -121,6 +123,7 @@ __all__ = [
     "Timeout",
     "TokenBucketLimiter",
     "UnprocessableEntityError",
+    "WaitStats",
     "__version__",
     "gather_calls",
     "iter_calls",

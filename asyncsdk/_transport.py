@@ -64,6 +64,15 @@ async def get(
         raise APITimeoutError(
             _timeout_message(exc, client_timeout), method=_METHOD, url=str(url)
         ) from exc
+    except aiohttp.ClientPayloadError as exc:
+        # aiohttp's text names an internal code ("ContentLengthError: 400") that reads
+        # like an HTTP status; say what happened instead.
+        raise APIConnectionError(
+            "the response body was cut off: the connection closed before all of it "
+            f"arrived ({_cut_short(exc)})",
+            method=_METHOD,
+            url=str(url),
+        ) from exc
     except aiohttp.ClientError as exc:
         raise APIConnectionError(
             f"connection failed: {type(exc).__name__}: {exc}".rstrip(": "),
@@ -101,6 +110,18 @@ def _too_large(
         limit=max_bytes,
         status=resp.status,
     )
+
+
+def _cut_short(exc: aiohttp.ClientPayloadError) -> str:
+    """Describe a body cut short without aiohttp's internal error codes."""
+    text = str(exc).lower()
+    if "content length" in text or "contentlength" in text:
+        return "fewer bytes than its Content-Length"
+    if "chunk" in text:
+        return "a chunked body ended early"
+    if "compress" in text or "decod" in text:
+        return "a compressed body could not be decoded"
+    return "the body was incomplete"
 
 
 def _timeout_message(exc: BaseException, timeout: aiohttp.ClientTimeout) -> str:

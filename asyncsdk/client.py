@@ -24,6 +24,7 @@ import platform
 import time
 import uuid
 import warnings
+from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from types import TracebackType
 from typing import Final, Self
@@ -40,7 +41,13 @@ from .config import (
     RetryPolicy,
     Timeout,
 )
-from .errors import APITimeoutError, ClientClosedError, ConfigurationError, RequestError
+from .errors import (
+    APITimeoutError,
+    ClientClosedError,
+    ConfigurationError,
+    LimiterTimeoutError,
+    RequestError,
+)
 from .models import Call
 from .ratelimit import RateLimiter, TokenBucketLimiter
 from .retry import Retrier, RetryBudget
@@ -49,6 +56,9 @@ from .stats import ClientStats, Counters
 __all__ = ["Client"]
 
 logger: Final = logging.getLogger("asyncsdk")
+
+#: Seconds before a call's deadline at which a wait for the limiter is given up.
+_DEADLINE_MARGIN: Final = 1e-3
 
 #: Environment variables read when the matching argument is not given.
 ENV_ACCESS_KEY: Final = "BIRD_ACCESS_KEY"
@@ -125,6 +135,7 @@ class Client:
         "_base_url",
         "_client_timeout",
         "_counters",
+        "_expected_wait",
         "_headers",
         "_limiter",
         "_max_connections",
@@ -188,13 +199,16 @@ class Client:
             )
         elif not isinstance(limiter, RateLimiter):
             raise ConfigurationError(
-                "limiter must implement asyncsdk.RateLimiter (acquire, on_success, on_throttle)"
+                "limiter must implement asyncsdk.RateLimiter "
+                "(acquire, on_success, on_throttle, on_failure)"
             )
         elif rate_limit is not None:
             raise ConfigurationError(
                 "pass rate_limit or limiter, not both: a custom limiter sets its own rate"
             )
         self._limiter: RateLimiter = limiter
+        # Load shedding asks the limiter how long a new request would wait, if it can tell.
+        self._expected_wait: Callable[[], float] | None = getattr(limiter, "expected_wait", None)
         self._counters = Counters()
         self._retrier = Retrier(
             policy, RetryBudget(policy.budget), on_retry=self._counters.count_retry
@@ -392,13 +406,13 @@ class Client:
         async def attempt() -> Call:
             nonlocal attempts
             attempts += 1
-            return await self._attempt(session, url)
+            return await self._attempt(session, url, deadline)
 
         try:
             async with asyncio.timeout_at(deadline):
                 return await self._retrier.run(attempt, deadline=deadline)
         except TimeoutError as exc:
-            if isinstance(exc, APITimeoutError):
+            if isinstance(exc, APITimeoutError | LimiterTimeoutError):
                 raise
             raise APITimeoutError(
                 f"deadline of {seconds}s for the call exceeded",
@@ -407,24 +421,37 @@ class Client:
                 attempts=attempts,
             ) from exc
 
-    async def _attempt(self, session: aiohttp.ClientSession, url: URL) -> Call:
-        """Wait for the limiter, send one request, and return a call or raise its error."""
+    async def _attempt(
+        self, session: aiohttp.ClientSession, url: URL, deadline: float | None = None
+    ) -> Call:
+        """Wait for the limiter, send one request, and return a call or raise its error.
+
+        Every limiter grant is answered by exactly one of ``on_success``,
+        ``on_throttle`` or ``on_failure``.
+        """
         if self._state is not _State.OPEN:
             raise ClientClosedError("this Client was closed while the call was retrying")
         counters = self._counters
         limiter = self._limiter
         waited = time.perf_counter()
-        await limiter.acquire()
+        if deadline is None and self._timeout.limiter_wait is None:
+            await limiter.acquire()
+        else:
+            await self._acquire_bounded(url, deadline)
         started = time.perf_counter()
-        counters.limiter_wait += started - waited
+        counters.limiter_wait.record(started - waited)
         counters.attempts += 1
-        resp = await _transport.get(
-            session,
-            url,
-            headers=self._headers,
-            client_timeout=self._client_timeout,
-            max_bytes=self._max_response_bytes,
-        )
+        try:
+            resp = await _transport.get(
+                session,
+                url,
+                headers=self._headers,
+                client_timeout=self._client_timeout,
+                max_bytes=self._max_response_bytes,
+            )
+        except BaseException:
+            limiter.on_failure()
+            raise
         status = resp.status
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
@@ -437,10 +464,53 @@ class Client:
             counters.throttled += 1
             await limiter.on_throttle(error.retry_after, resp.headers)
             raise error
-        limiter.on_success(resp.headers)
+        if status >= 500:
+            limiter.on_failure()
+        else:
+            limiter.on_success(resp.headers)
         if 200 <= status < 300:
             return _protocol.decode_call(resp.body, url=url)
         raise _protocol.api_error(status, resp.headers, resp.body, url=str(url), reason=resp.reason)
+
+    async def _acquire_bounded(self, url: URL, deadline: float | None) -> None:
+        """Acquire within ``Timeout.limiter_wait`` and the deadline, or shed the attempt.
+
+        Raises:
+            LimiterTimeoutError: The limiter expects a longer wait than allowed (raised
+                at once), or the wait ran out.
+        """
+        loop = asyncio.get_running_loop()
+        bound = self._timeout.limiter_wait
+        if deadline is not None:
+            # A hair before the call's own deadline, so that the limiter's timeout, not
+            # the deadline's, ends a wait that would outlast it.
+            left = deadline - loop.time() - _DEADLINE_MARGIN
+            bound = left if bound is None else min(bound, left)
+        assert bound is not None
+        expected = self._expected_wait() if self._expected_wait is not None else 0.0
+        if expected > bound:
+            self._counters.limiter_timeouts += 1
+            raise LimiterTimeoutError(
+                f"the rate limiter expects a wait of {expected:.3g}s, more than the "
+                f"{max(bound, 0.0):.3g}s allowed: refused at once, not sent",
+                method=_protocol.METHOD,
+                url=str(url),
+                waited=0.0,
+                expected=expected,
+            )
+        started = loop.time()
+        try:
+            async with asyncio.timeout(bound):
+                await self._limiter.acquire()
+        except TimeoutError as exc:
+            self._counters.limiter_timeouts += 1
+            waited = loop.time() - started
+            raise LimiterTimeoutError(
+                f"waited {waited:.3g}s for the client's rate limiter, the most allowed: not sent",
+                method=_protocol.METHOD,
+                url=str(url),
+                waited=waited,
+            ) from exc
 
 
 def _resolve_timeout(timeout: float | Timeout | None) -> Timeout:

@@ -54,13 +54,12 @@ DEFAULT_MAX_BACKOFF = 8.0
 DEFAULT_MAX_RETRY_AFTER = 60.0
 #: Statuses worth another attempt: timeouts, throttling and transient server faults.
 DEFAULT_RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
-#: Retry budget (botocore's "standard" retry quota): tokens the client starts with;
-#: each retry spends `DEFAULT_RETRY_COST` (a retry after a timeout or connection
-#: failure spends `DEFAULT_RETRY_TIMEOUT_COST`) and each success returns one token,
-#: up to this capacity. An empty budget means errors surface without retrying.
+#: Retry budget (gRPC's retry throttling): tokens the client starts with and holds at
+#: most. An attempt that fails with a retryable error (5xx, connection, timeout) takes
+#: one, any other answer gives one back (a throttled one neither: its wait is the
+#: limiter's business); retries are allowed while more than half are left. See
+#: `asyncsdk.retry` for why.
 DEFAULT_RETRY_BUDGET = 500
-DEFAULT_RETRY_COST = 5
-DEFAULT_RETRY_TIMEOUT_COST = 10
 #: Requests the local token bucket lets through at once before pacing starts.
 DEFAULT_BURST = 1
 DEFAULT_CONCURRENCY = 32
@@ -93,15 +92,21 @@ class Timeout:
         total: One attempt, from connect to the last byte of the body.
         deadline: One `get_call`, across all attempts and the waits between them.
             ``None`` leaves it bounded by the attempts and their backoff.
+        limiter_wait: How long one attempt may wait for its turn on the client's own
+            rate limiter; ``None`` for no bound. An attempt the limiter already expects
+            to wait longer (its queue divided by its rate, or a pause) is refused at
+            once: load shedding, so that a web app's latency stays bounded when demand
+            outruns the API's rate limit. Raises `LimiterTimeoutError`, nothing sent.
     """
 
     connect: float | None = DEFAULT_CONNECT_TIMEOUT
     read: float | None = DEFAULT_READ_TIMEOUT
     total: float | None = DEFAULT_TOTAL_TIMEOUT
     deadline: float | None = None
+    limiter_wait: float | None = None
 
     def __post_init__(self) -> None:
-        for name in ("connect", "read", "total", "deadline"):
+        for name in ("connect", "read", "total", "deadline", "limiter_wait"):
             _check_positive(f"Timeout.{name}", getattr(self, name))
 
     @classmethod
@@ -126,10 +131,10 @@ class RetryPolicy:
             a longer ``Retry-After`` raises the error at once, carrying ``retry_after``.
         retry_statuses: HTTP statuses that are retried. Connection failures and
             timeouts are always retried; other statuses never are.
-        budget: Retry tokens the client starts with (see `DEFAULT_RETRY_BUDGET`);
-            ``0`` disables the budget (retries are then limited only per call).
-        retry_cost: Tokens one retry after an error status spends.
-        timeout_cost: Tokens one retry after a timeout or connection failure spends.
+        budget: Retry tokens of the client (see `DEFAULT_RETRY_BUDGET`): a failed
+            attempt takes one, an answer gives one back, and retries stop while half
+            or fewer are left. ``0`` disables the budget (retries are then limited only
+            per call).
     """
 
     max_retries: int = DEFAULT_MAX_RETRIES
@@ -138,8 +143,6 @@ class RetryPolicy:
     max_retry_after: float = DEFAULT_MAX_RETRY_AFTER
     retry_statuses: frozenset[int] = field(default=DEFAULT_RETRY_STATUSES)
     budget: int = DEFAULT_RETRY_BUDGET
-    retry_cost: int = DEFAULT_RETRY_COST
-    timeout_cost: int = DEFAULT_RETRY_TIMEOUT_COST
 
     def __post_init__(self) -> None:
         if isinstance(self.max_retries, bool) or not isinstance(self.max_retries, int):
@@ -150,10 +153,11 @@ class RetryPolicy:
             )
         for name in ("initial_backoff", "max_backoff", "max_retry_after"):
             _check_positive(f"RetryPolicy.{name}", getattr(self, name), allow_none=False)
-        for name in ("budget", "retry_cost", "timeout_cost"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ConfigurationError(f"RetryPolicy.{name} must be an int >= 0, got {value!r}")
+        budget = self.budget
+        if isinstance(budget, bool) or not isinstance(budget, int) or budget < 0:
+            raise ConfigurationError(
+                f"RetryPolicy.budget must be an int >= 0 (0 disables it), got {budget!r}"
+            )
         bad = [s for s in self.retry_statuses if not 100 <= s <= 599]
         if bad:
             raise ConfigurationError(f"retry_statuses must be HTTP statuses, got {sorted(bad)}")
@@ -165,12 +169,15 @@ class RateLimit:
 
     Attributes:
         rate: Requests per second, or ``None`` when the limit is unknown (then
-            ``adaptive`` discovers it from the server's throttling responses).
+            ``adaptive`` discovers it from the server's throttling responses). A
+            configured rate is a ceiling that sporadic 429s never lower.
         burst: Requests that may go out back to back before pacing starts. Small by
             default so that a client set to the API's documented rate is not throttled
             by a server that allows only a small burst.
-        adaptive: Cut the sending rate when the server throttles (429, or 503 with
-            ``Retry-After``) and grow it back while requests succeed.
+        adaptive: Follow the server: adopt a limit it states (``RateLimit-Policy``),
+            and lower the rate while throttling shows it sends too fast (20 % or more
+            of 429s for a configured rate), back up to ``rate`` once it stops.
+            ``False`` keeps ``rate`` as a fixed pace.
     """
 
     rate: float | None = None

@@ -18,6 +18,8 @@
     │   │   └── ServerError                5xx
     │   ├── APIConnectionError    no usable response: refused, reset, cut off mid-body
     │   │   └── APITimeoutError   (also TimeoutError) connect, read or total time ran out
+    │   ├── LimiterTimeoutError   (also TimeoutError) waited too long for the client's own
+    │   │                         rate limiter (or would have): this attempt was not sent
     │   ├── ResponseTooLargeError the body was larger than the client's cap; not read
     │   └── DecodeError           a 2xx body that is not a valid call; keeps the raw bytes
     └── (nothing else: no aiohttp or asyncio exception escapes undressed)
@@ -47,6 +49,7 @@ __all__ = [
     "ConflictError",
     "DecodeError",
     "InvalidIDError",
+    "LimiterTimeoutError",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
@@ -203,6 +206,41 @@ class APIConnectionError(RequestError):
 
 class APITimeoutError(APIConnectionError, TimeoutError):
     """A connect, read, total or deadline limit ran out before the response was complete."""
+
+
+class LimiterTimeoutError(RequestError, TimeoutError):
+    """The call's turn on the client's own rate limiter did not come in time; not sent.
+
+    Raised when ``Timeout.limiter_wait`` or the call's ``Timeout.deadline`` runs out
+    while the attempt waits for the limiter, and at once, without waiting, when the
+    limiter already expects a longer wait than that (load shedding). Nothing about the
+    API is known from it: the request never left this client. Not retried.
+
+    Attributes:
+        waited: Seconds this attempt waited before giving up (0 when refused at once).
+        expected: The wait the limiter expected when the call was refused at once, in
+            seconds; ``None`` when it waited and timed out.
+        sent: Requests of this call that were sent before (earlier attempts).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        method: str,
+        url: str,
+        waited: float,
+        expected: float | None = None,
+        attempts: int = 1,
+    ) -> None:
+        super().__init__(message, method=method, url=url, attempts=attempts)
+        self.waited = waited
+        self.expected = expected
+
+    @property
+    def sent(self) -> int:
+        """Requests of this call that were sent: every attempt but this one."""
+        return self.attempts - 1
 
 
 class ResponseTooLargeError(RequestError):

@@ -205,7 +205,7 @@ async def _fetch(
         "throttled": stats.throttled,
         "retries": stats.retries,
         "share_429_pct": 100.0 * stats.throttled / stats.attempts if stats.attempts else 0.0,
-        "limiter_wait_s": stats.limiter_wait,
+        "limiter_wait_s": stats.limiter_wait.total,
         "final_limiter_rate": limiter_rate if isinstance(limiter_rate, float) else 0.0,
     }
 

@@ -103,7 +103,7 @@ async def test_configuration(
     out = await run_main("configuration", capsys)
     assert "auth=AccessKey" in out
     assert "attempts: 1 retries: 0" in out
-    assert "Timeout(connect=5, read=10, total=2.0, deadline=5.0)" in out
+    assert "Timeout(connect=5, read=10, total=2.0, deadline=5.0, limiter_wait=None)" in out
 
 
 async def test_bearer_token(

@@ -120,15 +120,62 @@ def test_backoff_is_full_jitter_doubling_and_capped() -> None:
     assert backoff_delay(3, policy, lambda: 0.0) == 0.0
 
 
-def test_budget_spends_and_refills_up_to_capacity() -> None:
-    budget = RetryBudget(12)
-    assert budget.try_spend(5) and budget.try_spend(5)
-    assert not budget.try_spend(5)
-    assert budget.available == 2
+def test_budget_takes_a_token_per_failure_and_stops_retries_at_half() -> None:
+    budget = RetryBudget(10)
+    policy = RetryPolicy()
+    for _ in range(4):
+        budget.record(server_error(503), policy)
+    assert budget.available == 6
+    assert budget.allows_retry
+    budget.record(timeout(), policy)
+    assert budget.available == 5
+    assert not budget.allows_retry  # half or fewer left
+    budget.record(not_found(), policy)  # an answer, even a 404: the server is up
+    assert budget.available == 6
+    assert budget.allows_retry
     for _ in range(20):
         budget.refill()
-    assert budget.available == 12
-    assert RetryBudget(0).try_spend(10**6)  # 0 disables the budget
+    assert budget.available == 10  # never above capacity
+    assert RetryBudget(0).allows_retry  # 0 disables the budget
+
+
+def test_throttling_neither_takes_nor_gives_tokens() -> None:
+    budget = RetryBudget(10)
+    policy = RetryPolicy()
+    budget.record(server_error(503), policy)
+    for exc in (throttled(1.0), throttled(None), server_error(503, retry_after=2.0)):
+        budget.record(exc, policy)
+    assert budget.available == 9
+
+
+@pytest.mark.parametrize("failure_share", [0.1, 0.25, 0.35, 0.45])
+def test_a_brownout_never_stops_retries(failure_share: float) -> None:
+    """Below half the attempts failing, tokens drift up: retries always allowed."""
+    budget = RetryBudget(500)
+    policy = RetryPolicy()
+    period = 20
+    failing = round(failure_share * period)
+    for i in range(20_000):
+        if i % period < failing:  # failures in runs, the worst order
+            budget.record(server_error(503), policy)
+        else:
+            budget.refill()
+        assert budget.allows_retry
+
+
+def test_an_outage_stops_retries_after_half_the_budget_and_recovers() -> None:
+    budget = RetryBudget(500)
+    policy = RetryPolicy()
+    allowed = 0
+    for _ in range(10_000):  # every attempt fails
+        budget.record(server_error(503), policy)
+        allowed += budget.allows_retry
+    assert allowed == 249  # 499 .. 251 tokens left: about one retry per failed attempt
+    recovered = 0
+    while not budget.allows_retry:
+        budget.refill()
+        recovered += 1
+    assert recovered == 251  # answers give the retries back by themselves
 
 
 # --- the retrier ---
@@ -192,26 +239,36 @@ async def test_max_retries_zero_disables_retrying() -> None:
     assert sleeps.waits == []
 
 
-async def test_empty_budget_stops_retrying() -> None:
-    policy = RetryPolicy(max_retries=3, budget=10, retry_cost=5)
+async def test_retries_stop_while_half_the_budget_or_less_is_left() -> None:
+    policy = RetryPolicy(max_retries=3, budget=4)
     budget = RetryBudget(policy.budget)
     r, _, _ = retrier(policy, budget)
     script = Script(*[server_error(503) for _ in range(10)])
     with pytest.raises(ServerError) as info:
         await r.run(script, deadline=None)
-    assert script.calls == 3  # two retries paid for, the third could not be
-    assert info.value.attempts == 3
-    assert budget.available == 0
+    assert script.calls == 2  # 3 of 4 left after the first: retried; 2 of 4: stop
+    assert info.value.attempts == 2
+    assert budget.available == 2
 
 
-async def test_timeouts_cost_more_budget_and_successes_refill() -> None:
-    policy = RetryPolicy(budget=100, retry_cost=5, timeout_cost=10)
+async def test_throttled_retries_go_on_when_the_budget_is_low() -> None:
+    policy = RetryPolicy(max_retries=3, budget=4)
     budget = RetryBudget(policy.budget)
+    for _ in range(4):
+        budget.spend()
+    r, sleeps, _ = retrier(policy, budget)
+    assert await r.run(Script(throttled(0.5), throttled(0.5)), deadline=None) == "ok"
+    assert sleeps.waits == [0.5, 0.5]
+
+
+async def test_each_attempt_takes_or_gives_back_its_token() -> None:
+    policy = RetryPolicy(budget=100)
+    budget = RetryBudget(policy.budget)
+    for _ in range(10):
+        budget.spend()
     r, _, _ = retrier(policy, budget)
-    await r.run(Script(timeout()), deadline=None)
-    assert budget.available == 100 - 10 + 1
-    await r.run(Script(server_error(503)), deadline=None)
-    assert budget.available == 100 - 10 + 1 - 5 + 1
+    await r.run(Script(timeout(), server_error(503)), deadline=None)
+    assert budget.available == 90 - 2 + 1
 
 
 async def test_no_retry_that_would_outlive_the_deadline() -> None:

@@ -1,0 +1,165 @@
+"""How the client drives its limiter: every grant answered once, local waits, load shedding.
+
+Against the embedded server over loopback; waits that matter are the limiter's own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Mapping
+
+import pytest
+
+from asyncsdk import (
+    APITimeoutError,
+    BirdError,
+    Call,
+    Client,
+    LimiterTimeoutError,
+    RateLimit,
+    RetryPolicy,
+    Timeout,
+    TokenBucketLimiter,
+)
+from asyncsdk.server import Dataset, EmbeddedServer, Faults, ServerConfig
+
+from ._support import ACCESS_KEY
+
+
+class Recording(TokenBucketLimiter):
+    """A token bucket that counts grants and how each was answered."""
+
+    def __init__(self, rate: float | None) -> None:
+        super().__init__(rate, adaptive=False)
+        self.seen: Counter[str] = Counter()
+
+    async def acquire(self) -> None:
+        await super().acquire()
+        self.seen["grant"] += 1
+
+    def on_success(self, headers: Mapping[str, str]) -> None:
+        self.seen["success"] += 1
+        super().on_success(headers)
+
+    async def on_throttle(self, retry_after: float | None, headers: Mapping[str, str]) -> None:
+        self.seen["throttle"] += 1
+        await super().on_throttle(retry_after, headers)
+
+    def on_failure(self) -> None:
+        self.seen["failure"] += 1
+        super().on_failure()
+
+
+async def test_every_grant_is_answered_exactly_once_whatever_happens() -> None:
+    faults = Faults(
+        throttle=0.1, error_503=0.05, reset=0.05, truncate=0.05, slow=0.05, slow_seconds=5.0
+    )
+    config = ServerConfig(access_keys=(ACCESS_KEY,), faults=faults, seed=7)
+    limiter = Recording(None)
+    async with (
+        EmbeddedServer(config, dataset=Dataset(size=300)) as server,
+        Client(
+            access_key=ACCESS_KEY,
+            base_url=server.base_url,
+            limiter=limiter,
+            timeout=Timeout(connect=1, total=0.5),
+            retry_policy=RetryPolicy(initial_backoff=0.01, max_backoff=0.02, budget=0),
+        ) as client,
+    ):
+        ds = server.dataset
+        outcomes = await asyncio.gather(
+            *(client.get_call(ds.workspace_id, ds.channel_id, c) for c in ds.call_ids),
+            return_exceptions=True,
+        )
+    assert all(isinstance(o, Call | BirdError) for o in outcomes)
+    seen = limiter.seen
+    assert seen["grant"] == seen["success"] + seen["throttle"] + seen["failure"]
+    assert seen["failure"] > 0 and seen["throttle"] > 0
+    assert seen["grant"] == client.stats.attempts
+
+
+async def test_a_deadline_spent_in_the_local_queue_is_a_limiter_timeout_not_an_api_one() -> None:
+    """2,000 calls, 200/s, 1 s deadline: what never left says so, with nothing sent."""
+    config = ServerConfig(access_keys=(ACCESS_KEY,), record_requests=False)
+    async with (
+        EmbeddedServer(config, dataset=Dataset(size=2000)) as server,
+        Client(
+            access_key=ACCESS_KEY,
+            base_url=server.base_url,
+            rate_limit=RateLimit(rate=200, adaptive=False),
+            timeout=Timeout(deadline=1.0),
+        ) as client,
+    ):
+        ds = server.dataset
+        outcomes = await asyncio.gather(
+            *(client.get_call(ds.workspace_id, ds.channel_id, c) for c in ds.call_ids),
+            return_exceptions=True,
+        )
+        requests = server.stats.requests
+    local = [o for o in outcomes if isinstance(o, LimiterTimeoutError)]
+    # Only a request that did go out may end as the API's timeout (the deadline struck
+    # while it was in flight); everything that never left is a limiter timeout.
+    sent = sum(isinstance(o, Call | APITimeoutError) for o in outcomes)
+    assert sent == requests
+    assert sum(isinstance(o, APITimeoutError) for o in outcomes) <= 5
+    assert len(local) == 2000 - requests
+    assert all(o.sent == 0 and o.attempts == 1 and "not sent" in str(o) for o in local)
+    assert isinstance(local[0], TimeoutError)  # a timeout, but not the API's
+    assert client.stats.limiter_timeouts == len(local)
+
+
+async def test_limiter_wait_sheds_load_at_once_and_keeps_the_wait_bounded() -> None:
+    """A web app's bound: calls the limiter cannot serve within 0.1 s are refused now."""
+    async with (
+        EmbeddedServer(ServerConfig(access_keys=(ACCESS_KEY,))) as server,
+        Client(
+            access_key=ACCESS_KEY,
+            base_url=server.base_url,
+            rate_limit=RateLimit(rate=50, adaptive=False),
+            timeout=Timeout(limiter_wait=0.1),
+        ) as client,
+    ):
+        ds = server.dataset
+        loop = asyncio.get_running_loop()
+
+        async def timed(call_id: object) -> tuple[float, object]:
+            start = loop.time()
+            try:
+                result: object = await client.get_call(ds.workspace_id, ds.channel_id, call_id)  # type: ignore[arg-type]
+            except LimiterTimeoutError as exc:
+                result = exc
+            return loop.time() - start, result
+
+        timings = await asyncio.gather(*(timed(c) for c in ds.call_ids[:100]))
+    shed = [(t, r) for t, r in timings if isinstance(r, LimiterTimeoutError)]
+    served = [(t, r) for t, r in timings if isinstance(r, Call)]
+    assert len(shed) + len(served) == 100
+    assert 1 <= len(served) <= 10  # 50/s for 0.1 s, plus the first token
+    at_once = [t for t, r in shed if r.expected is not None]  # type: ignore[union-attr]
+    assert len(at_once) >= 0.8 * len(shed)  # refused at once, not after waiting
+    assert max(at_once) < 0.05
+    assert max(t for t, _ in timings) < 0.1 + 0.05  # nobody waited much past the bound
+    assert client.stats.limiter_timeouts == len(shed)
+
+
+async def test_limiter_wait_is_reported_per_attempt_with_percentiles() -> None:
+    async with (
+        EmbeddedServer(ServerConfig(access_keys=(ACCESS_KEY,))) as server,
+        Client(
+            access_key=ACCESS_KEY,
+            base_url=server.base_url,
+            rate_limit=RateLimit(rate=100, adaptive=False),
+        ) as client,
+    ):
+        ds = server.dataset
+        await asyncio.gather(
+            *(client.get_call(ds.workspace_id, ds.channel_id, c) for c in ds.call_ids[:50])
+        )
+    wait = client.stats.limiter_wait
+    assert wait.count == 50 == client.stats.attempts
+    assert wait.waited >= 48  # all but the first (or two) waited for a token
+    assert wait.max == pytest.approx(0.49, abs=0.05)  # the 50th waited for 49 tokens at 100/s
+    assert wait.p50 == pytest.approx(0.25, rel=0.2)
+    assert wait.p50 <= wait.p90 <= wait.p99 <= wait.max
+    assert "p99" in str(wait)
