@@ -15,9 +15,14 @@ fields in microseconds of Redis time, and it expires when idle:
 * ``tat``, the theoretical arrival time: the virtual time of the next free slot. With
   ``T = 1 / rate`` and ``tau = (burst - 1) * T``, a slot ``v`` may be used from
   ``v - tau`` on; each grant moves ``tat`` on by ``T``.
-* ``pause``, the end of a server-driven pause: a 429's ``Retry-After`` seen by any
-  worker is written here (`on_throttle`), and the same script call that grants a slot
-  refuses every grant, for every worker, until then.
+* ``pause``, the end of a server-driven pause, and the same script call that grants a
+  slot refuses every grant, for every worker, until then. A worker writes one only
+  when a response shows the quota exhausted (`asyncsdk._throttling.classify`, the
+  same rules as the local limiter): the server states it (``RateLimit-Remaining: 0``
+  with a reset, ``RateLimit: r=0``), or the throttling this worker sees is correlated
+  (half of its last second's responses, ten or more, are 429s, or ten in a row). A
+  sporadic 429 makes only its own request wait its ``Retry-After``: one worker's
+  unlucky answer does not stop the fleet.
 
 Reserve, then sleep. When no slot is free the script reserves the next one and says
 how long to wait for it. The schedule thus lives in Redis: a worker whose timer fires
@@ -37,6 +42,9 @@ Pauses: a pause reaches every worker at its next call to Redis. A slot a worker
 reserved just before the pause was written (at most one per process, due within
 about ``processes / rate`` seconds) may still be used.
 
+The limit is the user's decision: it is not adapted. Each worker's responses are
+tallied only to tell sporadic throttling from an exhausted quota.
+
 When Redis fails (refused, reset, slower than ``timeout``, restarted, loading, out of
 memory, read-only): requests do not fail. By default the limiter logs one WARNING on
 the ``asyncsdk`` logger per outage and paces this process with a local
@@ -45,6 +53,18 @@ workers to keep the fleet within the quota); every ``probe_interval`` seconds it
 Redis again, and the first answer puts it back on the shared limit (logged at INFO).
 With ``fail_closed=True`` nothing is sent without Redis's grant: requests wait, probing,
 until Redis answers (bound the wait with the client's ``Timeout(deadline=...)``).
+
+Rejoining. Processes find Redis again each at its own next probe, up to
+``probe_interval`` apart: one already back on the shared limit could take all of it
+while the others still send their fallback share (measured: 4 workers at 100/s, Redis
+restarted between their probes, sent 149 to 155 requests in the next second). So for
+``probe_interval + timeout`` seconds after it rejoins, by when every live process has
+probed too, a process takes each grant from Redis *and* from its fallback bucket: the
+fleet stays within the fallback bound (``rate * t`` plus one fallback burst per
+process, with ``fallback_share = 1 / processes``) until all are back, and within
+Redis's bound after. A partial outage, where only some workers lose Redis, costs more:
+the cut-off ones send their fallback share on top of the full rate the others share,
+up to ``rate * (1 + cut_off * fallback_share)``; `docs/fleet.md` says how to size it.
 
 Why not a library limiter: the Redis rate-limit packages on PyPI (``limits``,
 ``asyncio-redis-rate-limit``, ``aiopylimit`` and others) answer "allowed now?" for a
@@ -65,7 +85,6 @@ import enum
 import hashlib
 import logging
 import math
-import time
 from collections import deque
 from collections.abc import Awaitable, Coroutine, Mapping
 from typing import Final, cast
@@ -78,6 +97,15 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         "asyncsdk.redis_limiter needs redis-py: pip install 'asyncsdk[redis]'"
     ) from exc
 
+from ._throttling import (
+    CORRELATED_PAUSE,
+    OUTAGE_PAUSE,
+    Tally,
+    Verdict,
+    classify,
+    exhausted_for,
+    outage,
+)
 from .errors import ClientClosedError, ConfigurationError
 from .ratelimit import TokenBucketLimiter
 
@@ -242,7 +270,9 @@ class RedisRateLimiter:
         "_probe_interval",
         "_rate",
         "_redis",
+        "_rejoin_until",
         "_script_loads",
+        "_tally",
         "_task",
         "_timeout",
         "_tolerance_us",
@@ -319,6 +349,8 @@ class RedisRateLimiter:
         self._script_loads = 0
         self._degraded_at = 0.0
         self._next_probe = 0.0
+        self._rejoin_until = -math.inf
+        self._tally = Tally()
         self._paused_until = -math.inf
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._task: asyncio.Task[None] | None = None
@@ -392,7 +424,8 @@ class RedisRateLimiter:
 
     def on_success(self, headers: Mapping[str, str]) -> None:
         """Pause the fleet when the server says the quota is used up (``Remaining: 0``)."""
-        seconds = _exhausted_quota_pause(headers)
+        self._tally.response(asyncio.get_running_loop().time(), False)
+        seconds = exhausted_for(headers)
         if seconds is None:
             return
         until = self._pause_locally(seconds)
@@ -400,16 +433,46 @@ class RedisRateLimiter:
             self._spawn(self._write_pause(seconds))
 
     async def on_throttle(self, retry_after: float | None, headers: Mapping[str, str]) -> None:
-        """Pause every worker for ``retry_after`` seconds (capped at ``max_pause``).
+        """Pause every worker when the quota is exhausted; else only this request waits.
 
-        The pause is written to Redis, where every worker's next grant checks it, and
-        kept locally as well, so it holds in this process even if Redis is unavailable.
+        See the module docstring for the rule. The pause (``Retry-After``, or the stated
+        reset, capped at ``max_pause``) is written to Redis, where every worker's next
+        grant checks it, and kept locally as well, so it holds in this process even if
+        Redis is unavailable.
         """
-        seconds = retry_after if retry_after is not None else _exhausted_quota_pause(headers)
-        if seconds is None:
+        now = asyncio.get_running_loop().time()
+        self._tally.response(now, True)
+        exhausted = exhausted_for(headers)
+        verdict = classify(self._tally, now, exhausted=exhausted)
+        if verdict is Verdict.SPORADIC:
             return
+        if verdict is Verdict.EXHAUSTED:
+            assert exhausted is not None
+            seconds = max(exhausted, retry_after or 0.0)
+        else:
+            seconds = CORRELATED_PAUSE if retry_after is None else retry_after
         if self._pause_locally(seconds) is not None and self._mode is LimiterMode.REDIS:
             await self._write_pause(seconds)
+
+    def on_failure(self) -> None:
+        """Record a failed request; in an outage, pause this process (module doc).
+
+        Not written to Redis: each worker sees the outage in its own answers.
+        """
+        now = asyncio.get_running_loop().time()
+        self._tally.failure(now)
+        if now >= self._paused_until and outage(self._tally, now):
+            self._pause_locally(OUTAGE_PAUSE)
+
+    def expected_wait(self) -> float:
+        """Seconds a request arriving now would wait, by this process's view (estimate).
+
+        The pause this process knows of, plus its own queue at its share of the fleet's
+        rate (the fallback share; the fleet's other workers are not counted).
+        """
+        now = asyncio.get_running_loop().time()
+        share = self._rate * self._fallback_share
+        return max(0.0, self._paused_until - now) + len(self._waiters) / share
 
     # --- lifecycle ---
 
@@ -450,8 +513,13 @@ class RedisRateLimiter:
             if self._mode is LimiterMode.FALLBACK and now < self._next_probe:
                 await self._grant_locally(self._next_probe - now)
                 continue
+            batch = min(wanted, MAX_BATCH)
+            rejoining = self._mode is LimiterMode.FALLBACK or now < self._rejoin_until
+            if rejoining and not self._fail_closed:  # within the fallback share too
+                await self._fallback.acquire()
+                batch = 1
             try:
-                granted, wait_us, tat = await self._call("acquire", min(wanted, MAX_BATCH))
+                granted, wait_us, tat = await self._call("acquire", batch)
             except _REDIS_FAILURES as exc:
                 self._redis_failed(exc)
                 continue
@@ -575,26 +643,8 @@ class RedisRateLimiter:
 
     def _redis_back(self) -> None:
         self._mode = LimiterMode.REDIS
-        down = asyncio.get_running_loop().time() - self._degraded_at
+        now = asyncio.get_running_loop().time()
+        if not self._fail_closed:  # failing closed, nobody sent meanwhile
+            self._rejoin_until = now + self._probe_interval + self._timeout
+        down = now - self._degraded_at
         logger.info("rate limit %s: Redis answers again after %.1f s", self._key, down)
-
-
-def _exhausted_quota_pause(headers: Mapping[str, str]) -> float | None:
-    """Seconds to pause for ``X-RateLimit-Remaining: 0`` with a ``-Reset``, else None."""
-    remaining = headers.get("X-RateLimit-Remaining") or headers.get("RateLimit-Remaining")
-    if remaining is None or remaining.strip() != "0":
-        return None
-    reset = headers.get("X-RateLimit-Reset") or headers.get("RateLimit-Reset")
-    try:
-        seconds = float(reset) if reset is not None else math.nan
-    except ValueError:
-        return None
-    if not math.isfinite(seconds):
-        return None
-    if seconds > _EPOCH_THRESHOLD:  # a Unix time, not a delay
-        seconds -= time.time()
-    return seconds
-
-
-#: A ``-Reset`` header larger than this is a Unix time, not a delay (GitHub style).
-_EPOCH_THRESHOLD: Final = 1e9

@@ -42,11 +42,22 @@ class RecordingLimiter:
     async def on_throttle(self, retry_after: float | None, headers: Mapping[str, str]) -> None:
         await self.inner.on_throttle(retry_after, headers)
 
+    def on_failure(self) -> None:
+        self.inner.on_failure()
+
 
 async def run(ns: argparse.Namespace) -> dict[str, object]:
     dataset = Dataset(ns.dataset_size)
     ids = list(dataset.call_ids[ns.first : ns.first + ns.count])
-    limiter = RedisRateLimiter(ns.redis, rate=ns.rate, burst=ns.burst, key=ns.key)
+    limiter = RedisRateLimiter(
+        ns.redis,
+        rate=ns.rate,
+        burst=ns.burst,
+        key=ns.key,
+        fallback_share=ns.fallback_share,
+        probe_interval=ns.probe_interval,
+        timeout=ns.redis_timeout,
+    )
     recording = RecordingLimiter(limiter)
     outcomes: Counter[str] = Counter()
     source = itertools.cycle(ids) if ns.cycle else iter(ids)
@@ -90,6 +101,9 @@ def main() -> None:
     parser.add_argument("--first", type=int, default=0)
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--no-cycle", dest="cycle", action="store_false")
+    parser.add_argument("--fallback-share", type=float, default=0.25)
+    parser.add_argument("--probe-interval", type=float, default=1.0)
+    parser.add_argument("--redis-timeout", type=float, default=0.25)
     ns = parser.parse_args()
     print("ready", flush=True)
     sys.stdin.readline()

@@ -131,13 +131,53 @@ async def test_cancelled_acquire_takes_no_capacity(
         await limiter.aclose()
 
 
+EXHAUSTED = {"RateLimit-Remaining": "0", "RateLimit-Reset": "0.6"}
+
+
 async def test_pause_written_by_one_worker_holds_another(redis_server: RedisServer) -> None:
-    """on_throttle writes the pause end (Redis time) to the key every worker's grant checks."""
+    """A stated exhaustion is written (Redis time) where every worker's grant checks it."""
     first = RedisRateLimiter(redis_server.url, rate=100, key="pause")
     second = RedisRateLimiter(redis_server.url, rate=100, key="pause")  # another pool
     try:
         await second.acquire()
-        await first.on_throttle(0.6, {})
+        await first.on_throttle(0.6, EXHAUSTED)
+        start = time.perf_counter()
+        await second.acquire()
+        assert time.perf_counter() - start > 0.5
+    finally:
+        await first.aclose()
+        await second.aclose()
+
+
+async def test_a_sporadic_429_seen_by_one_worker_does_not_pause_the_fleet(
+    redis_server: RedisServer,
+) -> None:
+    first = RedisRateLimiter(redis_server.url, rate=1000, key="sporadic")
+    second = RedisRateLimiter(redis_server.url, rate=1000, key="sporadic")
+    try:
+        for _ in range(30):
+            await first.acquire()
+            first.on_success({})
+        await first.on_throttle(5.0, {})  # one 429 among answers: sporadic
+        start = time.perf_counter()
+        for _ in range(5):
+            await second.acquire()
+            await first.acquire()
+        assert time.perf_counter() - start < 0.5
+    finally:
+        await first.aclose()
+        await second.aclose()
+
+
+async def test_correlated_throttling_seen_by_one_worker_pauses_the_fleet(
+    redis_server: RedisServer,
+) -> None:
+    first = RedisRateLimiter(redis_server.url, rate=1000, key="correlated")
+    second = RedisRateLimiter(redis_server.url, rate=1000, key="correlated")
+    try:
+        for _ in range(10):  # ten 429s in a row: the quota is gone
+            await first.acquire()
+            await first.on_throttle(0.6, {})
         start = time.perf_counter()
         await second.acquire()
         assert time.perf_counter() - start > 0.5
@@ -306,15 +346,16 @@ async def test_four_processes_share_one_rate(redis_server: RedisServer) -> None:
     assert throttled == 0
 
 
-async def test_retry_after_seen_by_one_process_pauses_the_others(
+async def test_exhaustion_seen_by_one_process_pauses_the_others(
     redis_server: RedisServer,
 ) -> None:
-    """Worker 0 alone gets a 429 with Retry-After: 2; no worker sends during the pause."""
+    """Worker 0 alone is told the quota is used up for 2 s; no worker sends meanwhile."""
     dataset = Dataset(300)
     throttled_id = dataset.call_ids[30]  # worker 0's 31st call, about 1 s in
     config = ServerConfig(access_keys=(ACCESS_KEY,))
+    exhausted = {"Retry-After": "2", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "2"}
     async with EmbeddedServer(config, dataset=dataset) as server:
-        server.script(throttled_id, ScriptedResponse(429, headers={"Retry-After": "2"}))
+        server.script(throttled_id, ScriptedResponse(429, headers=exhausted))
         argvs = [
             _worker_argv(
                 server,
@@ -341,6 +382,57 @@ async def test_retry_after_seen_by_one_process_pauses_the_others(
         assert any(t < 0 for t in times)
         assert any(t > 2.0 for t in times)
     assert all(r["outcomes"].keys() == {"ok"} for r in results), [r["outcomes"] for r in results]
+
+
+async def test_the_fleet_stays_within_its_bound_while_workers_rejoin_after_an_outage(
+    own_redis: RedisServer,
+) -> None:
+    """4 workers at a shared 100/s; Redis killed, then restarted between their probes.
+
+    Each worker finds Redis again at its own next probe. Before, those already back
+    shared the full rate while the others still sent their fallback share: 149 to 155
+    requests in the next second. Now no second after the restart holds more than the
+    fleet's bound (the rate, plus one fallback burst per worker, plus one grant a
+    timer may add).
+    """
+    rate, processes, share = 100, 4, 0.25
+    config = ServerConfig(access_keys=(ACCESS_KEY,), record_requests=False)
+    async with EmbeddedServer(config) as server:
+        argvs = [
+            _worker_argv(
+                server,
+                own_redis,
+                key="rejoin",
+                rate=rate,
+                duration=6.0,
+                first=i * 250,
+                count=250,
+                fallback_share=share,
+                probe_interval=0.7 + 0.15 * i,  # probes spread out, as in a real fleet
+                redis_timeout=0.1,
+            )
+            for i in range(processes)
+        ]
+
+        async def outage() -> float:
+            await asyncio.sleep(1.5)
+            await asyncio.to_thread(own_redis.stop, signal.SIGKILL)
+            await asyncio.sleep(1.5)
+            await asyncio.to_thread(own_redis.start)
+            return time.time()
+
+        chaos = asyncio.create_task(outage())
+        _, results = await run_workers(argvs)
+        restarted = await chaos
+    grants = sorted(t for r in results for t in r["grants"])
+    bound = rate + processes * max(1, int(share)) + 1
+    windows = [
+        sum(1 for t in grants if start <= t < start + 1.0)
+        for start in (restarted + k * 0.1 for k in range(25))
+    ]
+    assert max(windows) <= bound, windows
+    assert all(r["outcomes"].keys() == {"ok"} for r in results), [r["outcomes"] for r in results]
+    assert all(r["mode"] == "redis" for r in results)
 
 
 def test_missing_redis_server_is_a_skip_with_a_reason(monkeypatch: pytest.MonkeyPatch) -> None:
