@@ -85,7 +85,45 @@ def render_markdown(results: Sequence[Json], *, image: str | None) -> str:
             ]
         lines += [f"- {note}" for note in r["notes"]]
         lines += [""]
+        for chart in r.get("line_charts", []):
+            lines += [f"![{chart['title']}]({chart['file']})", ""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def render_line_charts(results: Sequence[Json], docs: Path) -> None:
+    """Draw each result's ``line_charts`` (series over time) into ``docs/<file>``.
+
+    A line chart is ``{"title", "file", "dt", "ylabel", "series": {label: [y, ...]},
+    "reference": {label: [y, ...]}, "spans": [[start, end, label], ...]}``: series are
+    sampled every ``dt`` seconds; references are drawn dashed (a server's limit).
+    """
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    for r in results:
+        for chart in r.get("line_charts", []):
+            fig, ax = plt.subplots(figsize=(9, 3.2))
+            dt = chart["dt"]
+            for label, ys in chart["series"].items():
+                ax.plot([i * dt for i in range(len(ys))], ys, label=label, linewidth=1.2)
+            for label, ys in chart.get("reference", {}).items():
+                xs = [i * dt for i in range(len(ys))]
+                ax.plot(xs, ys, "k--", label=label, linewidth=1)
+            for start, end, label in chart.get("spans", []):
+                ax.axvspan(start, end, color="red", alpha=0.08, label=label)
+            ax.set_title(chart["title"], fontsize=10)
+            ax.set_xlabel("seconds since the first request", fontsize=8)
+            ax.set_ylabel(chart["ylabel"], fontsize=8)
+            ax.tick_params(labelsize=7)
+            ax.legend(fontsize=7, loc="upper right")
+            fig.tight_layout()
+            path = docs / chart["file"]
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fig.savefig(path, dpi=100)
+            plt.close(fig)
 
 
 def render_chart(results: Sequence[Json], path: Path) -> bool:

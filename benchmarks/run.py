@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from benchmarks._harness import RESULTS_DIR, ROOT, Json, write_json
-from benchmarks._render import render_chart, render_markdown
+from benchmarks._render import render_chart, render_line_charts, render_markdown
 
 #: The registry: scenario name -> module. Order is the order on the page.
 SCENARIOS: dict[str, str] = {
@@ -36,6 +36,7 @@ SCENARIOS: dict[str, str] = {
     "redis_limiter": "benchmarks.redis_limiter",
     "client_cost": "benchmarks.client_cost",
     "bulk_memory": "benchmarks.bulk_memory",
+    "throttling": "benchmarks.throttling",
 }
 
 DOCS_DIR = ROOT / "docs"
@@ -59,6 +60,7 @@ def render(out: Path, docs: Path) -> None:
         if (out / f"{name}.json").exists()
     ]
     has_chart = render_chart(results, docs / IMAGE)
+    render_line_charts(results, docs)
     (docs / PAGE).write_text(render_markdown(results, image=IMAGE if has_chart else None))
 
 
