@@ -34,7 +34,7 @@ def other_tasks() -> set[asyncio.Task[object]]:
         t
         for t in asyncio.all_tasks()
         if not t.done()
-        and getattr(t.get_coro(), "__qualname__", "").startswith(("iter_calls", "_next_id"))
+        and getattr(t.get_coro(), "__qualname__", "").startswith(("_stream", "Source.take"))
     }
 
 
