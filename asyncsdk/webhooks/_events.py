@@ -44,9 +44,10 @@ class _Envelope(msgspec.Struct, frozen=True, gc=False):
 
 
 _DECODER: Final = msgspec.json.Decoder(_Envelope)
+_ENCODER: Final = msgspec.json.Encoder()
 
 
-class CallEvent(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+class CallEvent(msgspec.Struct, frozen=True, kw_only=True, rename="camel", gc=False):
     """One call-status event, as a webhook delivered it.
 
     Attributes:
@@ -65,6 +66,10 @@ class CallEvent(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     payload: Call
     request_id: str | None = None
     timestamp: dt.datetime | None = None
+
+    def to_json(self) -> bytes:
+        """Encode the event as camelCase JSON (``requestId``; the payload as `Call` does)."""
+        return _ENCODER.encode(self)
 
     @property
     def call_id(self) -> str:
