@@ -26,7 +26,7 @@ __all__ = ["DEFAULT_DEDUPE_ENTRIES", "DEFAULT_DEDUPE_TTL", "SeenDeliveries"]
 DEFAULT_DEDUPE_TTL: Final = 9 * 3600.0
 """Seconds an accepted delivery id is remembered: Bird retries for 8 hours, plus margin."""
 DEFAULT_DEDUPE_ENTRIES: Final = 100_000
-"""Accepted delivery ids remembered at most (about 15 MB at the most)."""
+"""Accepted delivery ids remembered at most (about 20 MB at the most, the ids included)."""
 
 
 class SeenDeliveries:
