@@ -36,6 +36,9 @@ SCENARIOS: dict[str, str] = {
     "redis_limiter": "benchmarks.redis_limiter",
     "client_cost": "benchmarks.client_cost",
     "bulk_memory": "benchmarks.bulk_memory",
+    "webhook_verify": "benchmarks.webhook_verify",
+    "webhook_receiver": "benchmarks.webhook_receiver",
+    "webhook_pipeline": "benchmarks.webhook_pipeline",
 }
 
 DOCS_DIR = ROOT / "docs"
