@@ -13,7 +13,7 @@ import logging as _logging
 from importlib.metadata import PackageNotFoundError as _PackageNotFoundError
 from importlib.metadata import version as _version
 
-from .bulk import CallResult, gather_calls, iter_calls
+from .bulk import CallResult, CallStream, Leftovers, SequenceNotStr, gather_calls, iter_calls
 from .client import Client
 from .config import DEFAULT_BASE_URL, DEFAULT_CONCURRENCY, RateLimit, RetryPolicy, Timeout
 from .errors import (
@@ -90,6 +90,7 @@ __all__ = [
     "CallFlowCommandName",
     "CallResult",
     "CallStatus",
+    "CallStream",
     "CallType",
     "Client",
     "ClientClosedError",
@@ -103,6 +104,7 @@ __all__ = [
     "DecodeError",
     "HangupSource",
     "InvalidIDError",
+    "Leftovers",
     "LimiterTimeoutError",
     "NotFoundError",
     "Notification",
@@ -117,6 +119,7 @@ __all__ = [
     "RequestError",
     "ResponseTooLargeError",
     "RetryPolicy",
+    "SequenceNotStr",
     "ServerError",
     "SipInsights",
     "SipType",

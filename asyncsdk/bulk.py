@@ -7,44 +7,67 @@ without a request). Anything else (a bug, a cancellation) propagates.
 
 `iter_calls` keeps at most ``concurrency`` requests in flight and reads the next ID
 only when a slot is free, so memory stays flat however many IDs flow through it. It
-is an async generator: leaving the loop early (``break``, an exception, cancellation)
-cancels the requests in flight when the generator is closed, which asyncio does right
-after the loop lets go of it. Wrap it in `contextlib.aclosing` to have that happen
-before the next statement.
+returns a `CallStream` around an async generator: leaving the loop early (``break``,
+an exception, cancellation) cancels the requests in flight when the stream is closed,
+which asyncio does right after the loop lets go of it; ``async with`` (or
+`contextlib.aclosing`) has that happen before the next statement. Nothing is lost
+silently: a closed stream's `CallStream.leftovers` lists the results complete but not
+consumed and the IDs whose requests were cancelled. `CallStream.drain` stops reading
+new IDs and lets those in flight finish.
 
-Imports: the standard library, msgspec, and the client, config, errors, models and
-_protocol modules of this package.
+Imports: the standard library, msgspec, and the client, config, errors, models,
+_protocol and _source modules of this package.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
     AsyncIterator,
+    Awaitable,
     Callable,
     Iterable,
-    Sequence,
+    Iterator,
 )
-from typing import Final
+from typing import Any, Final, NoReturn, Protocol, TypeVar, overload
 
 import msgspec
 
 from . import _protocol
+from ._source import EMPTY, END, Source
 from .client import Client
 from .config import DEFAULT_CONCURRENCY
 from .errors import BirdError, ConfigurationError
 from .models import Call
 
-__all__ = ["CallResult", "gather_calls", "iter_calls"]
+__all__ = ["CallResult", "CallStream", "Leftovers", "SequenceNotStr", "gather_calls", "iter_calls"]
 
 CallId = str | uuid.UUID
 #: Called as ``progress(done, total)`` after each ID is resolved.
 Progress = Callable[[int, int], None]
 
-_END: Final = object()
+logger: Final = logging.getLogger("asyncsdk")
+
+_T = TypeVar("_T")
+_T_co = TypeVar("_T_co", covariant=True)
+
+
+class SequenceNotStr(Protocol[_T_co]):
+    """A sequence that is not a ``str``: a list, a tuple, the server's `CallIds` ...
+
+    ``str`` is a sequence of characters; this protocol leaves it out for type checkers
+    (its ``__contains__`` takes only ``str``), as the functions taking it do at run time.
+    """
+
+    def __len__(self) -> int: ...
+
+    def __iter__(self) -> Iterator[_T_co]: ...
+
+    def __contains__(self, value: object, /) -> bool: ...
 
 
 class CallResult(msgspec.Struct, frozen=True):
@@ -78,48 +101,184 @@ class CallResult(msgspec.Struct, frozen=True):
         return self.call
 
 
-async def _next_id(ids: AsyncIterator[object]) -> object:
-    return await anext(ids, _END)
-
-
 def _check_concurrency(concurrency: int) -> None:
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise ConfigurationError(f"concurrency must be an int >= 1, got {concurrency!r}")
 
 
-async def iter_calls(
+class Leftovers(msgspec.Struct, frozen=True):
+    """What a `CallStream` closed early did not deliver: nothing is lost silently.
+
+    Attributes:
+        results: Outcomes that were complete but not yet consumed, by input position.
+        unfinished: ``(index, call_id)`` of each ID taken from the source whose request
+            was cancelled (or not yet started), by input position.
+    """
+
+    results: tuple[CallResult, ...] = ()
+    unfinished: tuple[tuple[int, object], ...] = ()
+
+    def __bool__(self) -> bool:
+        """Whether anything was left over."""
+        return bool(self.results or self.unfinished)
+
+
+class _State:
+    """What the stream object and its generator share."""
+
+    __slots__ = ("leftovers", "reader", "stopped")
+
+    def __init__(self) -> None:
+        self.stopped = False
+        self.reader: asyncio.Task[object] | None = None
+        self.leftovers = Leftovers()
+
+
+class CallStream(AsyncIterator[CallResult]):
+    """The results of `iter_calls`, as they complete; an async iterator you can drain.
+
+    Iterate it with ``async for``. Besides that:
+
+    - `drain` stops reading the source; the IDs already taken are still fetched and
+      yielded, then the iteration ends;
+    - `aclose` (or leaving ``async with``) cancels what is in flight;
+    - `leftovers` then lists what was not delivered: results complete but not
+      consumed, and the IDs whose requests were cancelled.
+
+    Example:
+        ```python
+        stream = iter_calls(client, workspace_id, channel_id, queue)
+        async with stream:
+            async for result in stream:
+                ...
+        for result in stream.leftovers.results: ...  # after a cancellation
+        ```
+    """
+
+    __slots__ = ("_agen", "_state")
+
+    def __init__(self, agen: AsyncGenerator[CallResult, None], state: _State) -> None:
+        self._agen = agen
+        self._state = state
+
+    def __aiter__(self) -> CallStream:
+        return self
+
+    def __anext__(self) -> Awaitable[CallResult]:
+        return self._agen.__anext__()
+
+    async def __aenter__(self) -> CallStream:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    def drain(self) -> None:
+        """Stop reading IDs; finish and yield those already taken, then end.
+
+        A read waiting on the source is cancelled: safe for an `asyncio.Queue` (the
+        item stays in it), and for most async iterators.
+        """
+        state = self._state
+        state.stopped = True
+        if state.reader is not None:
+            state.reader.cancel()
+
+    async def aclose(self) -> None:
+        """Cancel the requests in flight and end the stream; `leftovers` says what was left."""
+        await self._agen.aclose()
+
+    @property
+    def draining(self) -> bool:
+        """Whether the source is no longer read (drained, or exhausted)."""
+        return self._state.stopped
+
+    @property
+    def leftovers(self) -> Leftovers:
+        """What was not delivered when the stream was closed or cancelled (empty before)."""
+        return self._state.leftovers
+
+
+@overload
+def iter_calls(
     client: Client,
     workspace_id: CallId,
     channel_id: CallId,
-    call_ids: Iterable[object] | AsyncIterable[object],
+    call_ids: str | bytes,
     *,
     concurrency: int = DEFAULT_CONCURRENCY,
-) -> AsyncGenerator[CallResult, None]:
+) -> NoReturn: ...
+
+
+@overload
+def iter_calls(
+    client: Client,
+    workspace_id: CallId,
+    channel_id: CallId,
+    call_ids: Iterable[object] | AsyncIterable[object] | asyncio.Queue[_T],
+    *,
+    concurrency: int = DEFAULT_CONCURRENCY,
+) -> CallStream: ...
+
+
+def iter_calls(
+    client: Client,
+    workspace_id: CallId,
+    channel_id: CallId,
+    call_ids: Iterable[object] | AsyncIterable[object] | asyncio.Queue[_T],
+    *,
+    concurrency: int = DEFAULT_CONCURRENCY,
+) -> CallStream:
     """Fetch calls and yield each `CallResult` as soon as it completes.
+
+    Each ID is fetched each time the source gives it: a stream may ask again for a call
+    whose state has changed, and remembering every ID would grow without bound. Use
+    `gather_calls` (which fetches a repeated ID once) or dedupe upstream if needed.
 
     Args:
         client: The client whose limiter, retries and connections to use.
         workspace_id: The workspace, for every call.
         channel_id: The channel, for every call.
-        call_ids: IDs from any iterable, sync or async (a list, a file, a queue
-            consumer, a database cursor). Read lazily, one per free slot.
+        call_ids: IDs from any iterable, sync or async (a list, a file, a database
+            cursor), or an `asyncio.Queue`, read lazily, one per free slot. A queue
+            ends when ``None`` is taken from it (put one per consumer) or, on Python
+            3.13+, when it is shut down; each ID taken is marked ``task_done`` once
+            its result is yielded or reported in `CallStream.leftovers`. A single
+            ``str`` is refused: wrap one ID in a list.
         concurrency: Requests in flight at most.
 
-    Yields:
-        One result per ID, in completion order; ``index`` gives the input position.
+    Returns:
+        A `CallStream`: one result per ID, in completion order (``index`` gives the
+        input position), which can be drained and reports what it left when closed.
 
     Raises:
         InvalidIDError: ``workspace_id`` or ``channel_id`` is not a UUID (before any
             request).
         ConfigurationError: ``concurrency`` is not a positive int.
-        Exception: Whatever reading ``call_ids`` raised, after in-flight requests
-            are cancelled.
+        TypeError: ``call_ids`` is a single ``str``/``bytes`` or not a source of IDs.
+        Exception: Whatever reading ``call_ids`` raised, raised while iterating, after
+            in-flight requests are cancelled.
     """
     _check_concurrency(concurrency)
     workspace = _protocol.canonical_id("workspace_id", workspace_id)
     channel = _protocol.canonical_id("channel_id", channel_id)
+    source = Source(call_ids, what="call_ids")
+    state = _State()
+    return CallStream(_stream(client, workspace, channel, source, concurrency, state), state)
+
+
+async def _stream(
+    client: Client,
+    workspace: str,
+    channel: str,
+    source: Source,
+    concurrency: int,
+    state: _State,
+) -> AsyncGenerator[CallResult, None]:
     completed: asyncio.Queue[asyncio.Task[CallResult] | asyncio.Task[object]] = asyncio.Queue()
-    in_flight: set[asyncio.Task[CallResult]] = set()
+    in_flight: dict[asyncio.Task[CallResult], tuple[int, object]] = {}
+    take_nowait = source.take_nowait
+    is_queue = source.is_queue
 
     async def fetch(index: int, call_id: object) -> CallResult:
         try:
@@ -130,62 +289,96 @@ async def iter_calls(
 
     def start(index: int, call_id: object) -> None:
         task = asyncio.create_task(fetch(index, call_id))
-        in_flight.add(task)
+        in_flight[task] = (index, call_id)
         task.add_done_callback(completed.put_nowait)
 
-    sync_ids = iter(call_ids) if isinstance(call_ids, Iterable) else None
-    async_ids = aiter(call_ids) if sync_ids is None else None  # type: ignore[arg-type]
-    reader: asyncio.Task[object] | None = None
     index = 0
-    exhausted = False
+    cancelled = False
     try:
         while True:
-            if sync_ids is not None:
-                while not exhausted and len(in_flight) < concurrency:
-                    call_id = next(sync_ids, _END)
-                    if call_id is _END:
-                        exhausted = True
-                    else:
-                        start(index, call_id)
-                        index += 1
-            elif reader is None and not exhausted and len(in_flight) < concurrency:
-                assert async_ids is not None
-                reader = asyncio.create_task(_next_id(async_ids))
-                reader.add_done_callback(completed.put_nowait)
-            if not in_flight and reader is None:
+            while not state.stopped and state.reader is None and len(in_flight) < concurrency:
+                call_id = take_nowait()
+                if call_id is EMPTY:
+                    reader = state.reader = asyncio.create_task(source.take())
+                    reader.add_done_callback(completed.put_nowait)
+                elif call_id is END:
+                    state.stopped = True
+                else:
+                    start(index, call_id)
+                    index += 1
+            if not in_flight and state.reader is None:
                 return
             task = await completed.get()
-            if task is reader:
-                reader = None
+            if task is state.reader:
+                state.reader = None
+                if task.cancelled():  # drain() stopped the read; nothing was taken
+                    continue
                 call_id = task.result()  # the source's own error propagates from here
-                if call_id is _END:
-                    exhausted = True
+                if call_id is END:
+                    state.stopped = True
                 else:
                     start(index, call_id)
                     index += 1
                 continue
-            in_flight.discard(task)
+            del in_flight[task]  # type: ignore[arg-type]
             result = task.result()
             assert isinstance(result, CallResult)
             yield result
+            if is_queue:
+                source.done()
+    except asyncio.CancelledError:
+        cancelled = True
+        raise
     finally:
-        leftovers: list[asyncio.Task[CallResult] | asyncio.Task[object]] = [*in_flight]
-        if reader is not None:
-            leftovers.append(reader)
-        for task in leftovers:
-            task.cancel()
-        if leftovers:
-            await asyncio.gather(*leftovers, return_exceptions=True)
-        aclose = getattr(async_ids, "aclose", None)
-        if aclose is not None:
-            await aclose()
+        state.leftovers = await _cancel_all(in_flight, state, index)
+        left = state.leftovers
+        if left:
+            source.done(len(left.results) + len(left.unfinished))
+            (logger.info if cancelled else logger.debug)(
+                "iter_calls %s with %d results not consumed and %d IDs unfinished; "
+                "CallStream.leftovers lists them",
+                "cancelled" if cancelled else "closed",
+                len(left.results),
+                len(left.unfinished),
+            )
+        await source.aclose()
+
+
+async def _cancel_all(
+    in_flight: dict[asyncio.Task[CallResult], tuple[int, object]], state: _State, index: int
+) -> Leftovers:
+    """Cancel every request and the pending read; return what they leave behind."""
+    reader, state.reader = state.reader, None
+    state.stopped = True
+    tasks: list[asyncio.Task[Any]] = [*in_flight]
+    if reader is not None:
+        tasks.append(reader)
+    if not tasks:
+        return Leftovers()
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    results: list[CallResult] = []
+    unfinished: list[tuple[int, object]] = []
+    for task, (position, call_id) in in_flight.items():
+        if task.cancelled() or task.exception() is not None:
+            unfinished.append((position, call_id))
+        else:
+            results.append(task.result())
+    if reader is not None and not reader.cancelled() and reader.exception() is None:
+        item = reader.result()
+        if item is not END:  # taken from the source, never started
+            unfinished.append((index, item))
+    results.sort(key=lambda r: r.index)
+    unfinished.sort(key=lambda pair: pair[0])
+    return Leftovers(tuple(results), tuple(unfinished))
 
 
 async def gather_calls(
     client: Client,
     workspace_id: CallId,
     channel_id: CallId,
-    call_ids: Sequence[object],
+    call_ids: SequenceNotStr[object],
     *,
     concurrency: int = DEFAULT_CONCURRENCY,
     progress: Progress | None = None,
@@ -202,6 +395,7 @@ async def gather_calls(
         workspace_id: The workspace, for every call.
         channel_id: The channel, for every call.
         call_ids: The IDs, ``str`` or `uuid.UUID`; invalid ones yield `InvalidIDError`.
+            A single ``str`` is refused (`TypeError`): wrap one ID in a list.
         concurrency: Requests in flight at most.
         progress: Called as ``progress(done, total)`` after each position is resolved
             (``total`` is ``len(call_ids)``).
@@ -211,7 +405,14 @@ async def gather_calls(
         InvalidIDError: ``workspace_id`` or ``channel_id`` is not a UUID; with
             ``fail_fast``, also the first invalid call ID, before any request.
         BirdError: With ``fail_fast``, the first error.
+        TypeError: ``call_ids`` is a single ``str`` or ``bytes``.
     """
+    given: object = call_ids  # type checkers already refuse a str here; callers may not
+    if isinstance(given, str | bytes | bytearray):
+        raise TypeError(
+            f"call_ids is a single {type(given).__name__}, not a collection of them; "
+            "wrap one ID in a list: [call_id]"
+        )
     total = len(call_ids)
     results: list[Call | BirdError | None] = [None] * total
     positions: dict[str, list[int]] = {}

@@ -44,3 +44,9 @@ def create_app() -> FastAPI:
         return Response(call.to_json(), media_type="application/json")
 
     return app
+
+
+if __name__ == "__main__":
+    import uvicorn  # an ASGI server: pip install uvicorn
+
+    uvicorn.run(create_app(), port=8000)

@@ -34,7 +34,7 @@ def other_tasks() -> set[asyncio.Task[object]]:
         t
         for t in asyncio.all_tasks()
         if not t.done()
-        and getattr(t.get_coro(), "__qualname__", "").startswith(("iter_calls", "_next_id"))
+        and getattr(t.get_coro(), "__qualname__", "").startswith(("_stream", "Source.take"))
     }
 
 
@@ -283,3 +283,140 @@ async def test_concurrency_must_be_positive(client: Client, server: EmbeddedServ
     ds = server.dataset
     with pytest.raises(ConfigurationError):
         await gather_calls(client, ds.workspace_id, ds.channel_id, [], concurrency=0)
+
+
+# --- pipelines: queues, drain, leftovers, single strings ---
+
+
+async def test_a_queue_is_a_source_and_none_ends_it(client: Client, server: EmbeddedServer) -> None:
+    ds = server.dataset
+    queue: asyncio.Queue[uuid.UUID | None] = asyncio.Queue()
+    for call_id in ds.call_ids[:10]:
+        queue.put_nowait(call_id)
+    queue.put_nowait(None)
+    got = [
+        r async for r in iter_calls(client, ds.workspace_id, ds.channel_id, queue, concurrency=3)
+    ]
+    assert sorted(r.index for r in got) == list(range(10))
+    assert all(r.ok for r in got)
+    await asyncio.wait_for(queue.join(), 1)  # every item taken was marked done
+
+
+async def test_a_queue_filled_while_iterating(client: Client, server: EmbeddedServer) -> None:
+    ds = server.dataset
+    queue: asyncio.Queue[uuid.UUID | None] = asyncio.Queue(maxsize=2)
+
+    async def produce() -> None:
+        for call_id in ds.call_ids[:20]:
+            await queue.put(call_id)
+        await queue.put(None)
+
+    producer = asyncio.create_task(produce())
+    got = [r async for r in iter_calls(client, ds.workspace_id, ds.channel_id, queue)]
+    await producer
+    assert sorted(r.index for r in got) == list(range(20))
+
+
+async def test_drain_finishes_what_was_taken_and_leaves_the_rest_in_the_queue(
+    client: Client, server: EmbeddedServer
+) -> None:
+    ds = server.dataset
+    queue: asyncio.Queue[uuid.UUID | None] = asyncio.Queue()
+    for call_id in ds.call_ids[:3]:
+        queue.put_nowait(call_id)
+    stream = iter_calls(client, ds.workspace_id, ds.channel_id, queue, concurrency=2)
+    first = await anext(stream)
+    stream.drain()
+    assert stream.draining
+    rest = [r async for r in stream]
+    assert len([first, *rest]) == 2  # the two taken when drain() was called
+    assert queue.qsize() == 1  # the third was never read
+    assert not stream.leftovers
+
+
+async def test_drain_wakes_a_stream_waiting_on_an_empty_queue(
+    client: Client, server: EmbeddedServer
+) -> None:
+    ds = server.dataset
+    queue: asyncio.Queue[uuid.UUID | None] = asyncio.Queue()
+    queue.put_nowait(ds.call_ids[0])
+    stream = iter_calls(client, ds.workspace_id, ds.channel_id, queue)
+    assert (await anext(stream)).ok
+    waiting = asyncio.create_task(anext(stream, None))
+    await asyncio.sleep(0.01)
+    assert not waiting.done()  # waiting for the next ID
+    stream.drain()
+    assert await asyncio.wait_for(waiting, 1) is None  # ended, nothing lost
+    queue.put_nowait(ds.call_ids[1])
+    assert queue.qsize() == 1
+
+
+async def test_cancelling_reports_unconsumed_results_and_unfinished_ids(
+    server: EmbeddedServer,
+) -> None:
+    """Every ID taken is yielded, or in the leftovers: the client's count adds up."""
+    ds = server.dataset
+    slow = list(ds.call_ids[5:8])
+    for call_id in slow:
+        server.script(call_id, ScriptedResponse(action="slow", delay=30))
+    ids = list(ds.call_ids[:8])
+    consumed: list[CallResult] = []
+    gate = asyncio.Event()
+    async with Client(access_key=ACCESS_KEY, base_url=server.base_url) as client:
+        stream = iter_calls(client, ds.workspace_id, ds.channel_id, ids, concurrency=8)
+
+        async def consume() -> None:
+            async with stream:
+                async for result in stream:
+                    consumed.append(result)
+                    await gate.wait()  # a slow consumer: the others finish meanwhile
+
+        task = asyncio.create_task(consume())
+        while client.stats.succeeded < 5:  # noqa: ASYNC110 - waiting for the fast five
+            await asyncio.sleep(0.005)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        left = stream.leftovers
+        assert len(consumed) == 1
+        assert len(left.results) == 4 and all(r.ok for r in left.results)
+        assert sorted(call_id for _, call_id in left.unfinished) == sorted(slow)
+        assert client.stats.succeeded == len(consumed) + len(left.results)
+        indexes = [r.index for r in consumed + list(left.results)]
+        assert sorted(indexes + [i for i, _ in left.unfinished]) == list(range(8))
+        await settle()
+        assert not other_tasks()
+
+
+async def test_leaving_early_with_async_with_closes_now(
+    client: Client, server: EmbeddedServer
+) -> None:
+    ds = server.dataset
+    for call_id in ds.call_ids[1:4]:
+        server.script(call_id, ScriptedResponse(action="slow", delay=30))
+    stream = iter_calls(client, ds.workspace_id, ds.channel_id, ds.call_ids[:4])
+    async with stream:
+        async for _ in stream:
+            break
+    assert not other_tasks()
+    assert len(stream.leftovers.unfinished) == 3
+
+
+@pytest.mark.parametrize("ids", ["5f0c7a9e-3b1d-4c8e-9a52-1d7e0b6f2a41", b"abc"])
+async def test_a_single_string_is_refused(client: Client, server: EmbeddedServer, ids: str) -> None:
+    ds = server.dataset
+    with pytest.raises(TypeError, match="single"):
+        iter_calls(client, ds.workspace_id, ds.channel_id, ids)
+    with pytest.raises(TypeError, match="single"):
+        await gather_calls(client, ds.workspace_id, ds.channel_id, ids)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="iterable"):
+        iter_calls(client, ds.workspace_id, ds.channel_id, 5)  # type: ignore[call-overload]
+    assert server.requests == []
+
+
+async def test_iter_fetches_a_repeated_id_each_time(client: Client, server: EmbeddedServer) -> None:
+    """As the docs say: a stream may ask again for a call whose state changed."""
+    ds = server.dataset
+    ids = [ds.call_ids[0], ds.call_ids[0]]
+    results = [r async for r in iter_calls(client, ds.workspace_id, ds.channel_id, ids)]
+    assert len(results) == 2 and len(server.requests) == 2

@@ -15,10 +15,12 @@ server on loopback, and ``main()`` is awaited; the test then checks what it prin
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
 import os
 import re
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -33,6 +35,7 @@ EXAMPLES = ROOT / "examples"
 DOCS = ROOT / "docs"
 ACCESS_KEY = "example-access-key"
 BEARER_TOKEN = "example-jwt"
+SIGNING_KEY = "example-signing-key"
 GOOD_CALLS = 10
 # pymdownx.snippets' block form: ruff formats ```python fences in Markdown, and would
 # rewrite the one-line form `--8<-- "file"` as a Python expression.
@@ -209,21 +212,150 @@ async def test_aiohttp_app(example_env: dict[str, str], call_ids: list[uuid.UUID
         assert (await http.get("/calls/not-a-uuid")).status == 400
 
 
+@contextlib.asynccontextmanager
+async def uvicorn_serving(app: object) -> AsyncIterator[str]:
+    """Serve an ASGI app with uvicorn on a free loopback port, lifespan included."""
+    import uvicorn
+
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")  # type: ignore[arg-type]
+    server = uvicorn.Server(config)
+    started = asyncio.Event()
+    startup = server.startup
+
+    async def announced_startup(sockets: object = None) -> None:
+        await startup(sockets)  # type: ignore[arg-type]
+        started.set()
+
+    server.startup = announced_startup  # type: ignore[method-assign]
+    task = asyncio.create_task(server.serve())
+    await asyncio.wait(
+        {task, asyncio.create_task(started.wait())}, timeout=30, return_when=asyncio.FIRST_COMPLETED
+    )
+    assert started.is_set(), "uvicorn did not start"
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
 async def test_fastapi_app(example_env: dict[str, str], call_ids: list[uuid.UUID]) -> None:
-    import httpx
+    """Served as a reader would serve it: by uvicorn, over loopback."""
+    import aiohttp
 
     app = load("fastapi_app").create_app()
-    transport = httpx.ASGITransport(app=app)
-    # httpx's ASGI transport does not send lifespan events; run the lifespan here.
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://app") as http,
-    ):
-        resp = await http.get(f"/calls/{call_ids[0]}")
-        assert resp.status_code == 200
-        assert resp.json()["id"] == str(call_ids[0])
-        assert (await http.get(f"/calls/{call_ids[-1]}")).status_code == 404
-        assert (await http.get("/calls/not-a-uuid")).status_code == 400
+    async with uvicorn_serving(app) as base, aiohttp.ClientSession(base) as http:
+        async with http.get(f"/calls/{call_ids[0]}") as resp:
+            assert resp.status == 200
+            assert (await resp.json())["id"] == str(call_ids[0])
+        async with http.get(f"/calls/{call_ids[-1]}") as resp:
+            assert resp.status == 404
+        async with http.get("/calls/not-a-uuid") as resp:
+            assert resp.status == 400
+
+
+async def test_webhooks_aiohttp(
+    example_env: dict[str, str],
+    server: EmbeddedServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Bird (the embedded server's sender) delivers ten calls' lifecycles to the example."""
+    from aiohttp.test_utils import TestServer
+
+    from asyncsdk.server import WebhookConfig, WebhookSender
+    from asyncsdk.webhooks import TERMINAL_STATUSES
+
+    monkeypatch.setenv("BIRD_WEBHOOK_SIGNING_KEY", SIGNING_KEY)
+    app = load("webhooks_aiohttp").create_app()
+    web_server = TestServer(app)
+    await web_server.start_server()
+    try:
+        config = WebhookConfig(
+            url=str(web_server.make_url("/bird/voice")),
+            signing_key=SIGNING_KEY,
+            calls=GOOD_CALLS,
+            calls_per_second=1000,
+            step=0.001,
+        )
+        async with WebhookSender(config, server.dataset) as sender:
+            await asyncio.wait_for(sender.wait_done(), 30)
+    finally:
+        await web_server.close()  # the worker finishes what was acknowledged
+    out = capsys.readouterr().out
+    assert SIGNING_KEY not in out and ACCESS_KEY not in out
+    finished = {
+        str(c.id): c
+        for c in map(server.dataset.call, server.dataset.call_ids[:GOOD_CALLS])
+        if c is not None and c.status in TERMINAL_STATUSES
+    }
+    lines = out.splitlines()
+    assert len(lines) == len(finished)
+    for line in lines:
+        call_id, status = line.split()[:2]
+        assert finished[call_id].status == status
+
+
+async def test_webhooks_fastapi(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Served by uvicorn; every bad input gets its 4xx, a repeat is acknowledged once."""
+    import aiohttp
+
+    from asyncsdk.webhooks import REQUEST_ID_HEADER, SIGNATURE_HEADER, compute_signature
+
+    monkeypatch.setenv("BIRD_WEBHOOK_SIGNING_KEY", SIGNING_KEY)
+    monkeypatch.setenv("BIRD_WEBHOOK_PUBLIC_URL", "https://hooks.example.com")
+    body = (ROOT / "tests" / "fixtures" / "webhook_voice_outbound.json").read_bytes()
+    public = "https://hooks.example.com/bird/voice?tenant=7"
+    app = load("webhooks_fastapi").create_app()
+
+    def headers(
+        key: str = SIGNING_KEY, url: str = public, request_id: str = "d-1"
+    ) -> dict[str, str]:
+        stamp = str(int(time.time()))
+        return {
+            SIGNATURE_HEADER: compute_signature(key, timestamp=stamp, url=url, body=body),
+            "messagebird-request-timestamp": stamp,
+            REQUEST_ID_HEADER: request_id,
+        }
+
+    async with uvicorn_serving(app) as base, aiohttp.ClientSession(base) as http:
+        target = "/bird/voice?tenant=7"
+
+        async def post(data: bytes, sent: dict[str, str]) -> tuple[int, str]:
+            async with http.post(target, data=data, headers=sent) as resp:
+                return resp.status, await resp.text()
+
+        assert await post(body, headers()) == (200, "ok")
+        assert await post(body, headers()) == (200, "duplicate")
+        assert (await post(body, headers(key="wrong", request_id="d-2")))[0] == 401
+        changed = body.replace(b'"duration":187', b'"duration":188')
+        assert (await post(changed, headers(request_id="d-3")))[0] == 401
+        assert (await post(body, headers(url=public.replace("7", "8"), request_id="d-4")))[0] == 401
+        no_signature = headers(request_id="d-5")
+        del no_signature[SIGNATURE_HEADER]
+        assert (await post(body, no_signature))[0] == 400
+        junk = b"not json"
+        stamp = str(int(time.time()))
+        junk_headers = {
+            SIGNATURE_HEADER: compute_signature(
+                SIGNING_KEY, timestamp=stamp, url=public, body=junk
+            ),
+            "messagebird-request-timestamp": stamp,
+        }
+        assert (await post(junk, junk_headers))[0] == 400
+        assert (await post(b"x" * 300_000, headers(request_id="d-6")))[0] == 413
+    assert app.state.events.qsize() == 1
+
+
+async def test_bulk_queue(example_env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    out = await run_main("bulk_queue", capsys)
+    lines = out.splitlines()
+    results = [line for line in lines if line.startswith("#")]
+    queued = int(lines[-1].rsplit(" ", 1)[1])
+    assert lines[-2] == "left over: 0 results, 0 unfinished"
+    # Every ID was either fetched (and printed) or is still in the queue (plus the None).
+    assert len(results) + queued == GOOD_CALLS + 1 + 1
 
 
 async def test_cli_script(example_env: dict[str, str], tmp_path: Path) -> None:
@@ -249,7 +381,12 @@ async def test_cli_script(example_env: dict[str, str], tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("heading", "command"),
-    [("`get` and `fetch`", "fetch"), ("`serve`", "serve"), ("`demo`", "demo")],
+    [
+        ("`get` and `fetch`", "fetch"),
+        ("`serve`", "serve"),
+        ("`listen`", "listen"),
+        ("`demo`", "demo"),
+    ],
 )
 def test_cli_page_options_exist(
     heading: str, command: str, capsys: pytest.CaptureFixture[str]
@@ -275,6 +412,7 @@ TESTED = {
     "bulk_cancel.py",
     "bulk_gather.py",
     "bulk_iter.py",
+    "bulk_queue.py",
     "call_model.py",
     "cli.sh",
     "configuration.py",
@@ -286,6 +424,8 @@ TESTED = {
     "testing_pytest.py",
     "testing_scripted.py",
     "unknown_values.py",
+    "webhooks_aiohttp.py",
+    "webhooks_fastapi.py",
 }
 
 

@@ -1,7 +1,7 @@
 """The ``asyncsdk`` command line.
 
-Outside the SDK core: it uses the public API, the bulk helpers, the embedded server
-and argparse.
+Outside the SDK core: it uses the public API, the bulk helpers, `asyncsdk.webhooks`,
+the embedded server and argparse.
 
 Exit codes:
     0: success (for ``fetch``: every ID fetched).
@@ -24,12 +24,14 @@ import asyncsdk
 from asyncsdk.server import (
     EmbeddedServer,
     add_server_arguments,
+    add_webhook_arguments,
     config_from_args,
     dataset_from_args,
     serve,
+    webhook_config_from_args,
 )
 
-from . import _demo, _fetch
+from . import _demo, _fetch, _listen
 from ._common import UsageError
 
 __all__ = ["main"]
@@ -45,9 +47,10 @@ async def _run_serve(args: argparse.Namespace) -> int:
         server = EmbeddedServer(
             config_from_args(args), dataset=dataset_from_args(args), host=args.host, port=args.port
         )
+        webhooks = webhook_config_from_args(args)
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
-    await serve(server, announce=lambda line: print(line, flush=True))
+    await serve(server, announce=lambda line: print(line, flush=True), webhooks=webhooks)
     return EXIT_OK
 
 
@@ -73,7 +76,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve_cmd = commands.add_parser("serve", help="run the embedded Bird API server")
     add_server_arguments(serve_cmd)
+    add_webhook_arguments(serve_cmd)
     serve_cmd.set_defaults(handler=_run_serve)
+
+    listen = commands.add_parser(
+        "listen", help="receive call webhooks into JSON Lines, and their calls into SQLite"
+    )
+    _listen.add_arguments(listen)
+    listen.set_defaults(handler=_listen.run)
 
     demo = commands.add_parser("demo", help="bulk-fetch from a local rate-limited server")
     _demo.add_arguments(demo)

@@ -3,7 +3,8 @@
 The server enforces a rate limit, adds latency and injects a few faults; the client
 fetches a few thousand calls with `gather_calls` and the summary shows what it took:
 failures by kind, retries, throttled responses, and the rate achieved against the
-limit.
+limit. Then the event pipeline (`asyncsdk.cli._pipeline`): the server delivers call
+webhooks to a listener that fetches the details into SQLite, and the result is checked.
 
 Imports: the SDK's public API, the embedded server, and the standard library.
 """
@@ -11,12 +12,15 @@ Imports: the SDK's public API, the embedded server, and the standard library.
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
 from collections import Counter
+from pathlib import Path
 
 import asyncsdk
 from asyncsdk.server import Dataset, EmbeddedServer, Faults, ServerConfig
 
+from ._pipeline import main_demo
 from ._progress import Progress
 from ._render import describe_call
 
@@ -33,6 +37,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--latency", type=float, default=0.02, help="server latency, seconds (%(default)s)"
     )
     parser.add_argument("--seed", type=int, default=7, help="dataset and fault seed")
+    parser.add_argument(
+        "--webhook-calls",
+        type=int,
+        default=300,
+        help="calls played through the webhook pipeline afterwards, 0 for none (%(default)s)",
+    )
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -88,4 +98,8 @@ async def run(args: argparse.Namespace) -> int:
         f"({100 * rate / args.limit:.0f}%)"
     )
     print("server stopped")
+    if args.webhook_calls > 0:
+        with tempfile.TemporaryDirectory(prefix="asyncsdk-demo-") as workdir:
+            ok = await main_demo(Path(workdir), calls=args.webhook_calls, seed=args.seed)
+        return 0 if ok else 1
     return 0

@@ -10,7 +10,14 @@ import asyncio
 import contextlib
 from collections.abc import Sequence
 
-from asyncsdk.server._cli import add_server_arguments, config_from_args, dataset_from_args, serve
+from asyncsdk.server._cli import (
+    add_server_arguments,
+    add_webhook_arguments,
+    config_from_args,
+    dataset_from_args,
+    serve,
+    webhook_config_from_args,
+)
 from asyncsdk.server._server import EmbeddedServer
 
 __all__ = ["main"]
@@ -23,6 +30,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Serve a deterministic Bird Voice API (Get a call) on loopback.",
     )
     add_server_arguments(parser)
+    add_webhook_arguments(parser)
     args = parser.parse_args(argv)
     try:
         server = EmbeddedServer(
@@ -31,11 +39,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             host=args.host,
             port=args.port,
         )
+        webhooks = webhook_config_from_args(args)
     except ValueError as exc:
         parser.error(str(exc))
     # KeyboardInterrupt only arrives where signal handlers cannot be installed (Windows).
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(server, announce=lambda line: print(line, flush=True)))
+        asyncio.run(serve(server, announce=lambda line: print(line, flush=True), webhooks=webhooks))
     return 0
 
 

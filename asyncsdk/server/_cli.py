@@ -11,20 +11,25 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import signal
 from collections.abc import Callable
 
 from asyncsdk.server._config import DEFAULT_ACCESS_KEYS, DEFAULT_BURST, Faults, ServerConfig
 from asyncsdk.server._dataset import DEFAULT_DATASET_SEED, DEFAULT_DATASET_SIZE, Dataset
 from asyncsdk.server._server import DEFAULT_HOST, EmbeddedServer
+from asyncsdk.server._webhooks import WebhookConfig, WebhookSender
 
 __all__ = [
     "DEFAULT_PORT",
+    "ENV_SIGNING_KEY",
     "add_server_arguments",
+    "add_webhook_arguments",
     "config_from_args",
     "dataset_from_args",
     "describe",
     "serve",
+    "webhook_config_from_args",
 ]
 
 #: Port the command-line server listens on by default.
@@ -223,12 +228,19 @@ def describe(server: EmbeddedServer) -> str:
     )
 
 
-async def serve(server: EmbeddedServer, *, announce: Callable[[str], None] | None = None) -> None:
+async def serve(
+    server: EmbeddedServer,
+    *,
+    announce: Callable[[str], None] | None = None,
+    webhooks: WebhookConfig | None = None,
+) -> None:
     """Run ``server`` until SIGINT or SIGTERM (or cancellation), then stop it.
 
     Args:
         server: A server that is not running yet.
-        announce: Called once with `describe`'s line when the server is up.
+        announce: Called once with `describe`'s line when the server is up (and with
+            a summary of the webhooks sent, when it stops).
+        webhooks: Also deliver the dataset's call-status webhooks (`WebhookSender`).
     """
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -241,7 +253,101 @@ async def serve(server: EmbeddedServer, *, announce: Callable[[str], None] | Non
         async with server:
             if announce is not None:
                 announce(describe(server))
-            await stop.wait()
+            if webhooks is None:
+                await stop.wait()
+            else:
+                async with WebhookSender(webhooks, server.dataset) as sender:
+                    await stop.wait()
+                if announce is not None:
+                    stats = sender.stats
+                    announce(
+                        f"webhooks: {stats.calls} calls, {stats.events} events, "
+                        f"{stats.delivered} delivered, {stats.gave_up} given up, "
+                        f"{stats.attempts} attempts, answers {dict(sorted(stats.answers.items()))}"
+                    )
     finally:
         for signum in installed:
             loop.remove_signal_handler(signum)
+
+
+#: Where ``--signing-key`` is read from when not given (command lines are visible).
+ENV_SIGNING_KEY = "BIRD_WEBHOOK_SIGNING_KEY"
+
+
+def add_webhook_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the options that make the server deliver call-status webhooks."""
+    group = parser.add_argument_group("webhooks (call lifecycles delivered as Bird does)")
+    group.add_argument("--webhook-url", default=None, metavar="URL", help="deliver events here")
+    group.add_argument(
+        "--signing-key",
+        default=None,
+        metavar="KEY",
+        help=f"key to sign deliveries with (default: ${ENV_SIGNING_KEY})",
+    )
+    defaults = WebhookConfig(url="http://127.0.0.1/", signing_key="-")
+    group.add_argument(
+        "--calls-per-second",
+        type=float,
+        default=defaults.calls_per_second,
+        metavar="N",
+        help="calls started per second (%(default)s)",
+    )
+    group.add_argument(
+        "--webhook-calls",
+        type=int,
+        default=None,
+        metavar="N",
+        help="calls to simulate (default: the whole dataset)",
+    )
+    group.add_argument(
+        "--event-step",
+        type=float,
+        default=defaults.step,
+        metavar="S",
+        help="seconds between a call's status events (%(default)s)",
+    )
+    group.add_argument(
+        "--first-retry",
+        type=float,
+        default=defaults.first_retry,
+        metavar="S",
+        help="seconds before retrying a failed delivery; doubles each time (%(default)s)",
+    )
+    group.add_argument(
+        "--retry-for",
+        type=float,
+        default=defaults.retry_for,
+        metavar="S",
+        help="seconds a delivery is retried before it is given up (%(default)s)",
+    )
+    group.add_argument(
+        "--duplicate",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="probability of sending a delivered event again, as when a 2xx is lost",
+    )
+
+
+def webhook_config_from_args(args: argparse.Namespace) -> WebhookConfig | None:
+    """Return the `WebhookConfig` the options describe, or ``None`` without ``--webhook-url``.
+
+    Raises:
+        ValueError: An option is out of range, or no signing key is given.
+    """
+    if args.webhook_url is None:
+        return None
+    key = args.signing_key or os.environ.get(ENV_SIGNING_KEY)
+    if not key:
+        raise ValueError(f"--webhook-url needs --signing-key (or ${ENV_SIGNING_KEY})")
+    return WebhookConfig(
+        url=args.webhook_url,
+        signing_key=key,
+        calls_per_second=args.calls_per_second,
+        calls=args.webhook_calls,
+        step=args.event_step,
+        first_retry=args.first_retry,
+        retry_for=args.retry_for,
+        duplicate=args.duplicate,
+        seed=args.seed,
+    )

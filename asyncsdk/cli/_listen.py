@@ -1,0 +1,421 @@
+"""``asyncsdk listen``: receive Bird's call webhooks, keep every event, fetch the details.
+
+The pipeline, each stage bounded so a slow one pushes back to Bird (503, retried)::
+
+    receiver -> sink (events.jsonl, intake queue) -> tee -> enrich_events -> SQLite
+                                                        tee -> event rows -> SQLite
+
+- The sink writes the event to ``--out`` (one JSON line, flushed to the OS) and puts
+  it on the intake queue; it refuses (503) when the queue is full, before writing.
+  Only then is the delivery acknowledged, and its id remembered: every verified
+  event is written once. On start, the ids already in ``--out`` are remembered, so a
+  restart does not write a retried delivery twice.
+- With ``--enrich WORKSPACE``, every event's payload is upserted into ``--db``, and
+  terminal events are enriched with *Get a call* (`asyncsdk.webhooks.enrich_events`);
+  the upsert rule keeps each row at the call's latest state (`CallStore`).
+- Stopping (SIGINT, SIGTERM) closes the port first, then finishes everything already
+  acknowledged: nothing accepted is left out of the file or the database.
+
+Imports: the SDK's public API, `asyncsdk.webhooks`, aiohttp, msgspec and the standard
+library.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, TextIO
+
+import msgspec
+from aiohttp import web
+
+import asyncsdk
+from asyncsdk.webhooks import (
+    DEFAULT_MAX_BODY,
+    CallEvent,
+    SeenDeliveries,
+    WebhookReceiver,
+    enrich_events,
+)
+
+from ._calldb import CallStore, Row, row
+from ._common import UsageError, add_api_arguments, client_from_args
+
+ENV_SIGNING_KEY = "BIRD_WEBHOOK_SIGNING_KEY"
+DEFAULT_LISTEN_PORT = 8090
+DEFAULT_QUEUE_SIZE = 1000
+#: Seconds between progress lines.
+PROGRESS_INTERVAL = 2.0
+#: Rows written to SQLite per transaction at most.
+DB_BATCH = 500
+
+
+class _RequestIdOnly(msgspec.Struct, rename="camel"):
+    request_id: str | None = None
+
+
+_ID_DECODER = msgspec.json.Decoder(_RequestIdOnly)
+
+
+class _Full(Exception):  # noqa: N818 - a signal to the receiver, never shown
+    """The intake queue is full: the receiver answers 503."""
+
+
+@dataclass(slots=True)
+class ListenerStats:
+    """What a listener did (live counters)."""
+
+    written: int = 0
+    enriched: int = 0
+    fetch_failed: int = 0
+    rows: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+
+@dataclass(frozen=True, slots=True)
+class ListenOptions:
+    """Everything a listener needs, resolved from the command line or given directly."""
+
+    signing_keys: tuple[str, ...]
+    out: Path
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_LISTEN_PORT
+    path: str = "/"
+    public_url: str | None = None
+    trust_forwarded: bool = False
+    max_body: int = DEFAULT_MAX_BODY
+    queue_size: int = DEFAULT_QUEUE_SIZE
+    workspace: str | None = None
+    channel: str | None = None
+    db: Path = Path("calls.sqlite")
+    concurrency: int = asyncsdk.DEFAULT_CONCURRENCY
+
+
+def load_seen(out: Path, seen: SeenDeliveries) -> int:
+    """Remember the delivery ids already in ``out``; drop a last line cut short. Return count."""
+    if not out.exists():
+        return 0
+    count = 0
+    with out.open("rb+") as f:
+        good_end = 0
+        for line in f:
+            if not line.endswith(b"\n"):
+                break
+            with contextlib.suppress(msgspec.MsgspecError):
+                request_id = _ID_DECODER.decode(line).request_id
+                if request_id:
+                    seen.add(request_id)
+                    count += 1
+            good_end += len(line)
+        f.truncate(good_end)
+    return count
+
+
+class Listener:
+    """The receiver, the file, and with a workspace the enrichment into SQLite.
+
+    Args:
+        options: What to listen on and where to write.
+        client: The client to fetch details with (required with a workspace).
+    """
+
+    def __init__(self, options: ListenOptions, client: asyncsdk.Client | None = None) -> None:
+        if options.workspace is not None and client is None:
+            raise ValueError("enriching needs a client")
+        self.options = options
+        self.stats = ListenerStats()
+        self.seen = SeenDeliveries()
+        self.intake: asyncio.Queue[CallEvent | None] = asyncio.Queue(options.queue_size)
+        self.receiver = WebhookReceiver(
+            list(options.signing_keys),
+            self._sink,
+            public_url=options.public_url,
+            trust_forwarded=options.trust_forwarded,
+            max_body=options.max_body,
+            dedupe=self.seen,
+        )
+        self.store = CallStore(options.db) if options.workspace is not None else None
+        self._client = client
+        self._file: BinaryIO | None = None
+        self._runner: web.AppRunner | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self.url = ""
+        self.preloaded = 0
+
+    async def _sink(self, event: CallEvent) -> None:
+        if self.intake.full():
+            raise _Full("the pipeline is full")
+        assert self._file is not None
+        self._file.write(event.to_json() + b"\n")
+        self._file.flush()  # in the OS before the 200: a crash of this process loses nothing
+        self.intake.put_nowait(event)
+        self.stats.written += 1
+
+    async def start(self) -> None:
+        """Open the file (and database), start the pipeline, then open the port."""
+        options = self.options
+        self.preloaded = load_seen(options.out, self.seen)
+        self._file = options.out.open("ab")
+        if self.store is not None:
+            await self.store.open()
+            rows: asyncio.Queue[tuple[Row | None, tuple[str, str] | None] | None]
+            rows = asyncio.Queue(options.queue_size)
+            to_enrich: asyncio.Queue[CallEvent | None] = asyncio.Queue(options.concurrency)
+            self._tasks = [
+                asyncio.create_task(self._tee(rows, to_enrich)),
+                asyncio.create_task(self._enrich(rows, to_enrich)),
+                asyncio.create_task(self._write(rows)),
+            ]
+        else:
+            self._tasks = [asyncio.create_task(self._discard())]
+        app = web.Application(client_max_size=options.max_body)
+        app.router.add_route("*", options.path, self.receiver.handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, options.host, options.port)
+        await site.start()
+        sockets = self._runner.addresses
+        host, port = sockets[0][:2] if sockets else (options.host, options.port)
+        self.url = f"http://{host}:{port}{options.path}"
+
+    async def stop(self) -> None:
+        """Close the port, then finish every event already acknowledged, then close."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        await self.intake.put(None)
+        await asyncio.gather(*self._tasks)
+        self._tasks = []
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        if self.store is not None:
+            await self.store.close()
+
+    async def _discard(self) -> None:
+        while await self.intake.get() is not None:
+            pass
+
+    async def _tee(
+        self,
+        rows: asyncio.Queue[tuple[Row | None, tuple[str, str] | None] | None],
+        to_enrich: asyncio.Queue[CallEvent | None],
+    ) -> None:
+        while (event := await self.intake.get()) is not None:
+            await rows.put((row(event.payload, source="event", event=event.event), None))
+            await to_enrich.put(event)
+        await to_enrich.put(None)
+
+    async def _enrich(
+        self,
+        rows: asyncio.Queue[tuple[Row | None, tuple[str, str] | None] | None],
+        to_enrich: asyncio.Queue[CallEvent | None],
+    ) -> None:
+        assert self._client is not None
+        assert self.options.workspace is not None
+        stream = enrich_events(
+            self._client,
+            to_enrich,
+            workspace_id=self.options.workspace,
+            channel_id=self.options.channel,
+            concurrency=self.options.concurrency,
+        )
+        async with stream:
+            async for event, outcome in stream:
+                if isinstance(outcome, asyncsdk.Call):
+                    self.stats.enriched += 1
+                    await rows.put((row(outcome, source="api", event=event.event), None))
+                else:
+                    self.stats.fetch_failed += 1
+                    note = f"{type(outcome).__name__}: {outcome}"
+                    await rows.put((None, (note, event.call_id)))
+        await rows.put(None)
+
+    async def _write(
+        self, rows: asyncio.Queue[tuple[Row | None, tuple[str, str] | None] | None]
+    ) -> None:
+        assert self.store is not None
+        ended = False
+        while not ended:
+            batch = [await rows.get()]
+            while len(batch) < DB_BATCH and not rows.empty():
+                batch.append(rows.get_nowait())
+            ended = batch[-1] is None
+            upserts = [item[0] for item in batch if item is not None and item[0] is not None]
+            errors = [item[1] for item in batch if item is not None and item[1] is not None]
+            await self.store.write(upserts, errors)
+            self.stats.rows += len(upserts)
+
+    def progress_line(self) -> str:
+        """Events written and their rate, queue depth, enrichment, refusals."""
+        stats, receiver = self.stats, self.receiver.stats
+        elapsed = max(time.monotonic() - stats.started, 1e-9)
+        parts = [
+            f"events {stats.written} ({stats.written / elapsed:.0f}/s)",
+            f"queue {self.intake.qsize()}/{self.options.queue_size}",
+        ]
+        if self.store is not None:
+            parts.append(f"enriched {stats.enriched} failed {stats.fetch_failed}")
+        parts.append(f"duplicates {receiver.duplicates} busy(503) {receiver.busy}")
+        refused = sum(receiver.refused.values())
+        parts.append(f"refused {refused}")
+        return "  ".join(parts)
+
+
+async def report_progress(listener: Listener, stream: TextIO, interval: float) -> None:
+    """Write ``listener``'s progress line every ``interval`` seconds until cancelled."""
+    while True:
+        await asyncio.sleep(interval)
+        stream.write(f"listen: {listener.progress_line()}\n")
+        stream.flush()
+
+
+# --- the command --------------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``asyncsdk listen``."""
+    parser.add_argument("--host", default="127.0.0.1", help="interface (default: %(default)s)")
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_LISTEN_PORT, help="port (default: %(default)s)"
+    )
+    parser.add_argument("--path", default="/", help="the path Bird posts to (default: /)")
+    parser.add_argument(
+        "--signing-key",
+        action="append",
+        dest="signing_keys",
+        metavar="KEY",
+        help=f"the subscription's signing key, repeatable during a rotation (default: "
+        f"${ENV_SIGNING_KEY}); prefer the variable, command lines are visible to others",
+    )
+    parser.add_argument("--out", required=True, type=Path, help="JSON Lines file of events")
+    parser.add_argument(
+        "--enrich",
+        metavar="WORKSPACE",
+        default=None,
+        help="fetch the details of terminal calls in this workspace into --db",
+    )
+    parser.add_argument(
+        "--channel",
+        default=None,
+        help="with --enrich, the channel of events whose payload has no channelId",
+    )
+    parser.add_argument(
+        "--db", type=Path, default=Path("calls.sqlite"), help="SQLite file (%(default)s)"
+    )
+    parser.add_argument(
+        "--public-url",
+        default=None,
+        help="scheme, host and path prefix Bird calls, when behind a proxy",
+    )
+    parser.add_argument(
+        "--trust-forwarded",
+        action="store_true",
+        help="take scheme and host from X-Forwarded-Proto/-Host (behind your own proxy only)",
+    )
+    parser.add_argument(
+        "--queue-size",
+        type=int,
+        default=DEFAULT_QUEUE_SIZE,
+        help="events accepted ahead of processing; beyond, 503 (%(default)s)",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress lines")
+    add_api_arguments(parser)
+
+
+def options_from_args(args: argparse.Namespace) -> ListenOptions:
+    """Resolve the command's options.
+
+    Raises:
+        UsageError: No signing key, or an option out of range.
+    """
+    keys = tuple(args.signing_keys or ())
+    if not keys and os.environ.get(ENV_SIGNING_KEY):
+        keys = (os.environ[ENV_SIGNING_KEY],)
+    if not keys or not all(keys):
+        raise UsageError(f"no signing key: set {ENV_SIGNING_KEY} or pass --signing-key")
+    if args.queue_size < 1:
+        raise UsageError(f"--queue-size must be at least 1, got {args.queue_size}")
+    for option, value in (("--enrich", args.enrich), ("--channel", args.channel)):
+        if value is not None:
+            try:
+                uuid.UUID(value)
+            except ValueError:
+                raise UsageError(f"{option} must be a UUID, got {value!r}") from None
+    return ListenOptions(
+        signing_keys=keys,
+        out=args.out,
+        host=args.host,
+        port=args.port,
+        path=args.path,
+        public_url=args.public_url,
+        trust_forwarded=args.trust_forwarded,
+        queue_size=args.queue_size,
+        workspace=args.enrich,
+        channel=args.channel,
+        db=args.db,
+        concurrency=args.concurrency,
+    )
+
+
+async def run(args: argparse.Namespace) -> int:
+    """Listen until SIGINT or SIGTERM; finish what was accepted; print a summary."""
+    options = options_from_args(args)
+    client = client_from_args(args) if options.workspace is not None else None
+    try:
+        listener = Listener(options, client)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    installed: list[signal.Signals] = []
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, stop.set)
+            installed.append(signum)
+    progress: asyncio.Task[None] | None = None
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            if client is not None:
+                await stack.enter_async_context(client)
+            await listener.start()
+            print(f"listening on {listener.url}", flush=True)
+            if listener.preloaded:
+                print(f"{listener.preloaded} deliveries already in {options.out}", flush=True)
+            if not args.no_progress:
+                progress = asyncio.create_task(
+                    report_progress(listener, sys.stderr, PROGRESS_INTERVAL)
+                )
+            await stop.wait()
+            await listener.stop()
+    finally:
+        if progress is not None:
+            progress.cancel()
+        for signum in installed:
+            loop.remove_signal_handler(signum)
+    print(summary(listener), flush=True)
+    return 0
+
+
+def summary(listener: Listener) -> str:
+    """One line: events written, enriched, and what the receiver refused."""
+    stats, receiver = listener.stats, listener.receiver.stats
+    text = (
+        f"{stats.written} events written to {listener.options.out}; "
+        f"{receiver.duplicates} duplicates acknowledged, {receiver.busy} deferred (503), "
+        f"{sum(receiver.refused.values())} refused"
+    )
+    if listener.store is not None:
+        text += (
+            f"; {stats.enriched} calls fetched, {stats.fetch_failed} failed, "
+            f"into {listener.options.db}"
+        )
+    return text

@@ -1,0 +1,76 @@
+"""Bird's call webhooks: verify deliveries, parse events, receive them, fetch the details.
+
+Verification and parsing (`verify_signature`, `parse_event`, `CallEvent`) use only the
+standard library and msgspec, so they work in any framework. Above them:
+`webhook_handler` / `webhook_app`, a receiver for aiohttp.web that acknowledges an event
+only once it is handed on, and `enrich_events`, which turns events into full calls::
+
+    queue: asyncio.Queue[CallEvent] = asyncio.Queue(maxsize=1000)
+    app = webhook_app(signing_key, queue, path="/bird/voice")
+    ...
+    async for event, call in enrich_events(client, queue, workspace_id=workspace_id):
+        ...
+
+Imports: the modules of this subpackage only (see each for its own).
+"""
+
+from asyncsdk.webhooks._dedupe import DEFAULT_DEDUPE_ENTRIES, DEFAULT_DEDUPE_TTL, SeenDeliveries
+from asyncsdk.webhooks._enrich import DEFAULT_REMEMBER, EventStream, enrich_events
+from asyncsdk.webhooks._errors import (
+    InvalidEventError,
+    InvalidSignatureError,
+    MissingHeaderError,
+    StaleTimestampError,
+    WebhookError,
+)
+from asyncsdk.webhooks._events import TERMINAL_STATUSES, CallEvent, CallEventName, parse_event
+from asyncsdk.webhooks._receiver import (
+    DEFAULT_MAX_BODY,
+    DEFAULT_RETRY_AFTER,
+    RECEIVER,
+    ReceiverStats,
+    WebhookReceiver,
+    webhook_app,
+    webhook_handler,
+)
+from asyncsdk.webhooks._signature import (
+    DEFAULT_TOLERANCE,
+    REQUEST_ID_HEADER,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    compute_signature,
+    parse_timestamp,
+    verify_signature,
+)
+
+__all__ = [
+    "DEFAULT_DEDUPE_ENTRIES",
+    "DEFAULT_DEDUPE_TTL",
+    "DEFAULT_MAX_BODY",
+    "DEFAULT_REMEMBER",
+    "DEFAULT_RETRY_AFTER",
+    "DEFAULT_TOLERANCE",
+    "RECEIVER",
+    "REQUEST_ID_HEADER",
+    "SIGNATURE_HEADER",
+    "TERMINAL_STATUSES",
+    "TIMESTAMP_HEADER",
+    "CallEvent",
+    "CallEventName",
+    "EventStream",
+    "InvalidEventError",
+    "InvalidSignatureError",
+    "MissingHeaderError",
+    "ReceiverStats",
+    "SeenDeliveries",
+    "StaleTimestampError",
+    "WebhookError",
+    "WebhookReceiver",
+    "compute_signature",
+    "enrich_events",
+    "parse_event",
+    "parse_timestamp",
+    "verify_signature",
+    "webhook_app",
+    "webhook_handler",
+]

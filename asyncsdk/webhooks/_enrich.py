@@ -1,0 +1,294 @@
+"""From call events to call details: `enrich_events` fetches what the events announce.
+
+An event says a call changed status; its payload may lack fields *Get a call* has.
+`enrich_events` reads events (typically from the queue a `WebhookReceiver` fills),
+fetches the full call with the public `asyncsdk.Client.get_call` for the statuses
+asked for, and yields each event with its call or the error that ended the fetch.
+
+Rules:
+
+- **Where the IDs come from**: the call ID and the channel ID are in the payload
+  (``id``, ``channelId``); an event carries no workspace ID, so the workspace is a
+  parameter (a subscription belongs to one workspace). A payload without
+  ``channelId`` uses the ``channel_id`` parameter, else yields `InvalidIDError`.
+- **Each call fetched once**: events naming a call whose fetch for the same status is
+  in flight share that fetch; once a call was fetched in a terminal status (it no
+  longer changes), later events for it reuse that call without a request (the last
+  ``remember`` calls are kept).
+- **Backpressure**: at most ``concurrency`` events are held (being fetched, or waiting
+  for the consumer); no event is read while the consumer's loop body runs. A bounded
+  queue in front then fills, and the receiver answers 503 until there is room.
+- **Nothing lost silently**: closing the stream early cancels the fetches in flight;
+  `EventStream.leftovers` lists the events taken but not yielded.
+
+Imports: the standard library, the core modules the bulk helpers use (`client`,
+`config`, `errors`, `models`, `_protocol`, `_source`) and the webhooks' `_events`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections import OrderedDict, deque
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Collection,
+    Iterable,
+)
+from typing import Final
+
+from asyncsdk._protocol import canonical_id
+from asyncsdk._source import EMPTY, END, Source
+from asyncsdk.client import Client
+from asyncsdk.config import DEFAULT_CONCURRENCY
+from asyncsdk.errors import BirdError, ConfigurationError, InvalidIDError
+from asyncsdk.models import Call
+from asyncsdk.webhooks._events import TERMINAL_STATUSES, CallEvent
+
+__all__ = ["DEFAULT_REMEMBER", "EnrichedEvent", "EventStream", "enrich_events"]
+
+logger: Final = logging.getLogger("asyncsdk")
+
+DEFAULT_REMEMBER: Final = 10_000
+"""Calls fetched in a terminal status kept by `enrich_events`, so repeats cost no request."""
+
+#: One event and its call, or the error that ended the fetch.
+EnrichedEvent = tuple[CallEvent, Call | BirdError]
+
+#: Where events come from.
+EventSource = (
+    AsyncIterable[CallEvent]
+    | Iterable[CallEvent]
+    | asyncio.Queue[CallEvent]
+    | asyncio.Queue[CallEvent | None]
+)
+
+
+class _State:
+    __slots__ = ("leftovers", "reader", "stopped")
+
+    def __init__(self) -> None:
+        self.stopped = False
+        self.reader: asyncio.Task[object] | None = None
+        self.leftovers: tuple[CallEvent, ...] = ()
+
+
+class EventStream(AsyncIterator[EnrichedEvent]):
+    """The events of `enrich_events` with their calls, as fetches complete.
+
+    Iterate it with ``async for``; `drain` stops reading events (those taken are still
+    fetched and yielded); `aclose` (or leaving ``async with``) cancels the fetches in
+    flight, and `leftovers` then lists the events taken but not yielded.
+    """
+
+    __slots__ = ("_agen", "_state")
+
+    def __init__(self, agen: AsyncGenerator[EnrichedEvent, None], state: _State) -> None:
+        self._agen = agen
+        self._state = state
+
+    def __aiter__(self) -> EventStream:
+        return self
+
+    def __anext__(self) -> Awaitable[EnrichedEvent]:
+        return self._agen.__anext__()
+
+    async def __aenter__(self) -> EventStream:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    def drain(self) -> None:
+        """Stop reading events; fetch and yield those already taken, then end."""
+        state = self._state
+        state.stopped = True
+        if state.reader is not None:
+            state.reader.cancel()
+
+    async def aclose(self) -> None:
+        """Cancel the fetches in flight and end the stream."""
+        await self._agen.aclose()
+
+    @property
+    def leftovers(self) -> tuple[CallEvent, ...]:
+        """Events taken but not yielded when the stream was closed (empty before)."""
+        return self._state.leftovers
+
+
+def enrich_events(
+    client: Client,
+    events: EventSource,
+    *,
+    workspace_id: str | uuid.UUID,
+    channel_id: str | uuid.UUID | None = None,
+    statuses: Collection[str] | None = TERMINAL_STATUSES,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    remember: int = DEFAULT_REMEMBER,
+) -> EventStream:
+    """Fetch the calls that events announce; yield ``(event, Call | BirdError)``.
+
+    Args:
+        client: The client whose limiter, retries and connections to use.
+        events: Call events from an `asyncio.Queue` (ends with ``None``, or
+            ``queue.shutdown()`` on 3.13+), an async iterable or an iterable.
+        workspace_id: The workspace of the subscription (events do not carry it).
+        channel_id: The channel, for payloads without ``channelId``.
+        statuses: The statuses worth a fetch (default: the terminal ones); events with
+            other statuses are skipped, not yielded. ``None`` fetches for every event.
+        concurrency: Events held at most: fetches in flight plus results waiting.
+        remember: Calls fetched in a terminal status kept, to answer repeats with no
+            request; 0 keeps none.
+
+    Returns:
+        An `EventStream` of ``(event, call_or_error)``, in completion order.
+
+    Raises:
+        InvalidIDError: ``workspace_id`` is not a UUID (before anything is read).
+        ConfigurationError: ``concurrency`` or ``remember`` is out of range.
+        TypeError: ``events`` is not a source of events, or yields something else.
+    """
+    workspace = canonical_id("workspace_id", workspace_id)
+    channel = canonical_id("channel_id", channel_id) if channel_id is not None else None
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        raise ConfigurationError(f"concurrency must be an int >= 1, got {concurrency!r}")
+    if isinstance(remember, bool) or not isinstance(remember, int) or remember < 0:
+        raise ConfigurationError(f"remember must be an int >= 0, got {remember!r}")
+    wanted = None if statuses is None else frozenset(statuses)
+    state = _State()
+    source = Source(events, what="events")
+    agen = _enrich(client, source, workspace, channel, wanted, concurrency, remember, state)
+    return EventStream(agen, state)
+
+
+class _Fetch:
+    __slots__ = ("events", "key", "task")
+
+    def __init__(self, key: tuple[str, str | None], task: asyncio.Task[Call | BirdError]) -> None:
+        self.key = key
+        self.task = task
+        self.events: list[CallEvent] = []
+
+
+async def _enrich(
+    client: Client,
+    source: Source,
+    workspace: str,
+    channel: str | None,
+    wanted: frozenset[str] | None,
+    concurrency: int,
+    remember: int,
+    state: _State,
+) -> AsyncGenerator[EnrichedEvent, None]:
+    completed: asyncio.Queue[asyncio.Task[object]] = asyncio.Queue()
+    fetches: dict[tuple[str, str | None], _Fetch] = {}
+    by_task: dict[asyncio.Task[Call | BirdError], _Fetch] = {}
+    ready: deque[EnrichedEvent] = deque()
+    final: OrderedDict[str, Call] = OrderedDict()
+    held = 0  # events taken and not yet yielded
+
+    async def fetch(channel_id: str, call_id: str) -> Call | BirdError:
+        try:
+            return await client.get_call(workspace, channel_id, call_id)
+        except BirdError as exc:
+            return exc
+
+    def take(event: object) -> None:
+        nonlocal held
+        if not isinstance(event, CallEvent):
+            raise TypeError(f"events must be CallEvent objects, got {type(event).__name__}")
+        if wanted is not None and event.payload.status not in wanted:
+            source.done()
+            return
+        held += 1
+        call_id = str(event.payload.id)
+        known = final.get(call_id)
+        if known is not None:
+            ready.append((event, known))
+            return
+        key = (call_id, event.payload.status)
+        running = fetches.get(key)
+        if running is not None:
+            running.events.append(event)
+            return
+        payload_channel = event.payload.channel_id
+        channel_id = str(payload_channel) if payload_channel is not None else channel
+        if channel_id is None:
+            ready.append((event, InvalidIDError("channel_id", None)))
+            return
+        task: asyncio.Task[Call | BirdError] = asyncio.create_task(fetch(channel_id, call_id))
+        running = fetches[key] = by_task[task] = _Fetch(key, task)
+        running.events.append(event)
+        task.add_done_callback(completed.put_nowait)
+
+    cancelled = False
+    try:
+        while True:
+            while ready:
+                item = ready.popleft()
+                held -= 1
+                yield item
+                source.done()
+            while not state.stopped and state.reader is None and held < concurrency:
+                event = source.take_nowait()
+                if event is EMPTY:
+                    reader = state.reader = asyncio.create_task(source.take())
+                    reader.add_done_callback(completed.put_nowait)
+                elif event is END:
+                    state.stopped = True
+                else:
+                    take(event)
+            if ready:
+                continue
+            if not fetches and state.reader is None:
+                return
+            task = await completed.get()
+            if task is state.reader:
+                state.reader = None
+                if not task.cancelled():
+                    event = task.result()  # the source's own error propagates from here
+                    if event is END:
+                        state.stopped = True
+                    else:
+                        take(event)
+                continue
+            done = by_task.pop(task)  # type: ignore[arg-type]
+            del fetches[done.key]
+            outcome = done.task.result()
+            if remember and isinstance(outcome, Call) and outcome.status in TERMINAL_STATUSES:
+                final[done.key[0]] = outcome
+                if len(final) > remember:
+                    final.popitem(last=False)
+            ready.extend((event, outcome) for event in done.events)
+    except asyncio.CancelledError:
+        cancelled = True
+        raise
+    finally:
+        state.stopped = True
+        last_read, state.reader = state.reader, None
+        tasks: list[asyncio.Task[object]] = [*by_task]
+        if last_read is not None:
+            tasks.append(last_read)
+        for pending in tasks:
+            pending.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        left = [pair[0] for pair in ready]
+        left += [event for running in by_task.values() for event in running.events]
+        if last_read is not None and not last_read.cancelled() and last_read.exception() is None:
+            unread = last_read.result()
+            if isinstance(unread, CallEvent):
+                left.append(unread)
+        state.leftovers = tuple(left)
+        if left:
+            source.done(len(left))
+            (logger.info if cancelled else logger.debug)(
+                "enrich_events %s with %d events not yielded; EventStream.leftovers lists them",
+                "cancelled" if cancelled else "closed",
+                len(left),
+            )
+        await source.aclose()

@@ -1,0 +1,200 @@
+"""Scenario ``webhook_verify``: the CPU cost of accepting one webhook delivery.
+
+Per event: check the signature (base64, SHA-256 of the body, HMAC-SHA256, constant-time
+compare) and the timestamp, then decode the body, for the fixture delivery
+(``tests/fixtures/webhook_voice_outbound.json``, 2.2 KB, with its test vector).
+
+Contenders, each in its own worker process, rounds interleaved:
+
+* ``sdk`` -- `asyncsdk.webhooks.verify_signature` + `parse_event` into a typed
+  `CallEvent` (UUIDs and datetimes built, types validated);
+* ``handwritten_json`` -- the usual hand-written receiver: `hmac.new` + `json.loads`
+  into dicts (no validation, no timestamp check);
+* ``handwritten_orjson`` -- the same with `orjson.loads`.
+
+Target: ``sdk`` <= 25 us per event. Run alone: ``python -m benchmarks.webhook_verify``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import sys
+from collections.abc import Callable
+
+from benchmarks._harness import (
+    ROOT,
+    Json,
+    Worker,
+    calibrate,
+    fmt_range,
+    fmt_ratio,
+    make_result,
+    paired_ratio,
+    scenario_main,
+    serve,
+    summarize,
+    target,
+    time_loops,
+)
+
+NAME = "webhook_verify"
+TITLE = "Webhook verification and parsing"
+
+CONTENDERS = {
+    "sdk": "asyncsdk verify_signature + parse_event (typed CallEvent)",
+    "handwritten_json": "hand-written hmac + json.loads (dicts, no timestamp check)",
+    "handwritten_orjson": "hand-written hmac + orjson.loads (dicts, no timestamp check)",
+}
+BASELINES = ("handwritten_json", "handwritten_orjson")
+TARGET_US = 25.0
+
+FULL = {"rounds": 15, "seconds_per_sample": 0.2}
+QUICK = {"rounds": 3, "seconds_per_sample": 0.01}
+
+FIXTURES = ROOT / "tests" / "fixtures"
+
+
+def _vector() -> tuple[str, dict[str, str], str, bytes]:
+    vector = json.loads((FIXTURES / "webhook_signature_vector.json").read_text())
+    body = (FIXTURES / vector["bodyFile"]).read_bytes()
+    return vector["signingKey"], vector["headers"], vector["url"], body
+
+
+def _contender(key: str) -> Callable[[], object]:
+    signing_key, headers, url, body = _vector()
+    signature = headers["messagebird-signature"]
+    stamp = headers["messagebird-request-timestamp"]
+    request_id = headers["messagebird-request-id"]
+    now = float(stamp) + 5
+    if key == "sdk":
+        import datetime as dt
+
+        from asyncsdk.webhooks import parse_event, parse_timestamp, verify_signature
+
+        def sdk() -> object:
+            verify_signature(
+                signing_key, signature=signature, timestamp=stamp, url=url, body=body, now=now
+            )
+            when = dt.datetime.fromtimestamp(parse_timestamp(stamp), dt.UTC)
+            return parse_event(body, request_id=request_id, timestamp=when)
+
+        return sdk
+    loads: Callable[[bytes], object]
+    if key == "handwritten_json":
+        loads = json.loads
+    else:
+        import orjson
+
+        loads = orjson.loads
+    secret = signing_key.encode()
+
+    def handwritten() -> object:
+        given = base64.b64decode(signature)
+        message = stamp.encode() + b"\n" + url.encode() + b"\n" + hashlib.sha256(body).digest()
+        expected = hmac.new(secret, message, hashlib.sha256).digest()
+        if not hmac.compare_digest(expected, given):
+            raise ValueError("bad signature")
+        return loads(body)
+
+    return handwritten
+
+
+def _worker(key: str) -> None:
+    fn = _contender(key)
+    fn()  # fails loudly if the vector does not verify
+
+    def handle(msg: Json) -> Json:
+        if msg["op"] == "calibrate":
+            return {"loops": calibrate(fn, msg["seconds"])}
+        if msg["op"] == "time":
+            return {"seconds": time_loops(fn, msg["loops"])}
+        raise ValueError(f"unknown op {msg['op']!r}")
+
+    serve(handle)
+
+
+def run(*, quick: bool = False) -> Json:
+    params = dict(QUICK if quick else FULL)
+    rounds, seconds = int(params["rounds"]), float(params["seconds_per_sample"])
+    keys = list(CONTENDERS)
+    workers = {key: Worker("benchmarks.webhook_verify", ["--worker", key]) for key in keys}
+    samples: dict[str, list[float]] = {key: [] for key in keys}  # us per event
+    try:
+        loops = {
+            key: w.request({"op": "calibrate", "seconds": seconds})["loops"]
+            for key, w in workers.items()
+        }
+        for r in range(rounds):
+            for key in keys[r % len(keys) :] + keys[: r % len(keys)]:
+                elapsed = workers[key].request({"op": "time", "loops": loops[key]})["seconds"]
+                samples[key].append(elapsed / loops[key] * 1e6)
+    finally:
+        for w in workers.values():
+            w.close()
+    body_bytes = len(_vector()[3])
+    results = {
+        key: {"label": CONTENDERS[key], "us_per_event": summarize(samples[key])} for key in keys
+    }
+    ratios = {f"sdk/{b} time": paired_ratio(samples["sdk"], samples[b]) for b in BASELINES}
+    sdk_us = results["sdk"]["us_per_event"]["median"]
+    return make_result(
+        scenario=NAME,
+        title=TITLE,
+        description=(
+            f"CPU time to accept one {body_bytes:,}-byte delivery: verify the signature "
+            "(and, for the SDK, the timestamp) and decode the body. Each contender in its "
+            "own process, rounds interleaved; lower is better."
+        ),
+        parameters={**params, "body_bytes": body_bytes, "gc": "enabled during timing"},
+        results=results,
+        ratios=ratios,
+        targets=[
+            target(
+                name=f"sdk <= {TARGET_US:g} us per event",
+                value=sdk_us,
+                op="<=",
+                threshold=TARGET_US,
+                basis="median of the rounds, fixture delivery",
+            )
+        ],
+        tables=[
+            {
+                "title": "Microseconds per event, median (min-max)",
+                "columns": ["contender", "us per event", "events per second"],
+                "rows": [
+                    [
+                        CONTENDERS[k],
+                        fmt_range(results[k]["us_per_event"]),
+                        f"{1e6 / results[k]['us_per_event']['median']:,.0f}",
+                    ]
+                    for k in keys
+                ],
+            },
+            {
+                "title": "SDK time ratios (per-round: median (min-max); above 1 is slower)",
+                "columns": ["ratio", "value"],
+                "rows": [[name, fmt_ratio(value)] for name, value in ratios.items()],
+            },
+        ],
+        chart={
+            "title": "Webhook verify + parse (us per event, median; bars min-max)",
+            "xlabel": "microseconds per event",
+            "groups": {
+                "fixture delivery": {CONTENDERS[k]: results[k]["us_per_event"] for k in keys}
+            },
+        },
+        notes=[
+            "The hand-written peers do less: no timestamp check, no typed decode (dicts of "
+            "str), no UUID or datetime objects. The SDK's extra cost is the typed `Call`.",
+        ],
+    )
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--worker":
+        _worker(sys.argv[2])
+    else:
+        scenario_main(run)

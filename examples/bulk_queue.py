@@ -1,0 +1,37 @@
+"""Feed iter_calls from an asyncio.Queue, drain it, and account for every ID."""
+
+import asyncio
+import os
+
+import asyncsdk
+
+
+async def main() -> None:
+    workspace_id = os.environ["BIRD_WORKSPACE_ID"]
+    channel_id = os.environ["BIRD_CHANNEL_ID"]
+    ids = os.environ["BIRD_CALL_IDS"].split()
+    queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=100)
+
+    async def producer() -> None:
+        for call_id in ids:
+            await queue.put(call_id)
+        await queue.put(None)  # ends the stream (on Python 3.13+: queue.shutdown())
+
+    async with asyncsdk.Client() as client:
+        feeding = asyncio.create_task(producer())
+        stream = asyncsdk.iter_calls(client, workspace_id, channel_id, queue, concurrency=4)
+        async with stream:
+            async for result in stream:
+                print(f"#{result.index} {'ok' if result.ok else type(result.error).__name__}")
+                if result.index == 4:
+                    stream.drain()  # stop taking IDs; those in flight still come
+        await feeding
+        # Nothing is lost silently: after a cancellation or an early exit, the
+        # leftovers hold the results not consumed and the IDs never resolved.
+        left = stream.leftovers
+        print(f"left over: {len(left.results)} results, {len(left.unfinished)} unfinished")
+        print(f"still queued: {queue.qsize()}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

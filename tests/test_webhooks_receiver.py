@@ -1,0 +1,345 @@
+"""The aiohttp receiver over real loopback HTTP: every bad input refused, nothing lost."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from asyncsdk.webhooks import (
+    RECEIVER,
+    CallEvent,
+    SeenDeliveries,
+    WebhookReceiver,
+    webhook_app,
+    webhook_handler,
+)
+
+from ._webhooks import BODY, SIGNING_KEY, deliver, event_body, signed_headers
+
+PATH = "/bird/voice"
+
+Serve = Callable[..., Awaitable[tuple[str, WebhookReceiver]]]
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as s:
+        yield s
+
+
+@pytest.fixture
+async def serve() -> AsyncIterator[Serve]:
+    """Start ``webhook_app(...)`` on a loopback port; return its URL and receiver."""
+    servers: list[TestServer] = []
+
+    async def start(sink: object, **options: object) -> tuple[str, WebhookReceiver]:
+        app = webhook_app(SIGNING_KEY, sink, path=PATH, **options)  # type: ignore[arg-type]
+        server = TestServer(app)
+        await server.start_server()
+        servers.append(server)
+        return str(server.make_url(PATH)), app[RECEIVER]
+
+    yield start
+    for server in servers:
+        await server.close()
+
+
+async def test_a_signed_delivery_is_acknowledged_after_the_hand_off(
+    serve: Serve, session: aiohttp.ClientSession
+) -> None:
+    queue: asyncio.Queue[CallEvent] = asyncio.Queue()
+    url, receiver = await serve(queue)
+    status, text, _ = await deliver(session, url + "?tenant=7", request_id="d-1")
+    assert (status, text) == (200, "ok")
+    event = queue.get_nowait()
+    assert event.request_id == "d-1" and event.status == "completed"
+    assert event.timestamp is not None and abs(event.timestamp.timestamp() - time.time()) < 60
+    assert receiver.stats.accepted == 1 and receiver.stats.refused == {}
+
+
+@pytest.mark.parametrize(
+    ("case", "expected_reason"),
+    [
+        ("wrong key", "signature"),
+        ("one byte changed", "signature"),
+        ("other query", "signature"),
+        ("other path", "signature"),
+        ("old timestamp", "stale"),
+        ("future timestamp", "stale"),
+        ("not base64", "signature"),
+    ],
+)
+async def test_forged_or_stale_deliveries_get_401_without_detail(
+    serve: Serve,
+    session: aiohttp.ClientSession,
+    caplog: pytest.LogCaptureFixture,
+    case: str,
+    expected_reason: str,
+) -> None:
+    queue: asyncio.Queue[CallEvent] = asyncio.Queue()
+    url, receiver = await serve(queue)
+    target = url + "?tenant=7"
+    body = BODY
+    headers = signed_headers(target, body)
+    if case == "wrong key":
+        headers = signed_headers(target, body, key="another-key")
+    elif case == "one byte changed":
+        body = body.replace(b'"duration":187', b'"duration":188')
+    elif case == "other query":
+        headers = signed_headers(url + "?tenant=8", body)
+    elif case == "other path":
+        headers = signed_headers(target.replace(PATH, "/other"), body)
+    elif case == "old timestamp":
+        headers = signed_headers(target, body, timestamp=str(int(time.time()) - 400))
+    elif case == "future timestamp":
+        headers = signed_headers(target, body, timestamp=str(int(time.time()) + 400))
+    elif case == "not base64":
+        headers["messagebird-signature"] = "%%% not base64 %%%"
+    with caplog.at_level(logging.DEBUG, logger="asyncsdk"):
+        async with session.post(target, data=body, headers=headers) as resp:
+            assert resp.status == 401
+            assert await resp.text() == "unauthorized"
+    assert queue.empty()
+    assert receiver.stats.refused == {expected_reason: 1}
+    expected = signed_headers(target, body)["messagebird-signature"]
+    for record in caplog.records:
+        message = record.getMessage()
+        assert SIGNING_KEY not in message and expected not in message
+        assert "another-key" not in message
+
+
+@pytest.mark.parametrize("missing", ["messagebird-signature", "messagebird-request-timestamp"])
+async def test_a_missing_header_gets_400_naming_it(
+    serve: Serve, session: aiohttp.ClientSession, missing: str
+) -> None:
+    queue: asyncio.Queue[CallEvent] = asyncio.Queue()
+    url, _ = await serve(queue)
+    headers = signed_headers(url, BODY)
+    del headers[missing]
+    async with session.post(url, data=BODY, headers=headers) as resp:
+        assert resp.status == 400
+        assert missing in await resp.text()
+    assert queue.empty()
+
+
+async def test_without_a_request_id_the_signature_dedupes(
+    serve: Serve, session: aiohttp.ClientSession
+) -> None:
+    queue: asyncio.Queue[CallEvent] = asyncio.Queue()
+    url, _ = await serve(queue)
+    headers = signed_headers(url, BODY)
+    del headers["messagebird-request-id"]
+    for expected in ("ok", "duplicate"):
+        async with session.post(url, data=BODY, headers=headers) as resp:
+            assert (resp.status, await resp.text()) == (200, expected)
+    assert queue.qsize() == 1 and queue.get_nowait().request_id is None
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+async def test_an_oversized_body_gets_413(
+    serve: Serve, session: aiohttp.ClientSession, chunked: bool
+) -> None:
+    queue: asyncio.Queue[CallEvent] = asyncio.Queue()
+    url, receiver = await serve(queue, max_body=1024)
+    body = b'{"service":"channels","event":"voice.inbound","pad":"' + b"x" * 4000 + b'"}'
+    headers = signed_headers(url, body)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for start in range(0, len(body), 500):
+            yield body[start : start + 500]
+
+    data: object = chunks() if chunked else body
+    async with session.post(url, data=data, headers=headers) as resp:
+        assert resp.status == 413
+    assert queue.empty() and receiver.stats.refused == {"too-large": 1}
+
+
+@pytest.mark.parametrize(
+    "body", [b"not json at all", b"[1, 2]", b'{"service": "channels", "event": "voice.inbound"}']
+)
+async def test_a_signed_body_that_is_not_an_event_gets_400(
+    serve: Serve, session: aiohttp.ClientSession, body: bytes
+) -> None:
+    queue: asyncio.Queue[CallEvent] = asyncio.Queue()
+    url, receiver = await serve(queue)
+    status, text, _ = await deliver(session, url, body)
+    assert status == 400 and "not" in text
+    assert queue.empty() and receiver.stats.refused == {"not-an-event": 1}
+
+
+async def test_a_replayed_delivery_is_acknowledged_but_not_passed_on(
+    serve: Serve, session: aiohttp.ClientSession
+) -> None:
+    """A repeat must get a 2xx, or Bird retries it for 8 hours; it is not passed on."""
+    queue: asyncio.Queue[CallEvent] = asyncio.Queue()
+    url, receiver = await serve(queue)
+    results = [await deliver(session, url, request_id="same-id") for _ in range(3)]
+    assert [(s, t) for s, t, _ in results] == [(200, "ok"), (200, "duplicate"), (200, "duplicate")]
+    assert queue.qsize() == 1
+    assert receiver.stats.accepted == 1 and receiver.stats.duplicates == 2
+
+
+async def test_a_full_queue_gets_503_and_the_retry_is_accepted(
+    serve: Serve, session: aiohttp.ClientSession
+) -> None:
+    queue: asyncio.Queue[CallEvent] = asyncio.Queue(maxsize=1)
+    url, receiver = await serve(queue, retry_after=7)
+    assert (await deliver(session, url, request_id="a"))[0] == 200
+    status, _, headers = await deliver(session, url, request_id="b")
+    assert status == 503 and headers["Retry-After"] == "7"
+    assert receiver.stats.busy == 1
+    queue.get_nowait()  # the consumer catches up
+    status, text, _ = await deliver(session, url, request_id="b")  # Bird retries
+    assert (status, text) == (200, "ok")  # not remembered as seen: processed now
+    assert queue.get_nowait().request_id == "b"
+
+
+async def test_a_failing_callable_sink_gets_503_and_the_retry_is_accepted(
+    serve: Serve, session: aiohttp.ClientSession
+) -> None:
+    taken: list[CallEvent] = []
+    fail = True
+
+    async def sink(event: CallEvent) -> None:
+        if fail:
+            raise OSError("disk full")
+        taken.append(event)
+
+    url, _ = await serve(sink)
+    assert (await deliver(session, url, request_id="x"))[0] == 503
+    fail = False
+    assert (await deliver(session, url, request_id="x"))[:2] == (200, "ok")
+    assert [e.request_id for e in taken] == ["x"]
+
+
+async def test_concurrent_repeats_of_one_delivery_are_passed_on_once(
+    serve: Serve, session: aiohttp.ClientSession
+) -> None:
+    release = asyncio.Event()
+    taken: list[CallEvent] = []
+
+    async def slow_sink(event: CallEvent) -> None:
+        await release.wait()
+        taken.append(event)
+
+    url, receiver = await serve(slow_sink)
+    sends = [asyncio.create_task(deliver(session, url, request_id="r")) for _ in range(4)]
+    while receiver.stats.received < 4:  # noqa: ASYNC110 - waiting for the requests to land
+        await asyncio.sleep(0.005)
+    release.set()
+    answers = sorted(text for _, text, _ in await asyncio.gather(*sends))
+    assert answers == ["duplicate", "duplicate", "duplicate", "ok"]
+    assert len(taken) == 1
+
+
+async def test_behind_a_proxy_the_public_url_is_verified(
+    serve: Serve, session: aiohttp.ClientSession
+) -> None:
+    public = "https://hooks.example.com/bird/voice?tenant=7"
+    queue: asyncio.Queue[CallEvent] = asyncio.Queue()
+    url, _ = await serve(queue)
+    local = url + "?tenant=7"
+    assert (await deliver(session, local, signed_url=public))[0] == 401
+
+    url, _ = await serve(queue, public_url="https://hooks.example.com")
+    assert (await deliver(session, url + "?tenant=7", signed_url=public))[0] == 200
+    assert (await deliver(session, url + "?tenant=8", signed_url=public))[0] == 401
+
+
+async def test_forwarded_headers_are_trusted_only_when_asked(
+    serve: Serve, session: aiohttp.ClientSession
+) -> None:
+    public = "https://hooks.example.com/bird/voice"
+    forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "hooks.example.com"}
+    queue: asyncio.Queue[CallEvent] = asyncio.Queue()
+    for trust, expected in ((False, 401), (True, 200)):
+        url, _ = await serve(queue, trust_forwarded=trust)
+        headers = {**signed_headers(public, BODY), **forwarded}
+        async with session.post(url, data=BODY, headers=headers) as resp:
+            assert resp.status == expected
+
+
+async def test_key_rotation(serve: Serve, session: aiohttp.ClientSession) -> None:
+    queue: asyncio.Queue[CallEvent] = asyncio.Queue()
+    app = webhook_app(["new-key", SIGNING_KEY], queue, path=PATH)
+    server = TestServer(app)
+    await server.start_server()
+    try:
+        url = str(server.make_url(PATH))
+        assert (await deliver(session, url, key=SIGNING_KEY))[0] == 200
+        assert (await deliver(session, url, key="new-key"))[0] == 200
+        assert (await deliver(session, url, key="retired-key"))[0] == 401
+    finally:
+        await server.close()
+
+
+async def test_only_post_is_allowed(serve: Serve, session: aiohttp.ClientSession) -> None:
+    url, _ = await serve(asyncio.Queue())
+    async with session.get(url) as resp:
+        assert resp.status == 405
+
+
+async def test_the_handler_mounts_in_any_app_and_hides_the_key() -> None:
+    queue: asyncio.Queue[CallEvent] = asyncio.Queue()
+    handler = webhook_handler(SIGNING_KEY, queue)
+    assert SIGNING_KEY not in repr(handler.__self__)  # type: ignore[attr-defined]
+    app = web.Application()
+    app.router.add_post("/hooks/{tenant}", handler)
+    server = TestServer(app)
+    await server.start_server()
+    try:
+        async with aiohttp.ClientSession() as session:
+            url = str(server.make_url("/hooks/acme"))
+            assert (await deliver(session, url, event_body(uuid.uuid4())))[0] == 200
+    finally:
+        await server.close()
+    assert queue.qsize() == 1
+
+
+def test_bad_options_are_refused() -> None:
+    with pytest.raises(ValueError, match="public_url"):
+        webhook_handler(SIGNING_KEY, asyncio.Queue(), public_url="hooks.example.com")
+    with pytest.raises(ValueError, match="max_body"):
+        webhook_handler(SIGNING_KEY, asyncio.Queue(), max_body=0)
+    with pytest.raises(TypeError, match="sink"):
+        webhook_handler(SIGNING_KEY, [])  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="signing key"):
+        webhook_handler("", asyncio.Queue())
+
+
+# --- SeenDeliveries, on a fake clock ---
+
+
+def test_seen_deliveries_expire_after_the_ttl() -> None:
+    now = 0.0
+    seen = SeenDeliveries(ttl=10, clock=lambda: now)
+    seen.add("a")
+    now = 9.9
+    assert "a" in seen
+    now = 10.0
+    assert "a" not in seen
+    seen.add("b")  # evicts what expired
+    assert len(seen) == 1
+
+
+def test_seen_deliveries_are_bounded() -> None:
+    seen = SeenDeliveries(max_entries=3, clock=lambda: 0.0)
+    for key in "abcde":
+        seen.add(key)
+    assert len(seen) == 3
+    assert "a" not in seen and "b" not in seen and "e" in seen
+
+
+def test_seen_deliveries_validate() -> None:
+    with pytest.raises(ValueError, match="ttl"):
+        SeenDeliveries(ttl=0)
+    with pytest.raises(ValueError, match="max_entries"):
+        SeenDeliveries(max_entries=0)
