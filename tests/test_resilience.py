@@ -179,6 +179,27 @@ async def test_retry_budget_stops_a_storm_during_an_outage() -> None:
     assert len(server.requests) == 200 + retries
 
 
+async def test_the_retry_budget_keeps_retrying_through_a_brownout() -> None:
+    """A third of attempts failing (429s, 5xx, resets): the default budget never stops
+    the retries, and nearly every call ends as a call, as a per-call loop would."""
+    faults = Faults(throttle=0.10, error_500=0.06, error_503=0.06, reset=0.06, truncate=0.05)
+    config = ServerConfig(access_keys=(ACCESS_KEY,), faults=faults, seed=11, record_requests=False)
+    policy = RetryPolicy(max_retries=4, initial_backoff=0.005, max_backoff=0.02)
+    async with (
+        EmbeddedServer(config, dataset=Dataset(size=600)) as server,
+        Client(access_key=ACCESS_KEY, base_url=server.base_url, retry_policy=policy) as client,
+    ):
+        ds = server.dataset
+        outcomes = await asyncio.gather(
+            *(client.get_call(ds.workspace_id, ds.channel_id, c) for c in ds.call_ids),
+            return_exceptions=True,
+        )
+        budget = client._retrier.budget
+    assert sum(isinstance(o, Call) for o in outcomes) >= 0.99 * len(outcomes)
+    assert budget.allows_retry
+    assert client.stats.retries > 150
+
+
 async def test_cancelled_call_releases_its_limiter_place_and_connection(
     server: EmbeddedServer,
 ) -> None:

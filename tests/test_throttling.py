@@ -294,3 +294,15 @@ def test_every_outcome_once_under_any_scenario() -> None:
         result = simulate(server, lambda: TokenBucketLimiter(None), calls=500, max_retries=2)
         assert sorted(result.outcomes) == list(range(500))
         assert set(result.outcomes.values()) <= {"ok", "throttled"}
+
+
+def test_sporadic_429s_leave_a_configured_limiter_at_its_rate_end_to_end() -> None:
+    result = simulate(
+        SimServer(sporadic=0.1, retry_after=(0.0, 1.0), latency=0.01),
+        lambda: TokenBucketLimiter(400.0),
+        calls=3000,
+    )
+    assert result.limiter is not None
+    assert result.limiter.rate == 400.0
+    assert "cuts=0" in repr(result.limiter)
+    assert set(result.outcomes.values()) == {"ok"}
