@@ -42,6 +42,7 @@ from .config import (
     Timeout,
 )
 from .errors import (
+    APIConnectionError,
     APITimeoutError,
     ClientClosedError,
     ConfigurationError,
@@ -56,9 +57,6 @@ from .stats import ClientStats, Counters
 __all__ = ["Client"]
 
 logger: Final = logging.getLogger("asyncsdk")
-
-#: Seconds before a call's deadline at which a wait for the limiter is given up.
-_DEADLINE_MARGIN: Final = 1e-3
 
 #: Environment variables read when the matching argument is not given.
 ENV_ACCESS_KEY: Final = "BIRD_ACCESS_KEY"
@@ -402,11 +400,12 @@ class Client:
     ) -> Call:
         deadline = asyncio.get_running_loop().time() + seconds
         attempts = 0
+        queued = _Queued()
 
         async def attempt() -> Call:
             nonlocal attempts
             attempts += 1
-            return await self._attempt(session, url, deadline)
+            return await self._attempt(session, url, deadline, queued)
 
         try:
             async with asyncio.timeout_at(deadline):
@@ -414,6 +413,17 @@ class Client:
         except TimeoutError as exc:
             if isinstance(exc, APITimeoutError | LimiterTimeoutError):
                 raise
+            if queued.since is not None:  # the deadline struck in the limiter's queue
+                self._counters.limiter_timeouts += 1
+                waited = asyncio.get_running_loop().time() - queued.since
+                raise LimiterTimeoutError(
+                    f"waited {waited:.3g}s for the client's rate limiter until the call's "
+                    f"deadline of {seconds}s: not sent",
+                    method=_protocol.METHOD,
+                    url=str(url),
+                    waited=waited,
+                    attempts=attempts,
+                ) from exc
             raise APITimeoutError(
                 f"deadline of {seconds}s for the call exceeded",
                 method=_protocol.METHOD,
@@ -422,7 +432,11 @@ class Client:
             ) from exc
 
     async def _attempt(
-        self, session: aiohttp.ClientSession, url: URL, deadline: float | None = None
+        self,
+        session: aiohttp.ClientSession,
+        url: URL,
+        deadline: float | None = None,
+        queued: _Queued | None = None,
     ) -> Call:
         """Wait for the limiter, send one request, and return a call or raise its error.
 
@@ -437,7 +451,7 @@ class Client:
         if deadline is None and self._timeout.limiter_wait is None:
             await limiter.acquire()
         else:
-            await self._acquire_bounded(url, deadline)
+            await self._acquire_bounded(url, deadline, queued)
         started = time.perf_counter()
         counters.limiter_wait.record(started - waited)
         counters.attempts += 1
@@ -449,8 +463,11 @@ class Client:
                 client_timeout=self._client_timeout,
                 max_bytes=self._max_response_bytes,
             )
-        except BaseException:
+        except APIConnectionError:  # reset, refused, cut off, timed out: the server's
             limiter.on_failure()
+            raise
+        except BaseException:  # cancelled, a body refused as too large: this client's
+            limiter.on_failure(server=False)
             raise
         status = resp.status
         if logger.isEnabledFor(logging.DEBUG):
@@ -472,7 +489,9 @@ class Client:
             return _protocol.decode_call(resp.body, url=url)
         raise _protocol.api_error(status, resp.headers, resp.body, url=str(url), reason=resp.reason)
 
-    async def _acquire_bounded(self, url: URL, deadline: float | None) -> None:
+    async def _acquire_bounded(
+        self, url: URL, deadline: float | None, queued: _Queued | None = None
+    ) -> None:
         """Acquire within ``Timeout.limiter_wait`` and the deadline, or shed the attempt.
 
         Raises:
@@ -482,9 +501,7 @@ class Client:
         loop = asyncio.get_running_loop()
         bound = self._timeout.limiter_wait
         if deadline is not None:
-            # A hair before the call's own deadline, so that the limiter's timeout, not
-            # the deadline's, ends a wait that would outlast it.
-            left = deadline - loop.time() - _DEADLINE_MARGIN
+            left = deadline - loop.time()
             bound = left if bound is None else min(bound, left)
         assert bound is not None
         expected = self._expected_wait() if self._expected_wait is not None else 0.0
@@ -499,9 +516,13 @@ class Client:
                 expected=expected,
             )
         started = loop.time()
+        if queued is not None:
+            queued.since = started  # until granted: a deadline now is the queue's doing
         try:
             async with asyncio.timeout(bound):
                 await self._limiter.acquire()
+            if queued is not None:
+                queued.since = None
         except TimeoutError as exc:
             self._counters.limiter_timeouts += 1
             waited = loop.time() - started
@@ -511,6 +532,15 @@ class Client:
                 url=str(url),
                 waited=waited,
             ) from exc
+
+
+class _Queued:
+    """Set while one call's attempt waits in the limiter's queue: when it began."""
+
+    __slots__ = ("since",)
+
+    def __init__(self) -> None:
+        self.since: float | None = None
 
 
 def _resolve_timeout(timeout: float | Timeout | None) -> Timeout:

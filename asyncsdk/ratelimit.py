@@ -15,7 +15,7 @@ them are in `asyncsdk._throttling`'s docstring and ``docs/throttling.md``):
   retry (the retrier sees to that). *Every* request waits only when the quota is
   exhausted: the server states it (``RateLimit-Remaining: 0`` with a reset, or
   ``RateLimit: r=0``), or the throttling is correlated (at least half of the last
-  second's responses, ten or more, are 429s; or ten 429s in a row). Sporadic 429s
+  second's responses, twenty or more, are 429s; or ten 429s in a row). Sporadic 429s
   (a quota shared with other clients, a gateway's own limits) delay only their own
   request: independent 429s no longer serialise the whole client.
 - **The rate** (`RateController`): a configured ``rate_limit=R`` is a ceiling that
@@ -108,8 +108,14 @@ class RateLimiter(Protocol):
         """Record a throttling response; pause every request if the quota is exhausted."""
         ...
 
-    def on_failure(self) -> None:
-        """Record a request that failed: no response (reset, timeout), or a 5xx."""
+    def on_failure(self, *, server: bool = True) -> None:
+        """Record a request that failed.
+
+        Args:
+            server: The server failed it (no response: reset, timeout; or a 5xx).
+                ``False`` when this client gave up on it (cancelled by the caller, an
+                answer refused as too large): it only frees its place.
+        """
         ...
 
 
@@ -129,6 +135,7 @@ class TokenBucketLimiter:
         "_control",
         "_last",
         "_max_pause",
+        "_outage",
         "_paused_until",
         "_pauses",
         "_policy",
@@ -138,6 +145,7 @@ class TokenBucketLimiter:
         "_throttles",
         "_timer",
         "_timer_due",
+        "_timer_tokens",
         "_tokens",
         "_waiters",
     )
@@ -158,6 +166,8 @@ class TokenBucketLimiter:
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._timer: asyncio.TimerHandle | None = None
         self._timer_due = math.inf
+        self._timer_tokens = False  # whether the timer is armed for a token
+        self._outage = False  # nearly every attempt failed: one probe at a time
         self._throttles = 0
         self._pauses = 0
 
@@ -194,7 +204,7 @@ class TokenBucketLimiter:
         if rate is not None:
             start = now + wait
             tokens = min(self._burst, self._tokens + max(0.0, start - self._last) * rate)
-            deficit = len(self._waiters) + 1 - tokens
+            deficit = self.waiting + 1 - tokens
             if deficit > 0:
                 wait += deficit / rate
         return wait
@@ -232,11 +242,10 @@ class TokenBucketLimiter:
                 # Granted, then cancelled before it ran: the grant goes back to the
                 # next in line. (A waiter cancelled while queued stays in the deque
                 # as a done future; `_wake` drops it when it reaches the head.)
-                self._control.failure(loop.time())
+                self._control.failure(loop.time(), server=False)
                 if self._control.rate is not None:
                     self._tokens = min(self._burst, self._tokens + 1.0)
-                if self._probe_started is not None and self._control.phase is Phase.PROBE:
-                    self._probe_started = None
+                self._probe_started = None
                 self._reschedule()
             raise
 
@@ -250,6 +259,7 @@ class TokenBucketLimiter:
             self._pause(now, exhausted)
         self._read_policy(headers, now)
         control.response(now, False)
+        self._outage = False  # an answer: whatever was down is up
         if self._probe_started is not None:  # the probe got its answer
             control.start(now, now - self._probe_started)
             self._probe_started = None
@@ -276,16 +286,27 @@ class TokenBucketLimiter:
         elif verdict is Verdict.CORRELATED:
             self._pause(now, CORRELATED_PAUSE if retry_after is None else retry_after)
             self._quiet_until = self._paused_until + CORRELATED_COOLDOWN
+        self._outage = False  # throttled is answered: the server is up
         if self._probe_started is not None:
             self._probe_failed(now)
 
-    def on_failure(self) -> None:
-        """Record a failed request; pause everyone in an outage; replace a failed probe."""
+    def on_failure(self, *, server: bool = True) -> None:
+        """Record a failed request; in an outage, pause and probe; replace a failed probe.
+
+        Args:
+            server: The server failed it; ``False`` when this client gave up on it.
+        """
         now = asyncio.get_running_loop().time()
         control = self._control
-        control.failure(now)
-        if now >= self._paused_until and outage(control.tally, now):
+        control.failure(now, server=server)
+        down = self._outage or (now >= self._paused_until and outage(control.tally, now))
+        if server and down:
+            # Down: everyone waits, then one request probes (`_take`) until one is
+            # answered; an outage probe that fails starts the next wait.
+            self._outage = True
+            self._probe_started = None
             self._pause(now, OUTAGE_PAUSE)
+            return
         if self._probe_started is not None:
             self._probe_failed(now)
 
@@ -295,6 +316,12 @@ class TokenBucketLimiter:
         """Grant one request at ``now`` if the rate, the bucket or the probe allow it."""
         control = self._control
         rate = control.rate
+        if self._outage:  # one probe at a time until the server answers again
+            if self._probe_started is not None and now < self._probe_started + PROBE_TIMEOUT:
+                return False
+            self._probe_started = now
+            control.grant(now)
+            return True
         if rate is None:
             if control.phase is Phase.PROBE:
                 if self._probe_started is not None:
@@ -319,6 +346,10 @@ class TokenBucketLimiter:
     def _probe_failed(self, now: float) -> None:
         """The probe got no usable answer: the next request probes, or startup begins."""
         assert self._probe_started is not None
+        if self._control.phase is not Phase.PROBE:  # an outage probe, now answered
+            self._probe_started = None
+            self._reschedule()
+            return
         self._probes += 1
         if self._probes >= MAX_PROBES and self._control.phase is Phase.PROBE:
             self._control.start(now, max(now - self._probe_started, PROBE_TIMEOUT / MAX_PROBES))
@@ -375,8 +406,9 @@ class TokenBucketLimiter:
         self._timer = None
         loop = asyncio.get_running_loop()
         now = loop.time()
-        # A timer that fired late earns the tokens of its lateness (module doc).
-        late = max(0.0, now - self._timer_due)
+        # A timer armed for a token that fired late earns the tokens of its lateness
+        # (module doc); one armed for the end of a pause or a probe does not.
+        late = max(0.0, now - self._timer_due) if self._timer_tokens else 0.0
         self._timer_due = math.inf
         waiters = self._waiters
         control = self._control
@@ -386,15 +418,15 @@ class TokenBucketLimiter:
                 waiters.popleft()
                 continue
             if now < self._paused_until:
-                due = self._paused_until
+                due, tokens = self._paused_until, False
                 break
             rate = control.rate
-            if rate is None:
+            if rate is None or self._outage:
                 if self._take(now):
                     waiters.popleft().set_result(None)
                     continue
                 assert self._probe_started is not None
-                due = self._probe_started + PROBE_TIMEOUT
+                due, tokens = self._probe_started + PROBE_TIMEOUT, False
                 break
             self._refill(now, rate, extra=min(1.0, late * rate))
             if self._tokens >= 1.0 - _TOKEN_EPSILON:
@@ -402,9 +434,10 @@ class TokenBucketLimiter:
                 control.grant(now)
                 waiters.popleft().set_result(None)
                 continue
-            due = now + max((1.0 - self._tokens) / rate, _TOKEN_EPSILON)
+            due, tokens = now + max((1.0 - self._tokens) / rate, _TOKEN_EPSILON), True
             break
         else:
             return
         self._timer_due = due
+        self._timer_tokens = tokens
         self._timer = loop.call_at(due, self._wake)

@@ -20,7 +20,7 @@ fields in microseconds of Redis time, and it expires when idle:
   when a response shows the quota exhausted (`asyncsdk._throttling.classify`, the
   same rules as the local limiter): the server states it (``RateLimit-Remaining: 0``
   with a reset, ``RateLimit: r=0``), or the throttling this worker sees is correlated
-  (half of its last second's responses, ten or more, are 429s, or ten in a row). A
+  (half of its last second's responses, twenty or more, are 429s, or ten in a row). A
   sporadic 429 makes only its own request wait its ``Retry-After``: one worker's
   unlucky answer does not stop the fleet.
 
@@ -57,7 +57,7 @@ until Redis answers (bound the wait with the client's ``Timeout(deadline=...)``)
 Rejoining. Processes find Redis again each at its own next probe, up to
 ``probe_interval`` apart: one already back on the shared limit could take all of it
 while the others still send their fallback share (measured: 4 workers at 100/s, Redis
-restarted between their probes, sent 149 to 155 requests in the next second). So for
+restarted between their probes, sent 133 to 155 requests in the next second). So for
 ``probe_interval + timeout`` seconds after it rejoins, by when every live process has
 probed too, a process takes each grant from Redis *and* from its fallback bucket: the
 fleet stays within the fallback bound (``rate * t`` plus one fallback burst per
@@ -98,6 +98,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     ) from exc
 
 from ._throttling import (
+    CORRELATED_COOLDOWN,
     CORRELATED_PAUSE,
     OUTAGE_PAUSE,
     Tally,
@@ -268,6 +269,7 @@ class RedisRateLimiter:
         "_owns_redis",
         "_paused_until",
         "_probe_interval",
+        "_quiet_until",
         "_rate",
         "_redis",
         "_rejoin_until",
@@ -351,6 +353,7 @@ class RedisRateLimiter:
         self._next_probe = 0.0
         self._rejoin_until = -math.inf
         self._tally = Tally()
+        self._quiet_until = -math.inf  # no correlated fleet pause before (module doc)
         self._paused_until = -math.inf
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._task: asyncio.Task[None] | None = None
@@ -443,7 +446,7 @@ class RedisRateLimiter:
         now = asyncio.get_running_loop().time()
         self._tally.response(now, True)
         exhausted = exhausted_for(headers)
-        verdict = classify(self._tally, now, exhausted=exhausted)
+        verdict = classify(self._tally, now, exhausted=exhausted, quiet_until=self._quiet_until)
         if verdict is Verdict.SPORADIC:
             return
         if verdict is Verdict.EXHAUSTED:
@@ -451,14 +454,20 @@ class RedisRateLimiter:
             seconds = max(exhausted, retry_after or 0.0)
         else:
             seconds = CORRELATED_PAUSE if retry_after is None else retry_after
+            self._quiet_until = now + min(seconds, self._max_pause) + CORRELATED_COOLDOWN
         if self._pause_locally(seconds) is not None and self._mode is LimiterMode.REDIS:
             await self._write_pause(seconds)
 
-    def on_failure(self) -> None:
+    def on_failure(self, *, server: bool = True) -> None:
         """Record a failed request; in an outage, pause this process (module doc).
 
         Not written to Redis: each worker sees the outage in its own answers.
+
+        Args:
+            server: The server failed it; ``False`` when this client gave up on it.
         """
+        if not server:
+            return
         now = asyncio.get_running_loop().time()
         self._tally.failure(now)
         if now >= self._paused_until and outage(self._tally, now):
@@ -467,12 +476,13 @@ class RedisRateLimiter:
     def expected_wait(self) -> float:
         """Seconds a request arriving now would wait, by this process's view (estimate).
 
-        The pause this process knows of, plus its own queue at its share of the fleet's
-        rate (the fallback share; the fleet's other workers are not counted).
+        The pause this process knows of, plus its own queue at the fleet's rate (at its
+        fallback share while Redis is unavailable). The other workers' queues are not
+        seen, so on a busy fleet the real wait is longer.
         """
         now = asyncio.get_running_loop().time()
-        share = self._rate * self._fallback_share
-        return max(0.0, self._paused_until - now) + len(self._waiters) / share
+        rate = self._rate if self._mode is LimiterMode.REDIS else self._fallback.rate or self._rate
+        return max(0.0, self._paused_until - now) + self.waiting / rate
 
     # --- lifecycle ---
 

@@ -42,8 +42,8 @@ class RecordingLimiter:
     async def on_throttle(self, retry_after: float | None, headers: Mapping[str, str]) -> None:
         await self.inner.on_throttle(retry_after, headers)
 
-    def on_failure(self) -> None:
-        self.inner.on_failure()
+    def on_failure(self, *, server: bool = True) -> None:
+        self.inner.on_failure(server=server)
 
 
 async def run(ns: argparse.Namespace) -> dict[str, object]:

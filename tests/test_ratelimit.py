@@ -410,3 +410,69 @@ def test_expected_wait_counts_the_pause_and_the_queue() -> None:
     assert idle == 0.0
     assert queued == pytest.approx(0.5)  # 4 ahead + this one, at 10/s, one token due
     assert paused == pytest.approx(3.0 + 0.5, abs=0.11)
+
+
+def test_a_late_timer_at_the_end_of_a_pause_earns_no_catch_up_token() -> None:
+    """Timers 40 ms late: the grant that ends a pause is one request, not a pair."""
+
+    async def scenario() -> list[float]:
+        loop = asyncio.get_running_loop()
+        real_call_at = loop.call_at
+        loop.call_at = lambda when, cb, *a, **k: real_call_at(when + 0.04, cb, *a, **k)  # type: ignore[method-assign]
+        limiter = TokenBucketLimiter(50.0, burst=1, adaptive=False)
+        grants: list[float] = []
+
+        async def worker() -> None:
+            for _ in range(5):
+                await limiter.acquire()
+                grants.append(loop.time())
+
+        await limiter.acquire()
+        limiter.on_success({"RateLimit-Remaining": "0", "RateLimit-Reset": "0.2"})
+        await asyncio.gather(*(worker() for _ in range(3)))
+        return grants
+
+    grants = _vtime.run(scenario())
+    assert grants[1] - grants[0] >= 1 / 50 - 1e-9  # the pause ends with one request
+
+
+def test_requests_a_caller_gave_up_on_are_not_an_outage() -> None:
+    async def scenario() -> int:
+        limiter = TokenBucketLimiter(None, adaptive=False)
+        for _ in range(30):
+            await limiter.acquire()
+            limiter.on_failure(server=False)  # cancelled by the caller
+        return limiter.pauses
+
+    assert _vtime.run(scenario()) == 0
+
+
+def test_in_an_outage_one_request_at_a_time_probes_until_one_is_answered() -> None:
+    async def scenario() -> tuple[list[float], int]:
+        limiter = TokenBucketLimiter(100.0, adaptive=False)
+        loop = asyncio.get_running_loop()
+        for _ in range(12):  # every attempt fails: the server is down
+            await limiter.acquire()
+            limiter.on_failure()
+        assert limiter.pauses == 1
+        grants: list[float] = []
+
+        async def worker() -> None:
+            await limiter.acquire()
+            grants.append(loop.time())
+
+        tasks = [asyncio.create_task(worker()) for _ in range(10)]
+        await asyncio.sleep(1.05)
+        probes = len(grants)  # one probe after the pause
+        limiter.on_failure()  # the probe failed too: another wait
+        await asyncio.sleep(0.9)
+        assert len(grants) == probes
+        await asyncio.sleep(0.2)
+        assert len(grants) == probes + 1  # the next probe
+        limiter.on_success(NO_HEADERS)  # answered: everyone goes, paced
+        await asyncio.gather(*tasks)
+        return grants, probes
+
+    grants, probes = _vtime.run(scenario())
+    assert probes == 1
+    assert len(grants) == 10

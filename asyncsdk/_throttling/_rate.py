@@ -19,19 +19,22 @@ last verified limit) and ``known`` (at the configured or stated rate).
   average over unpaused time, so pauses do not lower it): the limit is estimated as
   ``sent * (1 - share) / (1 - ambient)`` (what got through, with ambient 429s counted as
   accepted) and the rate set to `CUT_GAIN` (90 %) of it, at least 5 % below the old rate.
-- *Verification and undo.* A cut is tentative. Among the responses to requests sent
-  after it, a share that fell (by more than `VERIFY_Z` standard deviations) confirms
-  it: throttling tracks our rate, and CUBIC regrows around the estimated limit. A share
-  that rose, or is correlated, keeps it too (things got worse). Otherwise, after
-  `VERIFY_MAX_RESPONSES` responses or `VERIFY_MAX_SECONDS`, a share still above
-  `UNDO_RATIO` of the one that caused the cut undoes it: the rate goes back to where it
-  was, and that share becomes the ambient share (at most `MAX_AMBIENT`). A cut for a
-  share at or above `CORRELATED_SHARE` is kept at once: that much throttling is ours to
-  fix whatever the cut achieves.
+- *Verification and undo.* A cut is tentative. Among the answers to requests sent
+  after it, a share of 429s back within the noise of the ambient share confirms it
+  (throttling tracks our rate; CUBIC regrows around the estimated limit), and so does
+  a share still at or above `CORRELATED_SHARE`, or risen by more than `VERIFY_Z`
+  standard deviations (the limit fell further than the cut: more cuts follow). In
+  between, the share that triggered the cut is a biased yardstick (the cut fired
+  because it was high), so the verdict waits for `VERIFY_MAX_RESPONSES` answers or
+  `VERIFY_MAX_SECONDS`: the cut stays only if the share at least halved
+  (`UNDO_RATIO`); otherwise the rate goes back to where it was, and the share it kept
+  becomes the ambient share (at most `MAX_AMBIENT`). A cut for a correlated share is
+  kept at once: that much throttling is ours to fix whatever the cut achieves.
 - *The floor.* A cut caused by a share below `CORRELATED_SHARE` never goes below
-  `FLOOR_SHARE` (half) of the best accepted rate of the clean one-second intervals of
-  the last `FLOOR_MEMORY` seconds; a verified cut resets that memory to what was just
-  verified, so a limit that really fell is followed down, by at most half per step.
+  `FLOOR_SHARE` (half) of the best rate accepted in a second of the last
+  `FLOOR_MEMORY` whose throttling was not correlated; a verified cut resets that
+  memory to what was just verified, so a limit that really fell is followed down, by
+  at most half per step.
 - *Regrowth.* CUBIC, scale-free, around ``w_max``, the estimated limit (raised by any
   clean second that accepted more: BBR's max filter, the limit is at least what it
   took): ``rate(t) = w_max * (1 + CUBIC_C * ((t - K) / T)**3)``, ``K`` the time back to
@@ -72,6 +75,10 @@ __all__ = ["MIN_RATE", "Phase", "RateController"]
 #: Seconds, and responses at least, over which a cut's share is measured (up to 2 s).
 EVAL_SECONDS: Final = 0.5
 EVAL_RESPONSES: Final = 20
+#: Seconds an episode of 429s is measured over at most before a new one starts.
+EPISODE_SECONDS: Final = 2.0
+#: Responses of the fresh sample that must confirm an excess before a cut.
+CONFIRM_RESPONSES: Final = 20
 #: Fewest 429s, and fewest responses, that can justify a cut.
 MIN_THROTTLES: Final = 3
 MIN_RESPONSES: Final = 10
@@ -90,16 +97,17 @@ DEEPEST_CUT: Final = 0.5
 MIN_RATE: Final = 0.5
 
 # --- verification and floor --------------------------------------------------------------
-#: Responses to post-cut requests that verify a cut, and the least seconds after it: a
-#: share that moved by more than `VERIFY_Z` standard deviations decides it...
+#: Responses to post-cut requests that verify a cut (fewer, down to `MIN_RESPONSES`,
+#: after `VERIFY_MAX_SECONDS` at a low rate), and the least seconds after it...
 VERIFY_RESPONSES: Final = 20
 VERIFY_SECONDS: Final = 0.1
+#: Standard deviations by which a share that rose after a cut confirms it.
 VERIFY_Z: Final = 2.0
 #: ...else, after this many responses or seconds, a share that did not fall below
 #: `UNDO_RATIO` of the share before the cut undoes it.
 VERIFY_MAX_RESPONSES: Final = 200
 VERIFY_MAX_SECONDS: Final = 2.0
-UNDO_RATIO: Final = 0.75
+UNDO_RATIO: Final = 0.5
 #: The ambient (not-ours) share is never believed above this.
 MAX_AMBIENT: Final = 0.3
 #: A sporadic episode's cut never goes below this share of the best clean rate...
@@ -203,6 +211,7 @@ class RateController:
     __slots__ = (
         "_best_round",
         "_clean",
+        "_confirming",
         "_ep_ok",
         "_ep_start",
         "_ep_throttled",
@@ -259,6 +268,7 @@ class RateController:
         self._ep_start: float | None = None
         self._ep_ok = 0
         self._ep_throttled = 0
+        self._confirming = False  # a fresh sample must confirm the excess before a cut
         self._sent = 0.0  # smoothed sending rate over unpaused buckets
         self._rollover = -math.inf  # end of the current bucket
         self._updated = -math.inf
@@ -326,10 +336,15 @@ class RateController:
         if now >= self._rollover:
             self._tick(now)
 
-    def failure(self, now: float) -> None:
-        """Count one request that failed: no response (reset, timeout), or a 5xx."""
+    def failure(self, now: float, *, server: bool = True) -> None:
+        """Count one request that failed: no response (reset, timeout), or a 5xx.
+
+        With ``server`` false (this client gave up on it: cancelled, too large) it only
+        leaves the requests in flight; it tells nothing about the server.
+        """
         self._inflight = max(0, self._inflight - 1)
-        self.tally.failure(now)
+        if server:
+            self.tally.failure(now)
         if self._skip > 0:
             self._skip -= 1
             if self._skip == 0:
@@ -383,7 +398,8 @@ class RateController:
             return
         if self.phase is Phase.STARTUP and not correlated:
             return  # startup ends on a plateau of accepted answers (`_startup_round`)
-        if self.phase is Phase.KNOWN and (total < KNOWN_MIN_RESPONSES or share < KNOWN_CUT_SHARE):
+        weak = total < KNOWN_MIN_RESPONSES or share < KNOWN_CUT_SHARE
+        if self.phase is Phase.KNOWN and not correlated and weak:
             return  # at a given rate: only 20 % of 429s, well measured (module doc)
         sent = self._sending(now)
         limit = max(MIN_RATE, sent * (1.0 - share) / (1.0 - self.ambient))
@@ -395,6 +411,16 @@ class RateController:
             target = max(target, self.floor)
         if target >= self.rate:
             return
+        if not correlated and not self._confirming:
+            # A share high by chance triggers as often as a real excess: confirm it on
+            # a fresh sample, which then also serves as the unbiased yardstick.
+            self._confirming = True
+            self._ep_start = now
+            self._ep_ok = self._ep_throttled = 0
+            return
+        if not correlated and total < CONFIRM_RESPONSES:
+            return
+        self._confirming = False
         if correlated:  # never undone (module doc): no verification to wait for
             self.cuts += 1
             self._set(target, now)
@@ -437,36 +463,47 @@ class RateController:
         return grants / span
 
     def _end_episode(self, now: float) -> None:
-        """Forget an episode whose share stayed within the noise: sporadic 429s."""
+        """Forget an episode within the noise (sporadic 429s), or older than its limit.
+
+        An episode is a sliding sample, not a record: past `EPISODE_SECONDS` the next
+        429 starts a new one, so a change (a limit that drops after a long sporadic
+        spell) shows at once instead of being averaged with the past.
+        """
         if self._ep_start is None or now - self._ep_start < EVAL_SECONDS:
             return
         total = self._ep_ok + self._ep_throttled
-        if total >= EVAL_RESPONSES and self._ep_throttled / total <= excess_threshold(
+        within = total >= EVAL_RESPONSES and self._ep_throttled / total <= excess_threshold(
             self.ambient, total
-        ):
+        )
+        if within or now - self._ep_start >= EPISODE_SECONDS:
             self._ep_start = None
             self._ep_ok = self._ep_throttled = 0
+            self._confirming = False
 
     def _verify(self, now: float) -> None:
         """Keep a tentative cut whose share fell; undo one whose share did not."""
         pending = self._pending
         assert pending is not None
         total = self._seg_ok + self._seg_throttled
-        if self._skip > 0 or total < VERIFY_RESPONSES or now - self._seg_start < VERIFY_SECONDS:
+        elapsed = now - self._seg_start
+        if self._skip > 0 or elapsed < VERIFY_SECONDS or total < MIN_RESPONSES:
+            return
+        if total < VERIFY_RESPONSES and elapsed < VERIFY_MAX_SECONDS:
             return
         share = self._seg_throttled / total
-        before = pending.share
-        pooled = (self._seg_throttled + before * pending.responses) / (total + pending.responses)
-        pooled = max(pooled, 0.01)
-        noise = VERIFY_Z * math.sqrt(
-            pooled * (1.0 - pooled) * (1.0 / total + 1.0 / max(pending.responses, 1))
-        )
-        fell = before - share > noise
+        # Ours when the cut brought the 429s back within the noise, or when they are
+        # still most of the answers. In between, the triggering share is a biased
+        # yardstick (the cut fired because it was high): wait for a large sample, then
+        # keep the cut only if the share at least halved.
+        before, n_before = pending.share, pending.responses
+        pooled = max((self._seg_throttled + before * n_before) / (total + n_before), 0.01)
+        noise = VERIFY_Z * math.sqrt(pooled * (1.0 - pooled) * (1.0 / total + 1.0 / n_before))
+        fell = before - share > noise or share <= excess_threshold(self.ambient, total) < before
         rose = share >= CORRELATED_SHARE or share - before > noise
         if not (fell or rose):
-            if total < VERIFY_MAX_RESPONSES and now - self._seg_start < VERIFY_MAX_SECONDS:
-                return  # not clear yet: keep measuring
-            fell = share < UNDO_RATIO * before
+            if total < VERIFY_MAX_RESPONSES and elapsed < VERIFY_MAX_SECONDS:
+                return
+            fell = share < UNDO_RATIO * pending.share
         self._pending = None
         if fell or rose:  # ours: cutting helped, or the throttling got worse still
             if fell:
@@ -564,6 +601,9 @@ class RateController:
             target = self.w_max * (1.0 + CUBIC_C * t * t * t)
             if target > REDISCOVER * self.w_max and self._limit_rose(now):
                 self.phase = Phase.STARTUP
+                self._round_end = -math.inf  # a fresh startup: rounds counted anew
+                self._best_round = 0.0
+                self._plateaus = 0
         else:  # known: back up to the ceiling
             target = ceiling if ceiling is not None else rate
         new = min(target, cap)
@@ -589,24 +629,32 @@ class RateController:
         )
 
     def _remember_clean(self, now: float) -> None:
-        """Keep the best accepted rate of clean intervals (a max filter over time)."""
+        """Once a second: the floor's memory, the limit's max filter, the ambient share.
+
+        The floor remembers the best accepted rate of the last seconds whose throttling
+        was not correlated (sporadic 429s included: a floor that needs clean seconds
+        would vanish exactly when sporadic 429s are many). A clean second raises
+        ``w_max`` to what it accepted, and lowers the ambient share towards its own.
+        """
         self._next_clean = now + CLEAN_INTERVAL
         clean = self._clean
         while clean and clean[0][0] < now - FLOOR_MEMORY:
             clean.popleft()
         _, ok, throttled, span = self.tally.counts(now, CLEAN_INTERVAL)
         total = ok + throttled
-        if total >= MIN_RESPONSES and self._paused_until < now - span:
-            share = throttled / total
-            if share <= excess_threshold(self.ambient, total):
-                accepted = ok / span
-                while clean and clean[-1][1] <= accepted:
-                    clean.pop()
-                clean.append((now, accepted))
-                if self.phase is Phase.CRUISE and accepted > self.w_max:
-                    self.w_max = accepted  # the limit is at least what it took cleanly
-                if total >= 5 * MIN_RESPONSES and share < self.ambient:  # ambient fades
-                    self.ambient = (self.ambient + share) / 2.0
+        if total < MIN_RESPONSES or self._paused_until >= now - span:
+            return
+        share = throttled / total
+        accepted = ok / span
+        if share < CORRELATED_SHARE:
+            while clean and clean[-1][1] <= accepted:
+                clean.pop()
+            clean.append((now, accepted))
+        if share <= excess_threshold(self.ambient, total):
+            if self.phase is Phase.CRUISE and accepted > self.w_max:
+                self.w_max = accepted  # the limit is at least what it took cleanly
+            if total >= 5 * MIN_RESPONSES and share < self.ambient:  # ambient fades
+                self.ambient = (self.ambient + share) / 2.0
 
     def _set(self, rate: float, now: float) -> None:
         """Change the rate; responses to requests already in flight stop counting."""
@@ -620,6 +668,7 @@ class RateController:
         self._seg_ok = self._seg_throttled = 0
         self._ep_start = None
         self._ep_ok = self._ep_throttled = 0
+        self._confirming = False
 
     def __repr__(self) -> str:
         rate = "unlimited" if self.rate is None else f"{self.rate:.1f}/s"

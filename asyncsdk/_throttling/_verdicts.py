@@ -8,7 +8,8 @@ client (of the fleet, with Redis) only when the quota is exhausted:
   reset, or a ``RateLimit`` header (IETF draft) with ``r=0`` (`exhausted_for`); the pause
   lasts until the stated reset;
 - or the throttling is correlated: at least `CORRELATED_SHARE` (half) of the last
-  second's responses, and at least `CORRELATED_MIN_RESPONSES` of them, are 429s; or
+  second's responses (at least `CORRELATED_MIN_RESPONSES` of them, looking back up to
+  two seconds at a low rate) are 429s; or
   `CORRELATED_STREAK` 429s in a row with no success between them (they arrive together).
   The pause lasts the response's ``Retry-After``.
 
@@ -56,7 +57,7 @@ BUCKETS: Final = 40
 #: Share of 429s among the last second's responses from which throttling is correlated.
 CORRELATED_SHARE: Final = 0.5
 #: Responses the last second must hold before its share can say "correlated".
-CORRELATED_MIN_RESPONSES: Final = 10
+CORRELATED_MIN_RESPONSES: Final = 20
 #: Seconds of responses the correlated share is measured over.
 CLASSIFY_SECONDS: Final = 1.0
 #: 429s in a row, no success between them, that are correlated whatever the share.
@@ -196,7 +197,7 @@ def classify(
         return Verdict.SPORADIC
     if tally.streak >= CORRELATED_STREAK:
         return Verdict.CORRELATED
-    _, ok, throttled, _ = tally.counts(now, CLASSIFY_SECONDS)
+    _, ok, throttled, _ = tally.counts(now, CLASSIFY_SECONDS, responses=CORRELATED_MIN_RESPONSES)
     total = ok + throttled
     if total >= CORRELATED_MIN_RESPONSES and throttled >= CORRELATED_SHARE * total:
         return Verdict.CORRELATED
