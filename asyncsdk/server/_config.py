@@ -142,6 +142,9 @@ class ServerConfig:
             client can adopt it instead of discovering it by being throttled.
         latency: Delay added before every response, in seconds.
         latency_jitter: Extra delay drawn uniformly from ``0..latency_jitter`` seconds.
+        page_latency: Extra delay of a list endpoint's page of 1,000 calls, in seconds;
+            a page of ``n`` calls waits ``page_latency * n / 1000`` on top of
+            ``latency`` (bigger pages take longer to assemble and send).
         faults: Probabilities of injected failures.
         seed: Seed of every random choice (faults, jitter, request ids): the same seed
             and the same request sequence give the same answers.
@@ -156,6 +159,7 @@ class ServerConfig:
     policy_header: bool = True
     latency: float = 0.0
     latency_jitter: float = 0.0
+    page_latency: float = 0.0
     faults: Faults = field(default_factory=Faults)
     seed: int = 0
     record_requests: bool = True
@@ -173,6 +177,7 @@ class ServerConfig:
             raise ValueError(f"policy_header must be True or False, got {self.policy_header!r}")
         _check_seconds("latency", self.latency)
         _check_seconds("latency_jitter", self.latency_jitter)
+        _check_seconds("page_latency", self.page_latency)
         if not isinstance(self.faults, Faults):
             raise ValueError(f"faults must be a Faults instance, got {self.faults!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
