@@ -36,6 +36,7 @@ from .errors import (
     ServerError,
     UnprocessableEntityError,
 )
+from .listing import CallPager
 from .models import (
     AmdResult,
     AmdResultValue,
@@ -89,6 +90,7 @@ __all__ = [
     "CallFlowCommand",
     "CallFlowCommandName",
     "CallPage",
+    "CallPager",
     "CallResult",
     "CallStatus",
     "CallType",
