@@ -14,6 +14,7 @@ from importlib.metadata import PackageNotFoundError as _PackageNotFoundError
 from importlib.metadata import version as _version
 
 from .bulk import CallResult, gather_calls, iter_calls
+from .checkpoints import ListingCheckpoint, ShardCheckpoint
 from .client import Client
 from .config import DEFAULT_BASE_URL, DEFAULT_CONCURRENCY, RateLimit, RetryPolicy, Timeout
 from .errors import (
@@ -62,6 +63,8 @@ from .models import (
     SipType,
 )
 from .ratelimit import RateLimiter, TokenBucketLimiter
+from .sharded import ShardedListing
+from .sharding import DEFAULT_SHARDS, iter_call_log, iter_channel_calls
 from .stats import ClientStats
 
 # A library logs, the application decides where it goes: without this, Python's
@@ -76,6 +79,7 @@ except _PackageNotFoundError:  # pragma: no cover - running from an uninstalled 
 __all__ = [
     "DEFAULT_BASE_URL",
     "DEFAULT_CONCURRENCY",
+    "DEFAULT_SHARDS",
     "APIConnectionError",
     "APIError",
     "APITimeoutError",
@@ -106,6 +110,7 @@ __all__ = [
     "DecodeError",
     "HangupSource",
     "InvalidIDError",
+    "ListingCheckpoint",
     "NotFoundError",
     "Notification",
     "Number",
@@ -120,6 +125,8 @@ __all__ = [
     "ResponseTooLargeError",
     "RetryPolicy",
     "ServerError",
+    "ShardCheckpoint",
+    "ShardedListing",
     "SipInsights",
     "SipType",
     "Timeout",
@@ -127,5 +134,7 @@ __all__ = [
     "UnprocessableEntityError",
     "__version__",
     "gather_calls",
+    "iter_call_log",
     "iter_calls",
+    "iter_channel_calls",
 ]
