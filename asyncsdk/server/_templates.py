@@ -38,29 +38,31 @@ _PLACEHOLDER_CREATED = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 #: A timestamp as `generate_call` writes it, within a day of the placeholder.
 _STAMP = re.compile(rb'"(2000-01-0[12]T\d\d:\d\d:\d\d\.\d{3})(Z"|\+00:00")')
 _UNIX_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-_DAY_MS = 86_400_000
 #: Formatting tables: a rendered page formats thousands of timestamps.
-_dates: dict[int, bytes] = {}
-_MINUTES = [f"T{m // 60:02d}:{m % 60:02d}:".encode() for m in range(1440)]
+_MINUTE_MS = 60_000
+_minutes: dict[int, bytes] = {}
 _SECONDS = [f"{s:02d}.".encode() for s in range(60)]
 _MILLIS = [f"{m:03d}".encode() for m in range(1000)]
 
 
 def format_ms(ms: int) -> bytes:
     """Format milliseconds since the Unix epoch as ``b"2026-10-02T09:14:03.120"`` (no zone)."""
-    days, rest = divmod(ms, _DAY_MS)
-    date = _dates.get(days)
-    if date is None:
-        date = _dates[days] = (_UNIX_EPOCH + dt.timedelta(days=days)).strftime("%Y-%m-%d").encode()
+    minute, rest = divmod(ms, _MINUTE_MS)
+    head = _minutes.get(minute)
+    if head is None:
+        when = _UNIX_EPOCH + dt.timedelta(minutes=minute)
+        head = when.strftime("%Y-%m-%dT%H:%M:").encode()
+        if len(_minutes) > 100_000:  # bounded: a long span is walked in windows
+            _minutes.clear()
+        _minutes[minute] = head
     seconds, millis = divmod(rest, 1000)
-    minutes, seconds = divmod(seconds, 60)
-    return date + _MINUTES[minutes] + _SECONDS[seconds] + _MILLIS[millis]
+    return head + _SECONDS[seconds] + _MILLIS[millis]
 
 
-def uuid_text(number: int) -> str:
-    """Return the canonical text of the UUID whose integer is ``number``."""
-    h = f"{number:032x}"
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+def uuid_text(number: int) -> bytes:
+    """Return the canonical text of the UUID whose integer is ``number``, encoded."""
+    h = b"%032x" % number
+    return b"%s-%s-%s-%s-%s" % (h[:8], h[8:12], h[12:16], h[16:20], h[20:])
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,33 +80,26 @@ class Facts:
 
 @dataclass(frozen=True, slots=True)
 class Template:
-    """One generated call cut around its id and timestamps.
+    """One generated call with ``%s`` where its id and timestamps go.
 
     Attributes:
-        literals: The bytes between the placeholders (one more than ``slots``).
-        slots: Per placeholder: ``None`` for the call id, else the timestamp's offset
-            from ``createdAt`` in ms and the rest of the string (``Z"`` or ``+00:00"``);
-            the opening quote is in the literal before.
+        form: The body with a ``%s`` per placeholder (and any ``%`` doubled).
+        slots: Per placeholder, in order: ``None`` for the call id, else the
+            timestamp's offset from ``createdAt`` in ms and the rest of the string
+            (``Z"`` or ``+00:00"``; the opening quote is in the form).
         facts: The values filters compare.
     """
 
-    literals: tuple[bytes, ...]
+    form: bytes
     slots: tuple[tuple[int, bytes] | None, ...]
     facts: Facts
 
-    def render(self, call_id: str, created_ms: int) -> bytes:
-        """Return the body of the call ``call_id`` created at ``created_ms``."""
-        literals = self.literals
-        parts = [literals[0]]
-        encoded_id = call_id.encode()
-        for slot, literal in zip(self.slots, literals[1:], strict=True):
-            if slot is None:
-                parts.append(encoded_id)
-            else:
-                parts.append(format_ms(created_ms + slot[0]))
-                parts.append(slot[1])
-            parts.append(literal)
-        return b"".join(parts)
+    def render(self, call_id: bytes, created_ms: int) -> bytes:
+        """Return the body of the call ``call_id`` (its text, encoded) created at ``created_ms``."""
+        return self.form % tuple(
+            call_id if slot is None else format_ms(created_ms + slot[0]) + slot[1]
+            for slot in self.slots
+        )
 
 
 def build_template(seed: int, number: int, channel_id: uuid.UUID) -> Template:
@@ -130,6 +125,7 @@ def build_template(seed: int, number: int, channel_id: uuid.UUID) -> Template:
         literals.append(body[position:begin])
         position = end
     literals.append(body[position:])
+    form = b"%s".join(literal.replace(b"%", b"%%") for literal in literals)
     tags = call.get("tags")
     duration = call.get("duration")
     facts = Facts(
@@ -141,4 +137,4 @@ def build_template(seed: int, number: int, channel_id: uuid.UUID) -> Template:
         duration=duration if isinstance(duration, int) else None,
         tags=frozenset(tags) if isinstance(tags, list) else frozenset(),
     )
-    return Template(tuple(literals), tuple(slot for _, _, slot in marks), facts)
+    return Template(form, tuple(slot for _, _, slot in marks), facts)
