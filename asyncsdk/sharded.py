@@ -150,6 +150,7 @@ class ShardedListing:
         self._started = False
         self._iterator: AsyncGenerator[Any, None] | None = None
         self._pages_fetched = 0
+        self._tasks: set[asyncio.Task[None]] = set()
 
     # --- what callers read --------------------------------------------------------
 
@@ -223,7 +224,7 @@ class ShardedListing:
         try:
             async for delivery in deliveries:
                 shard = delivery.shard
-                shard.consumed = None if delivery.finished else (delivery.next_token, 0)
+                self._consumed(shard, delivery)
                 yield CallPage(results=delivery.calls, next_page_token=delivery.next_token)
         finally:
             await deliveries.aclose()
@@ -236,9 +237,20 @@ class ShardedListing:
                 for done, call in enumerate(delivery.calls, delivery.offset + 1):
                     shard.consumed = (delivery.token, done)
                     yield call
-                shard.consumed = None if delivery.finished else (delivery.next_token, 0)
+                self._consumed(shard, delivery)
         finally:
             await deliveries.aclose()
+
+    def _consumed(self, shard: _Shard, delivery: _Delivery) -> None:
+        """Note that a page was handed over whole; forget a shard that is done."""
+        if not delivery.finished:
+            shard.consumed = (delivery.next_token, 0)
+            return
+        shard.consumed = None
+        # Its task is done; and what it still held of its pages (datetimes) would keep
+        # the allocator's arenas of those pages alive for the rest of the listing.
+        self._shards.remove(shard)
+        shard.cursor = shard.last_seen = None
 
     async def aclose(self) -> None:
         """Stop: cancel every page in flight. Idempotent."""
@@ -280,7 +292,9 @@ class ShardedListing:
             await pages.aclose()
 
     def _start(self, shard: _Shard) -> None:
-        shard.task = asyncio.create_task(self._run_shard(shard))
+        task = shard.task = asyncio.create_task(self._run_shard(shard))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _deliveries(self) -> AsyncGenerator[_Delivery, None]:
         """Start the shards, take their pages in arrival order, split busy ones."""
@@ -311,7 +325,7 @@ class ShardedListing:
                 if not finished:
                     shard.go.set()
         finally:
-            tasks = [s.task for s in self._shards if s.task is not None and not s.task.done()]
+            tasks = list(self._tasks)
             for task in tasks:
                 task.cancel()
             if tasks:
