@@ -14,7 +14,9 @@ not checkpointed when the process died, a line cut short) is exactly what the
 checkpoint has not yet handed over: ``--resume`` cuts the output back to that length
 and continues the listing from the checkpoint, so nothing is lost and nothing is
 written twice. A run writes its checkpoint before its first line: an output without a
-checkpoint is not an export this command made, and is never cut.
+checkpoint is not an export this command made, and is never cut. The checkpoint file
+and the fsyncs are in `asyncsdk.cli._checkpoint`: they run on a worker thread, in
+order, so the event loop keeps receiving pages while the disk catches up.
 
 Imports: msgspec, the SDK's public API and the standard library.
 """
@@ -22,10 +24,12 @@ Imports: msgspec, the SDK's public API and the standard library.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
-import os
+import gc
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
@@ -33,22 +37,13 @@ import msgspec
 
 import asyncsdk
 
+from ._checkpoint import Checkpointer, ExportState, prepare, write_state
 from ._common import UsageError, add_api_arguments, client_from_args
 from ._progress import BAR_INTERVAL, LINE_INTERVAL
 from ._progress import _clock as clock
 
-#: Format version of the checkpoint file.
-CHECKPOINT_VERSION = 1
-
-
-class ExportState(msgspec.Struct, kw_only=True, rename="camel"):
-    """The checkpoint file: the listing's checkpoint and the output it covers."""
-
-    version: int = CHECKPOINT_VERSION
-    output_bytes: int
-    calls: int
-    pages: int
-    listing: asyncsdk.ListingCheckpoint
+#: Writes a page's calls as JSON Lines (each as `asyncsdk.Call.to_json` would).
+_LINES = msgspec.json.Encoder()
 
 
 def add_export_arguments(parser: argparse.ArgumentParser) -> None:
@@ -101,65 +96,6 @@ def _when(text: str) -> dt.datetime:
     return value
 
 
-# --- the checkpoint file ------------------------------------------------------------------
-
-
-def _write_state(path: Path, state: ExportState) -> None:
-    """Replace the checkpoint file atomically and durably."""
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("wb") as f:
-        f.write(msgspec.json.encode(state))
-        f.flush()
-        os.fsync(f.fileno())
-    tmp.replace(path)
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
-
-
-def _read_state(path: Path) -> ExportState:
-    try:
-        state = msgspec.json.decode(path.read_bytes(), type=ExportState)
-    except (OSError, msgspec.MsgspecError) as exc:
-        raise UsageError(f"cannot read the checkpoint {path}: {exc}") from exc
-    if state.version != CHECKPOINT_VERSION:
-        raise UsageError(f"{path} is a checkpoint of version {state.version}; not supported")
-    return state
-
-
-def _prepare(args: argparse.Namespace, out: Path, checkpoint: Path) -> ExportState | None:
-    """Check the files before any request; cut the output back to the checkpoint."""
-    has_output = out.exists() and out.stat().st_size > 0
-    if not args.resume:
-        if has_output:
-            raise UsageError(f"{out} exists; pass --resume to continue it, or remove it")
-        if checkpoint.exists():
-            raise UsageError(f"{checkpoint} exists; pass --resume to continue, or remove it")
-        return None
-    if not checkpoint.exists():
-        if has_output:
-            raise UsageError(
-                f"{out} exists but its checkpoint {checkpoint} does not: not an export "
-                "to resume (pass --checkpoint if it is elsewhere)"
-            )
-        return None
-    state = _read_state(checkpoint)
-    size = out.stat().st_size if out.exists() else 0
-    if size < state.output_bytes:
-        raise UsageError(
-            f"{out} holds {size} bytes but its checkpoint counts {state.output_bytes}: "
-            "the output was changed; not resuming into it"
-        )
-    if size > state.output_bytes:  # lines the checkpoint does not cover: listed again
-        with out.open("r+b") as f:
-            f.truncate(state.output_bytes)
-            f.flush()
-            os.fsync(f.fileno())
-    return state
-
-
 # --- the export ---------------------------------------------------------------------------
 
 
@@ -202,13 +138,43 @@ class ExportProgress:
         self._stream.flush()
 
 
+#: Collector thresholds while exporting (the defaults are 700, 10, 10).
+EXPORT_GC_THRESHOLDS = (100_000, 50, 100)
+
+
+@contextlib.contextmanager
+def _collector_for_pages() -> Iterator[None]:
+    """Collect garbage less often while pages of calls are alive; restore afterwards.
+
+    An export holds a few pages of decoded calls at any time, about 17 GC-tracked
+    objects per call (UUIDs, lists), none of which can form a cycle. With the default
+    threshold of 700 allocations the collector walks them dozens of times per page:
+    measured at a third of the client's CPU for 100,000 calls. The command is an
+    application, so it may tune its collector (the SDK itself never does): it freezes
+    what start-up built and raises the thresholds, restoring both when it is done.
+    """
+    thresholds = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(*EXPORT_GC_THRESHOLDS)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
+
+
 async def run_export(args: argparse.Namespace) -> int:
     """Export the window to JSON Lines; return 0 once every call is written, else 1."""
+    with _collector_for_pages():
+        return await _run(args)
+
+
+async def _run(args: argparse.Namespace) -> int:
     out: Path = args.out
     checkpoint_path: Path = args.checkpoint or out.with_name(out.stem + ".checkpoint.json")
     if not args.since < args.until:
         raise UsageError("--since must be before --until")
-    state = _prepare(args, out, checkpoint_path)
+    state = prepare(args, out, checkpoint_path)
     client = client_from_args(args)
     listing = asyncsdk.iter_call_log(
         client,
@@ -228,10 +194,11 @@ async def run_export(args: argparse.Namespace) -> int:
     with out.open("ab") as output:
         if state is None:
             state = ExportState(output_bytes=0, calls=0, pages=0, listing=listing.checkpoint())
-            _write_state(checkpoint_path, state)  # before the first line: see the docstring
+            write_state(checkpoint_path, state)  # before the first line: see the docstring
+        checkpointer = Checkpointer(output, checkpoint_path)
         try:
             async with client, listing:
-                await _export(listing, output, checkpoint_path, state, progress)
+                await _export(listing, output, checkpointer, state, progress)
         except asyncsdk.RequestError as exc:
             progress.update(0, listing.done_fraction, final=True)
             print(f"asyncsdk: error: {type(exc).__name__}: {exc}", file=sys.stderr)
@@ -241,6 +208,9 @@ async def run_export(args: argparse.Namespace) -> int:
             progress.update(0, listing.done_fraction, final=True)
             _summary(progress, out, before, ending="interrupted")
             raise
+        finally:
+            # Everything written so far is counted by the last checkpoint, whatever ended.
+            checkpointer.close(state)
     progress.update(0, 1.0, final=True)
     _summary(progress, out, before, ending=None)
     return 0
@@ -249,7 +219,7 @@ async def run_export(args: argparse.Namespace) -> int:
 async def _export(
     listing: asyncsdk.ShardedListing,
     output: BinaryIO,
-    checkpoint_path: Path,
+    checkpointer: Checkpointer,
     state: ExportState,
     progress: ExportProgress,
 ) -> None:
@@ -257,16 +227,15 @@ async def _export(
         return
     async for page in listing.pages():
         if page.results:
-            output.write(b"".join(call.to_json() + b"\n" for call in page.results))
-            output.flush()
-            os.fsync(output.fileno())
+            output.write(_LINES.encode_lines(page.results))
+            output.flush()  # in the file; the checkpointer fsyncs before it counts them
         # Between the page and this line there is no await: a Ctrl-C lands before the
-        # page or after its checkpoint, never between.
+        # page or after its state is taken, never between.
         state.output_bytes = output.tell()
         state.calls += len(page.results)
         state.pages += 1
         state.listing = listing.checkpoint()
-        _write_state(checkpoint_path, state)
+        checkpointer.submit(state)
         progress.update(len(page.results), listing.done_fraction)
 
 
