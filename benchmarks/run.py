@@ -36,6 +36,9 @@ SCENARIOS: dict[str, str] = {
     "redis_limiter": "benchmarks.redis_limiter",
     "client_cost": "benchmarks.client_cost",
     "bulk_memory": "benchmarks.bulk_memory",
+    "page_decode": "benchmarks.page_decode",
+    "export": "benchmarks.export",
+    "prefetch": "benchmarks.prefetch",
 }
 
 DOCS_DIR = ROOT / "docs"
