@@ -33,7 +33,9 @@ A call or page counts as handed over once it is yielded. `iter_call_log` with
 ``resume=`` continues from a checkpoint.
 
 This module holds the entry points; the engine is `asyncsdk.sharded` and the
-checkpoint types are `asyncsdk.checkpoints`.
+checkpoint types are `asyncsdk.checkpoints`. Hand-written on asyncio: no library we
+know of splits a cursor-paginated time window into shards (pagination helpers page one
+cursor at a time), and the splitting depends on what this API's pages say.
 
 Imports: the standard library, and the client, checkpoints, sharded, listing,
 _protocol, _query and errors modules of this package.

@@ -257,6 +257,10 @@ def run(*, quick: bool = False) -> Json:
             "machine of two cores that run both.",
             "The sequential listing already overlaps a page's round trip with the handling of "
             "the previous one (the pager requests the next page as soon as a page arrives).",
+            "Peak RSS: a listing of K shards holds about 2K pages at most, whatever the "
+            "number of calls; what rises with a longer run is the C allocator's high-water "
+            "mark (the count of Python objects stays flat, sys.getallocatedblocks), which "
+            "settles: measured once at 3,000,000 calls, 101 MB.",
         ],
     )
 

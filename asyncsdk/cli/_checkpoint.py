@@ -10,6 +10,10 @@ The rule that makes an export exactly-once lives here: a checkpoint is written o
 after the output's first ``output_bytes`` bytes are fsynced. A checkpoint may be
 skipped when a newer one is already waiting (the newer covers it); never reordered.
 
+The atomic replacement is the standard library's (a temporary file, fsync,
+`os.replace`, fsync of the directory): a few lines, where the one package for it
+(atomicwrites) is no longer maintained.
+
 Imports: msgspec, the SDK's public API and the standard library.
 """
 
