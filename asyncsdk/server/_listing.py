@@ -16,7 +16,8 @@ A page token is opaque: ``base64url(payload).base64url(HMAC-SHA256(key, payload)
 where the payload holds a format version, a digest of the query (endpoint, IDs, filters
 and window; not ``limit``) and the position to continue from. A changed byte, a token
 of another query or of another server is answered 422, like a malformed date or a
-``limit`` out of 1..1000.
+``limit`` out of 1..1000. The key derives from the server's and the dataset's seeds, so
+a restarted server still takes its tokens, as a real API's survive a deployment.
 
 A page waits `ServerConfig.page_latency` scaled by its size (on top of ``latency``).
 
