@@ -14,6 +14,7 @@ from importlib.metadata import PackageNotFoundError as _PackageNotFoundError
 from importlib.metadata import version as _version
 
 from .bulk import CallResult, CallStream, Leftovers, SequenceNotStr, gather_calls, iter_calls
+from .checkpoints import ListingCheckpoint, ShardCheckpoint
 from .client import Client
 from .config import DEFAULT_BASE_URL, DEFAULT_CONCURRENCY, RateLimit, RetryPolicy, Timeout
 from .errors import (
@@ -37,6 +38,7 @@ from .errors import (
     ServerError,
     UnprocessableEntityError,
 )
+from .listing import CallPager
 from .models import (
     AmdResult,
     AmdResultValue,
@@ -45,6 +47,7 @@ from .models import (
     CallFlow,
     CallFlowCommand,
     CallFlowCommandName,
+    CallPage,
     CallStatus,
     CallType,
     Condition,
@@ -61,6 +64,8 @@ from .models import (
     SipType,
 )
 from .ratelimit import RateLimiter, TokenBucketLimiter
+from .sharded import ShardedListing
+from .sharding import DEFAULT_SHARDS, iter_call_log, iter_channel_calls
 from .stats import ClientStats, WaitStats
 
 # A library logs, the application decides where it goes: without this, Python's
@@ -75,6 +80,7 @@ except _PackageNotFoundError:  # pragma: no cover - running from an uninstalled 
 __all__ = [
     "DEFAULT_BASE_URL",
     "DEFAULT_CONCURRENCY",
+    "DEFAULT_SHARDS",
     "APIConnectionError",
     "APIError",
     "APITimeoutError",
@@ -88,6 +94,8 @@ __all__ = [
     "CallFlow",
     "CallFlowCommand",
     "CallFlowCommandName",
+    "CallPage",
+    "CallPager",
     "CallResult",
     "CallStatus",
     "CallStream",
@@ -106,6 +114,7 @@ __all__ = [
     "InvalidIDError",
     "Leftovers",
     "LimiterTimeoutError",
+    "ListingCheckpoint",
     "NotFoundError",
     "Notification",
     "Number",
@@ -121,6 +130,8 @@ __all__ = [
     "RetryPolicy",
     "SequenceNotStr",
     "ServerError",
+    "ShardCheckpoint",
+    "ShardedListing",
     "SipInsights",
     "SipType",
     "Timeout",
@@ -129,5 +140,7 @@ __all__ = [
     "WaitStats",
     "__version__",
     "gather_calls",
+    "iter_call_log",
     "iter_calls",
+    "iter_channel_calls",
 ]

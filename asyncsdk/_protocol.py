@@ -1,9 +1,10 @@
 """The Voice API's wire protocol, with no I/O: requests in, results or errors out.
 
 Everything here is a pure function of its arguments, so it is tested without an event
-loop or a server: validating IDs and the base URL, building the path and headers,
+loop or a server: validating IDs and the base URL, building the paths and headers,
 parsing ``Retry-After``, and turning a response's (status, headers, body) into a
-`Call` or the one `APIError` subclass that status maps to.
+`Call` (or a `CallPage` of a list endpoint) or the one `APIError` subclass that status
+maps to. The list endpoints' query strings are built in `asyncsdk._query`.
 
 Imports: the standard library, msgspec, `asyncsdk.errors` and `asyncsdk.models`.
 """
@@ -36,7 +37,7 @@ from .errors import (
     ServerError,
     UnprocessableEntityError,
 )
-from .models import CALL_DECODER, Call
+from .models import CALL_DECODER, Call, CallPage
 
 METHOD: Final = "GET"
 
@@ -96,6 +97,24 @@ def calls_prefix(workspace_id: object, channel_id: object) -> str:
         f"/workspaces/{canonical_id('workspace_id', workspace_id)}"
         f"/channels/{canonical_id('channel_id', channel_id)}/calls/"
     )
+
+
+def channel_calls_path(workspace_id: object, channel_id: object) -> str:
+    """Build ``/workspaces/{ws}/channels/{ch}/calls``: the calls of one channel.
+
+    Raises:
+        InvalidIDError: Either ID is not a UUID; the first bad one is named.
+    """
+    return calls_prefix(workspace_id, channel_id)[:-1]
+
+
+def call_log_path(workspace_id: object) -> str:
+    """Build ``/workspaces/{ws}/channels/calls``: the workspace's calls log.
+
+    Raises:
+        InvalidIDError: ``workspace_id`` is not a UUID.
+    """
+    return f"/workspaces/{canonical_id('workspace_id', workspace_id)}/channels/calls"
 
 
 def call_path(workspace_id: object, channel_id: object, call_id: object) -> str:
@@ -274,21 +293,30 @@ def decode_call(body: bytes, *, url: object) -> Call:
     """
     try:
         return CALL_DECODER.decode(body)
-    except msgspec.ValidationError as exc:
+    except msgspec.MsgspecError as exc:
+        raise _decode_error(exc, "a valid call", body, url) from exc
+
+
+def decode_page(body: bytes, *, url: object) -> CallPage:
+    """Decode a success body of a list endpoint into a `CallPage`.
+
+    Raises:
+        DecodeError: The body is not JSON, or not a page of calls; ``path`` names the
+            JSON path that failed (``$.results[3].duration``).
+    """
+    try:
+        return CallPage.from_json(body)
+    except msgspec.MsgspecError as exc:
+        raise _decode_error(exc, "a valid page of calls", body, url) from exc
+
+
+def _decode_error(exc: msgspec.MsgspecError, what: str, body: bytes, url: object) -> DecodeError:
+    if isinstance(exc, msgspec.ValidationError):
         message = str(exc)
         path = message.rpartition(" - at `")[2].rstrip("`") if " - at `" in message else "$"
-        raise DecodeError(
-            f"response is not a valid call: {message}",
-            method=METHOD,
-            url=str(url),
-            path=path,
-            body=body,
-        ) from exc
-    except msgspec.DecodeError as exc:
-        raise DecodeError(
-            f"response is not valid JSON: {exc}",
-            method=METHOD,
-            url=str(url),
-            path=None,
-            body=body,
-        ) from exc
+        return DecodeError(
+            f"response is not {what}: {message}", method=METHOD, url=str(url), path=path, body=body
+        )
+    return DecodeError(
+        f"response is not valid JSON: {exc}", method=METHOD, url=str(url), path=None, body=body
+    )

@@ -19,6 +19,7 @@ __all__ = [
     "DEFAULT_BASE_URL",
     "DEFAULT_CONCURRENCY",
     "DEFAULT_MAX_CONNECTIONS",
+    "DEFAULT_MAX_PAGE_BYTES",
     "DEFAULT_MAX_RESPONSE_BYTES",
     "DEFAULT_MAX_RETRIES",
     "RateLimit",
@@ -43,6 +44,9 @@ DEFAULT_TOTAL_TIMEOUT = 30.0
 DEFAULT_MAX_CONNECTIONS = 100
 #: Bytes a response body may have; larger ones are refused unread. A call is ~3 KB.
 DEFAULT_MAX_RESPONSE_BYTES = 4 * 1024 * 1024
+#: Bytes a page of a list endpoint may have. A page holds up to 1,000 calls: about
+#: 3.2 MB when indented, so this leaves room for calls ten times the usual size.
+DEFAULT_MAX_PAGE_BYTES = 32 * 1024 * 1024
 #: Retries after the first attempt (so 4 attempts in all).
 DEFAULT_MAX_RETRIES = 3
 #: Seconds: the cap of the first backoff wait; doubles each retry (full jitter below it).

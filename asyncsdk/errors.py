@@ -21,7 +21,7 @@
     │   ├── LimiterTimeoutError   (also TimeoutError) waited too long for the client's own
     │   │                         rate limiter (or would have): this attempt was not sent
     │   ├── ResponseTooLargeError the body was larger than the client's cap; not read
-    │   └── DecodeError           a 2xx body that is not a valid call; keeps the raw bytes
+    │   └── DecodeError           a 2xx body that is not a valid call or page; keeps the bytes
     └── (nothing else: no aiohttp or asyncio exception escapes undressed)
 
 `asyncio.CancelledError` is never wrapped: cancelling a task cancels it.
@@ -260,7 +260,10 @@ class ResponseTooLargeError(RequestError):
 
 
 class DecodeError(RequestError):
-    """A success response whose body is not a valid call.
+    """A success response whose body is not a valid call, or not a valid page of calls.
+
+    A listing also raises it when a page breaks the newest-first order that sharded
+    listings rely on (``path`` then names the call).
 
     Attributes:
         path: The JSON path that failed (``"$.duration"``), or ``None`` for invalid JSON.

@@ -63,8 +63,9 @@ class ClientStats:
     """What one client has done so far (a snapshot; see `Client.stats`).
 
     Attributes:
-        calls: `Client.get_call` invocations that got past input validation.
-        succeeded: Calls that returned a `Call`.
+        calls: API calls that got past input validation: each `Client.get_call`, and
+            each page of a listing.
+        succeeded: Calls that returned a `Call` (or a page).
         failed: Calls that raised a `RequestError`.
         attempts: HTTP requests sent (first attempts and retries).
         retries: Attempts that were retries.

@@ -114,6 +114,14 @@ class Call(_Model):
     tags: list[str] | None = None
 
 
+class CallPage(_Model):
+    """A page of the list endpoints: ``{"results": [...], "nextPageToken": "..."}``."""
+
+    results: list[Call]
+    next_page_token: str | None = None
+
+
 #: Adapters built once, like the SDK's decoder.
 CALL_ADAPTER: TypeAdapter[Call] = TypeAdapter(Call)
 PAGE_ADAPTER: TypeAdapter[list[Call]] = TypeAdapter(list[Call])
+CALL_PAGE_ADAPTER: TypeAdapter[CallPage] = TypeAdapter(CallPage)

@@ -40,6 +40,9 @@ SCENARIOS: dict[str, str] = {
     "webhook_verify": "benchmarks.webhook_verify",
     "webhook_receiver": "benchmarks.webhook_receiver",
     "webhook_pipeline": "benchmarks.webhook_pipeline",
+    "page_decode": "benchmarks.page_decode",
+    "export": "benchmarks.export",
+    "prefetch": "benchmarks.prefetch",
 }
 
 DOCS_DIR = ROOT / "docs"

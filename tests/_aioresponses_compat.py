@@ -27,7 +27,21 @@ class CompatClientResponse(ClientResponse):
 
 
 class MockAPI(aioresponses):  # type: ignore[misc]
-    """``aioresponses`` that builds `CompatClientResponse` unless told otherwise."""
+    """``aioresponses`` that builds `CompatClientResponse` unless told otherwise.
+
+    aioresponses files requests under a normalised URL (query decoded and sorted);
+    ``sent`` keeps each request's URL exactly as the client put it on the wire.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.sent: list[str] = []
+
+    async def _request_mock(
+        self, orig_self: Any, method: str, url: Any, *args: Any, **kwargs: Any
+    ) -> Any:
+        self.sent.append(str(url))
+        return await super()._request_mock(orig_self, method, url, *args, **kwargs)
 
     def add(self, url: Any, method: str = "GET", *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("response_class", CompatClientResponse)

@@ -3,8 +3,9 @@
 The convention (CONTRIBUTING.md): an example is a script. It takes everything it needs
 from the environment, where a reader sets it too: ``BIRD_ACCESS_KEY`` and
 ``BIRD_BASE_URL`` (read by the SDK itself), and ``BIRD_WORKSPACE_ID``,
-``BIRD_CHANNEL_ID``, ``BIRD_CALL_ID``, ``BIRD_CALL_IDS`` (whitespace-separated) and
-``BIRD_BEARER_TOKEN`` (read by the example). It defines ``async def main() -> None``,
+``BIRD_CHANNEL_ID``, ``BIRD_CALL_ID``, ``BIRD_CALL_IDS`` (whitespace-separated),
+``BIRD_SINCE`` and ``BIRD_UNTIL`` (a time window, RFC 3339) and ``BIRD_BEARER_TOKEN``
+(read by the example). It defines ``async def main() -> None``,
 run under ``if __name__ == "__main__"``; a web-app example defines ``create_app()``
 instead, and an example that starts its own embedded server needs no environment.
 
@@ -79,6 +80,8 @@ def example_env(
         "BIRD_CHANNEL_ID": str(server.dataset.channel_id),
         "BIRD_CALL_ID": str(call_ids[0]),
         "BIRD_CALL_IDS": " ".join(str(c) for c in call_ids),
+        "BIRD_SINCE": server.dataset.timeline.start.isoformat(),
+        "BIRD_UNTIL": server.dataset.timeline.end.isoformat(),
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -379,10 +382,55 @@ async def test_cli_script(example_env: dict[str, str], tmp_path: Path) -> None:
     assert len((tmp_path / "calls.jsonl").read_text().splitlines()) == GOOD_CALLS
 
 
+async def test_list_calls(example_env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    out = await run_main("list_calls", capsys)
+    lines = out.splitlines()
+    newest = list(reversed(dataset_ids()))[:3]
+    assert [line.split()[2] for line in lines[:3]] == [str(i) for i in newest]
+    assert "page of 4, more: True" in out
+    assert re.search(r"resumed: \d+ more calls", out)
+
+
+async def test_list_then_fetch(
+    example_env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = await run_main("list_then_fetch", capsys)
+    assert f"{GOOD_CALLS * 2} calls listed, {GOOD_CALLS * 2} fetched" in out
+
+
+async def test_export_sharded(
+    example_env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = await run_main("export_sharded", capsys)
+    assert out.rstrip().endswith(f"{GOOD_CALLS * 2} calls in all")
+    assert "100% done" in out.splitlines()[-2]
+
+
+async def test_export_script(example_env: dict[str, str], tmp_path: Path) -> None:
+    """The export session on the CLI page runs: list, resume (nothing left), fetch."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    proc = await asyncio.create_subprocess_exec(
+        "bash",
+        str(EXAMPLES / "export.sh"),
+        cwd=tmp_path,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await proc.communicate()
+    assert proc.returncode == 0, err.decode()
+    assert out.decode().splitlines() == [
+        f"{GOOD_CALLS * 2} calls listed",
+        f"{GOOD_CALLS * 2} calls fetched",
+    ]
+    assert f"{GOOD_CALLS * 2} already there" in err.decode()
+
+
 @pytest.mark.parametrize(
     ("heading", "command"),
     [
         ("`get` and `fetch`", "fetch"),
+        ("`export`", "export"),
         ("`serve`", "serve"),
         ("`listen`", "listen"),
         ("`demo`", "demo"),
@@ -417,7 +465,11 @@ TESTED = {
     "cli.sh",
     "configuration.py",
     "errors.py",
+    "export.sh",
+    "export_sharded.py",
     "fastapi_app.py",
+    "list_calls.py",
+    "list_then_fetch.py",
     "own_session.py",
     "quickstart.py",
     "testing_faults.py",
@@ -427,6 +479,11 @@ TESTED = {
     "webhooks_aiohttp.py",
     "webhooks_fastapi.py",
 }
+
+
+def dataset_ids() -> list[uuid.UUID]:
+    """The example server's call IDs, oldest first."""
+    return list(Dataset(size=GOOD_CALLS * 2, seed=5).call_ids)
 
 
 def example_files() -> set[str]:

@@ -7,6 +7,7 @@ real redis-server and the embedded Bird API server in this process.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import os
 import sys
 import uuid
@@ -18,6 +19,8 @@ import pytest
 
 pytest.importorskip("arq")
 
+import itertools
+
 from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
 
@@ -25,7 +28,8 @@ from asyncsdk import Client
 from asyncsdk.server import Dataset, EmbeddedServer, ServerConfig
 from examples.fleet.collect import iter_lines
 from examples.fleet.export import chunk_path, export_chunk
-from examples.fleet.producer import enqueue_chunks, plan_chunks
+from examples.fleet.producer import enqueue_chunks, enqueue_windows, plan_chunks
+from examples.fleet.windows import export_window, plan_windows, window_path
 
 from ._redis import ROOT, RedisServer, run_redis
 
@@ -181,3 +185,70 @@ async def test_producer_enqueues_each_chunk_once(pool: ArqRedis) -> None:
     ws, ch = str(uuid.uuid4()), str(uuid.uuid4())
     assert await enqueue_chunks(pool, ws, ch, ids, chunk_size=3) == (3, 3)
     assert await enqueue_chunks(pool, ws, ch, ids, chunk_size=3) == (3, 0)
+
+
+# --- the export of a day, one job per window ------------------------------------------------
+
+DAY = dt.date(2026, 1, 1)
+
+
+def window_ids(out_dir: Path) -> list[str]:
+    import msgspec
+
+    return [
+        msgspec.json.decode(line)["id"]
+        for path in sorted(out_dir.glob("window-*.jsonl"))
+        for line in path.read_bytes().splitlines()
+    ]
+
+
+def test_windows_cover_the_day_half_open() -> None:
+    windows = plan_windows(DAY, 7)
+    assert windows[0][0] == dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    assert windows[-1][1] == dt.datetime(2026, 1, 2, tzinfo=dt.UTC)
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(windows))
+
+
+async def test_two_workers_export_a_day_window_by_window_exactly_once(
+    redis_server: RedisServer, pool: ArqRedis, tmp_path: Path
+) -> None:
+    """A busy day (half its calls in one hour) in 24 windows over two workers."""
+    dataset = Dataset(6000, seed=9, span=dt.timedelta(days=1), busy_share=0.5)
+    config = ServerConfig(access_keys=(ACCESS_KEY,))
+    async with EmbeddedServer(config, dataset=dataset) as server:
+        windows, enqueued = await enqueue_windows(pool, str(dataset.workspace_id), DAY, windows=24)
+        assert windows == enqueued == 24
+        assert await enqueue_windows(pool, str(dataset.workspace_id), DAY, windows=24) == (24, 0)
+        workers = [await start_worker(redis_server, server, tmp_path, rate=300) for _ in range(2)]
+        for worker in workers:
+            await finish(worker)
+        listed_pages = sum(1 for r in server.requests if r.path.endswith("/channels/calls"))
+    written = window_ids(tmp_path)
+    assert len(written) == len(set(written)) == dataset.size
+    assert set(written) == {str(i) for i in dataset.call_ids}
+    results = [r for r in await pool.all_job_results() if r.function == "export_window"]
+    assert len(results) == 24 and sum(r.result["calls"] for r in results) == dataset.size
+    assert len({r.result["worker"] for r in results}) == 2  # both workers took windows
+    assert listed_pages >= 24
+
+
+async def test_a_window_resumes_from_its_checkpoint(tmp_path: Path) -> None:
+    """A page written but not checkpointed is cut; a finished window lists nothing again."""
+    dataset = Dataset(2000, seed=10, span=dt.timedelta(days=1))
+    start, end = plan_windows(DAY, 1)[0]
+    async with (
+        EmbeddedServer(ServerConfig(access_keys=(ACCESS_KEY,)), dataset=dataset) as server,
+        Client(access_key=ACCESS_KEY, base_url=server.base_url) as client,
+    ):
+        ws = str(dataset.workspace_id)
+        first = await export_window(client, ws, start, end, tmp_path, shards=3)
+        assert (first.calls, first.resumed) == (2000, False)
+        path = window_path(tmp_path, start)
+        with path.open("ab") as f:
+            f.write(path.read_bytes()[:500])  # as if a page had been written, not counted
+        server.stats.reset()
+        again = await export_window(client, ws, start, end, tmp_path, shards=3)
+        assert (again.calls, again.resumed) == (0, True)
+        assert server.stats.requests == 0
+    written = window_ids(tmp_path)
+    assert len(written) == len(set(written)) == 2000

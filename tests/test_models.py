@@ -159,3 +159,42 @@ def test_snake_case_attributes_map_to_camel_case_json() -> None:
         "hangupCauseCode": 16,
         "sipType": "elastic",
     }
+
+
+# --- pages of the list endpoints ---
+
+
+def test_a_page_decodes_its_calls_and_token() -> None:
+    page = asyncsdk.CallPage.from_json(fixture_bytes("calls_page.json"))
+    assert [type(c) for c in page.results] == [Call, Call]
+    assert page.results[0].id == uuid.UUID("5f0c7a9e-3b1d-4c8e-9a52-1d7e0b6f2a41")
+    assert page.next_page_token is not None and page.next_page_token.startswith("WyIy")
+
+
+@pytest.mark.parametrize("name", ["calls_page_last.json", "calls_page_empty.json"])
+def test_a_missing_or_empty_token_reads_as_the_end(name: str) -> None:
+    page = asyncsdk.CallPage.from_json(fixture_bytes(name))
+    assert page.next_page_token is None
+
+
+def test_a_page_without_results_is_refused() -> None:
+    with pytest.raises(msgspec.ValidationError, match=r"results"):
+        asyncsdk.CallPage.from_json(b'{"nextPageToken": "x"}')
+
+
+def test_page_decoding_restores_the_garbage_collector() -> None:
+    """The collector is paused for the decode only, and restored after an error too."""
+    import gc
+
+    assert gc.isenabled()
+    asyncsdk.CallPage.from_json(fixture_bytes("calls_page.json"))
+    assert gc.isenabled()
+    with pytest.raises(msgspec.ValidationError):
+        asyncsdk.CallPage.from_json(b'{"results": [{"id": 1}]}')
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        asyncsdk.CallPage.from_json(fixture_bytes("calls_page.json"))
+        assert not gc.isenabled()  # a caller's choice is left alone
+    finally:
+        gc.enable()

@@ -282,3 +282,32 @@ def test_errors_pickle_with_their_context() -> None:
     assert str(clone) == str(err)
     bad = pickle.loads(pickle.dumps(InvalidIDError("call_id", "x")))
     assert (bad.name, bad.value) == ("call_id", "x")
+
+
+# --- the list endpoints ---
+
+
+def test_list_paths_validate_their_ids() -> None:
+    assert p.channel_calls_path(U, U.upper()) == f"/workspaces/{U}/channels/{U}/calls"
+    assert p.call_log_path(uuid.UUID(U)) == f"/workspaces/{U}/channels/calls"
+    with pytest.raises(InvalidIDError, match="workspace_id"):
+        p.call_log_path("../admin")
+    with pytest.raises(InvalidIDError, match="channel_id"):
+        p.channel_calls_path(U, "calls")
+
+
+def test_decode_page_names_the_failing_path() -> None:
+    body = b'{"results": [{"id": "' + U.encode() + b'", "duration": "long"}]}'
+    with pytest.raises(DecodeError) as caught:
+        p.decode_page(body, url=URL)
+    assert caught.value.path == "$.results[0].duration"
+    assert caught.value.body == body
+    assert "not a valid page of calls" in str(caught.value)
+    with pytest.raises(DecodeError, match="not valid JSON") as invalid:
+        p.decode_page(b"<html>", url=URL)
+    assert invalid.value.path is None
+
+
+def test_decode_page_reads_the_fixtures() -> None:
+    page = p.decode_page(fixture_bytes("calls_page.json"), url=URL)
+    assert len(page.results) == 2

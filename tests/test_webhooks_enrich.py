@@ -57,7 +57,8 @@ async def test_each_call_is_fetched_once_for_many_events(
     client: Client, server: EmbeddedServer
 ) -> None:
     ds = server.dataset
-    call_id = ds.call_ids[0]
+    # A call whose details (what GET answers) are final, so that they are remembered.
+    call_id = next(c for c in ds.call_ids if (ds.call(c) or Call(id=c)).status == "completed")
     server.script(call_id, ScriptedResponse(delay=0.05))
     first = [event_for(server, call_id, "completed") for _ in range(3)]
     queue: asyncio.Queue[CallEvent | None] = asyncio.Queue()

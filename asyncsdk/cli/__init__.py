@@ -4,8 +4,9 @@ Outside the SDK core: it uses the public API, the bulk helpers, `asyncsdk.webhoo
 the embedded server and argparse.
 
 Exit codes:
-    0: success (for ``fetch``: every ID fetched).
-    1: the API refused or failed some calls (``fetch`` lists them in its failures file).
+    0: success (for ``fetch``: every ID fetched; for ``export``: every call written).
+    1: the API refused or failed some calls (``fetch`` lists them in its failures file;
+       ``export`` stops at a page that failed, ``--resume`` continues).
     2: bad usage or input: options, credentials, an unreadable or empty ID file, a line
        that is not a UUID. Nothing, or nothing more, was fetched.
     130: interrupted (Ctrl-C); what was fetched is on disk, ``--resume`` continues.
@@ -31,7 +32,7 @@ from asyncsdk.server import (
     webhook_config_from_args,
 )
 
-from . import _demo, _fetch, _listen
+from . import _demo, _export, _fetch, _listen
 from ._common import UsageError
 
 __all__ = ["main"]
@@ -73,6 +74,12 @@ def build_parser() -> argparse.ArgumentParser:
     fetch = commands.add_parser("fetch", help="export many calls to JSON Lines (resumable)")
     _fetch.add_fetch_arguments(fetch)
     fetch.set_defaults(handler=_fetch.run_fetch)
+
+    export = commands.add_parser(
+        "export", help="list a time window's calls to JSON Lines (sharded, resumable)"
+    )
+    _export.add_export_arguments(export)
+    export.set_defaults(handler=_export.run_export)
 
     serve_cmd = commands.add_parser("serve", help="run the embedded Bird API server")
     add_server_arguments(serve_cmd)

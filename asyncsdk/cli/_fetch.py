@@ -1,6 +1,8 @@
 """``asyncsdk get`` and ``asyncsdk fetch``: one call as JSON, or many to JSON Lines.
 
-An export is resumable and exactly-once: each fetched call is one line of the output
+IDs come one per line, as UUIDs or as JSON objects with an ``id`` (the output of
+``asyncsdk export``, so listing then fetching is two commands). An export is resumable
+and exactly-once: each fetched call is one line of the output
 (the API's camelCase JSON); ``--resume`` reads the IDs already there (dropping a line
 cut short by a crash) and skips them, and an ID repeated in the input is fetched once.
 Failures go to a separate JSON Lines file, rewritten by each run, so it always lists
@@ -55,7 +57,10 @@ def add_fetch_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("workspace", help="workspace UUID")
     parser.add_argument("channel", help="channel UUID")
     parser.add_argument(
-        "--ids", required=True, help="file of call UUIDs, one per line, or - for stdin"
+        "--ids",
+        required=True,
+        help="file of call UUIDs, one per line (or the JSON Lines of `asyncsdk export`), "
+        "or - for stdin",
     )
     parser.add_argument("--out", required=True, type=Path, help="JSON Lines file of calls")
     parser.add_argument(
@@ -86,6 +91,11 @@ def _parse_line(line: str, where: str) -> str | None:
     text = line.strip()
     if not text or text.startswith("#"):
         return None
+    if text.startswith("{"):  # a line of `asyncsdk export` (or of fetch itself): its id
+        try:
+            return str(_ID_DECODER.decode(text).id)
+        except msgspec.MsgspecError:
+            raise UsageError(f"{where}: a JSON line without a call id: {text[:80]!r}") from None
     try:
         return str(uuid.UUID(text))
     except ValueError:

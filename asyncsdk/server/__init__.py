@@ -1,8 +1,9 @@
 """An embedded Bird Voice API server, for tests, demos and benchmarks over loopback HTTP.
 
-It serves ``GET /workspaces/{workspaceId}/channels/{channelId}/calls/{callId}`` from a
-deterministic `Dataset`, checks credentials, can enforce a rate limit, add latency,
-inject seeded faults and play scripted answers::
+It serves ``GET /workspaces/{workspaceId}/channels/{channelId}/calls/{callId}`` and the
+two list endpoints (``.../channels/{channelId}/calls`` and ``.../channels/calls``, with
+filters and signed page tokens) from a deterministic `Dataset`, checks credentials,
+can enforce a rate limit, add latency, inject seeded faults and play scripted answers::
 
     async with EmbeddedServer(ServerConfig(faults=Faults(error_503=0.1))) as server:
         ...  # point a client at server.base_url

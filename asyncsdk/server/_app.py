@@ -1,5 +1,8 @@
 """The embedded server's request handling: auth, scripts, rate limit, faults, lookup.
 
+The list endpoints (`asyncsdk.server._listing`) go through the same decision; only
+the answer of step 7 differs.
+
 `BirdApi` holds one server's state (token bucket, fault RNG, scripts, counters) and
 builds the aiohttp application. Each request is decided synchronously on arrival, in
 this order, so a seed and a request sequence always give the same answers:
@@ -22,10 +25,11 @@ Imports: aiohttp, `asyncsdk.models` (through the dataset) and the standard libra
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import uuid
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from http import HTTPStatus
 
@@ -34,6 +38,7 @@ from aiohttp import web
 from asyncsdk.server._config import ScriptedResponse, ServerConfig
 from asyncsdk.server._dataset import Dataset
 from asyncsdk.server._limiter import Quota
+from asyncsdk.server._listing import CALL_LOG_ROUTE, CHANNEL_CALLS_ROUTE, Listing
 from asyncsdk.server._replies import (
     BAD_GATEWAY_HTML,
     JSON_TYPE,
@@ -52,6 +57,8 @@ _PATH_IDS = ("workspaceId", "channelId", "callId")
 _UUID_TEXT_LENGTH = 36
 #: Bits of a request id that hold the request counter.
 _COUNTER_BITS = 48
+#: Builds the success answer of a list endpoint.
+_Answer = Callable[[], Reply]
 
 
 def script_key(call_id: uuid.UUID | str) -> str:
@@ -119,11 +126,16 @@ class BirdApi:
         self._request_id_prefix = prefix_rng.getrandbits(128) & ~((1 << _COUNTER_BITS) - 1)
         self._request_count = 0
         self._policies: dict[float, str] = {}  # rate -> its RateLimit-Policy value
+        self._listing = Listing(config, dataset)
 
     def make_app(self) -> web.Application:
         """Return the aiohttp application serving this API."""
         app = web.Application()
         app.router.add_route("*", CALL_ROUTE, self._handle_call)
+        app.router.add_route(
+            "*", CHANNEL_CALLS_ROUTE, functools.partial(self._handle_list, log=False)
+        )
+        app.router.add_route("*", CALL_LOG_ROUTE, functools.partial(self._handle_list, log=True))
         app.router.add_route("*", "/{tail:.*}", self._handle_other)
         return app
 
@@ -138,6 +150,12 @@ class BirdApi:
         call_id = request.match_info["callId"]
         request_id = self._arrive(request, now, call_id)
         return await self._answer(request, self._decide(request, now, call_id), request_id)
+
+    async def _handle_list(self, request: web.Request, *, log: bool) -> web.StreamResponse:
+        now = asyncio.get_running_loop().time()
+        request_id = self._arrive(request, now, "")
+        answer = functools.partial(self._listing.answer, request.match_info, request.query, log=log)
+        return await self._answer(request, self._decide(request, now, "", answer), request_id)
 
     async def _handle_other(self, request: web.Request) -> web.StreamResponse:
         now = asyncio.get_running_loop().time()
@@ -155,7 +173,9 @@ class BirdApi:
         if self._config.record_requests:
             headers = dict(request.headers)
             self._requests.append(
-                RecordedRequest(now, request.method, request.path, headers, call_id)
+                RecordedRequest(
+                    now, request.method, request.path, headers, call_id, request.query_string
+                )
             )
         return str(uuid.UUID(int=self._request_id_prefix | self._request_count, version=4))
 
@@ -171,12 +191,17 @@ class BirdApi:
 
     # --- decisions (synchronous: made in arrival order) -------------------------------
 
-    def _decide(self, request: web.Request, now: float, call_id: str) -> Reply:
-        reply = self._decide_uncounted(request, now, call_id)
+    def _decide(
+        self, request: web.Request, now: float, call_id: str, answer: _Answer | None = None
+    ) -> Reply:
+        reply = self._decide_uncounted(request, now, call_id, answer)
         self._count(reply, now)
         return reply
 
-    def _decide_uncounted(self, request: web.Request, now: float, call_id: str) -> Reply:
+    def _decide_uncounted(
+        self, request: web.Request, now: float, call_id: str, answer: _Answer | None = None
+    ) -> Reply:
+        """Decide steps 1-8; ``answer`` gives a list endpoint's step 8 (else the lookup)."""
         if request.method != "GET":
             reply = error_reply(405, f"method {request.method} is not allowed; use GET")
             reply.headers["Allow"] = "GET"
@@ -226,7 +251,7 @@ class BirdApi:
                 reply.headers.update(limit_headers)
                 reply.headers["Retry-After"] = str(admission.retry_after)
                 return reply
-        reply = self._with_fault(self._draw_fault(), request.match_info)
+        reply = self._with_fault(self._draw_fault(), request.match_info, answer)
         reply.headers.update(limit_headers)
         return reply
 
@@ -271,7 +296,9 @@ class BirdApi:
                 return kind
         return None
 
-    def _with_fault(self, fault: str | None, ids: Mapping[str, str]) -> Reply:
+    def _with_fault(
+        self, fault: str | None, ids: Mapping[str, str], answer: _Answer | None = None
+    ) -> Reply:
         faults = self._config.faults
         if fault == "429_burst":
             self._stats.throttled += 1
@@ -291,11 +318,11 @@ class BirdApi:
             if faults.retry_after_503 is not None:
                 reply.headers["Retry-After"] = str(faults.retry_after_503)
         else:
-            reply = self._lookup(ids)
+            reply = self._lookup(ids) if answer is None else answer()
             if fault in ("reset", "truncate"):
                 reply.action = "reset" if fault == "reset" else "truncate"
             elif fault == "slow":
-                reply.delay = faults.slow_seconds
+                reply.delay += faults.slow_seconds
         reply.fault = fault
         return reply
 

@@ -1,9 +1,11 @@
 """Generate one realistic call, as the API's camelCase JSON object, from a seeded RNG.
 
 `generate_call` is a pure function of its arguments: the same ``random.Random`` state
-gives the same object. The mix is meant to look like production traffic: mostly
-complete records, some with ``null`` or absent fields, a few bare ones, and a few with
-enum values and fields the API may add later (which clients must tolerate).
+and ``created_at`` give the same object. Every call has a ``createdAt`` (the list
+endpoints order and window by it); the other timestamps follow it. The mix is meant to
+look like production traffic: mostly complete records, some with ``null`` or absent
+fields, a few bare ones, and a few with enum values and fields the API may add later
+(which clients must tolerate).
 
 Imports: the standard library only.
 """
@@ -70,9 +72,6 @@ _HANGUP: dict[str, tuple[int, str, str]] = {
 #: Statuses whose call has been answered, and those whose call has ended.
 _ANSWERED = frozenset(("completed", "ongoing", "transferred"))
 _ENDED = frozenset(("completed", "no-answer", "busy", "failed", "transferred"))
-#: Calls start within this many seconds after the epoch.
-_EPOCH = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
-_SPAN_SECONDS = 300 * 24 * 3600
 #: Probabilities of the rarer shapes of record.
 _P_MINIMAL = 0.03
 _P_ALL_NULL = 0.03
@@ -141,11 +140,8 @@ def _call_flow(rng: random.Random, call_id: str) -> JsonObject:
     return {"id": flow_id, "commands": commands}
 
 
-def _times(rng: random.Random, status: str) -> tuple[JsonObject, int | None]:
+def _times(rng: random.Random, status: str, created: dt.datetime) -> tuple[JsonObject, int | None]:
     """Return the timestamp fields for ``status`` and the duration in seconds."""
-    created = _EPOCH + dt.timedelta(
-        seconds=rng.randrange(_SPAN_SECONDS), milliseconds=rng.randrange(1000)
-    )
     ringing = created + dt.timedelta(milliseconds=rng.randrange(300, 4000))
     answered = ringing + dt.timedelta(milliseconds=rng.randrange(1000, 20_000))
     duration = rng.randrange(1, 1800) if status in _ANSWERED else 0
@@ -165,12 +161,14 @@ def _times(rng: random.Random, status: str) -> tuple[JsonObject, int | None]:
     return fields, (duration if status in _ENDED else None)
 
 
-def _full_call(rng: random.Random, call_id: str, channel_id: str) -> JsonObject:
+def _full_call(
+    rng: random.Random, call_id: str, channel_id: str, created: dt.datetime
+) -> JsonObject:
     status = rng.choices([s for s, _ in _STATUSES], [w for _, w in _STATUSES])[0]
     direction = rng.choice(("incoming", "outgoing"))
     caller, caller_iso, caller_kind = _e164(rng)
     callee, callee_iso, callee_kind = _e164(rng)
-    times, duration = _times(rng, status)
+    times, duration = _times(rng, status, created)
     cause, sip_code, reason = _HANGUP.get(status, (None, None, None))
     ended = status in _ENDED
     call: JsonObject = {
@@ -219,7 +217,7 @@ def _full_call(rng: random.Random, call_id: str, channel_id: str) -> JsonObject:
         "tags": rng.sample(_TAGS, rng.randrange(4)),
     }
     for key in list(call):
-        if key not in ("id", "status") and rng.random() < _P_FIELD_NULL:
+        if key not in ("id", "status", "createdAt") and rng.random() < _P_FIELD_NULL:
             if rng.random() < 0.5:
                 call[key] = None
             else:
@@ -238,23 +236,26 @@ def _add_future_values(rng: random.Random, call: JsonObject) -> None:
     call["billing"] = {"amount": f"{rng.uniform(0.001, 0.2):.3f}", "currency": "EUR"}
 
 
-def generate_call(rng: random.Random, call_id: uuid.UUID, channel_id: uuid.UUID) -> JsonObject:
+def generate_call(
+    rng: random.Random, call_id: uuid.UUID, channel_id: uuid.UUID, created_at: dt.datetime
+) -> JsonObject:
     """Return one call's JSON object, every choice drawn from ``rng``.
 
     Args:
-        rng: The call's own RNG, seeded from the dataset seed and the call's index.
+        rng: The call's own RNG.
         call_id: The call's id (``id``, and ``callId`` of its call-flow commands).
         channel_id: The channel the call belongs to (``channelId``).
+        created_at: The call's ``createdAt`` (aware); its other times follow it.
     """
     cid = str(call_id)
     shape = rng.random()
     if shape < _P_MINIMAL:
-        return {"id": cid}
+        return {"id": cid, "createdAt": _timestamp(rng, created_at)}
     if shape < _P_MINIMAL + _P_ALL_NULL:
-        ringing = _timestamp(rng, _EPOCH + dt.timedelta(seconds=rng.randrange(_SPAN_SECONDS)))
+        created = _timestamp(rng, created_at)
         keys = ("channelId", "from", "to", "originator", "parentId", "direction", "reason")
-        return {"id": cid, **dict.fromkeys(keys), "status": "ringing", "createdAt": ringing}
-    call = _full_call(rng, cid, str(channel_id))
+        return {"id": cid, **dict.fromkeys(keys), "status": "ringing", "createdAt": created}
+    call = _full_call(rng, cid, str(channel_id), created_at)
     if rng.random() < _P_FUTURE:
         _add_future_values(rng, call)
     return call

@@ -11,12 +11,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import datetime as dt
 import os
 import signal
 from collections.abc import Callable
 
 from asyncsdk.server._config import DEFAULT_ACCESS_KEYS, DEFAULT_BURST, Faults, ServerConfig
-from asyncsdk.server._dataset import DEFAULT_DATASET_SEED, DEFAULT_DATASET_SIZE, Dataset
+from asyncsdk.server._dataset import (
+    DEFAULT_DATASET_SEED,
+    DEFAULT_DATASET_SIZE,
+    DEFAULT_DATASET_SPAN,
+    DEFAULT_DATASET_START,
+    Dataset,
+)
 from asyncsdk.server._server import DEFAULT_HOST, EmbeddedServer
 from asyncsdk.server._webhooks import WebhookConfig, WebhookSender
 
@@ -28,6 +35,7 @@ __all__ = [
     "config_from_args",
     "dataset_from_args",
     "describe",
+    "how_to_list",
     "serve",
     "webhook_config_from_args",
 ]
@@ -58,6 +66,27 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--seed", type=int, default=DEFAULT_DATASET_SEED, help="seed of data and faults"
+    )
+    parser.add_argument(
+        "--start",
+        type=_aware_datetime,
+        default=DEFAULT_DATASET_START,
+        metavar="WHEN",
+        help="earliest createdAt, RFC 3339 (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--span-days",
+        type=float,
+        default=DEFAULT_DATASET_SPAN / dt.timedelta(days=1),
+        metavar="DAYS",
+        help="days the calls are created over (default: %(default)g)",
+    )
+    parser.add_argument(
+        "--busy-share",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="share of the calls created in one hour mid-span (default: 0, even)",
     )
     parser.add_argument(
         "--access-key",
@@ -94,6 +123,13 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added per response")
     parser.add_argument(
         "--latency-jitter", type=float, default=0.0, help="extra random 0..N seconds"
+    )
+    parser.add_argument(
+        "--page-latency",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="extra seconds per listed page of 1000 calls, scaled by its size",
     )
     for option, _, what in _FAULT_OPTIONS:
         parser.add_argument(
@@ -162,6 +198,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         limit_headers=args.limit_headers,
         latency=args.latency,
         latency_jitter=args.latency_jitter,
+        page_latency=args.page_latency,
         faults=faults,
         seed=args.seed,
         rate_schedule=args.rate_schedule,
@@ -174,9 +211,24 @@ def dataset_from_args(args: argparse.Namespace) -> Dataset:
     """Return the `Dataset` the parsed options describe.
 
     Raises:
-        ValueError: ``--size`` is out of range.
+        ValueError: ``--size``, ``--span-days`` or ``--busy-share`` is out of range.
     """
-    return Dataset(size=args.size, seed=args.seed)
+    if not args.span_days > 0:
+        raise ValueError(f"--span-days must be more than 0, got {args.span_days}")
+    return Dataset(
+        size=args.size,
+        seed=args.seed,
+        start=args.start,
+        span=dt.timedelta(days=args.span_days),
+        busy_share=args.busy_share,
+    )
+
+
+def _aware_datetime(text: str) -> dt.datetime:
+    value = dt.datetime.fromisoformat(text)
+    if value.utcoffset() is None:
+        raise argparse.ArgumentTypeError(f"{text!r} has no time zone; add Z or +00:00")
+    return value
 
 
 def _int_list(text: str) -> tuple[int, ...]:
@@ -228,6 +280,25 @@ def describe(server: EmbeddedServer) -> str:
     )
 
 
+def how_to_list(server: EmbeddedServer) -> str:
+    """Return the lines that tell a new user how to get the server's call IDs."""
+    ds = server.dataset
+    since = ds.timeline.start.isoformat().replace("+00:00", "Z")
+    until = ds.timeline.end.isoformat().replace("+00:00", "Z")
+    base = server.base_url
+    return "\n".join(
+        [
+            f"its {ds.size} calls were created from {since} to {until}; to get their IDs,",
+            f"  list them:   GET {base}/workspaces/{ds.workspace_id}/channels/calls?limit=1000",
+            f"  export them: asyncsdk export {ds.workspace_id} --since {since} --until {until}"
+            f" --out calls.jsonl --base-url {base}",
+            f"  then fetch:  asyncsdk fetch {ds.workspace_id} {ds.channel_id} --ids calls.jsonl"
+            f" --out details.jsonl --base-url {base}",
+            "  (with BIRD_ACCESS_KEY set to one of the server's access keys)",
+        ]
+    )
+
+
 async def serve(
     server: EmbeddedServer,
     *,
@@ -238,8 +309,9 @@ async def serve(
 
     Args:
         server: A server that is not running yet.
-        announce: Called once with `describe`'s line when the server is up (and with
-            a summary of the webhooks sent, when it stops).
+        announce: Called once when the server is up, with `describe`'s line followed
+            by `how_to_list`'s lines (and with a summary of the webhooks sent, when it
+            stops).
         webhooks: Also deliver the dataset's call-status webhooks (`WebhookSender`).
     """
     stop = asyncio.Event()
@@ -252,7 +324,7 @@ async def serve(
     try:
         async with server:
             if announce is not None:
-                announce(describe(server))
+                announce(describe(server) + "\n" + how_to_list(server))
             if webhooks is None:
                 await stop.wait()
             else:

@@ -165,6 +165,9 @@ class ServerConfig:
             429s (with ``policy_header`` off too).
         latency: Delay added before every response, in seconds.
         latency_jitter: Extra delay drawn uniformly from ``0..latency_jitter`` seconds.
+        page_latency: Extra delay of a list endpoint's page of 1,000 calls, in seconds;
+            a page of ``n`` calls waits ``page_latency * n / 1000`` on top of
+            ``latency`` (bigger pages take longer to assemble and send).
         faults: Probabilities of injected failures.
         seed: Seed of every random choice (faults, jitter, request ids): the same seed
             and the same request sequence give the same answers.
@@ -190,6 +193,7 @@ class ServerConfig:
     limit_headers: bool = True
     latency: float = 0.0
     latency_jitter: float = 0.0
+    page_latency: float = 0.0
     faults: Faults = field(default_factory=Faults)
     seed: int = 0
     record_requests: bool = True
@@ -211,6 +215,7 @@ class ServerConfig:
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
         _check_seconds("latency", self.latency)
         _check_seconds("latency_jitter", self.latency_jitter)
+        _check_seconds("page_latency", self.page_latency)
         if not isinstance(self.faults, Faults):
             raise ValueError(f"faults must be a Faults instance, got {self.faults!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):

@@ -2,39 +2,53 @@
 
 A dataset of ``size`` calls holds no call at all: call ``i`` has the id
 ``prefix | i`` (a seed-derived version-4 UUID whose last 48 bits are the index), so an
-id maps back to its index in O(1), and its body is generated on demand from a
-``random.Random`` seeded with ``(seed, i)``. A million-call dataset costs a few bytes.
+id maps back to its index in O(1); its ``createdAt`` is a function of the index
+(`asyncsdk.server._timeline`), so a time window maps to an index range; and its body is
+rendered on demand from one of a bounded pool of generated templates
+(`asyncsdk.server._templates`). A million-call dataset costs a few bytes, plus at most
+about 2 MB of templates once they are used.
 
 Imports: `asyncsdk.models`, msgspec and the standard library.
 """
 
 from __future__ import annotations
 
-import functools
+import datetime as dt
 import random
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import overload
 
-import msgspec
-
 from asyncsdk.models import Call
-from asyncsdk.server._callgen import generate_call
+from asyncsdk.server._templates import TEMPLATE_COUNT, Template, build_template, uuid_text
+from asyncsdk.server._timeline import Timeline
 
-__all__ = ["DEFAULT_DATASET_SEED", "DEFAULT_DATASET_SIZE", "CallIds", "Dataset"]
+__all__ = [
+    "DEFAULT_DATASET_SEED",
+    "DEFAULT_DATASET_SIZE",
+    "DEFAULT_DATASET_SPAN",
+    "DEFAULT_DATASET_START",
+    "CallIds",
+    "Dataset",
+]
 
 #: Number of calls in a dataset built without arguments.
 DEFAULT_DATASET_SIZE: int = 1000
 #: Seed of a dataset built without arguments.
 DEFAULT_DATASET_SEED: int = 0
+#: The earliest ``createdAt`` of a dataset built without arguments.
+DEFAULT_DATASET_START: dt.datetime = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+#: The period a dataset's calls are created in, by default.
+DEFAULT_DATASET_SPAN: dt.timedelta = dt.timedelta(days=300)
 #: Bits of a call id that hold its index; the rest is the dataset's prefix.
 _INDEX_BITS = 48
 _INDEX_MASK = (1 << _INDEX_BITS) - 1
 #: Largest dataset: half the 48-bit index space, the other half is for `missing_call_id`.
 MAX_DATASET_SIZE: int = 1 << (_INDEX_BITS - 1)
-_SEED_MASK = (1 << 64) - 1
-#: Bodies kept per dataset, most recently served first (about 1.5 KiB each).
-BODY_CACHE_SIZE: int = 4096
+_MASK64 = (1 << 64) - 1
+#: Fibonacci hashing spreads neighbouring indices over the templates.
+_SPREAD = 0x9E3779B97F4A7C15
+_TEMPLATE_SHIFT = 64 - (TEMPLATE_COUNT.bit_length() - 1)
 
 
 def _random_uuid4(rng: random.Random) -> uuid.UUID:
@@ -86,19 +100,41 @@ class CallIds(Sequence[uuid.UUID]):
 class Dataset:
     """A deterministic set of calls in one workspace and channel.
 
-    The same ``size`` and ``seed`` always give the same ids and bodies, in any process.
+    The same arguments always give the same ids, times and bodies, in any process.
 
     Args:
         size: Number of calls, from 0 to 2**47.
         seed: Seed of every id and body.
+        start: The earliest ``createdAt`` (aware).
+        span: The period the calls are created in; ``createdAt`` grows with the index.
+        busy_share: Share of the calls (0.0 to 1.0) created within one hour in the
+            middle of the span, for skewed listings; 0.0 spreads them evenly.
 
     Raises:
-        ValueError: ``size`` or ``seed`` is out of range.
+        ValueError: An argument is out of range.
     """
 
-    __slots__ = ("_body_at", "_call_ids", "_prefix", "_seed", "_size", "channel_id", "workspace_id")
+    __slots__ = (
+        "_call_ids",
+        "_prefix",
+        "_seed",
+        "_size",
+        "_spread",
+        "_templates",
+        "channel_id",
+        "timeline",
+        "workspace_id",
+    )
 
-    def __init__(self, size: int = DEFAULT_DATASET_SIZE, seed: int = DEFAULT_DATASET_SEED) -> None:
+    def __init__(
+        self,
+        size: int = DEFAULT_DATASET_SIZE,
+        seed: int = DEFAULT_DATASET_SEED,
+        *,
+        start: dt.datetime = DEFAULT_DATASET_START,
+        span: dt.timedelta = DEFAULT_DATASET_SPAN,
+        busy_share: float = 0.0,
+    ) -> None:
         if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size <= MAX_DATASET_SIZE:
             raise ValueError(f"size must be an integer from 0 to 2**47, got {size!r}")
         if isinstance(seed, bool) or not isinstance(seed, int):
@@ -111,10 +147,11 @@ class Dataset:
         #: The channel every call is in.
         self.channel_id: uuid.UUID = _random_uuid4(rng)
         self._prefix = _random_uuid4(rng).int & ~_INDEX_MASK
+        self._spread = rng.getrandbits(64)
         self._call_ids = CallIds(self._prefix, range(size))
-        self._body_at: Callable[[int], bytes] = functools.lru_cache(maxsize=BODY_CACHE_SIZE)(
-            self._generate
-        )
+        #: When each call was created (``createdAt`` from the index).
+        self.timeline: Timeline = Timeline(size, start=start, span=span, busy_share=busy_share)
+        self._templates: dict[int, Template] = {}
 
     @property
     def size(self) -> int:
@@ -128,29 +165,40 @@ class Dataset:
 
     @property
     def call_ids(self) -> CallIds:
-        """The ids of the calls, in index order (a lazy sequence)."""
+        """The ids of the calls, in index order (oldest first; a lazy sequence)."""
         return self._call_ids
 
-    def index(self, call_id: uuid.UUID) -> int | None:
-        """Return the index of ``call_id``, or ``None`` if it is not in the dataset."""
-        number = call_id.int
+    def index(self, call_id: uuid.UUID | str) -> int | None:
+        """Return the index of ``call_id`` (a UUID or its text), or ``None`` if absent."""
+        number = _as_uuid(call_id)
+        if number is None:
+            return None
         index = number & _INDEX_MASK
         if number & ~_INDEX_MASK != self._prefix or index >= self._size:
             return None
         return index
 
-    def body(self, call_id: uuid.UUID) -> bytes | None:
+    def body(self, call_id: uuid.UUID | str) -> bytes | None:
         """Return the JSON body served for ``call_id`` (camelCase), or ``None`` if absent."""
         index = self.index(call_id)
-        return None if index is None else self._body_at(index)
+        return None if index is None else self.body_at(index)
 
-    def _generate(self, index: int) -> bytes:
-        rng = random.Random(((self._seed & _SEED_MASK) << _INDEX_BITS) | index)
-        call_id = uuid.UUID(int=self._prefix | index)
-        return msgspec.json.encode(generate_call(rng, call_id, self.channel_id))
+    def body_at(self, index: int) -> bytes:
+        """Return the JSON body of call ``index`` (``0 <= index < size``)."""
+        return self.template_at(index).render(
+            uuid_text(self._prefix | index), self.timeline.created_ms(index)
+        )
 
-    def call(self, call_id: uuid.UUID) -> Call | None:
-        """Return the call ``call_id`` as the SDK decodes it, or ``None`` if absent."""
+    def template_at(self, index: int) -> Template:
+        """Return the template call ``index`` is rendered from (see `Template.facts`)."""
+        number = ((index * _SPREAD + self._spread) & _MASK64) >> _TEMPLATE_SHIFT
+        template = self._templates.get(number)
+        if template is None:
+            template = self._templates[number] = build_template(self._seed, number, self.channel_id)
+        return template
+
+    def call(self, call_id: uuid.UUID | str) -> Call | None:
+        """Return the call ``call_id`` (a UUID or its text) as the SDK decodes it, or ``None``."""
         body = self.body(call_id)
         return None if body is None else Call.from_json(body)
 
@@ -172,4 +220,23 @@ class Dataset:
         return uuid.UUID(int=self._prefix | (self._size + i))
 
     def __repr__(self) -> str:
-        return f"Dataset(size={self._size}, seed={self._seed})"
+        timeline = self.timeline
+        extra = ""
+        if timeline.start != DEFAULT_DATASET_START:
+            extra += f", start={timeline.start.isoformat()}"
+        if timeline.span != DEFAULT_DATASET_SPAN:
+            extra += f", span={timeline.span}"
+        if timeline.busy_share:
+            extra += f", busy_share={timeline.busy_share:g}"
+        return f"Dataset(size={self._size}, seed={self._seed}{extra})"
+
+
+def _as_uuid(value: object) -> int | None:
+    if isinstance(value, uuid.UUID):
+        return value.int
+    if isinstance(value, str):
+        try:
+            return uuid.UUID(value).int
+        except ValueError:
+            return None
+    return None

@@ -24,6 +24,8 @@ __all__ = ["DEFAULT_HOST", "DEFAULT_SHUTDOWN_TIMEOUT", "EmbeddedServer"]
 DEFAULT_HOST = "127.0.0.1"
 #: Seconds `EmbeddedServer.stop` waits for in-flight requests before cancelling them.
 DEFAULT_SHUTDOWN_TIMEOUT = 0.25
+#: Longest request line accepted, in bytes: a page token alone may be 8,000 characters.
+MAX_REQUEST_LINE = 16 * 1024
 
 
 class EmbeddedServer:
@@ -132,6 +134,7 @@ class EmbeddedServer:
             access_log=None,
             handler_cancellation=True,
             shutdown_timeout=self._shutdown_timeout,
+            max_line_size=MAX_REQUEST_LINE,
         )
         await runner.setup()
         try:

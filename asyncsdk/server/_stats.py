@@ -80,6 +80,15 @@ class ServerStats:
         self.admitted_times = []
         self.timeline = []
 
+    def __repr__(self) -> str:
+        # Short: the arrival times of a long run would flood assertion messages.
+        faults = {kind: n for kind, n in self.faults.items() if n}
+        return (
+            f"ServerStats(requests={self.requests}, by_status={self.by_status}, "
+            f"throttled={self.throttled}, faults={faults}, scripted={self.scripted}, "
+            f"admitted_times=<{len(self.admitted_times)} times>)"
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class RecordedRequest:
@@ -91,6 +100,7 @@ class RecordedRequest:
         path: Request path, without the query string.
         headers: Request headers (the last value of a repeated header).
         call_id: The ``callId`` path segment as sent, or ``""`` for another path.
+        query: The query string as sent (still percent-encoded), ``""`` if none.
     """
 
     time: float
@@ -98,3 +108,4 @@ class RecordedRequest:
     path: str
     headers: dict[str, str]
     call_id: str
+    query: str = ""

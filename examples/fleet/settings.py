@@ -8,6 +8,7 @@
 | ``FLEET_BURST`` | requests the fleet may send back to back | ``1`` |
 | ``FLEET_FALLBACK_SHARE`` | share of the rate one worker uses while Redis is down | ``0.25`` |
 | ``FLEET_CONCURRENCY`` | requests in flight per job | ``16`` |
+| ``FLEET_SHARDS`` | shards (pages in flight) per window job | ``4`` |
 | ``FLEET_MAX_JOBS`` | jobs one worker runs at once | ``4`` |
 | ``FLEET_JOB_TIMEOUT`` | seconds before arq cancels a job (it is then retried) | ``600`` |
 | ``FLEET_LIMIT_KEY`` | name of the shared limit | a hash of ``BIRD_ACCESS_KEY`` |
@@ -35,6 +36,7 @@ class FleetSettings:
     burst: int = 1
     fallback_share: float = 0.25
     concurrency: int = 16
+    shards: int = 4
     max_jobs: int = 4
     job_timeout: float = 600.0
     limit_key: str | None = None
@@ -49,6 +51,7 @@ class FleetSettings:
             burst=int(env.get("FLEET_BURST", d.burst)),
             fallback_share=float(env.get("FLEET_FALLBACK_SHARE", d.fallback_share)),
             concurrency=int(env.get("FLEET_CONCURRENCY", d.concurrency)),
+            shards=int(env.get("FLEET_SHARDS", d.shards)),
             max_jobs=int(env.get("FLEET_MAX_JOBS", d.max_jobs)),
             job_timeout=float(env.get("FLEET_JOB_TIMEOUT", d.job_timeout)),
             limit_key=env.get("FLEET_LIMIT_KEY") or None,

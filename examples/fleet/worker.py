@@ -8,13 +8,16 @@ Run one or more per machine, all pointed at the same Redis::
 Each worker process creates its `Client` once, at start-up (arq's ``on_startup``), and
 closes it at shutdown, so every job of the process shares its connection pool, retry
 budget and limiter; the limiter in turn shares one rate with every other worker.
-A job fetches one chunk of IDs into its own JSON Lines file (see `export`); a job that
-leaves failures is retried later by arq and then fetches only what is still missing.
+A ``fetch_chunk`` job fetches one chunk of IDs into its own JSON Lines file (see
+`export`); a job that leaves failures is retried later by arq and then fetches only what
+is still missing. An ``export_window`` job lists one window of a day into its own file
+(see `windows`); one that fails is retried later and resumes from its checkpoint.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import logging
 import os
 from typing import Any
@@ -23,11 +26,12 @@ from arq import Retry
 from arq.connections import RedisSettings
 from arq.worker import func, run_worker
 
-from asyncsdk import Client
+from asyncsdk import Client, RequestError
 from asyncsdk.redis_limiter import RedisRateLimiter
 
 from .export import ChunkBusyError, chunk_path, export_chunk
 from .settings import QUEUE_NAME, FleetSettings
+from .windows import WindowBusyError, export_window
 
 #: Runs of one job at most (arq counts a run cut short by a crash too).
 MAX_TRIES = 5
@@ -84,10 +88,42 @@ async def fetch_chunk(
     }
 
 
+async def export_window_job(
+    ctx: dict[str, Any], workspace_id: str, start: str, end: str
+) -> dict[str, object]:
+    """List one window of the calls log into its ``window-<start>.jsonl``."""
+    settings: FleetSettings = ctx["settings"]
+    try:
+        report = await export_window(
+            ctx["client"],
+            workspace_id,
+            dt.datetime.fromisoformat(start),
+            dt.datetime.fromisoformat(end),
+            settings.out_dir,
+            shards=settings.shards,
+        )
+    except WindowBusyError:
+        raise Retry(defer=RETRY_DELAY) from None
+    except RequestError:
+        if ctx["job_try"] >= MAX_TRIES:
+            raise
+        raise Retry(defer=RETRY_DELAY * ctx["job_try"]) from None  # resumes from its checkpoint
+    return {
+        "window": start,
+        "worker": os.getpid(),
+        "calls": report.calls,
+        "pages": report.pages,
+        "resumed": report.resumed,
+    }
+
+
 class WorkerSettings:
     """What ``arq examples.fleet.worker.WorkerSettings`` runs."""
 
-    functions = (func(fetch_chunk, name="fetch_chunk", max_tries=MAX_TRIES),)
+    functions = (
+        func(fetch_chunk, name="fetch_chunk", max_tries=MAX_TRIES),
+        func(export_window_job, name="export_window", max_tries=MAX_TRIES),
+    )
     queue_name = QUEUE_NAME
     redis_settings = RedisSettings.from_dsn(_SETTINGS.redis_url)
     on_startup = startup

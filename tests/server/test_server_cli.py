@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import re
 import signal
 import sys
@@ -12,8 +13,16 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from asyncsdk.server import Faults, add_server_arguments, config_from_args, dataset_from_args
+from asyncsdk.server import (
+    Dataset,
+    EmbeddedServer,
+    Faults,
+    add_server_arguments,
+    config_from_args,
+    dataset_from_args,
+)
 from asyncsdk.server.__main__ import main
+from asyncsdk.server._cli import how_to_list
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ANNOUNCEMENT = re.compile(
@@ -57,6 +66,29 @@ def test_options_reach_the_config() -> None:
         slow=0.07,
     )
     assert dataset_from_args(args).size == 10
+
+
+def test_listing_options_reach_the_config_and_the_dataset() -> None:
+    args = _parse(
+        *("--page-latency", "0.1", "--start", "2026-10-02T00:00:00Z"),
+        *("--span-days", "1", "--busy-share", "0.9", "--size", "100"),
+    )
+    assert config_from_args(args).page_latency == 0.1
+    dataset = dataset_from_args(args)
+    assert dataset.timeline.start == dt.datetime(2026, 10, 2, tzinfo=dt.UTC)
+    assert dataset.timeline.span == dt.timedelta(days=1)
+    assert dataset.timeline.busy_share == 0.9
+    with pytest.raises(SystemExit):
+        _parse("--start", "2026-10-02T00:00:00")  # no time zone
+
+
+async def test_the_announcement_says_how_to_get_call_ids() -> None:
+    async with EmbeddedServer(dataset=Dataset(size=5)) as server:
+        text = how_to_list(server)
+    ws = str(server.dataset.workspace_id)
+    assert f"/workspaces/{ws}/channels/calls" in text
+    assert f"asyncsdk export {ws} --since 2026-01-01T00:00:00Z" in text
+    assert "asyncsdk fetch" in text and "--ids calls.jsonl" in text
 
 
 def test_policy_header_is_on_unless_turned_off() -> None:

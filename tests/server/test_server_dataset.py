@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import datetime as dt
 import uuid
 
 import msgspec
@@ -90,7 +91,7 @@ def test_bodies_vary_like_production() -> None:
         call = Call.from_json(body)
         statuses[call.status] += 1
         directions.add(call.direction)
-        minimal += raw.keys() == {"id"}
+        minimal += raw.keys() == {"id", "createdAt"}  # every call has a createdAt
         nulls += any(value is None for value in raw.values())
         plus_offset += b'+00:00"' in body
         zulu += b'Z"' in body
@@ -120,3 +121,72 @@ def test_empty_dataset() -> None:
     ds = Dataset(size=0)
     assert len(ds.call_ids) == 0
     assert ds.call(ds.missing_call_id()) is None
+
+
+def test_call_and_body_accept_the_id_as_text() -> None:
+    ds = Dataset(size=20, seed=0)
+    call_id = ds.call_ids[3]
+    for form in (str(call_id), str(call_id).upper(), call_id.hex):
+        assert ds.body(form) == ds.body(call_id)
+        call = ds.call(form)
+        assert call is not None and call.id == call_id
+    assert ds.call("not a uuid") is None
+    assert ds.index(str(ds.missing_call_id())) is None
+
+
+def test_created_at_grows_with_the_index_and_matches_the_body() -> None:
+    ds = Dataset(size=3000, seed=1, span=dt.timedelta(seconds=2))  # 1.5 calls per ms: ties
+    times = [ds.timeline.created_at(i) for i in range(ds.size)]
+    assert times == sorted(times)
+    assert len(set(times)) < len(times)  # equal timestamps exist
+    assert ds.timeline.start <= times[0] and times[-1] < ds.timeline.end
+    for i in (0, 1, 1234, 2999):
+        call = ds.call(ds.call_ids[i])
+        assert call is not None and call.created_at == times[i]
+        assert call.updated_at is None or call.updated_at >= times[i]
+
+
+def test_a_time_window_is_an_index_range() -> None:
+    ds = Dataset(size=1000, seed=2, span=dt.timedelta(hours=10))
+    timeline = ds.timeline
+    start, end = timeline.created_at(100), timeline.created_at(700)
+    window = timeline.indices(start, end)
+    inside = [i for i in range(ds.size) if start <= timeline.created_at(i) < end]
+    assert list(window) == inside
+    assert timeline.indices(None, None) == range(1000)
+    assert timeline.indices(timeline.end, None) == range(1000, 1000)
+
+
+def test_a_skewed_dataset_puts_most_calls_in_one_hour() -> None:
+    ds = Dataset(size=10_000, seed=3, span=dt.timedelta(days=1), busy_share=0.9)
+    timeline = ds.timeline
+    middle = timeline.start + dt.timedelta(hours=11, minutes=30)
+    busy = timeline.indices(middle, middle + dt.timedelta(hours=1))
+    assert len(busy) == 9000
+    times = [timeline.created_at(i) for i in range(ds.size)]
+    assert times == sorted(times) and times[-1] < timeline.end
+    assert "busy_share=0.9" in repr(ds)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"span": dt.timedelta(0)},
+        {"start": dt.datetime(2026, 1, 1)},  # naive
+        {"busy_share": 1.5},
+        {"busy_share": 0.5, "span": dt.timedelta(minutes=30)},
+    ],
+)
+def test_invalid_timelines_are_refused(kwargs: dict[str, object]) -> None:
+    with pytest.raises(ValueError, match=r"must be|needs"):
+        Dataset(size=10, **kwargs)  # type: ignore[arg-type]
+
+
+def test_bodies_come_from_a_bounded_pool_of_templates() -> None:
+    """A large dataset renders calls from at most TEMPLATE_COUNT generated templates."""
+    from asyncsdk.server._templates import TEMPLATE_COUNT
+
+    ds = Dataset(size=200_000, seed=4)
+    bodies = [ds.body_at(i) for i in range(0, 200_000, 97)]
+    assert len(set(bodies)) == len(bodies)  # every call still has its own id and times
+    assert len(ds._templates) <= TEMPLATE_COUNT

@@ -287,3 +287,16 @@ async def test_no_policy_header_without_a_rate_limit(
     async with server, session.get(server.call_url(dataset.call_ids[0])) as response:
         assert response.status == 200
         assert "RateLimit-Policy" not in response.headers
+
+
+async def test_stats_repr_is_short_however_many_requests(
+    dataset: Dataset, session: aiohttp.ClientSession
+) -> None:
+    """The arrival times are counted, not listed: assertion messages stay readable."""
+    async with EmbeddedServer(dataset=dataset) as server:
+        for call_id in dataset.call_ids[:50]:
+            async with session.get(server.call_url(call_id)) as response:
+                assert response.status == 200
+    text = repr(server.stats)
+    assert "requests=50" in text and "admitted_times=<50 times>" in text
+    assert len(text) < 200

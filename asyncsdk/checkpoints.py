@@ -1,0 +1,92 @@
+"""Checkpoints of sharded listings: where each unfinished shard stands, as JSON.
+
+A `ListingCheckpoint` is plain data (msgspec Structs, encoded with `to_json`): a caller
+stores it wherever it keeps progress, and passes it back as ``resume=`` to
+`asyncsdk.iter_call_log` or `asyncsdk.iter_channel_calls` to continue a listing exactly
+where it stood. See `asyncsdk.sharding` for what it means to be "handed over".
+
+Imports: msgspec, the standard library and `asyncsdk.errors`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Final
+
+import msgspec
+
+from .errors import ConfigurationError
+
+__all__ = ["ListingCheckpoint", "ShardCheckpoint"]
+
+_CHECKPOINT_VERSION: Final = 1
+
+
+class ShardCheckpoint(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    """Where one unfinished shard of a sharded listing stands.
+
+    Attributes:
+        query_start: Start of the window the shard's query (and token) was made for.
+        start: Start of the shard's window now (raised when the shard was split).
+        end: End of the shard's window (exclusive).
+        page_token: The token of the page to continue with; ``None``: its first page.
+        skip: Calls of that page already handed over.
+        cursor: The oldest ``createdAt`` seen so far, if any.
+        seen: Calls of the window handed over so far.
+    """
+
+    query_start: dt.datetime
+    start: dt.datetime
+    end: dt.datetime
+    page_token: str | None = None
+    skip: int = 0
+    cursor: dt.datetime | None = None
+    seen: int = 0
+
+
+class ListingCheckpoint(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    """Everything needed to resume a sharded listing exactly where it was.
+
+    Save it with `to_json` after the calls handed over so far are safe; pass it back
+    with `from_json` as ``resume=`` to `iter_call_log` or `iter_channel_calls` (with
+    the same filters and window).
+
+    Attributes:
+        query: A digest of the endpoint, filters and window it belongs to.
+        start_at: Start of the whole window.
+        end_at: End of the whole window (exclusive).
+        page_size: Calls per page it was listed with (a resumed page must be the same).
+        shards: The unfinished shards; empty once everything was handed over.
+        version: Format version.
+    """
+
+    query: str
+    start_at: dt.datetime
+    end_at: dt.datetime
+    page_size: int
+    shards: list[ShardCheckpoint]
+    version: int = _CHECKPOINT_VERSION
+
+    @property
+    def complete(self) -> bool:
+        """Whether every call of the window was handed over."""
+        return not self.shards
+
+    def to_json(self) -> bytes:
+        """Encode as JSON."""
+        return msgspec.json.encode(self)
+
+    @classmethod
+    def from_json(cls, data: bytes | str) -> ListingCheckpoint:
+        """Decode from `to_json`'s output.
+
+        Raises:
+            ConfigurationError: ``data`` is not a checkpoint of this version.
+        """
+        try:
+            checkpoint = msgspec.json.decode(data, type=cls)
+        except msgspec.MsgspecError as exc:
+            raise ConfigurationError(f"not a listing checkpoint: {exc}") from exc
+        if checkpoint.version != _CHECKPOINT_VERSION:
+            raise ConfigurationError(f"checkpoint version {checkpoint.version} is not supported")
+        return checkpoint

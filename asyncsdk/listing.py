@@ -1,0 +1,329 @@
+"""`CallPager`: the calls of one list query, page after page, the next page prefetched.
+
+`Client.list_calls` and `Client.list_call_log` (defined here, in `_ListEndpoints`, which
+`Client` inherits so that the client module stays about requests) check their filters
+and hand a `CallPager` back without sending anything. Iterating it sends the first request; from
+then on, as soon as a page arrives the request for the next one is sent, before the
+page is handed to the caller, so the round trip of page k+1 overlaps the caller's work
+on page k. It is never more than one page ahead: a listing of a million calls holds at
+most two pages.
+
+The request for page k+1 is given one turn of the event loop before page k is handed
+over, so it is on the wire even if the caller then computes without awaiting anything
+(measured: without that turn, prefetch did nothing for a CPU-bound caller).
+
+Every page goes through the client's request path (`Client._fetch_page`): the same
+rate limiter, retries, deadline, counters and logging as `Client.get_call`. A retried
+page is the same request, with the same token.
+
+Leaving the loop early (``break``, an exception, cancellation) cancels the page in
+flight when the iterator is closed. asyncio closes an abandoned async iterator soon
+after the loop lets go of it; ``async with`` on the pager (or `CallPager.aclose`)
+closes it before the next statement.
+
+Imports: the standard library, and the errors, models, _protocol and _query modules of
+this package; `asyncsdk.client` builds on this module, which never imports it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import uuid
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Iterable
+from types import TracebackType
+from typing import Any, Final, Self
+
+from . import _protocol
+from ._query import ListQuery, Values, build_query, check_page_token
+from .errors import DecodeError
+from .models import Call, CallPage
+
+__all__ = ["CallPager", "FetchPage"]
+
+#: How a pager gets one page: the client's request path for ``(query, page_token)``.
+FetchPage = Callable[[ListQuery, str | None], Coroutine[Any, Any, CallPage]]
+#: An ID as callers pass it.
+Id = str | uuid.UUID
+
+_METHOD: Final = "GET"
+
+
+def _retrieve(task: asyncio.Task[CallPage]) -> None:
+    """Mark a finished prefetch's outcome as seen, so an abandoned failure is not logged."""
+    if not task.cancelled():
+        task.exception()
+
+
+class CallPager:
+    """The calls of one list query: an async iterator of `Call`, with `pages` for pages.
+
+    Made by `Client.list_calls` and `Client.list_call_log`, with every filter already
+    checked; nothing is sent until it is iterated. Each iteration starts at the page
+    the pager was made for (the first, or ``page_token``'s).
+
+    Example:
+        ```python
+        async with client.list_call_log(workspace_id, status="completed") as pager:
+            async for call in pager:
+                print(call.id, call.created_at)
+        ```
+
+        To stop and resume later, iterate the pages and keep the last token:
+
+        ```python
+        async for page in client.list_call_log(workspace_id).pages():
+            handle(page.results)
+            save(page.next_page_token)  # None after the last page
+        ```
+    """
+
+    __slots__ = ("_fetch", "_iterators", "_page_token", "_query")
+
+    def __init__(self, fetch: FetchPage, query: ListQuery, *, page_token: str | None) -> None:
+        self._fetch = fetch
+        self._query = query
+        self._page_token = page_token
+        # Strong references, so that `aclose` reaches them; the iterators themselves do
+        # not refer to the pager, so dropping both lets asyncio close them at once.
+        self._iterators: list[AsyncGenerator[object, None]] = []
+
+    @property
+    def page_token(self) -> str | None:
+        """The token of the page each iteration starts at (``None``: the first page)."""
+        return self._page_token
+
+    def __aiter__(self) -> AsyncIterator[Call]:
+        """Iterate over the calls of every page, newest first."""
+        calls = _calls(_pages(self._fetch, self._query, self._page_token))
+        self._iterators.append(calls)
+        return calls
+
+    def pages(self) -> AsyncGenerator[CallPage, None]:
+        """Iterate over the pages; the request for the next is sent before one is yielded.
+
+        Yields:
+            Each `CallPage` in turn; the last has ``next_page_token`` ``None``. A page
+            may hold fewer calls than the page size, or none, before the end.
+
+        Raises:
+            RequestError: A page failed after the client's retries (`APIError` for an
+                error status: a token the API refuses is `UnprocessableEntityError`).
+            DecodeError: A page is not a page of calls, or names itself as its own next
+                page (which would loop forever).
+        """
+        pages = _pages(self._fetch, self._query, self._page_token)
+        self._iterators.append(pages)
+        return pages
+
+    async def aclose(self) -> None:
+        """Close every iterator this pager handed out, cancelling pages in flight."""
+        iterators, self._iterators = self._iterators, []
+        for iterator in iterators:
+            await iterator.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        start = "first page" if self._page_token is None else "a saved token"
+        return f"<asyncsdk.CallPager {self._query.path} from the {start}>"
+
+
+async def _pages(
+    fetch: FetchPage, query: ListQuery, token: str | None
+) -> AsyncGenerator[CallPage, None]:
+    """Yield the pages from ``token`` on, the next one always requested first."""
+    page = await fetch(query, token)
+    pending: asyncio.Task[CallPage] | None = None
+    try:
+        while True:
+            following = page.next_page_token
+            if following is not None:
+                if following == token:
+                    raise DecodeError(
+                        "the API named a page as its own next page; stopping rather than looping",
+                        method=_METHOD,
+                        url=query.path,
+                        path="$.nextPageToken",
+                        body=b"",
+                    )
+                pending = asyncio.create_task(fetch(query, following))
+                pending.add_done_callback(_retrieve)
+                # One turn of the loop lets the request go out before the caller gets the
+                # page: a caller that then computes without awaiting still overlaps it.
+                await asyncio.sleep(0)
+            yield page
+            if pending is None:
+                return
+            # Awaiting the task directly: cancelling the caller cancels it too.
+            page = await pending
+            pending = None
+            token = following
+    finally:
+        if pending is not None and not pending.done():
+            pending.cancel()
+            await asyncio.wait((pending,))
+
+
+async def _calls(pages: AsyncGenerator[CallPage, None]) -> AsyncGenerator[Call, None]:
+    try:
+        async for page in pages:
+            for call in page.results:
+                yield call
+    finally:
+        await pages.aclose()
+
+
+class _ListEndpoints:
+    """The list endpoints of `Client`: methods that check a query and return a pager."""
+
+    __slots__ = ()
+
+    def _fetch_page(
+        self, query: ListQuery, page_token: str | None
+    ) -> Coroutine[Any, Any, CallPage]:
+        raise NotImplementedError  # pragma: no cover - Client defines it
+
+    def list_calls(
+        self,
+        workspace_id: Id,
+        channel_id: Id,
+        *,
+        status: Values | None = None,
+        direction: Values | None = None,
+        type: Values | None = None,
+        from_: str | None = None,
+        to: str | None = None,
+        duration: int | None = None,
+        start_at: dt.datetime | None = None,
+        end_at: dt.datetime | None = None,
+        page_size: int | None = None,
+        page_token: str | None = None,
+    ) -> CallPager:
+        """List the calls of one channel, newest first (*List calls from a channel*).
+
+        Nothing is sent until the pager is iterated; every argument is checked now.
+        Filters that repeat take one value or an iterable of values (sent as repeated
+        keys); unknown values are allowed, the API adds them.
+
+        Example:
+            ```python
+            async for call in client.list_calls(ws, ch, status=["completed", "busy"]):
+                print(call.id, call.status)
+            ```
+
+        Args:
+            workspace_id: The workspace's UUID.
+            channel_id: The voice channel's UUID.
+            status: Call status(es) to keep (see `CallStatus`).
+            direction: ``incoming`` and/or ``outgoing`` (see `CallDirection`).
+            type: Call type(s) (see `CallType`).
+            from_: Only calls from this number (1 to 100 characters).
+            to: Only calls to this number (1 to 100 characters).
+            duration: Only calls of this length, in seconds.
+            start_at: Start of the time window; timezone-aware, sent in UTC.
+            end_at: End of the time window; timezone-aware, after ``start_at``.
+            page_size: Calls per page, 1 to 1000 (the API's default is 25).
+            page_token: A saved ``next_page_token``: start at that page.
+
+        Returns:
+            A `CallPager`: iterate it for calls, or its `CallPager.pages` for pages.
+
+        Raises:
+            InvalidIDError: An ID is not a UUID.
+            ConfigurationError: A filter is of the wrong type or out of range (a naive
+                datetime, ``start_at`` not before ``end_at``, a page size over 1000,
+                an empty or oversized token).
+        """
+        query = build_query(
+            _protocol.channel_calls_path(workspace_id, channel_id),
+            status=status,
+            direction=direction,
+            type=type,
+            from_=from_,
+            to=to,
+            duration=duration,
+            start_at=start_at,
+            end_at=end_at,
+            page_size=page_size,
+        )
+        return CallPager(self._fetch_page, query, page_token=check_page_token(page_token))
+
+    def list_call_log(
+        self,
+        workspace_id: Id,
+        *,
+        channel_ids: Id | Iterable[Id] | None = None,
+        call_id: Id | None = None,
+        tags: Values | None = None,
+        status: Values | None = None,
+        direction: Values | None = None,
+        type: Values | None = None,
+        from_: str | None = None,
+        to: str | None = None,
+        duration: int | None = None,
+        start_at: dt.datetime | None = None,
+        end_at: dt.datetime | None = None,
+        page_size: int | None = None,
+        page_token: str | None = None,
+    ) -> CallPager:
+        """List the workspace's calls across channels, newest first (*Get calls log*).
+
+        Takes the filters of `list_calls`, and three of its own.
+
+        Example:
+            ```python
+            since = datetime.datetime(2026, 10, 1, tzinfo=datetime.UTC)
+            pager = client.list_call_log(ws, start_at=since, tags="vip", page_size=1000)
+            async for page in pager.pages():
+                print(len(page.results), page.next_page_token)
+            ```
+
+        Args:
+            workspace_id: The workspace's UUID.
+            channel_ids: Only calls of these channels (one UUID or an iterable).
+            call_id: Only this call.
+            tags: Only calls with this tag (one or an iterable).
+            status: Call status(es) to keep (see `CallStatus`).
+            direction: ``incoming`` and/or ``outgoing`` (see `CallDirection`).
+            type: Call type(s) (see `CallType`).
+            from_: Only calls from this number (1 to 100 characters).
+            to: Only calls to this number (1 to 100 characters).
+            duration: Only calls of this length, in seconds.
+            start_at: Start of the time window; timezone-aware, sent in UTC.
+            end_at: End of the time window; timezone-aware, after ``start_at``.
+            page_size: Calls per page, 1 to 1000 (the API's default is 10).
+            page_token: A saved ``next_page_token``: start at that page.
+
+        Returns:
+            A `CallPager`: iterate it for calls, or its `CallPager.pages` for pages.
+
+        Raises:
+            InvalidIDError: An ID is not a UUID.
+            ConfigurationError: A filter is of the wrong type or out of range.
+        """
+        query = build_query(
+            _protocol.call_log_path(workspace_id),
+            channel_ids=channel_ids,
+            call_id=call_id,
+            tags=tags,
+            status=status,
+            direction=direction,
+            type=type,
+            from_=from_,
+            to=to,
+            duration=duration,
+            start_at=start_at,
+            end_at=end_at,
+            page_size=page_size,
+        )
+        return CallPager(self._fetch_page, query, page_token=check_page_token(page_token))

@@ -1,0 +1,321 @@
+"""The embedded server's list endpoints: filters, newest-first pages, signed page tokens.
+
+* ``GET /workspaces/{workspaceId}/channels/{channelId}/calls``: one channel's calls
+  (``limit`` defaults to 25);
+* ``GET /workspaces/{workspaceId}/channels/calls``: the workspace's calls log (``limit``
+  defaults to 10; also ``channelId``, ``id`` and ``tag``).
+
+Calls come newest first: ``createdAt`` descending, then id descending, which for a
+`Dataset` is descending index order (see `asyncsdk.server._timeline`), so a window
+``[startAt, endAt)`` is an index range and a page is a slice of it. Filters compare the
+values each call's template keeps, so a filtered scan renders only what it returns; it
+examines at most `SCAN_PER_PAGE` calls per page and may answer a short (even empty)
+page with a token, as real APIs do.
+
+A page token is opaque: ``base64url(payload).base64url(HMAC-SHA256(key, payload))``,
+where the payload holds a format version, a digest of the query (endpoint, IDs, filters
+and window; not ``limit``) and the position to continue from. A changed byte, a token
+of another query or of another server is answered 422, like a malformed date or a
+``limit`` out of 1..1000. The key derives from the server's and the dataset's seeds, so
+a restarted server still takes its tokens, as a real API's survive a deployment.
+
+A page waits `ServerConfig.page_latency` scaled by its size (on top of ``latency``).
+
+Imports: aiohttp's multidict, the server's own modules and the standard library.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import hashlib
+import hmac
+import re
+import struct
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from multidict import MultiMapping
+
+from asyncsdk.server._config import ServerConfig
+from asyncsdk.server._dataset import Dataset
+from asyncsdk.server._replies import Reply, error_reply
+from asyncsdk.server._templates import Facts
+
+__all__ = [
+    "CALL_LOG_ROUTE",
+    "CHANNEL_CALLS_ROUTE",
+    "DEFAULT_CHANNEL_PAGE_SIZE",
+    "DEFAULT_LOG_PAGE_SIZE",
+    "SCAN_PER_PAGE",
+    "Listing",
+]
+
+#: The calls of one channel.
+CHANNEL_CALLS_ROUTE = "/workspaces/{workspaceId}/channels/{channelId}/calls"
+#: The workspace's calls log, across channels.
+CALL_LOG_ROUTE = "/workspaces/{workspaceId}/channels/calls"
+#: ``limit`` when none is given, per endpoint (the API reference's defaults).
+DEFAULT_CHANNEL_PAGE_SIZE = 25
+DEFAULT_LOG_PAGE_SIZE = 10
+MAX_PAGE_SIZE = 1000
+MAX_TOKEN_LENGTH = 8000
+MAX_TEXT_LENGTH = 100
+#: Calls a filtered page examines at most before it answers with what it found.
+SCAN_PER_PAGE = 20_000
+_TOKEN_VERSION = 1
+_PAYLOAD = struct.Struct(">B16sQ")
+_SIGNATURE_BYTES = 16
+_LIMIT = re.compile(r"\d{1,4}").fullmatch
+_DURATION = re.compile(r"\d{1,9}").fullmatch
+_TOKEN_TEXT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+").fullmatch
+
+
+class _InvalidParameterError(Exception):
+    """A query parameter the endpoint refuses (answered 422)."""
+
+    def __init__(self, name: str, problem: str) -> None:
+        super().__init__(f"{name} {problem}")
+        self.name = name
+        self.problem = problem
+
+
+@dataclass(frozen=True, slots=True)
+class _Query:
+    """A parsed, checked list query."""
+
+    digest: bytes
+    limit: int
+    start: dt.datetime | None
+    end: dt.datetime | None
+    statuses: frozenset[str]
+    directions: frozenset[str]
+    types: frozenset[str]
+    from_: str | None
+    to: str | None
+    duration: int | None
+    tags: frozenset[str]
+    channels: frozenset[uuid.UUID] | None
+    call_id: uuid.UUID | None
+
+    @property
+    def filtered(self) -> bool:
+        return bool(
+            self.statuses
+            or self.directions
+            or self.types
+            or self.tags
+            or self.from_ is not None
+            or self.to is not None
+            or self.duration is not None
+        )
+
+    def matches(self, facts: Facts) -> bool:
+        return (
+            (not self.statuses or facts.status in self.statuses)
+            and (not self.directions or facts.direction in self.directions)
+            and (not self.types or facts.type in self.types)
+            and (self.from_ is None or facts.from_ == self.from_)
+            and (self.to is None or facts.to == self.to)
+            and (self.duration is None or facts.duration == self.duration)
+            and (not self.tags or not self.tags.isdisjoint(facts.tags))
+        )
+
+
+def _uuid(name: str, text: str) -> uuid.UUID:
+    try:
+        if len(text) == 36:
+            return uuid.UUID(text)
+    except ValueError:
+        pass
+    raise _InvalidParameterError(name, "must be a valid UUID")
+
+
+def _datetime(name: str, text: str) -> dt.datetime:
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError:
+        value = None
+    if value is None or "T" not in text or value.utcoffset() is None:
+        raise _InvalidParameterError(name, "must be an RFC 3339 date-time with a time zone")
+    return value.astimezone(dt.UTC)
+
+
+def _text(name: str, text: str) -> str:
+    if not 1 <= len(text) <= MAX_TEXT_LENGTH:
+        raise _InvalidParameterError(name, f"must be 1 to {MAX_TEXT_LENGTH} characters")
+    return text
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class Listing:
+    """Answers list requests from a `Dataset`; one per server.
+
+    Args:
+        config: The server's configuration (seed for the token key, page latency).
+        dataset: The calls to list.
+    """
+
+    def __init__(self, config: ServerConfig, dataset: Dataset) -> None:
+        self._config = config
+        self._dataset = dataset
+        self._key = hashlib.sha256(
+            f"asyncsdk.server.page-token:{config.seed}:{dataset.seed}:{dataset.size}".encode()
+        ).digest()
+
+    def answer(self, ids: Mapping[str, str], params: MultiMapping[str], *, log: bool) -> Reply:
+        """Return the reply to a list request whose auth, limits and faults passed."""
+        try:
+            query = self._parse(ids, params, log=log)
+            position = self._position(params.get("pageToken"), query)
+        except _InvalidParameterError as exc:
+            return error_reply(422, str(exc), {exc.name: [exc.problem]})
+        dataset = self._dataset
+        if uuid.UUID(ids["workspaceId"]) != dataset.workspace_id:
+            return error_reply(404, "workspace not found")
+        if not log and uuid.UUID(ids["channelId"]) != dataset.channel_id:
+            return error_reply(404, "channel not found")
+        window = self._window(query)
+        end = window.stop if position is None else position
+        found, following = self._scan(query, window, end)
+        body = b'{"results":[' + b",".join(dataset.body_at(i) for i in found) + b"]"
+        if following is not None:
+            token = self._token(query.digest, following)
+            body += b',"nextPageToken":"' + token.encode() + b'"'
+        reply = Reply(200, body + b"}")
+        reply.delay = self._config.page_latency * len(found) / MAX_PAGE_SIZE
+        return reply
+
+    # --- parsing ----------------------------------------------------------------------
+
+    def _parse(self, ids: Mapping[str, str], params: MultiMapping[str], *, log: bool) -> _Query:
+        names = ("workspaceId",) if log else ("workspaceId", "channelId")
+        canonical = ["log" if log else "channel"]
+        for name in names:
+            canonical.append(str(_uuid(name, ids[name])))
+        limit_text = params.get("limit")
+        if limit_text is None:
+            limit = DEFAULT_LOG_PAGE_SIZE if log else DEFAULT_CHANNEL_PAGE_SIZE
+        elif _LIMIT(limit_text) is None or not 1 <= int(limit_text) <= MAX_PAGE_SIZE:
+            raise _InvalidParameterError("limit", f"must be an integer from 1 to {MAX_PAGE_SIZE}")
+        else:
+            limit = int(limit_text)
+        start = end = None
+        if "startAt" in params:
+            start = _datetime("startAt", params["startAt"])
+        if "endAt" in params:
+            end = _datetime("endAt", params["endAt"])
+        if start is not None and end is not None and not start < end:
+            raise _InvalidParameterError("endAt", "must be after startAt")
+        repeated = {name: frozenset(params.getall(name, ())) for name in ("status", "type")}
+        repeated["direction"] = frozenset(params.getall("direction", ()))
+        single = {name: _text(name, params[name]) for name in ("from", "to") if name in params}
+        duration = None
+        if "duration" in params:
+            if _DURATION(params["duration"]) is None:
+                raise _InvalidParameterError(
+                    "duration", "must be a whole number of seconds, 0 or more"
+                )
+            duration = int(params["duration"])
+        tags: frozenset[str] = frozenset()
+        channels: frozenset[uuid.UUID] | None = None
+        call_id = None
+        if log:
+            tags = frozenset(params.getall("tag", ()))
+            if "channelId" in params:
+                channels = frozenset(_uuid("channelId", c) for c in params.getall("channelId"))
+            if "id" in params:
+                call_id = _uuid("id", params["id"])
+        for name, values in sorted(repeated.items()):
+            canonical.append(f"{name}=" + ",".join(sorted(values)))
+        canonical += [f"{name}={value}" for name, value in sorted(single.items())]
+        canonical += [
+            f"duration={duration}",
+            "tag=" + ",".join(sorted(tags)),
+            "channelId=" + ",".join(sorted(str(c) for c in channels or ())),
+            f"id={call_id}",
+            f"startAt={start.isoformat() if start else '-'}",
+            f"endAt={end.isoformat() if end else '-'}",
+        ]
+        return _Query(
+            digest=hashlib.sha256("\n".join(canonical).encode()).digest()[:16],
+            limit=limit,
+            start=start,
+            end=end,
+            statuses=repeated["status"],
+            directions=repeated["direction"],
+            types=repeated["type"],
+            from_=single.get("from"),
+            to=single.get("to"),
+            duration=duration,
+            tags=tags,
+            channels=channels,
+            call_id=call_id,
+        )
+
+    # --- tokens -----------------------------------------------------------------------
+
+    def _token(self, digest: bytes, position: int) -> str:
+        payload = _PAYLOAD.pack(_TOKEN_VERSION, digest, position)
+        signature = hmac.new(self._key, payload, hashlib.sha256).digest()[:_SIGNATURE_BYTES]
+        return f"{_b64(payload)}.{_b64(signature)}"
+
+    def _position(self, token: str | None, query: _Query) -> int | None:
+        """Return the position a token continues from, or ``None`` for the first page."""
+        if token is None:
+            return None
+        if len(token) > MAX_TOKEN_LENGTH or _TOKEN_TEXT(token) is None:
+            raise _InvalidParameterError("pageToken", "is not a page token of this API")
+        encoded_payload, _, encoded_signature = token.partition(".")
+        try:
+            payload, signature = _unb64(encoded_payload), _unb64(encoded_signature)
+        except (binascii.Error, ValueError):
+            raise _InvalidParameterError("pageToken", "is not a page token of this API") from None
+        expected = hmac.new(self._key, payload, hashlib.sha256).digest()[:_SIGNATURE_BYTES]
+        if len(payload) != _PAYLOAD.size or not hmac.compare_digest(signature, expected):
+            raise _InvalidParameterError("pageToken", "is not a page token of this API (signature)")
+        version, digest, position = _PAYLOAD.unpack(payload)
+        if version != _TOKEN_VERSION or digest != query.digest:
+            raise _InvalidParameterError(
+                "pageToken", "belongs to another query; pass the same filters"
+            )
+        return int(position)
+
+    # --- pages ------------------------------------------------------------------------
+
+    def _window(self, query: _Query) -> range:
+        dataset = self._dataset
+        if query.channels is not None and dataset.channel_id not in query.channels:
+            return range(0)
+        window = dataset.timeline.indices(query.start, query.end)
+        if query.call_id is not None:
+            index = dataset.index(query.call_id)
+            if index is None or index not in window:
+                return range(0)
+            return range(index, index + 1)
+        return window
+
+    def _scan(self, query: _Query, window: range, end: int) -> tuple[list[int], int | None]:
+        """Return the indices of one page below ``end``, newest first, and the next end."""
+        end = min(max(end, window.start), window.stop)
+        if not query.filtered:
+            low = max(window.start, end - query.limit)
+            return list(range(end - 1, low - 1, -1)), (low if low > window.start else None)
+        dataset = self._dataset
+        found: list[int] = []
+        floor = max(window.start, end - SCAN_PER_PAGE)
+        index = end
+        while index > floor and len(found) < query.limit:
+            index -= 1
+            if query.matches(dataset.template_at(index).facts):
+                found.append(index)
+        return found, (index if index > window.start else None)

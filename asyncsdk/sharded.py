@@ -1,0 +1,411 @@
+"""`ShardedListing`: the engine of a sharded listing (see `asyncsdk.sharding`).
+
+Shards run as tasks, each paging its own query (a `CallPager`, one page prefetched)
+and handing each page over through one queue; the listing takes pages in arrival
+order, checks and filters them, splits busy shards, and yields. A shard is busy when
+the rest of its window looks like `SPLIT_MIN_PAGES` pages or more, judged both by the
+calls per second of everything it has seen and of its latest page alone (the first
+notices a steady rate, the second a shard that has just reached a busy stretch). A shard waits until
+its page is taken before handing over the next, so a listing of K shards holds at
+most about 2K pages however long the window.
+
+Imports: the standard library, and the checkpoints, errors, listing, models and
+_protocol modules of this package.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import itertools
+import math
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from types import TracebackType
+from typing import Any, Final, NamedTuple, Self
+
+from . import _protocol
+from .checkpoints import ListingCheckpoint, ShardCheckpoint
+from .errors import ConfigurationError, DecodeError
+from .listing import CallPager
+from .models import Call, CallPage
+
+__all__ = ["SPLIT_MIN_PAGES", "WINDOW_OVERLAP", "ShardedListing"]
+
+#: How far each shard's query reaches past its window, on both sides.
+WINDOW_OVERLAP: Final = dt.timedelta(milliseconds=1)
+#: A shard is split when the rest of its window is estimated at this many pages or more.
+SPLIT_MIN_PAGES: Final = 2
+#: The narrowest piece a split makes.
+_MIN_PIECE = dt.timedelta(milliseconds=1)
+
+
+class _Shard:
+    """One shard's live state (owned by the listing, changed only between pages)."""
+
+    __slots__ = (
+        "consumed",
+        "cursor",
+        "end",
+        "fetched_all",
+        "go",
+        "last_seen",
+        "page_token",
+        "query_start",
+        "recent",
+        "seen",
+        "skip",
+        "start",
+        "task",
+    )
+
+    def __init__(self, state: ShardCheckpoint) -> None:
+        self.query_start = state.query_start
+        self.start = state.start
+        self.end = state.end
+        self.page_token = state.page_token  # where the shard's pager starts
+        self.skip = state.skip  # calls of its first page to drop: handed over before
+        self.cursor = state.cursor
+        self.seen = state.seen
+        self.last_seen: dt.datetime | None = None  # for the newest-first check
+        self.recent: tuple[int, dt.timedelta] = (0, dt.timedelta(0))  # last page: calls, span
+        self.fetched_all = False
+        self.consumed: tuple[str | None, int] | None = (state.page_token, state.skip)
+        self.go = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+
+    def snapshot(self) -> ShardCheckpoint | None:
+        if self.consumed is None:
+            return None
+        token, skip = self.consumed
+        return ShardCheckpoint(
+            query_start=self.query_start,
+            start=self.start,
+            end=self.end,
+            page_token=token,
+            skip=skip,
+            cursor=self.cursor,
+            seen=self.seen,
+        )
+
+
+class _Delivery(NamedTuple):
+    shard: _Shard
+    calls: list[Call]
+    token: str | None  # the token that fetched this page
+    offset: int  # calls of the page kept but handed over before a resume
+    next_token: str | None
+    finished: bool
+
+
+class ShardedListing:
+    """The calls of one time window, listed by concurrent shards: each call once.
+
+    Made by `iter_call_log` and `iter_channel_calls` with every filter checked; nothing
+    is sent until it is iterated, and it is iterated once: iterate it for calls, or
+    `pages` for each page's calls. See the module `asyncsdk.sharding` for how the
+    window is split and why each call comes exactly once.
+
+    Example:
+        ```python
+        listing = asyncsdk.iter_call_log(client, ws, start_at=day, end_at=next_day)
+        async with listing:
+            async for page in listing.pages():
+                write(page.results)
+                save(listing.checkpoint().to_json())
+        ```
+    """
+
+    def __init__(
+        self,
+        make_pager: Callable[..., CallPager],
+        *,
+        fingerprint: str,
+        start_at: dt.datetime,
+        end_at: dt.datetime,
+        shards: int,
+        page_size: int,
+        resume: ListingCheckpoint | None,
+    ) -> None:
+        self._make_pager = make_pager
+        self._fingerprint = fingerprint
+        self._start_at = start_at
+        self._end_at = end_at
+        self._limit = shards
+        self._page_size = page_size
+        if resume is None:
+            self._shards = [_Shard(s) for s in _even_split(start_at, end_at, shards)]
+        else:
+            if resume.query != fingerprint or (resume.start_at, resume.end_at) != (
+                start_at,
+                end_at,
+            ):
+                raise ConfigurationError(
+                    "the checkpoint belongs to another listing (endpoint, filters or window "
+                    "differ); resume with the same arguments"
+                )
+            self._shards = [_Shard(s) for s in resume.shards]
+        self._queue: asyncio.Queue[tuple[_Shard, CallPage | BaseException, str | None]] = (
+            asyncio.Queue()
+        )
+        self._started = False
+        self._iterator: AsyncGenerator[Any, None] | None = None
+        self._pages_fetched = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # --- what callers read --------------------------------------------------------
+
+    @property
+    def pages_fetched(self) -> int:
+        """Pages received so far, across shards."""
+        return self._pages_fetched
+
+    @property
+    def shards(self) -> list[ShardCheckpoint]:
+        """The unfinished shards as they stand: window, token, calls handed over."""
+        return [s for shard in self._shards if (s := shard.snapshot()) is not None]
+
+    @property
+    def done_fraction(self) -> float:
+        """How much of the time window is done, 0.0 to 1.0 (by time, not by calls)."""
+        total = (self._end_at - self._start_at).total_seconds()
+        left = 0.0
+        for shard in self._shards:
+            if shard.consumed is not None:
+                top = shard.end if shard.cursor is None else min(shard.cursor, shard.end)
+                left += max((top - shard.start).total_seconds(), 0.0)
+        return max(0.0, 1.0 - left / total)
+
+    def checkpoint(self) -> ListingCheckpoint:
+        """Return where the listing stands: every call yielded so far counts as done."""
+        return ListingCheckpoint(
+            query=self._fingerprint,
+            start_at=self._start_at,
+            end_at=self._end_at,
+            page_size=self._page_size,
+            shards=self.shards,
+        )
+
+    # --- iteration ------------------------------------------------------------------
+
+    def __aiter__(self) -> AsyncIterator[Call]:
+        """Iterate over the calls of the window, each exactly once, page by page."""
+        calls = self._calls()
+        self._claim(calls)
+        return calls
+
+    def pages(self) -> AsyncGenerator[CallPage, None]:
+        """Iterate over the pages as they arrive, each holding only its window's calls.
+
+        Yields:
+            A `CallPage` per page received: ``results`` are the calls of that page
+            that belong to the listing (possibly none), ``next_page_token`` is the
+            token its shard continues with.
+
+        Raises:
+            RequestError: A page failed after the client's retries; the checkpoint
+                still describes everything yielded before.
+            DecodeError: A page is not newest first, or a call has no ``createdAt``.
+        """
+        pages = self._pages()
+        self._claim(pages)
+        return pages
+
+    def _claim(self, iterator: AsyncGenerator[Any, None]) -> None:
+        if self._started:
+            raise RuntimeError(
+                "a ShardedListing is iterated once; to continue, make a new one with "
+                "resume=listing.checkpoint()"
+            )
+        self._started = True
+        self._iterator = iterator
+
+    async def _pages(self) -> AsyncGenerator[CallPage, None]:
+        deliveries = self._deliveries()
+        try:
+            async for delivery in deliveries:
+                shard = delivery.shard
+                self._consumed(shard, delivery)
+                yield CallPage(results=delivery.calls, next_page_token=delivery.next_token)
+        finally:
+            await deliveries.aclose()
+
+    async def _calls(self) -> AsyncGenerator[Call, None]:
+        deliveries = self._deliveries()
+        try:
+            async for delivery in deliveries:
+                shard = delivery.shard
+                for done, call in enumerate(delivery.calls, delivery.offset + 1):
+                    shard.consumed = (delivery.token, done)
+                    yield call
+                self._consumed(shard, delivery)
+        finally:
+            await deliveries.aclose()
+
+    def _consumed(self, shard: _Shard, delivery: _Delivery) -> None:
+        """Note that a page was handed over whole; forget a shard that is done."""
+        if not delivery.finished:
+            shard.consumed = (delivery.next_token, 0)
+            return
+        shard.consumed = None
+        # Its task is done; and what it still held of its pages (datetimes) would keep
+        # the allocator's arenas of those pages alive for the rest of the listing.
+        self._shards.remove(shard)
+        shard.cursor = shard.last_seen = None
+
+    async def aclose(self) -> None:
+        """Stop: cancel every page in flight. Idempotent."""
+        if self._iterator is not None:
+            await self._iterator.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    # --- the shards -----------------------------------------------------------------
+
+    async def _run_shard(self, shard: _Shard) -> None:
+        """Page one shard, handing each page over and waiting until it is taken."""
+        pager = self._make_pager(
+            start_at=shard.query_start - WINDOW_OVERLAP,
+            end_at=shard.end + WINDOW_OVERLAP,
+            page_size=self._page_size,
+            page_token=shard.page_token,
+        )
+        token = shard.page_token
+        pages = pager.pages()
+        try:
+            async for page in pages:
+                self._queue.put_nowait((shard, page, token))
+                token = page.next_page_token
+                await shard.go.wait()
+                shard.go.clear()
+        except Exception as exc:  # handed to the consumer, who raises it
+            self._queue.put_nowait((shard, exc, token))
+        finally:
+            await pages.aclose()
+
+    def _start(self, shard: _Shard) -> None:
+        task = shard.task = asyncio.create_task(self._run_shard(shard))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _deliveries(self) -> AsyncGenerator[_Delivery, None]:
+        """Start the shards, take their pages in arrival order, split busy ones."""
+        waiting = [s for s in self._shards if s.consumed is not None]
+        running: list[_Shard] = []
+        try:
+            while waiting or running:
+                while waiting and len(running) < self._limit:
+                    shard = waiting.pop(0)
+                    running.append(shard)
+                    self._start(shard)
+                shard, outcome, token = await self._queue.get()
+                if isinstance(outcome, BaseException):
+                    raise outcome
+                self._pages_fetched += 1
+                offset = shard.skip
+                calls = self._accept(shard, outcome)
+                finished = shard.fetched_all
+                if finished:
+                    running.remove(shard)
+                    if shard.task is not None:
+                        shard.task.cancel()
+                elif not waiting:
+                    for piece in self._split(shard, free=self._limit - len(running)):
+                        waiting.append(piece)
+                        self._shards.append(piece)
+                yield _Delivery(shard, calls, token, offset, outcome.next_page_token, finished)
+                if not finished:
+                    shard.go.set()
+        finally:
+            tasks = list(self._tasks)
+            for task in tasks:
+                task.cancel()
+            if tasks:
+                await asyncio.wait(tasks)
+
+    def _accept(self, shard: _Shard, page: CallPage) -> list[Call]:
+        """Check a page's order, keep the calls of the shard's window, note its progress."""
+        start, end = shard.start, shard.end
+        previous = shard.last_seen
+        kept: list[Call] = []
+        for position, call in enumerate(page.results):
+            created = call.created_at
+            if created is None or (previous is not None and created > previous):
+                raise DecodeError(
+                    "a listed call has no createdAt"
+                    if created is None
+                    else "the API listed calls out of newest-first order",
+                    method=_protocol.METHOD,
+                    url=f"(the shard [{start.isoformat()}, {end.isoformat()}))",
+                    path=f"$.results[{position}].createdAt",
+                    body=call.to_json(),
+                )
+            previous = created
+            if start <= created < end:
+                kept.append(call)
+        if shard.skip:
+            # The first page after a resume: what was handed over before is dropped.
+            kept = kept[shard.skip :]
+            shard.skip = 0
+        shard.last_seen = previous
+        if previous is not None:
+            shard.cursor = previous
+        shard.seen += len(kept)
+        results = page.results
+        if len(results) >= 2 and results[0].created_at is not None and previous is not None:
+            shard.recent = (len(results), results[0].created_at - previous)
+        shard.fetched_all = page.next_page_token is None or (
+            previous is not None and previous < start
+        )
+        return kept
+
+    def _split(self, shard: _Shard, *, free: int) -> list[_Shard]:
+        """Cut the rest of a busy shard's window into new shards; return them."""
+        cursor = shard.cursor
+        if free <= 0 or cursor is None or cursor <= shard.start:
+            return []
+        rest = cursor - shard.start
+        pages = max(
+            _pages_left(shard.seen, shard.end - cursor, rest, self._page_size),
+            _pages_left(*shard.recent, rest, self._page_size),
+        )
+        if pages < SPLIT_MIN_PAGES:
+            return []
+        # Each piece should be worth SPLIT_MIN_PAGES pages: a split costs a partial page.
+        parts = int(min(free + 1, pages / SPLIT_MIN_PAGES, rest / _MIN_PIECE))
+        if parts < 2:
+            return []
+        cuts = [shard.start + rest * j / parts for j in range(parts)]
+        pieces = [
+            _Shard(ShardCheckpoint(query_start=low, start=low, end=high))
+            for low, high in itertools.pairwise(cuts)
+        ]
+        shard.start = cuts[-1]
+        return pieces
+
+
+def _pages_left(calls: int, span: dt.timedelta, rest: dt.timedelta, page_size: int) -> float:
+    """Estimate the pages in ``rest`` from ``calls`` seen over ``span`` (0 if unknown)."""
+    if calls < 2:
+        return 0.0
+    if span <= dt.timedelta(0):
+        return math.inf if calls >= page_size else 0.0
+    return calls * (rest / span) / page_size
+
+
+def _even_split(start: dt.datetime, end: dt.datetime, shards: int) -> list[ShardCheckpoint]:
+    step = (end - start) / shards
+    cuts = [start + step * j for j in range(shards)] + [end]
+    return [
+        ShardCheckpoint(query_start=low, start=low, end=high)
+        for low, high in itertools.pairwise(cuts)
+        if low < high
+    ]

@@ -1,0 +1,265 @@
+"""Sharded listings: one time window cut into sub-windows, paged concurrently.
+
+Cursor pagination is sequential: one listing waits one round trip per page. A
+`ShardedListing` (from `iter_call_log` or `iter_channel_calls`) cuts ``[start_at,
+end_at)`` into ``shards`` half-open sub-windows on ``createdAt`` and pages each through
+its own query, every request through the client's limiter and retries. Calls are handed
+over page by page as they arrive, whichever shard they come from.
+
+**Exactly once.** Each call belongs to the one shard whose window holds its
+``createdAt``. A shard's query asks for its window widened by `WINDOW_OVERLAP` on both
+sides, so that whether the API treats a bound as inclusive or not, no call at a
+boundary falls between two shards; the calls outside the shard's own window are then
+dropped, as the neighbouring shard returns them. A call without a ``createdAt`` cannot
+be placed and raises `DecodeError`, as does a page out of newest-first order (the
+listing relies on it).
+
+**Busy shards split.** Pages come newest first, so after a page a shard has covered
+``[cursor, end)``, where ``cursor`` is the oldest ``createdAt`` seen, and the rest of its
+window is ``[start, cursor]``. When slots are free (shards finished early, e.g. empty
+ones) and the calls per second seen so far say the rest holds at least
+`SPLIT_MIN_PAGES` pages, the rest is cut at points ``M`` with ``start < M <= cursor``:
+the shard keeps ``[M_last, end)`` and carries on with its token, new shards take the
+lower pieces with fresh queries. Every call the shard already handed over has
+``createdAt >= cursor >= M``, calls tied with the cursor stay with the shard, and once
+a page of the shard reaches below its new ``start`` everything after it is older: the
+shard stops there. So every call still lands in exactly one window.
+
+**Checkpoints.** `ShardedListing.checkpoint` describes what has been handed over: per
+unfinished shard its window, the token to continue from and, when stopped inside a
+page, how many of that page's calls were already handed over (``skip``; resuming
+relies on the API answering the same token with the same page, as cursor tokens do).
+A call or page counts as handed over once it is yielded. `iter_call_log` with
+``resume=`` continues from a checkpoint.
+
+This module holds the entry points; the engine is `asyncsdk.sharded` and the
+checkpoint types are `asyncsdk.checkpoints`. Hand-written on asyncio: no library we
+know of splits a cursor-paginated time window into shards (pagination helpers page one
+cursor at a time), and the splitting depends on what this API's pages say.
+
+Imports: the standard library, and the client, checkpoints, sharded, listing,
+_protocol, _query and errors modules of this package.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any, Final
+
+from . import _protocol
+from ._query import Values, build_query
+from .checkpoints import ListingCheckpoint
+from .client import Client
+from .errors import ConfigurationError
+from .listing import CallPager
+from .sharded import ShardedListing
+
+__all__ = ["DEFAULT_SHARDS", "iter_call_log", "iter_channel_calls"]
+
+DEFAULT_SHARDS: Final = 8
+"""Shards of a sharded listing, and so pages in flight at once, unless told otherwise."""
+#: Calls per page of each shard unless told otherwise: the API's maximum.
+DEFAULT_SHARD_PAGE_SIZE: Final = 1000
+
+
+def _check_window(
+    start_at: object,
+    end_at: object,
+    shards: object,
+    page_size: int | None,
+    resume: ListingCheckpoint | None,
+) -> tuple[int, int]:
+    """Check what `build_query` does not; return the shard count and the page size."""
+    for name, value in (("start_at", start_at), ("end_at", end_at)):
+        if value is None:
+            raise ConfigurationError(f"{name} is required: a sharded listing splits a window")
+    if isinstance(shards, bool) or not isinstance(shards, int) or not 1 <= shards <= 1000:
+        raise ConfigurationError(f"shards must be an int from 1 to 1000, got {shards!r}")
+    if resume is None:
+        return shards, DEFAULT_SHARD_PAGE_SIZE if page_size is None else page_size
+    if not isinstance(resume, ListingCheckpoint):
+        raise ConfigurationError(f"resume must be a ListingCheckpoint, got {type(resume).__name__}")
+    # A checkpoint taken inside a page counts calls of that page: the page must be the
+    # same, so its size too.
+    if page_size is not None and page_size != resume.page_size:
+        raise ConfigurationError(
+            f"the checkpoint was taken with page_size={resume.page_size}; resume with the "
+            "same page size (or leave it out)"
+        )
+    return shards, resume.page_size
+
+
+def iter_call_log(
+    client: Client,
+    workspace_id: str | uuid.UUID,
+    *,
+    start_at: dt.datetime,
+    end_at: dt.datetime,
+    shards: int = DEFAULT_SHARDS,
+    page_size: int | None = None,
+    resume: ListingCheckpoint | None = None,
+    channel_ids: str | uuid.UUID | Iterable[str | uuid.UUID] | None = None,
+    tags: Values | None = None,
+    status: Values | None = None,
+    direction: Values | None = None,
+    type: Values | None = None,
+    from_: str | None = None,
+    to: str | None = None,
+    duration: int | None = None,
+) -> ShardedListing:
+    """List the workspace's calls of ``[start_at, end_at)`` with concurrent shards.
+
+    The window is cut into ``shards`` sub-windows paged at once (busy ones are split
+    further as pages show where the calls are); each call comes exactly once. The
+    filters are those of `Client.list_call_log`.
+
+    Args:
+        client: The client whose limiter, retries and connections every page uses.
+        workspace_id: The workspace's UUID.
+        start_at: Start of the window (inclusive), timezone-aware.
+        end_at: End of the window (exclusive), timezone-aware.
+        shards: Shards paged at once (and so requests in flight), 1 to 1000.
+        page_size: Calls per page of each shard; default 1000, the API's maximum, or
+            the checkpoint's when resuming.
+        resume: A `ListingCheckpoint` of the same listing to continue from.
+        channel_ids: Only calls of these channels.
+        tags: Only calls with this tag (one or an iterable).
+        status: Call status(es) to keep.
+        direction: ``incoming`` and/or ``outgoing``.
+        type: Call type(s).
+        from_: Only calls from this number.
+        to: Only calls to this number.
+        duration: Only calls of this length, in seconds.
+
+    Returns:
+        A `ShardedListing`; nothing is sent until it is iterated.
+
+    Raises:
+        ConfigurationError: A filter is out of range, a bound is missing, or ``resume``
+            belongs to another listing.
+        InvalidIDError: An ID is not a UUID.
+    """
+    count, size = _check_window(start_at, end_at, shards, page_size, resume)
+    filters: dict[str, Any] = {
+        "channel_ids": channel_ids,
+        "tags": tags,
+        "status": status,
+        "direction": direction,
+        "type": type,
+        "from_": from_,
+        "to": to,
+        "duration": duration,
+    }
+    query = build_query(
+        _protocol.call_log_path(workspace_id),
+        start_at=start_at,
+        end_at=end_at,
+        page_size=size,
+        **filters,
+    )
+    return _listing(
+        lambda **window: client.list_call_log(workspace_id, **filters, **window),
+        query.fingerprint(),
+        query.start_at,
+        query.end_at,
+        count,
+        size,
+        resume,
+    )
+
+
+def iter_channel_calls(
+    client: Client,
+    workspace_id: str | uuid.UUID,
+    channel_id: str | uuid.UUID,
+    *,
+    start_at: dt.datetime,
+    end_at: dt.datetime,
+    shards: int = DEFAULT_SHARDS,
+    page_size: int | None = None,
+    resume: ListingCheckpoint | None = None,
+    status: Values | None = None,
+    direction: Values | None = None,
+    type: Values | None = None,
+    from_: str | None = None,
+    to: str | None = None,
+    duration: int | None = None,
+) -> ShardedListing:
+    """List one channel's calls of ``[start_at, end_at)`` with concurrent shards.
+
+    `iter_call_log` for the endpoint of `Client.list_calls`; see it for the rest.
+
+    Args:
+        client: The client whose limiter, retries and connections every page uses.
+        workspace_id: The workspace's UUID.
+        channel_id: The voice channel's UUID.
+        start_at: Start of the window (inclusive), timezone-aware.
+        end_at: End of the window (exclusive), timezone-aware.
+        shards: Shards paged at once (and so requests in flight), 1 to 1000.
+        page_size: Calls per page of each shard; default 1000, the API's maximum, or
+            the checkpoint's when resuming.
+        resume: A `ListingCheckpoint` of the same listing to continue from.
+        status: Call status(es) to keep.
+        direction: ``incoming`` and/or ``outgoing``.
+        type: Call type(s).
+        from_: Only calls from this number.
+        to: Only calls to this number.
+        duration: Only calls of this length, in seconds.
+
+    Returns:
+        A `ShardedListing`; nothing is sent until it is iterated.
+
+    Raises:
+        ConfigurationError: A filter is out of range, a bound is missing, or ``resume``
+            belongs to another listing.
+        InvalidIDError: An ID is not a UUID.
+    """
+    count, size = _check_window(start_at, end_at, shards, page_size, resume)
+    filters: dict[str, Any] = {
+        "status": status,
+        "direction": direction,
+        "type": type,
+        "from_": from_,
+        "to": to,
+        "duration": duration,
+    }
+    query = build_query(
+        _protocol.channel_calls_path(workspace_id, channel_id),
+        start_at=start_at,
+        end_at=end_at,
+        page_size=size,
+        **filters,
+    )
+    return _listing(
+        lambda **window: client.list_calls(workspace_id, channel_id, **filters, **window),
+        query.fingerprint(),
+        query.start_at,
+        query.end_at,
+        count,
+        size,
+        resume,
+    )
+
+
+def _listing(
+    make_pager: Callable[..., CallPager],
+    fingerprint: str,
+    start_at: dt.datetime | None,
+    end_at: dt.datetime | None,
+    shards: int,
+    page_size: int,
+    resume: ListingCheckpoint | None,
+) -> ShardedListing:
+    assert start_at is not None  # checked by _check_window
+    assert end_at is not None
+    return ShardedListing(
+        make_pager,
+        fingerprint=fingerprint,
+        start_at=start_at,
+        end_at=end_at,
+        shards=shards,
+        page_size=page_size,
+        resume=resume,
+    )

@@ -1,0 +1,272 @@
+"""Scenario ``export``: ``asyncsdk export`` with 8 shards against one sequential listing.
+
+The embedded server (``python -m asyncsdk.server``) runs in its own process with a
+dataset of N calls spread over one day and ``--page-latency 0.1``: a page of 1,000 calls
+takes 100 ms before its first byte, as a big page of a real API might. Each export runs
+the real command (``asyncsdk.cli.main(["export", ...])``, page size 1,000, the whole
+day, output to a temporary file, fsync and checkpoint after every page) in a fresh
+client process, timed from inside (interpreter start-up excluded) and measured for its
+peak resident set (``ru_maxrss``).
+
+* Throughput: ``--shards 8`` against ``--shards 1`` (one listing, page after page, its
+  next page requested as soon as the previous arrives), rounds interleaved; the ratio is
+  taken per round.
+* Memory: the peak resident set of ``--shards 8`` at N and at 10 N; flat memory keeps
+  the ratio near 1.
+
+Run alone: ``python -m benchmarks.export [--quick]``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from benchmarks._harness import (
+    ROOT,
+    Json,
+    _child_env,
+    fmt,
+    fmt_range,
+    fmt_ratio,
+    make_result,
+    paired_ratio,
+    scenario_main,
+    start_announced,
+    summarize,
+    target,
+)
+
+NAME = "export"
+TITLE = "Export: sharded against sequential listing"
+
+ACCESS_KEY = "benchmark-key"
+SINCE = "2026-01-01T00:00:00Z"
+UNTIL = "2026-01-02T00:00:00Z"
+PAGE_SIZE = 1000
+PAGE_LATENCY = 0.1
+SHARDS = 8
+SEED = 17
+MIN_SPEEDUP = 5.0
+MAX_RSS_RATIO = 1.10
+
+FULL = {"calls": 100_000, "rounds": 3, "memory_calls": [100_000, 1_000_000]}
+QUICK = {"calls": 5_000, "rounds": 1, "memory_calls": [5_000, 10_000]}
+
+
+# --- the client (a child process) ----------------------------------------------------------
+
+
+def _client_main(base_url: str, workspace: str, shards: int) -> None:
+    from asyncsdk.cli import main
+
+    with tempfile.TemporaryDirectory(prefix="asyncsdk-export-") as tmp:
+        out = Path(tmp) / "calls.jsonl"
+        argv = [
+            *("export", workspace, "--since", SINCE, "--until", UNTIL),
+            *("--out", str(out), "--base-url", base_url, "--shards", str(shards)),
+            *("--page-size", str(PAGE_SIZE), "--no-progress", "--access-key", ACCESS_KEY),
+        ]
+        started = time.perf_counter()
+        code = main(argv)
+        seconds = time.perf_counter() - started
+        with out.open("rb") as f:
+            lines = sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
+    maxrss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"code": code, "calls": lines, "seconds": seconds, "maxrss_kb": maxrss_kb}))
+
+
+def _export(base_url: str, workspace: str, shards: int) -> Json:
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.export", "--client", base_url, workspace, str(shards)],
+        cwd=ROOT,
+        env=_child_env(),
+        capture_output=True,
+        text=True,
+        timeout=3600,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"export client failed:\n{proc.stderr}")
+    result: Json = json.loads(proc.stdout)
+    if result["code"] != 0:
+        raise RuntimeError(f"export exited {result['code']}:\n{proc.stderr}")
+    return result
+
+
+# --- the scenario (parent process) ---------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _server(calls: int) -> Iterator[tuple[str, str]]:
+    proc, found = start_announced(
+        "asyncsdk.server",
+        [
+            *("--port", "0", "--size", str(calls), "--seed", str(SEED)),
+            *("--span-days", "1", "--page-latency", str(PAGE_LATENCY)),
+            *("--access-key", ACCESS_KEY),
+        ],
+    )
+    try:
+        yield found["url"], found["ws"]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        assert proc.stdout is not None
+        proc.stdout.close()
+
+
+def run(*, quick: bool = False) -> Json:
+    params = dict(QUICK if quick else FULL)
+    calls, rounds = int(params["calls"]), int(params["rounds"])
+    memory_calls: list[int] = sorted(params["memory_calls"])
+    contenders = {"sharded": SHARDS, "sequential": 1}
+    samples: dict[str, list[Json]] = {key: [] for key in contenders}
+    with _server(calls) as (url, workspace):
+        for r in range(rounds):
+            order = list(contenders) if r % 2 == 0 else list(reversed(contenders))
+            for key in order:
+                result = _export(url, workspace, contenders[key])
+                if result["calls"] != calls:
+                    raise RuntimeError(f"{key}: {result['calls']} calls written, not {calls}")
+                samples[key].append(result)
+    memory: dict[int, Json] = {}
+    for n in memory_calls:
+        with _server(n) as (url, workspace):
+            memory[n] = _export(url, workspace, SHARDS)
+        if memory[n]["calls"] != n:
+            raise RuntimeError(f"memory run: {memory[n]['calls']} calls written, not {n}")
+
+    rate = {k: [calls / s["seconds"] for s in v] for k, v in samples.items()}
+    speedup = paired_ratio(rate["sharded"], rate["sequential"])
+    small, large = memory[memory_calls[0]], memory[memory_calls[-1]]
+    rss_ratio = large["maxrss_kb"] / small["maxrss_kb"]
+    results: Json = {
+        key: {
+            "shards": contenders[key],
+            "calls_per_s": summarize(rate[key]),
+            "seconds": summarize([s["seconds"] for s in samples[key]]),
+            "peak_rss_mb": summarize([s["maxrss_kb"] / 1024 for s in samples[key]]),
+        }
+        for key in contenders
+    }
+    results["memory"] = {
+        f"n_{n}": {
+            "calls": n,
+            "shards": SHARDS,
+            "peak_rss_mb": round(m["maxrss_kb"] / 1024, 1),
+            "seconds": round(m["seconds"], 2),
+            "calls_per_s": round(n / m["seconds"], 1),
+        }
+        for n, m in memory.items()
+    }
+    ratios: Json = {
+        "sharded/sequential calls per s": speedup,
+        f"peak_rss n_{memory_calls[-1]}/n_{memory_calls[0]}": round(rss_ratio, 4),
+    }
+    targets = [
+        target(
+            name=f"--shards {SHARDS} / sequential calls per s >= {MIN_SPEEDUP}",
+            value=speedup["median"],
+            op=">=",
+            threshold=MIN_SPEEDUP,
+            basis=f"median of per-round ratios, {calls:,} calls, {rounds} rounds",
+        ),
+        target(
+            name=f"peak RSS at {memory_calls[-1]:,} / at {memory_calls[0]:,} calls "
+            f"<= {MAX_RSS_RATIO}",
+            value=rss_ratio,
+            op="<=",
+            threshold=MAX_RSS_RATIO,
+            basis=f"ru_maxrss of the export process, --shards {SHARDS}",
+        ),
+    ]
+    latency_bound = calls / PAGE_SIZE * PAGE_LATENCY
+    return make_result(
+        scenario=NAME,
+        title=TITLE,
+        description=(
+            f"`asyncsdk export` of {calls:,} calls (one day) from the embedded server, whose "
+            f"pages of {PAGE_SIZE:,} calls take {PAGE_LATENCY * 1000:.0f} ms each, with "
+            f"--shards {SHARDS} against --shards 1 (one sequential listing). Each export runs "
+            "the real command in a fresh process: decode, JSON Lines, fsync and checkpoint "
+            "after every page."
+        ),
+        parameters={
+            "calls": calls,
+            "rounds": rounds,
+            "page_size": PAGE_SIZE,
+            "page_latency_s": PAGE_LATENCY,
+            "shards": SHARDS,
+            "memory_calls": ", ".join(f"{n:,}" for n in memory_calls),
+            "dataset_seed": SEED,
+        },
+        results=results,
+        ratios=ratios,
+        targets=targets,
+        tables=[
+            {
+                "title": "Throughput, median (min-max) across rounds",
+                "columns": ["export", "calls/s", "seconds", "peak RSS, MB"],
+                "rows": [
+                    [
+                        f"--shards {contenders[k]}",
+                        fmt_range(results[k]["calls_per_s"]),
+                        fmt_range(results[k]["seconds"]),
+                        fmt_range(results[k]["peak_rss_mb"]),
+                    ]
+                    for k in contenders
+                ]
+                + [["sharded / sequential, per round", fmt_ratio(speedup), "", ""]],
+            },
+            {
+                "title": f"Peak resident set of --shards {SHARDS} against the number of calls",
+                "columns": ["calls", "peak RSS, MB", "seconds", "calls/s"],
+                "rows": [
+                    [
+                        f"{n:,}",
+                        fmt(results["memory"][f"n_{n}"]["peak_rss_mb"]),
+                        fmt(results["memory"][f"n_{n}"]["seconds"]),
+                        fmt(results["memory"][f"n_{n}"]["calls_per_s"]),
+                    ]
+                    for n in memory_calls
+                ],
+            },
+        ],
+        chart={
+            "title": f"Export of {calls:,} calls (calls/s, median; bars show min-max)",
+            "xlabel": "calls per second",
+            "groups": {
+                "export": {
+                    f"--shards {contenders[k]}": results[k]["calls_per_s"] for k in contenders
+                }
+            },
+        },
+        notes=[
+            f"The page latency alone bounds one sequential listing at {latency_bound:.0f} s "
+            f"({calls / latency_bound:,.0f} calls/s); {SHARDS} shards could divide that by "
+            f"{SHARDS} if nothing else counted. What else counts: the client's CPU (decode, "
+            "encode, write and fsync per page) and the server's (rendering pages), on a "
+            "machine of two cores that run both.",
+            "The sequential listing already overlaps a page's round trip with the handling of "
+            "the previous one (the pager requests the next page as soon as a page arrives).",
+            "Peak RSS: a listing of K shards holds about 2K pages at most, whatever the "
+            "number of calls; what rises with a longer run is the C allocator's high-water "
+            "mark (the count of Python objects stays flat, sys.getallocatedblocks), which "
+            "settles: measured once at 3,000,000 calls, 101 MB.",
+        ],
+    )
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 5 and sys.argv[1] == "--client":
+        _client_main(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+    else:
+        scenario_main(run)
