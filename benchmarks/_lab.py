@@ -120,7 +120,12 @@ async def _ids(ids: Sequence[uuid.UUID], duration: float | None) -> AsyncIterato
 
 
 async def run_sdk(
-    server: ServerProcess, work: Workload, ids: Sequence[uuid.UUID], rate: float | None
+    server: ServerProcess,
+    work: Workload,
+    ids: Sequence[uuid.UUID],
+    rate: float | None,
+    *,
+    adaptive: bool = True,
 ) -> Json:
     """Fetch with `asyncsdk.iter_calls`; return outcomes, timing and the client's state."""
     import asyncsdk
@@ -128,7 +133,7 @@ async def run_sdk(
     client = asyncsdk.Client(
         access_key=ACCESS_KEY,
         base_url=server.base_url,
-        rate_limit=rate,
+        rate_limit=asyncsdk.RateLimit(rate=rate, adaptive=adaptive),
         max_retries=work.max_retries,
         timeout=asyncsdk.Timeout(connect=work.timeout, total=work.timeout),
     )

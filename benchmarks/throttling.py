@@ -275,6 +275,7 @@ def run(*, quick: bool = False) -> Json:
             print(f"  {scenario.name}: {contender}", file=sys.stderr, flush=True)
             runs[contender] = _one_run(scenario, contender)
         results[scenario.name] = runs
+    sweep = [] if quick else _pace_sweep()
     result = make_result(
         scenario=NAME,
         title=TITLE,
@@ -296,7 +297,7 @@ def run(*, quick: bool = False) -> Json:
             s.name: {c: _headline(s, results[s.name][c]) for c in CONTENDERS} for s in scenarios
         },
         targets=_targets(scenarios, results),
-        tables=[_table(scenarios, results)],
+        tables=[_table(scenarios, results), *([_sweep_table(sweep)] if sweep else [])],
         chart=None,
         notes=[
             "Rates come from the server's own timeline: what it received (sent), what it "
@@ -310,7 +311,76 @@ def run(*, quick: bool = False) -> Json:
         ],
     )
     result["line_charts"] = [_chart(s, results[s.name]) for s in scenarios]
+    result["pace_sweep"] = sweep
+    if sweep:
+        result["notes"].append(
+            "A bucket of one at 1,000/s refuses any request that arrives less than 1 ms "
+            "after the last one it admitted, so a pace's precision decides, not its rate. "
+            "The sweep table paces a client *exactly* (fixed, no adaptation, no retries) "
+            "at a share of the limit: the 429s it gets come from timing alone (the client's "
+            "timers, loopback, the server's event loop on a shared 2-core machine). No "
+            "client here can keep 429s under 3 % much above the lowest of these paces."
+        )
     return result
+
+
+#: (fraction of the limit, latency s): a fixed pace against 1,000/s with a burst of one.
+SWEEP = tuple((share, latency) for latency in (0.005, 0.03) for share in (0.5, 0.7, 0.9))
+
+
+def _pace_sweep() -> list[Json]:
+    """How many 429s a perfectly paced client gets from a bucket of one at 1,000/s.
+
+    A bucket of one refuses any request that arrives less than 1 ms after the last one
+    it admitted: the pace's precision, not its rate, decides. This measures what that
+    precision is on the machine (the client's timers, the network, the server's loop).
+    """
+    found = []
+    for share, latency in SWEEP:
+        rate = 1000.0 * share
+        scenario = Scenario(
+            f"pace-{share:g}",
+            "",
+            _opts(f"--rate-limit 1000 --burst 1 --latency {latency} {NO_HEADERS}"),
+            Workload(calls=int(rate * 6), max_retries=0),
+            r=rate,
+        )
+        server = ServerProcess(scenario.server, size=scenario.work.calls)
+        try:
+            from asyncsdk.server import Dataset
+
+            ids = list(Dataset(size=scenario.work.calls).call_ids)
+            run = asyncio.run(run_sdk(server, scenario.work, ids, rate, adaptive=False))
+            seen = server.stop()
+        finally:
+            server.kill()
+        requests = sum(b[0] for b in seen["timeline"])
+        throttled = sum(b[2] for b in seen["timeline"])
+        found.append(
+            {
+                "pace_share": share,
+                "latency_s": latency,
+                "sent_per_s": requests / run["wall_s"],
+                "share_429_pct": 100.0 * throttled / requests if requests else 0.0,
+            }
+        )
+    return found
+
+
+def _sweep_table(sweep: list[Json]) -> Json:
+    return {
+        "title": "A fixed pace against 1,000/s with a burst of one: 429s from timing alone",
+        "columns": ["pace / limit", "latency ms", "sent/s", "429 share %"],
+        "rows": [
+            [
+                f"{r['pace_share']:g}",
+                f"{r['latency_s'] * 1000:g}",
+                f"{r['sent_per_s']:.0f}",
+                f"{r['share_429_pct']:.1f}",
+            ]
+            for r in sweep
+        ],
+    }
 
 
 def _headline(scenario: Scenario, r: Json) -> float:
