@@ -282,7 +282,7 @@ class TokenBucketLimiter:
         verdict = classify(control.tally, now, exhausted=exhausted, quiet_until=self._quiet_until)
         if verdict is Verdict.EXHAUSTED:
             assert exhausted is not None
-            self._pause(now, max(exhausted, retry_after or 0.0))
+            self._pause(now, exhausted)  # the stated reset, not the whole-second Retry-After
         elif verdict is Verdict.CORRELATED:
             self._pause(now, CORRELATED_PAUSE if retry_after is None else retry_after)
             self._quiet_until = self._paused_until + CORRELATED_COOLDOWN

@@ -451,7 +451,7 @@ class RedisRateLimiter:
             return
         if verdict is Verdict.EXHAUSTED:
             assert exhausted is not None
-            seconds = max(exhausted, retry_after or 0.0)
+            seconds = exhausted  # the stated reset, not the whole-second Retry-After
         else:
             seconds = CORRELATED_PAUSE if retry_after is None else retry_after
             self._quiet_until = now + min(seconds, self._max_pause) + CORRELATED_COOLDOWN

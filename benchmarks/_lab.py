@@ -1,9 +1,9 @@
 """The throttling lab's machinery: a server process per run, and the three contenders.
 
-Each run starts the embedded server in its own process (``python -m benchmarks.throttling
---serve <server options>``), so that its token bucket starts full and its event loop
-never shares a core with the client's. When the run ends the server prints its
-`ServerStats` as one JSON line, timeline included: requests, 200s and 429s per 0.1 s.
+Each run starts the embedded server in its own process (`benchmarks._serverproc`), so
+that its token bucket starts full and its event loop never shares a core with the
+client's. When the run ends the server prints its `ServerStats` as one JSON line,
+timeline included: requests, 200s and 429s per 0.1 s.
 
 The contenders fetch the same IDs at the same concurrency through one of:
 
@@ -23,73 +23,20 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
-import signal
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from benchmarks._harness import Json, start_announced
+from benchmarks._harness import Json
+from benchmarks._serverproc import ServerProcess
 
 ACCESS_KEY = "lab-key"
-#: Seconds to wait for the server to exit after SIGINT and print its counters.
-STOP_TIMEOUT = 60.0
 
 
-def serve_main(argv: Sequence[str]) -> None:
-    """Run the embedded server like ``python -m asyncsdk.server``; print its stats on exit."""
-    import argparse
-
-    from asyncsdk.server import (
-        EmbeddedServer,
-        add_server_arguments,
-        config_from_args,
-        dataset_from_args,
-        serve,
-    )
-
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.throttling --serve")
-    add_server_arguments(parser)
-    args = parser.parse_args(argv)
-    config = dataclasses.replace(config_from_args(args), record_requests=False)
-    server = EmbeddedServer(config, dataset=dataset_from_args(args), host=args.host, port=0)
-    asyncio.run(serve(server, announce=lambda line: print(line, flush=True)))
-    stats = server.stats
-    print(
-        json.dumps(
-            {
-                "requests": stats.requests,
-                "by_status": {str(k): v for k, v in sorted(stats.by_status.items())},
-                "throttled": stats.throttled,
-                "faults": stats.faults,
-                "timeline": stats.timeline,
-            }
-        ),
-        flush=True,
-    )
-
-
-class ServerProcess:
-    """The embedded server in a child process; `stop` returns the counters it printed."""
-
-    def __init__(self, options: Sequence[str], *, size: int) -> None:
-        argv = ["--serve", "--port", "0", "--size", str(size), "--access-key", ACCESS_KEY]
-        self._proc, found = start_announced("benchmarks.throttling", [*argv, *options])
-        self.base_url = found["url"]
-        self.workspace_id = uuid.UUID(found["ws"])
-        self.channel_id = uuid.UUID(found["ch"])
-
-    def stop(self) -> Json:
-        self._proc.send_signal(signal.SIGINT)
-        out, _ = self._proc.communicate(timeout=STOP_TIMEOUT)
-        stats: Json = json.loads(out.strip().splitlines()[-1])
-        return stats
-
-    def kill(self) -> None:
-        if self._proc.poll() is None:
-            self._proc.kill()
-            self._proc.wait()
+def lab_server(options: Sequence[str], *, size: int) -> ServerProcess:
+    """Start the embedded server with ``options`` in its own process (fresh per run)."""
+    return ServerProcess(options, size=size, access_key=ACCESS_KEY)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -18,22 +18,17 @@ per second over that time (and over the second half of the successes, the steady
 HTTP attempts, 429 answers and retries from ``client.stats``, cross-checked against the
 server's own counters, which the server process prints when it stops.
 
-The server process is ``python -m benchmarks.ratelimit --serve <server options>``: the same
-options and `asyncsdk.server.serve` loop as ``python -m asyncsdk.server``, plus one JSON
-line of `ServerStats` on shutdown, and without per-request recording.
+The server process is `benchmarks._serverproc`: the same options and
+`asyncsdk.server.serve` loop as ``python -m asyncsdk.server``, plus one JSON line of
+`ServerStats` on shutdown, and without per-request recording.
 
 Run alone: ``python -m benchmarks.ratelimit [--quick]``.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import dataclasses
-import json
-import signal
 import statistics
-import sys
 import time
 import uuid
 from collections import Counter
@@ -46,10 +41,10 @@ from benchmarks._harness import (
     make_result,
     scenario_main,
     sources_sha256,
-    start_announced,
     summarize,
     target,
 )
+from benchmarks._serverproc import ServerProcess
 
 NAME = "ratelimit"
 TITLE = "Rate-limit utilisation"
@@ -77,83 +72,30 @@ FULL = {"calls": 3000, "repeats": 3}
 QUICK = {"calls": 600, "repeats": 1}
 
 ACCESS_KEY = "benchmark-key"
-#: Seconds to wait for the server to announce itself, or to exit after SIGINT.
-STARTUP_TIMEOUT = 60.0
 
 
 #: The SDK sources whose behaviour this scenario measures; their digests go in the result,
 #: because the commit alone does not say what an uncommitted working tree held.
-MEASURED_SOURCES = ("client.py", "ratelimit.py", "retry.py")
+MEASURED_SOURCES = ("client.py", "ratelimit.py", "retry.py", "_throttling/_rate.py")
 
 
 # --- the server process ------------------------------------------------------------------
 
 
-def _serve(argv: Sequence[str]) -> None:
-    """Run the embedded server like ``python -m asyncsdk.server``; print its stats on exit."""
-    from asyncsdk.server import (
-        EmbeddedServer,
-        add_server_arguments,
-        config_from_args,
-        dataset_from_args,
-        serve,
-    )
-
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.ratelimit --serve")
-    add_server_arguments(parser)
-    args = parser.parse_args(argv)
-    config = dataclasses.replace(config_from_args(args), record_requests=False)
-    server = EmbeddedServer(config, dataset=dataset_from_args(args), host=args.host, port=0)
-    asyncio.run(serve(server, announce=lambda line: print(line, flush=True)))
-    stats = server.stats
-    admitted = stats.admitted_times
-    span = admitted[-1] - admitted[0] if len(admitted) > 1 else 0.0
-    print(
-        json.dumps(
-            {
-                "requests": stats.requests,
-                "by_status": {str(k): v for k, v in sorted(stats.by_status.items())},
-                "throttled": stats.throttled,
-                "admitted": len(admitted),
-                "admitted_per_s": (len(admitted) - 1) / span if span > 0 else 0.0,
-            }
-        ),
-        flush=True,
-    )
-
-
-class _ServerProcess:
-    """The embedded server in a child process; `stop` returns the counters it printed."""
-
-    def __init__(self, extra: Sequence[str]) -> None:
-        argv = [
-            *("--port", "0", "--size", str(SERVER["dataset_size"])),
-            *("--rate-limit", f"{RATE:g}", "--burst", str(SERVER["burst"])),
-            *("--latency", str(SERVER["latency_s"]), "--access-key", ACCESS_KEY),
-            *extra,
-        ]
-        self._proc, found = start_announced("benchmarks.ratelimit", ["--serve", *argv])
-        self.base_url = found["url"]
-        self.workspace_id = uuid.UUID(found["ws"])
-        self.channel_id = uuid.UUID(found["ch"])
-
-    def stop(self) -> Json:
-        self._proc.send_signal(signal.SIGINT)
-        out, _ = self._proc.communicate(timeout=STARTUP_TIMEOUT)
-        stats: Json = json.loads(out.strip().splitlines()[-1])
-        return stats
-
-    def kill(self) -> None:
-        if self._proc.poll() is None:
-            self._proc.kill()
-            self._proc.wait()
+def _server(extra: Sequence[str]) -> ServerProcess:
+    options = [
+        *("--rate-limit", f"{RATE:g}", "--burst", str(SERVER["burst"])),
+        *("--latency", str(SERVER["latency_s"])),
+        *extra,
+    ]
+    return ServerProcess(options, size=int(SERVER["dataset_size"]), access_key=ACCESS_KEY)
 
 
 # --- the client (this process) -----------------------------------------------------------
 
 
 async def _fetch(
-    mode: str, server: _ServerProcess, call_ids: Sequence[uuid.UUID], concurrency: int
+    mode: str, server: ServerProcess, call_ids: Sequence[uuid.UUID], concurrency: int
 ) -> Json:
     import asyncsdk
 
@@ -213,7 +155,7 @@ async def _fetch(
 def _one_run(mode: str, calls: int) -> Json:
     from asyncsdk.server import Dataset
 
-    server = _ServerProcess(MODES[mode][1])
+    server = _server(MODES[mode][1])
     try:
         dataset = Dataset(size=SERVER["dataset_size"])
         if (dataset.workspace_id, dataset.channel_id) != (server.workspace_id, server.channel_id):
@@ -387,12 +329,5 @@ def _notes(results: Json, repeats: int) -> list[str]:
     ]
 
 
-def _main(argv: list[str]) -> None:
-    if argv[:1] == ["--serve"]:
-        _serve(argv[1:])
-    else:
-        scenario_main(run, argv)
-
-
 if __name__ == "__main__":
-    _main(sys.argv[1:])
+    scenario_main(run)

@@ -37,7 +37,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from benchmarks._harness import Json, make_result, scenario_main, sources_sha256, target
-from benchmarks._lab import ServerProcess, Workload, run_peer, run_sdk, serve_main
+from benchmarks._lab import Workload, lab_server, run_peer, run_sdk
 
 NAME = "throttling"
 TITLE = "Throttling lab"
@@ -190,7 +190,7 @@ def _scenarios(quick: bool) -> list[Scenario]:
 
 
 def _one_run(scenario: Scenario, contender: str) -> Json:
-    server = ServerProcess(scenario.server, size=max(scenario.work.calls, 1000))
+    server = lab_server(scenario.server, size=max(scenario.work.calls, 1000))
     try:
         from asyncsdk.server import Dataset
 
@@ -345,7 +345,7 @@ def _pace_sweep() -> list[Json]:
             Workload(calls=int(rate * 6), max_retries=0),
             r=rate,
         )
-        server = ServerProcess(scenario.server, size=scenario.work.calls)
+        server = lab_server(scenario.server, size=scenario.work.calls)
         try:
             from asyncsdk.server import Dataset
 
@@ -544,12 +544,5 @@ def _chart(scenario: Scenario, runs: Json) -> Json:
     return chart
 
 
-def _main(argv: list[str]) -> None:
-    if argv[:1] == ["--serve"]:
-        serve_main(argv[1:])
-    else:
-        scenario_main(run, argv)
-
-
 if __name__ == "__main__":
-    _main(sys.argv[1:])
+    scenario_main(run)
