@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import hmac
 import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from urllib.parse import urlsplit
 
 import aiohttp
 import pytest
@@ -114,6 +118,84 @@ async def test_forged_or_stale_deliveries_get_401_without_detail(
         message = record.getMessage()
         assert SIGNING_KEY not in message and expected not in message
         assert "another-key" not in message
+
+
+async def raw_post(url: str, head: dict[bytes, bytes], body: bytes) -> tuple[int, bytes]:
+    """POST with header bytes as given (a client library would refuse or re-encode them)."""
+    parts = urlsplit(url)
+    reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+    target = parts.path.encode() + (b"?" + parts.query.encode() if parts.query else b"")
+    lines = [b"POST " + target + b" HTTP/1.1", b"Connection: close"]
+    lines += [name + b": " + value for name, value in head.items()]
+    lines.append(b"Content-Length: %d" % len(body))
+    writer.write(b"\r\n".join(lines) + b"\r\n\r\n" + body)
+    try:
+        answer = await reader.read()
+    finally:
+        writer.close()
+    status_line, _, rest = answer.partition(b"\r\n")
+    return int(status_line.split()[1]), rest.partition(b"\r\n\r\n")[2]
+
+
+def raw_signature(timestamp: bytes, url: bytes, body: bytes, key: str = SIGNING_KEY) -> bytes:
+    message = timestamp + b"\n" + url + b"\n" + hashlib.sha256(body).digest()
+    return base64.b64encode(hmac.digest(key.encode(), message, "sha256"))
+
+
+async def test_a_non_utf8_host_verifies_against_the_bytes_bird_signed(serve: Serve) -> None:
+    queue: asyncio.Queue[CallEvent] = asyncio.Queue()
+    url, receiver = await serve(queue)
+    host = urlsplit(url).netloc.encode() + b"\xff"
+    stamp = str(int(time.time())).encode()
+    signed = b"http://" + host + PATH.encode()
+    head = {
+        b"Host": host,
+        b"messagebird-signature": raw_signature(stamp, signed, BODY),
+        b"messagebird-request-timestamp": stamp,
+        b"messagebird-request-id": b"raw-1",
+    }
+    assert await raw_post(url, head, BODY) == (200, b"ok")
+    assert queue.get_nowait().request_id == "raw-1"
+    assert receiver.stats.refused == {}
+
+
+@pytest.mark.parametrize(
+    ("case", "reason"),
+    [("signed over the bytes sent", "stale"), ("signed over other bytes", "signature")],
+)
+async def test_a_non_utf8_timestamp_gets_401_not_500(
+    serve: Serve, caplog: pytest.LogCaptureFixture, case: str, reason: str
+) -> None:
+    queue: asyncio.Queue[CallEvent] = asyncio.Queue()
+    url, receiver = await serve(queue)
+    stamp = str(int(time.time())).encode() + b"\xff"
+    signed_stamp = stamp if case == "signed over the bytes sent" else stamp[:-1]
+    head = {
+        b"Host": urlsplit(url).netloc.encode(),
+        b"messagebird-signature": raw_signature(signed_stamp, url.encode(), BODY),
+        b"messagebird-request-timestamp": stamp,
+    }
+    with caplog.at_level(logging.WARNING, logger="aiohttp"):
+        assert await raw_post(url, head, BODY) == (401, b"unauthorized")
+    assert receiver.stats.refused == {reason: 1}
+    assert queue.empty()
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]  # no traceback
+
+
+async def test_a_non_utf8_request_id_gets_400_and_is_not_passed_on(serve: Serve) -> None:
+    """The id is not signed: refused before a consumer meets text it cannot encode."""
+    queue: asyncio.Queue[CallEvent] = asyncio.Queue()
+    url, receiver = await serve(queue)
+    stamp = str(int(time.time())).encode()
+    head = {
+        b"Host": urlsplit(url).netloc.encode(),
+        b"messagebird-signature": raw_signature(stamp, url.encode(), BODY),
+        b"messagebird-request-timestamp": stamp,
+        b"messagebird-request-id": b"id-\xff",
+    }
+    status, text = await raw_post(url, head, BODY)
+    assert status == 400 and b"messagebird-request-id" in text
+    assert queue.empty() and receiver.stats.refused == {"bad-header": 1}
 
 
 @pytest.mark.parametrize("missing", ["messagebird-signature", "messagebird-request-timestamp"])

@@ -8,7 +8,8 @@ delivery goes through, in this order:
 3. signature and timestamp (`check_signature`) against the URL Bird called: a missing
    header gets 400 naming it; a bad signature or a stale timestamp gets 401 with no
    detail (the reason is logged, never the key or the expected signature);
-4. dedupe: a delivery id already accepted gets 200 and is not passed on again;
+4. dedupe: a delivery id already accepted gets 200 and is not passed on again (an id
+   that is not UTF-8 text gets 400: it is not signed, and no consumer could encode it);
 5. parse: a body that is not a call event gets 400;
 6. hand-off: the event is put on the sink (an `asyncio.Queue`, without waiting, or
    awaited by an async callable). Only then is the answer 200 and the id remembered.
@@ -86,7 +87,8 @@ class ReceiverStats:
         duplicates: Deliveries already accepted, acknowledged again without passing on.
         busy: Deliveries refused with 503 because the sink was full or failed.
         refused: Other refusals by reason (``"signature"``, ``"stale"``,
-            ``"missing-header"``, ``"not-an-event"``, ``"too-large"``, ``"method"``).
+            ``"missing-header"``, ``"bad-header"``, ``"not-an-event"``, ``"too-large"``,
+            ``"method"``).
     """
 
     received: int = 0
@@ -109,6 +111,15 @@ def _check_public_url(public_url: str | None) -> str | None:
             f"like 'https://hooks.example.com', got {public_url!r}"
         )
     return public_url.rstrip("/")
+
+
+def _is_utf8(text: str) -> bool:
+    """Whether ``text`` came from valid UTF-8 (aiohttp decodes other bytes to surrogates)."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _text(status: int, text: str, **headers: str) -> web.Response:
@@ -222,6 +233,10 @@ class WebhookReceiver:
         assert signature is not None
         assert timestamp is not None
         request_id = headers.get(REQUEST_ID_HEADER) or None
+        if request_id is not None and not _is_utf8(request_id):
+            # Not signed, and no JSON encoder would take it: refused before it is passed on.
+            stats._refuse("bad-header")
+            return _text(400, f"{REQUEST_ID_HEADER} is not UTF-8 text")
         key = request_id or signature
         if self.seen is not None and key in self.seen:
             stats.duplicates += 1

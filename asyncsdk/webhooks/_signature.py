@@ -7,9 +7,16 @@ HMAC-SHA256, keyed with the subscription's signing key (its UTF-8 bytes), over::
 
 where ``LF`` is a newline byte, ``timestamp`` the ``messagebird-request-timestamp``
 header as sent, ``url`` the URL Bird called (scheme, host, path and query) and
-``sha256(body)`` the 32 raw bytes of the digest of the body. The comparison is constant-time
-(`hmac.compare_digest`). The standard library does all of it: `hmac.digest` runs
-OpenSSL's one-shot HMAC, the fastest path CPython offers.
+``sha256(body)`` the 32 raw bytes of the digest of the body. The comparison is
+constant-time (`hmac.compare_digest`). The standard library does all of it:
+`hmac.digest` runs OpenSSL's one-shot HMAC, the fastest path CPython offers.
+
+The signature covers bytes, while headers and paths reach Python as text. aiohttp
+decodes them as UTF-8 with ``surrogateescape`` (a byte that is not UTF-8 becomes a
+lone surrogate), so the text is encoded back the same way and the bytes that were sent
+are the bytes checked; from raw bytes, decode them so too
+(``raw.decode("utf-8", "surrogateescape")``). Text that no bytes decode to (any other
+lone surrogate) cannot have been signed, and is refused as an `InvalidSignatureError`.
 
 No I/O and no framework: usable from aiohttp, FastAPI, Starlette, Django or a queue
 consumer alike.
@@ -89,7 +96,12 @@ def signing_keys(keys: SigningKeys) -> tuple[bytes, ...]:
 
 
 def _message(timestamp: str, url: str, body: bytes) -> bytes:
-    return b"%s\n%s\n%s" % (timestamp.encode(), url.encode(), hashlib.sha256(body).digest())
+    """Return the signed bytes; raise `UnicodeEncodeError` for text no bytes decode to."""
+    return b"%s\n%s\n%s" % (
+        timestamp.encode("utf-8", "surrogateescape"),
+        url.encode("utf-8", "surrogateescape"),
+        hashlib.sha256(body).digest(),
+    )
 
 
 def compute_signature(signing_key: str | bytes, *, timestamp: str, url: str, body: bytes) -> str:
@@ -100,9 +112,17 @@ def compute_signature(signing_key: str | bytes, *, timestamp: str, url: str, bod
         timestamp: The ``messagebird-request-timestamp`` value, as sent.
         url: The URL the delivery is sent to, exactly (scheme, host, path, query).
         body: The raw body.
+
+    Raises:
+        ValueError: The key is empty, or ``timestamp`` or ``url`` holds a lone
+            surrogate that is not a byte decoded with ``surrogateescape``.
     """
     (key,) = signing_keys(signing_key)
-    return base64.b64encode(hmac.digest(key, _message(timestamp, url, body), "sha256")).decode()
+    try:
+        message = _message(timestamp, url, body)
+    except UnicodeEncodeError:
+        raise ValueError("timestamp and url must be text that UTF-8 bytes decode to") from None
+    return base64.b64encode(hmac.digest(key, message, "sha256")).decode()
 
 
 def parse_timestamp(value: str) -> float:
@@ -120,7 +140,7 @@ def parse_timestamp(value: str) -> float:
     """
     text = value.strip()
     seconds: float | None = None
-    if text[:1].isdigit() and text.replace(".", "", 1).isdigit():
+    if text.isascii() and text[:1].isdigit() and text.replace(".", "", 1).isdigit():
         seconds = float(text)
     elif len(text) >= len("2026-01-01T00:00:00Z"):
         try:
@@ -158,7 +178,10 @@ def verify_signature(
             rotation (any one may match).
         signature: The ``messagebird-signature`` header.
         timestamp: The ``messagebird-request-timestamp`` header.
-        url: The URL Bird called: scheme, host, path and query, exactly.
+        url: The URL Bird called: scheme, host, path and query, exactly; the path and
+            query as received, still percent-encoded (aiohttp's ``request.raw_path``,
+            ASGI's ``scope["raw_path"]`` and ``scope["query_string"]``). Text decoded
+            from bytes that are not UTF-8 is checked as those bytes (see the module).
         body: The raw request body, every byte.
         tolerance: Seconds the timestamp may be away from ``now``, in the past or the
             future; ``None`` turns the check off (not recommended: it is the replay
@@ -167,7 +190,8 @@ def verify_signature(
 
     Raises:
         MissingHeaderError: ``signature`` or ``timestamp`` is absent or empty.
-        InvalidSignatureError: The signature is not base64 of 32 bytes, or matches no key.
+        InvalidSignatureError: The signature is not base64 of 32 bytes, or matches no
+            key, or ``timestamp`` or ``url`` is text that no bytes decode to.
         StaleTimestampError: The timestamp is unreadable, or further from now than
             ``tolerance``.
         ValueError: ``signing_key`` is empty or not str/bytes.
@@ -218,7 +242,12 @@ def check_signature(
         raise InvalidSignatureError("the signature is not base64") from None
     if len(given) != _DIGEST_SIZE:
         raise InvalidSignatureError("the signature is not an HMAC-SHA256 (32 bytes)")
-    message = _message(timestamp, url, body)
+    try:
+        message = _message(timestamp, url, body)
+    except UnicodeEncodeError:  # no bytes decode to this text: it was never signed
+        raise InvalidSignatureError(
+            "the timestamp or the URL is not text that UTF-8 bytes decode to"
+        ) from None
     # Every key is tried, so the time taken does not tell which one matched.
     matched = False
     for key in keys:
