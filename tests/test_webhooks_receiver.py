@@ -302,6 +302,46 @@ async def test_a_failing_callable_sink_gets_503_and_the_retry_is_accepted(
     assert [e.request_id for e in taken] == ["x"]
 
 
+@pytest.mark.parametrize("deaf_to_cancellation", [False, True])
+async def test_a_sink_that_blocks_gets_503_after_the_hand_off_timeout(
+    serve: Serve, session: aiohttp.ClientSession, deaf_to_cancellation: bool
+) -> None:
+    """Neither the request nor its concurrent repeats wait for a sink that never returns."""
+    stuck = True
+    taken: list[CallEvent] = []
+    never = asyncio.Event()
+
+    async def sink(event: CallEvent) -> None:
+        while stuck:
+            try:
+                await never.wait()
+            except asyncio.CancelledError:
+                if not deaf_to_cancellation:
+                    raise
+        taken.append(event)
+
+    url, receiver = await serve(sink, hand_off_timeout=0.05, retry_after=9)
+    sends = [deliver(session, url, request_id="slow") for _ in range(3)]
+    answers = await asyncio.wait_for(asyncio.gather(*sends), 10)
+    assert [(status, headers["Retry-After"]) for status, _, headers in answers] == [(503, "9")] * 3
+    assert receiver.stats.busy == 3 and receiver.stats.accepted == 0
+    stuck = False
+    never.set()  # the sink is healthy again; Bird retries
+    assert (await deliver(session, url, request_id="slow"))[:2] == (200, "ok")
+    if deaf_to_cancellation:  # the sink it gave up on kept the event too, as documented
+        assert taken and {e.request_id for e in taken} == {"slow"}
+    else:
+        assert [e.request_id for e in taken] == ["slow"]
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, float("nan"), float("inf"), True, "5"])
+def test_the_hand_off_timeout_must_be_positive_seconds(bad: object) -> None:
+    from asyncsdk import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="hand_off_timeout"):
+        webhook_handler(SIGNING_KEY, asyncio.Queue(), hand_off_timeout=bad)  # type: ignore[arg-type]
+
+
 async def test_concurrent_repeats_of_one_delivery_are_passed_on_once(
     serve: Serve, session: aiohttp.ClientSession
 ) -> None:

@@ -12,12 +12,13 @@ delivery goes through, in this order:
    that is not UTF-8 text gets 400: it is not signed, and no consumer could encode it);
 5. parse: a body that is not a call event gets 400;
 6. hand-off: the event is put on the sink (an `asyncio.Queue`, without waiting, or
-   awaited by an async callable). Only then is the answer 200 and the id remembered.
-   A full queue or a failing callable gets 503 with ``Retry-After``, and the id is
-   *not* remembered, so Bird's retry is processed like a first delivery.
+   awaited by an async callable for ``hand_off_timeout`` seconds at most). Only then is
+   the answer 200 and the id remembered. A full queue, a failing callable or one too
+   slow to return gets 503 with ``Retry-After``, and the id is *not* remembered, so
+   Bird's retry is processed like a first delivery.
 
-Imports: aiohttp, the standard library, and the webhooks' `_dedupe`, `_errors`,
-`_events` and `_signature`.
+Imports: aiohttp, the standard library, `asyncsdk.errors`, and the webhooks' `_dedupe`,
+`_errors`, `_events` and `_signature`.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Final
@@ -32,6 +34,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from asyncsdk.errors import ConfigurationError
 from asyncsdk.webhooks._dedupe import SeenDeliveries
 from asyncsdk.webhooks._errors import (
     InvalidEventError,
@@ -52,6 +55,7 @@ from asyncsdk.webhooks._signature import (
 )
 
 __all__ = [
+    "DEFAULT_HAND_OFF_TIMEOUT",
     "DEFAULT_MAX_BODY",
     "DEFAULT_RETRY_AFTER",
     "RECEIVER",
@@ -68,6 +72,8 @@ DEFAULT_MAX_BODY: Final = 256 * 1024
 """Largest delivery body accepted, in bytes; a call event is a few KiB."""
 DEFAULT_RETRY_AFTER: Final = 5
 """``Retry-After`` of a 503 (the sink was full), in whole seconds."""
+DEFAULT_HAND_OFF_TIMEOUT: Final = 5.0
+"""Seconds a callable sink may take to take an event before the answer is 503."""
 
 #: Where accepted events go: a queue (never awaited: full means 503) or an async callable.
 EventSink = (
@@ -85,7 +91,8 @@ class ReceiverStats:
         received: Requests handled.
         accepted: Events handed to the sink and acknowledged with 200.
         duplicates: Deliveries already accepted, acknowledged again without passing on.
-        busy: Deliveries refused with 503 because the sink was full or failed.
+        busy: Deliveries refused with 503 because the sink was full, failed, or did not
+            take the event within ``hand_off_timeout``.
         refused: Other refusals by reason (``"signature"``, ``"stale"``,
             ``"missing-header"``, ``"bad-header"``, ``"not-an-event"``, ``"too-large"``,
             ``"method"``).
@@ -122,6 +129,18 @@ def _is_utf8(text: str) -> bool:
     return True
 
 
+def _check_hand_off_timeout(value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigurationError(
+            f"hand_off_timeout must be a number of seconds, got {type(value).__name__}"
+        )
+    if not (math.isfinite(value) and value > 0):
+        raise ConfigurationError(
+            f"hand_off_timeout must be a finite number of seconds > 0, got {value!r}"
+        )
+    return float(value)
+
+
 def _text(status: int, text: str, **headers: str) -> web.Response:
     return web.Response(status=status, text=text, headers=headers or None)
 
@@ -151,6 +170,7 @@ class WebhookReceiver:
         dedupe: SeenDeliveries | bool = True,
         tolerance: float | None = DEFAULT_TOLERANCE,
         retry_after: int = DEFAULT_RETRY_AFTER,
+        hand_off_timeout: float = DEFAULT_HAND_OFF_TIMEOUT,
     ) -> None:
         self._keys = signing_keys(signing_key)
         if isinstance(sink, asyncio.Queue):
@@ -172,7 +192,10 @@ class WebhookReceiver:
         )
         self._tolerance = tolerance
         self._retry_after = str(int(retry_after))
+        self._hand_off_timeout = _check_hand_off_timeout(hand_off_timeout)
         self._pending: dict[str, asyncio.Future[bool]] = {}
+        # Sinks given up on after hand_off_timeout, cancelled, kept until they end.
+        self._abandoned: set[asyncio.Future[object]] = set()
         self.stats = ReceiverStats()
 
     def __repr__(self) -> str:
@@ -277,17 +300,49 @@ class WebhookReceiver:
         done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._pending[key] = done
         accepted = False
+        # The sink runs as its own task, so the wait is bounded even for a sink that
+        # ignores its cancellation.
+        taking = asyncio.ensure_future(self._call(event))
         try:
-            await self._call(event)
-            accepted = True
-        except Exception as exc:
-            logger.warning(
-                "webhook sink refused event %s: %s: %s", event.request_id, type(exc).__name__, exc
-            )
+            await asyncio.wait((taking,), timeout=self._hand_off_timeout)
+            if not taking.done():
+                self._abandon(taking)
+                logger.warning(
+                    "webhook sink did not take event %s within %gs; answered 503",
+                    event.request_id,
+                    self._hand_off_timeout,
+                )
+            elif taking.cancelled():
+                logger.warning("webhook sink cancelled event %s", event.request_id)
+            elif (exc := taking.exception()) is not None:
+                logger.warning(
+                    "webhook sink refused event %s: %s: %s",
+                    event.request_id,
+                    type(exc).__name__,
+                    exc,
+                )
+            else:
+                accepted = True
+        except asyncio.CancelledError:  # the request itself was cancelled
+            self._abandon(taking)
+            raise
         finally:
             del self._pending[key]
             done.set_result(accepted)
         return accepted
+
+    def _abandon(self, taking: asyncio.Future[object]) -> None:
+        """Cancel a sink's hand-off given up on; keep it referenced until it ends."""
+        if taking.done():
+            return
+        taking.cancel()
+        self._abandoned.add(taking)
+        taking.add_done_callback(self._forget)
+
+    def _forget(self, taking: asyncio.Future[object]) -> None:
+        self._abandoned.discard(taking)
+        if not taking.cancelled() and (exc := taking.exception()) is not None:
+            logger.debug("an abandoned webhook sink ended with %s: %s", type(exc).__name__, exc)
 
     async def _read(self, request: web.BaseRequest) -> bytes | None:
         """Read the body, or return ``None`` as soon as it exceeds ``max_body``."""
@@ -319,6 +374,7 @@ def webhook_handler(
     dedupe: SeenDeliveries | bool = True,
     tolerance: float | None = DEFAULT_TOLERANCE,
     retry_after: int = DEFAULT_RETRY_AFTER,
+    hand_off_timeout: float = DEFAULT_HAND_OFF_TIMEOUT,
 ) -> Callable[[web.Request], Awaitable[web.Response]]:
     """Return an aiohttp request handler that verifies deliveries and hands events on.
 
@@ -330,7 +386,8 @@ def webhook_handler(
         signing_key: The subscription's signing key, or a list during a rotation.
         sink: An `asyncio.Queue` of `CallEvent` (give it a ``maxsize``: a full queue is
             the backpressure), or an async callable that takes the event; a callable
-            that raises refuses it (503).
+            that raises refuses it (503), and so does one that has not returned after
+            ``hand_off_timeout`` seconds (it is then cancelled).
         public_url: The scheme, host and any path prefix a proxy strips, as Bird calls
             them (``"https://hooks.example.com"``); the request's raw path and query are
             appended to form the signed URL. Without it, the request's own scheme and
@@ -343,12 +400,18 @@ def webhook_handler(
         tolerance: Seconds a delivery's timestamp may be from now (replay protection);
             ``None`` turns the check off.
         retry_after: Seconds announced in a 503's ``Retry-After``.
+        hand_off_timeout: Seconds a callable sink has to take the event (a finite
+            number > 0). Past it the sink is cancelled and the answer is 503 with
+            ``Retry-After``; the delivery is not remembered, so Bird's retry is handed
+            off again. A sink cancelled that late may already have kept the event:
+            make it idempotent, or fast. A queue sink never waits.
 
     Returns:
         `WebhookReceiver.handle` of a new receiver (its ``__self__``).
 
     Raises:
         ValueError: A bad key, ``public_url`` or ``max_body``.
+        ConfigurationError: A bad ``hand_off_timeout``.
         TypeError: ``sink`` is neither a queue nor callable.
     """
     receiver = WebhookReceiver(
@@ -360,6 +423,7 @@ def webhook_handler(
         dedupe=dedupe,
         tolerance=tolerance,
         retry_after=retry_after,
+        hand_off_timeout=hand_off_timeout,
     )
     return receiver.handle
 
@@ -375,6 +439,7 @@ def webhook_app(
     dedupe: SeenDeliveries | bool = True,
     tolerance: float | None = DEFAULT_TOLERANCE,
     retry_after: int = DEFAULT_RETRY_AFTER,
+    hand_off_timeout: float = DEFAULT_HAND_OFF_TIMEOUT,
 ) -> web.Application:
     """Return a `aiohttp.web.Application` serving `webhook_handler` at ``path``.
 
@@ -390,6 +455,7 @@ def webhook_app(
         dedupe=dedupe,
         tolerance=tolerance,
         retry_after=retry_after,
+        hand_off_timeout=hand_off_timeout,
     )
     app = web.Application(client_max_size=max_body)
     app[RECEIVER] = receiver
