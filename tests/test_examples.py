@@ -297,6 +297,29 @@ async def test_webhooks_aiohttp(
         assert finished[call_id].status == status
 
 
+async def test_webhooks_aiohttp_shuts_down_when_its_worker_failed_with_a_full_queue(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The end of the queue cannot be put on a full queue nobody reads: no waiting for it."""
+    from aiohttp.test_utils import TestServer
+
+    from asyncsdk import ConfigurationError
+    from asyncsdk.webhooks import parse_event
+
+    monkeypatch.setenv("BIRD_WEBHOOK_SIGNING_KEY", SIGNING_KEY)
+    monkeypatch.delenv("BIRD_ACCESS_KEY", raising=False)  # the worker fails at once
+    example = load("webhooks_aiohttp")
+    app = example.create_app()
+    web_server = TestServer(app)
+    await web_server.start_server()
+    events = app[example.EVENTS]
+    event = parse_event((ROOT / "tests" / "fixtures" / "webhook_voice_outbound.json").read_bytes())
+    while not events.full():  # acknowledged, never processed: the worker is gone
+        events.put_nowait(event)
+    with pytest.raises(ConfigurationError):  # the worker's error, reported at shutdown
+        await asyncio.wait_for(web_server.close(), 30)
+
+
 async def test_webhooks_fastapi(monkeypatch: pytest.MonkeyPatch) -> None:
     """Served by uvicorn; every bad input gets its 4xx, a repeat is acknowledged once."""
     import aiohttp
