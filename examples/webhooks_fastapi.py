@@ -46,15 +46,19 @@ def create_app() -> FastAPI:
             body += chunk
             if len(body) > MAX_BODY:
                 return Response("too large", status_code=413)
-        url = request.url if public_url is None else f"{public_url}{request.url.path}"
-        if public_url is not None and request.url.query:
-            url = f"{url}?{request.url.query}"
+        # The URL Bird called, as it signed it: the raw path and query, still
+        # percent-encoded (request.url.path is decoded), after the public origin.
+        target = request.scope["raw_path"]
+        if request.scope["query_string"]:
+            target += b"?" + request.scope["query_string"]
+        origin = public_url or f"{request.url.scheme}://{request.url.netloc}"
+        url = origin + target.decode("utf-8", "surrogateescape")
         try:
             verify_signature(
                 signing_key,
                 signature=request.headers.get(SIGNATURE_HEADER),
                 timestamp=request.headers.get(TIMESTAMP_HEADER),
-                url=str(url),
+                url=url,
                 body=bytes(body),
             )
         except MissingHeaderError as exc:

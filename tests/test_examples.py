@@ -371,6 +371,39 @@ async def test_webhooks_fastapi(monkeypatch: pytest.MonkeyPatch) -> None:
     assert app.state.events.qsize() == 1
 
 
+@pytest.mark.parametrize("public_url", ["https://hooks.example.com", None])
+async def test_webhooks_fastapi_verifies_a_percent_encoded_path_as_sent(
+    monkeypatch: pytest.MonkeyPatch, public_url: str | None
+) -> None:
+    """Bird signs the URL it calls, escapes included; the routed path is decoded."""
+    import aiohttp
+    import yarl
+
+    from asyncsdk.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, compute_signature
+
+    monkeypatch.setenv("BIRD_WEBHOOK_SIGNING_KEY", SIGNING_KEY)
+    if public_url is None:
+        monkeypatch.delenv("BIRD_WEBHOOK_PUBLIC_URL", raising=False)
+    else:
+        monkeypatch.setenv("BIRD_WEBHOOK_PUBLIC_URL", public_url)
+    body = (ROOT / "tests" / "fixtures" / "webhook_voice_outbound.json").read_bytes()
+    app = load("webhooks_fastapi").create_app()
+    target = "/bird/%76oice?tenant=a%2Fb"  # routed as /bird/voice
+    async with uvicorn_serving(app) as base, aiohttp.ClientSession() as http:
+        signed = f"{public_url or base}{target}"
+        stamp = str(int(time.time()))
+        headers = {
+            SIGNATURE_HEADER: compute_signature(
+                SIGNING_KEY, timestamp=stamp, url=signed, body=body
+            ),
+            TIMESTAMP_HEADER: stamp,
+        }
+        url = yarl.URL(base + target, encoded=True)  # sent as written, not normalized
+        async with http.post(url, data=body, headers=headers) as resp:
+            assert (resp.status, await resp.text()) == (200, "ok")
+    assert app.state.events.qsize() == 1
+
+
 async def test_bulk_queue(example_env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
     out = await run_main("bulk_queue", capsys)
     lines = out.splitlines()
