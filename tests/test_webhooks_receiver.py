@@ -426,6 +426,82 @@ async def test_the_handler_mounts_in_any_app_and_hides_the_key() -> None:
     assert queue.qsize() == 1
 
 
+@pytest.mark.parametrize(
+    ("option", "bad"),
+    [
+        ("tolerance", 0),
+        ("tolerance", -5.0),
+        ("tolerance", float("nan")),
+        ("tolerance", float("inf")),
+        ("tolerance", True),
+        ("tolerance", "300"),
+        ("retry_after", -1),
+        ("retry_after", 2.5),
+        ("retry_after", True),
+        ("retry_after", "5"),
+    ],
+)
+def test_tolerance_and_retry_after_are_validated(option: str, bad: object) -> None:
+    from asyncsdk import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match=option):
+        webhook_handler(SIGNING_KEY, asyncio.Queue(), **{option: bad})  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match=option):
+        webhook_app(SIGNING_KEY, asyncio.Queue(), **{option: bad})  # type: ignore[arg-type]
+
+
+def test_tolerance_none_and_retry_after_zero_are_allowed() -> None:
+    webhook_handler(SIGNING_KEY, asyncio.Queue(), tolerance=None, retry_after=0)
+
+
+async def test_a_flood_of_forged_deliveries_logs_one_warning(
+    serve: Serve, session: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    queue: asyncio.Queue[CallEvent] = asyncio.Queue()
+    url, receiver = await serve(queue)
+    with caplog.at_level(logging.WARNING, logger="asyncsdk"):
+        for _ in range(30):
+            assert (await deliver(session, url, key="forged"))[0] == 401
+    assert receiver.stats.refused == {"signature": 30}  # every one counted
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "refused" in warnings[0].getMessage()
+
+
+async def test_a_flood_of_503s_from_a_refusing_sink_logs_one_warning(
+    serve: Serve, session: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def full(event: CallEvent) -> None:
+        raise LookupError("the pipeline is full")
+
+    url, receiver = await serve(full)
+    with caplog.at_level(logging.WARNING, logger="asyncsdk"):
+        for _ in range(30):
+            assert (await deliver(session, url, event_body(uuid.uuid4())))[0] == 503
+    assert receiver.stats.busy == 30
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "the pipeline is full" in warnings[0].getMessage()
+
+
+def test_a_repeated_warning_is_summarized_once_per_interval(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from asyncsdk.webhooks._receiver import _WarningThrottle
+
+    now = 0.0
+    throttle = _WarningThrottle(interval=60.0, clock=lambda: now)
+    with caplog.at_level(logging.WARNING, logger="asyncsdk"):
+        for second in range(0, 150):
+            now = float(second)
+            throttle.warning("signature", "webhook from %s refused", "10.0.0.1")
+        throttle.warning("stale", "another reason is logged at once")
+    assert [r.getMessage() for r in caplog.records] == [
+        "webhook from 10.0.0.1 refused",
+        "webhook from 10.0.0.1 refused (and 59 more like it in the last 60s)",
+        "webhook from 10.0.0.1 refused (and 59 more like it in the last 60s)",
+        "another reason is logged at once",
+    ]
+
+
 def test_bad_options_are_refused() -> None:
     with pytest.raises(ValueError, match="public_url"):
         webhook_handler(SIGNING_KEY, asyncio.Queue(), public_url="hooks.example.com")

@@ -133,6 +133,14 @@ def test_old_and_future_timestamps_are_stale() -> None:
     verify(now=float(TIMESTAMP) + 10**9, tolerance=None)
 
 
+@pytest.mark.parametrize("tolerance", [0, -1.0, float("nan"), float("inf"), True, "300"])
+def test_a_tolerance_that_is_not_positive_finite_seconds_is_refused(tolerance: object) -> None:
+    from asyncsdk import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="tolerance"):
+        verify(tolerance=tolerance)
+
+
 def test_a_forged_delivery_is_invalid_before_it_is_stale() -> None:
     """The signature is checked first: a stale error always concerns a genuine delivery."""
     with pytest.raises(InvalidSignatureError):

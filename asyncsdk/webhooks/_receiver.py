@@ -27,6 +27,7 @@ import asyncio
 import datetime as dt
 import logging
 import math
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Final
@@ -50,6 +51,7 @@ from asyncsdk.webhooks._signature import (
     TIMESTAMP_HEADER,
     SigningKeys,
     check_signature,
+    check_tolerance,
     parse_timestamp,
     signing_keys,
 )
@@ -74,6 +76,8 @@ DEFAULT_RETRY_AFTER: Final = 5
 """``Retry-After`` of a 503 (the sink was full), in whole seconds."""
 DEFAULT_HAND_OFF_TIMEOUT: Final = 5.0
 """Seconds a callable sink may take to take an event before the answer is 503."""
+#: Seconds between two warnings of one kind (a flood of refusals is summarized).
+_WARNING_INTERVAL: Final = 60.0
 
 #: Where accepted events go: a queue (never awaited: full means 503) or an async callable.
 EventSink = (
@@ -108,12 +112,50 @@ class ReceiverStats:
         self.refused[reason] = self.refused.get(reason, 0) + 1
 
 
+class _WarningThrottle:
+    """Log the first warning of each kind, then at most one per ``interval`` seconds.
+
+    A flood of forged deliveries, or of 503s while a sink is full, must not flood the
+    log: the warnings in between are counted, and the next one logged says how many
+    there were (`ReceiverStats` counts every one).
+    """
+
+    __slots__ = ("_clock", "_interval", "_kinds")
+
+    def __init__(
+        self, interval: float = _WARNING_INTERVAL, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._interval = interval
+        self._clock = clock
+        self._kinds: dict[str, tuple[float, int]] = {}  # kind -> (last logged, skipped)
+
+    def warning(self, kind: str, message: str, *args: object) -> None:
+        now = self._clock()
+        last = self._kinds.get(kind)
+        if last is not None and now - last[0] < self._interval:
+            self._kinds[kind] = (last[0], last[1] + 1)
+            return
+        if last is not None and last[1]:
+            message += " (and %d more like it in the last %.0fs)"
+            args = (*args, last[1], now - last[0])
+        logger.warning(message, *args)
+        self._kinds[kind] = (now, 0)
+
+
+def _check_retry_after(retry_after: int) -> str:
+    if isinstance(retry_after, bool) or not isinstance(retry_after, int) or retry_after < 0:
+        raise ConfigurationError(
+            f"retry_after must be a whole number of seconds >= 0 (an int), got {retry_after!r}"
+        )
+    return str(retry_after)
+
+
 def _check_public_url(public_url: str | None) -> str | None:
     if public_url is None:
         return None
     parts = urlsplit(public_url)
     if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
-        raise ValueError(
+        raise ConfigurationError(
             "public_url must be the scheme, host and optional path prefix Bird calls, "
             f"like 'https://hooks.example.com', got {public_url!r}"
         )
@@ -185,18 +227,21 @@ class WebhookReceiver:
         self._public_url = _check_public_url(public_url)
         self._trust_forwarded = bool(trust_forwarded)
         if isinstance(max_body, bool) or not isinstance(max_body, int) or max_body < 1:
-            raise ValueError(f"max_body must be a positive number of bytes, got {max_body!r}")
+            raise ConfigurationError(
+                f"max_body must be a positive number of bytes, got {max_body!r}"
+            )
         self._max_body = max_body
         self.seen: SeenDeliveries | None = (
             dedupe if isinstance(dedupe, SeenDeliveries) else SeenDeliveries() if dedupe else None
         )
-        self._tolerance = tolerance
-        self._retry_after = str(int(retry_after))
+        self._tolerance = check_tolerance(tolerance)
+        self._retry_after = _check_retry_after(retry_after)
         self._hand_off_timeout = _check_hand_off_timeout(hand_off_timeout)
         self._pending: dict[str, asyncio.Future[bool]] = {}
         # Sinks given up on after hand_off_timeout, cancelled, kept until they end.
         self._abandoned: set[asyncio.Future[object]] = set()
         self.stats = ReceiverStats()
+        self._warnings = _WarningThrottle()
 
     def __repr__(self) -> str:
         # The signing keys are never shown; only how many there are.
@@ -251,7 +296,7 @@ class WebhookReceiver:
         except (InvalidSignatureError, StaleTimestampError) as exc:
             reason = "signature" if isinstance(exc, InvalidSignatureError) else "stale"
             stats._refuse(reason)
-            logger.warning("webhook from %s refused: %s", request.remote, exc)
+            self._warnings.warning(reason, "webhook from %s refused: %s", request.remote, exc)
             return _text(401, "unauthorized")
         assert signature is not None
         assert timestamp is not None
@@ -307,15 +352,19 @@ class WebhookReceiver:
             await asyncio.wait((taking,), timeout=self._hand_off_timeout)
             if not taking.done():
                 self._abandon(taking)
-                logger.warning(
+                self._warnings.warning(
+                    "sink-timeout",
                     "webhook sink did not take event %s within %gs; answered 503",
                     event.request_id,
                     self._hand_off_timeout,
                 )
             elif taking.cancelled():
-                logger.warning("webhook sink cancelled event %s", event.request_id)
+                self._warnings.warning(
+                    "sink-cancelled", "webhook sink cancelled event %s", event.request_id
+                )
             elif (exc := taking.exception()) is not None:
-                logger.warning(
+                self._warnings.warning(
+                    f"sink-{type(exc).__name__}",
                     "webhook sink refused event %s: %s: %s",
                     event.request_id,
                     type(exc).__name__,
@@ -397,9 +446,9 @@ def webhook_handler(
         max_body: Largest body accepted, in bytes; larger ones get 413.
         dedupe: `SeenDeliveries` to share, ``True`` for a new one, ``False`` to pass on
             every delivery, repeats included.
-        tolerance: Seconds a delivery's timestamp may be from now (replay protection);
-            ``None`` turns the check off.
-        retry_after: Seconds announced in a 503's ``Retry-After``.
+        tolerance: Seconds a delivery's timestamp may be from now (replay protection), a
+            finite number > 0; ``None`` turns the check off.
+        retry_after: Seconds announced in a 503's ``Retry-After``, a whole number >= 0.
         hand_off_timeout: Seconds a callable sink has to take the event (a finite
             number > 0). Past it the sink is cancelled and the answer is 503 with
             ``Retry-After``; the delivery is not remembered, so Bird's retry is handed
@@ -410,8 +459,9 @@ def webhook_handler(
         `WebhookReceiver.handle` of a new receiver (its ``__self__``).
 
     Raises:
-        ValueError: A bad key, ``public_url`` or ``max_body``.
-        ConfigurationError: A bad ``hand_off_timeout``.
+        ValueError: A bad key.
+        ConfigurationError: A bad ``public_url``, ``max_body``, ``tolerance``,
+            ``retry_after`` or ``hand_off_timeout`` (a `ValueError` too).
         TypeError: ``sink`` is neither a queue nor callable.
     """
     receiver = WebhookReceiver(

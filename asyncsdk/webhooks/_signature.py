@@ -21,7 +21,7 @@ lone surrogate) cannot have been signed, and is refused as an `InvalidSignatureE
 No I/O and no framework: usable from aiohttp, FastAPI, Starlette, Django or a queue
 consumer alike.
 
-Imports: the standard library and the webhooks' `_errors`.
+Imports: the standard library, `asyncsdk.errors` and the webhooks' `_errors`.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ import time
 from collections.abc import Sequence
 from typing import Final
 
+from asyncsdk.errors import ConfigurationError
 from asyncsdk.webhooks._errors import (
     InvalidSignatureError,
     MissingHeaderError,
@@ -49,6 +50,7 @@ __all__ = [
     "TIMESTAMP_HEADER",
     "SigningKeys",
     "check_signature",
+    "check_tolerance",
     "compute_signature",
     "parse_timestamp",
     "signing_keys",
@@ -93,6 +95,27 @@ def signing_keys(keys: SigningKeys) -> tuple[bytes, ...]:
     if not result:
         raise ValueError("no signing key given; pass the key from the subscription")
     return tuple(result)
+
+
+def check_tolerance(tolerance: float | None) -> float | None:
+    """Return ``tolerance`` if it is ``None`` or a finite number of seconds > 0.
+
+    Raises:
+        ConfigurationError: Anything else (0 would refuse every delivery, infinity or
+            NaN would accept any timestamp: say ``None`` to turn the check off).
+    """
+    if tolerance is None:
+        return None
+    if isinstance(tolerance, bool) or not isinstance(tolerance, int | float):
+        raise ConfigurationError(
+            f"tolerance must be a number of seconds or None, got {type(tolerance).__name__}"
+        )
+    if not (math.isfinite(tolerance) and tolerance > 0):
+        raise ConfigurationError(
+            f"tolerance must be a finite number of seconds > 0 (None turns the check off), "
+            f"got {tolerance!r}"
+        )
+    return float(tolerance)
 
 
 def _message(timestamp: str, url: str, body: bytes) -> bytes:
@@ -184,8 +207,8 @@ def verify_signature(
             from bytes that are not UTF-8 is checked as those bytes (see the module).
         body: The raw request body, every byte.
         tolerance: Seconds the timestamp may be away from ``now``, in the past or the
-            future; ``None`` turns the check off (not recommended: it is the replay
-            protection).
+            future: a finite number > 0, or ``None`` to turn the check off (not
+            recommended: it is the replay protection).
         now: The current Unix time in seconds; defaults to `time.time`.
 
     Raises:
@@ -195,6 +218,8 @@ def verify_signature(
         StaleTimestampError: The timestamp is unreadable, or further from now than
             ``tolerance``.
         ValueError: ``signing_key`` is empty or not str/bytes.
+        ConfigurationError: ``tolerance`` is not ``None`` or a finite number > 0 (a
+            `ValueError` too).
 
     Example:
         ```python
@@ -214,7 +239,7 @@ def verify_signature(
         timestamp=timestamp,
         url=url,
         body=body,
-        tolerance=tolerance,
+        tolerance=check_tolerance(tolerance),
         now=now,
     )
 
