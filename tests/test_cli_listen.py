@@ -115,6 +115,31 @@ def test_listen_refuses_a_bad_workspace(tmp_path: Path, capsys: pytest.CaptureFi
     assert "--enrich must be a UUID" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("port", ["99999", "-1"])
+def test_listen_refuses_a_port_out_of_range(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], port: str
+) -> None:
+    code = main(["listen", "--signing-key", "k", "--out", str(tmp_path / "e"), "--port", port])
+    assert code == 2
+    assert f"--port must be 0 to 65535, got {port}" in capsys.readouterr().err
+
+
+def test_listen_on_a_port_in_use_fails_cleanly(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The file and the pipeline started before the port are closed again."""
+    import gc
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        code = main(["listen", "--signing-key", "k", "--out", str(tmp_path / "e"), "--port", port])
+        gc.collect()  # an unclosed file would warn here, and fail the test
+    assert code == 1
+    assert "asyncsdk: error: OSError" in capsys.readouterr().err
+
+
 def test_serve_needs_a_key_with_a_webhook_url(capsys: pytest.CaptureFixture[str]) -> None:
     env_key = os.environ.pop("BIRD_WEBHOOK_SIGNING_KEY", None)
     try:

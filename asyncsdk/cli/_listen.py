@@ -194,7 +194,18 @@ class Listener:
         self.stats.written += 1
 
     async def start(self) -> None:
-        """Open the file (and database), start the pipeline, then open the port."""
+        """Open the file (and database), start the pipeline, then open the port.
+
+        If any of it fails (the port is in use, the database cannot be opened), what was
+        opened or started is closed again before the error propagates.
+        """
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self) -> None:
         options = self.options
         self.preloaded = load_seen(options.out, self.seen)
         self._file = options.out.open("ab")
@@ -423,6 +434,8 @@ def options_from_args(args: argparse.Namespace) -> ListenOptions:
         raise UsageError(f"no signing key: set {ENV_SIGNING_KEY} or pass --signing-key")
     if args.queue_size < 1:
         raise UsageError(f"--queue-size must be at least 1, got {args.queue_size}")
+    if not 0 <= args.port <= 65535:
+        raise UsageError(f"--port must be 0 to 65535, got {args.port}")
     for option, value in (("--enrich", args.enrich), ("--channel", args.channel)):
         if value is not None:
             try:
