@@ -65,18 +65,22 @@ def create_app() -> FastAPI:
             return Response(str(exc), status_code=400)
         except WebhookError:
             return Response("unauthorized", status_code=401)  # no detail for a forger
-        delivery = request.headers.get(REQUEST_ID_HEADER) or request.headers[SIGNATURE_HEADER]
-        if delivery in seen:
+        # A repeat has the id of a delivery accepted before (Bird's retries) or its
+        # signature (the id is not signed: a replay with a fresh id keeps the signature).
+        request_id = request.headers.get(REQUEST_ID_HEADER)
+        keys = [key for key in (request_id, request.headers[SIGNATURE_HEADER]) if key]
+        if any(key in seen for key in keys):
             return Response("duplicate")  # 2xx, or Bird retries it for 8 hours
         try:
-            event = parse_event(bytes(body), request_id=request.headers.get(REQUEST_ID_HEADER))
+            event = parse_event(bytes(body), request_id=request_id)
         except InvalidEventError as exc:
             return Response(str(exc), status_code=400)
         try:
             events.put_nowait(event)
         except asyncio.QueueFull:
             return Response("busy", status_code=503, headers={"Retry-After": "5"})
-        seen.add(delivery)  # only once the event is handed on
+        for key in keys:  # only once the event is handed on
+            seen.add(key)
         return Response("ok")
 
     return app

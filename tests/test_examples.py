@@ -349,8 +349,11 @@ async def test_webhooks_fastapi(monkeypatch: pytest.MonkeyPatch) -> None:
             async with http.post(target, data=data, headers=sent) as resp:
                 return resp.status, await resp.text()
 
-        assert await post(body, headers()) == (200, "ok")
+        captured = headers()
+        assert await post(body, captured) == (200, "ok")
         assert await post(body, headers()) == (200, "duplicate")
+        replayed = {**captured, REQUEST_ID_HEADER: "a-fresh-id"}  # the id is not signed
+        assert await post(body, replayed) == (200, "duplicate")
         assert (await post(body, headers(key="wrong", request_id="d-2")))[0] == 401
         changed = body.replace(b'"duration":187', b'"duration":188')
         assert (await post(changed, headers(request_id="d-3")))[0] == 401

@@ -22,6 +22,7 @@ from asyncsdk.webhooks import (
     CallEvent,
     SeenDeliveries,
     WebhookReceiver,
+    parse_event,
     webhook_app,
     webhook_handler,
 )
@@ -269,17 +270,52 @@ async def test_a_replayed_delivery_is_acknowledged_but_not_passed_on(
     assert receiver.stats.accepted == 1 and receiver.stats.duplicates == 2
 
 
+async def test_a_captured_delivery_replayed_with_fresh_ids_is_passed_on_once(
+    serve: Serve, session: aiohttp.ClientSession
+) -> None:
+    """The id is not signed: the signature, which is, recognizes the replays too."""
+    queue: asyncio.Queue[CallEvent] = asyncio.Queue()
+    url, receiver = await serve(queue)
+    captured = signed_headers(url, BODY, request_id="genuine")
+    answers = []
+    for request_id in ("genuine", "fresh-1", "fresh-2"):
+        headers = {**captured, "messagebird-request-id": request_id}
+        async with session.post(url, data=BODY, headers=headers) as resp:
+            answers.append((resp.status, await resp.text()))
+    assert answers == [(200, "ok"), (200, "duplicate"), (200, "duplicate")]
+    assert queue.qsize() == 1 and queue.get_nowait().request_id == "genuine"
+    assert receiver.stats.accepted == 1 and receiver.stats.duplicates == 2
+    # Bird's own retry keeps the id and signs a fresh timestamp: a duplicate too.
+    assert (await deliver(session, url, request_id="genuine"))[:2] == (200, "duplicate")
+
+
+async def test_a_delivery_refused_with_503_is_remembered_by_neither_id_nor_signature(
+    serve: Serve, session: aiohttp.ClientSession
+) -> None:
+    queue: asyncio.Queue[CallEvent] = asyncio.Queue(maxsize=1)
+    url, _ = await serve(queue)
+    queue.put_nowait(parse_event(BODY))  # the consumer is behind: the queue is full
+    headers = signed_headers(url, BODY, request_id="late")
+    async with session.post(url, data=BODY, headers=headers) as resp:
+        assert resp.status == 503
+    queue.get_nowait()
+    async with session.post(url, data=BODY, headers=headers) as resp:  # the same bytes again
+        assert (resp.status, await resp.text()) == (200, "ok")
+    assert queue.get_nowait().request_id == "late"
+
+
 async def test_a_full_queue_gets_503_and_the_retry_is_accepted(
     serve: Serve, session: aiohttp.ClientSession
 ) -> None:
     queue: asyncio.Queue[CallEvent] = asyncio.Queue(maxsize=1)
     url, receiver = await serve(queue, retry_after=7)
+    other = event_body(uuid.uuid4())  # another event: another body
     assert (await deliver(session, url, request_id="a"))[0] == 200
-    status, _, headers = await deliver(session, url, request_id="b")
+    status, _, headers = await deliver(session, url, other, request_id="b")
     assert status == 503 and headers["Retry-After"] == "7"
     assert receiver.stats.busy == 1
     queue.get_nowait()  # the consumer catches up
-    status, text, _ = await deliver(session, url, request_id="b")  # Bird retries
+    status, text, _ = await deliver(session, url, other, request_id="b")  # Bird retries
     assert (status, text) == (200, "ok")  # not remembered as seen: processed now
     assert queue.get_nowait().request_id == "b"
 

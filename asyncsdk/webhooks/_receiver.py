@@ -8,14 +8,17 @@ delivery goes through, in this order:
 3. signature and timestamp (`check_signature`) against the URL Bird called: a missing
    header gets 400 naming it; a bad signature or a stale timestamp gets 401 with no
    detail (the reason is logged, never the key or the expected signature);
-4. dedupe: a delivery id already accepted gets 200 and is not passed on again (an id
-   that is not UTF-8 text gets 400: it is not signed, and no consumer could encode it);
+4. dedupe: a delivery whose id or signature was already accepted gets 200 and is not
+   passed on again (the id names a delivery across Bird's retries, each signed afresh,
+   but it is not signed itself: the signature catches a captured delivery replayed with
+   fresh ids). An id that is not UTF-8 text gets 400: no consumer could encode it;
 5. parse: a body that is not a call event gets 400;
 6. hand-off: the event is put on the sink (an `asyncio.Queue`, without waiting, or
    awaited by an async callable for ``hand_off_timeout`` seconds at most). Only then is
-   the answer 200 and the id remembered. A full queue, a failing callable or one too
-   slow to return gets 503 with ``Retry-After``, and the id is *not* remembered, so
-   Bird's retry is processed like a first delivery.
+   the answer 200 and the delivery (its id and its signature) remembered. A full
+   queue, a failing callable or one too slow to return gets 503 with ``Retry-After``,
+   and the delivery is *not* remembered, so Bird's retry is processed like a first
+   delivery.
 
 Imports: aiohttp, the standard library, `asyncsdk.errors`, and the webhooks' `_dedupe`,
 `_errors`, `_events` and `_signature`.
@@ -198,7 +201,8 @@ class WebhookReceiver:
 
     Attributes:
         stats: Live counters of what was accepted, deduplicated and refused.
-        seen: The accepted delivery ids it dedupes against, or ``None``.
+        seen: The accepted deliveries (ids and signatures) it dedupes against, or
+            ``None``.
     """
 
     def __init__(
@@ -305,11 +309,14 @@ class WebhookReceiver:
             # Not signed, and no JSON encoder would take it: refused before it is passed on.
             stats._refuse("bad-header")
             return _text(400, f"{REQUEST_ID_HEADER} is not UTF-8 text")
-        key = request_id or signature
-        if self.seen is not None and key in self.seen:
+        # The id names a delivery across Bird's retries, but it is not signed: a captured
+        # delivery replayed with fresh ids keeps its signature. Either one makes a repeat.
+        keys = (request_id, signature) if request_id is not None else (signature,)
+        seen = self.seen
+        if seen is not None and any(key in seen for key in keys):
             stats.duplicates += 1
             return _text(200, "duplicate")
-        earlier = self._pending.get(key)
+        earlier = next((self._pending[k] for k in keys if k in self._pending), None)
         if earlier is not None:  # the same delivery is being handed off right now
             if await asyncio.shield(earlier):
                 stats.duplicates += 1
@@ -325,15 +332,16 @@ class WebhookReceiver:
         except InvalidEventError as exc:
             stats._refuse("not-an-event")
             return _text(400, str(exc)[:300])
-        if not await self._hand_off(key, event):
+        if not await self._hand_off(keys, event):
             stats.busy += 1
             return _text(503, "busy, retry later", **{"Retry-After": self._retry_after})
-        if self.seen is not None:
-            self.seen.add(key)
+        if seen is not None:
+            for key in keys:
+                seen.add(key)
         stats.accepted += 1
         return _text(200, "ok")
 
-    async def _hand_off(self, key: str, event: CallEvent) -> bool:
+    async def _hand_off(self, keys: tuple[str, ...], event: CallEvent) -> bool:
         """Give ``event`` to the sink; return whether it took it."""
         if self._queue is not None:
             try:
@@ -343,7 +351,8 @@ class WebhookReceiver:
             return True
         assert self._call is not None
         done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._pending[key] = done
+        for key in keys:
+            self._pending[key] = done
         accepted = False
         # The sink runs as its own task, so the wait is bounded even for a sink that
         # ignores its cancellation.
@@ -376,7 +385,8 @@ class WebhookReceiver:
             self._abandon(taking)
             raise
         finally:
-            del self._pending[key]
+            for key in keys:
+                del self._pending[key]
             done.set_result(accepted)
         return accepted
 
@@ -445,7 +455,10 @@ def webhook_handler(
             ``X-Forwarded-Host`` (only behind a proxy that sets them itself).
         max_body: Largest body accepted, in bytes; larger ones get 413.
         dedupe: `SeenDeliveries` to share, ``True`` for a new one, ``False`` to pass on
-            every delivery, repeats included.
+            every delivery, repeats included. A delivery is a repeat when its
+            ``messagebird-request-id`` or its signature was accepted before: the id is
+            not signed, so the signature stops a captured delivery replayed with fresh
+            ids.
         tolerance: Seconds a delivery's timestamp may be from now (replay protection), a
             finite number > 0; ``None`` turns the check off.
         retry_after: Seconds announced in a 503's ``Retry-After``, a whole number >= 0.
