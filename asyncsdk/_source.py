@@ -7,7 +7,9 @@ waiting when it can (`take_nowait`), with an awaitable read otherwise (`take`).
 A queue ends with ``None`` put on it (one per consumer) or, on Python 3.13+,
 ``queue.shutdown()``. Each item taken from a queue is marked done (``task_done``) once
 the caller calls `Source.done` for it, so ``queue.join()`` waits until every item has
-been dealt with.
+been dealt with. The source counts the items it handed out and not yet marked done:
+`Source.settle` marks them all, so a reader that ends (however it ends) calls it once
+in its cleanup and every item taken is marked done exactly once.
 
 Imports: the standard library only.
 """
@@ -46,9 +48,10 @@ class Source:
             characters), or none of the above.
     """
 
-    __slots__ = ("_aiter", "_iter", "_queue")
+    __slots__ = ("_aiter", "_iter", "_owed", "_queue")
 
     def __init__(self, items: object, *, what: str) -> None:
+        self._owed = 0  # items taken from the queue and not yet marked done
         self._iter: Iterator[object] | None = None
         self._aiter: AsyncIterator[object] | None = None
         self._queue: asyncio.Queue[object] | None = None
@@ -90,6 +93,7 @@ class Source:
         if item is None:
             queue.task_done()
             return END
+        self._owed += 1
         return item
 
     async def take(self) -> object:
@@ -107,6 +111,7 @@ class Source:
             if item is None:
                 queue.task_done()
                 return END
+            self._owed += 1  # in the same step as the get: a cancellation cannot split them
             return item
         if self._aiter is not None:
             return await anext(self._aiter, END)
@@ -114,11 +119,27 @@ class Source:
         return next(self._iter, END)
 
     def done(self, count: int = 1) -> None:
-        """Mark ``count`` items taken from a queue as dealt with (``task_done``)."""
+        """Mark ``count`` items taken from a queue as dealt with (``task_done``).
+
+        Never more than were taken and not yet marked: an item is marked once.
+        """
         queue = self._queue
         if queue is not None:
+            count = min(count, self._owed)
+            self._owed -= count
             for _ in range(count):
                 queue.task_done()
+
+    def settle(self) -> int:
+        """Mark every item taken from a queue and not yet marked as done; return how many.
+
+        Call it once a reader is finished with the source, whatever ended it (the end of
+        the items, a ``break`` in the consumer's loop, an exception, a cancellation), so
+        that ``queue.join()`` cannot wait forever for an item nobody holds any more.
+        """
+        owed = self._owed
+        self.done(owed)
+        return owed
 
     async def aclose(self) -> None:
         """Close an async generator source (a no-op for the others)."""

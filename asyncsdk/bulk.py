@@ -242,9 +242,12 @@ def iter_calls(
         call_ids: IDs from any iterable, sync or async (a list, a file, a database
             cursor), or an `asyncio.Queue`, read lazily, one per free slot. A queue
             ends when ``None`` is taken from it (put one per consumer) or, on Python
-            3.13+, when it is shut down; each ID taken is marked ``task_done`` once
-            its result is yielded or reported in `CallStream.leftovers`. A single
-            ``str`` is refused: wrap one ID in a list.
+            3.13+, when it is shut down; each ID taken is marked ``task_done``
+            exactly once: when the loop asks for the next result after its own, or
+            when the stream is closed (the loop left with ``break``, an exception or
+            a cancellation: its result was consumed, or is in
+            `CallStream.leftovers`). A single ``str`` is refused: wrap one ID in a
+            list.
         concurrency: Requests in flight at most.
 
     Returns:
@@ -320,20 +323,24 @@ async def _stream(
                     start(index, call_id)
                     index += 1
                 continue
+            result = task.result()  # a bug's exception leaves the ID in the leftovers
             del in_flight[task]  # type: ignore[arg-type]
-            result = task.result()
             assert isinstance(result, CallResult)
-            yield result
+            yield result  # closing the stream after a break or an error raises here
             if is_queue:
                 source.done()
     except asyncio.CancelledError:
         cancelled = True
         raise
     finally:
-        state.leftovers = await _cancel_all(in_flight, state, index)
+        try:
+            state.leftovers = await _cancel_all(in_flight, state, index)
+        finally:
+            # Every ID taken is marked done once: the one whose result was in the
+            # consumer's hands when the loop was left, and each of the leftovers.
+            source.settle()
         left = state.leftovers
         if left:
-            source.done(len(left.results) + len(left.unfinished))
             (logger.info if cancelled else logger.debug)(
                 "iter_calls %s with %d results not consumed and %d IDs unfinished; "
                 "CallStream.leftovers lists them",

@@ -23,6 +23,7 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import itertools
 import json
 import resource
 import sys
@@ -127,23 +128,37 @@ def _answer_stats(counts: dict[str, int]) -> None:
 # --- the load (parent process) ---------------------------------------------------------
 
 
-def _signed(url: str, n: int) -> list[dict[str, str]]:
+#: Numbers every delivery of the run apart (warm-up included).
+_SERIAL = itertools.count()
+
+
+def _signed(url: str, n: int) -> list[tuple[str, dict[str, str]]]:
+    """``n`` distinct signed deliveries of the fixture body: each to its own URL.
+
+    Distinct, or the receiver would rightly refuse the repeats as replays of one
+    signed delivery (same body, URL and timestamp). A query (``?n=7``) is part of what
+    is signed and leaves the body, and so the work per event, as it is.
+    """
     from asyncsdk.webhooks import compute_signature
 
     stamp = str(int(time.time()))
-    signature = compute_signature(KEY, timestamp=stamp, url=url, body=BODY)
-    return [
-        {
+    deliveries = []
+    for _ in range(n):
+        target = f"{url}?n={next(_SERIAL)}"
+        signature = compute_signature(KEY, timestamp=stamp, url=target, body=BODY)
+        headers = {
             "messagebird-signature": signature,
             "messagebird-request-timestamp": stamp,
             "messagebird-request-id": str(uuid.uuid4()),
             "Content-Type": "application/json",
         }
-        for _ in range(n)
-    ]
+        deliveries.append((target, headers))
+    return deliveries
 
 
-async def _load(url: str, headers: list[dict[str, str]], connections: int) -> tuple[float, int]:
+async def _load(
+    url: str, deliveries: list[tuple[str, dict[str, str]]], connections: int
+) -> tuple[float, int]:
     import aiohttp
 
     ok = 0
@@ -153,10 +168,10 @@ async def _load(url: str, headers: list[dict[str, str]], connections: int) -> tu
 
         async def sender() -> None:
             nonlocal ok, next_index
-            while next_index < len(headers):
-                sent = headers[next_index]
+            while next_index < len(deliveries):
+                target, sent = deliveries[next_index]
                 next_index += 1
-                async with session.post(url, data=BODY, headers=sent) as resp:
+                async with session.post(target, data=BODY, headers=sent) as resp:
                     await resp.read()
                     ok += resp.status == 200
 
@@ -194,9 +209,9 @@ def run(*, quick: bool = False) -> Json:
         for r in range(rounds):
             for key in keys[r % len(keys) :] + keys[: r % len(keys)]:
                 receiver = receivers[key]
-                headers = _signed(receiver.url, per_round)
+                deliveries = _signed(receiver.url, per_round)
                 before = receiver.stats()
-                wall, ok = asyncio.run(_load(receiver.url, headers, connections))
+                wall, ok = asyncio.run(_load(receiver.url, deliveries, connections))
                 after = receiver.stats()
                 if ok != per_round or after["accepted"] - before["accepted"] != per_round:
                     raise RuntimeError(f"{key}: {ok} of {per_round} acknowledged")

@@ -33,9 +33,12 @@ async def pipeline(app: web.Application) -> AsyncIterator[None]:
     worker = asyncio.create_task(process(app[EVENTS]))
     yield
     # Shutting down: the port is closed, so nothing new is acknowledged. Let the
-    # worker finish every event already acknowledged, then stop.
-    await app[EVENTS].put(None)
-    await worker
+    # worker finish every event already acknowledged, then stop. If the worker has
+    # failed, the queue may be full for good: stop waiting for the end to fit in.
+    end = asyncio.create_task(app[EVENTS].put(None))
+    await asyncio.wait([end, worker], return_when=asyncio.FIRST_EXCEPTION)
+    end.cancel()
+    await worker  # the worker's error, if it failed, is the app's cleanup error
 
 
 def create_app() -> web.Application:

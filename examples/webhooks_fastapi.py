@@ -46,33 +46,41 @@ def create_app() -> FastAPI:
             body += chunk
             if len(body) > MAX_BODY:
                 return Response("too large", status_code=413)
-        url = request.url if public_url is None else f"{public_url}{request.url.path}"
-        if public_url is not None and request.url.query:
-            url = f"{url}?{request.url.query}"
+        # The URL Bird called, as it signed it: the raw path and query, still
+        # percent-encoded (request.url.path is decoded), after the public origin.
+        target = request.scope["raw_path"]
+        if request.scope["query_string"]:
+            target += b"?" + request.scope["query_string"]
+        origin = public_url or f"{request.url.scheme}://{request.url.netloc}"
+        url = origin + target.decode("utf-8", "surrogateescape")
         try:
             verify_signature(
                 signing_key,
                 signature=request.headers.get(SIGNATURE_HEADER),
                 timestamp=request.headers.get(TIMESTAMP_HEADER),
-                url=str(url),
+                url=url,
                 body=bytes(body),
             )
         except MissingHeaderError as exc:
             return Response(str(exc), status_code=400)
         except WebhookError:
             return Response("unauthorized", status_code=401)  # no detail for a forger
-        delivery = request.headers.get(REQUEST_ID_HEADER) or request.headers[SIGNATURE_HEADER]
-        if delivery in seen:
+        # A repeat has the id of a delivery accepted before (Bird's retries) or its
+        # signature (the id is not signed: a replay with a fresh id keeps the signature).
+        request_id = request.headers.get(REQUEST_ID_HEADER)
+        keys = [key for key in (request_id, request.headers[SIGNATURE_HEADER]) if key]
+        if any(key in seen for key in keys):
             return Response("duplicate")  # 2xx, or Bird retries it for 8 hours
         try:
-            event = parse_event(bytes(body), request_id=request.headers.get(REQUEST_ID_HEADER))
+            event = parse_event(bytes(body), request_id=request_id)
         except InvalidEventError as exc:
             return Response(str(exc), status_code=400)
         try:
             events.put_nowait(event)
         except asyncio.QueueFull:
             return Response("busy", status_code=503, headers={"Retry-After": "5"})
-        seen.add(delivery)  # only once the event is handed on
+        for key in keys:  # only once the event is handed on
+            seen.add(key)
         return Response("ok")
 
     return app

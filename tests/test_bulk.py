@@ -420,3 +420,71 @@ async def test_iter_fetches_a_repeated_id_each_time(client: Client, server: Embe
     ids = [ds.call_ids[0], ds.call_ids[0]]
     results = [r async for r in iter_calls(client, ds.workspace_id, ds.channel_id, ids)]
     assert len(results) == 2 and len(server.requests) == 2
+
+
+# --- a queue's accounting: every item taken is marked done exactly once ---
+
+
+def queue_of(ids: list[uuid.UUID]) -> asyncio.Queue[uuid.UUID | None]:
+    queue: asyncio.Queue[uuid.UUID | None] = asyncio.Queue()
+    for call_id in ids:
+        queue.put_nowait(call_id)
+    queue.put_nowait(None)
+    return queue
+
+
+@pytest.mark.parametrize("how", ["break", "exception in the loop body"])
+async def test_leaving_the_loop_marks_the_result_in_hand_done(
+    server: EmbeddedServer, how: str
+) -> None:
+    """The result being consumed when the loop is left was delivered: it is marked done."""
+    ds = server.dataset
+    for call_id in ds.call_ids[1:4]:
+        server.script(call_id, ScriptedResponse(action="slow", delay=30))
+    queue = queue_of(list(ds.call_ids[:4]))
+    async with Client(access_key=ACCESS_KEY, base_url=server.base_url) as client:
+        stream = iter_calls(client, ds.workspace_id, ds.channel_id, queue)
+        consumed: list[CallResult] = []
+        with contextlib.suppress(LookupError):
+            async with stream:
+                async for result in stream:
+                    consumed.append(result)
+                    if how == "break":
+                        break
+                    raise LookupError("the consumer failed")
+        await asyncio.wait_for(queue.join(), 5)  # would hang with one item left unmarked
+    left = stream.leftovers
+    assert len(consumed) == 1 and not left.results
+    assert sorted(i for i, _ in left.unfinished) == [1, 2, 3]
+
+
+async def test_a_consumer_cancelled_in_its_loop_body_leaves_the_queue_joinable(
+    server: EmbeddedServer,
+) -> None:
+    ds = server.dataset
+    for call_id in ds.call_ids[2:5]:
+        server.script(call_id, ScriptedResponse(action="slow", delay=30))
+    queue = queue_of(list(ds.call_ids[:5]))
+    gate = asyncio.Event()
+    consumed: list[CallResult] = []
+    async with Client(access_key=ACCESS_KEY, base_url=server.base_url) as client:
+        stream = iter_calls(client, ds.workspace_id, ds.channel_id, queue)
+
+        async def consume() -> None:
+            async with stream:
+                async for result in stream:
+                    consumed.append(result)
+                    await gate.wait()
+
+        task = asyncio.create_task(consume())
+        while client.stats.succeeded < 2:  # noqa: ASYNC110 - waiting for the fast two
+            await asyncio.sleep(0.005)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await asyncio.wait_for(queue.join(), 5)
+    left = stream.leftovers
+    assert len(consumed) == 1 and len(left.results) == 1
+    # Every ID taken was consumed or is in the leftovers, once.
+    indexes = [r.index for r in consumed + list(left.results)] + [i for i, _ in left.unfinished]
+    assert sorted(indexes) == list(range(5))

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import logging
 import os
 import signal
 import socket
@@ -10,12 +13,19 @@ import sqlite3
 import subprocess
 import sys
 import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 
+from asyncsdk import Client
 from asyncsdk.cli import main
-from asyncsdk.server import Dataset
+from asyncsdk.cli._listen import Listener, ListenOptions
+from asyncsdk.server import Dataset, EmbeddedServer
+
+from ._webhooks import event_body, signed_headers
 
 ACCESS_KEY = "listen-test-key"
 SIGNING_KEY = "listen-signing-key"
@@ -105,6 +115,31 @@ def test_listen_refuses_a_bad_workspace(tmp_path: Path, capsys: pytest.CaptureFi
     assert "--enrich must be a UUID" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("port", ["99999", "-1"])
+def test_listen_refuses_a_port_out_of_range(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], port: str
+) -> None:
+    code = main(["listen", "--signing-key", "k", "--out", str(tmp_path / "e"), "--port", port])
+    assert code == 2
+    assert f"--port must be 0 to 65535, got {port}" in capsys.readouterr().err
+
+
+def test_listen_on_a_port_in_use_fails_cleanly(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The file and the pipeline started before the port are closed again."""
+    import gc
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        code = main(["listen", "--signing-key", "k", "--out", str(tmp_path / "e"), "--port", port])
+        gc.collect()  # an unclosed file would warn here, and fail the test
+    assert code == 1
+    assert "asyncsdk: error: OSError" in capsys.readouterr().err
+
+
 def test_serve_needs_a_key_with_a_webhook_url(capsys: pytest.CaptureFixture[str]) -> None:
     env_key = os.environ.pop("BIRD_WEBHOOK_SIGNING_KEY", None)
     try:
@@ -125,3 +160,96 @@ def test_a_restart_remembers_the_deliveries_already_written(tmp_path: Path) -> N
     assert load_seen(out, seen) == 2
     assert "a" in seen and "b" in seen and "c" not in seen
     assert out.read_bytes() == b'{"requestId":"a"}\n{"requestId":"b"}\n'
+
+
+# --- a stage that fails stops the listener; nothing hangs ---
+
+
+@contextlib.contextmanager
+def locked(db: Path) -> Iterator[None]:
+    """Hold the database's write lock from another connection, as another process would."""
+    other = sqlite3.connect(db, isolation_level=None)
+    try:
+        other.execute("CREATE TABLE IF NOT EXISTS held (x)")
+        other.execute("BEGIN EXCLUSIVE")
+        yield
+        other.execute("ROLLBACK")
+    finally:
+        other.close()
+
+
+async def post_events(url: str, count: int, key: str = SIGNING_KEY) -> list[int]:
+    """Post ``count`` signed events (calls that are ringing: nothing to fetch)."""
+    statuses = []
+    async with aiohttp.ClientSession() as session:
+        for _ in range(count):
+            body = event_body(uuid.uuid4(), status="ringing")
+            headers = signed_headers(url, body, key=key)
+            async with session.post(url, data=body, headers=headers) as resp:
+                statuses.append(resp.status)
+    return statuses
+
+
+async def test_a_failing_database_stops_the_listener_and_stop_does_not_hang(
+    tmp_path: Path, server: EmbeddedServer, client: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    db = tmp_path / "calls.sqlite"
+    options = ListenOptions(
+        signing_keys=(SIGNING_KEY,),
+        out=tmp_path / "events.jsonl",
+        port=0,
+        queue_size=1,
+        workspace=str(server.dataset.workspace_id),
+        db=db,
+    )
+    listener = Listener(options, client)
+    await listener.start()
+    try:
+        with locked(db), caplog.at_level(logging.ERROR, logger="asyncsdk.cli"):
+            # The first events are acknowledged; the writer waits on the lock, then
+            # fails, and the queues in front of it fill up.
+            statuses = await post_events(listener.url, 6)
+            await asyncio.wait_for(listener.stopping.wait(), 60)
+        assert statuses[0] == 200 and 503 in statuses
+        assert (await post_events(listener.url, 1)) == [503]  # refused from then on
+    finally:
+        await asyncio.wait_for(listener.stop(), 30)  # used to block on the full intake
+    failure = listener.failure
+    assert failure is not None
+    assert isinstance(failure.error, sqlite3.OperationalError)
+    assert str(failure) == (f"writing rows to {db} failed: OperationalError: database is locked")
+    assert f"writing rows to {db} failed, stopping" in caplog.text
+    written = (tmp_path / "events.jsonl").read_bytes().splitlines()
+    assert len(written) == listener.stats.written == statuses.count(200)
+
+
+def test_listen_exits_1_saying_which_stage_failed(tmp_path: Path) -> None:
+    port = free_port()
+    env = {**os.environ, "BIRD_ACCESS_KEY": ACCESS_KEY, "BIRD_WEBHOOK_SIGNING_KEY": SIGNING_KEY}
+    db = tmp_path / "calls.sqlite"
+    listener = subprocess.Popen(
+        [
+            sys.executable, "-m", "asyncsdk", "listen", "--port", str(port),
+            "--out", "events.jsonl", "--enrich", str(uuid.uuid4()), "--db", str(db),
+            "--base-url", "http://127.0.0.1:9", "--no-progress",
+        ],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
+    )  # fmt: skip
+    try:
+        assert listener.stdout is not None
+        url = listener.stdout.readline().split()[-1]
+        with locked(db):
+            assert asyncio.run(post_events(url, 1)) == [200]
+            out, err = listener.communicate(timeout=60)  # it stops by itself
+    finally:
+        if listener.poll() is None:
+            listener.kill()
+            listener.communicate()
+    assert listener.returncode == 1, err
+    assert "1 events written" in out
+    assert (
+        f"asyncsdk: error: listen stopped: writing rows to {db} failed: OperationalError: "
+        f"database is locked (every event acknowledged is in events.jsonl; {db} may lack "
+        "the last of them)"
+    ) in err
+    assert "Traceback" not in err

@@ -300,6 +300,29 @@ async def test_webhooks_aiohttp(
         assert finished[call_id].status == status
 
 
+async def test_webhooks_aiohttp_shuts_down_when_its_worker_failed_with_a_full_queue(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The end of the queue cannot be put on a full queue nobody reads: no waiting for it."""
+    from aiohttp.test_utils import TestServer
+
+    from asyncsdk import ConfigurationError
+    from asyncsdk.webhooks import parse_event
+
+    monkeypatch.setenv("BIRD_WEBHOOK_SIGNING_KEY", SIGNING_KEY)
+    monkeypatch.delenv("BIRD_ACCESS_KEY", raising=False)  # the worker fails at once
+    example = load("webhooks_aiohttp")
+    app = example.create_app()
+    web_server = TestServer(app)
+    await web_server.start_server()
+    events = app[example.EVENTS]
+    event = parse_event((ROOT / "tests" / "fixtures" / "webhook_voice_outbound.json").read_bytes())
+    while not events.full():  # acknowledged, never processed: the worker is gone
+        events.put_nowait(event)
+    with pytest.raises(ConfigurationError):  # the worker's error, reported at shutdown
+        await asyncio.wait_for(web_server.close(), 30)
+
+
 async def test_webhooks_fastapi(monkeypatch: pytest.MonkeyPatch) -> None:
     """Served by uvicorn; every bad input gets its 4xx, a repeat is acknowledged once."""
     import aiohttp
@@ -329,8 +352,11 @@ async def test_webhooks_fastapi(monkeypatch: pytest.MonkeyPatch) -> None:
             async with http.post(target, data=data, headers=sent) as resp:
                 return resp.status, await resp.text()
 
-        assert await post(body, headers()) == (200, "ok")
+        captured = headers()
+        assert await post(body, captured) == (200, "ok")
         assert await post(body, headers()) == (200, "duplicate")
+        replayed = {**captured, REQUEST_ID_HEADER: "a-fresh-id"}  # the id is not signed
+        assert await post(body, replayed) == (200, "duplicate")
         assert (await post(body, headers(key="wrong", request_id="d-2")))[0] == 401
         changed = body.replace(b'"duration":187', b'"duration":188')
         assert (await post(changed, headers(request_id="d-3")))[0] == 401
@@ -348,6 +374,39 @@ async def test_webhooks_fastapi(monkeypatch: pytest.MonkeyPatch) -> None:
         }
         assert (await post(junk, junk_headers))[0] == 400
         assert (await post(b"x" * 300_000, headers(request_id="d-6")))[0] == 413
+    assert app.state.events.qsize() == 1
+
+
+@pytest.mark.parametrize("public_url", ["https://hooks.example.com", None])
+async def test_webhooks_fastapi_verifies_a_percent_encoded_path_as_sent(
+    monkeypatch: pytest.MonkeyPatch, public_url: str | None
+) -> None:
+    """Bird signs the URL it calls, escapes included; the routed path is decoded."""
+    import aiohttp
+    import yarl
+
+    from asyncsdk.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, compute_signature
+
+    monkeypatch.setenv("BIRD_WEBHOOK_SIGNING_KEY", SIGNING_KEY)
+    if public_url is None:
+        monkeypatch.delenv("BIRD_WEBHOOK_PUBLIC_URL", raising=False)
+    else:
+        monkeypatch.setenv("BIRD_WEBHOOK_PUBLIC_URL", public_url)
+    body = (ROOT / "tests" / "fixtures" / "webhook_voice_outbound.json").read_bytes()
+    app = load("webhooks_fastapi").create_app()
+    target = "/bird/%76oice?tenant=a%2Fb"  # routed as /bird/voice
+    async with uvicorn_serving(app) as base, aiohttp.ClientSession() as http:
+        signed = f"{public_url or base}{target}"
+        stamp = str(int(time.time()))
+        headers = {
+            SIGNATURE_HEADER: compute_signature(
+                SIGNING_KEY, timestamp=stamp, url=signed, body=body
+            ),
+            TIMESTAMP_HEADER: stamp,
+        }
+        url = yarl.URL(base + target, encoded=True)  # sent as written, not normalized
+        async with http.post(url, data=body, headers=headers) as resp:
+            assert (resp.status, await resp.text()) == (200, "ok")
     assert app.state.events.qsize() == 1
 
 

@@ -146,3 +146,53 @@ async def test_bad_arguments(client: Client, server: EmbeddedServer) -> None:
         enrich_events(client, [], workspace_id=server.dataset.workspace_id, concurrency=0)
     with pytest.raises(TypeError):
         await collect(client, server, ["not an event"])
+
+
+# --- a queue's accounting: every event taken is marked done exactly once ---
+
+
+def queue_of(events: list[object]) -> asyncio.Queue[object]:
+    queue: asyncio.Queue[object] = asyncio.Queue()
+    for event in events:
+        queue.put_nowait(event)
+    queue.put_nowait(None)
+    return queue
+
+
+@pytest.mark.parametrize("how", ["break", "exception in the loop body"])
+async def test_leaving_the_loop_marks_the_event_in_hand_done(
+    client: Client, server: EmbeddedServer, how: str
+) -> None:
+    """The event being consumed when the loop is left was delivered: it is marked done."""
+    ds = server.dataset
+    for call_id in ds.call_ids[1:3]:
+        server.script(call_id, ScriptedResponse(action="slow", delay=30))
+    events = [event_for(server, c, "completed") for c in ds.call_ids[:3]]
+    queue = queue_of(list(events))
+    stream = enrich_events(client, queue, workspace_id=ds.workspace_id)  # type: ignore[arg-type]
+    consumed: list[CallEvent] = []
+    with contextlib.suppress(LookupError):
+        async with stream:
+            async for event, _ in stream:
+                consumed.append(event)
+                if how == "break":
+                    break
+                raise LookupError("the consumer failed")
+    await asyncio.wait_for(queue.join(), 5)  # would hang with one event left unmarked
+    assert consumed == events[:1]
+    assert sorted(map(id, stream.leftovers)) == sorted(map(id, events[1:]))
+
+
+async def test_an_item_that_is_not_an_event_is_marked_done_too(
+    client: Client, server: EmbeddedServer
+) -> None:
+    ds = server.dataset
+    queue: asyncio.Queue[object] = asyncio.Queue()
+    queue.put_nowait(event_for(server, ds.call_ids[0], "ringing"))  # skipped: not terminal
+    queue.put_nowait("not an event")
+    stream = enrich_events(client, queue, workspace_id=ds.workspace_id)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="CallEvent"):
+        async for _ in stream:
+            pass
+    await asyncio.wait_for(queue.join(), 5)
+    assert stream.leftovers == ()

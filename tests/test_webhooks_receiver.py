@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import hmac
 import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from urllib.parse import urlsplit
 
 import aiohttp
 import pytest
@@ -18,6 +22,7 @@ from asyncsdk.webhooks import (
     CallEvent,
     SeenDeliveries,
     WebhookReceiver,
+    parse_event,
     webhook_app,
     webhook_handler,
 )
@@ -116,6 +121,84 @@ async def test_forged_or_stale_deliveries_get_401_without_detail(
         assert "another-key" not in message
 
 
+async def raw_post(url: str, head: dict[bytes, bytes], body: bytes) -> tuple[int, bytes]:
+    """POST with header bytes as given (a client library would refuse or re-encode them)."""
+    parts = urlsplit(url)
+    reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+    target = parts.path.encode() + (b"?" + parts.query.encode() if parts.query else b"")
+    lines = [b"POST " + target + b" HTTP/1.1", b"Connection: close"]
+    lines += [name + b": " + value for name, value in head.items()]
+    lines.append(b"Content-Length: %d" % len(body))
+    writer.write(b"\r\n".join(lines) + b"\r\n\r\n" + body)
+    try:
+        answer = await reader.read()
+    finally:
+        writer.close()
+    status_line, _, rest = answer.partition(b"\r\n")
+    return int(status_line.split()[1]), rest.partition(b"\r\n\r\n")[2]
+
+
+def raw_signature(timestamp: bytes, url: bytes, body: bytes, key: str = SIGNING_KEY) -> bytes:
+    message = timestamp + b"\n" + url + b"\n" + hashlib.sha256(body).digest()
+    return base64.b64encode(hmac.digest(key.encode(), message, "sha256"))
+
+
+async def test_a_non_utf8_host_verifies_against_the_bytes_bird_signed(serve: Serve) -> None:
+    queue: asyncio.Queue[CallEvent] = asyncio.Queue()
+    url, receiver = await serve(queue)
+    host = urlsplit(url).netloc.encode() + b"\xff"
+    stamp = str(int(time.time())).encode()
+    signed = b"http://" + host + PATH.encode()
+    head = {
+        b"Host": host,
+        b"messagebird-signature": raw_signature(stamp, signed, BODY),
+        b"messagebird-request-timestamp": stamp,
+        b"messagebird-request-id": b"raw-1",
+    }
+    assert await raw_post(url, head, BODY) == (200, b"ok")
+    assert queue.get_nowait().request_id == "raw-1"
+    assert receiver.stats.refused == {}
+
+
+@pytest.mark.parametrize(
+    ("case", "reason"),
+    [("signed over the bytes sent", "stale"), ("signed over other bytes", "signature")],
+)
+async def test_a_non_utf8_timestamp_gets_401_not_500(
+    serve: Serve, caplog: pytest.LogCaptureFixture, case: str, reason: str
+) -> None:
+    queue: asyncio.Queue[CallEvent] = asyncio.Queue()
+    url, receiver = await serve(queue)
+    stamp = str(int(time.time())).encode() + b"\xff"
+    signed_stamp = stamp if case == "signed over the bytes sent" else stamp[:-1]
+    head = {
+        b"Host": urlsplit(url).netloc.encode(),
+        b"messagebird-signature": raw_signature(signed_stamp, url.encode(), BODY),
+        b"messagebird-request-timestamp": stamp,
+    }
+    with caplog.at_level(logging.WARNING, logger="aiohttp"):
+        assert await raw_post(url, head, BODY) == (401, b"unauthorized")
+    assert receiver.stats.refused == {reason: 1}
+    assert queue.empty()
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]  # no traceback
+
+
+async def test_a_non_utf8_request_id_gets_400_and_is_not_passed_on(serve: Serve) -> None:
+    """The id is not signed: refused before a consumer meets text it cannot encode."""
+    queue: asyncio.Queue[CallEvent] = asyncio.Queue()
+    url, receiver = await serve(queue)
+    stamp = str(int(time.time())).encode()
+    head = {
+        b"Host": urlsplit(url).netloc.encode(),
+        b"messagebird-signature": raw_signature(stamp, url.encode(), BODY),
+        b"messagebird-request-timestamp": stamp,
+        b"messagebird-request-id": b"id-\xff",
+    }
+    status, text = await raw_post(url, head, BODY)
+    assert status == 400 and b"messagebird-request-id" in text
+    assert queue.empty() and receiver.stats.refused == {"bad-header": 1}
+
+
 @pytest.mark.parametrize("missing", ["messagebird-signature", "messagebird-request-timestamp"])
 async def test_a_missing_header_gets_400_naming_it(
     serve: Serve, session: aiohttp.ClientSession, missing: str
@@ -187,17 +270,52 @@ async def test_a_replayed_delivery_is_acknowledged_but_not_passed_on(
     assert receiver.stats.accepted == 1 and receiver.stats.duplicates == 2
 
 
+async def test_a_captured_delivery_replayed_with_fresh_ids_is_passed_on_once(
+    serve: Serve, session: aiohttp.ClientSession
+) -> None:
+    """The id is not signed: the signature, which is, recognizes the replays too."""
+    queue: asyncio.Queue[CallEvent] = asyncio.Queue()
+    url, receiver = await serve(queue)
+    captured = signed_headers(url, BODY, request_id="genuine")
+    answers = []
+    for request_id in ("genuine", "fresh-1", "fresh-2"):
+        headers = {**captured, "messagebird-request-id": request_id}
+        async with session.post(url, data=BODY, headers=headers) as resp:
+            answers.append((resp.status, await resp.text()))
+    assert answers == [(200, "ok"), (200, "duplicate"), (200, "duplicate")]
+    assert queue.qsize() == 1 and queue.get_nowait().request_id == "genuine"
+    assert receiver.stats.accepted == 1 and receiver.stats.duplicates == 2
+    # Bird's own retry keeps the id and signs a fresh timestamp: a duplicate too.
+    assert (await deliver(session, url, request_id="genuine"))[:2] == (200, "duplicate")
+
+
+async def test_a_delivery_refused_with_503_is_remembered_by_neither_id_nor_signature(
+    serve: Serve, session: aiohttp.ClientSession
+) -> None:
+    queue: asyncio.Queue[CallEvent] = asyncio.Queue(maxsize=1)
+    url, _ = await serve(queue)
+    queue.put_nowait(parse_event(BODY))  # the consumer is behind: the queue is full
+    headers = signed_headers(url, BODY, request_id="late")
+    async with session.post(url, data=BODY, headers=headers) as resp:
+        assert resp.status == 503
+    queue.get_nowait()
+    async with session.post(url, data=BODY, headers=headers) as resp:  # the same bytes again
+        assert (resp.status, await resp.text()) == (200, "ok")
+    assert queue.get_nowait().request_id == "late"
+
+
 async def test_a_full_queue_gets_503_and_the_retry_is_accepted(
     serve: Serve, session: aiohttp.ClientSession
 ) -> None:
     queue: asyncio.Queue[CallEvent] = asyncio.Queue(maxsize=1)
     url, receiver = await serve(queue, retry_after=7)
+    other = event_body(uuid.uuid4())  # another event: another body
     assert (await deliver(session, url, request_id="a"))[0] == 200
-    status, _, headers = await deliver(session, url, request_id="b")
+    status, _, headers = await deliver(session, url, other, request_id="b")
     assert status == 503 and headers["Retry-After"] == "7"
     assert receiver.stats.busy == 1
     queue.get_nowait()  # the consumer catches up
-    status, text, _ = await deliver(session, url, request_id="b")  # Bird retries
+    status, text, _ = await deliver(session, url, other, request_id="b")  # Bird retries
     assert (status, text) == (200, "ok")  # not remembered as seen: processed now
     assert queue.get_nowait().request_id == "b"
 
@@ -218,6 +336,46 @@ async def test_a_failing_callable_sink_gets_503_and_the_retry_is_accepted(
     fail = False
     assert (await deliver(session, url, request_id="x"))[:2] == (200, "ok")
     assert [e.request_id for e in taken] == ["x"]
+
+
+@pytest.mark.parametrize("deaf_to_cancellation", [False, True])
+async def test_a_sink_that_blocks_gets_503_after_the_hand_off_timeout(
+    serve: Serve, session: aiohttp.ClientSession, deaf_to_cancellation: bool
+) -> None:
+    """Neither the request nor its concurrent repeats wait for a sink that never returns."""
+    stuck = True
+    taken: list[CallEvent] = []
+    never = asyncio.Event()
+
+    async def sink(event: CallEvent) -> None:
+        while stuck:
+            try:
+                await never.wait()
+            except asyncio.CancelledError:
+                if not deaf_to_cancellation:
+                    raise
+        taken.append(event)
+
+    url, receiver = await serve(sink, hand_off_timeout=0.05, retry_after=9)
+    sends = [deliver(session, url, request_id="slow") for _ in range(3)]
+    answers = await asyncio.wait_for(asyncio.gather(*sends), 10)
+    assert [(status, headers["Retry-After"]) for status, _, headers in answers] == [(503, "9")] * 3
+    assert receiver.stats.busy == 3 and receiver.stats.accepted == 0
+    stuck = False
+    never.set()  # the sink is healthy again; Bird retries
+    assert (await deliver(session, url, request_id="slow"))[:2] == (200, "ok")
+    if deaf_to_cancellation:  # the sink it gave up on kept the event too, as documented
+        assert taken and {e.request_id for e in taken} == {"slow"}
+    else:
+        assert [e.request_id for e in taken] == ["slow"]
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, float("nan"), float("inf"), True, "5"])
+def test_the_hand_off_timeout_must_be_positive_seconds(bad: object) -> None:
+    from asyncsdk import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="hand_off_timeout"):
+        webhook_handler(SIGNING_KEY, asyncio.Queue(), hand_off_timeout=bad)  # type: ignore[arg-type]
 
 
 async def test_concurrent_repeats_of_one_delivery_are_passed_on_once(
@@ -302,6 +460,82 @@ async def test_the_handler_mounts_in_any_app_and_hides_the_key() -> None:
     finally:
         await server.close()
     assert queue.qsize() == 1
+
+
+@pytest.mark.parametrize(
+    ("option", "bad"),
+    [
+        ("tolerance", 0),
+        ("tolerance", -5.0),
+        ("tolerance", float("nan")),
+        ("tolerance", float("inf")),
+        ("tolerance", True),
+        ("tolerance", "300"),
+        ("retry_after", -1),
+        ("retry_after", 2.5),
+        ("retry_after", True),
+        ("retry_after", "5"),
+    ],
+)
+def test_tolerance_and_retry_after_are_validated(option: str, bad: object) -> None:
+    from asyncsdk import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match=option):
+        webhook_handler(SIGNING_KEY, asyncio.Queue(), **{option: bad})  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match=option):
+        webhook_app(SIGNING_KEY, asyncio.Queue(), **{option: bad})  # type: ignore[arg-type]
+
+
+def test_tolerance_none_and_retry_after_zero_are_allowed() -> None:
+    webhook_handler(SIGNING_KEY, asyncio.Queue(), tolerance=None, retry_after=0)
+
+
+async def test_a_flood_of_forged_deliveries_logs_one_warning(
+    serve: Serve, session: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    queue: asyncio.Queue[CallEvent] = asyncio.Queue()
+    url, receiver = await serve(queue)
+    with caplog.at_level(logging.WARNING, logger="asyncsdk"):
+        for _ in range(30):
+            assert (await deliver(session, url, key="forged"))[0] == 401
+    assert receiver.stats.refused == {"signature": 30}  # every one counted
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "refused" in warnings[0].getMessage()
+
+
+async def test_a_flood_of_503s_from_a_refusing_sink_logs_one_warning(
+    serve: Serve, session: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def full(event: CallEvent) -> None:
+        raise LookupError("the pipeline is full")
+
+    url, receiver = await serve(full)
+    with caplog.at_level(logging.WARNING, logger="asyncsdk"):
+        for _ in range(30):
+            assert (await deliver(session, url, event_body(uuid.uuid4())))[0] == 503
+    assert receiver.stats.busy == 30
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "the pipeline is full" in warnings[0].getMessage()
+
+
+def test_a_repeated_warning_is_summarized_once_per_interval(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from asyncsdk.webhooks._receiver import _WarningThrottle
+
+    now = 0.0
+    throttle = _WarningThrottle(interval=60.0, clock=lambda: now)
+    with caplog.at_level(logging.WARNING, logger="asyncsdk"):
+        for second in range(0, 150):
+            now = float(second)
+            throttle.warning("signature", "webhook from %s refused", "10.0.0.1")
+        throttle.warning("stale", "another reason is logged at once")
+    assert [r.getMessage() for r in caplog.records] == [
+        "webhook from 10.0.0.1 refused",
+        "webhook from 10.0.0.1 refused (and 59 more like it in the last 60s)",
+        "webhook from 10.0.0.1 refused (and 59 more like it in the last 60s)",
+        "another reason is logged at once",
+    ]
 
 
 def test_bad_options_are_refused() -> None:

@@ -133,6 +133,14 @@ def test_old_and_future_timestamps_are_stale() -> None:
     verify(now=float(TIMESTAMP) + 10**9, tolerance=None)
 
 
+@pytest.mark.parametrize("tolerance", [0, -1.0, float("nan"), float("inf"), True, "300"])
+def test_a_tolerance_that_is_not_positive_finite_seconds_is_refused(tolerance: object) -> None:
+    from asyncsdk import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="tolerance"):
+        verify(tolerance=tolerance)
+
+
 def test_a_forged_delivery_is_invalid_before_it_is_stale() -> None:
     """The signature is checked first: a stale error always concerns a genuine delivery."""
     with pytest.raises(InvalidSignatureError):
@@ -162,11 +170,55 @@ def test_parse_timestamp(text: str, seconds: float) -> None:
     assert parse_timestamp(text) == seconds
 
 
-@pytest.mark.parametrize("text", ["yesterday", "2025-11-26T08:54:03", "12e3", "-5", "nan", ""])
+@pytest.mark.parametrize(
+    "text", ["yesterday", "2025-11-26T08:54:03", "12e3", "-5", "nan", "", "1\u00b2", "17\udcff"]
+)
 def test_unreadable_timestamps_are_refused(text: str) -> None:
     with pytest.raises(StaleTimestampError) as info:
         parse_timestamp(text)
     assert info.value.skew is None
+
+
+def raw_signature(key: str, timestamp: bytes, url: bytes, body: bytes) -> str:
+    """Sign bytes as Bird does, without the code under test."""
+    import hashlib
+    import hmac
+
+    message = timestamp + b"\n" + url + b"\n" + hashlib.sha256(body).digest()
+    return base64.b64encode(hmac.digest(key.encode(), message, "sha256")).decode()
+
+
+def test_headers_decoded_with_surrogateescape_verify_against_the_bytes_signed() -> None:
+    """aiohttp and the ASGI servers hand a non-UTF-8 byte over as a lone surrogate."""
+    url = b"https://hooks.example.com/bird/\xffvoice?tenant=7"
+    signature = raw_signature(KEY, TIMESTAMP.encode(), url, BODY)
+    verify(signature=signature, url=url.decode("utf-8", "surrogateescape"))
+    with pytest.raises(InvalidSignatureError):
+        verify(signature=signature, url=url.decode("latin-1"))  # other bytes, other text
+    stamp = b"1764147243\xff"
+    signature = raw_signature(KEY, stamp, URL.encode(), BODY)
+    verify(signature=signature, timestamp=stamp.decode("utf-8", "surrogateescape"), tolerance=None)
+    with pytest.raises(StaleTimestampError):  # genuine, but not a time
+        verify(signature=signature, timestamp=stamp.decode("utf-8", "surrogateescape"))
+
+
+@pytest.mark.parametrize("field", ["timestamp", "url", "signature"])
+@pytest.mark.parametrize(
+    "surrogate",
+    [0xDCFF, 0xD800],
+    ids=["a byte decoded with surrogateescape", "a surrogate no bytes decode to"],
+)
+def test_undecodable_input_is_an_invalid_signature_not_a_value_error(
+    field: str, surrogate: int
+) -> None:
+    given = {"timestamp": TIMESTAMP, "url": URL, "signature": SIGNATURE[:-1]}[field]
+    with pytest.raises(InvalidSignatureError):
+        verify(**{field: given + chr(surrogate)})
+
+
+def test_signing_text_no_bytes_decode_to_is_refused() -> None:
+    with pytest.raises(ValueError, match="UTF-8"):
+        compute_signature(KEY, timestamp=TIMESTAMP, url=URL + "\ud800", body=BODY)
 
 
 def test_key_rotation_accepts_any_listed_key() -> None:

@@ -6,7 +6,8 @@ the embedded server and argparse.
 Exit codes:
     0: success (for ``fetch``: every ID fetched; for ``export``: every call written).
     1: the API refused or failed some calls (``fetch`` lists them in its failures file;
-       ``export`` stops at a page that failed, ``--resume`` continues).
+       ``export`` stops at a page that failed, ``--resume`` continues); for ``listen``,
+       a stage of its pipeline failed (the line before says which).
     2: bad usage or input: options, credentials, an unreadable or empty ID file, a line
        that is not a UUID. Nothing, or nothing more, was fetched.
     130: interrupted (Ctrl-C); what was fetched is on disk, ``--resume`` continues.

@@ -15,6 +15,10 @@ The pipeline, each stage bounded so a slow one pushes back to Bird (503, retried
   the upsert rule keeps each row at the call's latest state (`CallStore`).
 - Stopping (SIGINT, SIGTERM) closes the port first, then finishes everything already
   acknowledged: nothing accepted is left out of the file or the database.
+- A stage that fails (the database locked, the disk full) stops the listener: the error
+  is logged with its stage, deliveries get 503 from then on, the pipeline is cancelled
+  rather than waited for, and ``listen`` exits with 1 and says what failed. Every event
+  acknowledged is in ``--out``; the database may lack the last of them.
 
 Imports: the SDK's public API, `asyncsdk.webhooks`, aiohttp, msgspec and the standard
 library.
@@ -25,14 +29,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import sys
 import time
 import uuid
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, TextIO
+from typing import BinaryIO, Final, TextIO
 
 import msgspec
 from aiohttp import web
@@ -48,6 +54,8 @@ from asyncsdk.webhooks import (
 
 from ._calldb import CallStore, Row, row
 from ._common import UsageError, add_api_arguments, client_from_args
+
+logger: Final = logging.getLogger("asyncsdk.cli")
 
 ENV_SIGNING_KEY = "BIRD_WEBHOOK_SIGNING_KEY"
 DEFAULT_LISTEN_PORT = 8090
@@ -67,6 +75,26 @@ _ID_DECODER = msgspec.json.Decoder(_RequestIdOnly)
 
 class _Full(Exception):  # noqa: N818 - a signal to the receiver, never shown
     """The intake queue is full: the receiver answers 503."""
+
+
+class _Stopped(Exception):  # noqa: N818 - a signal to the receiver, never shown
+    """A stage of the pipeline failed: the receiver answers 503 until the port closes."""
+
+
+@dataclass(frozen=True, slots=True)
+class StageFailure:
+    """A stage of the pipeline that ended with an error, which stopped the listener.
+
+    Attributes:
+        stage: What the stage does (``"writing rows to calls.sqlite"``).
+        error: The exception it ended with.
+    """
+
+    stage: str
+    error: BaseException
+
+    def __str__(self) -> str:
+        return f"{self.stage} failed: {type(self.error).__name__}: {self.error}"
 
 
 @dataclass(slots=True)
@@ -149,8 +177,14 @@ class Listener:
         self._tasks: list[asyncio.Task[None]] = []
         self.url = ""
         self.preloaded = 0
+        #: Set when the listener should stop: a signal, or a stage that failed.
+        self.stopping = asyncio.Event()
+        #: The first stage that failed, if one did.
+        self.failure: StageFailure | None = None
 
     async def _sink(self, event: CallEvent) -> None:
+        if self.failure is not None:
+            raise _Stopped(str(self.failure))
         if self.intake.full():
             raise _Full("the pipeline is full")
         assert self._file is not None
@@ -160,7 +194,18 @@ class Listener:
         self.stats.written += 1
 
     async def start(self) -> None:
-        """Open the file (and database), start the pipeline, then open the port."""
+        """Open the file (and database), start the pipeline, then open the port.
+
+        If any of it fails (the port is in use, the database cannot be opened), what was
+        opened or started is closed again before the error propagates.
+        """
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self) -> None:
         options = self.options
         self.preloaded = load_seen(options.out, self.seen)
         self._file = options.out.open("ab")
@@ -169,13 +214,13 @@ class Listener:
             rows: asyncio.Queue[tuple[Row | None, tuple[str, str] | None] | None]
             rows = asyncio.Queue(options.queue_size)
             to_enrich: asyncio.Queue[CallEvent | None] = asyncio.Queue(options.concurrency)
-            self._tasks = [
-                asyncio.create_task(self._tee(rows, to_enrich)),
-                asyncio.create_task(self._enrich(rows, to_enrich)),
-                asyncio.create_task(self._write(rows)),
-            ]
+            client = self._client
+            self._watch(self._tee(rows, to_enrich), "passing events on")
+            assert client is not None
+            self._watch(self._enrich(rows, to_enrich), f"fetching calls from {client.base_url}")
+            self._watch(self._write(rows), f"writing rows to {options.db}")
         else:
-            self._tasks = [asyncio.create_task(self._discard())]
+            self._watch(self._discard(), "reading the intake queue")
         app = web.Application(client_max_size=options.max_body)
         app.router.add_route("*", options.path, self.receiver.handle)
         self._runner = web.AppRunner(app, access_log=None)
@@ -186,19 +231,64 @@ class Listener:
         host, port = sockets[0][:2] if sockets else (options.host, options.port)
         self.url = f"http://{host}:{port}{options.path}"
 
+    def _watch(self, stage: Coroutine[object, object, None], what: str) -> None:
+        """Run a stage of the pipeline; if it fails, say so and stop the listener."""
+        task = asyncio.create_task(stage, name=f"asyncsdk-listen: {what}")
+        self._tasks.append(task)
+
+        def ended(task: asyncio.Task[None]) -> None:
+            if task.cancelled() or (error := task.exception()) is None:
+                return
+            if self.failure is None:
+                self.failure = StageFailure(what, error)
+            logger.error(
+                "listen: %s failed, stopping: %s: %s (%d events written to %s; deliveries "
+                "get 503 until the port closes)",
+                what,
+                type(error).__name__,
+                error,
+                self.stats.written,
+                self.options.out,
+            )
+            logger.debug("listen: %s failed", what, exc_info=error)
+            self.stopping.set()
+
+        task.add_done_callback(ended)
+
     async def stop(self) -> None:
-        """Close the port, then finish every event already acknowledged, then close."""
+        """Close the port, then finish every event already acknowledged, then close.
+
+        If a stage failed (`failure`), or fails meanwhile, what is left in the pipeline
+        is cancelled instead: it could not be finished, and waiting for it would hang.
+        """
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
-        await self.intake.put(None)
-        await asyncio.gather(*self._tasks)
-        self._tasks = []
+        await self._end_pipeline()
         if self._file is not None:
             self._file.close()
             self._file = None
         if self.store is not None:
             await self.store.close()
+
+    async def _end_pipeline(self) -> None:
+        """Put the end on the intake and wait for every stage to finish, unless one fails."""
+        tasks, self._tasks = self._tasks, []
+        if not tasks:
+            return
+        end = asyncio.ensure_future(self.intake.put(None))  # waits while the intake is full
+        try:
+            while self.failure is None:
+                running = [f for f in (end, *tasks) if not f.done()]
+                if not any(task in running for task in tasks):
+                    break
+                await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                if any(t.done() and not t.cancelled() and t.exception() for t in tasks):
+                    break  # its done-callback records the failure
+        finally:
+            for future in (end, *tasks):
+                future.cancel()
+            await asyncio.gather(end, *tasks, return_exceptions=True)
 
     async def _discard(self) -> None:
         while await self.intake.get() is not None:
@@ -344,6 +434,8 @@ def options_from_args(args: argparse.Namespace) -> ListenOptions:
         raise UsageError(f"no signing key: set {ENV_SIGNING_KEY} or pass --signing-key")
     if args.queue_size < 1:
         raise UsageError(f"--queue-size must be at least 1, got {args.queue_size}")
+    if not 0 <= args.port <= 65535:
+        raise UsageError(f"--port must be 0 to 65535, got {args.port}")
     for option, value in (("--enrich", args.enrich), ("--channel", args.channel)):
         if value is not None:
             try:
@@ -374,7 +466,7 @@ async def run(args: argparse.Namespace) -> int:
         listener = Listener(options, client)
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
-    stop = asyncio.Event()
+    stop = listener.stopping
     loop = asyncio.get_running_loop()
     installed: list[signal.Signals] = []
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -402,6 +494,12 @@ async def run(args: argparse.Namespace) -> int:
         for signum in installed:
             loop.remove_signal_handler(signum)
     print(summary(listener), flush=True)
+    if listener.failure is not None:
+        kept = f"every event acknowledged is in {options.out}"
+        if listener.store is not None:
+            kept += f"; {options.db} may lack the last of them"
+        print(f"asyncsdk: error: listen stopped: {listener.failure} ({kept})", file=sys.stderr)
+        return 1
     return 0
 
 

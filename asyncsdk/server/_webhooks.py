@@ -6,8 +6,9 @@ one delivery: a POST of ``{"service", "event", "payload"}`` to the webhook URL, 
 as Bird signs (`asyncsdk.webhooks.compute_signature`) with a fresh timestamp on every
 attempt and the same ``messagebird-request-id``. Like Bird, any answer but a 2xx (or
 no answer) is retried at growing intervals: ``first_retry``, times ``retry_factor``
-each time, at most ``max_retry_delay`` apart, until ``retry_for`` seconds after the
-first attempt (Bird: 8 hours; here compressed). With ``duplicate`` set, a delivery
+each time, at most ``max_retry_delay`` apart (`retry_delay`), until ``retry_for``
+seconds after the first attempt (Bird: 8 hours; here compressed). Every delivery ends
+``delivered`` or ``gave-up``, never silently dropped. With ``duplicate`` set, a delivery
 that succeeded is sometimes sent once more, as when Bird never saw the 2xx.
 
 One scheduler task keeps a heap of what is due (call starts, deliveries, retries);
@@ -23,6 +24,7 @@ import asyncio
 import contextlib
 import heapq
 import itertools
+import logging
 import math
 import random
 import time
@@ -43,7 +45,9 @@ from asyncsdk.webhooks import (
     compute_signature,
 )
 
-__all__ = ["Delivery", "WebhookConfig", "WebhookSender", "WebhookStats"]
+__all__ = ["Delivery", "WebhookConfig", "WebhookSender", "WebhookStats", "retry_delay"]
+
+logger: Final = logging.getLogger("asyncsdk.server")
 
 #: Outcome of a delivery: acknowledged with a 2xx, or given up after ``retry_for``.
 DELIVERED: Final = "delivered"
@@ -105,8 +109,9 @@ class WebhookConfig:
                 raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
         if not (isinstance(self.retry_for, int | float) and self.retry_for >= 0):
             raise ValueError(f"retry_for must be 0 or more seconds, got {self.retry_for!r}")
-        if not (isinstance(self.retry_factor, int | float) and self.retry_factor >= 1):
-            raise ValueError(f"retry_factor must be 1 or more, got {self.retry_factor!r}")
+        factor = self.retry_factor
+        if not (isinstance(factor, int | float) and math.isfinite(factor) and factor >= 1):
+            raise ValueError(f"retry_factor must be a finite number >= 1, got {factor!r}")
         if self.calls is not None and (not isinstance(self.calls, int) or self.calls < 0):
             raise ValueError(f"calls must be None or an int >= 0, got {self.calls!r}")
         if isinstance(self.concurrency, bool) or not isinstance(self.concurrency, int):
@@ -115,6 +120,22 @@ class WebhookConfig:
             raise ValueError(f"concurrency must be an int >= 1, got {self.concurrency!r}")
         if not (isinstance(self.duplicate, int | float) and 0 <= self.duplicate <= 1):
             raise ValueError(f"duplicate must be a probability, got {self.duplicate!r}")
+
+
+def retry_delay(config: WebhookConfig, attempts: int) -> float:
+    """Return the seconds to wait after ``attempts`` failed attempts of a delivery.
+
+    ``first_retry`` after the first, growing by ``retry_factor`` with each attempt,
+    never more than ``max_retry_delay``. Grown one step at a time and no further once
+    at the cap, so it never overflows: ``retry_factor ** attempts`` is past the largest
+    float after about a thousand attempts, which 8 hours of retries reach.
+    """
+    delay, cap, factor = config.first_retry, config.max_retry_delay, config.retry_factor
+    for _ in range(attempts - 1):
+        if delay >= cap or factor == 1:
+            break
+        delay *= factor
+    return min(delay, cap)
 
 
 @dataclass(slots=True)
@@ -306,6 +327,22 @@ class WebhookSender:
             self._push(now + 1.0 / config.calls_per_second, index + 1)
 
     async def _attempt(self, delivery: Delivery) -> None:
+        try:
+            await self._send(delivery)
+        except Exception:  # a bug: the delivery is recorded as given up, not dropped
+            if delivery.outcome is None:
+                delivery.outcome = GAVE_UP
+                self.stats.gave_up += 1
+            logger.exception(
+                "webhook delivery %s given up after %d attempts",
+                delivery.request_id,
+                delivery.attempts,
+            )
+        finally:
+            self._slots.release()
+
+    async def _send(self, delivery: Delivery) -> None:
+        """Make one attempt; record the outcome, or schedule the retry."""
         loop = asyncio.get_running_loop()
         config = self.config
         now = loop.time()
@@ -330,8 +367,6 @@ class WebhookSender:
                 await resp.read()
         except (aiohttp.ClientError, TimeoutError):
             status = 0
-        finally:
-            self._slots.release()
         self.stats.answers[status] = self.stats.answers.get(status, 0) + 1
         if 200 <= status < 300:
             if delivery.outcome is None:
@@ -344,10 +379,7 @@ class WebhookSender:
         if delivery.outcome is not None:  # a duplicate send that failed: nothing to do
             return
         waited = loop.time() - delivery.first_attempt
-        pause = min(
-            config.first_retry * config.retry_factor ** (delivery.attempts - 1),
-            config.max_retry_delay,
-        )
+        pause = retry_delay(config, delivery.attempts)
         if waited + pause > config.retry_for:
             delivery.outcome = GAVE_UP
             self.stats.gave_up += 1

@@ -25,6 +25,7 @@ from asyncsdk.webhooks._errors import (
 )
 from asyncsdk.webhooks._events import TERMINAL_STATUSES, CallEvent, CallEventName, parse_event
 from asyncsdk.webhooks._receiver import (
+    DEFAULT_HAND_OFF_TIMEOUT,
     DEFAULT_MAX_BODY,
     DEFAULT_RETRY_AFTER,
     RECEIVER,
@@ -46,6 +47,7 @@ from asyncsdk.webhooks._signature import (
 __all__ = [
     "DEFAULT_DEDUPE_ENTRIES",
     "DEFAULT_DEDUPE_TTL",
+    "DEFAULT_HAND_OFF_TIMEOUT",
     "DEFAULT_MAX_BODY",
     "DEFAULT_REMEMBER",
     "DEFAULT_RETRY_AFTER",

@@ -135,7 +135,9 @@ def enrich_events(
     Args:
         client: The client whose limiter, retries and connections to use.
         events: Call events from an `asyncio.Queue` (ends with ``None``, or
-            ``queue.shutdown()`` on 3.13+), an async iterable or an iterable.
+            ``queue.shutdown()`` on 3.13+), an async iterable or an iterable. Each
+            item taken from a queue is marked ``task_done`` exactly once, however the
+            stream ends: ``queue.join()`` never waits for an item a closed stream took.
         workspace_id: The workspace of the subscription (events do not carry it).
         channel_id: The channel, for payloads without ``channelId``.
         statuses: The statuses worth a fetch (default: the terminal ones); events with
@@ -231,7 +233,7 @@ async def _enrich(
             while ready:
                 item = ready.popleft()
                 held -= 1
-                yield item
+                yield item  # closing the stream after a break or an error raises here
                 source.done()
             while not state.stopped and state.reader is None and held < concurrency:
                 event = source.take_nowait()
@@ -256,9 +258,9 @@ async def _enrich(
                     else:
                         take(event)
                 continue
-            done = by_task.pop(task)  # type: ignore[arg-type]
-            del fetches[done.key]
-            outcome = done.task.result()
+            done = by_task[task]  # type: ignore[index]
+            outcome = done.task.result()  # a bug's exception leaves its events in the leftovers
+            del by_task[done.task], fetches[done.key]
             if remember and isinstance(outcome, Call) and outcome.status in TERMINAL_STATUSES:
                 final[done.key[0]] = outcome
                 if len(final) > remember:
@@ -275,8 +277,14 @@ async def _enrich(
             tasks.append(last_read)
         for pending in tasks:
             pending.cancel()
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
+        try:
+            if tasks:
+                await asyncio.gather(*tasks, return_exceptions=True)
+        finally:
+            # Every event taken is marked done once: the one in the consumer's hands
+            # when the loop was left, each of the leftovers, and an item refused as
+            # not an event.
+            source.settle()
         left = [pair[0] for pair in ready]
         left += [event for running in by_task.values() for event in running.events]
         if last_read is not None and not last_read.cancelled() and last_read.exception() is None:
@@ -285,7 +293,6 @@ async def _enrich(
                 left.append(unread)
         state.leftovers = tuple(left)
         if left:
-            source.done(len(left))
             (logger.info if cancelled else logger.debug)(
                 "enrich_events %s with %d events not yielded; EventStream.leftovers lists them",
                 "cancelled" if cancelled else "closed",

@@ -8,15 +8,20 @@ delivery goes through, in this order:
 3. signature and timestamp (`check_signature`) against the URL Bird called: a missing
    header gets 400 naming it; a bad signature or a stale timestamp gets 401 with no
    detail (the reason is logged, never the key or the expected signature);
-4. dedupe: a delivery id already accepted gets 200 and is not passed on again;
+4. dedupe: a delivery whose id or signature was already accepted gets 200 and is not
+   passed on again (the id names a delivery across Bird's retries, each signed afresh,
+   but it is not signed itself: the signature catches a captured delivery replayed with
+   fresh ids). An id that is not UTF-8 text gets 400: no consumer could encode it;
 5. parse: a body that is not a call event gets 400;
 6. hand-off: the event is put on the sink (an `asyncio.Queue`, without waiting, or
-   awaited by an async callable). Only then is the answer 200 and the id remembered.
-   A full queue or a failing callable gets 503 with ``Retry-After``, and the id is
-   *not* remembered, so Bird's retry is processed like a first delivery.
+   awaited by an async callable for ``hand_off_timeout`` seconds at most). Only then is
+   the answer 200 and the delivery (its id and its signature) remembered. A full
+   queue, a failing callable or one too slow to return gets 503 with ``Retry-After``,
+   and the delivery is *not* remembered, so Bird's retry is processed like a first
+   delivery.
 
-Imports: aiohttp, the standard library, and the webhooks' `_dedupe`, `_errors`,
-`_events` and `_signature`.
+Imports: aiohttp, the standard library, `asyncsdk.errors`, and the webhooks' `_dedupe`,
+`_errors`, `_events` and `_signature`.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import math
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Final
@@ -31,6 +38,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from asyncsdk.errors import ConfigurationError
 from asyncsdk.webhooks._dedupe import SeenDeliveries
 from asyncsdk.webhooks._errors import (
     InvalidEventError,
@@ -46,11 +54,13 @@ from asyncsdk.webhooks._signature import (
     TIMESTAMP_HEADER,
     SigningKeys,
     check_signature,
+    check_tolerance,
     parse_timestamp,
     signing_keys,
 )
 
 __all__ = [
+    "DEFAULT_HAND_OFF_TIMEOUT",
     "DEFAULT_MAX_BODY",
     "DEFAULT_RETRY_AFTER",
     "RECEIVER",
@@ -67,6 +77,10 @@ DEFAULT_MAX_BODY: Final = 256 * 1024
 """Largest delivery body accepted, in bytes; a call event is a few KiB."""
 DEFAULT_RETRY_AFTER: Final = 5
 """``Retry-After`` of a 503 (the sink was full), in whole seconds."""
+DEFAULT_HAND_OFF_TIMEOUT: Final = 5.0
+"""Seconds a callable sink may take to take an event before the answer is 503."""
+#: Seconds between two warnings of one kind (a flood of refusals is summarized).
+_WARNING_INTERVAL: Final = 60.0
 
 #: Where accepted events go: a queue (never awaited: full means 503) or an async callable.
 EventSink = (
@@ -84,9 +98,11 @@ class ReceiverStats:
         received: Requests handled.
         accepted: Events handed to the sink and acknowledged with 200.
         duplicates: Deliveries already accepted, acknowledged again without passing on.
-        busy: Deliveries refused with 503 because the sink was full or failed.
+        busy: Deliveries refused with 503 because the sink was full, failed, or did not
+            take the event within ``hand_off_timeout``.
         refused: Other refusals by reason (``"signature"``, ``"stale"``,
-            ``"missing-header"``, ``"not-an-event"``, ``"too-large"``, ``"method"``).
+            ``"missing-header"``, ``"bad-header"``, ``"not-an-event"``, ``"too-large"``,
+            ``"method"``).
     """
 
     received: int = 0
@@ -99,16 +115,75 @@ class ReceiverStats:
         self.refused[reason] = self.refused.get(reason, 0) + 1
 
 
+class _WarningThrottle:
+    """Log the first warning of each kind, then at most one per ``interval`` seconds.
+
+    A flood of forged deliveries, or of 503s while a sink is full, must not flood the
+    log: the warnings in between are counted, and the next one logged says how many
+    there were (`ReceiverStats` counts every one).
+    """
+
+    __slots__ = ("_clock", "_interval", "_kinds")
+
+    def __init__(
+        self, interval: float = _WARNING_INTERVAL, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._interval = interval
+        self._clock = clock
+        self._kinds: dict[str, tuple[float, int]] = {}  # kind -> (last logged, skipped)
+
+    def warning(self, kind: str, message: str, *args: object) -> None:
+        now = self._clock()
+        last = self._kinds.get(kind)
+        if last is not None and now - last[0] < self._interval:
+            self._kinds[kind] = (last[0], last[1] + 1)
+            return
+        if last is not None and last[1]:
+            message += " (and %d more like it in the last %.0fs)"
+            args = (*args, last[1], now - last[0])
+        logger.warning(message, *args)
+        self._kinds[kind] = (now, 0)
+
+
+def _check_retry_after(retry_after: int) -> str:
+    if isinstance(retry_after, bool) or not isinstance(retry_after, int) or retry_after < 0:
+        raise ConfigurationError(
+            f"retry_after must be a whole number of seconds >= 0 (an int), got {retry_after!r}"
+        )
+    return str(retry_after)
+
+
 def _check_public_url(public_url: str | None) -> str | None:
     if public_url is None:
         return None
     parts = urlsplit(public_url)
     if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
-        raise ValueError(
+        raise ConfigurationError(
             "public_url must be the scheme, host and optional path prefix Bird calls, "
             f"like 'https://hooks.example.com', got {public_url!r}"
         )
     return public_url.rstrip("/")
+
+
+def _is_utf8(text: str) -> bool:
+    """Whether ``text`` came from valid UTF-8 (aiohttp decodes other bytes to surrogates)."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _check_hand_off_timeout(value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigurationError(
+            f"hand_off_timeout must be a number of seconds, got {type(value).__name__}"
+        )
+    if not (math.isfinite(value) and value > 0):
+        raise ConfigurationError(
+            f"hand_off_timeout must be a finite number of seconds > 0, got {value!r}"
+        )
+    return float(value)
 
 
 def _text(status: int, text: str, **headers: str) -> web.Response:
@@ -126,7 +201,8 @@ class WebhookReceiver:
 
     Attributes:
         stats: Live counters of what was accepted, deduplicated and refused.
-        seen: The accepted delivery ids it dedupes against, or ``None``.
+        seen: The accepted deliveries (ids and signatures) it dedupes against, or
+            ``None``.
     """
 
     def __init__(
@@ -140,6 +216,7 @@ class WebhookReceiver:
         dedupe: SeenDeliveries | bool = True,
         tolerance: float | None = DEFAULT_TOLERANCE,
         retry_after: int = DEFAULT_RETRY_AFTER,
+        hand_off_timeout: float = DEFAULT_HAND_OFF_TIMEOUT,
     ) -> None:
         self._keys = signing_keys(signing_key)
         if isinstance(sink, asyncio.Queue):
@@ -154,15 +231,21 @@ class WebhookReceiver:
         self._public_url = _check_public_url(public_url)
         self._trust_forwarded = bool(trust_forwarded)
         if isinstance(max_body, bool) or not isinstance(max_body, int) or max_body < 1:
-            raise ValueError(f"max_body must be a positive number of bytes, got {max_body!r}")
+            raise ConfigurationError(
+                f"max_body must be a positive number of bytes, got {max_body!r}"
+            )
         self._max_body = max_body
         self.seen: SeenDeliveries | None = (
             dedupe if isinstance(dedupe, SeenDeliveries) else SeenDeliveries() if dedupe else None
         )
-        self._tolerance = tolerance
-        self._retry_after = str(int(retry_after))
+        self._tolerance = check_tolerance(tolerance)
+        self._retry_after = _check_retry_after(retry_after)
+        self._hand_off_timeout = _check_hand_off_timeout(hand_off_timeout)
         self._pending: dict[str, asyncio.Future[bool]] = {}
+        # Sinks given up on after hand_off_timeout, cancelled, kept until they end.
+        self._abandoned: set[asyncio.Future[object]] = set()
         self.stats = ReceiverStats()
+        self._warnings = _WarningThrottle()
 
     def __repr__(self) -> str:
         # The signing keys are never shown; only how many there are.
@@ -217,16 +300,23 @@ class WebhookReceiver:
         except (InvalidSignatureError, StaleTimestampError) as exc:
             reason = "signature" if isinstance(exc, InvalidSignatureError) else "stale"
             stats._refuse(reason)
-            logger.warning("webhook from %s refused: %s", request.remote, exc)
+            self._warnings.warning(reason, "webhook from %s refused: %s", request.remote, exc)
             return _text(401, "unauthorized")
         assert signature is not None
         assert timestamp is not None
         request_id = headers.get(REQUEST_ID_HEADER) or None
-        key = request_id or signature
-        if self.seen is not None and key in self.seen:
+        if request_id is not None and not _is_utf8(request_id):
+            # Not signed, and no JSON encoder would take it: refused before it is passed on.
+            stats._refuse("bad-header")
+            return _text(400, f"{REQUEST_ID_HEADER} is not UTF-8 text")
+        # The id names a delivery across Bird's retries, but it is not signed: a captured
+        # delivery replayed with fresh ids keeps its signature. Either one makes a repeat.
+        keys = (request_id, signature) if request_id is not None else (signature,)
+        seen = self.seen
+        if seen is not None and any(key in seen for key in keys):
             stats.duplicates += 1
             return _text(200, "duplicate")
-        earlier = self._pending.get(key)
+        earlier = next((self._pending[k] for k in keys if k in self._pending), None)
         if earlier is not None:  # the same delivery is being handed off right now
             if await asyncio.shield(earlier):
                 stats.duplicates += 1
@@ -242,15 +332,16 @@ class WebhookReceiver:
         except InvalidEventError as exc:
             stats._refuse("not-an-event")
             return _text(400, str(exc)[:300])
-        if not await self._hand_off(key, event):
+        if not await self._hand_off(keys, event):
             stats.busy += 1
             return _text(503, "busy, retry later", **{"Retry-After": self._retry_after})
-        if self.seen is not None:
-            self.seen.add(key)
+        if seen is not None:
+            for key in keys:
+                seen.add(key)
         stats.accepted += 1
         return _text(200, "ok")
 
-    async def _hand_off(self, key: str, event: CallEvent) -> bool:
+    async def _hand_off(self, keys: tuple[str, ...], event: CallEvent) -> bool:
         """Give ``event`` to the sink; return whether it took it."""
         if self._queue is not None:
             try:
@@ -260,19 +351,57 @@ class WebhookReceiver:
             return True
         assert self._call is not None
         done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._pending[key] = done
+        for key in keys:
+            self._pending[key] = done
         accepted = False
+        # The sink runs as its own task, so the wait is bounded even for a sink that
+        # ignores its cancellation.
+        taking = asyncio.ensure_future(self._call(event))
         try:
-            await self._call(event)
-            accepted = True
-        except Exception as exc:
-            logger.warning(
-                "webhook sink refused event %s: %s: %s", event.request_id, type(exc).__name__, exc
-            )
+            await asyncio.wait((taking,), timeout=self._hand_off_timeout)
+            if not taking.done():
+                self._abandon(taking)
+                self._warnings.warning(
+                    "sink-timeout",
+                    "webhook sink did not take event %s within %gs; answered 503",
+                    event.request_id,
+                    self._hand_off_timeout,
+                )
+            elif taking.cancelled():
+                self._warnings.warning(
+                    "sink-cancelled", "webhook sink cancelled event %s", event.request_id
+                )
+            elif (exc := taking.exception()) is not None:
+                self._warnings.warning(
+                    f"sink-{type(exc).__name__}",
+                    "webhook sink refused event %s: %s: %s",
+                    event.request_id,
+                    type(exc).__name__,
+                    exc,
+                )
+            else:
+                accepted = True
+        except asyncio.CancelledError:  # the request itself was cancelled
+            self._abandon(taking)
+            raise
         finally:
-            del self._pending[key]
+            for key in keys:
+                del self._pending[key]
             done.set_result(accepted)
         return accepted
+
+    def _abandon(self, taking: asyncio.Future[object]) -> None:
+        """Cancel a sink's hand-off given up on; keep it referenced until it ends."""
+        if taking.done():
+            return
+        taking.cancel()
+        self._abandoned.add(taking)
+        taking.add_done_callback(self._forget)
+
+    def _forget(self, taking: asyncio.Future[object]) -> None:
+        self._abandoned.discard(taking)
+        if not taking.cancelled() and (exc := taking.exception()) is not None:
+            logger.debug("an abandoned webhook sink ended with %s: %s", type(exc).__name__, exc)
 
     async def _read(self, request: web.BaseRequest) -> bytes | None:
         """Read the body, or return ``None`` as soon as it exceeds ``max_body``."""
@@ -304,6 +433,7 @@ def webhook_handler(
     dedupe: SeenDeliveries | bool = True,
     tolerance: float | None = DEFAULT_TOLERANCE,
     retry_after: int = DEFAULT_RETRY_AFTER,
+    hand_off_timeout: float = DEFAULT_HAND_OFF_TIMEOUT,
 ) -> Callable[[web.Request], Awaitable[web.Response]]:
     """Return an aiohttp request handler that verifies deliveries and hands events on.
 
@@ -315,7 +445,8 @@ def webhook_handler(
         signing_key: The subscription's signing key, or a list during a rotation.
         sink: An `asyncio.Queue` of `CallEvent` (give it a ``maxsize``: a full queue is
             the backpressure), or an async callable that takes the event; a callable
-            that raises refuses it (503).
+            that raises refuses it (503), and so does one that has not returned after
+            ``hand_off_timeout`` seconds (it is then cancelled).
         public_url: The scheme, host and any path prefix a proxy strips, as Bird calls
             them (``"https://hooks.example.com"``); the request's raw path and query are
             appended to form the signed URL. Without it, the request's own scheme and
@@ -324,16 +455,26 @@ def webhook_handler(
             ``X-Forwarded-Host`` (only behind a proxy that sets them itself).
         max_body: Largest body accepted, in bytes; larger ones get 413.
         dedupe: `SeenDeliveries` to share, ``True`` for a new one, ``False`` to pass on
-            every delivery, repeats included.
-        tolerance: Seconds a delivery's timestamp may be from now (replay protection);
-            ``None`` turns the check off.
-        retry_after: Seconds announced in a 503's ``Retry-After``.
+            every delivery, repeats included. A delivery is a repeat when its
+            ``messagebird-request-id`` or its signature was accepted before: the id is
+            not signed, so the signature stops a captured delivery replayed with fresh
+            ids.
+        tolerance: Seconds a delivery's timestamp may be from now (replay protection), a
+            finite number > 0; ``None`` turns the check off.
+        retry_after: Seconds announced in a 503's ``Retry-After``, a whole number >= 0.
+        hand_off_timeout: Seconds a callable sink has to take the event (a finite
+            number > 0). Past it the sink is cancelled and the answer is 503 with
+            ``Retry-After``; the delivery is not remembered, so Bird's retry is handed
+            off again. A sink cancelled that late may already have kept the event:
+            make it idempotent, or fast. A queue sink never waits.
 
     Returns:
         `WebhookReceiver.handle` of a new receiver (its ``__self__``).
 
     Raises:
-        ValueError: A bad key, ``public_url`` or ``max_body``.
+        ValueError: A bad key.
+        ConfigurationError: A bad ``public_url``, ``max_body``, ``tolerance``,
+            ``retry_after`` or ``hand_off_timeout`` (a `ValueError` too).
         TypeError: ``sink`` is neither a queue nor callable.
     """
     receiver = WebhookReceiver(
@@ -345,6 +486,7 @@ def webhook_handler(
         dedupe=dedupe,
         tolerance=tolerance,
         retry_after=retry_after,
+        hand_off_timeout=hand_off_timeout,
     )
     return receiver.handle
 
@@ -360,6 +502,7 @@ def webhook_app(
     dedupe: SeenDeliveries | bool = True,
     tolerance: float | None = DEFAULT_TOLERANCE,
     retry_after: int = DEFAULT_RETRY_AFTER,
+    hand_off_timeout: float = DEFAULT_HAND_OFF_TIMEOUT,
 ) -> web.Application:
     """Return a `aiohttp.web.Application` serving `webhook_handler` at ``path``.
 
@@ -375,6 +518,7 @@ def webhook_app(
         dedupe=dedupe,
         tolerance=tolerance,
         retry_after=retry_after,
+        hand_off_timeout=hand_off_timeout,
     )
     app = web.Application(client_max_size=max_body)
     app[RECEIVER] = receiver

@@ -7,14 +7,21 @@ HMAC-SHA256, keyed with the subscription's signing key (its UTF-8 bytes), over::
 
 where ``LF`` is a newline byte, ``timestamp`` the ``messagebird-request-timestamp``
 header as sent, ``url`` the URL Bird called (scheme, host, path and query) and
-``sha256(body)`` the 32 raw bytes of the digest of the body. The comparison is constant-time
-(`hmac.compare_digest`). The standard library does all of it: `hmac.digest` runs
-OpenSSL's one-shot HMAC, the fastest path CPython offers.
+``sha256(body)`` the 32 raw bytes of the digest of the body. The comparison is
+constant-time (`hmac.compare_digest`). The standard library does all of it:
+`hmac.digest` runs OpenSSL's one-shot HMAC, the fastest path CPython offers.
+
+The signature covers bytes, while headers and paths reach Python as text. aiohttp
+decodes them as UTF-8 with ``surrogateescape`` (a byte that is not UTF-8 becomes a
+lone surrogate), so the text is encoded back the same way and the bytes that were sent
+are the bytes checked; from raw bytes, decode them so too
+(``raw.decode("utf-8", "surrogateescape")``). Text that no bytes decode to (any other
+lone surrogate) cannot have been signed, and is refused as an `InvalidSignatureError`.
 
 No I/O and no framework: usable from aiohttp, FastAPI, Starlette, Django or a queue
 consumer alike.
 
-Imports: the standard library and the webhooks' `_errors`.
+Imports: the standard library, `asyncsdk.errors` and the webhooks' `_errors`.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ import time
 from collections.abc import Sequence
 from typing import Final
 
+from asyncsdk.errors import ConfigurationError
 from asyncsdk.webhooks._errors import (
     InvalidSignatureError,
     MissingHeaderError,
@@ -42,6 +50,7 @@ __all__ = [
     "TIMESTAMP_HEADER",
     "SigningKeys",
     "check_signature",
+    "check_tolerance",
     "compute_signature",
     "parse_timestamp",
     "signing_keys",
@@ -88,8 +97,34 @@ def signing_keys(keys: SigningKeys) -> tuple[bytes, ...]:
     return tuple(result)
 
 
+def check_tolerance(tolerance: float | None) -> float | None:
+    """Return ``tolerance`` if it is ``None`` or a finite number of seconds > 0.
+
+    Raises:
+        ConfigurationError: Anything else (0 would refuse every delivery, infinity or
+            NaN would accept any timestamp: say ``None`` to turn the check off).
+    """
+    if tolerance is None:
+        return None
+    if isinstance(tolerance, bool) or not isinstance(tolerance, int | float):
+        raise ConfigurationError(
+            f"tolerance must be a number of seconds or None, got {type(tolerance).__name__}"
+        )
+    if not (math.isfinite(tolerance) and tolerance > 0):
+        raise ConfigurationError(
+            f"tolerance must be a finite number of seconds > 0 (None turns the check off), "
+            f"got {tolerance!r}"
+        )
+    return float(tolerance)
+
+
 def _message(timestamp: str, url: str, body: bytes) -> bytes:
-    return b"%s\n%s\n%s" % (timestamp.encode(), url.encode(), hashlib.sha256(body).digest())
+    """Return the signed bytes; raise `UnicodeEncodeError` for text no bytes decode to."""
+    return b"%s\n%s\n%s" % (
+        timestamp.encode("utf-8", "surrogateescape"),
+        url.encode("utf-8", "surrogateescape"),
+        hashlib.sha256(body).digest(),
+    )
 
 
 def compute_signature(signing_key: str | bytes, *, timestamp: str, url: str, body: bytes) -> str:
@@ -100,9 +135,17 @@ def compute_signature(signing_key: str | bytes, *, timestamp: str, url: str, bod
         timestamp: The ``messagebird-request-timestamp`` value, as sent.
         url: The URL the delivery is sent to, exactly (scheme, host, path, query).
         body: The raw body.
+
+    Raises:
+        ValueError: The key is empty, or ``timestamp`` or ``url`` holds a lone
+            surrogate that is not a byte decoded with ``surrogateescape``.
     """
     (key,) = signing_keys(signing_key)
-    return base64.b64encode(hmac.digest(key, _message(timestamp, url, body), "sha256")).decode()
+    try:
+        message = _message(timestamp, url, body)
+    except UnicodeEncodeError:
+        raise ValueError("timestamp and url must be text that UTF-8 bytes decode to") from None
+    return base64.b64encode(hmac.digest(key, message, "sha256")).decode()
 
 
 def parse_timestamp(value: str) -> float:
@@ -120,7 +163,7 @@ def parse_timestamp(value: str) -> float:
     """
     text = value.strip()
     seconds: float | None = None
-    if text[:1].isdigit() and text.replace(".", "", 1).isdigit():
+    if text.isascii() and text[:1].isdigit() and text.replace(".", "", 1).isdigit():
         seconds = float(text)
     elif len(text) >= len("2026-01-01T00:00:00Z"):
         try:
@@ -158,19 +201,25 @@ def verify_signature(
             rotation (any one may match).
         signature: The ``messagebird-signature`` header.
         timestamp: The ``messagebird-request-timestamp`` header.
-        url: The URL Bird called: scheme, host, path and query, exactly.
+        url: The URL Bird called: scheme, host, path and query, exactly; the path and
+            query as received, still percent-encoded (aiohttp's ``request.raw_path``,
+            ASGI's ``scope["raw_path"]`` and ``scope["query_string"]``). Text decoded
+            from bytes that are not UTF-8 is checked as those bytes (see the module).
         body: The raw request body, every byte.
         tolerance: Seconds the timestamp may be away from ``now``, in the past or the
-            future; ``None`` turns the check off (not recommended: it is the replay
-            protection).
+            future: a finite number > 0, or ``None`` to turn the check off (not
+            recommended: it is the replay protection).
         now: The current Unix time in seconds; defaults to `time.time`.
 
     Raises:
         MissingHeaderError: ``signature`` or ``timestamp`` is absent or empty.
-        InvalidSignatureError: The signature is not base64 of 32 bytes, or matches no key.
+        InvalidSignatureError: The signature is not base64 of 32 bytes, or matches no
+            key, or ``timestamp`` or ``url`` is text that no bytes decode to.
         StaleTimestampError: The timestamp is unreadable, or further from now than
             ``tolerance``.
         ValueError: ``signing_key`` is empty or not str/bytes.
+        ConfigurationError: ``tolerance`` is not ``None`` or a finite number > 0 (a
+            `ValueError` too).
 
     Example:
         ```python
@@ -190,7 +239,7 @@ def verify_signature(
         timestamp=timestamp,
         url=url,
         body=body,
-        tolerance=tolerance,
+        tolerance=check_tolerance(tolerance),
         now=now,
     )
 
@@ -218,7 +267,12 @@ def check_signature(
         raise InvalidSignatureError("the signature is not base64") from None
     if len(given) != _DIGEST_SIZE:
         raise InvalidSignatureError("the signature is not an HMAC-SHA256 (32 bytes)")
-    message = _message(timestamp, url, body)
+    try:
+        message = _message(timestamp, url, body)
+    except UnicodeEncodeError:  # no bytes decode to this text: it was never signed
+        raise InvalidSignatureError(
+            "the timestamp or the URL is not text that UTF-8 bytes decode to"
+        ) from None
     # Every key is tried, so the time taken does not tell which one matched.
     matched = False
     for key in keys:

@@ -135,6 +135,83 @@ async def test_deliveries_are_given_up_after_retry_for() -> None:
     assert all(d.attempts > 1 and d.outcome == "gave-up" for d in sender.deliveries)
 
 
+async def test_a_delivery_retried_past_a_thousand_attempts_is_still_delivered() -> None:
+    """Bird's 8 hours of retries: the delay stops growing at its cap, it never overflows."""
+    refusals = 1100  # 2.0 ** 1025 is past a float: the delay used to raise OverflowError
+    attempts: Counter[str] = Counter()
+
+    async def refuse_then_accept(request: web.Request) -> web.Response:
+        request_id = request.headers["messagebird-request-id"]
+        attempts[request_id] += 1
+        return web.Response(status=503 if attempts[request_id] <= refusals else 200)
+
+    app = web.Application()
+    app.router.add_post("/", refuse_then_accept)
+    server = TestServer(app)
+    await server.start_server()
+    try:
+        config = WebhookConfig(
+            url=str(server.make_url("/")),
+            signing_key=KEY,
+            calls=1,
+            step=0.001,
+            first_retry=0.000_001,
+            max_retry_delay=0.000_001,
+            retry_for=8 * 3600,
+        )
+        async with WebhookSender(config, Dataset(size=10)) as sender:
+            stats = await asyncio.wait_for(sender.wait_done(), 120)
+    finally:
+        await server.close()
+    assert stats.delivered == stats.events > 0 and stats.gave_up == 0
+    assert all(d.outcome == "delivered" and d.attempts == refusals + 1 for d in sender.deliveries)
+
+
+async def test_a_delivery_whose_retry_cannot_be_scheduled_is_recorded_as_given_up(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Whatever goes wrong while retrying, a delivery ends delivered or given up."""
+    import asyncsdk.server._webhooks as sender_module
+
+    def broken(config: WebhookConfig, attempts: int) -> float:
+        raise RuntimeError("a bug in the retry schedule")
+
+    monkeypatch.setattr(sender_module, "retry_delay", broken)
+
+    async def refuse(request: web.Request) -> web.Response:
+        return web.Response(status=503)
+
+    app = web.Application()
+    app.router.add_post("/", refuse)
+    server = TestServer(app)
+    await server.start_server()
+    try:
+        config = WebhookConfig(url=str(server.make_url("/")), signing_key=KEY, calls=1)
+        async with WebhookSender(config, Dataset(size=10)) as sender:
+            stats = await asyncio.wait_for(sender.wait_done(), 30)
+    finally:
+        await server.close()
+    assert stats.gave_up == stats.events == len(sender.deliveries) > 0
+    assert all(d.outcome == "gave-up" and d.attempts == 1 for d in sender.deliveries)
+    assert "a bug in the retry schedule" in caplog.text
+
+
+def test_the_retry_delay_grows_to_its_cap_and_stays_there() -> None:
+    from asyncsdk.server._webhooks import retry_delay
+
+    config = WebhookConfig(
+        url="http://127.0.0.1/",
+        signing_key=KEY,
+        first_retry=0.5,
+        retry_factor=2.0,
+        max_retry_delay=3600.0,
+    )
+    assert [retry_delay(config, n) for n in (1, 2, 3)] == [0.5, 1.0, 2.0]
+    assert retry_delay(config, 5000) == retry_delay(config, 10**9) == 3600.0
+    flat = WebhookConfig(url="http://127.0.0.1/", signing_key=KEY, retry_factor=1.0)
+    assert retry_delay(flat, 10**6) == flat.first_retry
+
+
 def test_config_validation() -> None:
     with pytest.raises(ValueError, match="url"):
         WebhookConfig(url="ftp://x", signing_key=KEY)
@@ -142,6 +219,8 @@ def test_config_validation() -> None:
         WebhookConfig(url="http://127.0.0.1/", signing_key="")
     with pytest.raises(ValueError, match="calls_per_second"):
         WebhookConfig(url="http://127.0.0.1/", signing_key=KEY, calls_per_second=0)
+    with pytest.raises(ValueError, match="retry_factor"):
+        WebhookConfig(url="http://127.0.0.1/", signing_key=KEY, retry_factor=float("inf"))
     assert KEY not in repr(WebhookConfig(url="http://127.0.0.1/", signing_key=KEY))
 
 
