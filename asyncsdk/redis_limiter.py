@@ -438,10 +438,10 @@ class RedisRateLimiter:
     async def on_throttle(self, retry_after: float | None, headers: Mapping[str, str]) -> None:
         """Pause every worker when the quota is exhausted; else only this request waits.
 
-        See the module docstring for the rule. The pause (``Retry-After``, or the stated
-        reset, capped at ``max_pause``) is written to Redis, where every worker's next
-        grant checks it, and kept locally as well, so it holds in this process even if
-        Redis is unavailable.
+        See the module docstring for the rule. The pause (the stated reset, or the
+        ``Retry-After`` of correlated throttling; capped at ``max_pause``) is written to
+        Redis, where every worker's next grant checks it, and kept locally as well, so it
+        holds in this process even if Redis is unavailable.
         """
         now = asyncio.get_running_loop().time()
         self._tally.response(now, True)
