@@ -38,11 +38,16 @@ report. The bucket below is the same idea with those additions.
 Pacing precision: a timer fires when the loop gets to it, a little late under load.
 With a bucket of one token that lateness was lost on every grant (the refill is capped
 at the bucket size), and a client set to 500/s sent 360/s. A timer that fires late
-therefore adds the tokens of its own lateness (at most one) on top of the bucket, so
-the long-run rate is the configured one. Only lateness earns that credit: after a
-pause or an idle spell the bucket holds at most ``burst`` tokens (an earlier credit of
-one token whenever requests were queued sent two requests 1 ms apart at the end of
-every pause, and a server bucket of one refused the second, pause after pause).
+therefore adds the tokens of its own lateness on top of the bucket, for the requests
+queued behind it and those that arrive within `LATE_CREDIT` (a caller that awaits its
+requests one after another), so the long-run rate is the configured one. The credit
+is at most one token or `LATE_CREDIT` seconds of the rate, whichever is more: the
+loop's timers fire on whole milliseconds (epoll), so above 1000/s a bucket of one
+could grant only two requests per timer, and a client set to 5000/s sent 1500/s. Only
+lateness earns that credit: after a pause or an idle spell the bucket holds at most
+``burst`` tokens (an earlier credit of one token whenever requests were queued sent
+two requests 1 ms apart at the end of every pause, and a server bucket of one refused
+the second, pause after pause).
 
 All times are seconds on the event loop's monotonic clock.
 
@@ -81,6 +86,9 @@ MIN_ADAPTIVE_RATE: Final = MIN_RATE
 PROBE_TIMEOUT: Final = 0.5
 #: Probes that may fail (no response, or throttled) before startup begins anyway.
 MAX_PROBES: Final = 3
+#: Seconds of lateness a token timer may make up at once (module doc): two ticks of the
+#: loop's millisecond timers.
+LATE_CREDIT: Final = 0.002
 #: Tokens this close to a whole one count as whole: refills are float sums, and a
 #: timer armed for a 1e-16 s shortfall would never see the clock move.
 _TOKEN_EPSILON: Final = 1e-9
@@ -133,6 +141,7 @@ class TokenBucketLimiter:
     __slots__ = (
         "_burst",
         "_control",
+        "_credit_until",
         "_last",
         "_max_pause",
         "_outage",
@@ -167,6 +176,7 @@ class TokenBucketLimiter:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_due = math.inf
         self._timer_tokens = False  # whether the timer is armed for a token
+        self._credit_until = -math.inf  # a late timer's spare tokens last until then
         self._outage = False  # nearly every attempt failed: one probe at a time
         self._throttles = 0
         self._pauses = 0
@@ -336,7 +346,9 @@ class TokenBucketLimiter:
                 self._probe_started = now
             control.grant(now)
             return True
-        self._refill(now, rate)
+        # A late timer's spare tokens serve the requests right behind it, then lapse.
+        spare = self._tokens - self._burst if now < self._credit_until else 0.0
+        self._refill(now, rate, extra=max(0.0, spare))
         if self._tokens >= 1.0 - _TOKEN_EPSILON:
             self._tokens -= 1.0
             control.grant(now)
@@ -428,7 +440,9 @@ class TokenBucketLimiter:
                 assert self._probe_started is not None
                 due, tokens = self._probe_started + PROBE_TIMEOUT, False
                 break
-            self._refill(now, rate, extra=min(1.0, late * rate))
+            if late:
+                self._credit_until = now + LATE_CREDIT
+            self._refill(now, rate, extra=min(late * rate, max(1.0, LATE_CREDIT * rate)))
             if self._tokens >= 1.0 - _TOKEN_EPSILON:
                 self._tokens -= 1.0
                 control.grant(now)

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 
 import pytest
 
 from asyncsdk import RateLimiter, TokenBucketLimiter
-from asyncsdk.ratelimit import MAX_PROBES, PROBE_TIMEOUT, parse_policy
+from asyncsdk.ratelimit import LATE_CREDIT, MAX_PROBES, PROBE_TIMEOUT, parse_policy
 
 from . import _vtime
 
@@ -359,6 +360,42 @@ def test_late_timers_do_not_lower_the_long_run_rate() -> None:
     start = grants[0]
     for i, t in enumerate(grants):
         assert i + 1 <= 1 + 1 + 100 * (t - start) + 1e-6
+
+
+@pytest.mark.parametrize("workers", [1, 8])
+def test_millisecond_timers_do_not_cap_a_fast_rate(workers: int) -> None:
+    """Timers that fire on whole milliseconds (epoll) still deliver 5000/s with a bucket of one.
+
+    Lateness was once credited at most one token, so each timer granted two requests and
+    any rate above 1000/s delivered about 1500/s; a caller awaiting one request after
+    another lost the credit to the bucket's cap and got the same.
+    """
+
+    async def scenario() -> list[float]:
+        loop = asyncio.get_running_loop()
+        real_call_at = loop.call_at
+        loop.call_at = lambda when, cb, *a, **k: real_call_at(  # type: ignore[method-assign]
+            math.ceil(when * 1000 - 1e-6) / 1000, cb, *a, **k
+        )
+        limiter = TokenBucketLimiter(5000.0, burst=1, adaptive=False)
+        grants: list[float] = []
+
+        async def worker() -> None:
+            for _ in range(4000 // workers):
+                await limiter.acquire()
+                grants.append(loop.time())
+                limiter.on_success({})
+                await asyncio.sleep(0)
+
+        await asyncio.gather(*(worker() for _ in range(workers)))
+        return grants
+
+    grants = _vtime.run(scenario())
+    rate = (len(grants) - 1) / (grants[-1] - grants[0])
+    assert 0.95 * 5000 <= rate <= 1.01 * 5000
+    start = grants[0]
+    for i, t in enumerate(grants):  # never ahead of the rate by more than the credit
+        assert i + 1 <= 1 + 5000 * LATE_CREDIT + 5000 * (t - start) + 1e-6
 
 
 def test_a_pause_ends_with_one_request_not_a_catch_up_pair() -> None:
