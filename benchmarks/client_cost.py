@@ -6,8 +6,9 @@ CPU 0, so the client is the bottleneck. Each contender is a persistent worker pr
 pinned to CPU 1 that fetches the same N call IDs at concurrency 64:
 
 * ``sdk`` -- `asyncsdk.gather_calls` on a default `asyncsdk.Client` (adaptive limiter and
-  retries on; the limiter's first request probes alone, then the rest go unpaced because
-  the server states no limit);
+  retries on; the server states no limit, so the limiter's first request probes alone,
+  then startup paces from four requests per round trip, doubling every 0.2 s, until the
+  rate is above what the client can send: part of every round);
 * ``aiohttp+msgspec (hand-written)`` -- one `aiohttp.ClientSession`, an
   `asyncio.Semaphore` and `asyncio.gather`, ``resp.read()``, a status check and a
   ``msgspec.json.Decoder(asyncsdk.Call)`` built once: the loop an expert writes by hand;
