@@ -5,16 +5,20 @@ stores it wherever it keeps progress, and passes it back as ``resume=`` to
 `asyncsdk.iter_call_log` or `asyncsdk.iter_channel_calls` to continue a listing exactly
 where it stood. See `asyncsdk.sharding` for what it means to be "handed over".
 
-Imports: msgspec, the standard library and `asyncsdk.errors`.
+Imports: msgspec, the standard library, `asyncsdk._query` (its bounds) and
+`asyncsdk.errors`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from typing import Final
 
 import msgspec
 
+from ._query import MAX_PAGE_SIZE as _MAX_PAGE_SIZE
+from ._query import MAX_PAGE_TOKEN_LENGTH as _MAX_TOKEN
 from .errors import ConfigurationError
 
 __all__ = ["ListingCheckpoint", "ShardCheckpoint"]
@@ -72,6 +76,18 @@ class ListingCheckpoint(msgspec.Struct, frozen=True, kw_only=True, rename="camel
         """Whether every call of the window was handed over."""
         return not self.shards
 
+    def check(self) -> None:
+        """Check that the checkpoint is one a listing could have taken.
+
+        `from_json` and ``resume=`` call it: a checkpoint edited by hand, or cut short,
+        fails here rather than resuming into a listing that loses or repeats calls.
+
+        Raises:
+            ConfigurationError: Naming what is wrong (a naive time, a shard outside the
+                window, shards that overlap, a negative count, an empty page token).
+        """
+        _check_listing(self)
+
     def to_json(self) -> bytes:
         """Encode as JSON."""
         return msgspec.json.encode(self)
@@ -89,4 +105,52 @@ class ListingCheckpoint(msgspec.Struct, frozen=True, kw_only=True, rename="camel
             raise ConfigurationError(f"not a listing checkpoint: {exc}") from exc
         if checkpoint.version != _CHECKPOINT_VERSION:
             raise ConfigurationError(f"checkpoint version {checkpoint.version} is not supported")
+        checkpoint.check()
         return checkpoint
+
+
+def _aware(name: str, value: dt.datetime) -> None:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ConfigurationError(f"checkpoint: {name} has no time zone: {value.isoformat()}")
+
+
+def _check_listing(checkpoint: ListingCheckpoint) -> None:
+    """Raise `ConfigurationError` unless every field is one a listing could have written."""
+    if not isinstance(checkpoint, ListingCheckpoint):
+        raise ConfigurationError(
+            f"resume must be a ListingCheckpoint, got {type(checkpoint).__name__}"
+        )
+    _aware("startAt", checkpoint.start_at)
+    _aware("endAt", checkpoint.end_at)
+    if not checkpoint.start_at < checkpoint.end_at:
+        raise ConfigurationError("checkpoint: startAt is not before endAt")
+    if not 1 <= checkpoint.page_size <= _MAX_PAGE_SIZE:
+        raise ConfigurationError(
+            f"checkpoint: pageSize must be 1 to {_MAX_PAGE_SIZE}, got {checkpoint.page_size}"
+        )
+    for n, shard in enumerate(checkpoint.shards):
+        where = f"checkpoint: shards[{n}]"
+        for name in ("query_start", "start", "end"):
+            _aware(f"shards[{n}].{name}", getattr(shard, name))
+        if shard.cursor is not None:
+            _aware(f"shards[{n}].cursor", shard.cursor)
+        if not (
+            checkpoint.start_at <= shard.query_start <= shard.start < shard.end <= checkpoint.end_at
+        ):
+            raise ConfigurationError(
+                f"{where}: its window [{shard.start.isoformat()}, {shard.end.isoformat()}) "
+                "(queried from queryStart) is not inside the listing's window"
+            )
+        if not 0 <= shard.skip <= checkpoint.page_size or shard.seen < 0:
+            raise ConfigurationError(
+                f"{where}: skip must be 0 to pageSize and seen 0 or more, "
+                f"got {shard.skip} and {shard.seen}"
+            )
+        if shard.page_token is not None and not 0 < len(shard.page_token) <= _MAX_TOKEN:
+            raise ConfigurationError(f"{where}: pageToken must be 1 to {_MAX_TOKEN} characters")
+    windows = sorted((shard.start, shard.end) for shard in checkpoint.shards)
+    for (_, end), (start, _) in itertools.pairwise(windows):
+        if start < end:
+            raise ConfigurationError(
+                "checkpoint: two shards' windows overlap; their calls would be listed twice"
+            )

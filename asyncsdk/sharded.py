@@ -135,6 +135,7 @@ class ShardedListing:
         if resume is None:
             self._shards = [_Shard(s) for s in _even_split(start_at, end_at, shards)]
         else:
+            resume.check()
             if resume.query != fingerprint or (resume.start_at, resume.end_at) != (
                 start_at,
                 end_at,
@@ -272,15 +273,18 @@ class ShardedListing:
 
     async def _run_shard(self, shard: _Shard) -> None:
         """Page one shard, handing each page over and waiting until it is taken."""
-        pager = self._make_pager(
-            start_at=shard.query_start - WINDOW_OVERLAP,
-            end_at=shard.end + WINDOW_OVERLAP,
-            page_size=self._page_size,
-            page_token=shard.page_token,
-        )
         token = shard.page_token
-        pages = pager.pages()
+        pages: AsyncGenerator[CallPage, None] | None = None
         try:
+            # Inside the try: whatever fails, the consumer hears of it and never waits
+            # for a page that will not come.
+            pager = self._make_pager(
+                start_at=shard.query_start - WINDOW_OVERLAP,
+                end_at=shard.end + WINDOW_OVERLAP,
+                page_size=self._page_size,
+                page_token=shard.page_token,
+            )
+            pages = pager.pages()
             async for page in pages:
                 self._queue.put_nowait((shard, page, token))
                 token = page.next_page_token
@@ -289,7 +293,8 @@ class ShardedListing:
         except Exception as exc:  # handed to the consumer, who raises it
             self._queue.put_nowait((shard, exc, token))
         finally:
-            await pages.aclose()
+            if pages is not None:
+                await pages.aclose()
 
     def _start(self, shard: _Shard) -> None:
         task = shard.task = asyncio.create_task(self._run_shard(shard))

@@ -142,16 +142,18 @@ def iter_call_log(
         InvalidIDError: An ID is not a UUID.
     """
     count, size = _check_window(start_at, end_at, shards, page_size, resume)
-    filters: dict[str, Any] = {
-        "channel_ids": channel_ids,
-        "tags": tags,
-        "status": status,
-        "direction": direction,
-        "type": type,
-        "from_": from_,
-        "to": to,
-        "duration": duration,
-    }
+    filters = _frozen(
+        {
+            "channel_ids": channel_ids,
+            "tags": tags,
+            "status": status,
+            "direction": direction,
+            "type": type,
+            "from_": from_,
+            "to": to,
+            "duration": duration,
+        }
+    )
     query = build_query(
         _protocol.call_log_path(workspace_id),
         start_at=start_at,
@@ -217,14 +219,16 @@ def iter_channel_calls(
         InvalidIDError: An ID is not a UUID.
     """
     count, size = _check_window(start_at, end_at, shards, page_size, resume)
-    filters: dict[str, Any] = {
-        "status": status,
-        "direction": direction,
-        "type": type,
-        "from_": from_,
-        "to": to,
-        "duration": duration,
-    }
+    filters = _frozen(
+        {
+            "status": status,
+            "direction": direction,
+            "type": type,
+            "from_": from_,
+            "to": to,
+            "duration": duration,
+        }
+    )
     query = build_query(
         _protocol.channel_calls_path(workspace_id, channel_id),
         start_at=start_at,
@@ -241,6 +245,19 @@ def iter_channel_calls(
         size,
         resume,
     )
+
+
+def _frozen(filters: dict[str, Any]) -> dict[str, Any]:
+    """Copy each iterable filter into a tuple, once.
+
+    Every shard builds its query from these values, long after the call: a generator
+    would be spent by the first, and a list the caller changes later would give shards
+    other filters than the checkpoint's fingerprint says.
+    """
+    return {
+        name: tuple(value) if isinstance(value, Iterable) and not isinstance(value, str) else value
+        for name, value in filters.items()
+    }
 
 
 def _listing(

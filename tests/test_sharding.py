@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
 
+import msgspec
 import pytest
 
 import asyncsdk
@@ -326,3 +327,91 @@ async def test_a_page_the_listing_cannot_place_is_a_decode_error(
         async for _ in listing:
             pass
     assert caught.value.path == path
+
+
+# --- review: what a caller may hand in ---------------------------------------------------
+
+
+def test_an_impossible_checkpoint_is_refused_before_any_request(mock_api: MockAPI) -> None:
+    client = Client(access_key=ACCESS_KEY, base_url=MOCK_BASE)
+    start = dt.datetime(2026, 10, 2, tzinfo=dt.UTC)
+    end = start + dt.timedelta(days=1)
+    good = asyncsdk.iter_call_log(client, WORKSPACE, start_at=start, end_at=end).checkpoint()
+    first, second = good.shards[0], good.shards[1]
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"page_size": 0}, "page_?[sS]ize"),
+        ({"shards": [msgspec.structs.replace(first, end=start)]}, "not inside the listing"),
+        (
+            {"shards": [msgspec.structs.replace(first, end=end + dt.timedelta(hours=1))]},
+            "not inside the listing",
+        ),
+        ({"shards": [msgspec.structs.replace(first, skip=-1)]}, "skip must be"),
+        ({"shards": [msgspec.structs.replace(first, skip=5000)]}, "skip must be"),
+        ({"shards": [msgspec.structs.replace(first, page_token="")]}, "pageToken"),
+        (
+            {
+                "shards": [
+                    first,
+                    msgspec.structs.replace(second, query_start=first.start, start=first.start),
+                ]
+            },
+            "overlap",
+        ),
+        (
+            {"shards": [msgspec.structs.replace(first, cursor=start.replace(tzinfo=None))]},
+            "no time zone",
+        ),
+    ]
+    for change, message in cases:
+        bad = msgspec.structs.replace(good, **change)
+        with pytest.raises(ConfigurationError, match=message):
+            asyncsdk.iter_call_log(client, WORKSPACE, start_at=start, end_at=end, resume=bad)
+        with pytest.raises(ConfigurationError, match=message):
+            ListingCheckpoint.from_json(bad.to_json())
+    naive = good.to_json().replace(b"Z", b"")
+    with pytest.raises(ConfigurationError, match="no time zone"):
+        ListingCheckpoint.from_json(naive)
+    assert mock_api.sent == []
+
+
+@pytest.mark.parametrize("env", [DATASETS["even"]], ids=["even"], indirect=True)
+async def test_filters_are_read_once_when_the_listing_is_made(
+    env: tuple[EmbeddedServer, Client],
+) -> None:
+    """A generator is not spent by the first shard; a list changed later changes nothing."""
+    server, client = env
+    ds = server.dataset
+    calls = [call for i in ds.call_ids if (call := ds.call(i)) is not None]
+    statuses = sorted({call.status for call in calls if call.status is not None})
+    later = sorted({call.direction for call in calls if call.direction is not None})
+    expected = {call.id for call in calls if call.status and call.direction}
+    listing = whole(ds, client, shards=4, status=(s for s in statuses), direction=later)
+    later.clear()
+    ids = [call.id async for call in listing]
+    assert len(ids) == len(set(ids))
+    assert set(ids) == expected
+    assert all("direction=" in r.query for r in server.requests)
+
+
+async def test_a_shard_that_cannot_start_fails_the_listing_instead_of_hanging() -> None:
+    start = dt.datetime(2026, 10, 2, tzinfo=dt.UTC)
+
+    def make_pager(**window: Any) -> asyncsdk.CallPager:
+        raise ConfigurationError("no pager for this window")
+
+    listing = ShardedListing(
+        make_pager,
+        fingerprint="x",
+        start_at=start,
+        end_at=start + dt.timedelta(hours=1),
+        shards=4,
+        page_size=10,
+        resume=None,
+    )
+
+    async def drain() -> None:
+        async for _ in listing:
+            pass
+
+    with pytest.raises(ConfigurationError, match="no pager"):
+        await asyncio.wait_for(drain(), 5)
