@@ -129,7 +129,9 @@ class ListQuery:
 def _text(name: str, value: object, *, max_length: int = MAX_TEXT_LENGTH) -> str:
     if not isinstance(value, str):
         raise ConfigurationError(f"{name} must be a string, got {type(value).__name__}")
-    text = str(value)  # a StrEnum member gives its value
+    # The string's own value: str() of a `(str, Enum)` member is "Cls.NAME", and a str
+    # subclass may override __str__; what is sent must be what was checked.
+    text = str.__str__(value)
     if not text or len(text) > max_length:
         raise ConfigurationError(
             f"{name} must be 1 to {max_length} characters, got {len(text)}: {text[:40]!r}"

@@ -84,9 +84,11 @@ class CallPager:
         self._fetch = fetch
         self._query = query
         self._page_token = page_token
-        # Strong references, so that `aclose` reaches them; the iterators themselves do
-        # not refer to the pager, so dropping both lets asyncio close them at once.
-        self._iterators: list[AsyncGenerator[object, None]] = []
+        # Strong references, so that `aclose` reaches them even after ``break`` dropped
+        # the loop's own; the iterators do not refer to the pager, so dropping both
+        # lets asyncio close them at once. Finished ones are pruned as new ones come,
+        # so a pager iterated again and again does not keep them all.
+        self._iterators: list[AsyncGenerator[Any, None]] = []
 
     @property
     def page_token(self) -> str | None:
@@ -96,7 +98,7 @@ class CallPager:
     def __aiter__(self) -> AsyncIterator[Call]:
         """Iterate over the calls of every page, newest first."""
         calls = _calls(_pages(self._fetch, self._query, self._page_token))
-        self._iterators.append(calls)
+        self._track(calls)
         return calls
 
     def pages(self) -> AsyncGenerator[CallPage, None]:
@@ -113,8 +115,13 @@ class CallPager:
                 page (which would loop forever).
         """
         pages = _pages(self._fetch, self._query, self._page_token)
-        self._iterators.append(pages)
+        self._track(pages)
         return pages
+
+    def _track(self, iterator: AsyncGenerator[Any, None]) -> None:
+        # A finished or closed async generator has no frame left.
+        self._iterators = [i for i in self._iterators if getattr(i, "ag_frame", None)]
+        self._iterators.append(iterator)
 
     async def aclose(self) -> None:
         """Close every iterator this pager handed out, cancelling pages in flight."""

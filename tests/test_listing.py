@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import enum
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -20,6 +21,7 @@ from asyncsdk import (
     Call,
     CallPage,
     CallPager,
+    CallStatus,
     Client,
     ClientClosedError,
     RateLimiter,
@@ -303,6 +305,35 @@ async def test_each_iteration_starts_from_the_pagers_token() -> None:
     assert [c.id.int & 0xFF async for c in pager] == [3, 4]
     assert [c.id.int & 0xFF async for c in pager] == [3, 4]
     assert repr(pager).startswith("<asyncsdk.CallPager /x")
+
+
+async def test_a_pager_iterated_again_and_again_keeps_no_finished_iterator() -> None:
+    script = ScriptedPages(2)
+    pager = script.pager()
+    for _ in range(50):
+        assert len([c async for c in pager]) == 2
+        assert len([p async for p in pager.pages()]) == 2
+    held = aiter(pager)
+    await anext(held)
+    assert len(pager._iterators) == 1  # the finished ones were let go
+    await pager.aclose()
+    with pytest.raises(StopAsyncIteration):
+        await anext(held)
+
+
+def test_enum_filter_values_are_sent_as_their_values() -> None:
+    """``str()`` of a ``(str, Enum)`` member is ``Cls.NAME``; the value is what is sent."""
+    from asyncsdk._query import build_query
+
+    class Legacy(str, enum.Enum):  # noqa: UP042 - what older code bases define
+        BUSY = "busy"
+
+    class Loud(str):
+        def __str__(self) -> str:
+            return "LOUD"
+
+    query = build_query("/x", status=[Legacy.BUSY, CallStatus.COMPLETED], to=Loud("+31 6"))
+    assert query.query_string(None) == "status=busy&status=completed&to=%2B31%206"
 
 
 def test_the_window_dates_are_checked_in_utc() -> None:
