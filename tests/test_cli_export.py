@@ -6,6 +6,7 @@ killed runs as a real ``python -m asyncsdk`` process, the others in this process
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import signal
@@ -15,11 +16,13 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NamedTuple
+from typing import BinaryIO, NamedTuple
 
 import pytest
 
+import asyncsdk
 from asyncsdk.cli import main
+from asyncsdk.cli._checkpoint import Checkpointer, ExportState
 
 ACCESS_KEY = "export-test-key"
 SIZE = 3000
@@ -231,10 +234,12 @@ def test_a_checkpoint_of_another_export_is_refused(
 ) -> None:
     out = tmp_path / "calls.jsonl"
     assert export(api, out, "--status", "busy") == 0
-    size = out.stat().st_size
+    with out.open("ab") as f:
+        f.write(b'{"id": "a line the checkpoint does not count"}\n')
+    before = out.read_bytes()
     assert export(api, out, "--status", "failed", "--resume") == 2
     assert "another listing" in capsys.readouterr().err
-    assert out.stat().st_size == size
+    assert out.read_bytes() == before  # refused before the output was cut back
 
 
 def test_an_output_shorter_than_its_checkpoint_is_refused(
@@ -302,3 +307,34 @@ def test_an_api_failure_exits_1_and_resume_finishes(
     assert "ServerError" in err and "stopped by the error above" in err
     ids = exported_ids(out)
     assert len(ids) == len(set(ids)) == 1500
+
+
+def test_the_checkpointer_tries_the_final_state_after_a_failed_write(tmp_path: Path) -> None:
+    """A write that failed (say, a full disk) does not stop the last checkpoint."""
+
+    folder = tmp_path / "later"  # missing at first: every write fails
+    path = folder / "calls.checkpoint.json"
+    start = asyncsdk.ListingCheckpoint(
+        query="q",
+        start_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+        end_at=dt.datetime(2026, 1, 2, tzinfo=dt.UTC),
+        page_size=10,
+        shards=[],
+    )
+
+    def failed_once(output: BinaryIO) -> Checkpointer:
+        checkpointer = Checkpointer(output, path)
+        checkpointer.submit(ExportState(output_bytes=0, calls=0, pages=0, listing=start))
+        deadline = time.monotonic() + 10
+        while checkpointer._busy and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return checkpointer
+
+    with (tmp_path / "calls.jsonl").open("wb") as output:
+        checkpointer = failed_once(output)
+        with pytest.raises(FileNotFoundError):  # the next page hears of it
+            checkpointer.submit(ExportState(output_bytes=0, calls=0, pages=1, listing=start))
+        checkpointer = failed_once(output)
+        folder.mkdir()  # the disk has room again
+        checkpointer.close(ExportState(output_bytes=0, calls=0, pages=2, listing=start))
+    assert json.loads(path.read_bytes())["pages"] == 2

@@ -1,8 +1,9 @@
 """The checkpoint file of ``asyncsdk export``, and how the output is made durable.
 
 `ExportState` is the file's content: the listing's checkpoint and the length of the
-output it covers. `prepare` checks the output and checkpoint before any request and
-cuts the output back to the checkpointed length; `Checkpointer` makes each page durable
+output it covers. `prepare` checks the output and checkpoint before any request, and
+`cut_back` cuts the output back to the checkpointed length once the listing has
+accepted the checkpoint; `Checkpointer` makes each page durable
 and then checkpoints it, in order, on one worker thread, so the event loop keeps
 receiving pages while the disk catches up.
 
@@ -32,7 +33,14 @@ import asyncsdk
 
 from ._common import UsageError
 
-__all__ = ["CHECKPOINT_VERSION", "Checkpointer", "ExportState", "prepare", "write_state"]
+__all__ = [
+    "CHECKPOINT_VERSION",
+    "Checkpointer",
+    "ExportState",
+    "cut_back",
+    "prepare",
+    "write_state",
+]
 
 #: Format version of the checkpoint file.
 CHECKPOINT_VERSION = 1
@@ -75,7 +83,7 @@ def _read_state(path: Path) -> ExportState:
 
 
 def prepare(args: argparse.Namespace, out: Path, checkpoint: Path) -> ExportState | None:
-    """Check the files before any request; cut the output back to the checkpoint.
+    """Check the files before any request; `cut_back` trims the output afterwards.
 
     Returns:
         The state to resume from, or ``None`` to start afresh.
@@ -104,12 +112,20 @@ def prepare(args: argparse.Namespace, out: Path, checkpoint: Path) -> ExportStat
             f"{out} holds {size} bytes but its checkpoint counts {state.output_bytes}: "
             "the output was changed; not resuming into it"
         )
-    if size > state.output_bytes:  # lines the checkpoint does not cover: listed again
+    return state
+
+
+def cut_back(out: Path, state: ExportState) -> None:
+    """Cut the output back to the length ``state`` counts; the lines after it are listed again.
+
+    Call it only once the listing has accepted the checkpoint: a checkpoint refused
+    (other filters, another window) must leave the output as it was.
+    """
+    if out.exists() and out.stat().st_size > state.output_bytes:
         with out.open("r+b") as f:
             f.truncate(state.output_bytes)
             f.flush()
             os.fsync(f.fileno())
-    return state
 
 
 class Checkpointer:
@@ -119,7 +135,7 @@ class Checkpointer:
     bytes it counts are in the file); the worker fsyncs the output, then writes the
     checkpoint. If several are waiting, only the newest is written. `close` waits for
     the worker and writes the final state itself. A failure of the worker (a full disk)
-    is raised by the next `submit` or by `close`.
+    is raised by the next `submit`; `close` tries the final state regardless.
 
     Args:
         output: The output file (its descriptor is fsynced).
@@ -167,8 +183,15 @@ class Checkpointer:
             raise error
 
     def close(self, final: ExportState) -> None:
-        """Wait for the worker, then make ``final`` durable (blocking, a few ms)."""
+        """Wait for the worker, then make ``final`` durable (blocking, a few ms).
+
+        It tries even when the worker had failed: a checkpoint that reaches the disk
+        now supersedes the ones that did not (the file is replaced whole, so the one
+        on disk is always a consistent, if older, checkpoint). If this write fails
+        too, its error is raised; the checkpoint on disk then still matches a prefix
+        of the output, and ``--resume`` cuts the rest.
+        """
         self._executor.shutdown(wait=True)
-        self._raise()
+        self._error = None
         os.fsync(self._fd)
         write_state(self._path, final)

@@ -37,7 +37,7 @@ import msgspec
 
 import asyncsdk
 
-from ._checkpoint import Checkpointer, ExportState, prepare, write_state
+from ._checkpoint import Checkpointer, ExportState, cut_back, prepare, write_state
 from ._common import UsageError, add_api_arguments, client_from_args
 from ._progress import BAR_INTERVAL, LINE_INTERVAL
 from ._progress import _clock as clock
@@ -189,6 +189,8 @@ async def _run(args: argparse.Namespace) -> int:
         direction=args.direction,
         tags=args.tag,
     )
+    if state is not None:  # the listing accepted the checkpoint: now trim the output
+        cut_back(out, state)
     before = 0 if state is None else state.calls
     progress = ExportProgress(enabled=not args.no_progress)
     with out.open("ab") as output:
