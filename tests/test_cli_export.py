@@ -338,3 +338,39 @@ def test_the_checkpointer_tries_the_final_state_after_a_failed_write(tmp_path: P
         folder.mkdir()  # the disk has room again
         checkpointer.close(ExportState(output_bytes=0, calls=0, pages=2, listing=start))
     assert json.loads(path.read_bytes())["pages"] == 2
+
+
+def test_after_a_failed_fsync_of_the_output_no_checkpoint_counts_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Linux reports a lost writeback to one fsync only; the next would say all is well."""
+    path = tmp_path / "calls.checkpoint.json"
+    start = asyncsdk.ListingCheckpoint(
+        query="q",
+        start_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+        end_at=dt.datetime(2026, 1, 2, tzinfo=dt.UTC),
+        page_size=10,
+        shards=[],
+    )
+    real_fsync = os.fsync
+    failed: list[int] = []
+
+    def fsync_fails_once(fd: int) -> None:
+        if not failed:
+            failed.append(fd)
+            raise OSError(5, "Input/output error")
+        real_fsync(fd)
+
+    monkeypatch.setattr("asyncsdk.cli._checkpoint.os.fsync", fsync_fails_once)
+    with (tmp_path / "calls.jsonl").open("wb") as output:
+        output.write(b"a line\n")
+        output.flush()
+        checkpointer = Checkpointer(output, path)
+        checkpointer.submit(ExportState(output_bytes=7, calls=1, pages=1, listing=start))
+        deadline = time.monotonic() + 10
+        while checkpointer._busy and time.monotonic() < deadline:
+            time.sleep(0.01)
+        with pytest.raises(OSError, match="Input/output"):
+            checkpointer.close(ExportState(output_bytes=7, calls=1, pages=1, listing=start))
+    assert failed
+    assert not path.exists()

@@ -135,7 +135,8 @@ class Checkpointer:
     bytes it counts are in the file); the worker fsyncs the output, then writes the
     checkpoint. If several are waiting, only the newest is written. `close` waits for
     the worker and writes the final state itself. A failure of the worker (a full disk)
-    is raised by the next `submit`; `close` tries the final state regardless.
+    is raised by the next `submit`; `close` retries a failed checkpoint write, but never
+    writes one after a failed fsync of the output.
 
     Args:
         output: The output file (its descriptor is fsynced).
@@ -149,6 +150,7 @@ class Checkpointer:
         self._waiting: bytes | None = None
         self._busy = False
         self._error: BaseException | None = None
+        self._output_error: BaseException | None = None  # a failed fsync of the output
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="asyncsdk-checkpoint")
 
     def submit(self, state: ExportState) -> None:
@@ -171,6 +173,15 @@ class Checkpointer:
                     return
             try:
                 os.fsync(self._fd)
+            except BaseException as exc:
+                # Sticky: Linux reports a failed writeback to one fsync only, and the
+                # next returns 0 although the pages may be lost. No checkpoint may
+                # count the output after this.
+                with self._lock:
+                    self._output_error = self._error = exc
+                    self._busy, self._waiting = False, None
+                return
+            try:
                 write_state(self._path, data)
             except BaseException as exc:  # raised in the loop's thread, see _raise
                 with self._lock:
@@ -178,6 +189,8 @@ class Checkpointer:
                 return
 
     def _raise(self) -> None:
+        if self._output_error is not None:
+            raise self._output_error
         if self._error is not None:
             error, self._error = self._error, None
             raise error
@@ -185,13 +198,20 @@ class Checkpointer:
     def close(self, final: ExportState) -> None:
         """Wait for the worker, then make ``final`` durable (blocking, a few ms).
 
-        It tries even when the worker had failed: a checkpoint that reaches the disk
-        now supersedes the ones that did not (the file is replaced whole, so the one
-        on disk is always a consistent, if older, checkpoint). If this write fails
-        too, its error is raised; the checkpoint on disk then still matches a prefix
-        of the output, and ``--resume`` cuts the rest.
+        After a failed checkpoint write it tries again: a checkpoint that reaches the
+        disk now supersedes the ones that did not (the file is replaced whole, so the
+        one on disk is always a consistent, if older, checkpoint). After a failed fsync
+        of the output it writes nothing and raises that error: those bytes may be lost
+        whatever a later fsync says. Either way the checkpoint on disk counts only
+        output that is on disk, and ``--resume`` cuts the rest.
+
+        Raises:
+            OSError: The output could not be made durable, or the final checkpoint
+                could not be written.
         """
         self._executor.shutdown(wait=True)
+        if self._output_error is not None:
+            raise self._output_error
         self._error = None
         os.fsync(self._fd)
         write_state(self._path, final)
