@@ -278,7 +278,7 @@ def build_query(
     if to is not None:
         filters.append(("to", _text("to", to)))
     if seconds is not None:
-        filters.append(("duration", str(seconds)))
+        filters.append(("duration", str(int(seconds))))  # an IntEnum member: its number
     filters += [("channelId", v) for v in _ids("channel_ids", channel_ids)]
     if call_id is not None:
         filters.append(("id", canonical_id("call_id", call_id)))

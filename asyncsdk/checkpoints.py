@@ -141,10 +141,9 @@ def _check_listing(checkpoint: ListingCheckpoint) -> None:
                 f"{where}: its window [{shard.start.isoformat()}, {shard.end.isoformat()}) "
                 "(queried from queryStart) is not inside the listing's window"
             )
-        if not 0 <= shard.skip <= checkpoint.page_size or shard.seen < 0:
+        if shard.skip < 0 or shard.seen < 0:
             raise ConfigurationError(
-                f"{where}: skip must be 0 to pageSize and seen 0 or more, "
-                f"got {shard.skip} and {shard.seen}"
+                f"{where}: skip and seen must be 0 or more, got {shard.skip} and {shard.seen}"
             )
         if shard.page_token is not None and not 0 < len(shard.page_token) <= _MAX_TOKEN:
             raise ConfigurationError(f"{where}: pageToken must be 1 to {_MAX_TOKEN} characters")

@@ -375,11 +375,16 @@ class ShardedListing:
     def _split(self, shard: _Shard, *, free: int) -> list[_Shard]:
         """Cut the rest of a busy shard's window into new shards; return them."""
         cursor = shard.cursor
-        if free <= 0 or cursor is None or cursor <= shard.start:
+        if free <= 0 or cursor is None:
             return []
-        rest = cursor - shard.start
+        # The query reaches past the window's end (WINDOW_OVERLAP), so a page of calls
+        # all past it leaves the cursor beyond `end`: the rest is at most the window.
+        top = min(cursor, shard.end)
+        if top <= shard.start:
+            return []
+        rest = top - shard.start
         pages = max(
-            _pages_left(shard.seen, shard.end - cursor, rest, self._page_size),
+            _pages_left(shard.seen, shard.end - top, rest, self._page_size),
             _pages_left(*shard.recent, rest, self._page_size),
         )
         if pages < SPLIT_MIN_PAGES:

@@ -248,16 +248,24 @@ def iter_channel_calls(
 
 
 def _frozen(filters: dict[str, Any]) -> dict[str, Any]:
-    """Copy each iterable filter into a tuple, once.
+    """Copy each filter that takes several values into a tuple, once.
 
     Every shard builds its query from these values, long after the call: a generator
     would be spent by the first, and a list the caller changes later would give shards
     other filters than the checkpoint's fingerprint says.
     """
-    return {
-        name: tuple(value) if isinstance(value, Iterable) and not isinstance(value, str) else value
-        for name, value in filters.items()
-    }
+    return {name: _tuple(value) if name in _MANY else value for name, value in filters.items()}
+
+
+#: The filters that take one value or an iterable of values.
+_MANY: Final = frozenset({"channel_ids", "tags", "status", "direction", "type"})
+
+
+def _tuple(value: object) -> object:
+    """An iterable of values as a tuple; one value (a str, a UUID, bytes) as it is."""
+    if isinstance(value, Iterable) and not isinstance(value, str | bytes | bytearray):
+        return tuple(value)
+    return value
 
 
 def _listing(

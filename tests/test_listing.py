@@ -332,8 +332,13 @@ def test_enum_filter_values_are_sent_as_their_values() -> None:
         def __str__(self) -> str:
             return "LOUD"
 
-    query = build_query("/x", status=[Legacy.BUSY, CallStatus.COMPLETED], to=Loud("+31 6"))
-    assert query.query_string(None) == "status=busy&status=completed&to=%2B31%206"
+    class Seconds(enum.IntEnum):
+        FIVE = 5
+
+    query = build_query(
+        "/x", status=[Legacy.BUSY, CallStatus.COMPLETED], to=Loud("+31 6"), duration=Seconds.FIVE
+    )
+    assert query.query_string(None) == "status=busy&status=completed&to=%2B31%206&duration=5"
 
 
 def test_the_window_dates_are_checked_in_utc() -> None:

@@ -345,8 +345,7 @@ def test_an_impossible_checkpoint_is_refused_before_any_request(mock_api: MockAP
             {"shards": [msgspec.structs.replace(first, end=end + dt.timedelta(hours=1))]},
             "not inside the listing",
         ),
-        ({"shards": [msgspec.structs.replace(first, skip=-1)]}, "skip must be"),
-        ({"shards": [msgspec.structs.replace(first, skip=5000)]}, "skip must be"),
+        ({"shards": [msgspec.structs.replace(first, skip=-1)]}, "skip and seen must be"),
         ({"shards": [msgspec.structs.replace(first, page_token="")]}, "pageToken"),
         (
             {
@@ -415,3 +414,51 @@ async def test_a_shard_that_cannot_start_fails_the_listing_instead_of_hanging() 
 
     with pytest.raises(ConfigurationError, match="no pager"):
         await asyncio.wait_for(drain(), 5)
+
+
+async def test_a_page_past_the_window_end_splits_nothing_it_cannot_resume() -> None:
+    """With an inclusive ``endAt`` a page may hold only calls at ``end + WINDOW_OVERLAP``."""
+    ms = dt.timedelta(milliseconds=1)
+    start = dt.datetime(2026, 10, 2, tzinfo=dt.UTC)
+    end = start + ms
+
+    class Pager:
+        def __init__(self, **window: Any) -> None:
+            self.window = window
+
+        async def pages(self) -> AsyncIterator[asyncsdk.CallPage]:
+            at = self.window["end_at"]
+            calls = [asyncsdk.Call(id=uuid.uuid4(), created_at=at) for _ in range(2)]
+            yield asyncsdk.CallPage(results=calls, next_page_token="t1")
+            await asyncio.sleep(3600)
+
+    listing = ShardedListing(
+        Pager,  # type: ignore[arg-type]  # what the listing uses of a CallPager
+        fingerprint="x",
+        start_at=start,
+        end_at=end,
+        shards=2,
+        page_size=2,
+        resume=None,
+    )
+    async with listing:
+        async for page in listing.pages():
+            assert page.results == []
+            break
+    checkpoint = listing.checkpoint()
+    assert ListingCheckpoint.from_json(checkpoint.to_json()) == checkpoint
+
+
+def test_one_value_filters_keep_their_own_errors(mock_api: MockAPI) -> None:
+    client = Client(access_key=ACCESS_KEY, base_url=MOCK_BASE)
+    start = dt.datetime(2026, 10, 2, tzinfo=dt.UTC)
+    end = start + dt.timedelta(days=1)
+    with pytest.raises(ConfigurationError, match="from_ must be a string, got bytes"):
+        asyncsdk.iter_call_log(client, WORKSPACE, start_at=start, end_at=end, from_=b"+31")  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="tags must be a string or an iterable"):
+        asyncsdk.iter_call_log(client, WORKSPACE, start_at=start, end_at=end, tags=5)  # type: ignore[arg-type]
+    listing = asyncsdk.iter_call_log(
+        client, WORKSPACE, start_at=start, end_at=end, channel_ids=uuid.UUID(int=7)
+    )
+    assert listing.checkpoint().shards
+    assert mock_api.sent == []
