@@ -251,3 +251,9 @@ def test_demo_prints_a_summary(capsys: pytest.CaptureFixture[str]) -> None:
         "server stopped",
     ):
         assert needle in out
+
+
+@pytest.mark.parametrize("port", ["99999", "-1"])
+def test_serve_refuses_a_port_out_of_range(capsys: pytest.CaptureFixture[str], port: str) -> None:
+    assert main(["serve", "--port", port]) == 2
+    assert f"--port must be 0 to 65535, got {port}" in capsys.readouterr().err

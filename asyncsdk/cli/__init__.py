@@ -45,6 +45,8 @@ EXIT_INTERRUPTED = 130
 
 
 async def _run_serve(args: argparse.Namespace) -> int:
+    if not 0 <= args.port <= 65535:
+        raise UsageError(f"--port must be 0 to 65535, got {args.port}")
     try:
         server = EmbeddedServer(
             config_from_args(args), dataset=dataset_from_args(args), host=args.host, port=args.port
