@@ -44,6 +44,7 @@ _protocol, _query and errors modules of this package.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import uuid
 from collections.abc import Callable, Iterable
 from typing import Any, Final
@@ -141,8 +142,9 @@ def iter_call_log(
             belongs to another listing.
         InvalidIDError: An ID is not a UUID.
     """
-    count, size = _check_window(start_at, end_at, shards, page_size, resume)
-    filters = _frozen(
+    return _listing(
+        functools.partial(_protocol.call_log_path, workspace_id),
+        functools.partial(client.list_call_log, workspace_id),
         {
             "channel_ids": channel_ids,
             "tags": tags,
@@ -152,23 +154,12 @@ def iter_call_log(
             "from_": from_,
             "to": to,
             "duration": duration,
-        }
-    )
-    query = build_query(
-        _protocol.call_log_path(workspace_id),
+        },
         start_at=start_at,
         end_at=end_at,
-        page_size=size,
-        **filters,
-    )
-    return _listing(
-        lambda **window: client.list_call_log(workspace_id, **filters, **window),
-        query.fingerprint(),
-        query.start_at,
-        query.end_at,
-        count,
-        size,
-        resume,
+        shards=shards,
+        page_size=page_size,
+        resume=resume,
     )
 
 
@@ -218,8 +209,9 @@ def iter_channel_calls(
             belongs to another listing.
         InvalidIDError: An ID is not a UUID.
     """
-    count, size = _check_window(start_at, end_at, shards, page_size, resume)
-    filters = _frozen(
+    return _listing(
+        functools.partial(_protocol.channel_calls_path, workspace_id, channel_id),
+        functools.partial(client.list_calls, workspace_id, channel_id),
         {
             "status": status,
             "direction": direction,
@@ -227,23 +219,12 @@ def iter_channel_calls(
             "from_": from_,
             "to": to,
             "duration": duration,
-        }
-    )
-    query = build_query(
-        _protocol.channel_calls_path(workspace_id, channel_id),
+        },
         start_at=start_at,
         end_at=end_at,
-        page_size=size,
-        **filters,
-    )
-    return _listing(
-        lambda **window: client.list_calls(workspace_id, channel_id, **filters, **window),
-        query.fingerprint(),
-        query.start_at,
-        query.end_at,
-        count,
-        size,
-        resume,
+        shards=shards,
+        page_size=page_size,
+        resume=resume,
     )
 
 
@@ -269,22 +250,33 @@ def _tuple(value: object) -> object:
 
 
 def _listing(
-    make_pager: Callable[..., CallPager],
-    fingerprint: str,
-    start_at: dt.datetime | None,
-    end_at: dt.datetime | None,
+    path: Callable[[], str],
+    list_pager: Callable[..., CallPager],
+    filters: dict[str, Any],
+    *,
+    start_at: dt.datetime,
+    end_at: dt.datetime,
     shards: int,
-    page_size: int,
+    page_size: int | None,
     resume: ListingCheckpoint | None,
 ) -> ShardedListing:
-    assert start_at is not None  # checked by _check_window
-    assert end_at is not None
+    """Check the window, then the endpoint's path and filters; make the listing.
+
+    ``path`` builds (and so checks) the endpoint's path after the window; ``list_pager``
+    is the client's list method with the path's IDs bound, which each shard calls with
+    the filters and its own window.
+    """
+    count, size = _check_window(start_at, end_at, shards, page_size, resume)
+    frozen = _frozen(filters)
+    query = build_query(path(), start_at=start_at, end_at=end_at, page_size=size, **frozen)
+    assert query.start_at is not None  # checked by _check_window
+    assert query.end_at is not None
     return ShardedListing(
-        make_pager,
-        fingerprint=fingerprint,
-        start_at=start_at,
-        end_at=end_at,
-        shards=shards,
-        page_size=page_size,
+        lambda **window: list_pager(**frozen, **window),
+        fingerprint=query.fingerprint(),
+        start_at=query.start_at,
+        end_at=query.end_at,
+        shards=count,
+        page_size=size,
         resume=resume,
     )
