@@ -116,10 +116,6 @@ def _aware(name: str, value: dt.datetime) -> None:
 
 def _check_listing(checkpoint: ListingCheckpoint) -> None:
     """Raise `ConfigurationError` unless every field is one a listing could have written."""
-    if not isinstance(checkpoint, ListingCheckpoint):
-        raise ConfigurationError(
-            f"resume must be a ListingCheckpoint, got {type(checkpoint).__name__}"
-        )
     _aware("startAt", checkpoint.start_at)
     _aware("endAt", checkpoint.end_at)
     if not checkpoint.start_at < checkpoint.end_at:

@@ -178,8 +178,7 @@ class Checkpointer:
                 # next returns 0 although the pages may be lost. No checkpoint may
                 # count the output after this.
                 with self._lock:
-                    self._output_error = self._error = exc
-                    self._busy, self._waiting = False, None
+                    self._output_error, self._busy, self._waiting = exc, False, None
                 return
             try:
                 write_state(self._path, data)
