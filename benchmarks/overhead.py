@@ -133,17 +133,14 @@ async def _micro(rounds: int, seconds: float, warmup: float) -> Json:
         for _ in range(n):
             await _fn()
 
-    async def acquire_fixed(n: int) -> None:
-        for _ in range(n):
-            await fixed.acquire()
-            await _fn()
-            fixed.on_success(headers)
+    def round_trip(limiter: TokenBucketLimiter) -> Callable[[int], Awaitable[None]]:
+        async def loop(n: int) -> None:
+            for _ in range(n):
+                await limiter.acquire()
+                await _fn()
+                limiter.on_success(headers)
 
-    async def limiter_round_trip(n: int) -> None:
-        for _ in range(n):
-            await default.acquire()
-            await _fn()
-            default.on_success(headers)
+        return loop
 
     async def retried(n: int) -> None:
         for _ in range(n):
@@ -155,8 +152,8 @@ async def _micro(rounds: int, seconds: float, warmup: float) -> Json:
 
     loops: dict[str, Callable[[int], Awaitable[None]]] = {
         "bare": bare,
-        "acquire_fixed": acquire_fixed,
-        "limiter_round_trip": limiter_round_trip,
+        "acquire_fixed": round_trip(fixed),
+        "limiter_round_trip": round_trip(default),
         "retrier": retried,
         "both": both,
     }

@@ -309,25 +309,34 @@ def test_an_api_failure_exits_1_and_resume_finishes(
     assert len(ids) == len(set(ids)) == 1500
 
 
+#: A finished listing's checkpoint: what the Checkpointer tests write around.
+DONE_LISTING = asyncsdk.ListingCheckpoint(
+    query="q",
+    start_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+    end_at=dt.datetime(2026, 1, 2, tzinfo=dt.UTC),
+    page_size=10,
+    shards=[],
+)
+
+
+def worker_idle(checkpointer: Checkpointer) -> None:
+    """Wait (at most 10 s) until the checkpointer's worker has finished what it was given."""
+    deadline = time.monotonic() + 10
+    while checkpointer._busy and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
 def test_the_checkpointer_tries_the_final_state_after_a_failed_write(tmp_path: Path) -> None:
     """A write that failed (say, a full disk) does not stop the last checkpoint."""
 
     folder = tmp_path / "later"  # missing at first: every write fails
     path = folder / "calls.checkpoint.json"
-    start = asyncsdk.ListingCheckpoint(
-        query="q",
-        start_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
-        end_at=dt.datetime(2026, 1, 2, tzinfo=dt.UTC),
-        page_size=10,
-        shards=[],
-    )
+    start = DONE_LISTING
 
     def failed_once(output: BinaryIO) -> Checkpointer:
         checkpointer = Checkpointer(output, path)
         checkpointer.submit(ExportState(output_bytes=0, calls=0, pages=0, listing=start))
-        deadline = time.monotonic() + 10
-        while checkpointer._busy and time.monotonic() < deadline:
-            time.sleep(0.01)
+        worker_idle(checkpointer)
         return checkpointer
 
     with (tmp_path / "calls.jsonl").open("wb") as output:
@@ -345,13 +354,7 @@ def test_after_a_failed_fsync_of_the_output_no_checkpoint_counts_it(
 ) -> None:
     """Linux reports a lost writeback to one fsync only; the next would say all is well."""
     path = tmp_path / "calls.checkpoint.json"
-    start = asyncsdk.ListingCheckpoint(
-        query="q",
-        start_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
-        end_at=dt.datetime(2026, 1, 2, tzinfo=dt.UTC),
-        page_size=10,
-        shards=[],
-    )
+    start = DONE_LISTING
     real_fsync = os.fsync
     failed: list[int] = []
 
@@ -367,9 +370,7 @@ def test_after_a_failed_fsync_of_the_output_no_checkpoint_counts_it(
         output.flush()
         checkpointer = Checkpointer(output, path)
         checkpointer.submit(ExportState(output_bytes=7, calls=1, pages=1, listing=start))
-        deadline = time.monotonic() + 10
-        while checkpointer._busy and time.monotonic() < deadline:
-            time.sleep(0.01)
+        worker_idle(checkpointer)
         with pytest.raises(OSError, match="Input/output"):
             checkpointer.close(ExportState(output_bytes=7, calls=1, pages=1, listing=start))
     assert failed
