@@ -35,6 +35,7 @@ from .errors import (
     RateLimitError,
     RequestError,
     ResponseTooLargeError,
+    RunStoppedError,
     ServerError,
     UnprocessableEntityError,
 )
@@ -128,6 +129,7 @@ __all__ = [
     "RequestError",
     "ResponseTooLargeError",
     "RetryPolicy",
+    "RunStoppedError",
     "SequenceNotStr",
     "ServerError",
     "ShardCheckpoint",

@@ -6,6 +6,7 @@
     ├── ConfigurationError        (also ValueError) bad client settings, raised at construction
     ├── InvalidIDError            (also ValueError) a path ID that is not a UUID; no request sent
     ├── ClientClosedError         (also RuntimeError) the client was used after aclose()
+    ├── RunStoppedError           a bulk run stopped early: every later request would fail
     ├── RequestError              anything that went wrong with one request; carries method + url
     │   ├── APIError              the API answered with an error status
     │   │   ├── BadRequestError            400
@@ -55,6 +56,7 @@ __all__ = [
     "RateLimitError",
     "RequestError",
     "ResponseTooLargeError",
+    "RunStoppedError",
     "ServerError",
     "UnprocessableEntityError",
 ]
@@ -90,6 +92,32 @@ class InvalidIDError(BirdError, ValueError):
 
 class ClientClosedError(BirdError, RuntimeError):
     """The client was used after `Client.aclose`; create a new client instead."""
+
+
+class RunStoppedError(BirdError):
+    """A run of many requests stopped early, before anything had succeeded.
+
+    Its first failure said that every later request would fail the same way: nothing
+    answers at the API's address, its host does not resolve, or the API refused the
+    credential (401/403). The IDs not tried were not tried: they are not failures, and a
+    corrected run (or ``--resume``) takes them.
+
+    Attributes:
+        reason: One line saying why, fit for a log or a terminal.
+        cause: The error that decided it.
+    """
+
+    def __init__(self, reason: str, *, cause: BirdError) -> None:
+        super().__init__(f"stopped: {reason}")
+        self.reason = reason
+        self.cause = cause
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild_stopped, (self.reason, self.cause))
+
+
+def _rebuild_stopped(reason: str, cause: BirdError) -> RunStoppedError:
+    return RunStoppedError(reason, cause=cause)
 
 
 class RequestError(BirdError):

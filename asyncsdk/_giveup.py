@@ -1,0 +1,82 @@
+"""When a run of many requests should stop: failures that every later request would repeat.
+
+A bulk run (``gather_calls``, ``iter_calls``, ``fetch``, ``export``, the webhook
+enrichment) that has not had one success yet and meets one of these failures stops
+within seconds instead of spending the whole batch on it:
+
+- the endpoint cannot be reached at all: the connection is refused, the host name does
+  not resolve, or its TLS certificate is refused;
+- the API refuses the credential: 401, or 403 for the whole workspace.
+
+Once anything has succeeded, the same failures are an outage or a revoked key in the
+middle of a run: the retry rules (wait, probe, resume) handle those, as before.
+
+No I/O, no state: ``give_up_reason`` is a pure function of one error, and the caller
+keeps the "has anything succeeded yet" bit beside the mechanism that applies it.
+
+Imports: stdlib and `asyncsdk.errors`.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+import ssl
+
+from .errors import (
+    APIConnectionError,
+    APITimeoutError,
+    AuthenticationError,
+    BirdError,
+    PermissionDeniedError,
+)
+
+__all__ = ["give_up_reason"]
+
+#: ``errno`` values of a connection attempt that no later attempt would change soon.
+_UNREACHABLE_ERRNOS = frozenset(
+    {errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EADDRNOTAVAIL}
+)
+
+
+def give_up_reason(error: BaseException) -> str | None:
+    """Say, in one line, why every later request would fail like ``error``, or None.
+
+    Args:
+        error: The error that ended one request (after its retries).
+
+    Returns:
+        A one-line reason ("the API refused the credential (401)", "nothing listens
+        at ...") when the failure is one that the rest of a run would repeat, and
+        ``None`` when it is specific to this request or may pass.
+    """
+    if isinstance(error, AuthenticationError):
+        return "the API refused the credential (401 Unauthorized): check BIRD_ACCESS_KEY"
+    if isinstance(error, PermissionDeniedError):
+        return "the credential may not read this workspace (403 Forbidden)"
+    if isinstance(error, APIConnectionError) and not isinstance(error, APITimeoutError):
+        cause = _root_os_error(error)
+        if isinstance(cause, socket.gaierror):
+            return f"the API host does not resolve ({cause.strerror or cause})"
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return f"the API host's TLS certificate was refused ({cause.verify_message})"
+        if isinstance(cause, OSError) and cause.errno in _UNREACHABLE_ERRNOS:
+            return f"nothing answers at the API address ({cause.strerror})"
+    return None
+
+
+def _root_os_error(error: BirdError) -> BaseException | None:
+    """Follow ``__cause__`` (and aiohttp's ``os_error``) down to the OS-level error."""
+    seen: set[int] = set()
+    current: BaseException | None = error.__cause__
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, (socket.gaierror, ssl.SSLCertVerificationError)):
+            return current
+        os_error = getattr(current, "os_error", None)  # aiohttp.ClientConnectorError
+        if isinstance(os_error, OSError):
+            return os_error
+        if isinstance(current, OSError) and current.errno is not None:
+            return current
+        current = current.__cause__ or current.__context__
+    return None

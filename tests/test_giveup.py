@@ -1,0 +1,65 @@
+"""Which failures stop a bulk run before anything succeeded (`asyncsdk._giveup`)."""
+
+from __future__ import annotations
+
+import pickle
+import socket
+
+import aiohttp
+import pytest
+
+import asyncsdk
+from asyncsdk._giveup import give_up_reason
+
+W = "7d0b6d2e-2f1a-4f59-9c7e-7f1c2b1a0a01"
+C = "0c7e3c58-8a1b-4c7f-9b7e-1b2a3c4d5e6f"
+CALL = "3f2a9b1c-4d5e-4f60-8a7b-9c0d1e2f3a4b"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_connection_refused_is_hopeless() -> None:
+    port = _free_port()
+    async with asyncsdk.Client(
+        access_key="k", base_url=f"http://127.0.0.1:{port}", max_retries=0
+    ) as client:
+        with pytest.raises(asyncsdk.APIConnectionError) as info:
+            await client.get_call(W, C, CALL)
+    reason = give_up_reason(info.value)
+    assert reason is not None
+    assert "nothing answers" in reason
+
+
+def test_status_errors() -> None:
+    def api(cls: type[asyncsdk.APIError], status: int) -> asyncsdk.APIError:
+        return cls("x", method="GET", url="u", status=status)
+
+    assert "401" in (give_up_reason(api(asyncsdk.AuthenticationError, 401)) or "")
+    assert "403" in (give_up_reason(api(asyncsdk.PermissionDeniedError, 403)) or "")
+    assert give_up_reason(api(asyncsdk.NotFoundError, 404)) is None
+    assert give_up_reason(api(asyncsdk.ServerError, 503)) is None
+
+
+def test_resets_timeouts_and_dns() -> None:
+    reset = asyncsdk.APIConnectionError("reset", method="GET", url="u")
+    reset.__cause__ = aiohttp.ServerDisconnectedError()
+    assert give_up_reason(reset) is None
+    timeout = asyncsdk.APITimeoutError("slow", method="GET", url="u")
+    timeout.__cause__ = TimeoutError()
+    assert give_up_reason(timeout) is None
+    dns = asyncsdk.APIConnectionError("dns", method="GET", url="u")
+    dns.__cause__ = socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+    assert "does not resolve" in (give_up_reason(dns) or "")
+
+
+def test_run_stopped_error_pickles_and_says_why() -> None:
+    cause = asyncsdk.APIConnectionError("refused", method="GET", url="u")
+    err = asyncsdk.RunStoppedError("nothing answers", cause=cause)
+    assert str(err) == "stopped: nothing answers"
+    back = pickle.loads(pickle.dumps(err))
+    assert back.reason == "nothing answers"
+    assert isinstance(back.cause, asyncsdk.APIConnectionError)
