@@ -249,7 +249,7 @@ def test_listen_exits_1_saying_which_stage_failed(tmp_path: Path) -> None:
     assert "1 events written" in out
     assert (
         f"asyncsdk: error: listen stopped: writing rows to {db} failed: OperationalError: "
-        f"database is locked (every event acknowledged is in events.jsonl; {db} may lack "
-        "the last of them)"
+        f"database is locked (every event acknowledged is in events.jsonl; the next start "
+        f"applies to {db} what it lacks)"
     ) in err
     assert "Traceback" not in err

@@ -8,17 +8,24 @@ The pipeline, each stage bounded so a slow one pushes back to Bird (503, retried
 - The sink writes the event to ``--out`` (one JSON line, flushed to the OS) and puts
   it on the intake queue; it refuses (503) when the queue is full, before writing.
   Only then is the delivery acknowledged, and its id remembered: every verified
-  event is written once. On start, the ids already in ``--out`` are remembered, so a
-  restart does not write a retried delivery twice.
+  event is written once, and is in the file before Bird hears it arrived, so a kill
+  of the process at any instant loses no acknowledged event.
 - With ``--enrich WORKSPACE``, every event's payload is upserted into ``--db``, and
   terminal events are enriched with *Get a call* (`asyncsdk.webhooks.enrich_events`);
-  the upsert rule keeps each row at the call's latest state (`CallStore`).
+  the upsert rule keeps each row at the call's latest state (`CallStore`). The rows
+  record how far into ``--out`` they are applied.
+- On start (`asyncsdk.cli._catchup`), the ids already in ``--out`` are remembered, so
+  a restart does not write a retried delivery twice; the events the database does not
+  reflect yet are applied, and every finished call not enriched yet is fetched: after
+  a kill at any moment, the next start completes the database.
 - Stopping (SIGINT, SIGTERM) closes the port first, then finishes everything already
   acknowledged: nothing accepted is left out of the file or the database.
 - A stage that fails (the database locked, the disk full) stops the listener: the error
   is logged with its stage, deliveries get 503 from then on, the pipeline is cancelled
-  rather than waited for, and ``listen`` exits with 1 and says what failed. Every event
-  acknowledged is in ``--out``; the database may lack the last of them.
+  rather than waited for, and ``listen`` exits with 1 and says what failed. So does
+  enrichment whose first fetches show that none can succeed (the API unreachable, the
+  credential refused: `asyncsdk.RunStoppedError`), in one line. Every event
+  acknowledged is in ``--out``, and the next start applies what the database lacks.
 
 Imports: the SDK's public API, `asyncsdk.webhooks`, aiohttp, msgspec and the standard
 library.
@@ -40,19 +47,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Final, TextIO
 
-import msgspec
 from aiohttp import web
 
 import asyncsdk
 from asyncsdk.webhooks import (
     DEFAULT_MAX_BODY,
+    TERMINAL_STATUSES,
     CallEvent,
     SeenDeliveries,
     WebhookReceiver,
     enrich_events,
 )
 
-from ._calldb import CallStore, Row, row
+from ._calldb import Applied, CallStore, Row, row
+from ._catchup import event_row, first_line_digest, load_seen, replay, unenriched_events
 from ._common import UsageError, add_api_arguments, client_from_args
 
 logger: Final = logging.getLogger("asyncsdk.cli")
@@ -65,12 +73,9 @@ PROGRESS_INTERVAL = 2.0
 #: Rows written to SQLite per transaction at most.
 DB_BATCH = 500
 
-
-class _RequestIdOnly(msgspec.Struct, rename="camel"):
-    request_id: str | None = None
-
-
-_ID_DECODER = msgspec.json.Decoder(_RequestIdOnly)
+#: One write for the database: a row to upsert, a fetch failure to note ``(error,
+#: call_id)``, and for an event's row the offset of ``--out`` just after its line.
+_RowItem = tuple[Row | None, tuple[str, str] | None, int | None]
 
 
 class _Full(Exception):  # noqa: N818 - a signal to the receiver, never shown
@@ -94,6 +99,8 @@ class StageFailure:
     error: BaseException
 
     def __str__(self) -> str:
+        if isinstance(self.error, asyncsdk.RunStoppedError):
+            return f"{self.stage}: {self.error.reason}"
         return f"{self.stage} failed: {type(self.error).__name__}: {self.error}"
 
 
@@ -127,26 +134,6 @@ class ListenOptions:
     concurrency: int = asyncsdk.DEFAULT_CONCURRENCY
 
 
-def load_seen(out: Path, seen: SeenDeliveries) -> int:
-    """Remember the delivery ids already in ``out``; drop a last line cut short. Return count."""
-    if not out.exists():
-        return 0
-    count = 0
-    with out.open("rb+") as f:
-        good_end = 0
-        for line in f:
-            if not line.endswith(b"\n"):
-                break
-            with contextlib.suppress(msgspec.MsgspecError):
-                request_id = _ID_DECODER.decode(line).request_id
-                if request_id:
-                    seen.add(request_id)
-                    count += 1
-            good_end += len(line)
-        f.truncate(good_end)
-    return count
-
-
 class Listener:
     """The receiver, the file, and with a workspace the enrichment into SQLite.
 
@@ -161,7 +148,9 @@ class Listener:
         self.options = options
         self.stats = ListenerStats()
         self.seen = SeenDeliveries()
-        self.intake: asyncio.Queue[CallEvent | None] = asyncio.Queue(options.queue_size)
+        #: Events written, each with the offset of ``out`` just after its line.
+        self.intake: asyncio.Queue[tuple[CallEvent, int] | None]
+        self.intake = asyncio.Queue(options.queue_size)
         self.receiver = WebhookReceiver(
             list(options.signing_keys),
             self._sink,
@@ -177,6 +166,11 @@ class Listener:
         self._tasks: list[asyncio.Task[None]] = []
         self.url = ""
         self.preloaded = 0
+        #: Events of ``out`` applied to the database on start (caught up).
+        self.replayed = 0
+        #: Finished calls of earlier runs sent to enrichment (not enriched then).
+        self.backlog = 0
+        self._first_line: str | None = None  # the digest that identifies ``out``
         #: Set when the listener should stop: a signal, or a stage that failed.
         self.stopping = asyncio.Event()
         #: The first stage that failed, if one did.
@@ -188,9 +182,12 @@ class Listener:
         if self.intake.full():
             raise _Full("the pipeline is full")
         assert self._file is not None
-        self._file.write(event.to_json() + b"\n")
+        line = event.to_json() + b"\n"
+        if self._first_line is None:
+            self._first_line = first_line_digest(line)
+        self._file.write(line)
         self._file.flush()  # in the OS before the 200: a crash of this process loses nothing
-        self.intake.put_nowait(event)
+        self.intake.put_nowait((event, self._file.tell()))
         self.stats.written += 1
 
     async def start(self) -> None:
@@ -208,11 +205,12 @@ class Listener:
     async def _start(self) -> None:
         options = self.options
         self.preloaded = load_seen(options.out, self.seen)
-        self._file = options.out.open("ab")
         if self.store is not None:
             await self.store.open()
-            rows: asyncio.Queue[tuple[Row | None, tuple[str, str] | None] | None]
-            rows = asyncio.Queue(options.queue_size)
+            self.replayed, self._first_line = await replay(options.out, self.store)
+        self._file = options.out.open("ab")
+        if self.store is not None:
+            rows: asyncio.Queue[_RowItem | None] = asyncio.Queue(options.queue_size)
             to_enrich: asyncio.Queue[CallEvent | None] = asyncio.Queue(options.concurrency)
             client = self._client
             self._watch(self._tee(rows, to_enrich), "passing events on")
@@ -295,19 +293,29 @@ class Listener:
             pass
 
     async def _tee(
-        self,
-        rows: asyncio.Queue[tuple[Row | None, tuple[str, str] | None] | None],
-        to_enrich: asyncio.Queue[CallEvent | None],
+        self, rows: asyncio.Queue[_RowItem | None], to_enrich: asyncio.Queue[CallEvent | None]
     ) -> None:
-        while (event := await self.intake.get()) is not None:
-            await rows.put((row(event.payload, source="event", event=event.event), None))
-            await to_enrich.put(event)
+        # The finished calls a previous run left unenriched go to enrichment beside the
+        # new events (the database says which: those events are applied already).
+        backlog = asyncio.create_task(self._enrich_backlog(to_enrich))
+        try:
+            while (item := await self.intake.get()) is not None:
+                event, offset = item
+                await rows.put((event_row(event), None, offset))
+                await to_enrich.put(event)
+            await backlog
+        finally:
+            backlog.cancel()
         await to_enrich.put(None)
 
+    async def _enrich_backlog(self, to_enrich: asyncio.Queue[CallEvent | None]) -> None:
+        assert self.store is not None
+        async for event in unenriched_events(self.store, TERMINAL_STATUSES):
+            self.backlog += 1
+            await to_enrich.put(event)
+
     async def _enrich(
-        self,
-        rows: asyncio.Queue[tuple[Row | None, tuple[str, str] | None] | None],
-        to_enrich: asyncio.Queue[CallEvent | None],
+        self, rows: asyncio.Queue[_RowItem | None], to_enrich: asyncio.Queue[CallEvent | None]
     ) -> None:
         assert self._client is not None
         assert self.options.workspace is not None
@@ -322,16 +330,14 @@ class Listener:
             async for event, outcome in stream:
                 if isinstance(outcome, asyncsdk.Call):
                     self.stats.enriched += 1
-                    await rows.put((row(outcome, source="api", event=event.event), None))
+                    await rows.put((row(outcome, source="api", event=event.event), None, None))
                 else:
                     self.stats.fetch_failed += 1
                     note = f"{type(outcome).__name__}: {outcome}"
-                    await rows.put((None, (note, event.call_id)))
+                    await rows.put((None, (note, event.call_id), None))
         await rows.put(None)
 
-    async def _write(
-        self, rows: asyncio.Queue[tuple[Row | None, tuple[str, str] | None] | None]
-    ) -> None:
+    async def _write(self, rows: asyncio.Queue[_RowItem | None]) -> None:
         assert self.store is not None
         ended = False
         while not ended:
@@ -339,9 +345,15 @@ class Listener:
             while len(batch) < DB_BATCH and not rows.empty():
                 batch.append(rows.get_nowait())
             ended = batch[-1] is None
-            upserts = [item[0] for item in batch if item is not None and item[0] is not None]
-            errors = [item[1] for item in batch if item is not None and item[1] is not None]
-            await self.store.write(upserts, errors)
+            items = [item for item in batch if item is not None]
+            upserts = [upsert for upsert, _, _ in items if upsert is not None]
+            errors = [error for _, error, _ in items if error is not None]
+            offsets = [offset for _, _, offset in items if offset is not None]
+            applied = None
+            if offsets and self._first_line is not None:
+                # Event rows come in the file's order: every line up to here is applied.
+                applied = Applied(max(offsets), self._first_line)
+            await self.store.write(upserts, errors, applied)
             self.stats.rows += len(upserts)
 
     def progress_line(self) -> str:
@@ -482,6 +494,12 @@ async def run(args: argparse.Namespace) -> int:
             print(f"listening on {listener.url}", flush=True)
             if listener.preloaded:
                 print(f"{listener.preloaded} deliveries already in {options.out}", flush=True)
+            if listener.replayed:
+                print(
+                    f"caught up: {listener.replayed} events of {options.out} applied to "
+                    f"{options.db}",
+                    flush=True,
+                )
             if not args.no_progress:
                 progress = asyncio.create_task(
                     report_progress(listener, sys.stderr, PROGRESS_INTERVAL)
@@ -497,7 +515,7 @@ async def run(args: argparse.Namespace) -> int:
     if listener.failure is not None:
         kept = f"every event acknowledged is in {options.out}"
         if listener.store is not None:
-            kept += f"; {options.db} may lack the last of them"
+            kept += f"; the next start applies to {options.db} what it lacks"
         print(f"asyncsdk: error: listen stopped: {listener.failure} ({kept})", file=sys.stderr)
         return 1
     return 0
@@ -516,4 +534,9 @@ def summary(listener: Listener) -> str:
             f"; {stats.enriched} calls fetched, {stats.fetch_failed} failed, "
             f"into {listener.options.db}"
         )
+        if listener.replayed or listener.backlog:
+            text += (
+                f" (caught up on start: {listener.replayed} events applied, "
+                f"{listener.backlog} calls sent to be fetched)"
+            )
     return text
