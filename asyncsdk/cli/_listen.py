@@ -515,7 +515,7 @@ async def run(args: argparse.Namespace) -> int:
     if listener.failure is not None:
         kept = f"every event acknowledged is in {options.out}"
         if listener.store is not None:
-            kept += f"; the next start applies to {options.db} what it lacks"
+            kept += f"; the next start applies and enriches what {options.db} lacks"
         print(f"asyncsdk: error: listen stopped: {listener.failure} ({kept})", file=sys.stderr)
         return 1
     return 0
