@@ -5,8 +5,9 @@ The pipeline, each stage bounded so a slow one pushes back to Bird (503, retried
     receiver -> sink (events.jsonl, intake queue) -> tee -> enrich_events -> SQLite
                                                         tee -> event rows -> SQLite
 
-- The sink writes the event to ``--out`` (one JSON line, flushed to the OS) and puts
-  it on the intake queue; it refuses (503) when the queue is full, before writing.
+- The sink writes the event to ``--out`` (one JSON line, flushed to the OS, then
+  fsynced with the other deliveries in flight: `EventLog`) and puts it on the intake
+  queue; it refuses (503) when the queue is full, before writing.
   Only then is the delivery acknowledged, and its id remembered: every verified
   event is written once, and is in the file before Bird hears it arrived, so a kill
   of the process at any instant loses no acknowledged event.
@@ -45,7 +46,7 @@ import uuid
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Final, TextIO
+from typing import Final, TextIO
 
 from aiohttp import web
 
@@ -62,6 +63,7 @@ from asyncsdk.webhooks import (
 from ._calldb import Applied, CallStore, Row, row
 from ._catchup import event_row, first_line_digest, load_seen, replay, unenriched_events
 from ._common import UsageError, add_api_arguments, client_from_args
+from ._eventlog import EventLog
 
 logger: Final = logging.getLogger("asyncsdk.cli")
 
@@ -161,7 +163,7 @@ class Listener:
         )
         self.store = CallStore(options.db) if options.workspace is not None else None
         self._client = client
-        self._file: BinaryIO | None = None
+        self._log: EventLog | None = None
         self._runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.url = ""
@@ -181,14 +183,20 @@ class Listener:
             raise _Stopped(str(self.failure))
         if self.intake.full():
             raise _Full("the pipeline is full")
-        assert self._file is not None
+        log = self._log
+        assert log is not None
         line = event.to_json() + b"\n"
         if self._first_line is None:
             self._first_line = first_line_digest(line)
-        self._file.write(line)
-        self._file.flush()  # in the OS before the 200: a crash of this process loses nothing
-        self.intake.put_nowait((event, self._file.tell()))
+        # In the OS before the 200, so a kill of this process loses nothing, and on
+        # disk (one fsync shared by the deliveries in flight), so a power loss neither.
+        self.intake.put_nowait((event, log.append(line)))
         self.stats.written += 1
+        try:
+            await log.sync()
+        except OSError as exc:
+            self._fail(f"writing events to {self.options.out}", exc)
+            raise
 
     async def start(self) -> None:
         """Open the file (and database), start the pipeline, then open the port.
@@ -208,7 +216,7 @@ class Listener:
         if self.store is not None:
             await self.store.open()
             self.replayed, self._first_line = await replay(options.out, self.store)
-        self._file = options.out.open("ab")
+        self._log = EventLog(options.out)
         if self.store is not None:
             rows: asyncio.Queue[_RowItem | None] = asyncio.Queue(options.queue_size)
             to_enrich: asyncio.Queue[CallEvent | None] = asyncio.Queue(options.concurrency)
@@ -235,23 +243,26 @@ class Listener:
         self._tasks.append(task)
 
         def ended(task: asyncio.Task[None]) -> None:
-            if task.cancelled() or (error := task.exception()) is None:
-                return
-            if self.failure is None:
-                self.failure = StageFailure(what, error)
-            logger.error(
-                "listen: %s failed, stopping: %s: %s (%d events written to %s; deliveries "
-                "get 503 until the port closes)",
-                what,
-                type(error).__name__,
-                error,
-                self.stats.written,
-                self.options.out,
-            )
-            logger.debug("listen: %s failed", what, exc_info=error)
-            self.stopping.set()
+            if not task.cancelled() and (error := task.exception()) is not None:
+                self._fail(what, error)
 
         task.add_done_callback(ended)
+
+    def _fail(self, what: str, error: BaseException) -> None:
+        """Record the first failure, say so, and stop the listener."""
+        if self.failure is None:
+            self.failure = StageFailure(what, error)
+        logger.error(
+            "listen: %s failed, stopping: %s: %s (%d events written to %s; deliveries "
+            "get 503 until the port closes)",
+            what,
+            type(error).__name__,
+            error,
+            self.stats.written,
+            self.options.out,
+        )
+        logger.debug("listen: %s failed", what, exc_info=error)
+        self.stopping.set()
 
     async def stop(self) -> None:
         """Close the port, then finish every event already acknowledged, then close.
@@ -263,9 +274,9 @@ class Listener:
             await self._runner.cleanup()
             self._runner = None
         await self._end_pipeline()
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        if self._log is not None:
+            await self._log.aclose()
+            self._log = None
         if self.store is not None:
             await self.store.close()
 

@@ -127,8 +127,7 @@ async def run_pipeline(
             port=0,
             queue_size=queue_size,
             workspace=str(dataset.workspace_id),
-            channel=str(dataset.channel_id),
-            db=db,
+            db=db,  # no channel, as the guide runs it: calls without one come from the log
             concurrency=concurrency,
         )
         listener = Listener(options, client)
