@@ -33,7 +33,7 @@ from asyncsdk.server import (
 from asyncsdk.webhooks import TERMINAL_STATUSES
 
 from ._calldb import read_calls
-from ._listen import Listener, ListenOptions
+from ._listener import Listener, ListenOptions
 
 __all__ = ["PipelineReport", "describe", "main_demo", "run_pipeline", "sync_check"]
 
