@@ -54,3 +54,44 @@ async def test_a_failing_fsync_refuses_the_delivery_and_stops_the_listener(
         await asyncio.wait_for(listener.stop(), 30)
     assert listener.failure is not None
     assert str(listener.failure).startswith(f"writing events to {options.out} failed: OSError")
+
+
+async def test_an_fsync_slower_than_the_hand_off_timeout_writes_the_event_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """503 for the slow one; Bird's retry is a duplicate: the event is in the file."""
+    import threading
+    import uuid
+
+    import aiohttp
+
+    from asyncsdk.webhooks import SeenDeliveries
+
+    from ._webhooks import event_body, signed_headers
+
+    release = threading.Event()
+    real = os.fsync
+
+    def stalled(fd: int) -> None:
+        release.wait(30)  # the disk stalls until the test lets it go
+        real(fd)
+
+    monkeypatch.setattr(_eventlog.os, "fsync", stalled)
+    options = ListenOptions(signing_keys=(SIGNING_KEY,), out=tmp_path / "events.jsonl", port=0)
+    listener = Listener(options)
+    listener.receiver._hand_off_timeout = 0.2
+    assert isinstance(listener.receiver.seen, SeenDeliveries)
+    await listener.start()
+    try:
+        body = event_body(uuid.uuid4(), status="ringing")
+        async with aiohttp.ClientSession() as session:
+            answers = []
+            for _ in range(2):  # the delivery, then Bird's retry of it
+                headers = signed_headers(listener.url, body, key=SIGNING_KEY, request_id="slow")
+                async with session.post(listener.url, data=body, headers=headers) as resp:
+                    answers.append((resp.status, await resp.text()))
+        assert answers == [(503, "busy, retry later"), (200, "duplicate")]
+    finally:
+        release.set()
+        await asyncio.wait_for(listener.stop(), 30)
+    assert len((tmp_path / "events.jsonl").read_bytes().splitlines()) == 1

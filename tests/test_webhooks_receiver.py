@@ -667,3 +667,22 @@ async def test_a_sink_with_the_wrong_arity_is_a_503_and_the_retry_is_taken(
         "ok",
     )
     assert [e.request_id for e in taken] == ["arity"] and receiver._pending == {}
+
+
+async def test_a_queue_that_refuses_otherwise_than_full_is_a_503_too(
+    serve: Serve, session: aiohttp.ClientSession
+) -> None:
+    class Closed(asyncio.Queue[CallEvent]):
+        refusing = True
+
+        def put_nowait(self, item: CallEvent) -> None:
+            if self.refusing:
+                raise RuntimeError("the queue is shut down")
+            super().put_nowait(item)
+
+    queue = Closed()
+    url, receiver = await serve(queue)
+    assert (await deliver(session, url, request_id="q"))[0] == 503
+    queue.refusing = False
+    assert (await deliver(session, url, request_id="q"))[:2] == (200, "ok")
+    assert queue.get_nowait().request_id == "q" and receiver._pending == {}

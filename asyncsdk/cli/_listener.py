@@ -182,6 +182,10 @@ class Listener:
         # disk (one fsync shared by the deliveries in flight), so a power loss neither.
         self.intake.put_nowait((event, log.append(line)))
         self.stats.written += 1
+        if event.request_id:
+            # Written once: should the fsync outlast the hand-off timeout (503), Bird's
+            # retry is a duplicate, as it would be after a restart (load_seen).
+            self.seen.add(event.request_id)
         try:
             await log.sync()
         except OSError as exc:

@@ -367,6 +367,15 @@ class WebhookReceiver:
                 self._queue.put_nowait(event)
             except asyncio.QueueFull:
                 return False
+            except Exception as refusal:  # a queue shut down (3.13+), a subclass refusing
+                self._warnings.warning(
+                    f"queue-{type(refusal).__name__}",
+                    "webhook queue refused event %s: %s: %s",
+                    event.request_id,
+                    type(refusal).__name__,
+                    refusal,
+                )
+                return False
             return True
         assert self._call is not None
         done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
