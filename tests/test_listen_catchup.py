@@ -100,3 +100,24 @@ async def test_a_start_applies_the_file_and_enriches_what_earlier_runs_left(
     rows = read_calls(db)
     for call in (a, b, c):
         assert rows[str(call.id)] == ("completed", "api", call)
+
+
+async def test_the_unenriched_calls_are_read_a_batch_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from asyncsdk.cli import _catchup
+    from asyncsdk.cli._catchup import unenriched_events
+
+    monkeypatch.setattr(_catchup, "BATCH", 2)
+    calls = [Call(id=uuid.uuid4(), status=s) for s in ["busy"] * 5 + ["ringing", "completed"]]
+    store = CallStore(tmp_path / "calls.sqlite")
+    await store.open()
+    try:
+        rows = [row(c, source="event", event="voice.inbound") for c in calls]
+        rows[0] = row(calls[0], source="api", event="voice.inbound")  # enriched already
+        await store.write(rows, [])
+        found = [e.payload async for e in unenriched_events(store, {"busy", "completed"})]
+    finally:
+        await store.close()
+    assert sorted(str(c.id) for c in found) == sorted(str(c.id) for c in calls[1:5] + calls[6:])
+    assert found == sorted(found, key=lambda c: str(c.id)) and found[0] in calls
