@@ -7,10 +7,10 @@ The pipeline, each stage bounded so a slow one pushes back to Bird (503, retried
 
 - The sink writes the event to ``--out`` (one JSON line, flushed to the OS, then
   fsynced with the other deliveries in flight: `EventLog`) and puts it on the intake
-  queue; it refuses (503) when the queue is full, before writing.
-  Only then is the delivery acknowledged, and its id remembered: every verified
+  queue; it refuses (503) when the queue is full, before writing. Its id is
+  remembered once written, and the delivery acknowledged once on disk: every verified
   event is written once, and is in the file before Bird hears it arrived, so a kill
-  of the process at any instant loses no acknowledged event.
+  of the process (or of the machine) at any instant loses no acknowledged event.
 - With ``--enrich WORKSPACE``, every event's payload is upserted into ``--db``, and
   terminal events are enriched with *Get a call* (`asyncsdk.webhooks.enrich_events`);
   the upsert rule keeps each row at the call's latest state (`CallStore`). The rows
