@@ -21,12 +21,19 @@ async def process(queue: asyncio.Queue[CallEvent | None]) -> None:
             workspace_id=os.environ["BIRD_WORKSPACE_ID"],  # events do not carry it
             channel_id=os.environ.get("BIRD_CHANNEL_ID"),  # for payloads without channelId
         )
-        async with stream:
-            async for event, call in stream:
-                if isinstance(call, asyncsdk.Call):
-                    print(f"{call.id} {call.status} after {call.duration}s ({event.event})")
-                else:
-                    print(f"{event.call_id} not fetched: {type(call).__name__}")
+        try:
+            async with stream:
+                async for event, call in stream:
+                    if isinstance(call, asyncsdk.Call):
+                        print(f"{call.id} {call.status} after {call.duration}s ({event.event})")
+                    else:
+                        print(f"{event.call_id} not fetched: {type(call).__name__}")
+        except asyncsdk.RunStoppedError as exc:
+            # No fetch could succeed (the API unreachable, the key refused): stopped at
+            # the first failure instead of failing every event. The events not read are
+            # still in the queue; stream.leftovers holds those taken.
+            print(f"enrichment stopped: {exc.reason} ({len(stream.leftovers)} events taken)")
+            raise
 
 
 async def pipeline(app: web.Application) -> AsyncIterator[None]:

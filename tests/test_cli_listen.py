@@ -249,7 +249,76 @@ def test_listen_exits_1_saying_which_stage_failed(tmp_path: Path) -> None:
     assert "1 events written" in out
     assert (
         f"asyncsdk: error: listen stopped: writing rows to {db} failed: OperationalError: "
-        f"database is locked (every event acknowledged is in events.jsonl; {db} may lack "
-        "the last of them)"
+        f"database is locked (every event acknowledged is in events.jsonl; the next start "
+        f"applies and enriches what {db} lacks)"
     ) in err
     assert "Traceback" not in err
+
+
+# --- enrichment that no request can get through stops listen; the next start catches up ---
+
+
+@pytest.mark.parametrize("failure", ["unreachable", "wrong-key"])
+async def test_enrichment_that_cannot_succeed_stops_listen_and_the_next_start_enriches(
+    tmp_path: Path, server: EmbeddedServer, client: Client, failure: str
+) -> None:
+    from asyncsdk.cli._calldb import read_calls
+    from asyncsdk.server._lifecycle import lifecycle, stage_body
+
+    from ._support import ACCESS_KEY as SERVER_KEY
+
+    ds = server.dataset
+    call = next(
+        c for c in map(ds.call, ds.call_ids) if c and c.status == "completed" and c.channel_id
+    )
+    body = ds.body(call.id)
+    assert body is not None
+    delivery = stage_body(lifecycle(call.status, call.direction)[0], body, call.status, last=True)
+    unreachable = failure == "unreachable"
+    env = {
+        **os.environ,
+        "BIRD_ACCESS_KEY": SERVER_KEY if unreachable else "a-wrong-key",
+        "BIRD_WEBHOOK_SIGNING_KEY": SIGNING_KEY,
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "asyncsdk", "listen", "--port", str(free_port()),
+        "--out", "events.jsonl", "--enrich", str(ds.workspace_id), "--db", "calls.sqlite",
+        "--base-url", "http://127.0.0.1:9" if unreachable else server.base_url,
+        "--no-progress",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env, cwd=tmp_path,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None and proc.stderr is not None
+        url = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode().split()[-1]
+        async with aiohttp.ClientSession() as session:
+            headers = signed_headers(url, delivery, key=SIGNING_KEY)
+            async with session.post(url, data=delivery, headers=headers) as resp:
+                assert resp.status == 200
+        code = await asyncio.wait_for(proc.wait(), 60)  # it stops by itself
+        err = (await proc.stderr.read()).decode()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert code == 1, err
+    reason = (
+        "nothing answers at the API address ("
+        if unreachable
+        else "the API refused the credential (401 Unauthorized): check BIRD_ACCESS_KEY"
+    )
+    assert "asyncsdk: error: listen stopped: fetching calls from http://127.0.0.1:" in err
+    assert reason in err and "Traceback" not in err
+    assert len([line for line in err.splitlines() if "error" in line]) == 1
+    assert len((tmp_path / "events.jsonl").read_bytes().splitlines()) == 1  # kept
+    # Started again with what works: the event kept in the file is applied and enriched.
+    options = ListenOptions(
+        signing_keys=(SIGNING_KEY,),
+        out=tmp_path / "events.jsonl",
+        port=0,
+        workspace=str(ds.workspace_id),
+        db=tmp_path / "calls.sqlite",
+    )
+    listener = Listener(options, client)
+    await listener.start()
+    await listener.stop()
+    assert read_calls(tmp_path / "calls.sqlite")[str(call.id)] == ("completed", "api", call)

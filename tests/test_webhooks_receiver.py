@@ -577,3 +577,112 @@ def test_seen_deliveries_validate() -> None:
         SeenDeliveries(ttl=0)
     with pytest.raises(ValueError, match="max_entries"):
         SeenDeliveries(max_entries=0)
+
+
+# --- any failure to hand off is a refusal: 503, nothing remembered, the retry taken ---
+
+
+class _SinkError(Exception):
+    pass
+
+
+def _raises_when_called(event: CallEvent) -> Awaitable[None]:
+    raise _SinkError("refused before returning a coroutine")
+
+
+def _not_async(event: CallEvent) -> None:
+    return None
+
+
+async def _wrong_arity() -> None:
+    return None
+
+
+async def _raises_when_awaited(event: CallEvent) -> None:
+    raise _SinkError("refused in the coroutine")
+
+
+async def _never_returns(event: CallEvent) -> None:
+    await asyncio.Event().wait()
+
+
+class _Switchable:
+    """A sink that fails the way it was given until it is fixed, then keeps events."""
+
+    def __init__(self, broken: Callable[..., object]) -> None:
+        self.broken: Callable[..., object] | None = broken
+        self.taken: list[CallEvent] = []
+
+    def __call__(self, event: CallEvent) -> object:
+        if self.broken is not None:
+            return self.broken(event)
+        return self._keep(event)
+
+    async def _keep(self, event: CallEvent) -> None:
+        self.taken.append(event)
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [_raises_when_called, _not_async, _raises_when_awaited, _never_returns],
+    ids=["raises-when-called", "not-async", "raises-when-awaited", "timeout"],
+)
+async def test_every_kind_of_failed_hand_off_is_a_503_and_the_retry_is_taken(
+    serve: Serve, session: aiohttp.ClientSession, broken: Callable[..., object]
+) -> None:
+    sink = _Switchable(broken)
+    url, receiver = await serve(sink, hand_off_timeout=0.2, retry_after=7)
+    first = await asyncio.wait_for(deliver(session, url, request_id="again"), 10)
+    assert (first[0], first[2].get("Retry-After")) == (503, "7")
+    assert receiver._pending == {}  # nothing waits on the refused hand-off
+    assert receiver.seen is not None and len(receiver.seen) == 0  # nothing remembered
+    # Bird retries while the sink is still broken: refused again, not left waiting.
+    second = await asyncio.wait_for(deliver(session, url, request_id="again"), 10)
+    assert second[0] == 503
+    sink.broken = None  # the sink works again; Bird retries the same delivery
+    third = await asyncio.wait_for(deliver(session, url, request_id="again"), 10)
+    assert third[:2] == (200, "ok")
+    assert [e.request_id for e in sink.taken] == ["again"]
+    assert receiver._pending == {}
+    assert "again" in receiver.seen
+    assert (receiver.stats.busy, receiver.stats.accepted) == (2, 1)
+
+
+async def test_a_sink_with_the_wrong_arity_is_a_503_and_the_retry_is_taken(
+    serve: Serve, session: aiohttp.ClientSession
+) -> None:
+    taken: list[CallEvent] = []
+    sinks: list[Callable[..., Awaitable[None]]] = [_wrong_arity]
+
+    async def keep(event: CallEvent) -> None:
+        taken.append(event)
+
+    url, receiver = await serve(lambda *args: sinks[0](*args))
+    first = await asyncio.wait_for(deliver(session, url, request_id="arity"), 10)
+    assert first[0] == 503 and "Retry-After" in first[2]
+    assert receiver._pending == {}
+    sinks[0] = keep
+    assert (await asyncio.wait_for(deliver(session, url, request_id="arity"), 10))[:2] == (
+        200,
+        "ok",
+    )
+    assert [e.request_id for e in taken] == ["arity"] and receiver._pending == {}
+
+
+async def test_a_queue_that_refuses_otherwise_than_full_is_a_503_too(
+    serve: Serve, session: aiohttp.ClientSession
+) -> None:
+    class Closed(asyncio.Queue[CallEvent]):
+        refusing = True
+
+        def put_nowait(self, item: CallEvent) -> None:
+            if self.refusing:
+                raise RuntimeError("the queue is shut down")
+            super().put_nowait(item)
+
+    queue = Closed()
+    url, receiver = await serve(queue)
+    assert (await deliver(session, url, request_id="q"))[0] == 503
+    queue.refusing = False
+    assert (await deliver(session, url, request_id="q"))[:2] == (200, "ok")
+    assert queue.get_nowait().request_id == "q" and receiver._pending == {}

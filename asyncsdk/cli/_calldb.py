@@ -11,7 +11,15 @@ only with a state that is not older:
 3. at the same status and time, fetched details over an event's payload, and the
    last written among equals.
 
-So an event's late fetch, or a retried old event, never overwrites a newer state.
+So an event's late fetch, or a retried old event, never overwrites a newer state, and
+applying an event twice changes nothing: a listener that restarts replays its events
+file into the database without harm.
+
+Beside the calls, the ``listen_state`` table keeps how far into the events file the
+rows are applied (``applied``: the byte offset after the last event applied, and a
+digest of the file's first line, to notice another file), written in the same
+transaction as the rows; `CallStore.unenriched` lists the finished calls whose details
+were not fetched yet.
 
 The standard library's `sqlite3` runs in one dedicated thread (a one-worker
 executor): every statement of a connection on the same thread, the event loop never
@@ -26,7 +34,9 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
+from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
@@ -34,7 +44,7 @@ import msgspec
 
 import asyncsdk
 
-__all__ = ["CallStore", "Row", "state_rank"]
+__all__ = ["Applied", "CallStore", "Row", "state_rank"]
 
 _RANK: Final = {"accepted": 0, "starting": 1, "ringing": 2, "ongoing": 3}
 #: Rank of a terminal status, and of any status the API may add later.
@@ -70,9 +80,31 @@ WHERE excluded.rank > calls.rank
             AND excluded.source_rank >= calls.source_rank)))
 """
 _NOTE_ERROR: Final = "UPDATE calls SET error = ? WHERE id = ? AND source = 'event'"
+_STATE_SCHEMA: Final = (
+    "CREATE TABLE IF NOT EXISTS listen_state (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+)
+_SET_STATE: Final = "INSERT OR REPLACE INTO listen_state (key, value) VALUES (?, ?)"
+_UNENRICHED: Final = """
+SELECT id, event, call FROM calls
+WHERE source = 'event' AND id > ? AND status IN ({statuses})
+ORDER BY id LIMIT ?
+"""
 
 #: One upsert: (id, status, rank, updated_at, source, source_rank, event, call JSON, now)
 Row = tuple[str, str | None, int, float | None, str, int, str | None, str, float]
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """How far into the events file the database reflects the events.
+
+    Attributes:
+        offset: Byte offset just after the last event applied.
+        first_line: A digest of the file's first line (another file does not match).
+    """
+
+    offset: int
+    first_line: str
 
 
 def state_rank(status: str | None) -> int:
@@ -123,14 +155,22 @@ class CallStore:
         db.execute("PRAGMA journal_mode = WAL")
         db.execute("PRAGMA synchronous = NORMAL")
         db.execute(_SCHEMA)
+        db.execute(_STATE_SCHEMA)
         db.commit()
         self._db = db
 
-    async def write(self, rows: list[Row], errors: list[tuple[str, str]]) -> None:
-        """Upsert ``rows`` and note ``(error, call_id)`` fetch failures, in one transaction."""
-        await self._run(self._write, rows, errors)
+    async def write(
+        self, rows: list[Row], errors: list[tuple[str, str]], applied: Applied | None = None
+    ) -> None:
+        """Upsert ``rows``, note ``(error, call_id)`` fetch failures, and record ``applied``.
 
-    def _write(self, rows: list[Row], errors: list[tuple[str, str]]) -> None:
+        All in one transaction: the offset never runs ahead of the rows.
+        """
+        await self._run(self._write, rows, errors, applied)
+
+    def _write(
+        self, rows: list[Row], errors: list[tuple[str, str]], applied: Applied | None
+    ) -> None:
         db = self._db
         assert db is not None
         with db:
@@ -138,6 +178,43 @@ class CallStore:
                 db.executemany(_UPSERT, rows)
             if errors:
                 db.executemany(_NOTE_ERROR, errors)
+            if applied is not None:
+                db.execute(_SET_STATE, ("applied", f"{applied.offset} {applied.first_line}"))
+
+    async def applied(self) -> Applied | None:
+        """Return how far into the events file the rows are applied, if recorded."""
+        result = await self._run(self._applied)
+        assert result is None or isinstance(result, Applied)
+        return result
+
+    def _applied(self) -> Applied | None:
+        db = self._db
+        assert db is not None
+        found = db.execute("SELECT value FROM listen_state WHERE key = 'applied'").fetchone()
+        if found is None:
+            return None
+        offset, _, first_line = str(found[0]).partition(" ")
+        return Applied(int(offset), first_line) if offset.isdigit() else None
+
+    async def unenriched(
+        self, statuses: Collection[str], *, after: str = "", limit: int = 500
+    ) -> list[tuple[str, str | None, str]]:
+        """Return up to ``limit`` rows at one of ``statuses`` not yet fetched, by id.
+
+        Each is ``(id, event name, call JSON)``, ids above ``after`` in order: call again
+        with the last id to page through them.
+        """
+        result = await self._run(self._unenriched, tuple(statuses), after, limit)
+        assert isinstance(result, list)
+        return result
+
+    def _unenriched(
+        self, statuses: tuple[str, ...], after: str, limit: int
+    ) -> list[tuple[str, str | None, str]]:
+        db = self._db
+        assert db is not None
+        query = _UNENRICHED.format(statuses=", ".join("?" * len(statuses)))
+        return db.execute(query, (after, *statuses, limit)).fetchall()
 
     async def close(self) -> None:
         """Close the database and its thread."""

@@ -1,27 +1,10 @@
-"""``asyncsdk listen``: receive Bird's call webhooks, keep every event, fetch the details.
+"""``asyncsdk listen``: the command around `Listener` (options, signals, summary).
 
-The pipeline, each stage bounded so a slow one pushes back to Bird (503, retried)::
+The pipeline itself, how it keeps every event and catches up on start, is described
+in `asyncsdk.cli._listener`.
 
-    receiver -> sink (events.jsonl, intake queue) -> tee -> enrich_events -> SQLite
-                                                        tee -> event rows -> SQLite
-
-- The sink writes the event to ``--out`` (one JSON line, flushed to the OS) and puts
-  it on the intake queue; it refuses (503) when the queue is full, before writing.
-  Only then is the delivery acknowledged, and its id remembered: every verified
-  event is written once. On start, the ids already in ``--out`` are remembered, so a
-  restart does not write a retried delivery twice.
-- With ``--enrich WORKSPACE``, every event's payload is upserted into ``--db``, and
-  terminal events are enriched with *Get a call* (`asyncsdk.webhooks.enrich_events`);
-  the upsert rule keeps each row at the call's latest state (`CallStore`).
-- Stopping (SIGINT, SIGTERM) closes the port first, then finishes everything already
-  acknowledged: nothing accepted is left out of the file or the database.
-- A stage that fails (the database locked, the disk full) stops the listener: the error
-  is logged with its stage, deliveries get 503 from then on, the pipeline is cancelled
-  rather than waited for, and ``listen`` exits with 1 and says what failed. Every event
-  acknowledged is in ``--out``; the database may lack the last of them.
-
-Imports: the SDK's public API, `asyncsdk.webhooks`, aiohttp, msgspec and the standard
-library.
+Imports: the SDK's public API, the listener's modules (`_listener`, `_catchup`),
+`_common` and the standard library.
 """
 
 from __future__ import annotations
@@ -29,335 +12,37 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import logging
 import os
 import signal
 import sys
-import time
 import uuid
-from collections.abc import Coroutine
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Final, TextIO
+from typing import TextIO
 
-import msgspec
-from aiohttp import web
-
-import asyncsdk
-from asyncsdk.webhooks import (
-    DEFAULT_MAX_BODY,
-    CallEvent,
-    SeenDeliveries,
-    WebhookReceiver,
-    enrich_events,
+from ._catchup import load_seen
+from ._common import UsageError, add_api_arguments, client_from_args
+from ._listener import (
+    DEFAULT_LISTEN_PORT,
+    DEFAULT_QUEUE_SIZE,
+    Listener,
+    ListenOptions,
+    StageFailure,
 )
 
-from ._calldb import CallStore, Row, row
-from ._common import UsageError, add_api_arguments, client_from_args
-
-logger: Final = logging.getLogger("asyncsdk.cli")
+__all__ = [
+    "ListenOptions",
+    "Listener",
+    "StageFailure",
+    "add_arguments",
+    "load_seen",
+    "options_from_args",
+    "run",
+    "summary",
+]
 
 ENV_SIGNING_KEY = "BIRD_WEBHOOK_SIGNING_KEY"
-DEFAULT_LISTEN_PORT = 8090
-DEFAULT_QUEUE_SIZE = 1000
 #: Seconds between progress lines.
 PROGRESS_INTERVAL = 2.0
-#: Rows written to SQLite per transaction at most.
-DB_BATCH = 500
-
-
-class _RequestIdOnly(msgspec.Struct, rename="camel"):
-    request_id: str | None = None
-
-
-_ID_DECODER = msgspec.json.Decoder(_RequestIdOnly)
-
-
-class _Full(Exception):  # noqa: N818 - a signal to the receiver, never shown
-    """The intake queue is full: the receiver answers 503."""
-
-
-class _Stopped(Exception):  # noqa: N818 - a signal to the receiver, never shown
-    """A stage of the pipeline failed: the receiver answers 503 until the port closes."""
-
-
-@dataclass(frozen=True, slots=True)
-class StageFailure:
-    """A stage of the pipeline that ended with an error, which stopped the listener.
-
-    Attributes:
-        stage: What the stage does (``"writing rows to calls.sqlite"``).
-        error: The exception it ended with.
-    """
-
-    stage: str
-    error: BaseException
-
-    def __str__(self) -> str:
-        return f"{self.stage} failed: {type(self.error).__name__}: {self.error}"
-
-
-@dataclass(slots=True)
-class ListenerStats:
-    """What a listener did (live counters)."""
-
-    written: int = 0
-    enriched: int = 0
-    fetch_failed: int = 0
-    rows: int = 0
-    started: float = field(default_factory=time.monotonic)
-
-
-@dataclass(frozen=True, slots=True)
-class ListenOptions:
-    """Everything a listener needs, resolved from the command line or given directly."""
-
-    signing_keys: tuple[str, ...]
-    out: Path
-    host: str = "127.0.0.1"
-    port: int = DEFAULT_LISTEN_PORT
-    path: str = "/"
-    public_url: str | None = None
-    trust_forwarded: bool = False
-    max_body: int = DEFAULT_MAX_BODY
-    queue_size: int = DEFAULT_QUEUE_SIZE
-    workspace: str | None = None
-    channel: str | None = None
-    db: Path = Path("calls.sqlite")
-    concurrency: int = asyncsdk.DEFAULT_CONCURRENCY
-
-
-def load_seen(out: Path, seen: SeenDeliveries) -> int:
-    """Remember the delivery ids already in ``out``; drop a last line cut short. Return count."""
-    if not out.exists():
-        return 0
-    count = 0
-    with out.open("rb+") as f:
-        good_end = 0
-        for line in f:
-            if not line.endswith(b"\n"):
-                break
-            with contextlib.suppress(msgspec.MsgspecError):
-                request_id = _ID_DECODER.decode(line).request_id
-                if request_id:
-                    seen.add(request_id)
-                    count += 1
-            good_end += len(line)
-        f.truncate(good_end)
-    return count
-
-
-class Listener:
-    """The receiver, the file, and with a workspace the enrichment into SQLite.
-
-    Args:
-        options: What to listen on and where to write.
-        client: The client to fetch details with (required with a workspace).
-    """
-
-    def __init__(self, options: ListenOptions, client: asyncsdk.Client | None = None) -> None:
-        if options.workspace is not None and client is None:
-            raise ValueError("enriching needs a client")
-        self.options = options
-        self.stats = ListenerStats()
-        self.seen = SeenDeliveries()
-        self.intake: asyncio.Queue[CallEvent | None] = asyncio.Queue(options.queue_size)
-        self.receiver = WebhookReceiver(
-            list(options.signing_keys),
-            self._sink,
-            public_url=options.public_url,
-            trust_forwarded=options.trust_forwarded,
-            max_body=options.max_body,
-            dedupe=self.seen,
-        )
-        self.store = CallStore(options.db) if options.workspace is not None else None
-        self._client = client
-        self._file: BinaryIO | None = None
-        self._runner: web.AppRunner | None = None
-        self._tasks: list[asyncio.Task[None]] = []
-        self.url = ""
-        self.preloaded = 0
-        #: Set when the listener should stop: a signal, or a stage that failed.
-        self.stopping = asyncio.Event()
-        #: The first stage that failed, if one did.
-        self.failure: StageFailure | None = None
-
-    async def _sink(self, event: CallEvent) -> None:
-        if self.failure is not None:
-            raise _Stopped(str(self.failure))
-        if self.intake.full():
-            raise _Full("the pipeline is full")
-        assert self._file is not None
-        self._file.write(event.to_json() + b"\n")
-        self._file.flush()  # in the OS before the 200: a crash of this process loses nothing
-        self.intake.put_nowait(event)
-        self.stats.written += 1
-
-    async def start(self) -> None:
-        """Open the file (and database), start the pipeline, then open the port.
-
-        If any of it fails (the port is in use, the database cannot be opened), what was
-        opened or started is closed again before the error propagates.
-        """
-        try:
-            await self._start()
-        except BaseException:
-            await self.stop()
-            raise
-
-    async def _start(self) -> None:
-        options = self.options
-        self.preloaded = load_seen(options.out, self.seen)
-        self._file = options.out.open("ab")
-        if self.store is not None:
-            await self.store.open()
-            rows: asyncio.Queue[tuple[Row | None, tuple[str, str] | None] | None]
-            rows = asyncio.Queue(options.queue_size)
-            to_enrich: asyncio.Queue[CallEvent | None] = asyncio.Queue(options.concurrency)
-            client = self._client
-            self._watch(self._tee(rows, to_enrich), "passing events on")
-            assert client is not None
-            self._watch(self._enrich(rows, to_enrich), f"fetching calls from {client.base_url}")
-            self._watch(self._write(rows), f"writing rows to {options.db}")
-        else:
-            self._watch(self._discard(), "reading the intake queue")
-        app = web.Application(client_max_size=options.max_body)
-        app.router.add_route("*", options.path, self.receiver.handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, options.host, options.port)
-        await site.start()
-        sockets = self._runner.addresses
-        host, port = sockets[0][:2] if sockets else (options.host, options.port)
-        self.url = f"http://{host}:{port}{options.path}"
-
-    def _watch(self, stage: Coroutine[object, object, None], what: str) -> None:
-        """Run a stage of the pipeline; if it fails, say so and stop the listener."""
-        task = asyncio.create_task(stage, name=f"asyncsdk-listen: {what}")
-        self._tasks.append(task)
-
-        def ended(task: asyncio.Task[None]) -> None:
-            if task.cancelled() or (error := task.exception()) is None:
-                return
-            if self.failure is None:
-                self.failure = StageFailure(what, error)
-            logger.error(
-                "listen: %s failed, stopping: %s: %s (%d events written to %s; deliveries "
-                "get 503 until the port closes)",
-                what,
-                type(error).__name__,
-                error,
-                self.stats.written,
-                self.options.out,
-            )
-            logger.debug("listen: %s failed", what, exc_info=error)
-            self.stopping.set()
-
-        task.add_done_callback(ended)
-
-    async def stop(self) -> None:
-        """Close the port, then finish every event already acknowledged, then close.
-
-        If a stage failed (`failure`), or fails meanwhile, what is left in the pipeline
-        is cancelled instead: it could not be finished, and waiting for it would hang.
-        """
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-        await self._end_pipeline()
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-        if self.store is not None:
-            await self.store.close()
-
-    async def _end_pipeline(self) -> None:
-        """Put the end on the intake and wait for every stage to finish, unless one fails."""
-        tasks, self._tasks = self._tasks, []
-        if not tasks:
-            return
-        end = asyncio.ensure_future(self.intake.put(None))  # waits while the intake is full
-        try:
-            while self.failure is None:
-                running = [f for f in (end, *tasks) if not f.done()]
-                if not any(task in running for task in tasks):
-                    break
-                await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
-                if any(t.done() and not t.cancelled() and t.exception() for t in tasks):
-                    break  # its done-callback records the failure
-        finally:
-            for future in (end, *tasks):
-                future.cancel()
-            await asyncio.gather(end, *tasks, return_exceptions=True)
-
-    async def _discard(self) -> None:
-        while await self.intake.get() is not None:
-            pass
-
-    async def _tee(
-        self,
-        rows: asyncio.Queue[tuple[Row | None, tuple[str, str] | None] | None],
-        to_enrich: asyncio.Queue[CallEvent | None],
-    ) -> None:
-        while (event := await self.intake.get()) is not None:
-            await rows.put((row(event.payload, source="event", event=event.event), None))
-            await to_enrich.put(event)
-        await to_enrich.put(None)
-
-    async def _enrich(
-        self,
-        rows: asyncio.Queue[tuple[Row | None, tuple[str, str] | None] | None],
-        to_enrich: asyncio.Queue[CallEvent | None],
-    ) -> None:
-        assert self._client is not None
-        assert self.options.workspace is not None
-        stream = enrich_events(
-            self._client,
-            to_enrich,
-            workspace_id=self.options.workspace,
-            channel_id=self.options.channel,
-            concurrency=self.options.concurrency,
-        )
-        async with stream:
-            async for event, outcome in stream:
-                if isinstance(outcome, asyncsdk.Call):
-                    self.stats.enriched += 1
-                    await rows.put((row(outcome, source="api", event=event.event), None))
-                else:
-                    self.stats.fetch_failed += 1
-                    note = f"{type(outcome).__name__}: {outcome}"
-                    await rows.put((None, (note, event.call_id)))
-        await rows.put(None)
-
-    async def _write(
-        self, rows: asyncio.Queue[tuple[Row | None, tuple[str, str] | None] | None]
-    ) -> None:
-        assert self.store is not None
-        ended = False
-        while not ended:
-            batch = [await rows.get()]
-            while len(batch) < DB_BATCH and not rows.empty():
-                batch.append(rows.get_nowait())
-            ended = batch[-1] is None
-            upserts = [item[0] for item in batch if item is not None and item[0] is not None]
-            errors = [item[1] for item in batch if item is not None and item[1] is not None]
-            await self.store.write(upserts, errors)
-            self.stats.rows += len(upserts)
-
-    def progress_line(self) -> str:
-        """Events written and their rate, queue depth, enrichment, refusals."""
-        stats, receiver = self.stats, self.receiver.stats
-        elapsed = max(time.monotonic() - stats.started, 1e-9)
-        parts = [
-            f"events {stats.written} ({stats.written / elapsed:.0f}/s)",
-            f"queue {self.intake.qsize()}/{self.options.queue_size}",
-        ]
-        if self.store is not None:
-            parts.append(f"enriched {stats.enriched} failed {stats.fetch_failed}")
-        parts.append(f"duplicates {receiver.duplicates} busy(503) {receiver.busy}")
-        refused = sum(receiver.refused.values())
-        parts.append(f"refused {refused}")
-        return "  ".join(parts)
 
 
 async def report_progress(listener: Listener, stream: TextIO, interval: float) -> None:
@@ -482,6 +167,12 @@ async def run(args: argparse.Namespace) -> int:
             print(f"listening on {listener.url}", flush=True)
             if listener.preloaded:
                 print(f"{listener.preloaded} deliveries already in {options.out}", flush=True)
+            if listener.replayed:
+                print(
+                    f"caught up: {listener.replayed} events of {options.out} applied to "
+                    f"{options.db}",
+                    flush=True,
+                )
             if not args.no_progress:
                 progress = asyncio.create_task(
                     report_progress(listener, sys.stderr, PROGRESS_INTERVAL)
@@ -497,7 +188,7 @@ async def run(args: argparse.Namespace) -> int:
     if listener.failure is not None:
         kept = f"every event acknowledged is in {options.out}"
         if listener.store is not None:
-            kept += f"; {options.db} may lack the last of them"
+            kept += f"; the next start applies and enriches what {options.db} lacks"
         print(f"asyncsdk: error: listen stopped: {listener.failure} ({kept})", file=sys.stderr)
         return 1
     return 0
@@ -516,4 +207,9 @@ def summary(listener: Listener) -> str:
             f"; {stats.enriched} calls fetched, {stats.fetch_failed} failed, "
             f"into {listener.options.db}"
         )
+        if listener.replayed or listener.backlog:
+            text += (
+                f" (caught up on start: {listener.replayed} events applied, "
+                f"{listener.backlog} calls sent to be fetched)"
+            )
     return text

@@ -33,7 +33,7 @@ from asyncsdk.server import (
 from asyncsdk.webhooks import TERMINAL_STATUSES
 
 from ._calldb import read_calls
-from ._listen import Listener, ListenOptions
+from ._listener import Listener, ListenOptions
 
 __all__ = ["PipelineReport", "describe", "main_demo", "run_pipeline", "sync_check"]
 
@@ -127,8 +127,7 @@ async def run_pipeline(
             port=0,
             queue_size=queue_size,
             workspace=str(dataset.workspace_id),
-            channel=str(dataset.channel_id),
-            db=db,
+            db=db,  # no channel, as the guide runs it: calls without one come from the log
             concurrency=concurrency,
         )
         listener = Listener(options, client)

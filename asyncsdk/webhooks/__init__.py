@@ -17,6 +17,7 @@ Imports: the modules of this subpackage only (see each for its own).
 from asyncsdk.webhooks._dedupe import DEFAULT_DEDUPE_ENTRIES, DEFAULT_DEDUPE_TTL, SeenDeliveries
 from asyncsdk.webhooks._enrich import DEFAULT_REMEMBER, EventStream, enrich_events
 from asyncsdk.webhooks._errors import (
+    ChannelUnknownError,
     InvalidEventError,
     InvalidSignatureError,
     MissingHeaderError,
@@ -59,6 +60,7 @@ __all__ = [
     "TIMESTAMP_HEADER",
     "CallEvent",
     "CallEventName",
+    "ChannelUnknownError",
     "EventStream",
     "InvalidEventError",
     "InvalidSignatureError",

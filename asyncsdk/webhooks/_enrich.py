@@ -10,7 +10,16 @@ Rules:
 - **Where the IDs come from**: the call ID and the channel ID are in the payload
   (``id``, ``channelId``); an event carries no workspace ID, so the workspace is a
   parameter (a subscription belongs to one workspace). A payload without
-  ``channelId`` uses the ``channel_id`` parameter, else yields `InvalidIDError`.
+  ``channelId`` uses the ``channel_id`` parameter; without one, the call is looked up
+  in the workspace's calls log by its ID (``list_call_log(call_id=...)``, a request
+  like *Get a call*, answered with the same call), and a call the log does not have
+  yields `ChannelUnknownError`, which says to pass the channel.
+- **Stopping when every fetch would fail**: while no fetch has succeeded yet, a
+  failure that every later request would repeat (nothing answers at the API's
+  address, its host does not resolve, the credential is refused: see
+  `asyncsdk.RunStoppedError`) ends the stream with `RunStoppedError` instead of one
+  error per event. Events not read stay in the source; those taken are in
+  `EventStream.leftovers`. After a success, such failures are yielded per event.
 - **Each call fetched once**: events naming a call whose fetch for the same status is
   in flight share that fetch; once a call was fetched in a terminal status (it no
   longer changes), later events for it reuse that call without a request (the last
@@ -22,12 +31,14 @@ Rules:
   `EventStream.leftovers` lists the events taken but not yielded.
 
 Imports: the standard library, the core modules the bulk helpers use (`client`,
-`config`, `errors`, `models`, `_protocol`, `_source`) and the webhooks' `_events`.
+`config`, `errors`, `models`, `_giveup`, `_protocol`, `_source`) and the webhooks'
+`_errors` and `_events`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections import OrderedDict, deque
@@ -41,12 +52,14 @@ from collections.abc import (
 )
 from typing import Final
 
+from asyncsdk._giveup import give_up_reason
 from asyncsdk._protocol import canonical_id
 from asyncsdk._source import EMPTY, END, Source
 from asyncsdk.client import Client
 from asyncsdk.config import DEFAULT_CONCURRENCY
-from asyncsdk.errors import BirdError, ConfigurationError, InvalidIDError
+from asyncsdk.errors import BirdError, ConfigurationError, RunStoppedError
 from asyncsdk.models import Call
+from asyncsdk.webhooks._errors import ChannelUnknownError
 from asyncsdk.webhooks._events import TERMINAL_STATUSES, CallEvent
 
 __all__ = ["DEFAULT_REMEMBER", "EnrichedEvent", "EventStream", "enrich_events"]
@@ -58,6 +71,9 @@ DEFAULT_REMEMBER: Final = 10_000
 
 #: One event and its call, or the error that ended the fetch.
 EnrichedEvent = tuple[CallEvent, Call | BirdError]
+
+#: Pages of the calls log read at most to find one call by its ID (one is expected).
+_LOOKUP_PAGES: Final = 3
 
 #: Where events come from.
 EventSource = (
@@ -139,7 +155,9 @@ def enrich_events(
             item taken from a queue is marked ``task_done`` exactly once, however the
             stream ends: ``queue.join()`` never waits for an item a closed stream took.
         workspace_id: The workspace of the subscription (events do not carry it).
-        channel_id: The channel, for payloads without ``channelId``.
+        channel_id: The channel, for payloads without ``channelId``. Without it, such
+            a call is looked up in the workspace's calls log by its ID; one the log
+            does not have yields `ChannelUnknownError`.
         statuses: The statuses worth a fetch (default: the terminal ones); events with
             other statuses are skipped, not yielded. ``None`` fetches for every event.
         concurrency: Events held at most: fetches in flight plus results waiting.
@@ -148,6 +166,13 @@ def enrich_events(
 
     Returns:
         An `EventStream` of ``(event, call_or_error)``, in completion order.
+
+    The stream raises `asyncsdk.RunStoppedError` (``reason``, ``cause``) when the first
+    fetches fail in a way every later one would (refused connection, unresolvable
+    host, refused certificate, 401, 403) before any has succeeded: it stops reading,
+    events not read stay in ``events``, and `EventStream.leftovers` lists those taken
+    but not yielded (hand them to the next run). Once a fetch has succeeded, such
+    failures are yielded with their events, like any other.
 
     Raises:
         InvalidIDError: ``workspace_id`` is not a UUID (before anything is read).
@@ -193,8 +218,12 @@ async def _enrich(
     final: OrderedDict[str, Call] = OrderedDict()
     held = 0  # events taken and not yet yielded
 
-    async def fetch(channel_id: str, call_id: str) -> Call | BirdError:
+    succeeded = False  # a fetch returned a call: the endpoint and the credential work
+
+    async def fetch(channel_id: str | None, call_id: str) -> Call | BirdError:
         try:
+            if channel_id is None:
+                return await _look_up(client, workspace, call_id)
             return await client.get_call(workspace, channel_id, call_id)
         except BirdError as exc:
             return exc
@@ -219,9 +248,6 @@ async def _enrich(
             return
         payload_channel = event.payload.channel_id
         channel_id = str(payload_channel) if payload_channel is not None else channel
-        if channel_id is None:
-            ready.append((event, InvalidIDError("channel_id", None)))
-            return
         task: asyncio.Task[Call | BirdError] = asyncio.create_task(fetch(channel_id, call_id))
         running = fetches[key] = by_task[task] = _Fetch(key, task)
         running.events.append(event)
@@ -260,6 +286,11 @@ async def _enrich(
                 continue
             done = by_task[task]  # type: ignore[index]
             outcome = done.task.result()  # a bug's exception leaves its events in the leftovers
+            if isinstance(outcome, Call):
+                succeeded = True
+            elif not succeeded and (reason := give_up_reason(outcome)) is not None:
+                # Its events stay in by_task: the leftovers, with those not yielded.
+                raise RunStoppedError(reason, cause=outcome)
             del by_task[done.task], fetches[done.key]
             if remember and isinstance(outcome, Call) and outcome.status in TERMINAL_STATUSES:
                 final[done.key[0]] = outcome
@@ -268,6 +299,9 @@ async def _enrich(
             ready.extend((event, outcome) for event in done.events)
     except asyncio.CancelledError:
         cancelled = True
+        raise
+    except RunStoppedError as exc:
+        logger.warning("enrich_events stopped: %s", exc.reason)
         raise
     finally:
         state.stopped = True
@@ -299,3 +333,25 @@ async def _enrich(
                 len(left),
             )
         await source.aclose()
+
+
+async def _look_up(client: Client, workspace: str, call_id: str) -> Call:
+    """Find a call by its ID in the workspace's calls log, for an event without a channel.
+
+    Raises:
+        ChannelUnknownError: The log does not have the call (within a few pages: a page
+            may be empty before the next, and an API that ignored the filter must not
+            be read to its end).
+        BirdError: The listing failed.
+    """
+    pager = client.list_call_log(workspace, call_id=call_id)
+    async with contextlib.aclosing(pager.pages()) as pages:
+        read = 0
+        async for page in pages:
+            for call in page.results:
+                if str(call.id) == call_id:
+                    return call
+            read += 1
+            if read >= _LOOKUP_PAGES:
+                break
+    raise ChannelUnknownError(call_id)

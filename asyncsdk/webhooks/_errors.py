@@ -3,6 +3,8 @@
 ::
 
     BirdError
+    ├── InvalidIDError
+    │   └── ChannelUnknownError   an event without channelId whose call cannot be found
     └── WebhookError              a delivery was refused; nothing was passed on
         ├── MissingHeaderError    a messagebird-* header is absent or empty
         ├── InvalidSignatureError the signature does not match (or is not base64)
@@ -17,9 +19,10 @@ Imports: the standard library and `asyncsdk.errors`.
 
 from __future__ import annotations
 
-from asyncsdk.errors import BirdError, DecodeError
+from asyncsdk.errors import BirdError, DecodeError, InvalidIDError
 
 __all__ = [
+    "ChannelUnknownError",
     "InvalidEventError",
     "InvalidSignatureError",
     "MissingHeaderError",
@@ -82,3 +85,28 @@ class InvalidEventError(WebhookError, DecodeError):
 
     def __str__(self) -> str:
         return self.message
+
+
+class ChannelUnknownError(InvalidIDError):
+    """An event's payload has no ``channelId`` and its call could not be found without it.
+
+    *Get a call* needs the channel; `enrich_events` looks the call up in the workspace's
+    calls log by its ID first, and gives this error when the log does not have it. Pass
+    the channel (``channel_id=`` to `enrich_events`, ``--channel`` to
+    ``asyncsdk listen``). Also an `asyncsdk.InvalidIDError` for ``channel_id``.
+
+    Attributes:
+        call_id: The call the event is about.
+    """
+
+    def __init__(self, call_id: str) -> None:
+        super().__init__("channel_id", None)
+        self.call_id = call_id
+        self.args = (
+            f"the event for call {call_id} has no channelId and the workspace calls log "
+            "has no call with that id: pass the channel (channel_id= to enrich_events, "
+            "--channel to asyncsdk listen)",
+        )
+
+    def __reduce__(self) -> tuple[object, ...]:  # type: ignore[override]
+        return (type(self), (self.call_id,))

@@ -15,10 +15,11 @@ delivery goes through, in this order:
 5. parse: a body that is not a call event gets 400;
 6. hand-off: the event is put on the sink (an `asyncio.Queue`, without waiting, or
    awaited by an async callable for ``hand_off_timeout`` seconds at most). Only then is
-   the answer 200 and the delivery (its id and its signature) remembered. A full
-   queue, a failing callable or one too slow to return gets 503 with ``Retry-After``,
-   and the delivery is *not* remembered, so Bird's retry is processed like a first
-   delivery.
+   the answer 200 and the delivery (its id and its signature) remembered. Any failure
+   to hand off is a refusal: a full queue, a callable that raises (when called or in
+   what it returns), one that is not async or takes other arguments, or one too slow
+   to return gets 503 with ``Retry-After``; the delivery is *not* remembered and no
+   request waits on it, so Bird's retry is processed like a first delivery.
 
 Imports: aiohttp, the standard library, `asyncsdk.errors`, and the webhooks' `_dedupe`,
 `_errors`, `_events` and `_signature`.
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import inspect
 import logging
 import math
 import time
@@ -184,6 +186,23 @@ def _check_hand_off_timeout(value: float) -> float:
             f"hand_off_timeout must be a finite number of seconds > 0, got {value!r}"
         )
     return float(value)
+
+
+async def _take(call: Callable[[CallEvent], Awaitable[object]], event: CallEvent) -> object:
+    """Hand ``event`` to a callable sink: call it and await what it returns.
+
+    Raises:
+        TypeError: The callable returned something that cannot be awaited (a plain
+            function rather than an ``async def``).
+        Exception: Whatever the callable raised, when called or when awaited.
+    """
+    taken = call(event)
+    if not inspect.isawaitable(taken):
+        raise TypeError(
+            f"the webhook sink returned {type(taken).__name__}, not an awaitable: "
+            "pass an async callable (or an asyncio.Queue)"
+        )
+    return await taken
 
 
 def _text(status: int, text: str, **headers: str) -> web.Response:
@@ -348,16 +367,28 @@ class WebhookReceiver:
                 self._queue.put_nowait(event)
             except asyncio.QueueFull:
                 return False
+            except Exception as refusal:  # a queue shut down (3.13+), a subclass refusing
+                self._warnings.warning(
+                    f"queue-{type(refusal).__name__}",
+                    "webhook queue refused event %s: %s: %s",
+                    event.request_id,
+                    type(refusal).__name__,
+                    refusal,
+                )
+                return False
             return True
         assert self._call is not None
         done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         for key in keys:
             self._pending[key] = done
         accepted = False
-        # The sink runs as its own task, so the wait is bounded even for a sink that
-        # ignores its cancellation.
-        taking = asyncio.ensure_future(self._call(event))
+        taking: asyncio.Future[object] | None = None
         try:
+            # The sink runs as its own task, so the wait is bounded even for a sink that
+            # ignores its cancellation, and whatever the callable does wrong (raise when
+            # called, return something not awaitable, take other arguments) ends that
+            # task with the error: a refused hand-off like any other.
+            taking = asyncio.ensure_future(_take(self._call, event))
             await asyncio.wait((taking,), timeout=self._hand_off_timeout)
             if not taking.done():
                 self._abandon(taking)
@@ -382,7 +413,8 @@ class WebhookReceiver:
             else:
                 accepted = True
         except asyncio.CancelledError:  # the request itself was cancelled
-            self._abandon(taking)
+            if taking is not None:
+                self._abandon(taking)
             raise
         finally:
             for key in keys:
@@ -444,9 +476,11 @@ def webhook_handler(
     Args:
         signing_key: The subscription's signing key, or a list during a rotation.
         sink: An `asyncio.Queue` of `CallEvent` (give it a ``maxsize``: a full queue is
-            the backpressure), or an async callable that takes the event; a callable
-            that raises refuses it (503), and so does one that has not returned after
-            ``hand_off_timeout`` seconds (it is then cancelled).
+            the backpressure), or an async callable that takes the event. Any failure
+            to hand off refuses the event (503): a callable that raises when called or
+            when awaited, one that returns something not awaitable or takes other
+            arguments, and one that has not returned after ``hand_off_timeout``
+            seconds (it is then cancelled).
         public_url: The scheme, host and any path prefix a proxy strips, as Bird calls
             them (``"https://hooks.example.com"``); the request's raw path and query are
             appended to form the signed URL. Without it, the request's own scheme and

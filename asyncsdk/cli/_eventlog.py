@@ -1,0 +1,74 @@
+"""`EventLog`: the listener's ``--out`` file, each event on disk before it is acknowledged.
+
+`EventLog.append` writes one line and flushes it to the operating system (a kill of
+the process loses nothing after that) and returns the offset just after the line;
+`EventLog.sync` returns once every line appended so far is on disk (``fsync``), so a
+power loss loses nothing acknowledged either. Deliveries arrive concurrently, so the
+fsyncs are grouped: one runs at a time, in a worker thread, and covers every line
+appended before it started; a line appended meanwhile waits for the next one. Many
+deliveries then share one fsync, and the event loop is never blocked by the disk.
+
+Imports: the standard library only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import BinaryIO
+
+__all__ = ["EventLog"]
+
+
+class EventLog:
+    """An append-only file of JSON lines, flushed on append and fsynced in groups.
+
+    Args:
+        path: The file (created if absent, appended to otherwise).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file: BinaryIO = path.open("ab")
+        self._appended = 0  # lines appended
+        self._synced = 0  # lines known to be on disk
+        self._syncing: asyncio.Future[None] | None = None
+
+    def append(self, line: bytes) -> int:
+        """Write ``line`` (ending in a newline) and flush it; return the offset after it."""
+        self._file.write(line)
+        self._file.flush()
+        self._appended += 1
+        return self._file.tell()
+
+    async def sync(self) -> None:
+        """Return once every line appended so far is on disk.
+
+        Raises:
+            OSError: The fsync failed (the disk, the file system); nothing is known to be
+                on disk.
+        """
+        target = self._appended
+        while self._synced < target:
+            if self._syncing is None:
+                self._syncing = asyncio.ensure_future(self._fsync())
+            # A waiter that is cancelled (a hand-off timeout) leaves the fsync running
+            # for the others.
+            await asyncio.shield(self._syncing)
+
+    async def _fsync(self) -> None:
+        upto = self._appended
+        try:
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(None, os.fsync, self._file.fileno())
+            self._synced = upto
+        finally:
+            self._syncing = None
+
+    async def aclose(self) -> None:
+        """Wait for an fsync in progress, then close the file."""
+        syncing = self._syncing
+        if syncing is not None:
+            await asyncio.gather(syncing, return_exceptions=True)
+        self._file.close()

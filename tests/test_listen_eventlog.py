@@ -1,0 +1,97 @@
+"""The listener's events file: each event on disk before its 200, fsyncs shared."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+from pathlib import Path
+
+import pytest
+
+from asyncsdk.cli import _eventlog
+from asyncsdk.cli._eventlog import EventLog
+from asyncsdk.cli._listen import Listener, ListenOptions
+
+from .test_cli_listen import SIGNING_KEY, post_events
+
+
+async def test_concurrent_syncs_share_one_fsync(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[int] = []
+    real = os.fsync
+    monkeypatch.setattr(_eventlog.os, "fsync", lambda fd: (calls.append(fd), real(fd))[1])
+    log = EventLog(tmp_path / "events.jsonl")
+    offsets = [log.append(b'{"n":%d}\n' % n) for n in range(3)]
+    assert offsets == [8, 16, 24]
+    await asyncio.gather(*(log.sync() for _ in range(3)))
+    assert len(calls) == 1  # all three lines were appended before the fsync began
+    await log.sync()  # nothing new: no fsync
+    assert len(calls) == 1
+    log.append(b'{"n":3}\n')
+    await log.sync()
+    assert len(calls) == 2
+    await log.aclose()
+    assert (tmp_path / "events.jsonl").read_bytes().count(b"\n") == 4
+
+
+async def test_a_failing_fsync_refuses_the_delivery_and_stops_the_listener(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(fd: int) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(_eventlog.os, "fsync", broken)
+    options = ListenOptions(signing_keys=(SIGNING_KEY,), out=tmp_path / "events.jsonl", port=0)
+    listener = Listener(options)
+    await listener.start()
+    try:
+        assert await post_events(listener.url, 1) == [503]  # not acknowledged: Bird retries
+        await asyncio.wait_for(listener.stopping.wait(), 30)
+        assert await post_events(listener.url, 1) == [503]
+    finally:
+        await asyncio.wait_for(listener.stop(), 30)
+    assert listener.failure is not None
+    assert str(listener.failure).startswith(f"writing events to {options.out} failed: OSError")
+
+
+async def test_an_fsync_slower_than_the_hand_off_timeout_writes_the_event_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """503 for the slow one; Bird's retry is a duplicate: the event is in the file."""
+    import threading
+    import uuid
+
+    import aiohttp
+
+    from asyncsdk.webhooks import SeenDeliveries
+
+    from ._webhooks import event_body, signed_headers
+
+    release = threading.Event()
+    real = os.fsync
+
+    def stalled(fd: int) -> None:
+        release.wait(30)  # the disk stalls until the test lets it go
+        real(fd)
+
+    monkeypatch.setattr(_eventlog.os, "fsync", stalled)
+    options = ListenOptions(signing_keys=(SIGNING_KEY,), out=tmp_path / "events.jsonl", port=0)
+    listener = Listener(options)
+    listener.receiver._hand_off_timeout = 0.2
+    assert isinstance(listener.receiver.seen, SeenDeliveries)
+    await listener.start()
+    try:
+        body = event_body(uuid.uuid4(), status="ringing")
+        async with aiohttp.ClientSession() as session:
+            answers = []
+            for _ in range(2):  # the delivery, then Bird's retry of it
+                headers = signed_headers(listener.url, body, key=SIGNING_KEY, request_id="slow")
+                async with session.post(listener.url, data=body, headers=headers) as resp:
+                    answers.append((resp.status, await resp.text()))
+        assert answers == [(503, "busy, retry later"), (200, "duplicate")]
+    finally:
+        release.set()
+        await asyncio.wait_for(listener.stop(), 30)
+    assert len((tmp_path / "events.jsonl").read_bytes().splitlines()) == 1
