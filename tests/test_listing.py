@@ -182,6 +182,16 @@ async def test_a_window_lists_only_its_calls(client: Client, server: EmbeddedSer
     assert all(c.created_at is not None and start <= c.created_at < end for c in calls)
 
 
+async def test_from_the_beginning_of_time_is_a_valid_date(
+    client: Client, server: EmbeddedServer
+) -> None:
+    """``datetime.min`` as "from the beginning" goes out as ``0001-01-01T00:00:00Z``."""
+    ds = server.dataset
+    beginning = dt.datetime.min.replace(tzinfo=dt.UTC)
+    calls = [c async for c in client.list_call_log(ds.workspace_id, start_at=beginning)]
+    assert [c.id for c in calls] == newest_first(ds)
+
+
 # --- prefetch, with a scripted fetcher --------------------------------------------------
 
 
