@@ -82,14 +82,9 @@ def _check_window(
         return shards, DEFAULT_SHARD_PAGE_SIZE if page_size is None else page_size
     if not isinstance(resume, ListingCheckpoint):
         raise ConfigurationError(f"resume must be a ListingCheckpoint, got {type(resume).__name__}")
-    # A checkpoint taken inside a page counts calls of that page: the page must be the
-    # same, so its size too.
-    if page_size is not None and page_size != resume.page_size:
-        raise ConfigurationError(
-            f"the checkpoint was taken with page_size={resume.page_size}; resume with the "
-            "same page size (or leave it out)"
-        )
-    return shards, resume.page_size
+    # A checkpoint names the last call handed over, not a place in a page: any page
+    # size resumes it.
+    return shards, resume.page_size if page_size is None else page_size
 
 
 def iter_call_log(

@@ -272,16 +272,18 @@ def test_a_checkpoint_of_another_listing_is_refused(mock_api: MockAPI) -> None:
         arguments: dict[str, Any] = {"start_at": start, "end_at": end, "status": "busy", **other}
         with pytest.raises(ConfigurationError, match="another listing"):
             asyncsdk.iter_call_log(client, WORKSPACE, resume=checkpoint, **arguments)
-    with pytest.raises(ConfigurationError, match="page_size=100"):
-        asyncsdk.iter_call_log(
-            client,
-            WORKSPACE,
-            start_at=start,
-            end_at=end,
-            status="busy",
-            page_size=50,
-            resume=checkpoint,
-        )
+    # A checkpoint names calls, not places in pages: another page size resumes it.
+    smaller = asyncsdk.iter_call_log(
+        client,
+        WORKSPACE,
+        start_at=start,
+        end_at=end,
+        status="busy",
+        page_size=50,
+        resume=checkpoint,
+    )
+    assert smaller.checkpoint().page_size == 50
+    assert smaller.checkpoint().shards == checkpoint.shards
     same = asyncsdk.iter_call_log(
         client, WORKSPACE, start_at=start, end_at=end, status="busy", resume=checkpoint
     )
@@ -345,21 +347,26 @@ def test_an_impossible_checkpoint_is_refused_before_any_request(mock_api: MockAP
             {"shards": [msgspec.structs.replace(first, end=end + dt.timedelta(hours=1))]},
             "not inside the listing",
         ),
-        ({"shards": [msgspec.structs.replace(first, skip=-1)]}, "skip and seen must be"),
-        ({"shards": [msgspec.structs.replace(first, page_token="")]}, "pageToken"),
+        ({"shards": [msgspec.structs.replace(first, seen=-1)]}, "seen must be 0"),
+        ({"shards": [msgspec.structs.replace(first, after=first.end)]}, "after must be"),
+        ({"shards": [msgspec.structs.replace(first, after=first.start)]}, "after must be"),
+        ({"shards": [msgspec.structs.replace(first, after_ids=(WORKSPACE,))]}, "without after"),
         (
-            {
-                "shards": [
-                    first,
-                    msgspec.structs.replace(second, query_start=first.start, start=first.start),
-                ]
-            },
+            {"shards": [first, msgspec.structs.replace(second, start=first.start)]},
             "overlap",
         ),
         (
-            {"shards": [msgspec.structs.replace(first, cursor=start.replace(tzinfo=None))]},
+            {
+                "shards": [
+                    msgspec.structs.replace(
+                        first, after=start.replace(tzinfo=None), after_ids=(WORKSPACE,)
+                    )
+                ]
+            },
             "no time zone",
         ),
+        ({"version": 1}, "version 1 .* counted positions in pages"),
+        ({"version": 3}, "version 3 is not supported"),
     ]
     for change, message in cases:
         bad = msgspec.structs.replace(good, **change)
@@ -417,7 +424,7 @@ async def test_a_shard_that_cannot_start_fails_the_listing_instead_of_hanging() 
 
 
 async def test_a_page_past_the_window_end_splits_nothing_it_cannot_resume() -> None:
-    """With an inclusive ``endAt`` a page may hold only calls at ``end + WINDOW_OVERLAP``."""
+    """With an inclusive ``endAt`` a page may hold only calls past the window's end."""
     ms = dt.timedelta(milliseconds=1)
     start = dt.datetime(2026, 10, 2, tzinfo=dt.UTC)
     end = start + ms
@@ -447,6 +454,43 @@ async def test_a_page_past_the_window_end_splits_nothing_it_cannot_resume() -> N
             break
     checkpoint = listing.checkpoint()
     assert ListingCheckpoint.from_json(checkpoint.to_json()) == checkpoint
+
+
+def test_a_checkpoint_that_counted_positions_is_refused_with_what_to_do(
+    mock_api: MockAPI,
+) -> None:
+    """Version 1 counted calls of a page (``skip``): resuming it on a live workspace
+    repeated some calls and lost others, so it is refused, before any request."""
+    client = Client(access_key=ACCESS_KEY, base_url=MOCK_BASE)
+    start = dt.datetime(2026, 10, 2, tzinfo=dt.UTC)
+    end = start + dt.timedelta(days=1)
+    query = asyncsdk.iter_call_log(client, WORKSPACE, start_at=start, end_at=end)
+    old = {
+        "query": query.checkpoint().query,
+        "startAt": "2026-10-02T00:00:00Z",
+        "endAt": "2026-10-03T00:00:00Z",
+        "pageSize": 1000,
+        "shards": [
+            {
+                "queryStart": "2026-10-02T00:00:00Z",
+                "start": "2026-10-02T00:00:00Z",
+                "end": "2026-10-03T00:00:00Z",
+                "pageToken": None,
+                "skip": 40,
+                "cursor": "2026-10-02T23:00:00Z",
+                "seen": 40,
+            }
+        ],
+        "version": 1,
+    }
+    data = json.dumps(old).encode()
+    with pytest.raises(ConfigurationError, match="Start the listing again"):
+        ListingCheckpoint.from_json(data)
+    # Decoded as part of a larger document (as `asyncsdk export` does): refused on resume.
+    decoded = msgspec.json.decode(data, type=ListingCheckpoint)
+    with pytest.raises(ConfigurationError, match="version 1"):
+        asyncsdk.iter_call_log(client, WORKSPACE, start_at=start, end_at=end, resume=decoded)
+    assert mock_api.sent == []
 
 
 def test_one_value_filters_keep_their_own_errors(mock_api: MockAPI) -> None:
