@@ -367,7 +367,9 @@ class ShardedListing:
                 kept.append(call)
         shard.last_seen = previous
         if previous is not None:
-            shard.cursor = previous
+            # A resumed shard starts at ``after``: the calls newer than that, which it
+            # asks for again and drops, must not let a split cut above it.
+            shard.cursor = previous if shard.cursor is None else min(shard.cursor, previous)
         shard.fetched += len(kept)
         results = page.results
         if len(results) >= 2 and results[0].created_at is not None and previous is not None:

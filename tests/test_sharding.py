@@ -456,6 +456,53 @@ async def test_a_page_past_the_window_end_splits_nothing_it_cannot_resume() -> N
     assert ListingCheckpoint.from_json(checkpoint.to_json()) == checkpoint
 
 
+async def test_a_resumed_shard_never_splits_off_what_it_handed_over() -> None:
+    """Its first pages may hold only calls newer than ``after``: no cut goes above it."""
+    start = dt.datetime(2026, 10, 2, tzinfo=dt.UTC)
+    end = start + dt.timedelta(seconds=10)
+    after = start + dt.timedelta(seconds=5, milliseconds=500)
+    handed = uuid.uuid4()
+
+    class Pager:
+        def __init__(self, **window: Any) -> None:
+            self.window = window
+
+        async def pages(self) -> AsyncIterator[asyncsdk.CallPage]:
+            at = self.window["end_at"]  # an inclusive endAt: calls at the bound itself
+            calls = [asyncsdk.Call(id=uuid.uuid4(), created_at=at) for _ in range(2)]
+            yield asyncsdk.CallPage(results=calls, next_page_token="t1")
+            await asyncio.sleep(3600)
+
+    checkpoint = ListingCheckpoint(
+        query="x",
+        start_at=start,
+        end_at=end,
+        page_size=2,
+        shards=[
+            asyncsdk.ShardCheckpoint(start=start, end=end, after=after, after_ids=(handed,), seen=1)
+        ],
+    )
+    listing = ShardedListing(
+        Pager,  # type: ignore[arg-type]  # what the listing uses of a CallPager
+        fingerprint="x",
+        start_at=start,
+        end_at=end,
+        shards=16,  # room for a cut at every whole second
+        page_size=2,
+        resume=checkpoint,
+    )
+    async with listing:
+        async for page in listing.pages():
+            assert page.results == []  # newer than after: handed over before
+            break
+    shards = listing.checkpoint().shards
+    assert len(shards) > 1  # it did split
+    for shard in shards:
+        if shard.after is None:
+            assert shard.end <= after, "a new shard would list handed-over calls again"
+    ListingCheckpoint.from_json(listing.checkpoint().to_json())
+
+
 def test_a_checkpoint_that_counted_positions_is_refused_with_what_to_do(
     mock_api: MockAPI,
 ) -> None:
