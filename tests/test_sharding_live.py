@@ -173,3 +173,33 @@ async def test_many_shards_stopped_anywhere_with_calls_made_everywhere(
         handed, checkpoint = await stop_after(listing, rng.randint(1, 400), mode=mode)
     resumed = await resume(ds, checkpoint)
     check(ds, handed, resumed, checkpoint, new)
+
+
+@pytest.mark.parametrize("seed", range(3))
+async def test_stopped_and_resumed_again_and_again_while_calls_keep_coming(seed: int) -> None:
+    """Each round a workspace with more calls, another page size, another stop point."""
+    ds = SPREAD
+    rng = random.Random(seed)
+    hidden = set(rng.sample(list(ds.call_ids), 200))
+    at_first = set(ds.call_ids) - hidden
+    listed: list[uuid.UUID] = []
+    checkpoint: ListingCheckpoint | None = None
+    for _ in range(40):  # bounded: a listing of 1,000 calls is done well before
+        async with workspace(ds, hidden) as client:
+            listing = whole(
+                ds,
+                client,
+                shards=rng.randint(1, 6),
+                page_size=rng.choice([10, 25, 60]),
+                resume=checkpoint,
+            )
+            handed, checkpoint = await stop_after(
+                listing, rng.randint(1, 150), mode=rng.choice(["calls", "pages"])
+            )
+        listed += handed
+        hidden -= set(rng.sample(sorted(hidden), min(len(hidden), 25)))  # calls made
+        if checkpoint.complete:
+            break
+    assert checkpoint is not None and checkpoint.complete
+    assert Counter(listed).most_common(1)[0][1] == 1, "a call was listed twice"
+    assert at_first <= set(listed), f"{len(at_first - set(listed))} calls lost"
