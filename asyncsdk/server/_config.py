@@ -201,6 +201,12 @@ class ServerConfig:
         unlisted: Calls the list endpoints leave out, as if not created yet (*Get a
             call* still finds them): two servers over one dataset, one with and one
             without, are a workspace before and after those calls were made.
+        unlisted_until: With a number ``n``, the ``unlisted`` calls are listed from the
+            ``n``-th list request the server answers on (counting from 1): calls
+            created while a listing runs.
+        offset_tokens: Page tokens hold how many calls of the query were served
+            before, as some APIs' do, instead of where the last page ended: a call
+            created above the next page then shifts it, and it repeats calls.
     """
 
     access_keys: tuple[str, ...] = DEFAULT_ACCESS_KEYS
@@ -222,6 +228,8 @@ class ServerConfig:
     start_inclusive: bool = True
     end_inclusive: bool = False
     unlisted: frozenset[uuid.UUID] = frozenset()
+    unlisted_until: int | None = None
+    offset_tokens: bool = False
 
     def __post_init__(self) -> None:
         for name in ("access_keys", "bearer_tokens"):
@@ -239,7 +247,15 @@ class ServerConfig:
         object.__setattr__(self, "unlisted", frozenset(self.unlisted))
         if not all(isinstance(call_id, uuid.UUID) for call_id in self.unlisted):
             raise ValueError("unlisted must hold call ids as uuid.UUID")
-        for name in ("policy_header", "limit_headers", "start_inclusive", "end_inclusive"):
+        if self.unlisted_until is not None:
+            _check_positive_int("unlisted_until", self.unlisted_until)
+        for name in (
+            "policy_header",
+            "limit_headers",
+            "start_inclusive",
+            "end_inclusive",
+            "offset_tokens",
+        ):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
         _check_seconds("latency", self.latency)

@@ -25,7 +25,10 @@ Bird's reference does not say how finely ``startAt`` and ``endAt`` are read, nor
 each bound is inclusive; `ServerConfig.time_precision`, ``start_inclusive`` and
 ``end_inclusive`` choose (by default: to the microsecond, ``[startAt, endAt)``), so
 that a client can be tried against every plausible answer. `ServerConfig.unlisted`
-leaves calls out of every listing, as if not created yet.
+leaves calls out of every listing, as if not created yet (until the list request
+``unlisted_until``, if set: calls created while a listing runs), and
+``offset_tokens`` makes a token count the calls served before instead of naming where
+the last page ended, so that calls created meanwhile shift the next page.
 
 Imports: aiohttp's multidict, the server's own modules and the standard library.
 """
@@ -37,6 +40,7 @@ import binascii
 import datetime as dt
 import hashlib
 import hmac
+import itertools
 import re
 import struct
 import uuid
@@ -196,6 +200,7 @@ class Listing:
         self._unlisted = frozenset(
             index for call_id in config.unlisted if (index := dataset.index(call_id)) is not None
         )
+        self._answered = 0  # list requests answered, for ``unlisted_until``
         self._key = hashlib.sha256(
             f"asyncsdk.server.page-token:{config.seed}:{dataset.seed}:{dataset.size}".encode()
         ).digest()
@@ -212,9 +217,15 @@ class Listing:
             return error_reply(404, "workspace not found")
         if not log and uuid.UUID(ids["channelId"]) != dataset.channel_id:
             return error_reply(404, "channel not found")
+        self._answered += 1
+        until = self._config.unlisted_until
+        unlisted = self._unlisted if until is None or self._answered < until else frozenset()
         window = self._window(query)
-        end = window.stop if position is None else position
-        found, following = self._scan(query, window, end)
+        if self._config.offset_tokens:
+            found, following = self._scan_from(query, window, position or 0, unlisted)
+        else:
+            end = window.stop if position is None else position
+            found, following = self._scan(query, window, end, unlisted)
         body = b'{"results":[' + b",".join(dataset.body_at(i) for i in found) + b"]"
         if following is not None:
             token = self._token(query.digest, following)
@@ -341,10 +352,11 @@ class Listing:
             return range(index, index + 1)
         return window
 
-    def _scan(self, query: _Query, window: range, end: int) -> tuple[list[int], int | None]:
+    def _scan(
+        self, query: _Query, window: range, end: int, unlisted: frozenset[int]
+    ) -> tuple[list[int], int | None]:
         """Return the indices of one page below ``end``, newest first, and the next end."""
         end = min(max(end, window.start), window.stop)
-        unlisted = self._unlisted
         if not query.filtered and not unlisted:
             low = max(window.start, end - query.limit)
             return list(range(end - 1, low - 1, -1)), (low if low > window.start else None)
@@ -357,3 +369,17 @@ class Listing:
             if index not in unlisted and query.matches(dataset.template_at(index).facts):
                 found.append(index)
         return found, (index if index > window.start else None)
+
+    def _scan_from(
+        self, query: _Query, window: range, offset: int, unlisted: frozenset[int]
+    ) -> tuple[list[int], int | None]:
+        """Return one page after the first ``offset`` calls listed now, and the next offset."""
+        dataset = self._dataset
+        listed = (
+            index
+            for index in reversed(window)
+            if index not in unlisted and query.matches(dataset.template_at(index).facts)
+        )
+        found = list(itertools.islice(listed, offset, offset + query.limit + 1))
+        more = len(found) > query.limit
+        return found[: query.limit], (offset + query.limit if more else None)

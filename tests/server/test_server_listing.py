@@ -372,3 +372,30 @@ def test_the_listing_options_are_checked() -> None:
         ServerConfig(end_inclusive=1)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="unlisted"):
         ServerConfig(unlisted=frozenset({"not-a-uuid"}))  # type: ignore[arg-type]
+
+
+async def test_offset_tokens_list_each_call_once_when_nothing_changes(
+    dataset: Dataset, session: aiohttp.ClientSession
+) -> None:
+    async with EmbeddedServer(ServerConfig(offset_tokens=True), dataset=dataset) as server:
+        pages = await all_pages(session, log_url(server), [("limit", "30")])
+    assert [c.id for p in pages for c in p.results] == list(reversed(dataset.call_ids))
+
+
+@pytest.mark.parametrize("offset_tokens", [True, False], ids=["offset", "key"])
+async def test_calls_created_during_a_listing_shift_offset_tokens_only(
+    session: aiohttp.ClientSession, offset_tokens: bool
+) -> None:
+    """Three calls appear at the top from the second request on."""
+    ds = Dataset(100, seed=7, span=dt.timedelta(seconds=1))
+    newest = frozenset(ds.call_ids[-3:])
+    config = ServerConfig(unlisted=newest, unlisted_until=2, offset_tokens=offset_tokens)
+    async with EmbeddedServer(config, dataset=ds) as server:
+        pages = await all_pages(session, log_url(server), [("limit", "10")])
+        again = await get_page(session, log_url(server), [("limit", "10")])
+    ids = [c.id for p in pages for c in p.results]
+    assert not newest & set(ids)  # created above where the listing was
+    assert set(ids) == set(ds.call_ids) - newest
+    repeated = len(ids) - len(set(ids))
+    assert repeated == (3 if offset_tokens else 0)
+    assert newest <= {c.id for c in again.results}  # listed from the second request on
