@@ -14,8 +14,12 @@ whole seconds, and a shard of ``[start, end)`` asks for ``[the whole second belo
 start's, the first whole second at or after end]``. Whatever the convention, every
 call of its window is inside the query; the calls outside the window are dropped, as
 the neighbouring shard returns them (`asyncsdk._windows` has the rule and the
-evidence). A call without a ``createdAt`` cannot be placed and raises `DecodeError`,
-as does a page out of newest-first order (the listing relies on it).
+evidence). Nor does the reference say whether a page token names where the last page
+ended or counts the calls served before; with a counting token, calls created during
+the listing push the next page back and the API serves calls of the previous page
+again: a shard drops those (it remembers the IDs of its last page). A call without a
+``createdAt`` cannot be placed and raises `DecodeError`, as does a page out of
+newest-first order (the listing relies on it), a repeat from further back included.
 
 **Busy shards split.** Pages come newest first, so after a page a shard has covered
 ``[cursor, end)``, where ``cursor`` is the oldest ``createdAt`` seen, and the rest of its

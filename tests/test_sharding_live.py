@@ -203,3 +203,31 @@ async def test_stopped_and_resumed_again_and_again_while_calls_keep_coming(seed:
     assert checkpoint is not None and checkpoint.complete
     assert Counter(listed).most_common(1)[0][1] == 1, "a call was listed twice"
     assert at_first <= set(listed), f"{len(at_first - set(listed))} calls lost"
+
+
+@pytest.mark.parametrize("offset_tokens", [True, False], ids=["offset-tokens", "key-tokens"])
+@pytest.mark.parametrize("shards", [1, 4])
+@pytest.mark.parametrize("appear_at", [2, 5])
+async def test_calls_created_while_the_listing_runs(
+    offset_tokens: bool, shards: int, appear_at: int
+) -> None:
+    """New calls at the top while pages are fetched: an API whose tokens count calls
+    served before then repeats some in the next page; none may be listed twice."""
+    ds = SPREAD
+    ids = list(ds.call_ids)
+    new = set(ids[-12:]) | set(random.Random(appear_at).sample(ids[:-12], 6))
+    config = ServerConfig(
+        access_keys=(ACCESS_KEY,),
+        unlisted=frozenset(new),
+        unlisted_until=appear_at,
+        offset_tokens=offset_tokens,
+    )
+    async with (
+        EmbeddedServer(config, dataset=ds) as server,
+        Client(access_key=ACCESS_KEY, base_url=server.base_url) as client,
+    ):
+        listed = [c.id async for c in whole(ds, client, shards=shards, page_size=30)]
+    assert Counter(listed).most_common(1)[0][1] == 1, "a call was listed twice"
+    before = set(ids) - new
+    assert before <= set(listed), f"{len(before - set(listed))} calls lost"
+    assert set(listed) <= set(ids)
