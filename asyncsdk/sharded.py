@@ -53,7 +53,6 @@ class _Shard:
         "go",
         "handed",
         "last_seen",
-        "page_ids",
         "passed",
         "recent",
         "start",
@@ -72,7 +71,6 @@ class _Shard:
         self.cursor = state.after  # the oldest createdAt fetched: where splits may cut
         self.fetched = state.seen  # calls of the window fetched in [cursor, end)
         self.last_seen: dt.datetime | None = None  # for the newest-first check
-        self.page_ids: frozenset[uuid.UUID] = frozenset()  # the last page's, for repeats
         self.recent: tuple[int, dt.timedelta] = (0, dt.timedelta(0))  # last page: calls, span
         self.fetched_all = False
         self.done = False  # everything fetched was handed over
@@ -269,7 +267,7 @@ class ShardedListing:
         # the allocator's arenas of those pages alive for the rest of the listing.
         self._shards.remove(shard)
         shard.cursor = shard.last_seen = shard.after = None
-        shard.after_ids, shard.page_ids = [], frozenset()
+        shard.after_ids = []
 
     async def aclose(self) -> None:
         """Stop: cancel every page in flight. Idempotent."""
@@ -352,12 +350,7 @@ class ShardedListing:
         start, end = shard.start, shard.end
         previous = shard.last_seen
         kept: list[Call] = []
-        repeats, shard.page_ids = shard.page_ids, frozenset(call.id for call in page.results)
         for position, call in enumerate(page.results):
-            if call.id in repeats:
-                # The previous page's call again: the API's token counts the calls served
-                # before, and calls created since pushed the next page back.
-                continue
             created = call.created_at
             if created is None or (previous is not None and created > previous):
                 raise DecodeError(

@@ -17,9 +17,9 @@ the neighbouring shard returns them (`asyncsdk._windows` has the rule and the
 evidence). Nor does the reference say whether a page token names where the last page
 ended or counts the calls served before; with a counting token, calls created during
 the listing push the next page back and the API serves calls of the previous page
-again: a shard drops those (it remembers the IDs of its last page). A call without a
-``createdAt`` cannot be placed and raises `DecodeError`, as does a page out of
-newest-first order (the listing relies on it), a repeat from further back included.
+again: the shard's `CallPager` drops those (it remembers its last page's IDs). A call
+without a ``createdAt`` cannot be placed and raises `DecodeError`, as does a page out
+of newest-first order (the listing relies on it), a repeat from further back included.
 
 **Busy shards split.** Pages come newest first, so after a page a shard has covered
 ``[cursor, end)``, where ``cursor`` is the oldest ``createdAt`` seen, and the rest of its
