@@ -62,7 +62,7 @@ class ListingCheckpoint(msgspec.Struct, frozen=True, kw_only=True, rename="camel
         query: A digest of the endpoint, filters and window it belongs to.
         start_at: Start of the whole window.
         end_at: End of the whole window (exclusive).
-        page_size: Calls per page it was listed with (a resumed page must be the same).
+        page_size: Calls per page it was listed with (a resumed listing's default).
         shards: The unfinished shards; empty once everything was handed over.
         version: Format version.
     """

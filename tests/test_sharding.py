@@ -553,3 +553,21 @@ def test_one_value_filters_keep_their_own_errors(mock_api: MockAPI) -> None:
     )
     assert listing.checkpoint().shards
     assert mock_api.sent == []
+
+
+@pytest.mark.parametrize("env", [DATASETS["even"]], ids=["even"], indirect=True)
+async def test_a_window_from_the_beginning_of_time_to_the_end(
+    env: tuple[EmbeddedServer, Client],
+) -> None:
+    """``datetime.min`` to ``datetime.max``: four-digit years, no overflow at either end."""
+    server, client = env
+    ds = server.dataset
+    listing = asyncsdk.iter_call_log(
+        client,
+        ds.workspace_id,
+        start_at=dt.datetime.min.replace(tzinfo=dt.UTC),
+        end_at=dt.datetime.max.replace(tzinfo=dt.UTC),
+        shards=8,
+    )
+    exactly_once([call.id async for call in listing], ds)
+    assert any("startAt=0001-01-01T00:00:00Z" in r.query for r in server.requests)
