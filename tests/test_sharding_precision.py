@@ -17,6 +17,7 @@ import pytest
 
 import asyncsdk
 from asyncsdk import Client, ShardedListing
+from asyncsdk._windows import even_cuts, query_window, split_cuts
 from asyncsdk.server import Dataset, EmbeddedServer, ServerConfig
 
 from ._support import ACCESS_KEY
@@ -88,3 +89,45 @@ async def test_every_precision_and_bound_convention_lists_each_call_once(
             }
             assert len(windows_asked) > SHARDS
             assert all(WHOLE_SECOND.fullmatch(b) for w in windows_asked for b in w), windows_asked
+
+
+# --- the rule itself ------------------------------------------------------------------------
+
+T = dt.datetime(2026, 10, 2, 8, 57, 58, tzinfo=dt.UTC)
+S = dt.timedelta(seconds=1)
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "after", "expected"),
+    [
+        (T, T + 5 * S, None, (T - S, T + 5 * S)),  # whole: a second below, the end itself
+        (T + 736693 * US, T + 5 * S + 949077 * US, None, (T - S, T + 6 * S)),
+        (T, T + 5 * S, T + 2 * S, (T - S, T + 3 * S)),  # resumed: the second past after
+        (T, T + 5 * S, T + 2 * S + 10 * US, (T - S, T + 3 * S)),
+        (T, T + 2 * S + 500 * US, T + 2 * S, (T - S, T + 3 * S)),
+        (
+            dt.datetime.min.replace(tzinfo=dt.UTC),
+            dt.datetime.max.replace(tzinfo=dt.UTC),
+            None,
+            (dt.datetime.min.replace(tzinfo=dt.UTC), dt.datetime.max.replace(tzinfo=dt.UTC)),
+        ),
+    ],
+)
+def test_a_shard_asks_for_whole_seconds_around_its_window(
+    start: dt.datetime,
+    end: dt.datetime,
+    after: dt.datetime | None,
+    expected: tuple[dt.datetime, dt.datetime],
+) -> None:
+    assert query_window(start, end, after) == expected
+
+
+def test_cuts_are_whole_seconds_inside_the_window() -> None:
+    start, end = T + 200 * US * 1000, T + 9 * S + 800 * US * 1000
+    cuts = even_cuts(start, end, 4)
+    assert cuts[0] == start and cuts[-1] == end and cuts == sorted(set(cuts))
+    assert all(c.microsecond == 0 for c in cuts[1:-1]) and len(cuts) == 5
+    assert even_cuts(T, T + 900 * US * 1000, 8) == [T, T + 900 * US * 1000]  # no second inside
+    split = split_cuts(T + 100 * US, T + 3 * S + 10 * US, 8)
+    assert split == [T + 100 * US, T + S, T + 2 * S, T + 3 * S]  # at most one per second
+    assert split_cuts(T + 100 * US, T + 900 * US * 1000, 8) == [T + 100 * US]  # paged through
