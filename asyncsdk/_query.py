@@ -51,10 +51,15 @@ def rfc3339(value: dt.datetime) -> str:
     """Format an aware datetime as RFC 3339 in UTC: ``2026-10-02T09:14:03.120Z``.
 
     Whole seconds are written without a fraction, whole milliseconds with three digits,
-    anything finer with six.
+    anything finer with six. The year always has four digits (``0001-01-01T00:00:00Z``,
+    as Bird writes its zero time): ``strftime("%Y")`` writes ``1`` for year 1 on some
+    platforms, which is not RFC 3339.
     """
     utc = value.astimezone(dt.UTC)
-    text = utc.strftime("%Y-%m-%dT%H:%M:%S")
+    text = (
+        f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}"
+        f"T{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d}"
+    )
     micro = utc.microsecond
     if micro == 0:
         return text + "Z"
@@ -180,7 +185,13 @@ def _when(name: str, value: object) -> dt.datetime | None:
             f"{name} must be timezone-aware (e.g. datetime(..., tzinfo=datetime.UTC)), "
             f"got the naive {value.isoformat()}"
         )
-    return value.astimezone(dt.UTC)
+    try:
+        return value.astimezone(dt.UTC)
+    except OverflowError:
+        raise ConfigurationError(
+            f"{name} is out of range: {value.isoformat()} is before year 1 or after "
+            "year 9999 in UTC"
+        ) from None
 
 
 def _count(name: str, value: object, low: int, high: int | None) -> int | None:

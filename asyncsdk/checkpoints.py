@@ -13,38 +13,41 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import uuid
 from typing import Final
 
 import msgspec
 
 from ._query import MAX_PAGE_SIZE as _MAX_PAGE_SIZE
-from ._query import MAX_PAGE_TOKEN_LENGTH as _MAX_TOKEN
 from .errors import ConfigurationError
 
 __all__ = ["ListingCheckpoint", "ShardCheckpoint"]
 
-_CHECKPOINT_VERSION: Final = 1
+_CHECKPOINT_VERSION: Final = 2
 
 
 class ShardCheckpoint(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
-    """Where one unfinished shard of a sharded listing stands.
+    """Where one unfinished shard of a sharded listing stands: what it handed over.
+
+    Pages come newest first, so a shard has handed over a prefix of its window in that
+    order. The prefix ends at the last call handed over, named by its ``createdAt``
+    (``after``) and by the IDs handed over at that very ``createdAt`` (``after_ids``):
+    the API's order among calls created at the same time is not something to rely on.
+    A resumed shard lists its window again up to ``after`` and drops what is newer, and
+    those IDs; no position in a page is kept, since pages move when calls are created.
 
     Attributes:
-        query_start: Start of the window the shard's query (and token) was made for.
-        start: Start of the shard's window now (raised when the shard was split).
+        start: Start of the shard's window (raised when the shard was split).
         end: End of the shard's window (exclusive).
-        page_token: The token of the page to continue with; ``None``: its first page.
-        skip: Calls of that page already handed over.
-        cursor: The oldest ``createdAt`` seen so far, if any.
+        after: ``createdAt`` of the last call handed over; ``None``: none was.
+        after_ids: The IDs handed over whose ``createdAt`` is ``after``.
         seen: Calls of the window handed over so far.
     """
 
-    query_start: dt.datetime
     start: dt.datetime
     end: dt.datetime
-    page_token: str | None = None
-    skip: int = 0
-    cursor: dt.datetime | None = None
+    after: dt.datetime | None = None
+    after_ids: tuple[uuid.UUID, ...] = ()
     seen: int = 0
 
 
@@ -59,7 +62,7 @@ class ListingCheckpoint(msgspec.Struct, frozen=True, kw_only=True, rename="camel
         query: A digest of the endpoint, filters and window it belongs to.
         start_at: Start of the whole window.
         end_at: End of the whole window (exclusive).
-        page_size: Calls per page it was listed with (a resumed page must be the same).
+        page_size: Calls per page it was listed with (a resumed listing's default).
         shards: The unfinished shards; empty once everything was handed over.
         version: Format version.
     """
@@ -83,8 +86,9 @@ class ListingCheckpoint(msgspec.Struct, frozen=True, kw_only=True, rename="camel
         fails here rather than resuming into a listing that loses or repeats calls.
 
         Raises:
-            ConfigurationError: Naming what is wrong (a naive time, a shard outside the
-                window, shards that overlap, a negative count, an empty page token).
+            ConfigurationError: Naming what is wrong (another format version, a naive
+                time, a shard outside the window, shards that overlap, a negative
+                count, a last call handed over outside its shard).
         """
         _check_listing(self)
 
@@ -103,8 +107,6 @@ class ListingCheckpoint(msgspec.Struct, frozen=True, kw_only=True, rename="camel
             checkpoint = msgspec.json.decode(data, type=cls)
         except msgspec.MsgspecError as exc:
             raise ConfigurationError(f"not a listing checkpoint: {exc}") from exc
-        if checkpoint.version != _CHECKPOINT_VERSION:
-            raise ConfigurationError(f"checkpoint version {checkpoint.version} is not supported")
         checkpoint.check()
         return checkpoint
 
@@ -116,6 +118,17 @@ def _aware(name: str, value: dt.datetime) -> None:
 
 def _check_listing(checkpoint: ListingCheckpoint) -> None:
     """Raise `ConfigurationError` unless every field is one a listing could have written."""
+    if checkpoint.version == 1:
+        # Version 1 counted calls by their position in a page (``skip``), which does not
+        # name the same calls once the page has changed, and its ``cursor`` was the
+        # oldest call fetched, not handed over: no exact resume can be made from it.
+        raise ConfigurationError(
+            "checkpoint version 1 (an earlier asyncsdk) counted positions in pages, which "
+            "calls created since can shift; it cannot be resumed exactly. Start the listing "
+            "again (asyncsdk export: remove the output and its checkpoint file)"
+        )
+    if checkpoint.version != _CHECKPOINT_VERSION:
+        raise ConfigurationError(f"checkpoint version {checkpoint.version} is not supported")
     _aware("startAt", checkpoint.start_at)
     _aware("endAt", checkpoint.end_at)
     if not checkpoint.start_at < checkpoint.end_at:
@@ -126,23 +139,25 @@ def _check_listing(checkpoint: ListingCheckpoint) -> None:
         )
     for n, shard in enumerate(checkpoint.shards):
         where = f"checkpoint: shards[{n}]"
-        for name in ("query_start", "start", "end"):
+        for name in ("start", "end"):
             _aware(f"shards[{n}].{name}", getattr(shard, name))
-        if shard.cursor is not None:
-            _aware(f"shards[{n}].cursor", shard.cursor)
-        if not (
-            checkpoint.start_at <= shard.query_start <= shard.start < shard.end <= checkpoint.end_at
-        ):
+        if not checkpoint.start_at <= shard.start < shard.end <= checkpoint.end_at:
             raise ConfigurationError(
                 f"{where}: its window [{shard.start.isoformat()}, {shard.end.isoformat()}) "
-                "(queried from queryStart) is not inside the listing's window"
+                "is not inside the listing's window"
             )
-        if shard.skip < 0 or shard.seen < 0:
+        if shard.seen < 0:
+            raise ConfigurationError(f"{where}: seen must be 0 or more, got {shard.seen}")
+        if shard.after is None:
+            if shard.after_ids:
+                raise ConfigurationError(f"{where}: afterIds without after")
+            continue
+        _aware(f"shards[{n}].after", shard.after)
+        if not shard.start <= shard.after < shard.end or not shard.after_ids:
             raise ConfigurationError(
-                f"{where}: skip and seen must be 0 or more, got {shard.skip} and {shard.seen}"
+                f"{where}: after must be the createdAt of calls handed over (afterIds) "
+                "inside the shard's window"
             )
-        if shard.page_token is not None and not 0 < len(shard.page_token) <= _MAX_TOKEN:
-            raise ConfigurationError(f"{where}: pageToken must be 1 to {_MAX_TOKEN} characters")
     windows = sorted((shard.start, shard.end) for shard in checkpoint.shards)
     for (_, end), (start, _) in itertools.pairwise(windows):
         if start < end:

@@ -9,8 +9,11 @@ notices a steady rate, the second a shard that has just reached a busy stretch).
 its page is taken before handing over the next, so a listing of K shards holds at
 most about 2K pages however long the window.
 
-Imports: the standard library, and the checkpoints, errors, listing, models and
-_protocol modules of this package.
+The decisions (which whole seconds a shard asks for, where a window is cut, how many
+pages are left) are pure functions in `asyncsdk._windows`.
+
+Imports: the standard library, and the checkpoints, errors, listing, models, _windows
+and _protocol modules of this package.
 """
 
 from __future__ import annotations
@@ -18,81 +21,90 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import itertools
-import math
+import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from types import TracebackType
 from typing import Any, Final, NamedTuple, Self
 
 from . import _protocol
+from ._windows import even_cuts, pages_left, query_window, split_cuts
 from .checkpoints import ListingCheckpoint, ShardCheckpoint
 from .errors import ConfigurationError, DecodeError
 from .listing import CallPager
 from .models import Call, CallPage
 
-__all__ = ["SPLIT_MIN_PAGES", "WINDOW_OVERLAP", "ShardedListing"]
+__all__ = ["SPLIT_MIN_PAGES", "ShardedListing"]
 
-#: How far each shard's query reaches past its window, on both sides.
-WINDOW_OVERLAP: Final = dt.timedelta(milliseconds=1)
 #: A shard is split when the rest of its window is estimated at this many pages or more.
 SPLIT_MIN_PAGES: Final = 2
-#: The narrowest piece a split makes.
-_MIN_PIECE = dt.timedelta(milliseconds=1)
 
 
 class _Shard:
     """One shard's live state (owned by the listing, changed only between pages)."""
 
     __slots__ = (
-        "consumed",
+        "after",
+        "after_ids",
         "cursor",
+        "done",
         "end",
+        "fetched",
         "fetched_all",
         "go",
+        "handed",
         "last_seen",
-        "page_token",
-        "query_start",
+        "passed",
         "recent",
-        "seen",
-        "skip",
         "start",
         "task",
     )
 
     def __init__(self, state: ShardCheckpoint) -> None:
-        self.query_start = state.query_start
-        self.start = state.start
-        self.end = state.end
-        self.page_token = state.page_token  # where the shard's pager starts
-        self.skip = state.skip  # calls of its first page to drop: handed over before
-        self.cursor = state.cursor
-        self.seen = state.seen
+        self.start = state.start.astimezone(dt.UTC)
+        self.end = state.end.astimezone(dt.UTC)
+        # What was handed over: the last call's createdAt and the IDs handed over at it.
+        self.after = state.after
+        self.after_ids = list(state.after_ids)
+        self.handed = state.seen
+        # What a resumed shard drops: the calls handed over before it was checkpointed.
+        self.passed = (state.after, frozenset(state.after_ids))
+        self.cursor = state.after  # the oldest createdAt fetched: where splits may cut
+        self.fetched = state.seen  # calls of the window fetched in [cursor, end)
         self.last_seen: dt.datetime | None = None  # for the newest-first check
         self.recent: tuple[int, dt.timedelta] = (0, dt.timedelta(0))  # last page: calls, span
         self.fetched_all = False
-        self.consumed: tuple[str | None, int] | None = (state.page_token, state.skip)
+        self.done = False  # everything fetched was handed over
         self.go = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
 
+    def hand_over(self, call: Call) -> None:
+        """Note that ``call`` (of this shard's window) was handed to the caller."""
+        if call.created_at != self.after:
+            self.after = call.created_at
+            self.after_ids = []
+        self.after_ids.append(call.id)
+        self.handed += 1
+
+    def was_handed_over(self, created: dt.datetime, call_id: uuid.UUID) -> bool:
+        """Whether a checkpoint this shard resumed from counts the call as handed over."""
+        after, ids = self.passed
+        return after is not None and (created > after or (created == after and call_id in ids))
+
     def snapshot(self) -> ShardCheckpoint | None:
-        if self.consumed is None:
+        if self.done:
             return None
-        token, skip = self.consumed
         return ShardCheckpoint(
-            query_start=self.query_start,
             start=self.start,
             end=self.end,
-            page_token=token,
-            skip=skip,
-            cursor=self.cursor,
-            seen=self.seen,
+            after=self.after,
+            after_ids=tuple(self.after_ids),
+            seen=self.handed,
         )
 
 
 class _Delivery(NamedTuple):
     shard: _Shard
     calls: list[Call]
-    token: str | None  # the token that fetched this page
-    offset: int  # calls of the page kept but handed over before a resume
     next_token: str | None
     finished: bool
 
@@ -133,7 +145,11 @@ class ShardedListing:
         self._limit = shards
         self._page_size = page_size
         if resume is None:
-            self._shards = [_Shard(s) for s in _even_split(start_at, end_at, shards)]
+            cuts = even_cuts(start_at, end_at, shards)
+            self._shards = [
+                _Shard(ShardCheckpoint(start=low, end=high))
+                for low, high in itertools.pairwise(cuts)
+            ]
         else:
             resume.check()
             if resume.query != fingerprint or (resume.start_at, resume.end_at) != (
@@ -145,9 +161,7 @@ class ShardedListing:
                     "differ); resume with the same arguments"
                 )
             self._shards = [_Shard(s) for s in resume.shards]
-        self._queue: asyncio.Queue[tuple[_Shard, CallPage | BaseException, str | None]] = (
-            asyncio.Queue()
-        )
+        self._queue: asyncio.Queue[tuple[_Shard, CallPage | BaseException]] = asyncio.Queue()
         self._started = False
         self._iterator: AsyncGenerator[Any, None] | None = None
         self._pages_fetched = 0
@@ -162,7 +176,7 @@ class ShardedListing:
 
     @property
     def shards(self) -> list[ShardCheckpoint]:
-        """The unfinished shards as they stand: window, token, calls handed over."""
+        """The unfinished shards as they stand: window, last call handed over."""
         return [s for shard in self._shards if (s := shard.snapshot()) is not None]
 
     @property
@@ -171,8 +185,8 @@ class ShardedListing:
         total = (self._end_at - self._start_at).total_seconds()
         left = 0.0
         for shard in self._shards:
-            if shard.consumed is not None:
-                top = shard.end if shard.cursor is None else min(shard.cursor, shard.end)
+            if not shard.done:
+                top = shard.end if shard.after is None else min(shard.after, shard.end)
                 left += max((top - shard.start).total_seconds(), 0.0)
         return max(0.0, 1.0 - left / total)
 
@@ -225,6 +239,8 @@ class ShardedListing:
         try:
             async for delivery in deliveries:
                 shard = delivery.shard
+                for call in delivery.calls:
+                    shard.hand_over(call)
                 self._consumed(shard, delivery)
                 yield CallPage(results=delivery.calls, next_page_token=delivery.next_token)
         finally:
@@ -235,8 +251,8 @@ class ShardedListing:
         try:
             async for delivery in deliveries:
                 shard = delivery.shard
-                for done, call in enumerate(delivery.calls, delivery.offset + 1):
-                    shard.consumed = (delivery.token, done)
+                for call in delivery.calls:
+                    shard.hand_over(call)  # before the yield: the caller has it then
                     yield call
                 self._consumed(shard, delivery)
         finally:
@@ -245,13 +261,13 @@ class ShardedListing:
     def _consumed(self, shard: _Shard, delivery: _Delivery) -> None:
         """Note that a page was handed over whole; forget a shard that is done."""
         if not delivery.finished:
-            shard.consumed = (delivery.next_token, 0)
             return
-        shard.consumed = None
+        shard.done = True
         # Its task is done; and what it still held of its pages (datetimes) would keep
         # the allocator's arenas of those pages alive for the rest of the listing.
         self._shards.remove(shard)
-        shard.cursor = shard.last_seen = None
+        shard.cursor = shard.last_seen = shard.after = None
+        shard.after_ids = []
 
     async def aclose(self) -> None:
         """Stop: cancel every page in flight. Idempotent."""
@@ -273,25 +289,19 @@ class ShardedListing:
 
     async def _run_shard(self, shard: _Shard) -> None:
         """Page one shard, handing each page over and waiting until it is taken."""
-        token = shard.page_token
         pages: AsyncGenerator[CallPage, None] | None = None
         try:
             # Inside the try: whatever fails, the consumer hears of it and never waits
             # for a page that will not come.
-            pager = self._make_pager(
-                start_at=shard.query_start - WINDOW_OVERLAP,
-                end_at=shard.end + WINDOW_OVERLAP,
-                page_size=self._page_size,
-                page_token=shard.page_token,
-            )
+            low, high = query_window(shard.start, shard.end, shard.passed[0])
+            pager = self._make_pager(start_at=low, end_at=high, page_size=self._page_size)
             pages = pager.pages()
             async for page in pages:
-                self._queue.put_nowait((shard, page, token))
-                token = page.next_page_token
+                self._queue.put_nowait((shard, page))
                 await shard.go.wait()
                 shard.go.clear()
         except Exception as exc:  # handed to the consumer, who raises it
-            self._queue.put_nowait((shard, exc, token))
+            self._queue.put_nowait((shard, exc))
         finally:
             if pages is not None:
                 await pages.aclose()
@@ -303,7 +313,7 @@ class ShardedListing:
 
     async def _deliveries(self) -> AsyncGenerator[_Delivery, None]:
         """Start the shards, take their pages in arrival order, split busy ones."""
-        waiting = [s for s in self._shards if s.consumed is not None]
+        waiting = [s for s in self._shards if not s.done]
         running: list[_Shard] = []
         try:
             while waiting or running:
@@ -311,11 +321,10 @@ class ShardedListing:
                     shard = waiting.pop(0)
                     running.append(shard)
                     self._start(shard)
-                shard, outcome, token = await self._queue.get()
+                shard, outcome = await self._queue.get()
                 if isinstance(outcome, BaseException):
                     raise outcome
                 self._pages_fetched += 1
-                offset = shard.skip
                 calls = self._accept(shard, outcome)
                 finished = shard.fetched_all
                 if finished:
@@ -326,7 +335,7 @@ class ShardedListing:
                     for piece in self._split(shard, free=self._limit - len(running)):
                         waiting.append(piece)
                         self._shards.append(piece)
-                yield _Delivery(shard, calls, token, offset, outcome.next_page_token, finished)
+                yield _Delivery(shard, calls, outcome.next_page_token, finished)
                 if not finished:
                     shard.go.set()
         finally:
@@ -354,16 +363,14 @@ class ShardedListing:
                     body=call.to_json(),
                 )
             previous = created
-            if start <= created < end:
+            if start <= created < end and not shard.was_handed_over(created, call.id):
                 kept.append(call)
-        if shard.skip:
-            # The first page after a resume: what was handed over before is dropped.
-            kept = kept[shard.skip :]
-            shard.skip = 0
         shard.last_seen = previous
         if previous is not None:
-            shard.cursor = previous
-        shard.seen += len(kept)
+            # A resumed shard starts at ``after``: the calls newer than that, which it
+            # asks for again and drops, must not let a split cut above it.
+            shard.cursor = previous if shard.cursor is None else min(shard.cursor, previous)
+        shard.fetched += len(kept)
         results = page.results
         if len(results) >= 2 and results[0].created_at is not None and previous is not None:
             shard.recent = (len(results), results[0].created_at - previous)
@@ -377,45 +384,22 @@ class ShardedListing:
         cursor = shard.cursor
         if free <= 0 or cursor is None:
             return []
-        # The query reaches past the window's end (WINDOW_OVERLAP), so a page of calls
-        # all past it leaves the cursor beyond `end`: the rest is at most the window.
+        # The query reaches past the window's end, so a page of calls all past it
+        # leaves the cursor beyond `end`: the rest is at most the window.
         top = min(cursor, shard.end)
         if top <= shard.start:
             return []
         rest = top - shard.start
         pages = max(
-            _pages_left(shard.seen, shard.end - top, rest, self._page_size),
-            _pages_left(*shard.recent, rest, self._page_size),
+            pages_left(shard.fetched, shard.end - top, rest, self._page_size),
+            pages_left(*shard.recent, rest, self._page_size),
         )
         if pages < SPLIT_MIN_PAGES:
             return []
         # Each piece should be worth SPLIT_MIN_PAGES pages: a split costs a partial page.
-        parts = int(min(free + 1, pages / SPLIT_MIN_PAGES, rest / _MIN_PIECE))
-        if parts < 2:
-            return []
-        cuts = [shard.start + rest * j / parts for j in range(parts)]
+        cuts = split_cuts(shard.start, top, int(min(free + 1, pages / SPLIT_MIN_PAGES)))
         pieces = [
-            _Shard(ShardCheckpoint(query_start=low, start=low, end=high))
-            for low, high in itertools.pairwise(cuts)
+            _Shard(ShardCheckpoint(start=low, end=high)) for low, high in itertools.pairwise(cuts)
         ]
         shard.start = cuts[-1]
         return pieces
-
-
-def _pages_left(calls: int, span: dt.timedelta, rest: dt.timedelta, page_size: int) -> float:
-    """Estimate the pages in ``rest`` from ``calls`` seen over ``span`` (0 if unknown)."""
-    if calls < 2:
-        return 0.0
-    if span <= dt.timedelta(0):
-        return math.inf if calls >= page_size else 0.0
-    return calls * (rest / span) / page_size
-
-
-def _even_split(start: dt.datetime, end: dt.datetime, shards: int) -> list[ShardCheckpoint]:
-    step = (end - start) / shards
-    cuts = [start + step * j for j in range(shards)] + [end]
-    return [
-        ShardCheckpoint(query_start=low, start=low, end=high)
-        for low, high in itertools.pairwise(cuts)
-        if low < high
-    ]

@@ -7,30 +7,48 @@ its own query, every request through the client's limiter and retries. Calls are
 over page by page as they arrive, whichever shard they come from.
 
 **Exactly once.** Each call belongs to the one shard whose window holds its
-``createdAt``. A shard's query asks for its window widened by `WINDOW_OVERLAP` on both
-sides, so that whether the API treats a bound as inclusive or not, no call at a
-boundary falls between two shards; the calls outside the shard's own window are then
-dropped, as the neighbouring shard returns them. A call without a ``createdAt`` cannot
-be placed and raises `DecodeError`, as does a page out of newest-first order (the
-listing relies on it).
+``createdAt``. Bird's reference does not say how finely ``startAt``/``endAt`` are read
+(second, millisecond, microsecond) nor whether each bound is inclusive, so a listing
+sends whole seconds only, which read the same at every precision: windows are cut at
+whole seconds, and a shard of ``[start, end)`` asks for ``[the whole second below
+start's, the first whole second at or after end]``. Whatever the convention, every
+call of its window is inside the query; the calls outside the window are dropped, as
+the neighbouring shard returns them (`asyncsdk._windows` has the rule and the
+evidence). Nor does the reference say whether a page token names where the last page
+ended or counts the calls served before; with a counting token, calls created during
+the listing push the next page back and the API serves calls of the previous page
+again: the shard's `CallPager` drops those (it remembers its last page's IDs). A call
+without a ``createdAt`` cannot be placed and raises `DecodeError`, as does a page out
+of newest-first order (the listing relies on it), a repeat from further back included.
 
 **Busy shards split.** Pages come newest first, so after a page a shard has covered
 ``[cursor, end)``, where ``cursor`` is the oldest ``createdAt`` seen, and the rest of its
 window is ``[start, cursor]``. When slots are free (shards finished early, e.g. empty
 ones) and the calls per second seen so far say the rest holds at least
-`SPLIT_MIN_PAGES` pages, the rest is cut at points ``M`` with ``start < M <= cursor``:
-the shard keeps ``[M_last, end)`` and carries on with its token, new shards take the
-lower pieces with fresh queries. Every call the shard already handed over has
+`SPLIT_MIN_PAGES` pages, the rest is cut at whole seconds ``M`` with ``start < M <=
+cursor``: the shard keeps ``[M_last, end)`` and carries on with its token, new shards
+take the lower pieces with fresh queries. Every call the shard already handed over has
 ``createdAt >= cursor >= M``, calls tied with the cursor stay with the shard, and once
 a page of the shard reaches below its new ``start`` everything after it is older: the
-shard stops there. So every call still lands in exactly one window.
+shard stops there. So every call still lands in exactly one window. A second holding
+more calls than a shard should take is not split (it has no whole second inside): its
+shard pages through it.
 
-**Checkpoints.** `ShardedListing.checkpoint` describes what has been handed over: per
-unfinished shard its window, the token to continue from and, when stopped inside a
-page, how many of that page's calls were already handed over (``skip``; resuming
-relies on the API answering the same token with the same page, as cursor tokens do).
-A call or page counts as handed over once it is yielded. `iter_call_log` with
-``resume=`` continues from a checkpoint.
+**Checkpoints name calls, not positions.** `ShardedListing.checkpoint` describes what
+has been handed over: per unfinished shard its window and the last call handed over,
+as its ``createdAt`` (``after``) and the IDs handed over at that ``createdAt``
+(``after_ids``; the API's order among calls created at the same time is not relied
+on). A resumed shard asks again for its window up to the first whole second past
+``after``, with no page token, and drops every call newer than ``after`` and those
+IDs. A count of calls into a page (as version 1 kept) names other calls once the page
+has changed; a page token may be positional or expire. On a live workspace new calls
+appear at the top of a window's first page, since the order is newest first: the
+first page is not stable, but the key is. New calls newer than ``after`` sit where the
+shard has already been and are left to the next listing, as they would be had it run
+without stopping; those older than ``after`` (or at it, not yet handed over) are
+listed; none is listed twice (``tests/test_sharding_live.py``). A call or page counts
+as handed over once it is yielded. `iter_call_log` with ``resume=`` continues from a
+checkpoint, with any page size.
 
 This module holds the entry points; the engine is `asyncsdk.sharded` and the
 checkpoint types are `asyncsdk.checkpoints`. Hand-written on asyncio: no library we
@@ -82,14 +100,9 @@ def _check_window(
         return shards, DEFAULT_SHARD_PAGE_SIZE if page_size is None else page_size
     if not isinstance(resume, ListingCheckpoint):
         raise ConfigurationError(f"resume must be a ListingCheckpoint, got {type(resume).__name__}")
-    # A checkpoint taken inside a page counts calls of that page: the page must be the
-    # same, so its size too.
-    if page_size is not None and page_size != resume.page_size:
-        raise ConfigurationError(
-            f"the checkpoint was taken with page_size={resume.page_size}; resume with the "
-            "same page size (or leave it out)"
-        )
-    return shards, resume.page_size
+    # A checkpoint names the last call handed over, not a place in a page: any page
+    # size resumes it.
+    return shards, resume.page_size if page_size is None else page_size
 
 
 def iter_call_log(

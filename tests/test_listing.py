@@ -182,6 +182,35 @@ async def test_a_window_lists_only_its_calls(client: Client, server: EmbeddedSer
     assert all(c.created_at is not None and start <= c.created_at < end for c in calls)
 
 
+async def test_from_the_beginning_of_time_is_a_valid_date(
+    client: Client, server: EmbeddedServer
+) -> None:
+    """``datetime.min`` as "from the beginning" goes out as ``0001-01-01T00:00:00Z``."""
+    ds = server.dataset
+    beginning = dt.datetime.min.replace(tzinfo=dt.UTC)
+    calls = [c async for c in client.list_call_log(ds.workspace_id, start_at=beginning)]
+    assert [c.id for c in calls] == newest_first(ds)
+
+
+@pytest.mark.parametrize("offset_tokens", [True, False], ids=["offset-tokens", "key-tokens"])
+async def test_calls_created_while_paging_are_not_listed_twice(offset_tokens: bool) -> None:
+    """Five calls appear at the top after the first page: a token that counts the calls
+    served before then serves five of them again, which the pager drops."""
+    ds = Dataset(SIZE, seed=9)
+    newest = frozenset(ds.call_ids[-5:])
+    config = ServerConfig(
+        access_keys=(ACCESS_KEY,), unlisted=newest, unlisted_until=2, offset_tokens=offset_tokens
+    )
+    async with (
+        EmbeddedServer(config, dataset=ds) as server,
+        Client(access_key=ACCESS_KEY, base_url=server.base_url) as client,
+    ):
+        pages = [p async for p in client.list_call_log(ds.workspace_id, page_size=20).pages()]
+    ids = [c.id for p in pages for c in p.results]
+    assert ids == [i for i in newest_first(ds) if i not in newest]
+    assert pages[-1].next_page_token is None
+
+
 # --- prefetch, with a scripted fetcher --------------------------------------------------
 
 

@@ -62,6 +62,12 @@ async def drain(pager: Any) -> list[Any]:
             "startAt=2026-10-02T09%3A00%3A00Z",  # sent in UTC
         ),
         ({"end_at": WHEN.replace(microsecond=5)}, "endAt=2026-10-02T09%3A14%3A03.000005Z"),
+        # Four-digit years, as RFC 3339 wants (and as Bird writes its zero time).
+        ({"start_at": dt.datetime.min.replace(tzinfo=dt.UTC)}, "startAt=0001-01-01T00%3A00%3A00Z"),
+        (
+            {"start_at": dt.datetime(999, 12, 31, 23, 59, 59, 5000, tzinfo=dt.UTC)},
+            "startAt=0999-12-31T23%3A59%3A59.005Z",
+        ),
         ({"page_size": 1000}, "limit=1000"),
         ({"page_token": "a+b/c=="}, "pageToken=a%2Bb%2Fc%3D%3D"),
         (
@@ -150,6 +156,11 @@ async def test_a_retried_page_is_the_same_request(mock_api: MockAPI) -> None:
         ({"start_at": dt.datetime(2026, 10, 2)}, ConfigurationError, "timezone-aware"),
         ({"end_at": "2026-10-02T00:00:00Z"}, ConfigurationError, "end_at must be a timezone"),
         ({"start_at": WHEN, "end_at": WHEN}, ConfigurationError, "start_at must be before"),
+        (  # no UTC time before year 1
+            {"start_at": dt.datetime.min.replace(tzinfo=dt.timezone(dt.timedelta(hours=1)))},
+            ConfigurationError,
+            "start_at is out of range",
+        ),
         ({"status": []}, ConfigurationError, "status is empty"),
         ({"status": 5}, ConfigurationError, "status must be a string"),
         ({"status": ["completed", ""]}, ConfigurationError, "status must be 1 to 100"),

@@ -272,16 +272,18 @@ def test_a_checkpoint_of_another_listing_is_refused(mock_api: MockAPI) -> None:
         arguments: dict[str, Any] = {"start_at": start, "end_at": end, "status": "busy", **other}
         with pytest.raises(ConfigurationError, match="another listing"):
             asyncsdk.iter_call_log(client, WORKSPACE, resume=checkpoint, **arguments)
-    with pytest.raises(ConfigurationError, match="page_size=100"):
-        asyncsdk.iter_call_log(
-            client,
-            WORKSPACE,
-            start_at=start,
-            end_at=end,
-            status="busy",
-            page_size=50,
-            resume=checkpoint,
-        )
+    # A checkpoint names calls, not places in pages: another page size resumes it.
+    smaller = asyncsdk.iter_call_log(
+        client,
+        WORKSPACE,
+        start_at=start,
+        end_at=end,
+        status="busy",
+        page_size=50,
+        resume=checkpoint,
+    )
+    assert smaller.checkpoint().page_size == 50
+    assert smaller.checkpoint().shards == checkpoint.shards
     same = asyncsdk.iter_call_log(
         client, WORKSPACE, start_at=start, end_at=end, status="busy", resume=checkpoint
     )
@@ -345,21 +347,26 @@ def test_an_impossible_checkpoint_is_refused_before_any_request(mock_api: MockAP
             {"shards": [msgspec.structs.replace(first, end=end + dt.timedelta(hours=1))]},
             "not inside the listing",
         ),
-        ({"shards": [msgspec.structs.replace(first, skip=-1)]}, "skip and seen must be"),
-        ({"shards": [msgspec.structs.replace(first, page_token="")]}, "pageToken"),
+        ({"shards": [msgspec.structs.replace(first, seen=-1)]}, "seen must be 0"),
+        ({"shards": [msgspec.structs.replace(first, after=first.end)]}, "after must be"),
+        ({"shards": [msgspec.structs.replace(first, after=first.start)]}, "after must be"),
+        ({"shards": [msgspec.structs.replace(first, after_ids=(WORKSPACE,))]}, "without after"),
         (
-            {
-                "shards": [
-                    first,
-                    msgspec.structs.replace(second, query_start=first.start, start=first.start),
-                ]
-            },
+            {"shards": [first, msgspec.structs.replace(second, start=first.start)]},
             "overlap",
         ),
         (
-            {"shards": [msgspec.structs.replace(first, cursor=start.replace(tzinfo=None))]},
+            {
+                "shards": [
+                    msgspec.structs.replace(
+                        first, after=start.replace(tzinfo=None), after_ids=(WORKSPACE,)
+                    )
+                ]
+            },
             "no time zone",
         ),
+        ({"version": 1}, "version 1 .* counted positions in pages"),
+        ({"version": 3}, "version 3 is not supported"),
     ]
     for change, message in cases:
         bad = msgspec.structs.replace(good, **change)
@@ -417,7 +424,7 @@ async def test_a_shard_that_cannot_start_fails_the_listing_instead_of_hanging() 
 
 
 async def test_a_page_past_the_window_end_splits_nothing_it_cannot_resume() -> None:
-    """With an inclusive ``endAt`` a page may hold only calls at ``end + WINDOW_OVERLAP``."""
+    """With an inclusive ``endAt`` a page may hold only calls past the window's end."""
     ms = dt.timedelta(milliseconds=1)
     start = dt.datetime(2026, 10, 2, tzinfo=dt.UTC)
     end = start + ms
@@ -449,6 +456,90 @@ async def test_a_page_past_the_window_end_splits_nothing_it_cannot_resume() -> N
     assert ListingCheckpoint.from_json(checkpoint.to_json()) == checkpoint
 
 
+async def test_a_resumed_shard_never_splits_off_what_it_handed_over() -> None:
+    """Its first pages may hold only calls newer than ``after``: no cut goes above it."""
+    start = dt.datetime(2026, 10, 2, tzinfo=dt.UTC)
+    end = start + dt.timedelta(seconds=10)
+    after = start + dt.timedelta(seconds=5, milliseconds=500)
+    handed = uuid.uuid4()
+
+    class Pager:
+        def __init__(self, **window: Any) -> None:
+            self.window = window
+
+        async def pages(self) -> AsyncIterator[asyncsdk.CallPage]:
+            at = self.window["end_at"]  # an inclusive endAt: calls at the bound itself
+            calls = [asyncsdk.Call(id=uuid.uuid4(), created_at=at) for _ in range(2)]
+            yield asyncsdk.CallPage(results=calls, next_page_token="t1")
+            await asyncio.sleep(3600)
+
+    checkpoint = ListingCheckpoint(
+        query="x",
+        start_at=start,
+        end_at=end,
+        page_size=2,
+        shards=[
+            asyncsdk.ShardCheckpoint(start=start, end=end, after=after, after_ids=(handed,), seen=1)
+        ],
+    )
+    listing = ShardedListing(
+        Pager,  # type: ignore[arg-type]  # what the listing uses of a CallPager
+        fingerprint="x",
+        start_at=start,
+        end_at=end,
+        shards=16,  # room for a cut at every whole second
+        page_size=2,
+        resume=checkpoint,
+    )
+    async with listing:
+        async for page in listing.pages():
+            assert page.results == []  # newer than after: handed over before
+            break
+    shards = listing.checkpoint().shards
+    assert len(shards) > 1  # it did split
+    for shard in shards:
+        if shard.after is None:
+            assert shard.end <= after, "a new shard would list handed-over calls again"
+    ListingCheckpoint.from_json(listing.checkpoint().to_json())
+
+
+def test_a_checkpoint_that_counted_positions_is_refused_with_what_to_do(
+    mock_api: MockAPI,
+) -> None:
+    """Version 1 counted calls of a page (``skip``): resuming it on a live workspace
+    repeated some calls and lost others, so it is refused, before any request."""
+    client = Client(access_key=ACCESS_KEY, base_url=MOCK_BASE)
+    start = dt.datetime(2026, 10, 2, tzinfo=dt.UTC)
+    end = start + dt.timedelta(days=1)
+    query = asyncsdk.iter_call_log(client, WORKSPACE, start_at=start, end_at=end)
+    old = {
+        "query": query.checkpoint().query,
+        "startAt": "2026-10-02T00:00:00Z",
+        "endAt": "2026-10-03T00:00:00Z",
+        "pageSize": 1000,
+        "shards": [
+            {
+                "queryStart": "2026-10-02T00:00:00Z",
+                "start": "2026-10-02T00:00:00Z",
+                "end": "2026-10-03T00:00:00Z",
+                "pageToken": None,
+                "skip": 40,
+                "cursor": "2026-10-02T23:00:00Z",
+                "seen": 40,
+            }
+        ],
+        "version": 1,
+    }
+    data = json.dumps(old).encode()
+    with pytest.raises(ConfigurationError, match="Start the listing again"):
+        ListingCheckpoint.from_json(data)
+    # Decoded as part of a larger document (as `asyncsdk export` does): refused on resume.
+    decoded = msgspec.json.decode(data, type=ListingCheckpoint)
+    with pytest.raises(ConfigurationError, match="version 1"):
+        asyncsdk.iter_call_log(client, WORKSPACE, start_at=start, end_at=end, resume=decoded)
+    assert mock_api.sent == []
+
+
 def test_one_value_filters_keep_their_own_errors(mock_api: MockAPI) -> None:
     client = Client(access_key=ACCESS_KEY, base_url=MOCK_BASE)
     start = dt.datetime(2026, 10, 2, tzinfo=dt.UTC)
@@ -462,3 +553,21 @@ def test_one_value_filters_keep_their_own_errors(mock_api: MockAPI) -> None:
     )
     assert listing.checkpoint().shards
     assert mock_api.sent == []
+
+
+@pytest.mark.parametrize("env", [DATASETS["even"]], ids=["even"], indirect=True)
+async def test_a_window_from_the_beginning_of_time_to_the_end(
+    env: tuple[EmbeddedServer, Client],
+) -> None:
+    """``datetime.min`` to ``datetime.max``: four-digit years, no overflow at either end."""
+    server, client = env
+    ds = server.dataset
+    listing = asyncsdk.iter_call_log(
+        client,
+        ds.workspace_id,
+        start_at=dt.datetime.min.replace(tzinfo=dt.UTC),
+        end_at=dt.datetime.max.replace(tzinfo=dt.UTC),
+        shards=8,
+    )
+    exactly_once([call.id async for call in listing], ds)
+    assert any("startAt=0001-01-01T00:00:00Z" in r.query for r in server.requests)

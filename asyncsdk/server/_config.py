@@ -9,6 +9,7 @@ Imports: the standard library only.
 from __future__ import annotations
 
 import math
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -26,7 +27,13 @@ __all__ = [
     "ScriptAction",
     "ScriptedResponse",
     "ServerConfig",
+    "TimePrecision",
 ]
+
+#: How finely the list endpoints read ``startAt`` and ``endAt``: what is finer is cut off.
+TimePrecision = Literal["second", "millisecond", "microsecond"]
+
+_PRECISIONS: frozenset[str] = frozenset(("second", "millisecond", "microsecond"))
 
 #: What a scripted response does with the connection.
 ScriptAction = Literal["respond", "reset", "truncate", "slow"]
@@ -183,6 +190,23 @@ class ServerConfig:
         outage: ``(start, duration)`` in seconds from the first request: every request
             in that window is answered 503 (with ``Faults.retry_after_503`` if set),
             before the rate limit and the other faults.
+        time_precision: How finely the list endpoints read ``startAt`` and ``endAt``
+            (``"second"``, ``"millisecond"`` or ``"microsecond"``); what is finer is
+            cut off, as an API that stores whole seconds would. Bird's reference does
+            not say which it is.
+        start_inclusive: Whether a list window holds the calls created at ``startAt``
+            exactly (``False``: only those after it).
+        end_inclusive: Whether a list window holds the calls created at ``endAt``
+            exactly (``False``: only those before it).
+        unlisted: Calls the list endpoints leave out, as if not created yet (*Get a
+            call* still finds them): two servers over one dataset, one with and one
+            without, are a workspace before and after those calls were made.
+        unlisted_until: With a number ``n``, the ``unlisted`` calls are listed from the
+            ``n``-th list request the server answers on (counting from 1): calls
+            created while a listing runs.
+        offset_tokens: Page tokens hold how many calls of the query were served
+            before, as some APIs' do, instead of where the last page ended: a call
+            created above the next page then shifts it, and it repeats calls.
     """
 
     access_keys: tuple[str, ...] = DEFAULT_ACCESS_KEYS
@@ -200,6 +224,12 @@ class ServerConfig:
     rate_schedule: tuple[tuple[float, float], ...] = ()
     neighbour_rate: float = 0.0
     outage: tuple[float, float] | None = None
+    time_precision: TimePrecision = "microsecond"
+    start_inclusive: bool = True
+    end_inclusive: bool = False
+    unlisted: frozenset[uuid.UUID] = frozenset()
+    unlisted_until: int | None = None
+    offset_tokens: bool = False
 
     def __post_init__(self) -> None:
         for name in ("access_keys", "bearer_tokens"):
@@ -210,7 +240,22 @@ class ServerConfig:
         if self.rate_limit is not None:
             _check_seconds("rate_limit", self.rate_limit, allow_zero=False)
         _check_positive_int("burst", self.burst)
-        for name in ("policy_header", "limit_headers"):
+        if self.time_precision not in _PRECISIONS:
+            raise ValueError(
+                f"time_precision must be one of {sorted(_PRECISIONS)}, got {self.time_precision!r}"
+            )
+        object.__setattr__(self, "unlisted", frozenset(self.unlisted))
+        if not all(isinstance(call_id, uuid.UUID) for call_id in self.unlisted):
+            raise ValueError("unlisted must hold call ids as uuid.UUID")
+        if self.unlisted_until is not None:
+            _check_positive_int("unlisted_until", self.unlisted_until)
+        for name in (
+            "policy_header",
+            "limit_headers",
+            "start_inclusive",
+            "end_inclusive",
+            "offset_tokens",
+        ):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
         _check_seconds("latency", self.latency)

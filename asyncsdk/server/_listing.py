@@ -21,6 +21,15 @@ a restarted server still takes its tokens, as a real API's survive a deployment.
 
 A page waits `ServerConfig.page_latency` scaled by its size (on top of ``latency``).
 
+Bird's reference does not say how finely ``startAt`` and ``endAt`` are read, nor whether
+each bound is inclusive; `ServerConfig.time_precision`, ``start_inclusive`` and
+``end_inclusive`` choose (by default: to the microsecond, ``[startAt, endAt)``), so
+that a client can be tried against every plausible answer. `ServerConfig.unlisted`
+leaves calls out of every listing, as if not created yet (until the list request
+``unlisted_until``, if set: calls created while a listing runs), and
+``offset_tokens`` makes a token count the calls served before instead of naming where
+the last page ended, so that calls created meanwhile shift the next page.
+
 Imports: aiohttp's multidict, the server's own modules and the standard library.
 """
 
@@ -31,6 +40,7 @@ import binascii
 import datetime as dt
 import hashlib
 import hmac
+import itertools
 import re
 import struct
 import uuid
@@ -143,6 +153,25 @@ def _datetime(name: str, text: str) -> dt.datetime:
     return value.astimezone(dt.UTC)
 
 
+#: What `truncate` keeps of a datetime, per ``ServerConfig.time_precision``.
+_KEEP = {"second": 1_000_000, "millisecond": 1000, "microsecond": 1}
+_TICK = dt.timedelta(microseconds=1)
+
+
+def truncate(value: dt.datetime, precision: str) -> dt.datetime:
+    """Cut ``value`` down to whole seconds, milliseconds or microseconds."""
+    keep = _KEEP[precision]
+    return value.replace(microsecond=value.microsecond - value.microsecond % keep)
+
+
+def _just_after(value: dt.datetime) -> dt.datetime:
+    """The next microsecond: calls are created on whole microseconds at the finest."""
+    try:
+        return value + _TICK
+    except OverflowError:  # the last microsecond there is: nothing comes after it
+        return value
+
+
 def _text(name: str, text: str) -> str:
     if not 1 <= len(text) <= MAX_TEXT_LENGTH:
         raise _InvalidParameterError(name, f"must be 1 to {MAX_TEXT_LENGTH} characters")
@@ -168,6 +197,10 @@ class Listing:
     def __init__(self, config: ServerConfig, dataset: Dataset) -> None:
         self._config = config
         self._dataset = dataset
+        self._unlisted = frozenset(
+            index for call_id in config.unlisted if (index := dataset.index(call_id)) is not None
+        )
+        self._answered = 0  # list requests answered, for ``unlisted_until``
         self._key = hashlib.sha256(
             f"asyncsdk.server.page-token:{config.seed}:{dataset.seed}:{dataset.size}".encode()
         ).digest()
@@ -184,9 +217,15 @@ class Listing:
             return error_reply(404, "workspace not found")
         if not log and uuid.UUID(ids["channelId"]) != dataset.channel_id:
             return error_reply(404, "channel not found")
+        self._answered += 1
+        until = self._config.unlisted_until
+        unlisted = self._unlisted if until is None or self._answered < until else frozenset()
         window = self._window(query)
-        end = window.stop if position is None else position
-        found, following = self._scan(query, window, end)
+        if self._config.offset_tokens:
+            found, following = self._scan_from(query, window, position or 0, unlisted)
+        else:
+            end = window.stop if position is None else position
+            found, following = self._scan(query, window, end, unlisted)
         body = b'{"results":[' + b",".join(dataset.body_at(i) for i in found) + b"]"
         if following is not None:
             token = self._token(query.digest, following)
@@ -216,6 +255,10 @@ class Listing:
             end = _datetime("endAt", params["endAt"])
         if start is not None and end is not None and not start < end:
             raise _InvalidParameterError("endAt", "must be after startAt")
+        # Read as coarsely as configured, after the check: what was sent was in order.
+        precision = self._config.time_precision
+        start = None if start is None else truncate(start, precision)
+        end = None if end is None else truncate(end, precision)
         repeated = {name: frozenset(params.getall(name, ())) for name in ("status", "type")}
         repeated["direction"] = frozenset(params.getall("direction", ()))
         single = {name: _text(name, params[name]) for name in ("from", "to") if name in params}
@@ -296,7 +339,12 @@ class Listing:
         dataset = self._dataset
         if query.channels is not None and dataset.channel_id not in query.channels:
             return range(0)
-        window = dataset.timeline.indices(query.start, query.end)
+        start, end = query.start, query.end
+        if start is not None and not self._config.start_inclusive:
+            start = _just_after(start)
+        if end is not None and self._config.end_inclusive:
+            end = _just_after(end)
+        window = dataset.timeline.indices(start, end)
         if query.call_id is not None:
             index = dataset.index(query.call_id)
             if index is None or index not in window:
@@ -304,10 +352,12 @@ class Listing:
             return range(index, index + 1)
         return window
 
-    def _scan(self, query: _Query, window: range, end: int) -> tuple[list[int], int | None]:
+    def _scan(
+        self, query: _Query, window: range, end: int, unlisted: frozenset[int]
+    ) -> tuple[list[int], int | None]:
         """Return the indices of one page below ``end``, newest first, and the next end."""
         end = min(max(end, window.start), window.stop)
-        if not query.filtered:
+        if not query.filtered and not unlisted:
             low = max(window.start, end - query.limit)
             return list(range(end - 1, low - 1, -1)), (low if low > window.start else None)
         dataset = self._dataset
@@ -316,6 +366,20 @@ class Listing:
         index = end
         while index > floor and len(found) < query.limit:
             index -= 1
-            if query.matches(dataset.template_at(index).facts):
+            if index not in unlisted and query.matches(dataset.template_at(index).facts):
                 found.append(index)
         return found, (index if index > window.start else None)
+
+    def _scan_from(
+        self, query: _Query, window: range, offset: int, unlisted: frozenset[int]
+    ) -> tuple[list[int], int | None]:
+        """Return one page after the first ``offset`` calls listed now, and the next offset."""
+        dataset = self._dataset
+        listed = (
+            index
+            for index in reversed(window)
+            if index not in unlisted and query.matches(dataset.template_at(index).facts)
+        )
+        found = list(itertools.islice(listed, offset, offset + query.limit + 1))
+        more = len(found) > query.limit
+        return found[: query.limit], (offset + query.limit if more else None)

@@ -305,3 +305,97 @@ async def test_requests_record_their_query(
     [request] = server.requests
     assert request.query == "status=no-answer&limit=2"
     assert request.call_id == ""
+
+
+# --- how the window is read: precision, bound conventions, unlisted calls ------------------
+
+PRECISIONS = {"second": 1_000_000, "millisecond": 1000, "microsecond": 1}
+
+
+@pytest.mark.parametrize("precision", list(PRECISIONS))
+@pytest.mark.parametrize("start_inclusive", [True, False], ids=["start-in", "start-ex"])
+@pytest.mark.parametrize("end_inclusive", [True, False], ids=["end-in", "end-ex"])
+async def test_the_window_is_read_as_configured(
+    session: aiohttp.ClientSession, precision: str, start_inclusive: bool, end_inclusive: bool
+) -> None:
+    """Bounds cut to the precision, then compared inclusively or not, ties included."""
+    ds = Dataset(3000, seed=5, span=dt.timedelta(seconds=3))  # 1 call per ms
+    timeline = ds.timeline
+    sent_start = timeline.created_at(700) + dt.timedelta(microseconds=250)
+    sent_end = timeline.created_at(2300) + dt.timedelta(microseconds=250)
+    keep = PRECISIONS[precision]
+    start = sent_start.replace(microsecond=sent_start.microsecond // keep * keep)
+    end = sent_end.replace(microsecond=sent_end.microsecond // keep * keep)
+
+    def inside(when: dt.datetime) -> bool:
+        after = when >= start if start_inclusive else when > start
+        before = when <= end if end_inclusive else when < end
+        return after and before
+
+    expected = {c for i, c in enumerate(ds.call_ids) if inside(timeline.created_at(i))}
+    config = ServerConfig(
+        time_precision=precision,  # type: ignore[arg-type]  # checked: one of the three
+        start_inclusive=start_inclusive,
+        end_inclusive=end_inclusive,
+    )
+    async with EmbeddedServer(config, dataset=ds) as server:
+        params = [
+            ("startAt", sent_start.isoformat()),
+            ("endAt", sent_end.isoformat()),
+            ("limit", "1000"),
+        ]
+        pages = await all_pages(session, log_url(server), params)
+    found = [c.id for p in pages for c in p.results]
+    assert len(found) == len(set(found))
+    assert set(found) == expected
+
+
+async def test_unlisted_calls_are_left_out_of_every_listing(
+    session: aiohttp.ClientSession,
+) -> None:
+    ds = Dataset(300, seed=6, span=dt.timedelta(seconds=1))
+    hidden = {ds.call_ids[i] for i in (0, 5, 150, 299)}
+    async with EmbeddedServer(ServerConfig(unlisted=frozenset(hidden)), dataset=ds) as server:
+        plain = await all_pages(session, log_url(server), [("limit", "40")])
+        filtered = await all_pages(session, channel_url(server), [("direction", "incoming")])
+        async with session.get(server.call_url(ds.call_ids[5])) as response:
+            assert response.status == 200  # Get a call still finds it
+    assert {c.id for p in plain for c in p.results} == set(ds.call_ids) - hidden
+    incoming = {c.id for p in filtered for c in p.results}
+    assert incoming and not incoming & hidden
+
+
+def test_the_listing_options_are_checked() -> None:
+    with pytest.raises(ValueError, match="time_precision"):
+        ServerConfig(time_precision="minute")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="end_inclusive"):
+        ServerConfig(end_inclusive=1)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="unlisted"):
+        ServerConfig(unlisted=frozenset({"not-a-uuid"}))  # type: ignore[arg-type]
+
+
+async def test_offset_tokens_list_each_call_once_when_nothing_changes(
+    dataset: Dataset, session: aiohttp.ClientSession
+) -> None:
+    async with EmbeddedServer(ServerConfig(offset_tokens=True), dataset=dataset) as server:
+        pages = await all_pages(session, log_url(server), [("limit", "30")])
+    assert [c.id for p in pages for c in p.results] == list(reversed(dataset.call_ids))
+
+
+@pytest.mark.parametrize("offset_tokens", [True, False], ids=["offset", "key"])
+async def test_calls_created_during_a_listing_shift_offset_tokens_only(
+    session: aiohttp.ClientSession, offset_tokens: bool
+) -> None:
+    """Three calls appear at the top from the second request on."""
+    ds = Dataset(100, seed=7, span=dt.timedelta(seconds=1))
+    newest = frozenset(ds.call_ids[-3:])
+    config = ServerConfig(unlisted=newest, unlisted_until=2, offset_tokens=offset_tokens)
+    async with EmbeddedServer(config, dataset=ds) as server:
+        pages = await all_pages(session, log_url(server), [("limit", "10")])
+        again = await get_page(session, log_url(server), [("limit", "10")])
+    ids = [c.id for p in pages for c in p.results]
+    assert not newest & set(ids)  # created above where the listing was
+    assert set(ids) == set(ds.call_ids) - newest
+    repeated = len(ids) - len(set(ids))
+    assert repeated == (3 if offset_tokens else 0)
+    assert newest <= {c.id for c in again.results}  # listed from the second request on
