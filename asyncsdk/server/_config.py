@@ -9,6 +9,7 @@ Imports: the standard library only.
 from __future__ import annotations
 
 import math
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -183,6 +184,12 @@ class ServerConfig:
         outage: ``(start, duration)`` in seconds from the first request: every request
             in that window is answered 503 (with ``Faults.retry_after_503`` if set),
             before the rate limit and the other faults.
+        workspace_quotas: ``(workspace id, rate, burst)`` triples: each workspace named
+            here has a quota of its own (a token bucket of ``burst`` requests refilled at
+            ``rate`` requests per second, stated in its own headers), as Bird's quota is
+            per workspace, and serves the dataset's channel and calls as if they were
+            its own. Other workspaces keep ``rate_limit`` (the schedule and the
+            neighbour apply to it alone).
     """
 
     access_keys: tuple[str, ...] = DEFAULT_ACCESS_KEYS
@@ -200,6 +207,7 @@ class ServerConfig:
     rate_schedule: tuple[tuple[float, float], ...] = ()
     neighbour_rate: float = 0.0
     outage: tuple[float, float] | None = None
+    workspace_quotas: tuple[tuple[str, float, int], ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("access_keys", "bearer_tokens"):
@@ -253,6 +261,32 @@ class ServerConfig:
             _check_seconds("outage start", self.outage[0])
             _check_seconds("outage duration", self.outage[1], allow_zero=False)
             object.__setattr__(self, "outage", tuple(self.outage))
+        object.__setattr__(self, "workspace_quotas", _check_quotas(self.workspace_quotas))
+
+
+def _check_quotas(quotas: object) -> tuple[tuple[str, float, int], ...]:
+    """Validate ``workspace_quotas``; return them with each workspace id in canonical form."""
+    if isinstance(quotas, str) or not isinstance(quotas, tuple | list):
+        raise ValueError(
+            f"workspace_quotas must be (workspace, rate, burst) triples, got {quotas!r}"
+        )
+    found: dict[str, tuple[str, float, int]] = {}
+    for quota in quotas:
+        if not isinstance(quota, tuple | list) or len(quota) != 3:
+            raise ValueError(f"a workspace quota is (workspace, rate, burst), got {quota!r}")
+        workspace, rate, burst = quota
+        try:
+            key = str(uuid.UUID(str(workspace)))
+        except ValueError:
+            raise ValueError(
+                f"a workspace quota's workspace must be a UUID, got {workspace!r}"
+            ) from None
+        _check_seconds("a workspace quota's rate", rate, allow_zero=False)
+        _check_positive_int("a workspace quota's burst", burst)
+        if key in found:
+            raise ValueError(f"workspace {key} has two quotas")
+        found[key] = (key, float(rate), burst)
+    return tuple(found.values())
 
 
 def _no_headers() -> Mapping[str, str]:
