@@ -300,3 +300,19 @@ async def test_a_custom_limiter_with_children_gives_each_workspace_one() -> None
         assert client.limiter_for(OTHER) is limiter.children[OTHER]
     assert limiter.grants == 0
     assert {ws: child.grants for ws, child in limiter.children.items()} == {OTHER: 2, FAST: 2}
+
+
+def test_server_command_line_takes_workspace_quotas() -> None:
+    import argparse
+
+    from asyncsdk.server import add_server_arguments, config_from_args
+
+    parser = argparse.ArgumentParser()
+    add_server_arguments(parser)
+    args = parser.parse_args(
+        ["--burst", "7", f"--workspace-quota={SLOW.upper()}:50", f"--workspace-quota={FAST}:200:50"]
+    )
+    config = config_from_args(args)
+    assert config.workspace_quotas == ((SLOW, 50.0, 7), (FAST, 200.0, 50))
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--workspace-quota", "x:fast"])
