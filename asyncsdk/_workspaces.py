@@ -157,7 +157,7 @@ class Lanes:
             lane = lanes[workspace] = Lane(
                 workspace, first if first is not None else self._factory(workspace)
             )
-        else:
+        elif lane is not self.last:  # the same workspace again is already the most recent
             lanes.move_to_end(workspace)
         lane.users += 1
         self.last = lane
