@@ -316,3 +316,30 @@ def test_server_command_line_takes_workspace_quotas() -> None:
     assert config.workspace_quotas == ((SLOW, 50.0, 7), (FAST, 200.0, 50))
     with pytest.raises(SystemExit):
         parser.parse_args(["--workspace-quota", "x:fast"])
+
+
+@pytest.mark.parametrize("stated", [True, False], ids=["stated", "silent"])
+async def test_no_id_is_lost_if_the_quota_is_per_account_after_all(stated: bool) -> None:
+    """Bird documents a quota per workspace; were it per account, nothing may be lost."""
+    config = ServerConfig(
+        access_keys=(ACCESS_KEY,),
+        rate_limit=100.0,
+        burst=10,
+        policy_header=stated,
+        limit_headers=stated,
+        workspace_aliases=(SLOW, FAST),  # both draw on the account's one bucket
+    )
+    async with (
+        EmbeddedServer(config, dataset=Dataset(size=300)) as server,
+        Client(access_key=ACCESS_KEY, base_url=server.base_url, max_retries=10) as client,
+    ):
+        ds = server.dataset
+        calls = [
+            client.get_call(ws, ds.channel_id, c)
+            for ws, chunk in ((SLOW, ds.call_ids[:150]), (FAST, ds.call_ids[150:]))
+            for c in chunk
+        ]
+        async with asyncio.timeout(120):  # a hang guard, far above the ~3 s this takes
+            results = await asyncio.gather(*calls, return_exceptions=True)
+    assert [type(r).__name__ for r in results if not isinstance(r, Call)] == []
+    assert server.stats.by_status[200] == 300  # every ID once, whatever the 429s

@@ -121,6 +121,7 @@ class BirdApi:
         self._workspace_quotas: dict[str, Quota | None] = dict.fromkeys(
             ws for ws, _, _ in config.workspace_quotas
         )  # created on the first request, as the shared one
+        self._aliases = frozenset(config.workspace_aliases)
         self._started: float | None = None  # clock value of the first request
         self._burst_left = 0
         self._fault_rng = random.Random(f"asyncsdk.server.faults:{config.seed}")
@@ -353,7 +354,8 @@ class BirdApi:
             details = {name: ["must be a valid UUID"] for name in bad}
             return error_reply(422, f"{bad[0]} must be a UUID", details)
         workspace = uuid.UUID(ids["workspaceId"])
-        if workspace != self._dataset.workspace_id and str(workspace) not in self._workspace_quotas:
+        known = str(workspace) in self._workspace_quotas or str(workspace) in self._aliases
+        if workspace != self._dataset.workspace_id and not known:
             return error_reply(404, "workspace not found")
         if uuid.UUID(ids["channelId"]) != self._dataset.channel_id:
             return error_reply(404, "channel not found")

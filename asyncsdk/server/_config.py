@@ -190,6 +190,9 @@ class ServerConfig:
             per workspace, and serves the dataset's channel and calls as if they were
             its own. Other workspaces keep ``rate_limit`` (the schedule and the
             neighbour apply to it alone).
+        workspace_aliases: More workspace ids serving the dataset's channel and calls,
+            drawing on the shared ``rate_limit`` (a quota per account, not per
+            workspace).
     """
 
     access_keys: tuple[str, ...] = DEFAULT_ACCESS_KEYS
@@ -208,6 +211,7 @@ class ServerConfig:
     neighbour_rate: float = 0.0
     outage: tuple[float, float] | None = None
     workspace_quotas: tuple[tuple[str, float, int], ...] = ()
+    workspace_aliases: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("access_keys", "bearer_tokens"):
@@ -262,6 +266,11 @@ class ServerConfig:
             _check_seconds("outage duration", self.outage[1], allow_zero=False)
             object.__setattr__(self, "outage", tuple(self.outage))
         object.__setattr__(self, "workspace_quotas", _check_quotas(self.workspace_quotas))
+        aliases: object = self.workspace_aliases
+        if isinstance(aliases, str) or not isinstance(aliases, tuple | list):
+            raise ValueError(f"workspace_aliases must be a tuple of UUIDs, got {aliases!r}")
+        checked = _check_quotas(tuple((ws, 1.0, 1) for ws in aliases))
+        object.__setattr__(self, "workspace_aliases", tuple(ws for ws, _, _ in checked))
 
 
 def _check_quotas(quotas: object) -> tuple[tuple[str, float, int], ...]:
