@@ -59,9 +59,7 @@ async def test_server_states_each_workspace_its_own_quota() -> None:
         ds = server.dataset
         for workspace in (SLOW, FAST, ds.workspace_id):
             await client.get_call(workspace, ds.channel_id, ds.call_ids[0])
-        policies = [r.headers for r in server.requests]
-    # The requests are recorded; the answers' policies are read back from the limiters.
-    assert len(policies) >= 3
+    # Each answer's RateLimit-Policy set its workspace's limiter to that quota.
     assert bucket(client.limiter_for(SLOW)).rate == 20.0
     assert bucket(client.limiter_for(FAST)).rate == 1000.0
     assert bucket(client.limiter_for(ds.workspace_id)).rate == 100.0
