@@ -64,10 +64,10 @@ from .models import (
     SipInsights,
     SipType,
 )
-from .ratelimit import RateLimiter, TokenBucketLimiter
+from .ratelimit import PerWorkspaceLimiter, RateLimiter, TokenBucketLimiter
 from .sharded import ShardedListing
 from .sharding import DEFAULT_SHARDS, iter_call_log, iter_channel_calls
-from .stats import ClientStats, WaitStats
+from .stats import ClientStats, WaitStats, WorkspaceStats
 
 # A library logs, the application decides where it goes: without this, Python's
 # last-resort handler would print the SDK's warnings to stderr.
@@ -121,6 +121,7 @@ __all__ = [
     "Number",
     "NumberType",
     "Party",
+    "PerWorkspaceLimiter",
     "PermissionDeniedError",
     "QualityInsights",
     "RateLimit",
@@ -140,6 +141,7 @@ __all__ = [
     "TokenBucketLimiter",
     "UnprocessableEntityError",
     "WaitStats",
+    "WorkspaceStats",
     "__version__",
     "gather_calls",
     "iter_call_log",

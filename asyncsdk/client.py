@@ -6,7 +6,12 @@ attempt waits on the rate limiter (`asyncsdk.ratelimit`), goes through the trans
 (`asyncsdk._protocol`); the retrier (`asyncsdk.retry`) decides whether to try again.
 The client owns the lifecycle (an explicit state: unopened, open, closed), the
 resolved frozen settings, and the objects every task shares: the connection pool,
-the limiter, the retry budget and the counters.
+the limiters, the retry budget and the counters.
+
+Which limiter an attempt waits on: its workspace's (`asyncsdk._workspaces`). Bird's
+quota is per workspace, so each workspace a client calls gets a limiter of its own,
+created on first use and bounded in number; a custom limiter is asked for a child per
+workspace if it can give one (``for_workspace``), else shared by all.
 
 One request path serves every endpoint: `Client._request` takes the URL, the decode
 function and the body cap. ``list_calls`` and ``list_call_log`` only check their
@@ -29,7 +34,6 @@ import platform
 import time
 import uuid
 import warnings
-from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from types import TracebackType
 from typing import Final, Protocol, Self, TypeVar
@@ -39,6 +43,7 @@ from yarl import URL
 
 from . import _protocol, _transport
 from ._query import ListQuery
+from ._workspaces import DEFAULT_MAX_WORKSPACES, Lane, Lanes, lane_factory, workspace_of
 from .config import (
     DEFAULT_BASE_URL,
     DEFAULT_MAX_CONNECTIONS,
@@ -60,7 +65,7 @@ from .listing import _ListEndpoints
 from .models import Call, CallPage
 from .ratelimit import RateLimiter, TokenBucketLimiter
 from .retry import Retrier, RetryBudget
-from .stats import ClientStats, Counters
+from .stats import ClientStats, Counters, WorkspaceStats
 
 __all__ = ["Client"]
 
@@ -89,7 +94,7 @@ def _user_agent() -> str:
 
 #: Matches no caller's IDs (a fresh object is identical to nothing), so the first call
 #: always validates.
-_NO_PREFIX: Final[tuple[object, object, str]] = (object(), object(), "")
+_NO_PREFIX: Final[tuple[object, object, str, str]] = (object(), object(), "", "")
 
 
 class _State(enum.Enum):
@@ -136,8 +141,13 @@ class Client(_ListEndpoints):
         max_page_bytes: Largest page of a list endpoint accepted, in bytes (up to
             1,000 calls a page); larger ones raise `ResponseTooLargeError` unread.
         allow_insecure_http: Permit ``http://`` to a non-loopback host.
-        limiter: A `RateLimiter` to use instead of the local token bucket built from
-            ``rate_limit`` (for example one shared by a fleet of workers).
+        limiter: A `RateLimiter` to use instead of the local token buckets built from
+            ``rate_limit`` (for example one shared by a fleet of workers). If it has
+            ``for_workspace`` (`PerWorkspaceLimiter`, as `RedisRateLimiter` does), each
+            workspace waits on the child it returns; otherwise every workspace shares it.
+        max_workspaces: Workspaces whose limiters the client keeps (each workspace has
+            its own, as Bird's quota is per workspace); beyond it the least recently
+            used idle one is dropped, and starts afresh when called again.
 
     Raises:
         ConfigurationError: A setting is invalid; the message says what to pass.
@@ -150,8 +160,9 @@ class Client(_ListEndpoints):
         "_base_url",
         "_client_timeout",
         "_counters",
-        "_expected_wait",
+        "_custom",
         "_headers",
+        "_lanes",
         "_limiter",
         "_max_connections",
         "_max_page_bytes",
@@ -163,6 +174,7 @@ class Client(_ListEndpoints):
         "_retry_policy",
         "_scheme",
         "_session",
+        "_shared",
         "_state",
         "_timeout",
     )
@@ -183,6 +195,7 @@ class Client(_ListEndpoints):
         max_page_bytes: int = DEFAULT_MAX_PAGE_BYTES,
         allow_insecure_http: bool = False,
         limiter: RateLimiter | None = None,
+        max_workspaces: int = DEFAULT_MAX_WORKSPACES,
     ) -> None:
         if access_key is None and bearer_token is None:
             access_key = os.environ.get(ENV_ACCESS_KEY)
@@ -207,13 +220,20 @@ class Client(_ListEndpoints):
             policy = dataclasses.replace(policy, max_retries=max_retries)
         self._retry_policy = policy
         self._rate_limit = _resolve_rate_limit(rate_limit)
-        if limiter is None:
-            limiter = TokenBucketLimiter(
-                self._rate_limit.rate,
-                burst=self._rate_limit.burst,
-                adaptive=self._rate_limit.adaptive,
+        settings = self._rate_limit
+
+        def build() -> RateLimiter:
+            return TokenBucketLimiter(
+                settings.rate,
+                burst=settings.burst,
+                adaptive=settings.adaptive,
                 max_pause=policy.max_retry_after,
             )
+
+        custom = limiter
+        self._custom = custom is not None
+        if limiter is None:
+            limiter = build()
         elif not isinstance(limiter, RateLimiter):
             raise ConfigurationError(
                 "limiter must implement asyncsdk.RateLimiter "
@@ -224,8 +244,14 @@ class Client(_ListEndpoints):
                 "pass rate_limit or limiter, not both: a custom limiter sets its own rate"
             )
         self._limiter: RateLimiter = limiter
-        # Load shedding asks the limiter how long a new request would wait, if it can tell.
-        self._expected_wait: Callable[[], float] | None = getattr(limiter, "expected_wait", None)
+        factory = lane_factory(custom, build)
+        # The workspaces' lanes; or, for a custom limiter without children, one lane all share.
+        self._lanes = Lanes(
+            factory or (lambda _ws: limiter),
+            max_workspaces,
+            first=limiter if custom is None else None,
+        )
+        self._shared: Lane | None = Lane("", limiter) if factory is None else None
         self._counters = Counters()
         self._retrier = Retrier(
             policy, RetryBudget(policy.budget), on_retry=self._counters.count_retry
@@ -247,7 +273,7 @@ class Client(_ListEndpoints):
         self._session = session
         self._owns_session = session is None
         self._state = _State.UNOPENED
-        self._prefix: tuple[object, object, str] = _NO_PREFIX
+        self._prefix: tuple[object, object, str, str] = _NO_PREFIX
         self._headers = {
             "Authorization": authorization,
             "Accept": "application/json",
@@ -278,13 +304,60 @@ class Client(_ListEndpoints):
 
     @property
     def limiter(self) -> RateLimiter:
-        """The rate limiter every attempt of this client waits on."""
-        return self._limiter
+        """The rate limiter passed as ``limiter=``; else the last workspace's.
+
+        Each workspace has a limiter of its own (see `limiter_for`). Without a custom
+        limiter this is the one of the workspace called most recently: with one
+        workspace, always the same object, created with the client.
+        """
+        last = self._lanes.last
+        if self._custom or last is None:
+            return self._limiter
+        return last.limiter
+
+    def limiter_for(self, workspace_id: str | uuid.UUID) -> RateLimiter | None:
+        """Return the limiter ``workspace_id``'s attempts wait on, if the client holds one.
+
+        ``None`` before the workspace's first call (or after its limiter was evicted,
+        see ``max_workspaces``). With a custom limiter that has no ``for_workspace``,
+        that limiter, for every workspace.
+
+        Raises:
+            InvalidIDError: ``workspace_id`` is not a UUID.
+        """
+        workspace = _protocol.canonical_id("workspace_id", workspace_id)
+        if self._shared is not None:
+            return self._shared.limiter
+        lane = self._lanes.get(workspace)
+        return None if lane is None else lane.limiter
+
+    def workspace_stats(self, workspace_id: str | uuid.UUID) -> WorkspaceStats | None:
+        """Return one workspace's counters, or ``None`` if the client holds no limiter for it.
+
+        Per workspace on request only: `stats` holds no workspace IDs, so that a report
+        of it stays small whatever the number of workspaces.
+
+        Raises:
+            InvalidIDError: ``workspace_id`` is not a UUID.
+        """
+        workspace = _protocol.canonical_id("workspace_id", workspace_id)
+        lane = self._lanes.get(workspace) if self._shared is None else None
+        if lane is None:
+            return None
+        return WorkspaceStats(
+            workspace_id=workspace,
+            attempts=lane.attempts,
+            throttled=lane.throttled,
+            in_flight=lane.users,
+            rate=getattr(lane.limiter, "rate", None),
+        )
 
     @property
     def stats(self) -> ClientStats:
         """A snapshot of this client's counters (calls, attempts, retries, throttling)."""
-        return self._counters.snapshot()
+        return self._counters.snapshot(
+            workspaces=len(self._lanes), workspaces_evicted=self._lanes.evicted
+        )
 
     @property
     def closed(self) -> bool:
@@ -384,10 +457,12 @@ class Client(_ListEndpoints):
         # prefix is kept, keyed by identity (str and UUID are immutable).
         prefix = self._prefix
         if workspace_id is not prefix[0] or channel_id is not prefix[1]:
+            path = _protocol.calls_prefix(workspace_id, channel_id)
             prefix = self._prefix = (
                 workspace_id,
                 channel_id,
-                self._base_path + _protocol.calls_prefix(workspace_id, channel_id),
+                self._base_path + path,
+                workspace_of(path),
             )
         url = self._base.with_path(
             prefix[2] + _protocol.canonical_id("call_id", call_id), encoded=True
@@ -399,19 +474,20 @@ class Client(_ListEndpoints):
         counters.calls += 1
         decode = _protocol.decode_call
         max_bytes = self._max_response_bytes
+        lane = self._shared or self._lanes.checkout(prefix[3])
         try:
             if self._timeout.deadline is not None:
                 call = await self._run_with_deadline(
-                    session, url, self._timeout.deadline, decode, max_bytes
+                    session, url, self._timeout.deadline, decode, max_bytes, lane
                 )
             else:
                 # The first attempt is made here, not through the retrier, so that a
                 # success pays for no extra layer; only a failure goes to the retrier.
                 try:
-                    call = await self._attempt(session, url, decode, max_bytes)
+                    call = await self._attempt(session, url, decode, max_bytes, lane)
                 except RequestError as exc:
                     call = await self._retrier.after_failure(
-                        functools.partial(self._attempt, session, url, decode, max_bytes),
+                        functools.partial(self._attempt, session, url, decode, max_bytes, lane),
                         exc,
                         deadline=None,
                     )
@@ -420,6 +496,8 @@ class Client(_ListEndpoints):
         except RequestError:
             counters.failed += 1
             raise
+        finally:
+            lane.users -= 1
         counters.succeeded += 1
         return call
 
@@ -435,30 +513,34 @@ class Client(_ListEndpoints):
             query_string=query.query_string(page_token),
             encoded=True,
         )
-        return await self._request(url, _protocol.decode_page, self._max_page_bytes)
+        return await self._request(
+            url, _protocol.decode_page, self._max_page_bytes, workspace_of(query.path)
+        )
 
-    async def _request(self, url: URL, decode: _Decode[T], max_bytes: int) -> T:
+    async def _request(self, url: URL, decode: _Decode[T], max_bytes: int, workspace: str) -> T:
         """Make one API call: every attempt, retry and count, decoded by ``decode``.
 
+        ``workspace`` (its canonical id) chooses the limiter its attempts wait on.
         `get_call` inlines these same steps; a change here belongs there too.
         """
         session = self._session if self._state is _State.OPEN else self._open()
         assert session is not None
         counters = self._counters
         counters.calls += 1
+        lane = self._shared or self._lanes.checkout(workspace)
         try:
             if self._timeout.deadline is not None:
                 result = await self._run_with_deadline(
-                    session, url, self._timeout.deadline, decode, max_bytes
+                    session, url, self._timeout.deadline, decode, max_bytes, lane
                 )
             else:
                 # The first attempt is made here, not through the retrier, so that a
                 # success pays for no extra layer; only a failure goes to the retrier.
                 try:
-                    result = await self._attempt(session, url, decode, max_bytes)
+                    result = await self._attempt(session, url, decode, max_bytes, lane)
                 except RequestError as exc:
                     result = await self._retrier.after_failure(
-                        functools.partial(self._attempt, session, url, decode, max_bytes),
+                        functools.partial(self._attempt, session, url, decode, max_bytes, lane),
                         exc,
                         deadline=None,
                     )
@@ -467,6 +549,8 @@ class Client(_ListEndpoints):
         except RequestError:
             counters.failed += 1
             raise
+        finally:
+            lane.users -= 1
         counters.succeeded += 1
         return result
 
@@ -477,6 +561,7 @@ class Client(_ListEndpoints):
         seconds: float,
         decode: _Decode[T],
         max_bytes: int,
+        lane: Lane,
     ) -> T:
         deadline = asyncio.get_running_loop().time() + seconds
         attempts = 0
@@ -485,7 +570,7 @@ class Client(_ListEndpoints):
         async def attempt() -> T:
             nonlocal attempts
             attempts += 1
-            return await self._attempt(session, url, decode, max_bytes, deadline, queued)
+            return await self._attempt(session, url, decode, max_bytes, lane, deadline, queued)
 
         try:
             async with asyncio.timeout_at(deadline):
@@ -517,10 +602,11 @@ class Client(_ListEndpoints):
         url: URL,
         decode: _Decode[T],
         max_bytes: int,
+        lane: Lane,
         deadline: float | None = None,
         queued: _Queued | None = None,
     ) -> T:
-        """Wait for the limiter, send one request, and return its decoded body or raise.
+        """Wait for the workspace's limiter, send one request, return its decoded body or raise.
 
         Every limiter grant is answered by exactly one of ``on_success``,
         ``on_throttle`` or ``on_failure``.
@@ -528,15 +614,16 @@ class Client(_ListEndpoints):
         if self._state is not _State.OPEN:
             raise ClientClosedError("this Client was closed while the call was retrying")
         counters = self._counters
-        limiter = self._limiter
+        limiter = lane.limiter
         waited = time.perf_counter()
         if deadline is None and self._timeout.limiter_wait is None:
             await limiter.acquire()
         else:
-            await self._acquire_bounded(url, deadline, queued)
+            await self._acquire_bounded(url, lane, deadline, queued)
         started = time.perf_counter()
         counters.limiter_wait.record(started - waited)
         counters.attempts += 1
+        lane.attempts += 1
         try:
             resp = await _transport.get(
                 session,
@@ -561,6 +648,7 @@ class Client(_ListEndpoints):
                 status, resp.headers, resp.body, url=str(url), reason=resp.reason
             )
             counters.throttled += 1
+            lane.throttled += 1
             await limiter.on_throttle(error.retry_after, resp.headers)
             raise error
         if status >= 500:
@@ -572,9 +660,12 @@ class Client(_ListEndpoints):
         raise _protocol.api_error(status, resp.headers, resp.body, url=str(url), reason=resp.reason)
 
     async def _acquire_bounded(
-        self, url: URL, deadline: float | None, queued: _Queued | None = None
+        self, url: URL, lane: Lane, deadline: float | None, queued: _Queued | None = None
     ) -> None:
         """Acquire within ``Timeout.limiter_wait`` and the deadline, or shed the attempt.
+
+        The bound applies to the workspace's own limiter: a busy workspace sheds its
+        own calls, not another's.
 
         Raises:
             LimiterTimeoutError: The limiter expects a longer wait than allowed (raised
@@ -586,7 +677,7 @@ class Client(_ListEndpoints):
             left = deadline - loop.time()
             bound = left if bound is None else min(bound, left)
         assert bound is not None
-        expected = self._expected_wait() if self._expected_wait is not None else 0.0
+        expected = lane.expected_wait() if lane.expected_wait is not None else 0.0
         if expected > bound:
             self._counters.limiter_timeouts += 1
             raise LimiterTimeoutError(
@@ -602,7 +693,7 @@ class Client(_ListEndpoints):
             queued.since = started  # until granted: a deadline now is the queue's doing
         try:
             async with asyncio.timeout(bound):
-                await self._limiter.acquire()
+                await lane.limiter.acquire()
             if queued is not None:
                 queued.since = None
         except TimeoutError as exc:

@@ -76,7 +76,13 @@ from ._throttling import (
     parse_policy,
 )
 
-__all__ = ["MIN_ADAPTIVE_RATE", "RateLimiter", "TokenBucketLimiter", "parse_policy"]
+__all__ = [
+    "MIN_ADAPTIVE_RATE",
+    "PerWorkspaceLimiter",
+    "RateLimiter",
+    "TokenBucketLimiter",
+    "parse_policy",
+]
 
 #: Requests per second adaptive mode never goes below.
 MIN_ADAPTIVE_RATE: Final = MIN_RATE
@@ -124,6 +130,21 @@ class RateLimiter(Protocol):
                 ``False`` when this client gave up on it (cancelled by the caller, an
                 answer refused as too large): it only frees its place.
         """
+        ...
+
+
+@runtime_checkable
+class PerWorkspaceLimiter(Protocol):
+    """A custom limiter that keeps a separate limit for each workspace (optional).
+
+    Bird's quota is per workspace. A limiter passed as ``Client(limiter=...)`` that has
+    this method is asked, once per workspace the client calls, for the limiter that
+    workspace's attempts wait on (the client keeps the children, bounded); one without
+    it is a single limit shared by every workspace. `RedisRateLimiter` has it.
+    """
+
+    def for_workspace(self, workspace_id: str) -> RateLimiter:
+        """Return the limiter for ``workspace_id`` (a canonical lower-case UUID)."""
         ...
 
 

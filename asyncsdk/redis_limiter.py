@@ -42,6 +42,17 @@ Pauses: a pause reaches every worker at its next call to Redis. A slot a worker
 reserved just before the pause was written (at most one per process, due within
 about ``processes / rate`` seconds) may still be used.
 
+One limit per workspace. Bird's quota is per workspace, and one credential may serve
+several. A `Client` asks its limiter for each workspace's child
+(`RedisRateLimiter.for_workspace`): the same settings (the rate from
+``workspace_rates`` if it names the workspace), its own Redis key
+``asyncsdk:ratelimit:<key>:<workspace id>``, its own tally, pause and fallback. So
+every worker of the fleet draws on the same limit for a workspace, a pause written for
+one workspace stops that workspace fleet-wide and no other, and the client keeps the
+children it uses (bounded by its ``max_workspaces``). Used directly, without a client,
+the limiter itself is one limit under ``<key>``. Idle keys expire in Redis, so a fleet
+touching many workspaces leaves no keys behind.
+
 The limit is the user's decision: it is not adapted. Each worker's responses are
 tallied only to tell sporadic throttling from an exhausted quota.
 
@@ -85,6 +96,8 @@ import enum
 import hashlib
 import logging
 import math
+import uuid
+import weakref
 from collections import deque
 from collections.abc import Awaitable, Coroutine, Mapping
 from typing import Final, cast
@@ -246,6 +259,8 @@ class RedisRateLimiter:
         timeout: Seconds a Redis command may take before Redis counts as unavailable.
         probe_interval: Seconds between attempts to reach Redis during an outage.
         max_pause: Longest pause, in seconds, a server response can impose.
+        workspace_rates: Requests per second of the workspaces whose quota differs
+            from ``rate`` (a raised quota), by workspace id; used by `for_workspace`.
 
     Raises:
         ConfigurationError: A setting is invalid, or neither ``key`` nor ``credential``
@@ -253,8 +268,11 @@ class RedisRateLimiter:
     """
 
     __slots__ = (
+        "__weakref__",
         "_background",
         "_burst",
+        "_children",
+        "_degraded",
         "_degraded_at",
         "_fail_closed",
         "_fallback",
@@ -267,6 +285,7 @@ class RedisRateLimiter:
         "_next_probe",
         "_outages",
         "_owns_redis",
+        "_parent",
         "_paused_until",
         "_probe_interval",
         "_quiet_until",
@@ -279,6 +298,7 @@ class RedisRateLimiter:
         "_timeout",
         "_tolerance_us",
         "_waiters",
+        "_workspace_rates",
     )
 
     def __init__(
@@ -294,6 +314,7 @@ class RedisRateLimiter:
         timeout: float = DEFAULT_REDIS_TIMEOUT,
         probe_interval: float = DEFAULT_PROBE_INTERVAL,
         max_pause: float = DEFAULT_MAX_PAUSE,
+        workspace_rates: Mapping[str, float] | None = None,
     ) -> None:
         if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 < rate < math.inf:
             raise ConfigurationError(f"rate must be requests per second above 0, got {rate!r}")
@@ -319,6 +340,7 @@ class RedisRateLimiter:
             key = derive_key(credential)
         elif not isinstance(key, str) or not key:
             raise ConfigurationError(f"key must be a non-empty string, got {key!r}")
+        self._workspace_rates = _check_workspace_rates(workspace_rates)
         if isinstance(redis, str):
             self._redis: aioredis.Redis = aioredis.Redis.from_url(
                 redis, socket_timeout=timeout, socket_connect_timeout=timeout
@@ -358,6 +380,9 @@ class RedisRateLimiter:
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._task: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
+        self._children: weakref.WeakSet[RedisRateLimiter] = weakref.WeakSet()
+        self._parent: RedisRateLimiter | None = None  # set on a workspace's limiter
+        self._degraded = 0  # limiters of this family in fallback now (one WARNING each time)
 
     # --- state, for reports and tests ---
 
@@ -378,22 +403,37 @@ class RedisRateLimiter:
 
     @property
     def mode(self) -> LimiterMode:
-        """Whether grants come from Redis, from the fallback, or the limiter is closed."""
+        """Whether grants come from Redis, from the fallback, or the limiter is closed.
+
+        `FALLBACK` also while any of its workspaces' limiters (`for_workspace`) is.
+        """
+        if self._mode is LimiterMode.REDIS and self._degraded:
+            return LimiterMode.FALLBACK
         return self._mode
 
     @property
     def outages(self) -> int:
-        """How many times Redis became unavailable (one WARNING was logged for each)."""
+        """How many times Redis became unavailable (one WARNING was logged for each).
+
+        Counted once for this limiter and its workspaces' limiters together: an outage
+        seen by several workspaces at once is one.
+        """
         return self._outages
 
     @property
     def script_loads(self) -> int:
-        """How many times the script was (re)loaded after a ``NOSCRIPT`` reply."""
+        """How many times the script was (re)loaded after a ``NOSCRIPT`` reply.
+
+        Its workspaces' limiters' loads included.
+        """
         return self._script_loads
 
     @property
     def waiting(self) -> int:
-        """How many tasks of this process are waiting in `acquire`."""
+        """How many tasks of this process are waiting in `acquire` (its workspaces' too)."""
+        return self._own_waiting() + sum(child.waiting for child in list(self._children))
+
+    def _own_waiting(self) -> int:
         return sum(1 for f in self._waiters if not f.done())
 
     def __repr__(self) -> str:
@@ -402,6 +442,37 @@ class RedisRateLimiter:
             f"mode={self._mode.value} waiting={self.waiting} outages={self._outages} "
             f"fallback={'closed' if self._fail_closed else f'{self._fallback_share:g} share'}>"
         )
+
+    def for_workspace(self, workspace_id: str) -> RedisRateLimiter:
+        """Return a limiter for one workspace: these settings, a key of its own.
+
+        The key is ``<this key>:<workspace id>``, so every worker asking for the same
+        workspace shares its limit and its pauses, and no other workspace's. The rate
+        is ``workspace_rates[workspace_id]`` if given, else ``rate``. The child uses
+        this limiter's Redis connection and is closed with it. `Client` calls this
+        once per workspace it uses (see `asyncsdk.ratelimit.PerWorkspaceLimiter`).
+
+        Raises:
+            ClientClosedError: This limiter is closed.
+            ConfigurationError: ``workspace_id`` is not a UUID.
+        """
+        if self._mode is LimiterMode.CLOSED:
+            raise ClientClosedError("this RedisRateLimiter is closed; create a new one")
+        workspace = _canonical_workspace(workspace_id)
+        child = RedisRateLimiter(
+            self._redis,
+            rate=self._workspace_rates.get(workspace, self._rate),
+            burst=self._burst,
+            key=f"{self._name}:{workspace}",
+            fallback_share=self._fallback_share,
+            fail_closed=self._fail_closed,
+            timeout=self._timeout,
+            probe_interval=self._probe_interval,
+            max_pause=self._max_pause,
+        )
+        child._parent = self
+        self._children.add(child)
+        return child
 
     # --- the protocol ---
 
@@ -482,23 +553,28 @@ class RedisRateLimiter:
         """
         now = asyncio.get_running_loop().time()
         rate = self._rate if self._mode is LimiterMode.REDIS else self._fallback.rate or self._rate
-        return max(0.0, self._paused_until - now) + self.waiting / rate
+        return max(0.0, self._paused_until - now) + self._own_waiting() / rate
 
     # --- lifecycle ---
 
     async def aclose(self) -> None:
         """Stop granting, fail the waiters with `ClientClosedError`, close an owned pool.
 
-        Idempotent. A ``redis.asyncio.Redis`` passed in by the caller is left open.
+        Also closes the workspaces' limiters made by `for_workspace`. Idempotent. A
+        ``redis.asyncio.Redis`` passed in by the caller is left open.
         """
         if self._mode is LimiterMode.CLOSED:
             return
+        if self._mode is LimiterMode.FALLBACK and self._parent is not None:
+            self._parent._degraded = max(0, self._parent._degraded - 1)
         self._mode = LimiterMode.CLOSED
         tasks = [t for t in (self._task, *self._background) if t is not None]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._fail_waiters(ClientClosedError("the RedisRateLimiter was closed"))
+        children = list(self._children)
+        await asyncio.gather(*(child.aclose() for child in children))
         if self._owns_redis:
             await self._redis.aclose()
 
@@ -515,7 +591,7 @@ class RedisRateLimiter:
 
     async def _serve_waiters(self) -> None:
         loop = asyncio.get_running_loop()
-        while (wanted := self.waiting) > 0:
+        while (wanted := self._own_waiting()) > 0:
             now = loop.time()
             if now < self._paused_until:  # a pause this process saw itself
                 await asyncio.sleep(self._paused_until - now)
@@ -594,6 +670,8 @@ class RedisRateLimiter:
             except redis_errors.NoScriptError:  # restarted or flushed: load it again
                 await cast("Awaitable[object]", self._redis.script_load(_SCRIPT))
                 self._script_loads += 1
+                if self._parent is not None:
+                    self._parent._script_loads += 1
                 reply = await self._evalsha(keys_and_args)
         if isinstance(reply, int):
             return (reply,)
@@ -639,8 +717,14 @@ class RedisRateLimiter:
         if self._mode is not LimiterMode.REDIS:
             return  # a probe failed: the same outage
         self._mode = LimiterMode.FALLBACK
-        self._outages += 1
         self._degraded_at = now
+        family = self._parent or self
+        family._degraded += 1
+        if family is not self:
+            self._outages += 1
+        if family._degraded > 1:
+            return  # the same outage, already logged by another workspace's limiter
+        family._outages += 1
         what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         if self._fail_closed:
             then = "holding requests until it answers (fail_closed)"
@@ -649,12 +733,41 @@ class RedisRateLimiter:
                 f"pacing this process at {self._fallback.rate:g}/s "
                 f"({self._fallback_share:g} of {self._rate:g}/s) until it answers"
             )
-        logger.warning("rate limit %s: Redis unavailable (%s); %s", self._key, what, then)
+        logger.warning("rate limit %s: Redis unavailable (%s); %s", family._key, what, then)
 
     def _redis_back(self) -> None:
         self._mode = LimiterMode.REDIS
         now = asyncio.get_running_loop().time()
         if not self._fail_closed:  # failing closed, nobody sent meanwhile
             self._rejoin_until = now + self._probe_interval + self._timeout
-        down = now - self._degraded_at
-        logger.info("rate limit %s: Redis answers again after %.1f s", self._key, down)
+        family = self._parent or self
+        family._degraded = max(0, family._degraded - 1)
+        if family._degraded == 0:
+            down = now - self._degraded_at
+            logger.info("rate limit %s: Redis answers again after %.1f s", family._key, down)
+
+
+def _canonical_workspace(workspace_id: object) -> str:
+    """Return a workspace id as a canonical lower-case UUID, for a key every worker agrees on."""
+    try:
+        return str(uuid.UUID(str(workspace_id)))
+    except ValueError:
+        raise ConfigurationError(f"a workspace id must be a UUID, got {workspace_id!r}") from None
+
+
+def _check_workspace_rates(rates: Mapping[str, float] | None) -> dict[str, float]:
+    """Validate ``workspace_rates``; key them by canonical workspace id."""
+    if rates is None:
+        return {}
+    if not isinstance(rates, Mapping):
+        raise ConfigurationError(
+            f"workspace_rates must map workspace ids to requests per second, got {rates!r}"
+        )
+    found: dict[str, float] = {}
+    for workspace, rate in rates.items():
+        if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 < rate < math.inf:
+            raise ConfigurationError(
+                f"workspace_rates[{workspace!r}] must be requests per second above 0, got {rate!r}"
+            )
+        found[_canonical_workspace(workspace)] = float(rate)
+    return found

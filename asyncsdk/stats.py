@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Final
 
-__all__ = ["ClientStats", "WaitStats"]
+__all__ = ["ClientStats", "WaitStats", "WorkspaceStats"]
 
 #: Waits shorter than this many seconds count as no wait (an uncontended acquire).
 _NO_WAIT: Final = 1e-5
@@ -75,6 +75,10 @@ class ClientStats:
         limiter_wait: Waits for the rate limiter, per attempt, with percentiles.
         limiter_timeouts: Attempts refused or timed out waiting for the rate limiter
             (`LimiterTimeoutError`): load shed, nothing sent.
+        workspaces: Workspaces whose rate limiters the client holds now (each workspace
+            has its own; `Client.workspace_stats` gives one workspace's counters).
+        workspaces_evicted: Idle workspaces' limiters dropped to stay within
+            ``max_workspaces``.
     """
 
     calls: int = 0
@@ -86,6 +90,28 @@ class ClientStats:
     throttled: int = 0
     limiter_wait: WaitStats = field(default_factory=WaitStats)
     limiter_timeouts: int = 0
+    workspaces: int = 0
+    workspaces_evicted: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class WorkspaceStats:
+    """One workspace's share of a client's work (see `Client.workspace_stats`).
+
+    Attributes:
+        workspace_id: The workspace, as a canonical lower-case UUID.
+        attempts: HTTP requests sent for it, since its limiter was created.
+        throttled: Throttling responses it got (429, or 503 with ``Retry-After``).
+        in_flight: Its calls in progress now.
+        rate: Its limiter's current rate, requests per second (``None``: unlimited or
+            not told by the limiter).
+    """
+
+    workspace_id: str
+    attempts: int = 0
+    throttled: int = 0
+    in_flight: int = 0
+    rate: float | None = None
 
 
 class WaitHistogram:
@@ -164,8 +190,8 @@ class Counters:
         """Count one retry and its cause."""
         self.retries[reason] += 1
 
-    def snapshot(self) -> ClientStats:
-        """Freeze the current values."""
+    def snapshot(self, *, workspaces: int = 0, workspaces_evicted: int = 0) -> ClientStats:
+        """Freeze the current values (the workspace counts are the client's to give)."""
         return ClientStats(
             calls=self.calls,
             succeeded=self.succeeded,
@@ -176,4 +202,6 @@ class Counters:
             throttled=self.throttled,
             limiter_wait=self.limiter_wait.snapshot(),
             limiter_timeouts=self.limiter_timeouts,
+            workspaces=workspaces,
+            workspaces_evicted=workspaces_evicted,
         )

@@ -58,6 +58,7 @@ def serve_main(argv: Sequence[str]) -> None:
                 "admitted": len(admitted),
                 "admitted_per_s": (len(admitted) - 1) / span if span > 0 else 0.0,
                 "timeline": stats.timeline,
+                "workspace_timelines": stats.workspace_timelines,
             }
         ),
         flush=True,

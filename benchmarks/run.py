@@ -37,6 +37,7 @@ SCENARIOS: dict[str, str] = {
     "client_cost": "benchmarks.client_cost",
     "bulk_memory": "benchmarks.bulk_memory",
     "throttling": "benchmarks.throttling",
+    "workspaces": "benchmarks.workspaces",
     "webhook_verify": "benchmarks.webhook_verify",
     "webhook_receiver": "benchmarks.webhook_receiver",
     "webhook_pipeline": "benchmarks.webhook_pipeline",

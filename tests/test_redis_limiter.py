@@ -444,3 +444,100 @@ def test_missing_redis_server_is_a_skip_with_a_reason(monkeypatch: pytest.Monkey
     monkeypatch.setenv("ASYNCSDK_REQUIRE_REDIS", "1")
     with pytest.raises(pytest.fail.Exception, match="ASYNCSDK_REQUIRE_REDIS=1"):
         redis_executable()
+
+
+# --- one limit per workspace ---------------------------------------------------------------
+
+WORKSPACE_A = "00000000-0000-4000-8000-0000000000aa"
+WORKSPACE_B = "00000000-0000-4000-8000-0000000000bb"
+#: A stated exhaustion far longer than any test runs.
+LONG_EXHAUSTED = {"RateLimit-Remaining": "0", "RateLimit-Reset": "50"}
+
+
+async def test_each_workspace_has_its_own_key_shared_by_the_fleet(
+    redis_server: RedisServer, redis_client: aioredis.Redis
+) -> None:
+    """Two workers (two limiters, two pools): one key per workspace, the same in both."""
+    first = RedisRateLimiter(redis_server.url, rate=100, key="ws", workspace_rates={})
+    second = RedisRateLimiter(
+        redis_server.url, rate=100, key="ws", workspace_rates={WORKSPACE_B.upper(): 400}
+    )
+    try:
+        a1, a2 = first.for_workspace(WORKSPACE_A), second.for_workspace(WORKSPACE_A.upper())
+        b2 = second.for_workspace(WORKSPACE_B)
+        assert a1.key == a2.key == f"{KEY_PREFIX}ws:{WORKSPACE_A}"
+        assert b2.key == f"{KEY_PREFIX}ws:{WORKSPACE_B}" != first.key
+        assert (a1.rate, b2.rate) == (100.0, 400.0)
+        await a1.acquire()
+        await a1.on_throttle(1.0, LONG_EXHAUSTED)  # workspace A's quota is used up
+        # The pause is in A's key, where every worker's grant for A checks it ...
+        pause = await redis_client.hget(a1.key, "pause")  # type: ignore[misc]
+        assert pause is not None and int(pause) > 0
+        assert await redis_client.hget(b2.key, "pause") is None  # type: ignore[misc]
+        # ... and B goes on for every worker (bounded far below A's 50 s pause).
+        async with asyncio.timeout(20):
+            await b2.acquire()
+            await first.for_workspace(WORKSPACE_B).acquire()
+        with pytest.raises(TimeoutError):  # A's other worker is held by the fleet pause
+            async with asyncio.timeout(1.0):
+                await a2.acquire()
+    finally:
+        await first.aclose()
+        await second.aclose()
+    assert a1.mode is LimiterMode.CLOSED and b2.mode is LimiterMode.CLOSED  # closed with it
+    with pytest.raises(ClientClosedError):
+        first.for_workspace(WORKSPACE_A)
+
+
+def test_workspace_ids_must_be_uuids() -> None:
+    with pytest.raises(ConfigurationError, match="UUID"):
+        RedisRateLimiter("redis://127.0.0.1:1", rate=1, key="k", workspace_rates={"x": 1})
+    with pytest.raises(ConfigurationError, match="workspace_rates"):
+        RedisRateLimiter("redis://127.0.0.1:1", rate=1, key="k", workspace_rates={WORKSPACE_A: 0})
+
+
+async def test_a_client_keys_each_workspace_separately_in_redis(
+    redis_server: RedisServer, redis_client: aioredis.Redis
+) -> None:
+    config = ServerConfig(
+        access_keys=(ACCESS_KEY,),
+        workspace_quotas=((WORKSPACE_A, 1000.0, 100), (WORKSPACE_B, 1000.0, 100)),
+    )
+    limiter = RedisRateLimiter(redis_server.url, rate=200, burst=10, key="client-ws")
+    try:
+        async with (
+            EmbeddedServer(config, dataset=Dataset(size=20)) as server,
+            Client(access_key=ACCESS_KEY, base_url=server.base_url, limiter=limiter) as client,
+        ):
+            ds = server.dataset
+            for i, workspace in enumerate((WORKSPACE_A, WORKSPACE_B) * 3):
+                await client.get_call(workspace, ds.channel_id, ds.call_ids[i])
+            child_a, child_b = client.limiter_for(WORKSPACE_A), client.limiter_for(WORKSPACE_B)
+            assert isinstance(child_a, RedisRateLimiter) and isinstance(child_b, RedisRateLimiter)
+            assert child_a is not child_b and client.limiter is limiter
+            for child in (child_a, child_b):
+                assert await redis_client.exists(child.key) == 1
+            assert await redis_client.exists(limiter.key) == 0  # the parent itself is unused
+    finally:
+        await limiter.aclose()
+
+
+async def test_an_outage_seen_by_several_workspaces_is_one_outage(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """One WARNING and one outage for the limiter a client was given, whatever the fan-out."""
+    dead = RedisRateLimiter("redis://127.0.0.1:1", rate=100, burst=4, key="dead", timeout=0.5)
+    try:
+        children = [dead.for_workspace(ws) for ws in (WORKSPACE_A, WORKSPACE_B)]
+        with caplog.at_level(logging.WARNING, logger="asyncsdk"):
+            async with asyncio.timeout(20):
+                for child in children:
+                    await child.acquire()  # granted by the local fallback
+        assert all(child.mode is LimiterMode.FALLBACK for child in children)
+        assert dead.mode is LimiterMode.FALLBACK
+        assert dead.outages == 1
+        warnings = asyncsdk_warnings(caplog)
+        assert len(warnings) == 1
+        assert WORKSPACE_A not in warnings[0].getMessage()  # no workspace IDs in the logs
+    finally:
+        await dead.aclose()

@@ -10,8 +10,9 @@ this order, so a seed and a request sequence always give the same answers:
 1. method (405 unless GET), 2. credentials (401), 3. a queued script for the call id
 (bypasses everything below), 4. an outage window (503), 5. rate limit (429; the
 account's `Quota`: a bucket whose rate may follow a schedule, shared with a simulated
-neighbour), 6. injected faults, 7. path ids (422), 8. workspace, channel and call
-(404), else 200 with the call.
+neighbour; a workspace of ``ServerConfig.workspace_quotas`` has a `Quota` of its own,
+as Bird's quota is per workspace), 6. injected faults, 7. path ids (422), 8. workspace,
+channel and call (404), else 200 with the call.
 
 Then the reply waits its delay plus the configured latency, and is sent. With a rate
 limit, every answer past step 4 carries ``X-RateLimit-Limit``, ``-Remaining`` and
@@ -37,7 +38,7 @@ from aiohttp import web
 
 from asyncsdk.server._config import ScriptedResponse, ServerConfig
 from asyncsdk.server._dataset import Dataset
-from asyncsdk.server._limiter import Quota
+from asyncsdk.server._limiter import Quota, workspace_key
 from asyncsdk.server._listing import CALL_LOG_ROUTE, CHANNEL_CALLS_ROUTE, Listing
 from asyncsdk.server._replies import (
     BAD_GATEWAY_HTML,
@@ -117,6 +118,10 @@ class BirdApi:
         self._requests = requests
         self._scripts: dict[str, deque[ScriptedResponse]] = {}
         self._quota: Quota | None = None
+        self._workspace_quotas: dict[str, Quota | None] = dict.fromkeys(
+            ws for ws, _, _ in config.workspace_quotas
+        )  # created on the first request, as the shared one
+        self._aliases = frozenset(config.workspace_aliases)
         self._started: float | None = None  # clock value of the first request
         self._burst_left = 0
         self._fault_rng = random.Random(f"asyncsdk.server.faults:{config.seed}")
@@ -195,7 +200,8 @@ class BirdApi:
         self, request: web.Request, now: float, call_id: str, answer: _Answer | None = None
     ) -> Reply:
         reply = self._decide_uncounted(request, now, call_id, answer)
-        self._count(reply, now)
+        workspace = request.match_info.get("workspaceId", "")
+        self._count(reply, now, workspace_key(workspace, self._workspace_quotas))
         return reply
 
     def _decide_uncounted(
@@ -223,17 +229,10 @@ class BirdApi:
             reply.fault = "outage"
             return reply
         limit_headers: dict[str, str] = {}
-        if config.rate_limit is not None:
-            if self._quota is None:
-                self._quota = Quota(
-                    config.rate_limit,
-                    config.burst,
-                    started,
-                    schedule=config.rate_schedule,
-                    neighbour_rate=config.neighbour_rate,
-                )
-            admission = self._quota.acquire(now)
-            rate = self._quota.rate
+        quota = self._quota_for(request.match_info.get("workspaceId", ""), started)
+        if quota is not None:
+            admission = quota.acquire(now)
+            rate = quota.rate
             if config.limit_headers:
                 limit_headers = {
                     "X-RateLimit-Limit": f"{rate:g}",
@@ -254,6 +253,28 @@ class BirdApi:
         reply = self._with_fault(self._draw_fault(), request.match_info, answer)
         reply.headers.update(limit_headers)
         return reply
+
+    def _quota_for(self, workspace: str, started: float) -> Quota | None:
+        """Return the quota ``workspace`` draws on (its own, or the shared one), if any."""
+        config = self._config
+        own = workspace_key(workspace, self._workspace_quotas)
+        if own is not None:
+            quota = self._workspace_quotas[own]
+            if quota is None:
+                _, rate, burst = next(q for q in config.workspace_quotas if q[0] == own)
+                quota = self._workspace_quotas[own] = Quota(rate, burst, started)
+            return quota
+        if config.rate_limit is None:
+            return None
+        if self._quota is None:
+            self._quota = Quota(
+                config.rate_limit,
+                config.burst,
+                started,
+                schedule=config.rate_schedule,
+                neighbour_rate=config.neighbour_rate,
+            )
+        return self._quota
 
     def _authenticate(self, authorization: str | None) -> Reply | None:
         """Return a 401 reply unless ``authorization`` holds an accepted credential."""
@@ -332,7 +353,9 @@ class BirdApi:
         if bad:
             details = {name: ["must be a valid UUID"] for name in bad}
             return error_reply(422, f"{bad[0]} must be a UUID", details)
-        if uuid.UUID(ids["workspaceId"]) != self._dataset.workspace_id:
+        workspace = uuid.UUID(ids["workspaceId"])
+        known = str(workspace) in self._workspace_quotas or str(workspace) in self._aliases
+        if workspace != self._dataset.workspace_id and not known:
             return error_reply(404, "workspace not found")
         if uuid.UUID(ids["channelId"]) != self._dataset.channel_id:
             return error_reply(404, "channel not found")
@@ -356,10 +379,10 @@ class BirdApi:
             reply.action = script.action
         return reply
 
-    def _count(self, reply: Reply, now: float) -> None:
+    def _count(self, reply: Reply, now: float, workspace: str | None = None) -> None:
         stats = self._stats
         started = now if self._started is None else self._started
-        stats.record(now - started, None if reply.action == "reset" else reply.status)
+        stats.record(now - started, None if reply.action == "reset" else reply.status, workspace)
         if reply.action != "reset":
             stats.by_status[reply.status] = stats.by_status.get(reply.status, 0) + 1
         if reply.fault is not None:

@@ -168,6 +168,16 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
         help="requests/s a simulated second client takes from the same rate limit",
     )
     parser.add_argument(
+        "--workspace-quota",
+        type=_workspace_quota,
+        action="append",
+        default=[],
+        dest="workspace_quotas",
+        metavar="WORKSPACE:RPS[:BURST]",
+        help="a quota of its own for WORKSPACE (a UUID, served the dataset's calls), "
+        "repeatable; BURST defaults to --burst",
+    )
+    parser.add_argument(
         "--outage",
         type=_outage,
         default=None,
@@ -204,6 +214,10 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         rate_schedule=args.rate_schedule,
         neighbour_rate=args.neighbour_rate,
         outage=args.outage,
+        workspace_quotas=tuple(
+            (ws, rate, args.burst if burst is None else burst)
+            for ws, rate, burst in args.workspace_quotas
+        ),
     )
 
 
@@ -264,6 +278,21 @@ def _outage(text: str) -> tuple[float, float]:
     if len(pairs) != 1:
         raise argparse.ArgumentTypeError(f"expected one START:SECONDS like 5:10; got {text!r}")
     return pairs[0]
+
+
+def _workspace_quota(text: str) -> tuple[str, float, int | None]:
+    """Parse ``WORKSPACE:RPS[:BURST]`` (checked by `ServerConfig`)."""
+    parts = text.split(":")
+    try:
+        if len(parts) not in (2, 3):
+            raise ValueError
+        rate = float(parts[1])
+        burst = int(parts[2]) if len(parts) == 3 else None
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected WORKSPACE:RPS[:BURST] like <uuid>:200:50; got {text!r}"
+        ) from None
+    return parts[0], rate, burst
 
 
 def _dest(option: str) -> str:

@@ -207,6 +207,15 @@ class ServerConfig:
         offset_tokens: Page tokens hold how many calls of the query were served
             before, as some APIs' do, instead of where the last page ended: a call
             created above the next page then shifts it, and it repeats calls.
+        workspace_quotas: ``(workspace id, rate, burst)`` triples: each workspace named
+            here has a quota of its own (a token bucket of ``burst`` requests refilled at
+            ``rate`` requests per second, stated in its own headers), as Bird's quota is
+            per workspace, and serves the dataset's channel and calls as if they were
+            its own. Other workspaces keep ``rate_limit`` (the schedule and the
+            neighbour apply to it alone).
+        workspace_aliases: More workspace ids serving the dataset's channel and calls,
+            drawing on the shared ``rate_limit`` (a quota per account, not per
+            workspace).
     """
 
     access_keys: tuple[str, ...] = DEFAULT_ACCESS_KEYS
@@ -230,6 +239,8 @@ class ServerConfig:
     unlisted: frozenset[uuid.UUID] = frozenset()
     unlisted_until: int | None = None
     offset_tokens: bool = False
+    workspace_quotas: tuple[tuple[str, float, int], ...] = ()
+    workspace_aliases: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("access_keys", "bearer_tokens"):
@@ -298,6 +309,37 @@ class ServerConfig:
             _check_seconds("outage start", self.outage[0])
             _check_seconds("outage duration", self.outage[1], allow_zero=False)
             object.__setattr__(self, "outage", tuple(self.outage))
+        object.__setattr__(self, "workspace_quotas", _check_quotas(self.workspace_quotas))
+        aliases: object = self.workspace_aliases
+        if isinstance(aliases, str) or not isinstance(aliases, tuple | list):
+            raise ValueError(f"workspace_aliases must be a tuple of UUIDs, got {aliases!r}")
+        checked = _check_quotas(tuple((ws, 1.0, 1) for ws in aliases))
+        object.__setattr__(self, "workspace_aliases", tuple(ws for ws, _, _ in checked))
+
+
+def _check_quotas(quotas: object) -> tuple[tuple[str, float, int], ...]:
+    """Validate ``workspace_quotas``; return them with each workspace id in canonical form."""
+    if isinstance(quotas, str) or not isinstance(quotas, tuple | list):
+        raise ValueError(
+            f"workspace_quotas must be (workspace, rate, burst) triples, got {quotas!r}"
+        )
+    found: dict[str, tuple[str, float, int]] = {}
+    for quota in quotas:
+        if not isinstance(quota, tuple | list) or len(quota) != 3:
+            raise ValueError(f"a workspace quota is (workspace, rate, burst), got {quota!r}")
+        workspace, rate, burst = quota
+        try:
+            key = str(uuid.UUID(str(workspace)))
+        except ValueError:
+            raise ValueError(
+                f"a workspace quota's workspace must be a UUID, got {workspace!r}"
+            ) from None
+        _check_seconds("a workspace quota's rate", rate, allow_zero=False)
+        _check_positive_int("a workspace quota's burst", burst)
+        if key in found:
+            raise ValueError(f"workspace {key} has two quotas")
+        found[key] = (key, float(rate), burst)
+    return tuple(found.values())
 
 
 def _no_headers() -> Mapping[str, str]:

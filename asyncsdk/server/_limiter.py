@@ -8,9 +8,10 @@ Imports: the standard library only.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-__all__ = ["Admission", "Quota", "TokenBucket"]
+__all__ = ["Admission", "Quota", "TokenBucket", "workspace_key"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,3 +147,15 @@ class Quota:
 
     def __repr__(self) -> str:
         return f"<Quota {self._bucket!r} schedule={self._schedule} start={self._start:g}>"
+
+
+def workspace_key(raw: str, quotas: Mapping[str, object]) -> str | None:
+    """Return the key of ``raw`` (a path's workspace id) in ``quotas``, if it has one.
+
+    Workspace ids are compared as UUIDs (``quotas`` keyed by canonical lower-case text),
+    so a client's upper-case spelling finds the same quota.
+    """
+    if raw in quotas:
+        return raw
+    lowered = raw.lower()
+    return lowered if lowered in quotas else None

@@ -45,6 +45,8 @@ class ServerStats:
         timeline: Requests per `TIMELINE_BIN_SECONDS` bin from the first request, each
             bin ``[requests, answered 200, answered 429, other]``: how fast clients
             sent, and what they got, over time.
+        workspace_timelines: The same timeline for each workspace with a quota of its
+            own (``ServerConfig.workspace_quotas``), by workspace id.
     """
 
     requests: int = 0
@@ -54,21 +56,20 @@ class ServerStats:
     scripted: int = 0
     admitted_times: list[float] = field(default_factory=list)
     timeline: list[list[int]] = field(default_factory=list, repr=False)
+    workspace_timelines: dict[str, list[list[int]]] = field(default_factory=dict, repr=False)
 
-    def record(self, offset: float, status: int | None) -> None:
+    def record(self, offset: float, status: int | None, workspace: str | None = None) -> None:
         """Count one request ``offset`` seconds after the first, by what it got.
 
         Args:
             offset: Seconds since the first request.
             status: The status answered, or ``None`` for a reset connection.
+            workspace: The workspace's id, to count it in its own timeline too (for a
+                workspace with a quota of its own).
         """
-        index = int(offset / TIMELINE_BIN_SECONDS)
-        timeline = self.timeline
-        while len(timeline) <= index:
-            timeline.append([0, 0, 0, 0])
-        bin_ = timeline[index]
-        bin_[0] += 1
-        bin_[1 if status == 200 else 2 if status == 429 else 3] += 1
+        if workspace is not None:
+            _record(self.workspace_timelines.setdefault(workspace, []), offset, status)
+        _record(self.timeline, offset, status)
 
     def reset(self) -> None:
         """Zero every counter."""
@@ -79,6 +80,7 @@ class ServerStats:
         self.scripted = 0
         self.admitted_times = []
         self.timeline = []
+        self.workspace_timelines = {}
 
     def __repr__(self) -> str:
         # Short: the arrival times of a long run would flood assertion messages.
@@ -88,6 +90,15 @@ class ServerStats:
             f"throttled={self.throttled}, faults={faults}, scripted={self.scripted}, "
             f"admitted_times=<{len(self.admitted_times)} times>)"
         )
+
+
+def _record(timeline: list[list[int]], offset: float, status: int | None) -> None:
+    index = int(offset / TIMELINE_BIN_SECONDS)
+    while len(timeline) <= index:
+        timeline.append([0, 0, 0, 0])
+    bin_ = timeline[index]
+    bin_[0] += 1
+    bin_[1 if status == 200 else 2 if status == 429 else 3] += 1
 
 
 @dataclass(frozen=True, slots=True)
