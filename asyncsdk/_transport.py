@@ -125,8 +125,8 @@ def _connect_message(exc: aiohttp.ClientConnectorError) -> str:
     """
     where = f"{exc.host}:{exc.port}" if exc.port is not None else exc.host
     if isinstance(exc, aiohttp.ClientSSLError):
-        return f"cannot connect to {where}: TLS failed: {_os_reason(exc.os_error)}"
-    return f"cannot connect to {where}: {_os_reason(exc.os_error)}"
+        return f"connection failed: TLS with {where} failed: {_os_reason(exc.os_error)}"
+    return f"connection failed: cannot connect to {where}: {_os_reason(exc.os_error)}"
 
 
 def _os_reason(error: OSError) -> str:

@@ -128,3 +128,16 @@ async def test_a_healthy_run_opens_up_after_its_first_outcome(server: EmbeddedSe
     async with Client(access_key=ACCESS_KEY, base_url=server.base_url) as c:
         results = await gather_calls(c, ds.workspace_id, ds.channel_id, ids, concurrency=16)
     assert all(isinstance(r, Call) for r in results)
+
+
+async def test_a_refused_connection_names_the_address_not_tls(server: EmbeddedServer) -> None:
+    ds = server.dataset
+    port = _closed_port()
+    async with Client(
+        access_key=ACCESS_KEY, base_url=f"http://127.0.0.1:{port}", max_retries=0
+    ) as c:
+        with pytest.raises(APIConnectionError) as info:
+            await c.get_call(ds.workspace_id, ds.channel_id, ds.call_ids[0])
+    text = str(info.value)
+    assert f"cannot connect to 127.0.0.1:{port}: Connection refused" in text
+    assert "ssl" not in text.lower()
