@@ -15,8 +15,13 @@ silently: a closed stream's `CallStream.leftovers` lists the results complete bu
 consumed and the IDs whose requests were cancelled. `CallStream.drain` stops reading
 new IDs and lets those in flight finish.
 
+A run that cannot succeed stops: until something has succeeded, an ID that fails in a
+way every later request would repeat (`asyncsdk._giveup`: refused connection, unknown
+host, 401, 403) ends the run with `RunStoppedError`, after one ID's retries, since a
+run sends one request alone until its first outcome.
+
 Imports: the standard library, msgspec, and the client, config, errors, models,
-_protocol and _source modules of this package.
+_giveup, _protocol and _source modules of this package.
 """
 
 from __future__ import annotations
