@@ -267,6 +267,14 @@ def iter_calls(
         TypeError: ``call_ids`` is a single ``str``/``bytes`` or not a source of IDs.
         Exception: Whatever reading ``call_ids`` raised, raised while iterating, after
             in-flight requests are cancelled.
+        RunStoppedError: While iterating: before anything succeeded, an ID failed in a
+            way every later request would repeat (nothing answers at the API's address,
+            its host does not resolve, 401, 403). The requests in flight are cancelled
+            and the source is not read further; `CallStream.leftovers` (and the error's
+            ``results`` and ``not_tried``) list what was taken and not delivered. Until
+            its first outcome a stream sends one request alone (for at most `OPEN_AFTER`
+            seconds unless that request is being retried), so this costs one ID's
+            retries, not ``concurrency`` of them.
     """
     _check_concurrency(concurrency)
     workspace = _protocol.canonical_id("workspace_id", workspace_id)
