@@ -69,8 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="asyncsdk",
         description="Bird Voice API client: fetch calls, export them, serve a local API.",
-        epilog="Exit codes: 0 all fetched, 1 some calls failed, 2 bad usage or input, "
-        "130 interrupted.",
+        epilog="Exit codes: 0 all fetched, 1 some calls failed (or the run stopped because "
+        "none could succeed), 2 bad usage or input, 130 interrupted.",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     parser.add_argument("--version", action="version", version=f"asyncsdk {asyncsdk.__version__}")
