@@ -69,3 +69,22 @@ def test_an_unknown_workspace_leaves_nothing_for_the_corrected_run(
     assert _left_behind(tmp_path) == []
     assert export(api, out, "--resume") == 0  # another listing: accepted, nothing began
     assert len(exported_ids(out)) == 3000
+
+
+def test_the_checkpoint_of_a_run_killed_before_its_first_page_blocks_nothing(
+    api: Api, tmp_path: Path
+) -> None:
+    """kill -9 before any page leaves a checkpoint counting nothing: a fresh run goes on."""
+    import msgspec
+
+    from asyncsdk.cli._checkpoint import ExportState
+
+    from .test_cli_export import DONE_LISTING
+
+    out = tmp_path / "calls.jsonl"
+    checkpoint = tmp_path / "calls.checkpoint.json"
+    unstarted = ExportState(output_bytes=0, calls=0, pages=0, listing=DONE_LISTING)
+    checkpoint.write_bytes(msgspec.json.encode(unstarted))
+    out.write_bytes(b"")
+    assert export(api, out) == 0  # no --resume, and another listing: accepted
+    assert len(exported_ids(out)) == 3000

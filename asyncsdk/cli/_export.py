@@ -180,6 +180,7 @@ async def _run(args: argparse.Namespace) -> int:
     checkpoint_path: Path = args.checkpoint or out.with_name(out.stem + ".checkpoint.json")
     if not args.since < args.until:
         raise UsageError("--since must be before --until")
+    _clear_unstarted(out, checkpoint_path)
     state = prepare(args, out, checkpoint_path)
     client = client_from_args(args)
     listing = asyncsdk.iter_call_log(
@@ -263,6 +264,24 @@ def _failure_line(exc: asyncsdk.RequestError, *, pages: int) -> str:
     if reason is not None:
         return f"stopped: {reason}"
     return f"error: {type(exc).__name__}: {exc}"
+
+
+def _clear_unstarted(out: Path, checkpoint: Path) -> None:
+    """Remove the checkpoint of an export that was killed before its first page.
+
+    Such a run (``kill -9`` before anything was listed) could not clean up after
+    itself: its checkpoint counts no page and no byte, so resuming it is starting
+    afresh, and it must not refuse a fresh run (or one with other filters). A checkpoint
+    that cannot be read is left for `prepare` to report.
+    """
+    if not checkpoint.exists() or (out.exists() and out.stat().st_size > 0):
+        return
+    try:
+        state = msgspec.json.decode(checkpoint.read_bytes(), type=ExportState)
+    except (OSError, msgspec.MsgspecError):
+        return
+    if state.pages == 0 and state.output_bytes == 0 and state.calls == 0:
+        checkpoint.unlink(missing_ok=True)
 
 
 def _exists(path: Path) -> bool:
