@@ -20,18 +20,21 @@ Imports: stdlib and `asyncsdk.errors`.
 from __future__ import annotations
 
 import errno
+import os
 import socket
 import ssl
+import urllib.parse
 
 from .errors import (
     APIConnectionError,
+    APIError,
     APITimeoutError,
     AuthenticationError,
     BirdError,
     PermissionDeniedError,
 )
 
-__all__ = ["give_up_reason"]
+__all__ = ["give_up_reason", "proves_access"]
 
 #: ``errno`` values of a connection attempt that no later attempt would change soon.
 _UNREACHABLE_ERRNOS = frozenset(
@@ -56,13 +59,50 @@ def give_up_reason(error: BaseException) -> str | None:
         return "the credential may not read this workspace (403 Forbidden)"
     if isinstance(error, APIConnectionError) and not isinstance(error, APITimeoutError):
         cause = _root_os_error(error)
+        where = _address(error.url)
         if isinstance(cause, socket.gaierror):
-            return f"the API host does not resolve ({cause.strerror or cause})"
+            return f"the API host {where} does not resolve ({cause.strerror or cause})"
         if isinstance(cause, ssl.SSLCertVerificationError):
-            return f"the API host's TLS certificate was refused ({cause.verify_message})"
+            return f"the TLS certificate of {where} was refused ({cause.verify_message})"
         if isinstance(cause, OSError) and cause.errno in _UNREACHABLE_ERRNOS:
-            return f"nothing answers at the API address ({cause.strerror})"
+            return f"nothing answers at {where} ({os.strerror(cause.errno)})"
     return None
+
+
+def _address(url: str) -> str:
+    """``host:port`` of a request URL, for a reason line (the URL's path is noise there)."""
+    parts = urllib.parse.urlsplit(url)
+    if not parts.hostname:
+        return "the API address"
+    try:
+        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    except ValueError:
+        port = None
+    return f"{parts.hostname}:{port}" if port else parts.hostname
+
+
+#: Statuses that an API may answer before it has read the credential or the request.
+_BEFORE_ACCESS = frozenset({401, 403, 408, 429})
+
+
+def proves_access(error: BaseException | None) -> bool:
+    """Say whether an outcome shows that the API is reachable and takes the credential.
+
+    A call fetched (``error`` is ``None``) does, and so does an answer about the request
+    itself (404, 400, 409, 422: the API read it with the credential). A 5xx, a 429, a
+    timeout or a connection failure does not; after an outcome that does, a bulk run no
+    longer stops on `give_up_reason` (an outage or a revoked key mid-run is left to the
+    retry rules).
+
+    Args:
+        error: The error that ended one request, or ``None`` if it succeeded.
+
+    Returns:
+        Whether the outcome proves access.
+    """
+    if error is None:
+        return True
+    return isinstance(error, APIError) and error.status < 500 and error.status not in _BEFORE_ACCESS
 
 
 def _root_os_error(error: BirdError) -> BaseException | None:

@@ -10,6 +10,9 @@ Imports: aiohttp, yarl, the standard library and `asyncsdk.errors`.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import socket
 from typing import NamedTuple
 
 import aiohttp
@@ -73,6 +76,8 @@ async def get(
             method=_METHOD,
             url=str(url),
         ) from exc
+    except aiohttp.ClientConnectorError as exc:
+        raise APIConnectionError(_connect_message(exc), method=_METHOD, url=str(url)) from exc
     except aiohttp.ClientError as exc:
         raise APIConnectionError(
             f"connection failed: {type(exc).__name__}: {exc}".rstrip(": "),
@@ -110,6 +115,29 @@ def _too_large(
         limit=max_bytes,
         status=resp.status,
     )
+
+
+def _connect_message(exc: aiohttp.ClientConnectorError) -> str:
+    """Say which address could not be reached and the OS's reason, in plain words.
+
+    aiohttp's own text ("Cannot connect to host h:p ssl:default [...]") names a TLS
+    setting even for plain http, and its reason is often "Connect call failed".
+    """
+    where = f"{exc.host}:{exc.port}" if exc.port is not None else exc.host
+    if isinstance(exc, aiohttp.ClientSSLError):
+        return f"connection failed: TLS with {where} failed: {_os_reason(exc.os_error)}"
+    return f"connection failed: cannot connect to {where}: {_os_reason(exc.os_error)}"
+
+
+def _os_reason(error: OSError) -> str:
+    """The OS's words for ``error`` ("Connection refused"), not the call that failed."""
+    if error.errno is not None and not isinstance(error, socket.gaierror):
+        with contextlib.suppress(ValueError):
+            return os.strerror(error.errno)
+    reason = error.strerror or str(error) or type(error).__name__
+    if isinstance(error, socket.gaierror):
+        return f"the host name does not resolve ({reason})"
+    return reason
 
 
 def _cut_short(exc: aiohttp.ClientPayloadError) -> str:

@@ -15,8 +15,13 @@ silently: a closed stream's `CallStream.leftovers` lists the results complete bu
 consumed and the IDs whose requests were cancelled. `CallStream.drain` stops reading
 new IDs and lets those in flight finish.
 
+A run that cannot succeed stops: until something has succeeded, an ID that fails in a
+way every later request would repeat (`asyncsdk._giveup`: refused connection, unknown
+host, 401, 403) ends the run with `RunStoppedError`, after one ID's retries, since a
+run sends one request alone until its first outcome.
+
 Imports: the standard library, msgspec, and the client, config, errors, models,
-_protocol and _source modules of this package.
+_giveup, _protocol and _source modules of this package.
 """
 
 from __future__ import annotations
@@ -38,10 +43,11 @@ from typing import Any, Final, NoReturn, Protocol, TypeVar, overload
 import msgspec
 
 from . import _protocol
+from ._giveup import give_up_reason, proves_access
 from ._source import EMPTY, END, Source
 from .client import Client
 from .config import DEFAULT_CONCURRENCY
-from .errors import BirdError, ConfigurationError
+from .errors import BirdError, ConfigurationError, RunStoppedError
 from .models import Call
 
 __all__ = ["CallResult", "CallStream", "Leftovers", "SequenceNotStr", "gather_calls", "iter_calls"]
@@ -261,6 +267,14 @@ def iter_calls(
         TypeError: ``call_ids`` is a single ``str``/``bytes`` or not a source of IDs.
         Exception: Whatever reading ``call_ids`` raised, raised while iterating, after
             in-flight requests are cancelled.
+        RunStoppedError: While iterating: before anything succeeded, an ID failed in a
+            way every later request would repeat (nothing answers at the API's address,
+            its host does not resolve, 401, 403). The requests in flight are cancelled
+            and the source is not read further; `CallStream.leftovers` (and the error's
+            ``results`` and ``not_tried``) list what was taken and not delivered. Until
+            its first outcome a stream sends one request alone (for at most `OPEN_AFTER`
+            seconds unless that request is being retried), so this costs one ID's
+            retries, not ``concurrency`` of them.
     """
     _check_concurrency(concurrency)
     workspace = _protocol.canonical_id("workspace_id", workspace_id)
@@ -268,6 +282,38 @@ def iter_calls(
     source = Source(call_ids, what="call_ids")
     state = _State()
     return CallStream(_stream(client, workspace, channel, source, concurrency, state), state)
+
+
+OPEN_AFTER: Final = 1.0
+"""Seconds a run waits for its first outcome before it opens to ``concurrency`` anyway.
+
+Unless the client retried meanwhile: then the first ID is failing, and its verdict
+(after its retries) decides whether the run stops or opens.
+"""
+
+_OPEN: Final = object()  # put on the completion queue when OPEN_AFTER has passed
+
+
+def _width(concurrency: int, *, answered: bool) -> int:
+    """Requests allowed in flight: one until the run's first outcome, then ``concurrency``.
+
+    Like the limiter's first probe: a run that cannot succeed (nothing listens, a wrong
+    key) learns it from one ID's retries instead of spending ``concurrency`` of them, and
+    a healthy run loses one round trip (at most `OPEN_AFTER` seconds).
+    """
+    return concurrency if answered else 1
+
+
+def _open_early(*, retries_then: int, retries_now: int) -> bool:
+    """Whether a run still waiting for its first outcome opens at `OPEN_AFTER`: no retry."""
+    return retries_now == retries_then
+
+
+def _stop_reason(result: CallResult, *, proven: bool) -> str | None:
+    """Why the run stops at ``result``, or None: a hopeless failure before any access."""
+    if proven or result.error is None:
+        return None
+    return give_up_reason(result.error)
 
 
 async def _stream(
@@ -278,7 +324,7 @@ async def _stream(
     concurrency: int,
     state: _State,
 ) -> AsyncGenerator[CallResult, None]:
-    completed: asyncio.Queue[asyncio.Task[CallResult] | asyncio.Task[object]] = asyncio.Queue()
+    completed: asyncio.Queue[object] = asyncio.Queue()
     in_flight: dict[asyncio.Task[CallResult], tuple[int, object]] = {}
     take_nowait = source.take_nowait
     is_queue = source.is_queue
@@ -297,21 +343,40 @@ async def _stream(
 
     index = 0
     cancelled = False
+    answered = False  # any outcome yet: the run opens to `concurrency`
+    proven = False  # an outcome showed access: hopeless failures no longer stop the run
+    stop: RunStoppedError | None = None
+    held: CallResult | None = None  # the result that stopped the run
+    retries_then = client.stats.retries
+    timer = asyncio.get_running_loop().call_later(OPEN_AFTER, completed.put_nowait, _OPEN)
+
+    def fill() -> None:
+        """Take IDs while a slot is free and the source gives them without waiting."""
+        nonlocal index
+        width = _width(concurrency, answered=answered)
+        while not state.stopped and state.reader is None and len(in_flight) < width:
+            call_id = take_nowait()
+            if call_id is EMPTY:
+                reader = state.reader = asyncio.create_task(source.take())
+                reader.add_done_callback(completed.put_nowait)
+            elif call_id is END:
+                state.stopped = True
+            else:
+                start(index, call_id)
+                index += 1
+
     try:
         while True:
-            while not state.stopped and state.reader is None and len(in_flight) < concurrency:
-                call_id = take_nowait()
-                if call_id is EMPTY:
-                    reader = state.reader = asyncio.create_task(source.take())
-                    reader.add_done_callback(completed.put_nowait)
-                elif call_id is END:
-                    state.stopped = True
-                else:
-                    start(index, call_id)
-                    index += 1
+            fill()
             if not in_flight and state.reader is None:
                 return
             task = await completed.get()
+            if task is _OPEN:
+                retries_now = client.stats.retries
+                if not answered and _open_early(retries_then=retries_then, retries_now=retries_now):
+                    answered = True
+                continue
+            assert isinstance(task, asyncio.Task)
             if task is state.reader:
                 state.reader = None
                 if task.cancelled():  # drain() stopped the read; nothing was taken
@@ -324,8 +389,17 @@ async def _stream(
                     index += 1
                 continue
             result = task.result()  # a bug's exception leaves the ID in the leftovers
-            del in_flight[task]  # type: ignore[arg-type]
+            del in_flight[task]
             assert isinstance(result, CallResult)
+            reason = _stop_reason(result, proven=proven)
+            if reason is not None:
+                assert result.error is not None
+                held, stop = result, RunStoppedError(reason, cause=result.error)
+                raise stop
+            proven = proven or proves_access(result.error)
+            if not answered:  # open up now: the consumer may hold this result a while
+                answered = True
+                fill()
             yield result  # closing the stream after a break or an error raises here
             if is_queue:
                 source.done()
@@ -333,14 +407,19 @@ async def _stream(
         cancelled = True
         raise
     finally:
+        timer.cancel()
         try:
-            state.leftovers = await _cancel_all(in_flight, state, index)
+            state.leftovers = _with_result(await _cancel_all(in_flight, state, index), held)
         finally:
             # Every ID taken is marked done once: the one whose result was in the
             # consumer's hands when the loop was left, and each of the leftovers.
             source.settle()
         left = state.leftovers
-        if left:
+        if stop is not None:
+            stop.results = list(left.results)
+            stop.not_tried = tuple(call_id for _, call_id in left.unfinished)
+            logger.warning("iter_calls %s; CallStream.leftovers lists what was left", stop)
+        elif left:
             (logger.info if cancelled else logger.debug)(
                 "iter_calls %s with %d results not consumed and %d IDs unfinished; "
                 "CallStream.leftovers lists them",
@@ -349,6 +428,14 @@ async def _stream(
                 len(left.unfinished),
             )
         await source.aclose()
+
+
+def _with_result(left: Leftovers, result: CallResult | None) -> Leftovers:
+    """``left`` with one more complete, unconsumed result (kept in input order)."""
+    if result is None:
+        return left
+    results = sorted((*left.results, result), key=lambda r: r.index)
+    return Leftovers(tuple(results), left.unfinished)
 
 
 async def _cancel_all(
@@ -408,22 +495,34 @@ async def gather_calls(
             (``total`` is ``len(call_ids)``).
         fail_fast: Raise the first error instead of collecting it, cancelling the rest.
 
+    Returns:
+        One outcome per position of ``call_ids``: the `Call`, or the `BirdError` that
+        ended that ID.
+
     Raises:
+        RunStoppedError: Before anything succeeded, an ID failed in a way every later
+            request would repeat (nothing answers at the API's address, its host does not
+            resolve, 401, 403): the run stopped there, after one ID's retries, without
+            trying the rest. Its ``results`` is the list this function would return with
+            ``None`` at each ID not tried, and its ``not_tried`` those IDs (as given, once
+            each); ``reason`` says why in one line. With ``fail_fast``, the deciding error
+            itself is raised instead.
         InvalidIDError: ``workspace_id`` or ``channel_id`` is not a UUID; with
             ``fail_fast``, also the first invalid call ID, before any request.
         BirdError: With ``fail_fast``, the first error.
         TypeError: ``call_ids`` is a single ``str`` or ``bytes``.
     """
-    given: object = call_ids  # type checkers already refuse a str here; callers may not
-    if isinstance(given, str | bytes | bytearray):
+    passed: object = call_ids  # type checkers already refuse a str here; callers may not
+    if isinstance(passed, str | bytes | bytearray):
         raise TypeError(
-            f"call_ids is a single {type(given).__name__}, not a collection of them; "
+            f"call_ids is a single {type(passed).__name__}, not a collection of them; "
             "wrap one ID in a list: [call_id]"
         )
     total = len(call_ids)
     results: list[Call | BirdError | None] = [None] * total
     positions: dict[str, list[int]] = {}
     unique: list[str] = []
+    given: list[object] = []  # each of `unique` as the caller gave it
     done = 0
     for position, raw in enumerate(call_ids):
         try:
@@ -439,24 +538,36 @@ async def gather_calls(
         else:
             positions[key] = [position]
             unique.append(key)
+            given.append(raw)
     if progress is not None and done:
         progress(done, total)
     stream = iter_calls(client, workspace_id, channel_id, unique, concurrency=concurrency)
+
+    def settle(result: CallResult) -> int:
+        outcome = result.call if result.error is None else result.error
+        assert outcome is not None
+        at = positions[unique[result.index]]
+        for position in at:
+            results[position] = outcome
+        return len(at)
+
     try:
         async for result in stream:
-            outcome: Call | BirdError
-            if result.error is not None:
-                if fail_fast:
-                    raise result.error
-                outcome = result.error
-            else:
-                assert result.call is not None
-                outcome = result.call
-            for position in positions[unique[result.index]]:
-                results[position] = outcome
-                done += 1
+            if result.error is not None and fail_fast:
+                raise result.error
+            done += settle(result)
             if progress is not None:
                 progress(done, total)
+    except RunStoppedError as stop:
+        if fail_fast:
+            raise stop.cause from stop
+        for result in stop.results:
+            settle(result)
+        stop.results = results
+        stop.not_tried = tuple(
+            given[i] for i, key in enumerate(unique) if results[positions[key][0]] is None
+        )
+        raise
     finally:
         await stream.aclose()
     return results  # type: ignore[return-value]  # every position is filled

@@ -36,7 +36,8 @@ Imports: the standard library only.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 __all__ = [
     "APIConnectionError",
@@ -105,19 +106,38 @@ class RunStoppedError(BirdError):
     Attributes:
         reason: One line saying why, fit for a log or a terminal.
         cause: The error that decided it.
+        results: What the run had when it stopped. From `gather_calls`: the list aligned
+            with its ``call_ids``, each item a `Call`, a `BirdError`, or ``None`` for an
+            ID not tried. From `iter_calls`: the `CallResult` items complete but not
+            consumed (the deciding one first among them by input position), as in
+            `CallStream.leftovers`.
+        not_tried: The IDs, as given, whose request was never sent or was cancelled
+            before it was answered, in input order. An ID the run never read from its
+            source is in neither: it is still in the source.
     """
 
-    def __init__(self, reason: str, *, cause: BirdError) -> None:
+    def __init__(
+        self,
+        reason: str,
+        *,
+        cause: BirdError,
+        results: Sequence[Any] = (),
+        not_tried: Sequence[object] = (),
+    ) -> None:
         super().__init__(f"stopped: {reason}")
         self.reason = reason
         self.cause = cause
+        self.results: list[Any] = list(results)
+        self.not_tried: tuple[object, ...] = tuple(not_tried)
 
     def __reduce__(self) -> tuple[object, ...]:
-        return (_rebuild_stopped, (self.reason, self.cause))
+        return (_rebuild_stopped, (self.reason, self.cause, self.results, self.not_tried))
 
 
-def _rebuild_stopped(reason: str, cause: BirdError) -> RunStoppedError:
-    return RunStoppedError(reason, cause=cause)
+def _rebuild_stopped(
+    reason: str, cause: BirdError, results: Sequence[Any] = (), not_tried: Sequence[object] = ()
+) -> RunStoppedError:
+    return RunStoppedError(reason, cause=cause, results=results, not_tried=not_tried)
 
 
 class RequestError(BirdError):

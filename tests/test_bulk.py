@@ -324,15 +324,15 @@ async def test_drain_finishes_what_was_taken_and_leaves_the_rest_in_the_queue(
 ) -> None:
     ds = server.dataset
     queue: asyncio.Queue[uuid.UUID | None] = asyncio.Queue()
-    for call_id in ds.call_ids[:3]:
+    for call_id in ds.call_ids[:4]:
         queue.put_nowait(call_id)
     stream = iter_calls(client, ds.workspace_id, ds.channel_id, queue, concurrency=2)
-    first = await anext(stream)
+    first = await anext(stream)  # taken alone; once it was answered, two more were taken
     stream.drain()
     assert stream.draining
     rest = [r async for r in stream]
-    assert len([first, *rest]) == 2  # the two taken when drain() was called
-    assert queue.qsize() == 1  # the third was never read
+    assert len([first, *rest]) == 3  # the three taken when drain() was called
+    assert queue.qsize() == 1  # the fourth was never read
     assert not stream.leftovers
 
 

@@ -257,3 +257,39 @@ def test_demo_prints_a_summary(capsys: pytest.CaptureFixture[str]) -> None:
 def test_serve_refuses_a_port_out_of_range(capsys: pytest.CaptureFixture[str], port: str) -> None:
     assert main(["serve", "--port", port]) == 2
     assert f"--port must be 0 to 65535, got {port}" in capsys.readouterr().err
+
+
+FETCH = ["fetch", "w", "c", "--ids", "IDS"]
+EXPORT = ["export", "w", "--since", "2026-01-01T00:00:00Z", "--until", "2026-01-02T00:00:00Z"]
+
+
+@pytest.mark.parametrize(
+    ("command", "option"),
+    [
+        ([*FETCH, "--out", "MISSING/calls.jsonl"], "--out"),
+        ([*FETCH, "--out", "calls.jsonl", "--failures", "MISSING/f.jsonl"], "--failures"),
+        ([*EXPORT, "--out", "MISSING/calls.jsonl"], "--out"),
+        ([*EXPORT, "--out", "calls.jsonl", "--checkpoint", "MISSING/c.json"], "--checkpoint"),
+        (["listen", "--port", "0", "--out", "MISSING/events.jsonl"], "--out"),
+        (["listen", "--port", "0", "--out", "e.jsonl", "--db", "MISSING/c.sqlite"], "--db"),
+    ],
+)
+def test_an_output_in_a_missing_directory_is_a_usage_error(
+    command: list[str],
+    option: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    missing = tmp_path / "no" / "such"
+    ids = write_ids(tmp_path / "ids.txt", [uuid.uuid4()])
+    argv = [
+        str(missing) + a.removeprefix("MISSING") if a.startswith("MISSING") else a for a in command
+    ]
+    argv = [str(ids) if a == "IDS" else a for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert f"{option} " in err and f"the directory {missing} does not exist" in err
+    assert list(tmp_path.iterdir()) == [ids]  # nothing written

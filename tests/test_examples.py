@@ -258,6 +258,34 @@ async def test_fastapi_app(example_env: dict[str, str], call_ids: list[uuid.UUID
             assert resp.status == 400
 
 
+async def test_fastapi_app_sheds_load_with_503(
+    example_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Demand far over the API's limit: refused at once with 503 and Retry-After, not 502."""
+    import aiohttp
+
+    config = ServerConfig(access_keys=(ACCESS_KEY,), rate_limit=5, burst=1)
+    async with EmbeddedServer(config, dataset=Dataset(size=50)) as limited:
+        ds = limited.dataset
+        monkeypatch.setenv("BIRD_BASE_URL", limited.base_url)
+        monkeypatch.setenv("BIRD_WORKSPACE_ID", str(ds.workspace_id))
+        monkeypatch.setenv("BIRD_CHANNEL_ID", str(ds.channel_id))
+        app = load("fastapi_app").create_app()
+        async with uvicorn_serving(app) as base, aiohttp.ClientSession(base) as http:
+            async with http.get(f"/calls/{ds.call_ids[0]}") as resp:  # learns the policy
+                assert resp.status == 200
+
+            async def ask(call_id: uuid.UUID) -> tuple[int, str | None]:
+                async with http.get(f"/calls/{call_id}") as resp:
+                    return resp.status, resp.headers.get("Retry-After")
+
+            answers = await asyncio.gather(*(ask(c) for c in ds.call_ids[:60]))
+    statuses = {status for status, _ in answers}
+    assert statuses <= {200, 503}
+    assert 503 in statuses  # 60 at 5/s is 12 s of queue: far past limiter_wait=0.5
+    assert all(after == "1" for status, after in answers if status == 503)
+
+
 async def test_webhooks_aiohttp(
     example_env: dict[str, str],
     server: EmbeddedServer,

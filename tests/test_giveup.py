@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import pickle
 import socket
 
@@ -63,3 +65,32 @@ def test_run_stopped_error_pickles_and_says_why() -> None:
     back = pickle.loads(pickle.dumps(err))
     assert back.reason == "nothing answers"
     assert isinstance(back.cause, asyncsdk.APIConnectionError)
+
+
+def test_what_proves_access() -> None:
+    from asyncsdk._giveup import proves_access
+
+    def api(cls: type[asyncsdk.APIError], status: int) -> asyncsdk.APIError:
+        return cls("x", method="GET", url="u", status=status)
+
+    assert proves_access(None)  # a call fetched
+    assert proves_access(api(asyncsdk.NotFoundError, 404))  # the API read it, key and all
+    assert proves_access(api(asyncsdk.BadRequestError, 400))
+    assert not proves_access(api(asyncsdk.AuthenticationError, 401))
+    assert not proves_access(api(asyncsdk.PermissionDeniedError, 403))
+    assert not proves_access(api(asyncsdk.RateLimitError, 429))
+    assert not proves_access(api(asyncsdk.ServerError, 503))
+    assert not proves_access(asyncsdk.APIConnectionError("refused", method="GET", url="u"))
+
+
+def test_the_reason_names_the_address() -> None:
+    refused = asyncsdk.APIConnectionError("refused", method="GET", url="http://127.0.0.1:9/x")
+    refused.__cause__ = ConnectionRefusedError(
+        errno.ECONNREFUSED, "Connect call failed ('127.0.0.1', 9)"
+    )
+    words = os.strerror(errno.ECONNREFUSED)
+    assert give_up_reason(refused) == f"nothing answers at 127.0.0.1:9 ({words})"
+    dns = asyncsdk.APIConnectionError("dns", method="GET", url="https://api.example.invalid/x")
+    dns.__cause__ = socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+    reason = give_up_reason(dns) or ""
+    assert "api.example.invalid:443 does not resolve" in reason

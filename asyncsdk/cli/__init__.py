@@ -7,9 +7,14 @@ Exit codes:
     0: success (for ``fetch``: every ID fetched; for ``export``: every call written).
     1: the API refused or failed some calls (``fetch`` lists them in its failures file;
        ``export`` stops at a page that failed, ``--resume`` continues); for ``listen``,
-       a stage of its pipeline failed (the line before says which).
+       a stage of its pipeline failed (the line before says which). Also a run that
+       stopped before anything succeeded because nothing could (``stopped: <why>``:
+       nothing answers at the API's address, or the credential is refused): the IDs not
+       tried are not failures, and the rerun (``--resume`` for ``fetch``) takes them.
     2: bad usage or input: options, credentials, an unreadable or empty ID file, a line
-       that is not a UUID. Nothing, or nothing more, was fetched.
+       that is not a UUID, an output file (``--out``, ``--failures``, ``--checkpoint``,
+       ``--db``) in a directory that does not exist. Nothing, or nothing more, was
+       fetched.
     130: interrupted (Ctrl-C); what was fetched is on disk, ``--resume`` continues.
 """
 
@@ -21,6 +26,7 @@ import contextlib
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import asyncsdk
 from asyncsdk.server import (
@@ -63,8 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="asyncsdk",
         description="Bird Voice API client: fetch calls, export them, serve a local API.",
-        epilog="Exit codes: 0 all fetched, 1 some calls failed, 2 bad usage or input, "
-        "130 interrupted.",
+        epilog="Exit codes: 0 all fetched, 1 some calls failed (or the run stopped because "
+        "none could succeed), 2 bad usage or input, 130 interrupted.",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     parser.add_argument("--version", action="version", version=f"asyncsdk {asyncsdk.__version__}")
@@ -101,12 +107,48 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Options that name a file a command writes: its directory must exist.
+_OUTPUT_OPTIONS = ("out", "failures", "checkpoint", "db")
+
+
+def _missing_directory(option: str, value: object) -> str | None:
+    """Say why a file option cannot be written (its directory does not exist), or None.
+
+    Args:
+        option: The option's destination name (``"out"``).
+        value: Its value: a path, ``None`` when not given, or ``"-"`` for a stream.
+
+    Returns:
+        One line for the error message, or ``None`` when the directory exists.
+    """
+    if value is None or str(value) == "-":
+        return None
+    directory = Path(str(value)).parent
+    if directory.is_dir():
+        return None
+    flag = "--" + option.replace("_", "-")
+    return f"{flag} {value}: the directory {directory} does not exist"
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Refuse, before any request, a file option whose directory does not exist.
+
+    Raises:
+        UsageError: The first such option, naming the directory.
+    """
+    for option in _OUTPUT_OPTIONS:
+        problem = _missing_directory(option, getattr(args, option, None))
+        if problem is not None:
+            raise UsageError(problem)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     args = build_parser().parse_args(argv)
     if args.debug:
         logging.basicConfig(level=logging.DEBUG, format="%(asctime)s %(name)s %(message)s")
     try:
+        _check_outputs(args)
         code: int = asyncio.run(args.handler(args))
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED

@@ -18,7 +18,12 @@ checkpoint is not an export this command made, and is never cut. The checkpoint 
 and the fsyncs are in `asyncsdk.cli._checkpoint`: they run on a worker thread, in
 order, so the event loop keeps receiving pages while the disk catches up.
 
-Imports: msgspec, the SDK's public API and the standard library.
+A fresh run that fails or is interrupted before its first page leaves no checkpoint and
+no empty output behind: nothing was handed over, and they would only block the
+corrected rerun. If it could never have succeeded (nothing answers at the API's address,
+the credential is refused) it says so in one line, ``stopped: <why>``.
+
+Imports: msgspec, the SDK's public API, `asyncsdk._giveup` and the standard library.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from typing import BinaryIO, TextIO
 import msgspec
 
 import asyncsdk
+from asyncsdk._giveup import give_up_reason
 
 from ._checkpoint import Checkpointer, ExportState, cut_back, prepare, write_state
 from ._common import UsageError, add_api_arguments, client_from_args
@@ -174,6 +180,7 @@ async def _run(args: argparse.Namespace) -> int:
     checkpoint_path: Path = args.checkpoint or out.with_name(out.stem + ".checkpoint.json")
     if not args.since < args.until:
         raise UsageError("--since must be before --until")
+    _clear_unstarted(out, checkpoint_path)
     state = prepare(args, out, checkpoint_path)
     client = client_from_args(args)
     listing = asyncsdk.iter_call_log(
@@ -193,29 +200,109 @@ async def _run(args: argparse.Namespace) -> int:
         cut_back(out, state)
     before = 0 if state is None else state.calls
     progress = ExportProgress(enabled=not args.no_progress)
-    with out.open("ab") as output:
-        if state is None:
-            state = ExportState(output_bytes=0, calls=0, pages=0, listing=listing.checkpoint())
-            write_state(checkpoint_path, state)  # before the first line: see the docstring
-        checkpointer = Checkpointer(output, checkpoint_path)
-        try:
-            async with client, listing:
-                await _export(listing, output, checkpointer, state, progress)
-        except asyncsdk.RequestError as exc:
-            progress.update(0, listing.done_fraction, final=True)
-            print(f"asyncsdk: error: {type(exc).__name__}: {exc}", file=sys.stderr)
-            _summary(progress, out, before, ending="stopped by the error above")
-            return 1
-        except BaseException:  # Ctrl-C (cancelled), or anything unexpected
-            progress.update(0, listing.done_fraction, final=True)
-            _summary(progress, out, before, ending="interrupted")
-            raise
-        finally:
-            # Everything written so far is counted by the last checkpoint, whatever ended.
-            checkpointer.close(state)
+    fresh, created = state is None, not _exists(out)
+    try:
+        with out.open("ab") as output:
+            if state is None:
+                state = ExportState(output_bytes=0, calls=0, pages=0, listing=listing.checkpoint())
+                write_state(checkpoint_path, state)  # before the first line: see the docstring
+            checkpointer = Checkpointer(output, checkpoint_path)
+            try:
+                async with client, listing:
+                    if not state.listing.complete:
+                        await _first_request_alone(client, args)
+                    await _export(listing, output, checkpointer, state, progress)
+            except asyncsdk.RequestError as exc:
+                progress.update(0, listing.done_fraction, final=True)
+                print(f"asyncsdk: {_failure_line(exc, pages=state.pages)}", file=sys.stderr)
+                if fresh and _never_started(state):  # nothing to resume: see _forget
+                    print("stopped before the first page; nothing was written", file=sys.stderr)
+                else:
+                    _summary(progress, out, before, ending="stopped by the error above")
+                return 1
+            except BaseException:  # Ctrl-C (cancelled), or anything unexpected
+                progress.update(0, listing.done_fraction, final=True)
+                _summary(progress, out, before, ending="interrupted")
+                raise
+            finally:
+                # Everything written so far is counted by the last checkpoint, whatever ended.
+                checkpointer.close(state)
+    finally:
+        if fresh and _never_started(state):
+            _forget(out, checkpoint_path, created=created)
     progress.update(0, 1.0, final=True)
     _summary(progress, out, before, ending=None)
     return 0
+
+
+async def _first_request_alone(client: asyncsdk.Client, args: argparse.Namespace) -> None:
+    """Ask for one call of the window, alone, before the shards start.
+
+    A run that cannot succeed (nothing answers at the API's address, a refused
+    credential) learns it from one request and its retries, in seconds: the shards'
+    first pages, all failing at once, would put the client in its outage mode, where
+    they wait their turn to probe. One request per run is what it costs.
+    """
+    pager = client.list_call_log(
+        args.workspace,
+        start_at=args.since,
+        end_at=args.until,
+        page_size=1,
+        channel_ids=args.channel,
+        status=args.status,
+        direction=args.direction,
+        tags=args.tag,
+    )
+    async with pager:
+        async for _ in pager.pages():
+            return
+
+
+def _failure_line(exc: asyncsdk.RequestError, *, pages: int) -> str:
+    """The one line that says why the export ended: ``stopped: <why>`` if it never could run."""
+    reason = give_up_reason(exc) if pages == 0 else None
+    if reason is not None:
+        return f"stopped: {reason}"
+    return f"error: {type(exc).__name__}: {exc}"
+
+
+def _clear_unstarted(out: Path, checkpoint: Path) -> None:
+    """Remove the checkpoint of an export that was killed before its first page.
+
+    Such a run (``kill -9`` before anything was listed) could not clean up after
+    itself: its checkpoint counts no page and no byte, so resuming it is starting
+    afresh, and it must not refuse a fresh run (or one with other filters). A checkpoint
+    that cannot be read is left for `prepare` to report.
+    """
+    if not checkpoint.exists() or (out.exists() and out.stat().st_size > 0):
+        return
+    try:
+        state = msgspec.json.decode(checkpoint.read_bytes(), type=ExportState)
+    except (OSError, msgspec.MsgspecError):
+        return
+    if state.pages == 0 and state.output_bytes == 0 and state.calls == 0:
+        checkpoint.unlink(missing_ok=True)
+
+
+def _exists(path: Path) -> bool:
+    """Whether ``path`` exists (one stat: fine on the event loop's thread)."""
+    return path.exists()
+
+
+def _never_started(state: ExportState | None) -> bool:
+    """Whether a run handed nothing over: no page listed, so nothing to resume from."""
+    return state is None or state.pages == 0
+
+
+def _forget(out: Path, checkpoint: Path, *, created: bool) -> None:
+    """Remove what a fresh run that never started left: its checkpoint, its empty output.
+
+    They would only block the corrected rerun ("checkpoint exists; pass --resume", and
+    with --resume "belongs to another listing" when the rerun fixes the filters).
+    """
+    checkpoint.unlink(missing_ok=True)
+    if created and out.exists() and out.stat().st_size == 0:
+        out.unlink()
 
 
 async def _export(

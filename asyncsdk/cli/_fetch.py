@@ -259,10 +259,15 @@ async def run_fetch(args: argparse.Namespace) -> int:
             async with client:
                 await _export(args, client, ids, out_file, failures_file, progress)
         except asyncio.CancelledError:
-            _summary(progress, out, failures_path, skipped, interrupted=True)
+            _summary(progress, out, failures_path, skipped, ending="interrupted")
             raise
+        except asyncsdk.RunStoppedError as stop:
+            progress.finish()
+            print(f"asyncsdk: {stop}", file=sys.stderr)  # one line: "stopped: <why>"
+            _summary(progress, out, failures_path, skipped, ending="stopped")
+            return 1
     progress.finish()
-    _summary(progress, out, failures_path, skipped, interrupted=False)
+    _summary(progress, out, failures_path, skipped, ending=None)
     return 1 if progress.failed else 0
 
 
@@ -278,27 +283,37 @@ async def _export(
         client, args.workspace, args.channel, ids, concurrency=args.concurrency
     )
     last_flush = time.monotonic()
+
+    def record(result: asyncsdk.CallResult) -> None:
+        if result.call is not None:
+            out_file.write(result.call.to_json() + b"\n")
+        else:
+            assert result.error is not None
+            failures_file.write(_failure_line(str(result.call_id), result.error))
+        progress.advance(failed=result.call is None)
+
     try:
         async with contextlib.aclosing(stream):
             async for result in stream:
-                if result.call is not None:
-                    out_file.write(result.call.to_json() + b"\n")
-                else:
-                    assert result.error is not None
-                    failures_file.write(_failure_line(str(result.call_id), result.error))
-                progress.advance(failed=result.call is None)
+                record(result)
                 now = time.monotonic()
                 if now - last_flush >= FLUSH_INTERVAL:
                     out_file.flush()
                     failures_file.flush()
                     last_flush = now
+    except asyncsdk.RunStoppedError as stop:
+        # What was answered is recorded; the IDs not answered are not failures: they
+        # are in neither file, so a rerun with --resume takes them.
+        for result in stop.results:
+            record(result)
+        raise
     finally:
         out_file.flush()
         failures_file.flush()
 
 
 def _summary(
-    progress: Progress, out: Path, failures: Path, skipped: int, *, interrupted: bool
+    progress: Progress, out: Path, failures: Path, skipped: int, *, ending: str | None
 ) -> None:
     fetched = progress.done - progress.failed
     parts = [f"{fetched} calls written to {out}"]
@@ -306,8 +321,13 @@ def _summary(
         parts.append(f"{skipped} already there")
     if progress.failed:
         parts.append(f"{progress.failed} failed (see {failures})")
+    if ending == "stopped":
+        left = "" if progress.total is None else f"{progress.total - progress.done} "
+        parts.append(f"{left or 'the rest '}not tried")
     parts.append(f"in {progress.elapsed:.1f}s")
     text = ", ".join(parts)
-    if interrupted:
-        text = f"interrupted: {text}; run again with --resume to continue"
+    if ending == "stopped":
+        text = f"{text}; fix the cause, then run again with --resume"
+    elif ending is not None:
+        text = f"{ending}: {text}; run again with --resume to continue"
     print(text, file=sys.stderr)

@@ -62,7 +62,10 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
         "--port", type=int, default=DEFAULT_PORT, help="port, 0 for a free one (%(default)s)"
     )
     parser.add_argument(
-        "--size", type=int, default=DEFAULT_DATASET_SIZE, help="calls (default: %(default)s)"
+        "--size",
+        type=int,
+        default=None,
+        help=f"calls (default: {DEFAULT_DATASET_SIZE}, or --webhook-calls if that is more)",
     )
     parser.add_argument(
         "--seed", type=int, default=DEFAULT_DATASET_SEED, help="seed of data and faults"
@@ -230,12 +233,32 @@ def dataset_from_args(args: argparse.Namespace) -> Dataset:
     if not args.span_days > 0:
         raise ValueError(f"--span-days must be more than 0, got {args.span_days}")
     return Dataset(
-        size=args.size,
+        size=dataset_size(args.size, getattr(args, "webhook_calls", None)),
         seed=args.seed,
         start=args.start,
         span=dt.timedelta(days=args.span_days),
         busy_share=args.busy_share,
     )
+
+
+def dataset_size(size: int | None, webhook_calls: int | None) -> int:
+    """The dataset's size: ``--size``, else the default grown to ``--webhook-calls``.
+
+    A server asked to play N calls' lifecycles plays N: without ``--size`` the dataset
+    grows to hold them; with a ``--size`` too small for them, the options contradict
+    each other and are refused rather than N silently becoming the size.
+
+    Raises:
+        ValueError: ``--webhook-calls`` is more than an explicit ``--size``.
+    """
+    if size is None:
+        return max(DEFAULT_DATASET_SIZE, webhook_calls or 0)
+    if webhook_calls is not None and webhook_calls > size:
+        raise ValueError(
+            f"--webhook-calls {webhook_calls} is more than the {size} calls of --size; "
+            f"the most it can play is {size} (or raise --size)"
+        )
+    return size
 
 
 def _aware_datetime(text: str) -> dt.datetime:

@@ -140,3 +140,61 @@ async def test_module_serves_until_sigint() -> None:
         if process.returncode is None:
             process.kill()
             await process.wait()
+
+
+def test_webhook_calls_beyond_the_default_size_grow_the_dataset() -> None:
+    from asyncsdk.cli import build_parser
+
+    args = build_parser().parse_args(["serve", "--webhook-calls", "1500"])
+    assert dataset_from_args(args).size == 1500
+    assert dataset_from_args(_parse()).size == 1000
+
+
+def test_webhook_calls_beyond_an_explicit_size_are_refused(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from asyncsdk.cli import main as cli_main
+
+    argv = ["serve", "--port", "0", "--size", "1000", "--webhook-calls", "1500"]
+    assert cli_main([*argv, "--webhook-url", "http://127.0.0.1:9/", "--signing-key", "k"]) == 2
+    err = capsys.readouterr().err
+    assert "--webhook-calls 1500" in err and "the most it can play is 1000" in err
+
+
+def _documented_serve_lines() -> list[str]:
+    """Every ``asyncsdk serve`` command line shown in the docs and the README."""
+    lines = []
+    for page in [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md"))]:
+        for line in page.read_text(encoding="utf-8").splitlines():
+            if line.startswith("asyncsdk serve"):
+                lines.append(line.split("#", 1)[0].rstrip(" &"))
+    return lines
+
+
+def test_every_documented_serve_line_is_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
+    import shlex
+
+    from asyncsdk.cli import build_parser
+    from asyncsdk.server import webhook_config_from_args
+
+    monkeypatch.setenv("BIRD_WEBHOOK_SIGNING_KEY", "a-key")  # as docs/webhooks.md sets it
+    lines = _documented_serve_lines()
+    assert len(lines) >= 3
+    for line in lines:
+        words = [
+            {"URL": "http://127.0.0.1:8090/", "KEY": "a-key"}.get(w, w)
+            for w in shlex.split(line)[1:]
+        ]
+        args = build_parser().parse_args(words)
+        config_from_args(args)
+        dataset_from_args(args)
+        webhook_config_from_args(args)
+
+
+def test_the_documented_option_defaults_are_accepted() -> None:
+    """The default column of docs/cli.md's serve table, passed as written."""
+    text = (REPO_ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
+    row = next(line for line in text.splitlines() if line.startswith("| `--start WHEN`"))
+    start = row.split("|")[2].split(",")[0].strip().strip("`")
+    args = _parse("--start", start)
+    assert dataset_from_args(args).timeline.start == dt.datetime(2026, 1, 1, tzinfo=dt.UTC)

@@ -1,0 +1,67 @@
+"""asyncsdk fetch and export stop when nothing can succeed, and a fixed rerun takes the rest."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import pytest
+
+from asyncsdk.server import Dataset
+
+from .test_cli import ACCESS_KEY, api, credentials, exported_ids, fetch, write_ids
+
+__all__ = ["api", "credentials"]  # the fixtures, shared with test_cli
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _stop_line(err: str) -> str:
+    [line] = [x for x in err.splitlines() if x.startswith("asyncsdk: stopped: ")]
+    return line
+
+
+def test_fetch_stops_when_nothing_listens_and_resume_takes_every_id(
+    api: tuple[str, Dataset], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, ds = api
+    ids = write_ids(tmp_path / "ids.txt", list(ds.call_ids))
+    out = tmp_path / "calls.jsonl"
+    port = _closed_port()
+    code = fetch(api, ids, out, "--base-url", f"http://127.0.0.1:{port}")
+    err = capsys.readouterr().err
+    assert code == 1
+    assert f"nothing answers at 127.0.0.1:{port} (Connection refused)" in _stop_line(err)
+    assert "not tried" in err and "Traceback" not in err
+    assert out.read_bytes() == b""
+    failures = (tmp_path / "calls.failures.jsonl").read_text().splitlines()
+    assert 1 <= len(failures) <= 32  # the IDs answered; the rest are not failures
+    assert fetch(api, ids, out, "--resume") == 0
+    assert sorted(exported_ids(out)) == sorted(str(c) for c in ds.call_ids)
+
+
+def test_fetch_stops_on_a_refused_key(
+    api: tuple[str, Dataset],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _, ds = api
+    ids = write_ids(tmp_path / "ids.txt", list(ds.call_ids))
+    out = tmp_path / "calls.jsonl"
+    monkeypatch.setenv("BIRD_ACCESS_KEY", "a-wrong-key")
+    assert fetch(api, ids, out) == 1
+    err = capsys.readouterr().err
+    assert "401" in _stop_line(err) and "a-wrong-key" not in err
+    [failure, *rest] = [
+        json.loads(x) for x in (tmp_path / "calls.failures.jsonl").read_text().splitlines()
+    ]
+    assert failure["status"] == 401 and len(rest) < 32
+    monkeypatch.setenv("BIRD_ACCESS_KEY", ACCESS_KEY)
+    assert fetch(api, ids, out, "--resume") == 0
+    assert sorted(exported_ids(out)) == sorted(str(c) for c in ds.call_ids)
