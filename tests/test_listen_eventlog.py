@@ -95,3 +95,42 @@ async def test_an_fsync_slower_than_the_hand_off_timeout_writes_the_event_once(
         release.set()
         await asyncio.wait_for(listener.stop(), 30)
     assert len((tmp_path / "events.jsonl").read_bytes().splitlines()) == 1
+
+
+async def test_a_second_listener_on_the_same_events_file_is_refused_before_touching_it(
+    tmp_path: Path,
+) -> None:
+    """Its start would drop a line the first is writing, and their offsets would mix."""
+    from asyncsdk.cli._eventlog import EventLogBusyError
+
+    out = tmp_path / "events.jsonl"
+    first = Listener(ListenOptions(signing_keys=(SIGNING_KEY,), out=out, port=0))
+    await first.start()
+    try:
+        assert await post_events(first.url, 2) == [200, 200]
+        with out.open("ab") as f:
+            f.write(b'{"a line being written')  # as the first listener's write, mid-way
+        second = Listener(ListenOptions(signing_keys=(SIGNING_KEY,), out=out, port=0))
+        with pytest.raises(EventLogBusyError, match="one listener per events file"):
+            await second.start()
+        assert out.read_bytes().endswith(b'{"a line being written')  # not truncated
+        assert second.url == ""  # never listened
+    finally:
+        await first.stop()
+
+
+def test_listen_on_an_events_file_in_use_exits_1_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from asyncsdk.cli import main
+
+    out = tmp_path / "events.jsonl"
+    held = EventLog(out)  # another listener's
+    try:
+        code = main(["listen", "--signing-key", "k", "--out", str(out), "--port", "0"])
+    finally:
+        asyncio.run(held.aclose())
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.startswith(f"asyncsdk: error: EventLogBusyError: {out} is in use by another")
+    assert err.count("\n") == 1

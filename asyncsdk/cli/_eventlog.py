@@ -15,10 +15,39 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["EventLog"]
+if sys.platform != "win32":
+    import fcntl
+
+__all__ = ["EventLog", "EventLogBusyError"]
+
+
+class EventLogBusyError(OSError):
+    """Another process (another ``asyncsdk listen``) has the events file open.
+
+    Attributes:
+        path: The events file.
+    """
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(
+            f"{path} is in use by another process (another asyncsdk listen with this "
+            "--out?): one listener per events file"
+        )
+        self.path = path
+
+
+def _lock(file: BinaryIO, path: Path) -> None:
+    """Lock ``file`` for this process alone, or raise `EventLogBusyError`."""
+    if sys.platform == "win32":  # no flock: one listener per file is up to the user
+        return
+    try:
+        fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise EventLogBusyError(path) from None
 
 
 class EventLog:
@@ -26,11 +55,20 @@ class EventLog:
 
     Args:
         path: The file (created if absent, appended to otherwise).
+
+    Raises:
+        EventLogBusyError: Another process has the file open as an `EventLog`.
+        OSError: The file cannot be opened.
     """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._file: BinaryIO = path.open("ab")
+        try:
+            _lock(self._file, path)
+        except BaseException:
+            self._file.close()
+            raise
         self._appended = 0  # lines appended
         self._synced = 0  # lines known to be on disk
         self._syncing: asyncio.Future[None] | None = None

@@ -206,11 +206,13 @@ class Listener:
 
     async def _start(self) -> None:
         options = self.options
+        # Locked first: one listener per events file (another start would truncate a
+        # line this one is writing, and their offsets would interleave).
+        self._log = EventLog(options.out)
         self.preloaded = load_seen(options.out, self.seen)
         if self.store is not None:
             await self.store.open()
             self.replayed, self._first_line = await replay(options.out, self.store)
-        self._log = EventLog(options.out)
         if self.store is not None:
             rows: asyncio.Queue[_RowItem | None] = asyncio.Queue(options.queue_size)
             to_enrich: asyncio.Queue[CallEvent | None] = asyncio.Queue(options.concurrency)
