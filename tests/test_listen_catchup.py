@@ -59,7 +59,7 @@ async def test_replay_applies_only_what_the_database_lacks(tmp_path: Path) -> No
             Applied(len(lines[0]) + len(lines[1]), digest),
         )
         assert await replay(out, store) == (1, digest)
-        assert await store.applied() == Applied(sum(map(len, lines)), digest)
+        assert await store.applied(digest) == Applied(sum(map(len, lines)), digest)
         assert [c for c, _, _ in await store.unenriched({"completed"})] == [str(call.id)]
         assert await replay(out, store) == (0, digest)  # nothing left to apply
     finally:
@@ -121,3 +121,23 @@ async def test_the_unenriched_calls_are_read_a_batch_at_a_time(
         await store.close()
     assert sorted(str(c.id) for c in found) == sorted(str(c.id) for c in calls[1:5] + calls[6:])
     assert found == sorted(found, key=lambda c: str(c.id)) and found[0] in calls
+
+
+async def test_two_events_files_into_one_database_keep_their_own_offsets(
+    tmp_path: Path,
+) -> None:
+    """Two listeners (say inbound and outbound) may share a database, not a file."""
+    store = CallStore(tmp_path / "calls.sqlite")
+    outs = [tmp_path / "inbound.jsonl", tmp_path / "outbound.jsonl"]
+    for out in outs:
+        call = Call(id=uuid.uuid4(), channel_id=uuid.uuid4())
+        out.write_bytes(b"".join(event(call, s).to_json() + b"\n" for s in ("ringing", "ongoing")))
+    await store.open()
+    try:
+        digests = [(await replay(out, store))[1] for out in outs]
+        for out, digest in zip(outs, digests, strict=True):
+            assert await replay(out, store) == (0, digest)  # each file's offset kept
+            assert await store.applied(digest) == Applied(out.stat().st_size, digest)
+        assert await store.applied(first_line_digest(b"another file\n")) is None
+    finally:
+        await store.close()

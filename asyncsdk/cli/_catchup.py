@@ -102,7 +102,7 @@ async def replay(out: Path, store: CallStore) -> tuple[int, str | None]:
     digest, size = _head(out)
     if digest is None:
         return 0, None
-    start = replay_from(await store.applied(), size, digest)
+    start = replay_from(await store.applied(digest), size, digest)
     replayed, rows, offset = 0, [], start
     for offset, event in _events(out, start):
         rows.append(event_row(event))
