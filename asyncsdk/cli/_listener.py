@@ -7,10 +7,12 @@ The pipeline, each stage bounded so a slow one pushes back to Bird (503, retried
 
 - The sink writes the event to ``--out`` (one JSON line, flushed to the OS, then
   fsynced with the other deliveries in flight: `EventLog`) and puts it on the intake
-  queue; it refuses (503) when the queue is full, before writing. Its id is
-  remembered once written, and the delivery acknowledged once on disk: every verified
-  event is written once, and is in the file before Bird hears it arrived, so a kill
-  of the process (or of the machine) at any instant loses no acknowledged event.
+  queue; it refuses (503) when the queue is full, before writing. The delivery is
+  acknowledged, and its id remembered, once the line is on disk; a retry of a delivery
+  written but not yet on disk (its fsync outlasted the hand-off: 503) waits for that
+  fsync rather than being written again. So every verified event is written once, and
+  is on disk before Bird hears it arrived: a kill of the process (or of the machine)
+  at any instant loses no acknowledged event.
 - With ``--enrich WORKSPACE``, every event's payload is upserted into ``--db``, and
   terminal events are enriched with *Get a call* (`asyncsdk.webhooks.enrich_events`);
   the upsert rule keeps each row at the call's latest state (`CallStore`). The rows
@@ -163,6 +165,9 @@ class Listener:
         #: Finished calls of earlier runs sent to enrichment (not enriched then).
         self.backlog = 0
         self._first_line: str | None = None  # the digest that identifies ``out``
+        #: Request ids written to ``out`` and not yet known on disk, by the offset after
+        #: their line (in file order).
+        self._unsynced: dict[str, int] = {}
         #: Set when the listener should stop: a signal, or a stage that failed.
         self.stopping = asyncio.Event()
         #: The first stage that failed, if one did.
@@ -171,26 +176,42 @@ class Listener:
     async def _sink(self, event: CallEvent) -> None:
         if self.failure is not None:
             raise _Stopped(str(self.failure))
-        if self.intake.full():
-            raise _Full("the pipeline is full")
         log = self._log
         assert log is not None
-        line = event.to_json() + b"\n"
-        if self._first_line is None:
-            self._first_line = first_line_digest(line)
-        # In the OS before the 200, so a kill of this process loses nothing, and on
-        # disk (one fsync shared by the deliveries in flight), so a power loss neither.
-        self.intake.put_nowait((event, log.append(line)))
-        self.stats.written += 1
-        if event.request_id:
-            # Written once: should the fsync outlast the hand-off timeout (503), Bird's
-            # retry is a duplicate, as it would be after a restart (load_seen).
-            self.seen.add(event.request_id)
+        request_id = event.request_id
+        if request_id is None or request_id not in self._unsynced:
+            if self.intake.full():
+                raise _Full("the pipeline is full")
+            self._append(log, event)
+        # else: written by an earlier attempt whose fsync outlasted the hand-off (503);
+        # Bird's retry is acknowledged once the line is on disk, and not written again.
         try:
+            # One fsync shared by the deliveries in flight, so a power loss loses no
+            # event acknowledged; a retry meanwhile waits here too.
             await log.sync()
         except OSError as exc:
             self._fail(f"writing events to {self.options.out}", exc)
             raise
+        # On disk now: a later retry of these is a duplicate (as after a restart).
+        unsynced = self._unsynced
+        while unsynced and (first := next(iter(unsynced.items())))[1] <= log.synced:
+            del unsynced[first[0]]
+            self.seen.add(first[0])
+
+    def _append(self, log: EventLog, event: CallEvent) -> None:
+        """Write ``event`` to the OS and pass it on (a kill of the process loses nothing)."""
+        line = event.to_json() + b"\n"
+        if self._first_line is None:
+            self._first_line = first_line_digest(line)
+        try:
+            offset = log.append(line)
+        except OSError as exc:  # the disk is full: no later line can be written either
+            self._fail(f"writing events to {self.options.out}", exc)
+            raise
+        self.intake.put_nowait((event, offset))
+        self.stats.written += 1
+        if event.request_id:
+            self._unsynced[event.request_id] = offset
 
     async def start(self) -> None:
         """Open the file (and database), start the pipeline, then open the port.
