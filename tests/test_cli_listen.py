@@ -322,3 +322,50 @@ async def test_enrichment_that_cannot_succeed_stops_listen_and_the_next_start_en
     await listener.start()
     await listener.stop()
     assert read_calls(tmp_path / "calls.sqlite")[str(call.id)] == ("completed", "api", call)
+
+
+# --- a second Ctrl-C stops at once; what is left is in the file for the next start ---
+
+
+async def test_hurry_makes_stop_cancel_the_fetches_left_instead_of_waiting(
+    tmp_path: Path, server: EmbeddedServer, client: Client
+) -> None:
+    from asyncsdk.server import ScriptedResponse
+    from asyncsdk.server._lifecycle import lifecycle, stage_body
+
+    ds = server.dataset
+    call = next(c for c in map(ds.call, ds.call_ids) if c and c.status == "completed")
+    body = ds.body(call.id)
+    assert body is not None
+    server.script(str(call.id), ScriptedResponse(action="slow", delay=600))  # an API crawling
+    delivery = stage_body(lifecycle(call.status, call.direction)[0], body, call.status, last=True)
+    options = ListenOptions(
+        signing_keys=(SIGNING_KEY,),
+        out=tmp_path / "events.jsonl",
+        port=0,
+        workspace=str(ds.workspace_id),
+        channel=str(ds.channel_id),
+        db=tmp_path / "calls.sqlite",
+    )
+    listener = Listener(options, client)
+    await listener.start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            headers = signed_headers(listener.url, delivery, key=SIGNING_KEY)
+            async with session.post(listener.url, data=delivery, headers=headers) as resp:
+                assert resp.status == 200
+        for _ in range(6000):  # until the fetch reaches the API (and stays there)
+            if any(r.call_id == str(call.id) for r in server.requests):
+                break
+            await asyncio.sleep(0.01)
+        else:
+            raise AssertionError("the fetch never reached the API")
+        stopping = asyncio.create_task(listener.stop())  # would wait for the fetch
+        await asyncio.sleep(0.1)
+        assert not stopping.done() and not listener.hurried
+        listener.hurry()
+        await asyncio.wait_for(stopping, 60)  # far less than the API's 600 s
+    finally:
+        await asyncio.wait_for(listener.stop(), 60)
+    assert listener.hurried and listener.failure is None
+    assert len((tmp_path / "events.jsonl").read_bytes().splitlines()) == 1  # for the next start

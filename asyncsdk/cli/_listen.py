@@ -43,6 +43,10 @@ __all__ = [
 ENV_SIGNING_KEY = "BIRD_WEBHOOK_SIGNING_KEY"
 #: Seconds between progress lines.
 PROGRESS_INTERVAL = 2.0
+#: The exit code after a second Ctrl-C (what was left is in the file): interrupted.
+EXIT_HURRIED = 130
+STOPPING = "listen: stopping: finishing the events acknowledged (Ctrl-C again to stop now)"
+HURRYING = "listen: stopping now: what is left is in {out}, and the next start applies it"
 
 
 async def report_progress(listener: Listener, stream: TextIO, interval: float) -> None:
@@ -152,11 +156,20 @@ async def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
     stop = listener.stopping
+
+    def on_signal() -> None:
+        if not stop.is_set():
+            print(STOPPING, file=sys.stderr, flush=True)
+            stop.set()
+        else:  # a second Ctrl-C: do not wait for the pipeline
+            print(HURRYING.format(out=options.out), file=sys.stderr, flush=True)
+            listener.hurry()
+
     loop = asyncio.get_running_loop()
     installed: list[signal.Signals] = []
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(signum, stop.set)
+            loop.add_signal_handler(signum, on_signal)
             installed.append(signum)
     progress: asyncio.Task[None] | None = None
     try:
@@ -191,7 +204,7 @@ async def run(args: argparse.Namespace) -> int:
             kept += f"; the next start applies and enriches what {options.db} lacks"
         print(f"asyncsdk: error: listen stopped: {listener.failure} ({kept})", file=sys.stderr)
         return 1
-    return 0
+    return EXIT_HURRIED if listener.hurried else 0
 
 
 def summary(listener: Listener) -> str:

@@ -22,7 +22,9 @@ The pipeline, each stage bounded so a slow one pushes back to Bird (503, retried
   reflect yet are applied, and every finished call not enriched yet is fetched: after
   a kill at any moment, the next start completes the database.
 - Stopping (SIGINT, SIGTERM) closes the port first, then finishes everything already
-  acknowledged: nothing accepted is left out of the file or the database.
+  acknowledged: nothing accepted is left out of the file or the database. A second
+  signal (`Listener.hurry`) cancels what is left instead: it is all in the file, and
+  the next start applies it.
 - A stage that fails (the database locked, the disk full) stops the listener: the error
   is logged with its stage, deliveries get 503 from then on, the pipeline is cancelled
   rather than waited for, and ``listen`` exits with 1 and says what failed. So does
@@ -172,6 +174,7 @@ class Listener:
         self.stopping = asyncio.Event()
         #: The first stage that failed, if one did.
         self.failure: StageFailure | None = None
+        self._hurry = asyncio.Event()
 
     async def _sink(self, event: CallEvent) -> None:
         if self.failure is not None:
@@ -297,24 +300,42 @@ class Listener:
         if self.store is not None:
             await self.store.close()
 
+    def hurry(self) -> None:
+        """Make `stop` cancel what is left of the pipeline instead of finishing it.
+
+        For a second Ctrl-C, when finishing would take too long (a slow API, a large
+        backlog). Nothing acknowledged is lost: every event is in ``out``, and the next
+        start applies and enriches what the database lacks.
+        """
+        self._hurry.set()
+
+    @property
+    def hurried(self) -> bool:
+        """Whether `hurry` was called."""
+        return self._hurry.is_set()
+
     async def _end_pipeline(self) -> None:
-        """Put the end on the intake and wait for every stage to finish, unless one fails."""
+        """Put the end on the intake and wait for every stage to finish.
+
+        Unless a stage fails, or `hurry` is called: then what is left is cancelled.
+        """
         tasks, self._tasks = self._tasks, []
         if not tasks:
             return
         end = asyncio.ensure_future(self.intake.put(None))  # waits while the intake is full
+        hurry = asyncio.ensure_future(self._hurry.wait())
         try:
-            while self.failure is None:
+            while self.failure is None and not self._hurry.is_set():
                 running = [f for f in (end, *tasks) if not f.done()]
                 if not any(task in running for task in tasks):
                     break
-                await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait((*running, hurry), return_when=asyncio.FIRST_COMPLETED)
                 if any(t.done() and not t.cancelled() and t.exception() for t in tasks):
                     break  # its done-callback records the failure
         finally:
-            for future in (end, *tasks):
+            for future in (end, hurry, *tasks):
                 future.cancel()
-            await asyncio.gather(end, *tasks, return_exceptions=True)
+            await asyncio.gather(end, hurry, *tasks, return_exceptions=True)
 
     async def _discard(self) -> None:
         while await self.intake.get() is not None:
