@@ -82,7 +82,7 @@ async def test_an_fsync_slower_than_the_hand_off_timeout_writes_the_event_once(
 
     options = ListenOptions(signing_keys=(SIGNING_KEY,), out=tmp_path / "events.jsonl", port=0)
     listener = Listener(options)
-    listener.receiver._hand_off_timeout = 0.2
+    listener.receiver._handoff.timeout = 0.2
     assert isinstance(listener.receiver.seen, SeenDeliveries)
     await listener.start()
     monkeypatch.setattr(_eventlog.os, "fsync", stalled)
@@ -97,7 +97,7 @@ async def test_an_fsync_slower_than_the_hand_off_timeout_writes_the_event_once(
         async with aiohttp.ClientSession() as session:
             answers = [await deliver(), await deliver()]  # the delivery, Bird's retry
             release.set()  # the disk catches up
-            listener.receiver._hand_off_timeout = 30.0  # however slow this machine is
+            listener.receiver._handoff.timeout = 30.0  # however slow this machine is
             answers += [await deliver(), await deliver()]  # Bird retries again
         assert answers == [
             (503, "busy, retry later"),
