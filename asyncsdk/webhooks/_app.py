@@ -67,7 +67,9 @@ def webhook_handler(
             number > 0). Past it the sink is cancelled and the answer is 503 with
             ``Retry-After``; the delivery is not remembered, so Bird's retry is handed
             off again. A sink cancelled that late may already have kept the event:
-            make it idempotent, or fast. A queue sink never waits.
+            make it idempotent, or fast. While a thousand hand-offs given up on
+            still run (a sink that ignores its cancellation), events are refused
+            without calling the sink. A queue sink never waits.
 
     Returns:
         `WebhookReceiver.handle` of a new receiver (its ``__self__``).

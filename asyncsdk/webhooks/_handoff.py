@@ -6,7 +6,8 @@ most, so the wait is bounded even for a sink that ignores its cancellation; what
 it does wrong (raise when called or when awaited, return something not awaitable,
 take other arguments, not return in time) is a refusal, never an exception to the
 receiver, and is logged through the receiver's throttled warnings. A sink given up on
-is cancelled and kept referenced until it ends.
+is cancelled and kept referenced until it ends; while `MAX_ABANDONED` of them have not
+ended (a sink that ignores its cancellation), events are refused without calling it.
 
 Imports: the standard library, `asyncsdk.errors` and the webhooks' `_events`.
 """
@@ -39,6 +40,10 @@ EventSink = (
 
 #: ``warn(kind, message, *args)``: a warning, throttled per kind by the receiver.
 Warn = Callable[..., None]
+
+#: Sinks given up on that ignore their cancellation, kept at most: beyond, events are
+#: refused without calling the sink, so a stuck sink cannot grow the process forever.
+MAX_ABANDONED: Final = 1000
 
 
 def check_hand_off_timeout(value: float) -> float:
@@ -105,6 +110,15 @@ class HandOff:
         if self._queue is not None:
             return self._put(self._queue, event)
         assert self._call is not None
+        if len(self._abandoned) >= MAX_ABANDONED:
+            self._warn(
+                "sink-stuck",
+                "webhook sink still runs %d hand-offs it was given up on; event %s refused "
+                "without calling it",
+                len(self._abandoned),
+                event.request_id,
+            )
+            return False
         taking: asyncio.Future[object] | None = None
         try:
             # Even a call that raises at once ends the task with its error.
