@@ -369,3 +369,9 @@ async def test_hurry_makes_stop_cancel_the_fetches_left_instead_of_waiting(
         await asyncio.wait_for(listener.stop(), 60)
     assert listener.hurried and listener.failure is None
     assert len((tmp_path / "events.jsonl").read_bytes().splitlines()) == 1  # for the next start
+
+
+def test_the_listen_options_never_show_the_signing_keys(tmp_path: Path) -> None:
+    options = ListenOptions(signing_keys=("whsec-do-not-show",), out=tmp_path / "e.jsonl")
+    assert "whsec-do-not-show" not in repr(options) and "whsec" not in str(options)
+    assert repr(Listener(options)).count("whsec") == 0

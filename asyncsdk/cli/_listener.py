@@ -113,9 +113,12 @@ class ListenerStats:
 
 @dataclass(frozen=True, slots=True)
 class ListenOptions:
-    """Everything a listener needs, resolved from the command line or given directly."""
+    """Everything a listener needs, resolved from the command line or given directly.
 
-    signing_keys: tuple[str, ...]
+    Its repr leaves out the signing keys.
+    """
+
+    signing_keys: tuple[str, ...] = field(repr=False)
     out: Path
     host: str = "127.0.0.1"
     port: int = DEFAULT_LISTEN_PORT
