@@ -375,3 +375,38 @@ def test_the_listen_options_never_show_the_signing_keys(tmp_path: Path) -> None:
     options = ListenOptions(signing_keys=("whsec-do-not-show",), out=tmp_path / "e.jsonl")
     assert "whsec-do-not-show" not in repr(options) and "whsec" not in str(options)
     assert repr(Listener(options)).count("whsec") == 0
+
+
+async def test_the_summary_says_to_pass_the_channel_when_the_log_lacks_a_call(
+    tmp_path: Path, server: EmbeddedServer, client: Client
+) -> None:
+    """The advice in the error reaches the user, not only the database's error column."""
+    from asyncsdk.cli._listen import summary
+
+    from ._webhooks import BODY
+
+    envelope = json.loads(BODY)
+    envelope["payload"].pop("channelId", None)
+    envelope["payload"]["id"] = str(uuid.uuid4())  # a call the calls log does not have
+    envelope["payload"]["status"] = "completed"
+    delivery = json.dumps(envelope).encode()
+    options = ListenOptions(
+        signing_keys=(SIGNING_KEY,),
+        out=tmp_path / "events.jsonl",
+        port=0,
+        workspace=str(server.dataset.workspace_id),
+        db=tmp_path / "calls.sqlite",
+    )
+    listener = Listener(options, client)
+    await listener.start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            headers = signed_headers(listener.url, delivery, key=SIGNING_KEY)
+            async with session.post(listener.url, data=delivery, headers=headers) as resp:
+                assert resp.status == 200
+    finally:
+        await asyncio.wait_for(listener.stop(), 60)
+    assert listener.stats.fetch_failed == 1
+    text = summary(listener)
+    assert "1 failed" in text
+    assert "ChannelUnknownError" in text and "--channel to asyncsdk listen" in text

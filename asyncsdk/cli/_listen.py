@@ -220,6 +220,11 @@ def summary(listener: Listener) -> str:
             f"; {stats.enriched} calls fetched, {stats.fetch_failed} failed, "
             f"into {listener.options.db}"
         )
+        if stats.last_failure is not None:
+            text += (
+                f" (each failure is in the row's error column, and fetched again at the "
+                f"next start; the last: {stats.last_failure})"
+            )
         if listener.replayed or listener.backlog:
             text += (
                 f" (caught up on start: {listener.replayed} events applied, "

@@ -107,6 +107,8 @@ class ListenerStats:
     written: int = 0
     enriched: int = 0
     fetch_failed: int = 0
+    #: The last fetch failure, ``"ErrorName: message"`` (it may say what to do).
+    last_failure: str | None = None
     rows: int = 0
     started: float = field(default_factory=time.monotonic)
 
@@ -385,7 +387,7 @@ class Listener:
                     await rows.put((row(outcome, source="api", event=event.event), None, None))
                 else:
                     self.stats.fetch_failed += 1
-                    note = f"{type(outcome).__name__}: {outcome}"
+                    note = self.stats.last_failure = f"{type(outcome).__name__}: {outcome}"
                     await rows.put((None, (note, event.call_id), None))
         await rows.put(None)
 
