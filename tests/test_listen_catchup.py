@@ -141,3 +141,34 @@ async def test_two_events_files_into_one_database_keep_their_own_offsets(
         assert await store.applied(first_line_digest(b"another file\n")) is None
     finally:
         await store.close()
+
+
+async def test_a_backlog_that_cannot_be_read_stops_the_listener_at_once(
+    tmp_path: Path, server: EmbeddedServer, client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not only when it stops: until then nothing of the backlog would be enriched."""
+    import asyncio
+    import sqlite3
+
+    async def unreadable(self: CallStore, *args: object, **kwargs: object) -> object:
+        raise sqlite3.OperationalError("database disk image is malformed")
+
+    monkeypatch.setattr(CallStore, "unenriched", unreadable)
+    db = tmp_path / "calls.sqlite"
+    options = ListenOptions(
+        signing_keys=(SIGNING_KEY,),
+        out=tmp_path / "events.jsonl",
+        port=0,
+        workspace=str(server.dataset.workspace_id),
+        db=db,
+    )
+    listener = Listener(options, client)
+    await listener.start()
+    try:
+        await asyncio.wait_for(listener.stopping.wait(), 60)
+    finally:
+        await asyncio.wait_for(listener.stop(), 60)
+    assert str(listener.failure) == (
+        f"reading {db} for calls not enriched failed: OperationalError: database disk "
+        "image is malformed"
+    )

@@ -352,12 +352,18 @@ class Listener:
         # The finished calls a previous run left unenriched go to enrichment beside the
         # new events (the database says which: those events are applied already).
         backlog = asyncio.create_task(self._enrich_backlog(to_enrich))
+
+        def ended(task: asyncio.Task[None]) -> None:  # stops the listener now, not at the end
+            if not task.cancelled() and (error := task.exception()) is not None:
+                self._fail(f"reading {self.options.db} for calls not enriched", error)
+
+        backlog.add_done_callback(ended)
         try:
             while (item := await self.intake.get()) is not None:
                 event, offset = item
                 await rows.put((event_row(event), None, offset))
                 await to_enrich.put(event)
-            await backlog
+            await asyncio.wait((backlog,))  # its failure is reported by ended()
         finally:
             backlog.cancel()
         await to_enrich.put(None)
