@@ -33,7 +33,7 @@ The pipeline, each stage bounded so a slow one pushes back to Bird (503, retried
   acknowledged is in ``--out``, and the next start applies what the database lacks.
 
 Imports: the SDK's public API, `asyncsdk.webhooks`, aiohttp, the standard library and
-the listener's `_calldb`, `_catchup` and `_eventlog`.
+the listener's `_calldb`, `_catchup`, `_eventlog` and `_listenstate`.
 """
 
 from __future__ import annotations
@@ -42,15 +42,12 @@ import asyncio
 import logging
 import time
 from collections.abc import Coroutine
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Final
 
 from aiohttp import web
 
 import asyncsdk
 from asyncsdk.webhooks import (
-    DEFAULT_MAX_BODY,
     TERMINAL_STATUSES,
     CallEvent,
     SeenDeliveries,
@@ -61,11 +58,25 @@ from asyncsdk.webhooks import (
 from ._calldb import Applied, CallStore, Row, row
 from ._catchup import event_row, first_line_digest, load_seen, replay, unenriched_events
 from ._eventlog import EventLog
+from ._listenstate import (
+    DEFAULT_LISTEN_PORT,
+    DEFAULT_QUEUE_SIZE,
+    ListenerStats,
+    ListenOptions,
+    StageFailure,
+)
+
+__all__ = [
+    "DEFAULT_LISTEN_PORT",
+    "DEFAULT_QUEUE_SIZE",
+    "ListenOptions",
+    "Listener",
+    "ListenerStats",
+    "StageFailure",
+]
 
 logger: Final = logging.getLogger("asyncsdk.cli")
 
-DEFAULT_LISTEN_PORT = 8090
-DEFAULT_QUEUE_SIZE = 1000
 #: Rows written to SQLite per transaction at most.
 DB_BATCH = 500
 
@@ -80,59 +91,6 @@ class _Full(Exception):  # noqa: N818 - a signal to the receiver, never shown
 
 class _Stopped(Exception):  # noqa: N818 - a signal to the receiver, never shown
     """A stage of the pipeline failed: the receiver answers 503 until the port closes."""
-
-
-@dataclass(frozen=True, slots=True)
-class StageFailure:
-    """A stage of the pipeline that ended with an error, which stopped the listener.
-
-    Attributes:
-        stage: What the stage does (``"writing rows to calls.sqlite"``).
-        error: The exception it ended with.
-    """
-
-    stage: str
-    error: BaseException
-
-    def __str__(self) -> str:
-        if isinstance(self.error, asyncsdk.RunStoppedError):
-            return f"{self.stage}: {self.error.reason}"
-        return f"{self.stage} failed: {type(self.error).__name__}: {self.error}"
-
-
-@dataclass(slots=True)
-class ListenerStats:
-    """What a listener did (live counters)."""
-
-    written: int = 0
-    enriched: int = 0
-    fetch_failed: int = 0
-    #: The last fetch failure, ``"ErrorName: message"`` (it may say what to do).
-    last_failure: str | None = None
-    rows: int = 0
-    started: float = field(default_factory=time.monotonic)
-
-
-@dataclass(frozen=True, slots=True)
-class ListenOptions:
-    """Everything a listener needs, resolved from the command line or given directly.
-
-    Its repr leaves out the signing keys.
-    """
-
-    signing_keys: tuple[str, ...] = field(repr=False)
-    out: Path
-    host: str = "127.0.0.1"
-    port: int = DEFAULT_LISTEN_PORT
-    path: str = "/"
-    public_url: str | None = None
-    trust_forwarded: bool = False
-    max_body: int = DEFAULT_MAX_BODY
-    queue_size: int = DEFAULT_QUEUE_SIZE
-    workspace: str | None = None
-    channel: str | None = None
-    db: Path = Path("calls.sqlite")
-    concurrency: int = asyncsdk.DEFAULT_CONCURRENCY
 
 
 class Listener:
