@@ -410,3 +410,16 @@ async def test_the_summary_says_to_pass_the_channel_when_the_log_lacks_a_call(
     text = summary(listener)
     assert "1 failed" in text
     assert "ChannelUnknownError" in text and "--channel to asyncsdk listen" in text
+
+
+@pytest.mark.parametrize("option", ["--channel", "--db"])
+def test_an_enrichment_option_without_enrich_is_a_usage_error(tmp_path: Path, option: str) -> None:
+    """Not silently ignored: the user meant the calls to be fetched."""
+    from asyncsdk.cli import build_parser
+    from asyncsdk.cli._common import UsageError
+    from asyncsdk.cli._listen import options_from_args
+
+    value = str(uuid.uuid4()) if option == "--channel" else str(tmp_path / "calls.sqlite")
+    argv = ["listen", "--signing-key", "k", "--out", str(tmp_path / "e"), option, value]
+    with pytest.raises(UsageError, match=f"{option} needs --enrich WORKSPACE"):
+        options_from_args(build_parser().parse_args(argv))

@@ -41,6 +41,8 @@ __all__ = [
 ]
 
 ENV_SIGNING_KEY = "BIRD_WEBHOOK_SIGNING_KEY"
+#: The SQLite file of ``--enrich`` when ``--db`` is not given.
+DEFAULT_DB = Path("calls.sqlite")
 #: Seconds between progress lines.
 PROGRESS_INTERVAL = 2.0
 #: The exit code after a second Ctrl-C (what was left is in the file): interrupted.
@@ -88,7 +90,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="with --enrich, the channel of events whose payload has no channelId",
     )
     parser.add_argument(
-        "--db", type=Path, default=Path("calls.sqlite"), help="SQLite file (%(default)s)"
+        "--db", type=Path, default=None, help=f"with --enrich, the SQLite file ({DEFAULT_DB})"
     )
     parser.add_argument(
         "--public-url",
@@ -125,6 +127,10 @@ def options_from_args(args: argparse.Namespace) -> ListenOptions:
         raise UsageError(f"--queue-size must be at least 1, got {args.queue_size}")
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port must be 0 to 65535, got {args.port}")
+    if args.enrich is None:
+        for option, value in (("--channel", args.channel), ("--db", args.db)):
+            if value is not None:  # not ignored: the user meant calls to be fetched
+                raise UsageError(f"{option} needs --enrich WORKSPACE (the calls to fetch)")
     for option, value in (("--enrich", args.enrich), ("--channel", args.channel)):
         if value is not None:
             try:
@@ -142,7 +148,7 @@ def options_from_args(args: argparse.Namespace) -> ListenOptions:
         queue_size=args.queue_size,
         workspace=args.enrich,
         channel=args.channel,
-        db=args.db,
+        db=args.db if args.db is not None else DEFAULT_DB,
         concurrency=args.concurrency,
     )
 
