@@ -322,3 +322,104 @@ async def test_enrichment_that_cannot_succeed_stops_listen_and_the_next_start_en
     await listener.start()
     await listener.stop()
     assert read_calls(tmp_path / "calls.sqlite")[str(call.id)] == ("completed", "api", call)
+
+
+# --- a second Ctrl-C stops at once; what is left is in the file for the next start ---
+
+
+async def test_hurry_makes_stop_cancel_the_fetches_left_instead_of_waiting(
+    tmp_path: Path, server: EmbeddedServer, client: Client
+) -> None:
+    from asyncsdk.server import ScriptedResponse
+    from asyncsdk.server._lifecycle import lifecycle, stage_body
+
+    ds = server.dataset
+    call = next(c for c in map(ds.call, ds.call_ids) if c and c.status == "completed")
+    body = ds.body(call.id)
+    assert body is not None
+    server.script(str(call.id), ScriptedResponse(action="slow", delay=600))  # an API crawling
+    delivery = stage_body(lifecycle(call.status, call.direction)[0], body, call.status, last=True)
+    options = ListenOptions(
+        signing_keys=(SIGNING_KEY,),
+        out=tmp_path / "events.jsonl",
+        port=0,
+        workspace=str(ds.workspace_id),
+        channel=str(ds.channel_id),
+        db=tmp_path / "calls.sqlite",
+    )
+    listener = Listener(options, client)
+    await listener.start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            headers = signed_headers(listener.url, delivery, key=SIGNING_KEY)
+            async with session.post(listener.url, data=delivery, headers=headers) as resp:
+                assert resp.status == 200
+        for _ in range(6000):  # until the fetch reaches the API (and stays there)
+            if any(r.call_id == str(call.id) for r in server.requests):
+                break
+            await asyncio.sleep(0.01)
+        else:
+            raise AssertionError("the fetch never reached the API")
+        stopping = asyncio.create_task(listener.stop())  # would wait for the fetch
+        await asyncio.sleep(0.1)
+        assert not stopping.done() and not listener.hurried
+        listener.hurry()
+        await asyncio.wait_for(stopping, 60)  # far less than the API's 600 s
+    finally:
+        await asyncio.wait_for(listener.stop(), 60)
+    assert listener.hurried and listener.failure is None
+    assert len((tmp_path / "events.jsonl").read_bytes().splitlines()) == 1  # for the next start
+
+
+def test_the_listen_options_never_show_the_signing_keys(tmp_path: Path) -> None:
+    options = ListenOptions(signing_keys=("whsec-do-not-show",), out=tmp_path / "e.jsonl")
+    assert "whsec-do-not-show" not in repr(options) and "whsec" not in str(options)
+    assert repr(Listener(options)).count("whsec") == 0
+
+
+async def test_the_summary_says_to_pass_the_channel_when_the_log_lacks_a_call(
+    tmp_path: Path, server: EmbeddedServer, client: Client
+) -> None:
+    """The advice in the error reaches the user, not only the database's error column."""
+    from asyncsdk.cli._listen import summary
+
+    from ._webhooks import BODY
+
+    envelope = json.loads(BODY)
+    envelope["payload"].pop("channelId", None)
+    envelope["payload"]["id"] = str(uuid.uuid4())  # a call the calls log does not have
+    envelope["payload"]["status"] = "completed"
+    delivery = json.dumps(envelope).encode()
+    options = ListenOptions(
+        signing_keys=(SIGNING_KEY,),
+        out=tmp_path / "events.jsonl",
+        port=0,
+        workspace=str(server.dataset.workspace_id),
+        db=tmp_path / "calls.sqlite",
+    )
+    listener = Listener(options, client)
+    await listener.start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            headers = signed_headers(listener.url, delivery, key=SIGNING_KEY)
+            async with session.post(listener.url, data=delivery, headers=headers) as resp:
+                assert resp.status == 200
+    finally:
+        await asyncio.wait_for(listener.stop(), 60)
+    assert listener.stats.fetch_failed == 1
+    text = summary(listener)
+    assert "1 failed" in text
+    assert "ChannelUnknownError" in text and "--channel to asyncsdk listen" in text
+
+
+@pytest.mark.parametrize("option", ["--channel", "--db"])
+def test_an_enrichment_option_without_enrich_is_a_usage_error(tmp_path: Path, option: str) -> None:
+    """Not silently ignored: the user meant the calls to be fetched."""
+    from asyncsdk.cli import build_parser
+    from asyncsdk.cli._common import UsageError
+    from asyncsdk.cli._listen import options_from_args
+
+    value = str(uuid.uuid4()) if option == "--channel" else str(tmp_path / "calls.sqlite")
+    argv = ["listen", "--signing-key", "k", "--out", str(tmp_path / "e"), option, value]
+    with pytest.raises(UsageError, match=f"{option} needs --enrich WORKSPACE"):
+        options_from_args(build_parser().parse_args(argv))

@@ -59,7 +59,7 @@ async def test_replay_applies_only_what_the_database_lacks(tmp_path: Path) -> No
             Applied(len(lines[0]) + len(lines[1]), digest),
         )
         assert await replay(out, store) == (1, digest)
-        assert await store.applied() == Applied(sum(map(len, lines)), digest)
+        assert await store.applied(digest) == Applied(sum(map(len, lines)), digest)
         assert [c for c, _, _ in await store.unenriched({"completed"})] == [str(call.id)]
         assert await replay(out, store) == (0, digest)  # nothing left to apply
     finally:
@@ -121,3 +121,54 @@ async def test_the_unenriched_calls_are_read_a_batch_at_a_time(
         await store.close()
     assert sorted(str(c.id) for c in found) == sorted(str(c.id) for c in calls[1:5] + calls[6:])
     assert found == sorted(found, key=lambda c: str(c.id)) and found[0] in calls
+
+
+async def test_two_events_files_into_one_database_keep_their_own_offsets(
+    tmp_path: Path,
+) -> None:
+    """Two listeners (say inbound and outbound) may share a database, not a file."""
+    store = CallStore(tmp_path / "calls.sqlite")
+    outs = [tmp_path / "inbound.jsonl", tmp_path / "outbound.jsonl"]
+    for out in outs:
+        call = Call(id=uuid.uuid4(), channel_id=uuid.uuid4())
+        out.write_bytes(b"".join(event(call, s).to_json() + b"\n" for s in ("ringing", "ongoing")))
+    await store.open()
+    try:
+        digests = [(await replay(out, store))[1] for out in outs]
+        for out, digest in zip(outs, digests, strict=True):
+            assert await replay(out, store) == (0, digest)  # each file's offset kept
+            assert await store.applied(digest) == Applied(out.stat().st_size, digest)
+        assert await store.applied(first_line_digest(b"another file\n")) is None
+    finally:
+        await store.close()
+
+
+async def test_a_backlog_that_cannot_be_read_stops_the_listener_at_once(
+    tmp_path: Path, server: EmbeddedServer, client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not only when it stops: until then nothing of the backlog would be enriched."""
+    import asyncio
+    import sqlite3
+
+    async def unreadable(self: CallStore, *args: object, **kwargs: object) -> object:
+        raise sqlite3.OperationalError("database disk image is malformed")
+
+    monkeypatch.setattr(CallStore, "unenriched", unreadable)
+    db = tmp_path / "calls.sqlite"
+    options = ListenOptions(
+        signing_keys=(SIGNING_KEY,),
+        out=tmp_path / "events.jsonl",
+        port=0,
+        workspace=str(server.dataset.workspace_id),
+        db=db,
+    )
+    listener = Listener(options, client)
+    await listener.start()
+    try:
+        await asyncio.wait_for(listener.stopping.wait(), 60)
+    finally:
+        await asyncio.wait_for(listener.stop(), 60)
+    assert str(listener.failure) == (
+        f"reading {db} for calls not enriched failed: OperationalError: database disk "
+        "image is malformed"
+    )

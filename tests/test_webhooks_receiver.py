@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import logging
@@ -388,9 +389,12 @@ async def test_concurrent_repeats_of_one_delivery_are_passed_on_once(
         await release.wait()
         taken.append(event)
 
-    url, receiver = await serve(slow_sink)
+    # However slowly a loaded machine lands the four, the first hand-off outlasts them.
+    url, receiver = await serve(slow_sink, hand_off_timeout=600)
     sends = [asyncio.create_task(deliver(session, url, request_id="r")) for _ in range(4)]
-    while receiver.stats.received < 4:  # noqa: ASYNC110 - waiting for the requests to land
+    for _ in range(12_000):  # waiting for the requests to land (a minute at most)
+        if receiver.stats.received == 4:
+            break
         await asyncio.sleep(0.005)
     release.set()
     answers = sorted(text for _, text, _ in await asyncio.gather(*sends))
@@ -686,3 +690,37 @@ async def test_a_queue_that_refuses_otherwise_than_full_is_a_503_too(
     queue.refusing = False
     assert (await deliver(session, url, request_id="q"))[:2] == (200, "ok")
     assert queue.get_nowait().request_id == "q" and receiver._pending == {}
+
+
+async def test_a_sink_that_ignores_its_cancellation_is_not_called_without_bound(
+    serve: Serve, session: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each delivery it was given up on keeps running; past a bound, 503 without a call."""
+    from asyncsdk.webhooks import _handoff
+
+    monkeypatch.setattr(_handoff, "MAX_ABANDONED", 2)
+    released = asyncio.Event()
+    calls: list[str | None] = []
+
+    async def stubborn(event: CallEvent) -> None:
+        calls.append(event.request_id)
+        while not released.is_set():
+            with contextlib.suppress(asyncio.CancelledError):
+                await released.wait()
+
+    url, receiver = await serve(stubborn, hand_off_timeout=0.05)
+    for n in range(4):
+        body = event_body(uuid.uuid4(), status="ringing")
+        status, _, headers = await deliver(session, url, body, request_id=f"stuck-{n}")
+        assert (status, "Retry-After" in headers) == (503, True)
+    assert calls == ["stuck-0", "stuck-1"]  # then refused without calling it
+    assert len(receiver._handoff._abandoned) == 2
+    released.set()
+    for _ in range(1000):  # the stubborn hand-offs end once released
+        if not receiver._handoff._abandoned:
+            break
+        await asyncio.sleep(0.01)
+    assert not receiver._handoff._abandoned
+    body = event_body(uuid.uuid4(), status="ringing")
+    assert (await deliver(session, url, body, request_id="after"))[0] == 200
+    assert calls[-1] == "after"

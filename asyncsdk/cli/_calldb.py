@@ -15,11 +15,13 @@ So an event's late fetch, or a retried old event, never overwrites a newer state
 applying an event twice changes nothing: a listener that restarts replays its events
 file into the database without harm.
 
-Beside the calls, the ``listen_state`` table keeps how far into the events file the
-rows are applied (``applied``: the byte offset after the last event applied, and a
-digest of the file's first line, to notice another file), written in the same
-transaction as the rows; `CallStore.unenriched` lists the finished calls whose details
-were not fetched yet.
+Beside the calls, the ``listen_state`` table keeps how far into each events file the
+rows are applied (key ``applied:<digest of the file's first line>``, value the byte
+offset after the last event applied), written in the same transaction as the rows.
+Keyed by file, so listeners with their own files (one per subscription, say) may
+share a database: each keeps its own offset, and the upsert rule makes their writes
+commute. `CallStore.unenriched` lists the finished calls whose details were not
+fetched yet.
 
 The standard library's `sqlite3` runs in one dedicated thread (a one-worker
 executor): every statement of a connection on the same thread, the event loop never
@@ -107,6 +109,11 @@ class Applied:
     first_line: str
 
 
+def _applied_key(first_line: str) -> str:
+    """Return the ``listen_state`` key of an events file's offset."""
+    return f"applied:{first_line}"
+
+
 def state_rank(status: str | None) -> int:
     """Return where ``status`` stands in a call's lifecycle (higher is later)."""
     if status is None:
@@ -179,21 +186,27 @@ class CallStore:
             if errors:
                 db.executemany(_NOTE_ERROR, errors)
             if applied is not None:
-                db.execute(_SET_STATE, ("applied", f"{applied.offset} {applied.first_line}"))
+                db.execute(_SET_STATE, (_applied_key(applied.first_line), str(applied.offset)))
 
-    async def applied(self) -> Applied | None:
-        """Return how far into the events file the rows are applied, if recorded."""
-        result = await self._run(self._applied)
+    async def applied(self, first_line: str) -> Applied | None:
+        """Return how far into the events file ``first_line`` names the rows are applied.
+
+        Args:
+            first_line: The digest of the file's first line (`Applied.first_line`).
+
+        Returns:
+            What was recorded for that file, or ``None`` (nothing yet).
+        """
+        result = await self._run(self._applied, first_line)
         assert result is None or isinstance(result, Applied)
         return result
 
-    def _applied(self) -> Applied | None:
+    def _applied(self, first_line: str) -> Applied | None:
         db = self._db
         assert db is not None
-        found = db.execute("SELECT value FROM listen_state WHERE key = 'applied'").fetchone()
-        if found is None:
-            return None
-        offset, _, first_line = str(found[0]).partition(" ")
+        query = "SELECT value FROM listen_state WHERE key = ?"
+        found = db.execute(query, (_applied_key(first_line),)).fetchone()
+        offset = str(found[0]) if found is not None else ""
         return Applied(int(offset), first_line) if offset.isdigit() else None
 
     async def unenriched(

@@ -7,8 +7,8 @@ file that the database does not reflect; Bird will not send them again, since th
 deliveries were acknowledged. So every start catches up, before the port opens:
 
 1. `load_seen`: the delivery ids in the file are remembered (a retry of one of them is
-   a duplicate), and a last line cut short by the kill is dropped (its delivery was
-   never acknowledged: Bird retries it);
+   a duplicate, so the file is fsynced first), and a last line cut short by the kill
+   is dropped (its delivery was never acknowledged: Bird retries it);
 2. `replay`: the events after the offset the database records (`Applied`, written in
    the same transaction as the rows) are applied again. Applying is idempotent and a
    row never moves to an older state (`CallStore`), so replaying an event already
@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import os
 from collections.abc import AsyncIterator, Collection, Iterator
 from pathlib import Path
 from typing import Final
@@ -76,6 +77,10 @@ def load_seen(out: Path, seen: SeenDeliveries) -> int:
                     count += 1
             good_end += len(line)
         f.truncate(good_end)
+        # A retry of these is acknowledged as a duplicate from now on: they must be on
+        # disk, not only in the OS (the process that wrote them may have been killed
+        # before its fsync).
+        os.fsync(f.fileno())
     return count
 
 
@@ -102,7 +107,7 @@ async def replay(out: Path, store: CallStore) -> tuple[int, str | None]:
     digest, size = _head(out)
     if digest is None:
         return 0, None
-    start = replay_from(await store.applied(), size, digest)
+    start = replay_from(await store.applied(digest), size, digest)
     replayed, rows, offset = 0, [], start
     for offset, event in _events(out, start):
         rows.append(event_row(event))

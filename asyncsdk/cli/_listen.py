@@ -41,8 +41,14 @@ __all__ = [
 ]
 
 ENV_SIGNING_KEY = "BIRD_WEBHOOK_SIGNING_KEY"
+#: The SQLite file of ``--enrich`` when ``--db`` is not given.
+DEFAULT_DB = Path("calls.sqlite")
 #: Seconds between progress lines.
 PROGRESS_INTERVAL = 2.0
+#: The exit code after a second Ctrl-C (what was left is in the file): interrupted.
+EXIT_HURRIED = 130
+STOPPING = "listen: stopping: finishing the events acknowledged (Ctrl-C again to stop now)"
+HURRYING = "listen: stopping now: what is left is in {out}, and the next start applies it"
 
 
 async def report_progress(listener: Listener, stream: TextIO, interval: float) -> None:
@@ -84,7 +90,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="with --enrich, the channel of events whose payload has no channelId",
     )
     parser.add_argument(
-        "--db", type=Path, default=Path("calls.sqlite"), help="SQLite file (%(default)s)"
+        "--db", type=Path, default=None, help=f"with --enrich, the SQLite file ({DEFAULT_DB})"
     )
     parser.add_argument(
         "--public-url",
@@ -121,6 +127,10 @@ def options_from_args(args: argparse.Namespace) -> ListenOptions:
         raise UsageError(f"--queue-size must be at least 1, got {args.queue_size}")
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port must be 0 to 65535, got {args.port}")
+    if args.enrich is None:
+        for option, value in (("--channel", args.channel), ("--db", args.db)):
+            if value is not None:  # not ignored: the user meant calls to be fetched
+                raise UsageError(f"{option} needs --enrich WORKSPACE (the calls to fetch)")
     for option, value in (("--enrich", args.enrich), ("--channel", args.channel)):
         if value is not None:
             try:
@@ -138,7 +148,7 @@ def options_from_args(args: argparse.Namespace) -> ListenOptions:
         queue_size=args.queue_size,
         workspace=args.enrich,
         channel=args.channel,
-        db=args.db,
+        db=args.db if args.db is not None else DEFAULT_DB,
         concurrency=args.concurrency,
     )
 
@@ -152,11 +162,20 @@ async def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
     stop = listener.stopping
+
+    def on_signal() -> None:
+        if not stop.is_set():
+            print(STOPPING, file=sys.stderr, flush=True)
+            stop.set()
+        else:  # a second Ctrl-C: do not wait for the pipeline
+            print(HURRYING.format(out=options.out), file=sys.stderr, flush=True)
+            listener.hurry()
+
     loop = asyncio.get_running_loop()
     installed: list[signal.Signals] = []
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(signum, stop.set)
+            loop.add_signal_handler(signum, on_signal)
             installed.append(signum)
     progress: asyncio.Task[None] | None = None
     try:
@@ -191,7 +210,7 @@ async def run(args: argparse.Namespace) -> int:
             kept += f"; the next start applies and enriches what {options.db} lacks"
         print(f"asyncsdk: error: listen stopped: {listener.failure} ({kept})", file=sys.stderr)
         return 1
-    return 0
+    return EXIT_HURRIED if listener.hurried else 0
 
 
 def summary(listener: Listener) -> str:
@@ -207,6 +226,11 @@ def summary(listener: Listener) -> str:
             f"; {stats.enriched} calls fetched, {stats.fetch_failed} failed, "
             f"into {listener.options.db}"
         )
+        if stats.last_failure is not None:
+            text += (
+                f" (each failure is in the row's error column, and fetched again at the "
+                f"next start; the last: {stats.last_failure})"
+            )
         if listener.replayed or listener.backlog:
             text += (
                 f" (caught up on start: {listener.replayed} events applied, "

@@ -7,10 +7,12 @@ The pipeline, each stage bounded so a slow one pushes back to Bird (503, retried
 
 - The sink writes the event to ``--out`` (one JSON line, flushed to the OS, then
   fsynced with the other deliveries in flight: `EventLog`) and puts it on the intake
-  queue; it refuses (503) when the queue is full, before writing. Its id is
-  remembered once written, and the delivery acknowledged once on disk: every verified
-  event is written once, and is in the file before Bird hears it arrived, so a kill
-  of the process (or of the machine) at any instant loses no acknowledged event.
+  queue; it refuses (503) when the queue is full, before writing. The delivery is
+  acknowledged, and its id remembered, once the line is on disk; a retry of a delivery
+  written but not yet on disk (its fsync outlasted the hand-off: 503) waits for that
+  fsync rather than being written again. So every verified event is written once, and
+  is on disk before Bird hears it arrived: a kill of the process (or of the machine)
+  at any instant loses no acknowledged event.
 - With ``--enrich WORKSPACE``, every event's payload is upserted into ``--db``, and
   terminal events are enriched with *Get a call* (`asyncsdk.webhooks.enrich_events`);
   the upsert rule keeps each row at the call's latest state (`CallStore`). The rows
@@ -20,7 +22,9 @@ The pipeline, each stage bounded so a slow one pushes back to Bird (503, retried
   reflect yet are applied, and every finished call not enriched yet is fetched: after
   a kill at any moment, the next start completes the database.
 - Stopping (SIGINT, SIGTERM) closes the port first, then finishes everything already
-  acknowledged: nothing accepted is left out of the file or the database.
+  acknowledged: nothing accepted is left out of the file or the database. A second
+  signal (`Listener.hurry`) cancels what is left instead: it is all in the file, and
+  the next start applies it.
 - A stage that fails (the database locked, the disk full) stops the listener: the error
   is logged with its stage, deliveries get 503 from then on, the pipeline is cancelled
   rather than waited for, and ``listen`` exits with 1 and says what failed. So does
@@ -29,7 +33,7 @@ The pipeline, each stage bounded so a slow one pushes back to Bird (503, retried
   acknowledged is in ``--out``, and the next start applies what the database lacks.
 
 Imports: the SDK's public API, `asyncsdk.webhooks`, aiohttp, the standard library and
-the listener's `_calldb`, `_catchup` and `_eventlog`.
+the listener's `_calldb`, `_catchup`, `_eventlog` and `_listenstate`.
 """
 
 from __future__ import annotations
@@ -38,15 +42,12 @@ import asyncio
 import logging
 import time
 from collections.abc import Coroutine
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Final
 
 from aiohttp import web
 
 import asyncsdk
 from asyncsdk.webhooks import (
-    DEFAULT_MAX_BODY,
     TERMINAL_STATUSES,
     CallEvent,
     SeenDeliveries,
@@ -57,11 +58,25 @@ from asyncsdk.webhooks import (
 from ._calldb import Applied, CallStore, Row, row
 from ._catchup import event_row, first_line_digest, load_seen, replay, unenriched_events
 from ._eventlog import EventLog
+from ._listenstate import (
+    DEFAULT_LISTEN_PORT,
+    DEFAULT_QUEUE_SIZE,
+    ListenerStats,
+    ListenOptions,
+    StageFailure,
+)
+
+__all__ = [
+    "DEFAULT_LISTEN_PORT",
+    "DEFAULT_QUEUE_SIZE",
+    "ListenOptions",
+    "Listener",
+    "ListenerStats",
+    "StageFailure",
+]
 
 logger: Final = logging.getLogger("asyncsdk.cli")
 
-DEFAULT_LISTEN_PORT = 8090
-DEFAULT_QUEUE_SIZE = 1000
 #: Rows written to SQLite per transaction at most.
 DB_BATCH = 500
 
@@ -76,54 +91,6 @@ class _Full(Exception):  # noqa: N818 - a signal to the receiver, never shown
 
 class _Stopped(Exception):  # noqa: N818 - a signal to the receiver, never shown
     """A stage of the pipeline failed: the receiver answers 503 until the port closes."""
-
-
-@dataclass(frozen=True, slots=True)
-class StageFailure:
-    """A stage of the pipeline that ended with an error, which stopped the listener.
-
-    Attributes:
-        stage: What the stage does (``"writing rows to calls.sqlite"``).
-        error: The exception it ended with.
-    """
-
-    stage: str
-    error: BaseException
-
-    def __str__(self) -> str:
-        if isinstance(self.error, asyncsdk.RunStoppedError):
-            return f"{self.stage}: {self.error.reason}"
-        return f"{self.stage} failed: {type(self.error).__name__}: {self.error}"
-
-
-@dataclass(slots=True)
-class ListenerStats:
-    """What a listener did (live counters)."""
-
-    written: int = 0
-    enriched: int = 0
-    fetch_failed: int = 0
-    rows: int = 0
-    started: float = field(default_factory=time.monotonic)
-
-
-@dataclass(frozen=True, slots=True)
-class ListenOptions:
-    """Everything a listener needs, resolved from the command line or given directly."""
-
-    signing_keys: tuple[str, ...]
-    out: Path
-    host: str = "127.0.0.1"
-    port: int = DEFAULT_LISTEN_PORT
-    path: str = "/"
-    public_url: str | None = None
-    trust_forwarded: bool = False
-    max_body: int = DEFAULT_MAX_BODY
-    queue_size: int = DEFAULT_QUEUE_SIZE
-    workspace: str | None = None
-    channel: str | None = None
-    db: Path = Path("calls.sqlite")
-    concurrency: int = asyncsdk.DEFAULT_CONCURRENCY
 
 
 class Listener:
@@ -163,34 +130,54 @@ class Listener:
         #: Finished calls of earlier runs sent to enrichment (not enriched then).
         self.backlog = 0
         self._first_line: str | None = None  # the digest that identifies ``out``
+        #: Request ids written to ``out`` and not yet known on disk, by the offset after
+        #: their line (in file order).
+        self._unsynced: dict[str, int] = {}
         #: Set when the listener should stop: a signal, or a stage that failed.
         self.stopping = asyncio.Event()
         #: The first stage that failed, if one did.
         self.failure: StageFailure | None = None
+        self._hurry = asyncio.Event()
 
     async def _sink(self, event: CallEvent) -> None:
         if self.failure is not None:
             raise _Stopped(str(self.failure))
-        if self.intake.full():
-            raise _Full("the pipeline is full")
         log = self._log
         assert log is not None
-        line = event.to_json() + b"\n"
-        if self._first_line is None:
-            self._first_line = first_line_digest(line)
-        # In the OS before the 200, so a kill of this process loses nothing, and on
-        # disk (one fsync shared by the deliveries in flight), so a power loss neither.
-        self.intake.put_nowait((event, log.append(line)))
-        self.stats.written += 1
-        if event.request_id:
-            # Written once: should the fsync outlast the hand-off timeout (503), Bird's
-            # retry is a duplicate, as it would be after a restart (load_seen).
-            self.seen.add(event.request_id)
+        request_id = event.request_id
+        if request_id is None or request_id not in self._unsynced:
+            if self.intake.full():
+                raise _Full("the pipeline is full")
+            self._append(log, event)
+        # else: written by an earlier attempt whose fsync outlasted the hand-off (503);
+        # Bird's retry is acknowledged once the line is on disk, and not written again.
         try:
+            # One fsync shared by the deliveries in flight, so a power loss loses no
+            # event acknowledged; a retry meanwhile waits here too.
             await log.sync()
         except OSError as exc:
             self._fail(f"writing events to {self.options.out}", exc)
             raise
+        # On disk now: a later retry of these is a duplicate (as after a restart).
+        unsynced = self._unsynced
+        while unsynced and (first := next(iter(unsynced.items())))[1] <= log.synced:
+            del unsynced[first[0]]
+            self.seen.add(first[0])
+
+    def _append(self, log: EventLog, event: CallEvent) -> None:
+        """Write ``event`` to the OS and pass it on (a kill of the process loses nothing)."""
+        line = event.to_json() + b"\n"
+        if self._first_line is None:
+            self._first_line = first_line_digest(line)
+        try:
+            offset = log.append(line)
+        except OSError as exc:  # the disk is full: no later line can be written either
+            self._fail(f"writing events to {self.options.out}", exc)
+            raise
+        self.intake.put_nowait((event, offset))
+        self.stats.written += 1
+        if event.request_id:
+            self._unsynced[event.request_id] = offset
 
     async def start(self) -> None:
         """Open the file (and database), start the pipeline, then open the port.
@@ -206,11 +193,13 @@ class Listener:
 
     async def _start(self) -> None:
         options = self.options
+        # Locked first: one listener per events file (another start would truncate a
+        # line this one is writing, and their offsets would interleave).
+        self._log = EventLog(options.out)
         self.preloaded = load_seen(options.out, self.seen)
         if self.store is not None:
             await self.store.open()
             self.replayed, self._first_line = await replay(options.out, self.store)
-        self._log = EventLog(options.out)
         if self.store is not None:
             rows: asyncio.Queue[_RowItem | None] = asyncio.Queue(options.queue_size)
             to_enrich: asyncio.Queue[CallEvent | None] = asyncio.Queue(options.concurrency)
@@ -274,24 +263,42 @@ class Listener:
         if self.store is not None:
             await self.store.close()
 
+    def hurry(self) -> None:
+        """Make `stop` cancel what is left of the pipeline instead of finishing it.
+
+        For a second Ctrl-C, when finishing would take too long (a slow API, a large
+        backlog). Nothing acknowledged is lost: every event is in ``out``, and the next
+        start applies and enriches what the database lacks.
+        """
+        self._hurry.set()
+
+    @property
+    def hurried(self) -> bool:
+        """Whether `hurry` was called."""
+        return self._hurry.is_set()
+
     async def _end_pipeline(self) -> None:
-        """Put the end on the intake and wait for every stage to finish, unless one fails."""
+        """Put the end on the intake and wait for every stage to finish.
+
+        Unless a stage fails, or `hurry` is called: then what is left is cancelled.
+        """
         tasks, self._tasks = self._tasks, []
         if not tasks:
             return
         end = asyncio.ensure_future(self.intake.put(None))  # waits while the intake is full
+        hurry = asyncio.ensure_future(self._hurry.wait())
         try:
-            while self.failure is None:
+            while self.failure is None and not self._hurry.is_set():
                 running = [f for f in (end, *tasks) if not f.done()]
                 if not any(task in running for task in tasks):
                     break
-                await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait((*running, hurry), return_when=asyncio.FIRST_COMPLETED)
                 if any(t.done() and not t.cancelled() and t.exception() for t in tasks):
                     break  # its done-callback records the failure
         finally:
-            for future in (end, *tasks):
+            for future in (end, hurry, *tasks):
                 future.cancel()
-            await asyncio.gather(end, *tasks, return_exceptions=True)
+            await asyncio.gather(end, hurry, *tasks, return_exceptions=True)
 
     async def _discard(self) -> None:
         while await self.intake.get() is not None:
@@ -303,12 +310,18 @@ class Listener:
         # The finished calls a previous run left unenriched go to enrichment beside the
         # new events (the database says which: those events are applied already).
         backlog = asyncio.create_task(self._enrich_backlog(to_enrich))
+
+        def ended(task: asyncio.Task[None]) -> None:  # stops the listener now, not at the end
+            if not task.cancelled() and (error := task.exception()) is not None:
+                self._fail(f"reading {self.options.db} for calls not enriched", error)
+
+        backlog.add_done_callback(ended)
         try:
             while (item := await self.intake.get()) is not None:
                 event, offset = item
                 await rows.put((event_row(event), None, offset))
                 await to_enrich.put(event)
-            await backlog
+            await asyncio.wait((backlog,))  # its failure is reported by ended()
         finally:
             backlog.cancel()
         await to_enrich.put(None)
@@ -338,7 +351,7 @@ class Listener:
                     await rows.put((row(outcome, source="api", event=event.event), None, None))
                 else:
                     self.stats.fetch_failed += 1
-                    note = f"{type(outcome).__name__}: {outcome}"
+                    note = self.stats.last_failure = f"{type(outcome).__name__}: {outcome}"
                     await rows.put((None, (note, event.call_id), None))
         await rows.put(None)
 

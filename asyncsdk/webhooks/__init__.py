@@ -14,6 +14,7 @@ only once it is handed on, and `enrich_events`, which turns events into full cal
 Imports: the modules of this subpackage only (see each for its own).
 """
 
+from asyncsdk.webhooks._app import RECEIVER, webhook_app, webhook_handler
 from asyncsdk.webhooks._dedupe import DEFAULT_DEDUPE_ENTRIES, DEFAULT_DEDUPE_TTL, SeenDeliveries
 from asyncsdk.webhooks._enrich import DEFAULT_REMEMBER, EventStream, enrich_events
 from asyncsdk.webhooks._errors import (
@@ -25,15 +26,12 @@ from asyncsdk.webhooks._errors import (
     WebhookError,
 )
 from asyncsdk.webhooks._events import TERMINAL_STATUSES, CallEvent, CallEventName, parse_event
+from asyncsdk.webhooks._handoff import DEFAULT_HAND_OFF_TIMEOUT
 from asyncsdk.webhooks._receiver import (
-    DEFAULT_HAND_OFF_TIMEOUT,
     DEFAULT_MAX_BODY,
     DEFAULT_RETRY_AFTER,
-    RECEIVER,
     ReceiverStats,
     WebhookReceiver,
-    webhook_app,
-    webhook_handler,
 )
 from asyncsdk.webhooks._signature import (
     DEFAULT_TOLERANCE,
