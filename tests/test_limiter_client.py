@@ -6,10 +6,9 @@ Against the embedded server over loopback; waits that matter are the limiter's o
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from collections.abc import Mapping
-
-import pytest
 
 from asyncsdk import (
     APITimeoutError,
@@ -49,6 +48,19 @@ class Recording(TokenBucketLimiter):
     def on_failure(self, *, server: bool = True) -> None:
         self.seen["failure" if server else "given up"] += 1
         super().on_failure(server=server)
+
+
+class TimedWaits(TokenBucketLimiter):
+    """A fixed-rate token bucket that times each of its own waits, in seconds."""
+
+    def __init__(self, rate: float) -> None:
+        super().__init__(rate, adaptive=False)
+        self.waits: list[float] = []
+
+    async def acquire(self) -> None:
+        entered = time.perf_counter()
+        await super().acquire()
+        self.waits.append(time.perf_counter() - entered)
 
 
 async def test_every_grant_is_answered_exactly_once_whatever_happens() -> None:
@@ -102,10 +114,13 @@ async def test_a_deadline_spent_in_the_local_queue_is_a_limiter_timeout_not_an_a
     local = [o for o in outcomes if isinstance(o, LimiterTimeoutError)]
     # Only a request that did go out may end as the API's timeout (the deadline struck
     # while it was in flight); everything that never left is a limiter timeout.
-    sent = sum(isinstance(o, Call | APITimeoutError) for o in outcomes)
-    assert sent == requests
-    assert sum(isinstance(o, APITimeoutError) for o in outcomes) <= 5
-    assert len(local) == 2000 - requests
+    fetched = sum(isinstance(o, Call) for o in outcomes)
+    sent = fetched + sum(isinstance(o, APITimeoutError) for o in outcomes)
+    assert sent == client.stats.attempts
+    # The server has seen every call it answered; a request the deadline cut off in
+    # flight may not have reached it yet.
+    assert fetched <= requests <= sent
+    assert len(local) == 2000 - sent
     assert all(o.sent == 0 and o.attempts == 1 and "not sent" in str(o) for o in local)
     assert isinstance(local[0], TimeoutError)  # a timeout, but not the API's
     assert client.stats.limiter_timeouts == len(local)
@@ -148,23 +163,31 @@ async def test_limiter_wait_sheds_load_at_once_and_keeps_the_wait_bounded() -> N
 
 
 async def test_limiter_wait_is_reported_per_attempt_with_percentiles() -> None:
+    """Each attempt's wait is recorded: never less than the limiter's own, ranked right.
+
+    The limiter times its own waits; the client's wrap them, so each is at least as long
+    (how much longer depends on scheduling, so it is bounded only by the run itself).
+    """
+    limiter = TimedWaits(100)
     async with (
         EmbeddedServer(ServerConfig(access_keys=(ACCESS_KEY,))) as server,
-        Client(
-            access_key=ACCESS_KEY,
-            base_url=server.base_url,
-            rate_limit=RateLimit(rate=100, adaptive=False),
-        ) as client,
+        Client(access_key=ACCESS_KEY, base_url=server.base_url, limiter=limiter) as client,
     ):
         ds = server.dataset
+        started = time.perf_counter()
         await asyncio.gather(
             *(client.get_call(ds.workspace_id, ds.channel_id, c) for c in ds.call_ids[:50])
         )
+        elapsed = time.perf_counter() - started
     wait = client.stats.limiter_wait
-    assert wait.count == 50 == client.stats.attempts
-    assert wait.waited >= 48  # all but the first (or two) waited for a token
-    assert wait.max == pytest.approx(0.49, abs=0.05)  # the 50th waited for 49 tokens at 100/s
-    assert wait.p50 == pytest.approx(0.25, rel=0.2)
+    own = sorted(limiter.waits)
+    assert wait.count == 50 == client.stats.attempts == len(own)
+    # 50 calls started at once, granted at 100/s over 0.49 s: the later ones waited.
+    assert wait.waited >= sum(w >= 1e-5 for w in own) >= 1
+    assert own[-1] <= wait.max <= elapsed
+    assert sum(w for w in own if w >= 1e-5) <= wait.total <= 50 * elapsed
+    # A percentile is the middle of a bucket a quarter-octave wide holding the ranked wait.
+    assert wait.p50 >= own[24] * 2 ** (-1 / 8)
     assert wait.p50 <= wait.p90 <= wait.p99 <= wait.max
     assert "p99" in str(wait)
 
