@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -17,3 +19,25 @@ CALL_URL = f"{MOCK_BASE}/workspaces/{WORKSPACE}/channels/{CHANNEL}/calls/{CALL}"
 def fixture_bytes(name: str) -> bytes:
     """Read one of the project's copies of the API fixtures."""
     return (FIXTURES / name).read_bytes()
+
+
+async def wait_until(
+    condition: Callable[[], bool | Awaitable[bool]], *, within: float = 30.0, what: str = ""
+) -> None:
+    """Poll ``condition`` every 10 ms until it holds; fail after ``within`` seconds.
+
+    For waiting on something another task or process does, instead of a fixed sleep
+    that assumes how fast it runs: the bound is generous (a loaded machine is slow,
+    not stuck), and a condition that never holds fails the test instead of hanging it.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        held = condition()
+        if not isinstance(held, bool):
+            held = await held
+        if held:
+            return
+        if loop.time() > deadline:
+            raise AssertionError(f"not within {within:g}s: {what or condition}")
+        await asyncio.sleep(0.01)
