@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import random
+import socket
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -41,3 +44,37 @@ async def wait_until(
         if loop.time() > deadline:
             raise AssertionError(f"not within {within:g}s: {what or condition}")
         await asyncio.sleep(0.01)
+
+
+@contextlib.contextmanager
+def refused_port() -> Iterator[int]:
+    """A loopback port that refuses connections for as long as the block runs.
+
+    A socket bound but not listening holds it: a connection is refused, and no other
+    process can start listening there meanwhile (a port merely found free and closed
+    again can be taken by anyone before the test connects).
+    """
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield int(sock.getsockname()[1])
+
+
+def free_port() -> int:
+    """A loopback port for a process that must be told its port before it starts.
+
+    Taken below the kernel's ephemeral range, so no socket bound to port 0 and no
+    outgoing connection on this machine can be given it before that process binds it.
+    """
+    try:
+        first = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        first = 32768
+    for _ in range(100):
+        port = random.randrange(10000, max(first, 10001))
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free loopback port below the ephemeral range")
