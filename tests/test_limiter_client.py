@@ -140,8 +140,11 @@ async def test_limiter_wait_sheds_load_at_once_and_keeps_the_wait_bounded() -> N
         ds = server.dataset
         loop = asyncio.get_running_loop()
 
+        starts: list[float] = []
+
         async def timed(call_id: object) -> tuple[float, object]:
             start = loop.time()
+            starts.append(start)
             try:
                 result: object = await client.get_call(ds.workspace_id, ds.channel_id, call_id)  # type: ignore[arg-type]
             except LimiterTimeoutError as exc:
@@ -152,7 +155,11 @@ async def test_limiter_wait_sheds_load_at_once_and_keeps_the_wait_bounded() -> N
     shed = [(t, r) for t, r in timings if isinstance(r, LimiterTimeoutError)]
     served = [(t, r) for t, r in timings if isinstance(r, Call)]
     assert len(shed) + len(served) == 100
-    assert 1 <= len(served) <= 10  # 50/s for 0.1 s, plus the first token
+    # 50/s for the 0.1 s a call may wait, plus the first token: 6 when the 100 calls start
+    # together; a loaded machine spreads their starts, and each 20 ms of spread frees one
+    # more token (plus one a late timer may credit).
+    spread = max(starts) - min(starts)
+    assert 1 <= len(served) <= 10 + 50 * spread
     errors = [r for _, r in shed if isinstance(r, LimiterTimeoutError)]
     at_once = [e for e in errors if e.expected is not None]
     assert len(at_once) >= 0.8 * len(shed)  # refused at once, not after waiting
