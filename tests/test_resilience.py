@@ -76,7 +76,14 @@ async def test_every_call_ends_in_a_call_or_a_typed_error_within_its_attempts(
     assert successes >= 390  # 4 attempts against ~27% faults; the rest are typed errors
     per_call = Counter(r.call_id for r in chaos.requests)
     assert max(per_call.values()) <= 1 + FAST_RETRIES.max_retries
-    assert stats.retries > 0 and stats.attempts == len(chaos.requests)
+    # Every attempt that got an answer reached the server; one cut off by a timeout or a
+    # failed connection may not have (on a busy loop, a request can wait unread).
+    cut_off = stats.retries_by_reason.get("timeout", 0) + stats.retries_by_reason.get(
+        "connection", 0
+    )
+    cut_off += sum(isinstance(o, APIConnectionError) for o in outcomes)
+    assert stats.retries > 0
+    assert stats.attempts - cut_off <= len(chaos.requests) <= stats.attempts
     assert sum(stats.retries_by_reason.values()) == stats.retries
 
 
