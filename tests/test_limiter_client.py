@@ -21,7 +21,7 @@ from asyncsdk import (
     Timeout,
     TokenBucketLimiter,
 )
-from asyncsdk.server import Dataset, EmbeddedServer, Faults, ServerConfig
+from asyncsdk.server import Dataset, EmbeddedServer, Faults, ScriptedResponse, ServerConfig
 
 from ._support import ACCESS_KEY
 
@@ -75,11 +75,16 @@ async def test_every_grant_is_answered_exactly_once_whatever_happens() -> None:
             access_key=ACCESS_KEY,
             base_url=server.base_url,
             limiter=limiter,
-            timeout=Timeout(connect=1, total=0.5),
+            # 2 s: cuts the 5 s "slow" answers short; on a busy machine, 0.5 s cut every
+            # answer short, and the 429s were never read.
+            timeout=Timeout(connect=1, total=2),
             retry_policy=RetryPolicy(initial_backoff=0.01, max_backoff=0.02, budget=0),
         ) as client,
     ):
         ds = server.dataset
+        # Whatever the random faults hit, one throttle and one server failure for sure.
+        server.script(ds.call_ids[0], ScriptedResponse(429, headers={"Retry-After": "0"}))
+        server.script(ds.call_ids[1], ScriptedResponse(500))
         outcomes = await asyncio.gather(
             *(client.get_call(ds.workspace_id, ds.channel_id, c) for c in ds.call_ids),
             return_exceptions=True,

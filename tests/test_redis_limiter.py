@@ -31,6 +31,9 @@ from ._redis import RedisServer, redis_executable, run_redis, run_workers
 from ._support import wait_until
 
 ACCESS_KEY = "fleet-test-key"  # the workers' credential (tests/_redis_worker.py)
+#: Redis timeout (seconds) of the tests that keep Redis up: a busy machine can delay an
+#: answer past the default 0.25 s, which is an outage by design, and not the test's point.
+STEADY = 10.0
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +97,7 @@ def test_bad_settings_say_what_to_pass(kwargs: dict[str, object], message: str) 
 
 async def test_grants_follow_rate_and_burst(redis_server: RedisServer) -> None:
     """A burst goes at once; the rest is paced at the rate."""
-    limiter = RedisRateLimiter(redis_server.url, rate=5, burst=5, key="pace")
+    limiter = RedisRateLimiter(redis_server.url, rate=5, burst=5, key="pace", timeout=STEADY)
     try:
         start = time.perf_counter()
         times: list[float] = []
@@ -115,7 +118,7 @@ async def test_cancelled_acquire_takes_no_capacity(
     redis_server: RedisServer, redis_client: aioredis.Redis
 ) -> None:
     """A waiter cancelled while its slot is reserved hands the slot back to Redis."""
-    limiter = RedisRateLimiter(redis_server.url, rate=10, key="cancel")
+    limiter = RedisRateLimiter(redis_server.url, rate=10, key="cancel", timeout=STEADY)
     try:
         await limiter.acquire()
         before = await redis_client.hget(limiter.key, "tat")
@@ -144,8 +147,9 @@ EXHAUSTED = {"RateLimit-Remaining": "0", "RateLimit-Reset": "0.6"}
 
 async def test_pause_written_by_one_worker_holds_another(redis_server: RedisServer) -> None:
     """A stated exhaustion is written (Redis time) where every worker's grant checks it."""
-    first = RedisRateLimiter(redis_server.url, rate=100, key="pause")
-    second = RedisRateLimiter(redis_server.url, rate=100, key="pause")  # another pool
+    first = RedisRateLimiter(redis_server.url, rate=100, key="pause", timeout=STEADY)
+    # another pool
+    second = RedisRateLimiter(redis_server.url, rate=100, key="pause", timeout=STEADY)
     try:
         await second.acquire()
         start = time.perf_counter()  # before the pause is written: it ends 0.6 s later
@@ -160,8 +164,8 @@ async def test_pause_written_by_one_worker_holds_another(redis_server: RedisServ
 async def test_a_sporadic_429_seen_by_one_worker_does_not_pause_the_fleet(
     redis_server: RedisServer,
 ) -> None:
-    first = RedisRateLimiter(redis_server.url, rate=1000, key="sporadic")
-    second = RedisRateLimiter(redis_server.url, rate=1000, key="sporadic")
+    first = RedisRateLimiter(redis_server.url, rate=1000, key="sporadic", timeout=STEADY)
+    second = RedisRateLimiter(redis_server.url, rate=1000, key="sporadic", timeout=STEADY)
     try:
         for _ in range(30):
             await first.acquire()
@@ -180,8 +184,8 @@ async def test_a_sporadic_429_seen_by_one_worker_does_not_pause_the_fleet(
 async def test_correlated_throttling_seen_by_one_worker_pauses_the_fleet(
     redis_server: RedisServer,
 ) -> None:
-    first = RedisRateLimiter(redis_server.url, rate=1000, key="correlated")
-    second = RedisRateLimiter(redis_server.url, rate=1000, key="correlated")
+    first = RedisRateLimiter(redis_server.url, rate=1000, key="correlated", timeout=STEADY)
+    second = RedisRateLimiter(redis_server.url, rate=1000, key="correlated", timeout=STEADY)
     try:
         for _ in range(10):  # ten 429s in a row: the quota is gone
             await first.acquire()
@@ -197,7 +201,7 @@ async def test_correlated_throttling_seen_by_one_worker_pauses_the_fleet(
 async def test_flushed_script_is_reloaded_without_an_outage(
     redis_server: RedisServer, redis_client: aioredis.Redis, caplog: pytest.LogCaptureFixture
 ) -> None:
-    limiter = RedisRateLimiter(redis_server.url, rate=1000, key="flush")
+    limiter = RedisRateLimiter(redis_server.url, rate=1000, key="flush", timeout=STEADY)
     try:
         await limiter.acquire()
         loads = limiter.script_loads
@@ -232,8 +236,10 @@ async def test_slow_redis_falls_back_then_returns(
             return limiter.mode is LimiterMode.REDIS
 
         await wait_until(back_on_redis, what="a probe finds Redis again")
-        assert limiter.outages == 1
-        assert len(asyncsdk_warnings(caplog)) == 1
+        # One warning per outage; on a busy machine an answer slower than the 0.1 s
+        # timeout after Redis came back is another outage, rightly.
+        assert limiter.outages >= 1
+        assert len(asyncsdk_warnings(caplog)) == limiter.outages
     finally:
         await limiter.aclose()
 
@@ -282,8 +288,8 @@ async def test_redis_killed_and_restarted_mid_run(
 
         await wait_until(back_on_redis, what="a probe finds Redis again")
     try:
-        assert limiter.outages == 1
-        assert len(asyncsdk_warnings(caplog)) == 1
+        assert limiter.outages >= 1  # more if an answer was slower than 0.1 s: see above
+        assert len(asyncsdk_warnings(caplog)) == limiter.outages
         assert limiter.mode is LimiterMode.REDIS
         assert limiter.script_loads >= 1  # the restarted server had lost the script
     finally:
@@ -309,9 +315,10 @@ async def test_fail_closed_holds_requests_until_redis_answers(
         await asyncio.to_thread(own_redis.start)
         await asyncio.wait_for(waiter, 30)  # the next probe, on a loaded machine too
         assert limiter.mode is LimiterMode.REDIS
-        assert limiter.outages == 1
-        [warning] = asyncsdk_warnings(caplog)
-        assert "fail_closed" in warning.getMessage()
+        assert limiter.outages >= 1  # more if an answer was slower than 0.1 s: see above
+        warnings = asyncsdk_warnings(caplog)
+        assert len(warnings) == limiter.outages
+        assert all("fail_closed" in warning.getMessage() for warning in warnings)
     finally:
         await limiter.aclose()
 
@@ -339,6 +346,7 @@ async def test_four_processes_share_one_rate(redis_server: RedisServer) -> None:
                 server,
                 redis_server,
                 key="fleet-rate",
+                redis_timeout=STEADY,
                 rate=rate,
                 burst=burst,
                 duration=duration,
@@ -375,6 +383,7 @@ async def test_exhaustion_seen_by_one_process_pauses_the_others(
                 server,
                 redis_server,
                 key="fleet-pause",
+                redis_timeout=STEADY,
                 rate=90,
                 burst=3,
                 duration=4.5,
