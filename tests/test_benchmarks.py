@@ -64,16 +64,21 @@ class QuickRuns:
 
 
 def _runner(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run the benchmark runner; one that takes over 300 s is a failed run (code -1)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg"}
-    return subprocess.run(
-        [sys.executable, "-m", "benchmarks.run", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    try:
+        return subprocess.run(
+            [sys.executable, "-m", "benchmarks.run", *args],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        err = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else exc.stderr
+        return subprocess.CompletedProcess(exc.cmd, -1, "", f"timed out after 300 s\n{err or ''}")
 
 
 @pytest.fixture(scope="module")
