@@ -29,6 +29,8 @@ import resource
 import sys
 import time
 import uuid
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from benchmarks._harness import (
     ROOT,
@@ -58,6 +60,8 @@ FULL = {"rounds": 6, "events_per_round": 6000, "connections": 32}
 QUICK = {"rounds": 2, "events_per_round": 300, "connections": 8}
 
 BODY = (ROOT / "tests" / "fixtures" / "webhook_voice_outbound.json").read_bytes()
+STATS_TIMEOUT = 60.0
+"""Seconds a receiver may take to consume what it acknowledged before a stats answer."""
 
 
 # --- the receiver (child process) ------------------------------------------------------
@@ -68,7 +72,12 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _receiver(kind: str) -> None:
+def _receiver(kind: str, consume_pause: float = 0.0) -> None:
+    """Serve deliveries on a free port (printed), answering stats requests on stdin.
+
+    ``consume_pause`` (seconds) makes the queue's consumer that much slower per event,
+    as a real pipeline's would be; the benchmark leaves it at 0.
+    """
     from aiohttp import web
 
     counts = {"accepted": 0}
@@ -79,7 +88,10 @@ def _receiver(kind: str) -> None:
         async def consume() -> None:
             while True:
                 await queue.get()
+                if consume_pause:
+                    await asyncio.sleep(consume_pause)
                 counts["accepted"] += 1
+                queue.task_done()
 
         if kind == "sdk":
             from asyncsdk.webhooks import webhook_app
@@ -111,17 +123,36 @@ def _receiver(kind: str) -> None:
         port = runner.addresses[0][1]
         sys.stdout.write(json.dumps({"port": port}) + "\n")
         sys.stdout.flush()
-        await asyncio.get_running_loop().run_in_executor(None, _answer_stats, counts)
+        loop = asyncio.get_running_loop()
+
+        async def stats() -> dict[str, float]:
+            # An acknowledgement means the event is on the queue, not yet consumed: once
+            # the load has its answers, the count is exact only after the queue drains.
+            await asyncio.wait_for(queue.join(), STATS_TIMEOUT)
+            return {"cpu": _cpu(), "accepted": counts["accepted"]}
+
+        await loop.run_in_executor(None, _answer_stats, loop, stats)
         consumer.cancel()
         await runner.cleanup()
 
     asyncio.run(main())
 
 
-def _answer_stats(counts: dict[str, int]) -> None:
-    """Answer each line on stdin with the CPU seconds used and events accepted so far."""
+def _answer_stats(
+    loop: asyncio.AbstractEventLoop, stats: Callable[[], Coroutine[Any, Any, dict[str, float]]]
+) -> None:
+    """Answer each line on stdin with the CPU seconds used and the events consumed.
+
+    Runs in a thread beside the receiver's loop; each answer waits on that loop until
+    every event acknowledged so far has been consumed (an error line if that takes
+    longer than `STATS_TIMEOUT`).
+    """
     for _ in sys.stdin:
-        sys.stdout.write(json.dumps({"cpu": _cpu(), "accepted": counts["accepted"]}) + "\n")
+        try:
+            reply: dict[str, Any] = asyncio.run_coroutine_threadsafe(stats(), loop).result()
+        except Exception as exc:  # report to the parent instead of dying mid-protocol
+            reply = {"error": f"{type(exc).__name__}: {exc}"}
+        sys.stdout.write(json.dumps(reply) + "\n")
         sys.stdout.flush()
 
 
@@ -181,8 +212,9 @@ async def _load(
 
 
 class _Receiver:
-    def __init__(self, kind: str) -> None:
-        self.worker = Worker("benchmarks.webhook_receiver", ["--receiver", kind])
+    def __init__(self, kind: str, consume_pause: float = 0.0) -> None:
+        args = ["--receiver", kind, str(consume_pause)]
+        self.worker = Worker("benchmarks.webhook_receiver", args)
         assert self.worker._proc.stdout is not None
         self.port = json.loads(self.worker._proc.stdout.readline())["port"]
         self.url = f"http://127.0.0.1:{self.port}{PATH}"
@@ -213,8 +245,12 @@ def run(*, quick: bool = False) -> Json:
                 before = receiver.stats()
                 wall, ok = asyncio.run(_load(receiver.url, deliveries, connections))
                 after = receiver.stats()
-                if ok != per_round or after["accepted"] - before["accepted"] != per_round:
-                    raise RuntimeError(f"{key}: {ok} of {per_round} acknowledged")
+                consumed = after["accepted"] - before["accepted"]
+                if ok != per_round or consumed != per_round:
+                    raise RuntimeError(
+                        f"{key}: {ok} of {per_round} deliveries acknowledged, "
+                        f"{consumed} consumed from the receiver's queue"
+                    )
                 cpu = after["cpu"] - before["cpu"]
                 eps_cpu[key].append(per_round / cpu)
                 eps_wall[key].append(per_round / wall)
@@ -301,7 +337,7 @@ def run(*, quick: bool = False) -> Json:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "--receiver":
-        _receiver(sys.argv[2])
+    if len(sys.argv) == 4 and sys.argv[1] == "--receiver":
+        _receiver(sys.argv[2], float(sys.argv[3]))
     else:
         scenario_main(run)

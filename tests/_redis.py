@@ -24,17 +24,12 @@ from typing import Any
 
 import pytest
 
+from ._support import free_port
+
 #: Set to 1 to fail, instead of skip, when ``redis-server`` is not on PATH.
 REQUIRE_ENV = "ASYNCSDK_REQUIRE_REDIS"
 #: Seconds to wait for a started server to answer PING.
 START_TIMEOUT = 10.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _ping(port: int) -> bool:

@@ -4,7 +4,8 @@ Run as ``python -m tests._redis_worker <options>``: it builds one `Client` whose
 is a `RedisRateLimiter`, prints ``ready``, waits for a line on standard input (so every
 worker starts together), then fetches the dataset's calls ``first .. first+count-1``
 over and over with ``concurrency`` tasks for ``duration`` seconds. It prints one JSON
-line: the wall-clock time of every grant, the outcomes, and the limiter's state.
+line: the wall-clock time of every grant and of every throttle handled (when it began
+and when the limiter had dealt with it), the outcomes, and the limiter's state.
 """
 
 from __future__ import annotations
@@ -26,11 +27,12 @@ ACCESS_KEY = "fleet-test-key"
 
 
 class RecordingLimiter:
-    """Delegates to a limiter and notes the wall-clock time of each grant."""
+    """Delegates to a limiter and notes the wall-clock times of grants and throttles."""
 
     def __init__(self, inner: RedisRateLimiter) -> None:
         self.inner = inner
         self.grants: list[float] = []
+        self.throttles: list[tuple[float, float]] = []
 
     async def acquire(self) -> None:
         await self.inner.acquire()
@@ -40,7 +42,9 @@ class RecordingLimiter:
         self.inner.on_success(headers)
 
     async def on_throttle(self, retry_after: float | None, headers: Mapping[str, str]) -> None:
+        began = time.time()
         await self.inner.on_throttle(retry_after, headers)
+        self.throttles.append((began, time.time()))
 
     def on_failure(self, *, server: bool = True) -> None:
         self.inner.on_failure(server=server)
@@ -80,6 +84,7 @@ async def run(ns: argparse.Namespace) -> dict[str, object]:
         await asyncio.gather(*(fetch_loop() for _ in range(ns.concurrency)))
     result: dict[str, object] = {
         "grants": recording.grants,
+        "throttles": recording.throttles,
         "outcomes": dict(outcomes),
         "outages": limiter.outages,
         "mode": limiter.mode.value,

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import random
+import socket
 import uuid
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -17,3 +22,59 @@ CALL_URL = f"{MOCK_BASE}/workspaces/{WORKSPACE}/channels/{CHANNEL}/calls/{CALL}"
 def fixture_bytes(name: str) -> bytes:
     """Read one of the project's copies of the API fixtures."""
     return (FIXTURES / name).read_bytes()
+
+
+async def wait_until(
+    condition: Callable[[], bool | Awaitable[bool]], *, within: float = 30.0, what: str = ""
+) -> None:
+    """Poll ``condition`` every 10 ms until it holds; fail after ``within`` seconds.
+
+    For waiting on something another task or process does, instead of a fixed sleep
+    that assumes how fast it runs: the bound is generous (a loaded machine is slow,
+    not stuck), and a condition that never holds fails the test instead of hanging it.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        held = condition()
+        if not isinstance(held, bool):
+            held = await held
+        if held:
+            return
+        if loop.time() > deadline:
+            raise AssertionError(f"not within {within:g}s: {what or condition}")
+        await asyncio.sleep(0.01)
+
+
+@contextlib.contextmanager
+def refused_port() -> Iterator[int]:
+    """A loopback port that refuses connections for as long as the block runs.
+
+    A socket bound but not listening holds it: a connection is refused, and no other
+    process can start listening there meanwhile (a port merely found free and closed
+    again can be taken by anyone before the test connects).
+    """
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield int(sock.getsockname()[1])
+
+
+def free_port() -> int:
+    """A loopback port for a process that must be told its port before it starts.
+
+    Taken below the kernel's ephemeral range, so no socket bound to port 0 and no
+    outgoing connection on this machine can be given it before that process binds it.
+    """
+    try:
+        first = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        first = 32768
+    for _ in range(100):
+        port = random.randrange(10000, max(first, 10001))
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free loopback port below the ephemeral range")

@@ -301,7 +301,7 @@ async def test_a_queue_is_a_source_and_none_ends_it(client: Client, server: Embe
     ]
     assert sorted(r.index for r in got) == list(range(10))
     assert all(r.ok for r in got)
-    await asyncio.wait_for(queue.join(), 1)  # every item taken was marked done
+    await asyncio.wait_for(queue.join(), 30)  # every item taken was marked done
 
 
 async def test_a_queue_filled_while_iterating(client: Client, server: EmbeddedServer) -> None:
@@ -348,7 +348,7 @@ async def test_drain_wakes_a_stream_waiting_on_an_empty_queue(
     await asyncio.sleep(0.01)
     assert not waiting.done()  # waiting for the next ID
     stream.drain()
-    assert await asyncio.wait_for(waiting, 1) is None  # ended, nothing lost
+    assert await asyncio.wait_for(waiting, 30) is None  # ended, nothing lost
     queue.put_nowait(ds.call_ids[1])
     assert queue.qsize() == 1
 
@@ -454,7 +454,7 @@ async def test_leaving_the_loop_marks_the_result_in_hand_done(
                     if how == "break":
                         break
                     raise LookupError("the consumer failed")
-        await asyncio.wait_for(queue.join(), 5)  # would hang with one item left unmarked
+        await asyncio.wait_for(queue.join(), 30)  # would hang with one item left unmarked
     left = stream.leftovers
     assert len(consumed) == 1 and not left.results
     assert sorted(i for i, _ in left.unfinished) == [1, 2, 3]
@@ -484,7 +484,7 @@ async def test_a_consumer_cancelled_in_its_loop_body_leaves_the_queue_joinable(
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        await asyncio.wait_for(queue.join(), 5)
+        await asyncio.wait_for(queue.join(), 30)
     left = stream.leftovers
     assert len(consumed) == 1 and len(left.results) == 1
     # Every ID taken was consumed or is in the leftovers, once.

@@ -25,18 +25,12 @@ from asyncsdk.cli import main
 from asyncsdk.cli._listen import Listener, ListenOptions
 from asyncsdk.server import Dataset, EmbeddedServer
 
+from ._support import free_port
 from ._webhooks import event_body, signed_headers
 
 ACCESS_KEY = "listen-test-key"
 SIGNING_KEY = "listen-signing-key"
 CALLS = 30
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def wait_for(predicate: object, seconds: float = 30.0) -> None:
@@ -224,12 +218,11 @@ async def test_a_failing_database_stops_the_listener_and_stop_does_not_hang(
 
 
 def test_listen_exits_1_saying_which_stage_failed(tmp_path: Path) -> None:
-    port = free_port()
     env = {**os.environ, "BIRD_ACCESS_KEY": ACCESS_KEY, "BIRD_WEBHOOK_SIGNING_KEY": SIGNING_KEY}
     db = tmp_path / "calls.sqlite"
     listener = subprocess.Popen(
         [
-            sys.executable, "-m", "asyncsdk", "listen", "--port", str(port),
+            sys.executable, "-m", "asyncsdk", "listen", "--port", "0",
             "--out", "events.jsonl", "--enrich", str(uuid.uuid4()), "--db", str(db),
             "--base-url", "http://127.0.0.1:9", "--no-progress",
         ],

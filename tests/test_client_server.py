@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 
 import pytest
 
@@ -21,7 +20,7 @@ from asyncsdk import (
 )
 from asyncsdk.server import EmbeddedServer, ScriptedResponse
 
-from ._support import ACCESS_KEY, fixture_bytes
+from ._support import ACCESS_KEY, fixture_bytes, refused_port
 
 
 def ids(server: EmbeddedServer, index: int = 0) -> tuple[object, object, object]:
@@ -70,18 +69,16 @@ async def test_bearer_token_is_accepted(server: EmbeddedServer) -> None:
 
 
 async def test_connection_refused_is_a_connection_error() -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    async with Client(
-        access_key=ACCESS_KEY, base_url=f"http://127.0.0.1:{port}", max_retries=0
-    ) as client:
-        with pytest.raises(APIConnectionError, match="connection failed"):
-            await client.get_call(
-                "0f1e2d3c-4b5a-4697-8877-665544332211",
-                "8d2e4f60-7a1b-4c3d-8e9f-0a1b2c3d4e5f",
-                "5f0c7a9e-3b1d-4c8e-9a52-1d7e0b6f2a41",
-            )
+    with refused_port() as port:
+        async with Client(
+            access_key=ACCESS_KEY, base_url=f"http://127.0.0.1:{port}", max_retries=0
+        ) as client:
+            with pytest.raises(APIConnectionError, match="connection failed"):
+                await client.get_call(
+                    "0f1e2d3c-4b5a-4697-8877-665544332211",
+                    "8d2e4f60-7a1b-4c3d-8e9f-0a1b2c3d4e5f",
+                    "5f0c7a9e-3b1d-4c8e-9a52-1d7e0b6f2a41",
+                )
 
 
 @pytest.mark.parametrize(

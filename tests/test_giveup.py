@@ -13,24 +13,20 @@ import pytest
 import asyncsdk
 from asyncsdk._giveup import give_up_reason
 
+from ._support import refused_port
+
 W = "7d0b6d2e-2f1a-4f59-9c7e-7f1c2b1a0a01"
 C = "0c7e3c58-8a1b-4c7f-9b7e-1b2a3c4d5e6f"
 CALL = "3f2a9b1c-4d5e-4f60-8a7b-9c0d1e2f3a4b"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def test_connection_refused_is_hopeless() -> None:
-    port = _free_port()
-    async with asyncsdk.Client(
-        access_key="k", base_url=f"http://127.0.0.1:{port}", max_retries=0
-    ) as client:
-        with pytest.raises(asyncsdk.APIConnectionError) as info:
-            await client.get_call(W, C, CALL)
+    with refused_port() as port:
+        async with asyncsdk.Client(
+            access_key="k", base_url=f"http://127.0.0.1:{port}", max_retries=0
+        ) as client:
+            with pytest.raises(asyncsdk.APIConnectionError) as info:
+                await client.get_call(W, C, CALL)
     reason = give_up_reason(info.value)
     assert reason is not None
     assert "nothing answers" in reason

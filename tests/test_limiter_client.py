@@ -6,10 +6,9 @@ Against the embedded server over loopback; waits that matter are the limiter's o
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from collections.abc import Mapping
-
-import pytest
 
 from asyncsdk import (
     APITimeoutError,
@@ -22,7 +21,7 @@ from asyncsdk import (
     Timeout,
     TokenBucketLimiter,
 )
-from asyncsdk.server import Dataset, EmbeddedServer, Faults, ServerConfig
+from asyncsdk.server import Dataset, EmbeddedServer, Faults, ScriptedResponse, ServerConfig
 
 from ._support import ACCESS_KEY
 
@@ -51,6 +50,19 @@ class Recording(TokenBucketLimiter):
         super().on_failure(server=server)
 
 
+class TimedWaits(TokenBucketLimiter):
+    """A fixed-rate token bucket that times each of its own waits, in seconds."""
+
+    def __init__(self, rate: float) -> None:
+        super().__init__(rate, adaptive=False)
+        self.waits: list[float] = []
+
+    async def acquire(self) -> None:
+        entered = time.perf_counter()
+        await super().acquire()
+        self.waits.append(time.perf_counter() - entered)
+
+
 async def test_every_grant_is_answered_exactly_once_whatever_happens() -> None:
     faults = Faults(
         throttle=0.1, error_503=0.05, reset=0.05, truncate=0.05, slow=0.05, slow_seconds=5.0
@@ -63,11 +75,16 @@ async def test_every_grant_is_answered_exactly_once_whatever_happens() -> None:
             access_key=ACCESS_KEY,
             base_url=server.base_url,
             limiter=limiter,
-            timeout=Timeout(connect=1, total=0.5),
+            # 2 s: cuts the 5 s "slow" answers short; on a busy machine, 0.5 s cut every
+            # answer short, and the 429s were never read.
+            timeout=Timeout(connect=1, total=2),
             retry_policy=RetryPolicy(initial_backoff=0.01, max_backoff=0.02, budget=0),
         ) as client,
     ):
         ds = server.dataset
+        # Whatever the random faults hit, one throttle and one server failure for sure.
+        server.script(ds.call_ids[0], ScriptedResponse(429, headers={"Retry-After": "0"}))
+        server.script(ds.call_ids[1], ScriptedResponse(500))
         outcomes = await asyncio.gather(
             *(client.get_call(ds.workspace_id, ds.channel_id, c) for c in ds.call_ids),
             return_exceptions=True,
@@ -102,10 +119,13 @@ async def test_a_deadline_spent_in_the_local_queue_is_a_limiter_timeout_not_an_a
     local = [o for o in outcomes if isinstance(o, LimiterTimeoutError)]
     # Only a request that did go out may end as the API's timeout (the deadline struck
     # while it was in flight); everything that never left is a limiter timeout.
-    sent = sum(isinstance(o, Call | APITimeoutError) for o in outcomes)
-    assert sent == requests
-    assert sum(isinstance(o, APITimeoutError) for o in outcomes) <= 5
-    assert len(local) == 2000 - requests
+    fetched = sum(isinstance(o, Call) for o in outcomes)
+    sent = fetched + sum(isinstance(o, APITimeoutError) for o in outcomes)
+    assert sent == client.stats.attempts
+    # The server has seen every call it answered; a request the deadline cut off in
+    # flight may not have reached it yet.
+    assert fetched <= requests <= sent
+    assert len(local) == 2000 - sent
     assert all(o.sent == 0 and o.attempts == 1 and "not sent" in str(o) for o in local)
     assert isinstance(local[0], TimeoutError)  # a timeout, but not the API's
     assert client.stats.limiter_timeouts == len(local)
@@ -125,8 +145,11 @@ async def test_limiter_wait_sheds_load_at_once_and_keeps_the_wait_bounded() -> N
         ds = server.dataset
         loop = asyncio.get_running_loop()
 
+        starts: list[float] = []
+
         async def timed(call_id: object) -> tuple[float, object]:
             start = loop.time()
+            starts.append(start)
             try:
                 result: object = await client.get_call(ds.workspace_id, ds.channel_id, call_id)  # type: ignore[arg-type]
             except LimiterTimeoutError as exc:
@@ -137,7 +160,11 @@ async def test_limiter_wait_sheds_load_at_once_and_keeps_the_wait_bounded() -> N
     shed = [(t, r) for t, r in timings if isinstance(r, LimiterTimeoutError)]
     served = [(t, r) for t, r in timings if isinstance(r, Call)]
     assert len(shed) + len(served) == 100
-    assert 1 <= len(served) <= 10  # 50/s for 0.1 s, plus the first token
+    # 50/s for the 0.1 s a call may wait, plus the first token: 6 when the 100 calls start
+    # together; a loaded machine spreads their starts, and each 20 ms of spread frees one
+    # more token (plus one a late timer may credit).
+    spread = max(starts) - min(starts)
+    assert 1 <= len(served) <= 10 + 50 * spread
     errors = [r for _, r in shed if isinstance(r, LimiterTimeoutError)]
     at_once = [e for e in errors if e.expected is not None]
     assert len(at_once) >= 0.8 * len(shed)  # refused at once, not after waiting
@@ -148,23 +175,32 @@ async def test_limiter_wait_sheds_load_at_once_and_keeps_the_wait_bounded() -> N
 
 
 async def test_limiter_wait_is_reported_per_attempt_with_percentiles() -> None:
+    """Each attempt's wait is recorded: never less than the limiter's own, ranked right.
+
+    The limiter times its own waits; the client's wrap them, so each is at least as long
+    (how much longer depends on scheduling, so it is bounded only by the run itself).
+    """
+    limiter = TimedWaits(100)
     async with (
         EmbeddedServer(ServerConfig(access_keys=(ACCESS_KEY,))) as server,
-        Client(
-            access_key=ACCESS_KEY,
-            base_url=server.base_url,
-            rate_limit=RateLimit(rate=100, adaptive=False),
-        ) as client,
+        Client(access_key=ACCESS_KEY, base_url=server.base_url, limiter=limiter) as client,
     ):
         ds = server.dataset
+        started = time.perf_counter()
         await asyncio.gather(
             *(client.get_call(ds.workspace_id, ds.channel_id, c) for c in ds.call_ids[:50])
         )
+        elapsed = time.perf_counter() - started
     wait = client.stats.limiter_wait
-    assert wait.count == 50 == client.stats.attempts
-    assert wait.waited >= 48  # all but the first (or two) waited for a token
-    assert wait.max == pytest.approx(0.49, abs=0.05)  # the 50th waited for 49 tokens at 100/s
-    assert wait.p50 == pytest.approx(0.25, rel=0.2)
+    own = sorted(limiter.waits)
+    assert wait.count == 50 == client.stats.attempts == len(own)
+    # 50 calls started at once, granted at 100/s over 0.49 s: the later ones waited.
+    assert wait.waited >= sum(w >= 1e-5 for w in own) >= 1
+    assert own[-1] <= wait.max <= elapsed
+    assert sum(w for w in own if w >= 1e-5) <= wait.total <= 50 * elapsed
+    # A percentile is the middle of a bucket a quarter-octave wide holding the ranked wait
+    # (0 when it is under 10 us, "no wait").
+    assert wait.p50 >= (own[24] * 2 ** (-1 / 8) if own[24] >= 1e-5 else 0.0)
     assert wait.p50 <= wait.p90 <= wait.p99 <= wait.max
     assert "p99" in str(wait)
 

@@ -28,8 +28,12 @@ from asyncsdk.redis_limiter import (
 from asyncsdk.server import Dataset, EmbeddedServer, ScriptedResponse, ServerConfig
 
 from ._redis import RedisServer, redis_executable, run_redis, run_workers
+from ._support import wait_until
 
 ACCESS_KEY = "fleet-test-key"  # the workers' credential (tests/_redis_worker.py)
+#: Redis timeout (seconds) of the tests that keep Redis up: a busy machine can delay an
+#: answer past the default 0.25 s, which is an outage by design, and not the test's point.
+STEADY = 10.0
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +97,7 @@ def test_bad_settings_say_what_to_pass(kwargs: dict[str, object], message: str) 
 
 async def test_grants_follow_rate_and_burst(redis_server: RedisServer) -> None:
     """A burst goes at once; the rest is paced at the rate."""
-    limiter = RedisRateLimiter(redis_server.url, rate=50, burst=5, key="pace")
+    limiter = RedisRateLimiter(redis_server.url, rate=5, burst=5, key="pace", timeout=STEADY)
     try:
         start = time.perf_counter()
         times: list[float] = []
@@ -102,10 +106,10 @@ async def test_grants_follow_rate_and_burst(redis_server: RedisServer) -> None:
             await limiter.acquire()
             times.append(time.perf_counter() - start)
 
-        await asyncio.gather(*(one() for _ in range(30)))
+        await asyncio.gather(*(one() for _ in range(10)))
         times.sort()
-        assert times[4] < 0.1  # the burst
-        assert 0.4 < times[-1] < 1.5  # 25 more at 50/s: 0.5 s
+        assert times[4] < 0.4  # the burst: pacing alone would take 0.8 s to grant five
+        assert times[-1] > 0.9  # 5 more at 5/s: 1 s, never sooner
     finally:
         await limiter.aclose()
 
@@ -114,18 +118,25 @@ async def test_cancelled_acquire_takes_no_capacity(
     redis_server: RedisServer, redis_client: aioredis.Redis
 ) -> None:
     """A waiter cancelled while its slot is reserved hands the slot back to Redis."""
-    limiter = RedisRateLimiter(redis_server.url, rate=10, key="cancel")
+    limiter = RedisRateLimiter(redis_server.url, rate=10, key="cancel", timeout=STEADY)
     try:
         await limiter.acquire()
         before = await redis_client.hget(limiter.key, "tat")
         waiter = asyncio.create_task(limiter.acquire())
-        await asyncio.sleep(0.02)  # it has reserved the next slot, 100 ms ahead
-        assert await redis_client.hget(limiter.key, "tat") != before
+
+        async def tat_moved() -> bool:
+            return await redis_client.hget(limiter.key, "tat") != before
+
+        await wait_until(tat_moved, what="the waiter reserves the next slot, 100 ms ahead")
         waiter.cancel()
         with pytest.raises(asyncio.CancelledError):
             await waiter
-        await asyncio.sleep(0.15)  # the reservation comes due with nobody waiting
-        assert await redis_client.hget(limiter.key, "tat") == before
+
+        async def tat_back() -> bool:
+            return await redis_client.hget(limiter.key, "tat") == before
+
+        # The reservation comes due with nobody waiting, and is handed back.
+        await wait_until(tat_back, what="the slot is handed back to Redis")
         assert limiter.waiting == 0
     finally:
         await limiter.aclose()
@@ -136,12 +147,13 @@ EXHAUSTED = {"RateLimit-Remaining": "0", "RateLimit-Reset": "0.6"}
 
 async def test_pause_written_by_one_worker_holds_another(redis_server: RedisServer) -> None:
     """A stated exhaustion is written (Redis time) where every worker's grant checks it."""
-    first = RedisRateLimiter(redis_server.url, rate=100, key="pause")
-    second = RedisRateLimiter(redis_server.url, rate=100, key="pause")  # another pool
+    first = RedisRateLimiter(redis_server.url, rate=100, key="pause", timeout=STEADY)
+    # another pool
+    second = RedisRateLimiter(redis_server.url, rate=100, key="pause", timeout=STEADY)
     try:
         await second.acquire()
+        start = time.perf_counter()  # before the pause is written: it ends 0.6 s later
         await first.on_throttle(0.6, EXHAUSTED)
-        start = time.perf_counter()
         await second.acquire()
         assert time.perf_counter() - start > 0.5
     finally:
@@ -152,8 +164,8 @@ async def test_pause_written_by_one_worker_holds_another(redis_server: RedisServ
 async def test_a_sporadic_429_seen_by_one_worker_does_not_pause_the_fleet(
     redis_server: RedisServer,
 ) -> None:
-    first = RedisRateLimiter(redis_server.url, rate=1000, key="sporadic")
-    second = RedisRateLimiter(redis_server.url, rate=1000, key="sporadic")
+    first = RedisRateLimiter(redis_server.url, rate=1000, key="sporadic", timeout=STEADY)
+    second = RedisRateLimiter(redis_server.url, rate=1000, key="sporadic", timeout=STEADY)
     try:
         for _ in range(30):
             await first.acquire()
@@ -163,7 +175,7 @@ async def test_a_sporadic_429_seen_by_one_worker_does_not_pause_the_fleet(
         for _ in range(5):
             await second.acquire()
             await first.acquire()
-        assert time.perf_counter() - start < 0.5
+        assert time.perf_counter() - start < 4.0  # a pause would hold them 5 s
     finally:
         await first.aclose()
         await second.aclose()
@@ -172,13 +184,13 @@ async def test_a_sporadic_429_seen_by_one_worker_does_not_pause_the_fleet(
 async def test_correlated_throttling_seen_by_one_worker_pauses_the_fleet(
     redis_server: RedisServer,
 ) -> None:
-    first = RedisRateLimiter(redis_server.url, rate=1000, key="correlated")
-    second = RedisRateLimiter(redis_server.url, rate=1000, key="correlated")
+    first = RedisRateLimiter(redis_server.url, rate=1000, key="correlated", timeout=STEADY)
+    second = RedisRateLimiter(redis_server.url, rate=1000, key="correlated", timeout=STEADY)
     try:
         for _ in range(10):  # ten 429s in a row: the quota is gone
             await first.acquire()
+            start = time.perf_counter()  # the pause, if any, ends 0.6 s after this
             await first.on_throttle(0.6, {})
-        start = time.perf_counter()
         await second.acquire()
         assert time.perf_counter() - start > 0.5
     finally:
@@ -189,7 +201,7 @@ async def test_correlated_throttling_seen_by_one_worker_pauses_the_fleet(
 async def test_flushed_script_is_reloaded_without_an_outage(
     redis_server: RedisServer, redis_client: aioredis.Redis, caplog: pytest.LogCaptureFixture
 ) -> None:
-    limiter = RedisRateLimiter(redis_server.url, rate=1000, key="flush")
+    limiter = RedisRateLimiter(redis_server.url, rate=1000, key="flush", timeout=STEADY)
     try:
         await limiter.acquire()
         loads = limiter.script_loads
@@ -212,18 +224,22 @@ async def test_slow_redis_falls_back_then_returns(
     )
     try:
         await limiter.acquire()
-        await redis_client.execute_command("CLIENT", "PAUSE", "500", "ALL")
         start = time.perf_counter()
+        await redis_client.execute_command("CLIENT", "PAUSE", "2000", "ALL")
         for _ in range(5):
             await limiter.acquire()  # served by the fallback meanwhile
-        assert time.perf_counter() - start < 0.45
+        assert time.perf_counter() - start < 1.9  # before Redis answers again
         assert limiter.mode is LimiterMode.FALLBACK
-        await asyncio.sleep(0.6)
-        for _ in range(3):
+
+        async def back_on_redis() -> bool:
             await limiter.acquire()
-        assert limiter.mode is LimiterMode.REDIS
-        assert limiter.outages == 1
-        assert len(asyncsdk_warnings(caplog)) == 1
+            return limiter.mode is LimiterMode.REDIS
+
+        await wait_until(back_on_redis, what="a probe finds Redis again")
+        # One warning per outage; on a busy machine an answer slower than the 0.1 s
+        # timeout after Redis came back is another outage, rightly.
+        assert limiter.outages >= 1
+        assert len(asyncsdk_warnings(caplog)) == limiter.outages
     finally:
         await limiter.aclose()
 
@@ -265,11 +281,15 @@ async def test_redis_killed_and_restarted_mid_run(
         await chaos
         assert sorted(r.index for r in results) == list(range(len(ids)))
         assert all(r.ok for r in results), [r.error for r in results if not r.ok][:3]
-        for _ in range(3):  # a probe is due by now
+
+        async def back_on_redis() -> bool:
             await limiter.acquire()
+            return limiter.mode is LimiterMode.REDIS
+
+        await wait_until(back_on_redis, what="a probe finds Redis again")
     try:
-        assert limiter.outages == 1
-        assert len(asyncsdk_warnings(caplog)) == 1
+        assert limiter.outages >= 1  # more if an answer was slower than 0.1 s: see above
+        assert len(asyncsdk_warnings(caplog)) == limiter.outages
         assert limiter.mode is LimiterMode.REDIS
         assert limiter.script_loads >= 1  # the restarted server had lost the script
     finally:
@@ -289,15 +309,16 @@ async def test_fail_closed_holds_requests_until_redis_answers(
         await limiter.acquire()
         own_redis.stop()
         waiter = asyncio.create_task(limiter.acquire())
+        await wait_until(lambda: limiter.mode is LimiterMode.FALLBACK, what="the outage is seen")
         await asyncio.sleep(0.5)
         assert not waiter.done()
-        assert limiter.mode is LimiterMode.FALLBACK
         await asyncio.to_thread(own_redis.start)
-        await asyncio.wait_for(waiter, 5)
+        await asyncio.wait_for(waiter, 30)  # the next probe, on a loaded machine too
         assert limiter.mode is LimiterMode.REDIS
-        assert limiter.outages == 1
-        [warning] = asyncsdk_warnings(caplog)
-        assert "fail_closed" in warning.getMessage()
+        assert limiter.outages >= 1  # more if an answer was slower than 0.1 s: see above
+        warnings = asyncsdk_warnings(caplog)
+        assert len(warnings) == limiter.outages
+        assert all("fail_closed" in warning.getMessage() for warning in warnings)
     finally:
         await limiter.aclose()
 
@@ -325,6 +346,7 @@ async def test_four_processes_share_one_rate(redis_server: RedisServer) -> None:
                 server,
                 redis_server,
                 key="fleet-rate",
+                redis_timeout=STEADY,
                 rate=rate,
                 burst=burst,
                 duration=duration,
@@ -361,6 +383,7 @@ async def test_exhaustion_seen_by_one_process_pauses_the_others(
                 server,
                 redis_server,
                 key="fleet-pause",
+                redis_timeout=STEADY,
                 rate=90,
                 burst=3,
                 duration=4.5,
@@ -372,15 +395,23 @@ async def test_exhaustion_seen_by_one_process_pauses_the_others(
             for i in range(3)
         ]
         _, results = await run_workers(argvs)
-        requests = list(server.requests)
-    owner = {str(call_id): i // 100 for i, call_id in enumerate(dataset.call_ids)}
-    t429 = next(r.time for r in requests if r.call_id == str(throttled_id))
-    during = [r for r in requests if t429 + 0.25 <= r.time <= t429 + 1.9]
-    assert during == [], [(round(r.time - t429, 3), owner[r.call_id]) for r in during]
-    for worker in (1, 2):  # the others were sending before and after the pause
-        times = [r.time - t429 for r in requests if owner[r.call_id] == worker]
-        assert any(t < 0 for t in times)
-        assert any(t > 2.0 for t in times)
+    # Worker 0 began handling the 429 at `began` and had written the pause (2 s, from a
+    # moment after `began`) by `written`. From then on no worker is granted a request
+    # until the pause ends, but for a slot reserved just before it (due within about
+    # processes / rate seconds). Grants, not arrivals at the server: a request granted
+    # before the pause may arrive late on a busy machine.
+    [(began, written)] = results[0]["throttles"]
+    during = [
+        (worker, round(g - written, 3))
+        for worker, r in enumerate(results)
+        for g in r["grants"]
+        if written + 0.25 <= g <= began + 1.9
+    ]
+    assert during == []
+    for worker in (1, 2):  # the others were granted requests before and after the pause
+        grants = results[worker]["grants"]
+        assert any(g < began for g in grants)
+        assert any(g > began + 2.0 for g in grants)
     assert all(r["outcomes"].keys() == {"ok"} for r in results), [r["outcomes"] for r in results]
 
 

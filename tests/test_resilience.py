@@ -23,7 +23,7 @@ from asyncsdk import (
 )
 from asyncsdk.server import Dataset, EmbeddedServer, Faults, ScriptedResponse, ServerConfig
 
-from ._support import ACCESS_KEY, fixture_bytes
+from ._support import ACCESS_KEY, fixture_bytes, wait_until
 
 # budget=0: this file's storm test covers the budget; here every call may use its retries.
 FAST_RETRIES = RetryPolicy(max_retries=3, initial_backoff=0.01, max_backoff=0.05, budget=0)
@@ -76,7 +76,14 @@ async def test_every_call_ends_in_a_call_or_a_typed_error_within_its_attempts(
     assert successes >= 390  # 4 attempts against ~27% faults; the rest are typed errors
     per_call = Counter(r.call_id for r in chaos.requests)
     assert max(per_call.values()) <= 1 + FAST_RETRIES.max_retries
-    assert stats.retries > 0 and stats.attempts == len(chaos.requests)
+    # Every attempt that got an answer reached the server; one cut off by a timeout or a
+    # failed connection may not have (on a busy loop, a request can wait unread).
+    cut_off = stats.retries_by_reason.get("timeout", 0) + stats.retries_by_reason.get(
+        "connection", 0
+    )
+    cut_off += sum(isinstance(o, APIConnectionError) for o in outcomes)
+    assert stats.retries > 0
+    assert stats.attempts - cut_off <= len(chaos.requests) <= stats.attempts
     assert sum(stats.retries_by_reason.values()) == stats.retries
 
 
@@ -111,12 +118,11 @@ async def test_a_sporadic_429_delays_only_its_own_request(server: EmbeddedServer
         await client.get_call(ds.workspace_id, ds.channel_id, ds.call_ids[10])  # the probe
         server.script(
             throttled_id,
-            ScriptedResponse(status=429, body=b"{}", headers={"Retry-After": "0.3"}),
+            ScriptedResponse(status=429, body=b"{}", headers={"Retry-After": "1"}),
         )
         server.requests.clear()
         first = asyncio.create_task(client.get_call(ds.workspace_id, ds.channel_id, throttled_id))
-        while not server.requests:  # noqa: ASYNC110 - polling the server's request log
-            await asyncio.sleep(0.005)
+        await wait_until(lambda: bool(server.requests), what="the first request arrives")
         others = await asyncio.gather(
             *(client.get_call(ds.workspace_id, ds.channel_id, c) for c in ds.call_ids[1:6])
         )
@@ -124,9 +130,12 @@ async def test_a_sporadic_429_delays_only_its_own_request(server: EmbeddedServer
         assert len(others) == 5
     reqs = server.requests
     throttled_at = reqs[0].time
-    retry = [r for r in reqs[1:] if r.call_id == str(throttled_id)]
-    assert [r.time - throttled_at >= 0.3 - 0.01 for r in retry] == [True]
-    assert all(r.time - throttled_at < 0.3 for r in reqs[1:] if r.call_id != str(throttled_id))
+    [retry] = [r for r in reqs[1:] if r.call_id == str(throttled_id)]
+    assert retry.time - throttled_at >= 1 - 0.01
+    # The others went on meanwhile: none waited for the throttled call's retry (a client
+    # paused by this 429 would have held them a second).
+    others_at = [r.time for r in reqs[1:] if r.call_id != str(throttled_id)]
+    assert len(others_at) == 5 and max(others_at) < retry.time
     assert client.stats.throttled == 1
 
 
@@ -207,8 +216,7 @@ async def test_cancelled_call_releases_its_limiter_place_and_connection(
     server.script(ds.call_ids[0], ScriptedResponse(action="slow", delay=30))
     async with Client(access_key=ACCESS_KEY, base_url=server.base_url, rate_limit=1000) as client:
         task = asyncio.create_task(client.get_call(ds.workspace_id, ds.channel_id, ds.call_ids[0]))
-        while not server.requests:  # noqa: ASYNC110 - polling the server's request log
-            await asyncio.sleep(0.01)
+        await wait_until(lambda: bool(server.requests), what="the request arrives")
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task

@@ -420,7 +420,7 @@ async def test_a_shard_that_cannot_start_fails_the_listing_instead_of_hanging() 
             pass
 
     with pytest.raises(ConfigurationError, match="no pager"):
-        await asyncio.wait_for(drain(), 5)
+        await asyncio.wait_for(drain(), 30)
 
 
 async def test_a_page_past_the_window_end_splits_nothing_it_cannot_resume() -> None:

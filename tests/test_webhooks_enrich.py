@@ -133,7 +133,7 @@ async def test_cancellation_reports_the_events_not_yielded(server: EmbeddedServe
             await task
         await stream.aclose()
     assert sorted(map(id, stream.leftovers)) == sorted(map(id, events))
-    await asyncio.wait_for(queue.join(), 1)
+    await asyncio.wait_for(queue.join(), 30)
 
 
 async def test_bad_arguments(client: Client, server: EmbeddedServer) -> None:
@@ -177,7 +177,7 @@ async def test_leaving_the_loop_marks_the_event_in_hand_done(
                 if how == "break":
                     break
                 raise LookupError("the consumer failed")
-    await asyncio.wait_for(queue.join(), 5)  # would hang with one event left unmarked
+    await asyncio.wait_for(queue.join(), 30)  # would hang with one event left unmarked
     assert consumed == events[:1]
     assert sorted(map(id, stream.leftovers)) == sorted(map(id, events[1:]))
 
@@ -193,7 +193,7 @@ async def test_an_item_that_is_not_an_event_is_marked_done_too(
     with pytest.raises(TypeError, match="CallEvent"):
         async for _ in stream:
             pass
-    await asyncio.wait_for(queue.join(), 5)
+    await asyncio.wait_for(queue.join(), 30)
     assert stream.leftovers == ()
 
 

@@ -90,16 +90,20 @@ async def test_turning_sporadic_429s_on_leaves_the_other_faults_seeded_as_before
 
 
 async def test_an_outage_answers_503_in_its_window_only() -> None:
-    config = ServerConfig(outage=(0.2, 0.3))
+    # A window of 1 s among 80 requests 20 ms apart: only a stall of a second could skip it.
+    config = ServerConfig(outage=(0.2, 1.0))
     async with EmbeddedServer(config, dataset=Dataset(size=100)) as server:
-        statuses = await _statuses(server, 40, gap=0.02)
+        statuses = await _statuses(server, 80, gap=0.02)
         timeline = server.stats.timeline
+        arrived = [r.time - server.requests[0].time for r in server.requests]
+    # One request at a time: the server's log is in the order of the answers.
+    assert [s == 503 for s in statuses] == [0.2 <= t < 0.2 + 1.0 for t in arrived]
     assert statuses[0] == 200 and statuses[-1] == 200
     assert 503 in statuses
     first, last = statuses.index(503), len(statuses) - statuses[::-1].index(503) - 1
     assert all(s == 503 for s in statuses[first : last + 1])
     assert server.stats.faults["outage"] == statuses.count(503)
-    assert sum(b[0] for b in timeline) == 40
+    assert sum(b[0] for b in timeline) == 80
     assert sum(b[3] for b in timeline) == statuses.count(503)
     assert len(timeline) * TIMELINE_BIN_SECONDS >= 0.6
 
