@@ -86,16 +86,20 @@ def even_cuts(start: dt.datetime, end: dt.datetime, shards: int) -> list[dt.date
     return [start, *sorted(cut for cut in inner if start < cut < end), end]
 
 
-def split_cuts(start: dt.datetime, top: dt.datetime, parts: int) -> list[dt.datetime]:
-    """Cut ``[start, top]``, the rest of a busy shard, into at most ``parts`` pieces.
+def split_cuts(
+    start: dt.datetime, top: dt.datetime, end: dt.datetime, parts: int
+) -> list[dt.datetime]:
+    """Cut ``[start, top]``, the rest of a busy shard of ``[start, end)``, into pieces.
 
-    Returns ``start`` and the cuts ``M``, whole seconds with ``start < M <= top`` in
-    increasing order: the shard keeps ``[M_last, end)``, new shards take the pieces
-    below. Only ``[start]`` when no whole second is in range.
+    Returns ``start`` and at most ``parts - 1`` cuts ``M``, whole seconds with
+    ``start < M <= top`` and ``M < end`` in increasing order: the shard keeps
+    ``[M_last, end)``, which must hold something (a query reaching past ``end`` can
+    leave ``top`` at ``end`` itself), new shards take the pieces below. Only
+    ``[start]`` when no whole second is in range.
     """
     rest = top - start
     cuts = {_nearest(start + rest * j / parts) for j in range(1, parts)}
-    return [start, *sorted(cut for cut in cuts if start < cut <= top)]
+    return [start, *sorted(cut for cut in cuts if start < cut <= top and cut < end)]
 
 
 def pages_left(calls: int, span: dt.timedelta, rest: dt.timedelta, page_size: int) -> float:

@@ -397,7 +397,7 @@ class ShardedListing:
         if pages < SPLIT_MIN_PAGES:
             return []
         # Each piece should be worth SPLIT_MIN_PAGES pages: a split costs a partial page.
-        cuts = split_cuts(shard.start, top, int(min(free + 1, pages / SPLIT_MIN_PAGES)))
+        cuts = split_cuts(shard.start, top, shard.end, int(min(free + 1, pages / SPLIT_MIN_PAGES)))
         pieces = [
             _Shard(ShardCheckpoint(start=low, end=high)) for low, high in itertools.pairwise(cuts)
         ]

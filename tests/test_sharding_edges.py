@@ -1,0 +1,53 @@
+"""Sharded listings at the edges a random draw found: splits, bounds, checkpoints.
+
+Each test here failed before the fix it guards: a split that left a shard an empty
+window (a checkpoint that could not be resumed, and shards splitting without end), a
+checkpoint whose last call handed over is written in a time zone near the end of the
+calendar, and an API whose page tokens count the calls served when more calls than a
+page are created while a shard pages.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+import asyncsdk
+from asyncsdk import Client, ListingCheckpoint
+from asyncsdk.server import Dataset, EmbeddedServer, ServerConfig
+
+from ._support import ACCESS_KEY
+
+#: 1,200 calls in 40 ms: 30 calls share each createdAt, the first ones the dataset's start.
+TIED = Dataset(1200, seed=23, span=dt.timedelta(milliseconds=40))
+#: One call every 50 ms over 30 s.
+SPREAD = Dataset(600, seed=21, span=dt.timedelta(seconds=30))
+SECOND = dt.timedelta(seconds=1)
+
+
+@pytest.mark.parametrize("end_inclusive", [True, False], ids=["end-in", "end-ex"])
+async def test_a_window_ending_where_calls_are_packed_finishes_and_checkpoints(
+    end_inclusive: bool,
+) -> None:
+    """``[T - 1 s, T)`` with 30 calls at ``T``: an inclusive ``endAt`` serves them, pages
+    of calls all past the window look busy, and no cut may leave a shard ``[T, T)``."""
+    ds = TIED
+    end = ds.timeline.start  # a whole second, where the first 30 calls were created
+    config = ServerConfig(access_keys=(ACCESS_KEY,), end_inclusive=end_inclusive)
+    pages = 0
+    async with (
+        EmbeddedServer(config, dataset=ds) as server,
+        Client(access_key=ACCESS_KEY, base_url=server.base_url) as client,
+    ):
+        listing = asyncsdk.iter_call_log(
+            client, ds.workspace_id, start_at=end - SECOND, end_at=end, shards=2, page_size=7
+        )
+        async with listing:
+            async for page in listing.pages():
+                pages += 1
+                assert page.results == []
+                checkpoint = listing.checkpoint()
+                assert ListingCheckpoint.from_json(checkpoint.to_json()) == checkpoint
+                assert pages < 50, "the shards keep splitting"  # 30 calls: 5 pages of 7
+    assert listing.checkpoint().complete
