@@ -64,8 +64,13 @@ def query_window(
     whole second at or after ``end``. A resumed shard, which handed over everything
     newer than ``after``, asks only up to the first whole second past ``after`` (calls
     created at ``after`` itself may not all have been handed over). At the ends of the
-    calendar (year 1, year 9999) a bound that cannot move stays where it is.
+    calendar (year 1, year 9999) a bound that cannot move stays where it is. Any
+    time zone is read in UTC (the second past 23:59:59.5+01:00 on 9999-12-31 is no
+    date in that zone).
     """
+    start, end = start.astimezone(dt.UTC), end.astimezone(dt.UTC)
+    if after is not None:
+        after = after.astimezone(dt.UTC)
     low = _floor(start)
     if low > _EARLIEST:
         low -= _SECOND

@@ -10,6 +10,9 @@ page are created while a shard pages.
 from __future__ import annotations
 
 import datetime as dt
+import json
+import uuid
+from collections import Counter
 
 import pytest
 
@@ -51,3 +54,27 @@ async def test_a_window_ending_where_calls_are_packed_finishes_and_checkpoints(
                 assert ListingCheckpoint.from_json(checkpoint.to_json()) == checkpoint
                 assert pages < 50, "the shards keep splitting"  # 30 calls: 5 pages of 7
     assert listing.checkpoint().complete
+
+
+async def test_a_checkpoint_in_another_time_zone_at_the_end_of_the_calendar_resumes() -> None:
+    """``after`` is any aware time; written at ``+01:00`` late on 9999-12-31, the second
+    past it in its own zone is not a date, in UTC it is."""
+    ds = SPREAD
+    start, end = ds.timeline.start, dt.datetime.max.replace(tzinfo=dt.UTC)
+    config = ServerConfig(access_keys=(ACCESS_KEY,))
+    async with (
+        EmbeddedServer(config, dataset=ds) as server,
+        Client(access_key=ACCESS_KEY, base_url=server.base_url) as client,
+    ):
+        fresh = asyncsdk.iter_call_log(
+            client, ds.workspace_id, start_at=start, end_at=end, shards=1
+        )
+        saved = json.loads(fresh.checkpoint().to_json())
+        saved["shards"][0]["after"] = "9999-12-31T23:59:59.500000+01:00"
+        saved["shards"][0]["afterIds"] = [str(uuid.uuid4())]
+        resume = ListingCheckpoint.from_json(json.dumps(saved))
+        listing = asyncsdk.iter_call_log(
+            client, ds.workspace_id, start_at=start, end_at=end, shards=1, resume=resume
+        )
+        ids = [call.id async for call in listing]
+    assert Counter(ids) == Counter(ds.call_ids)
