@@ -78,3 +78,33 @@ async def test_a_checkpoint_in_another_time_zone_at_the_end_of_the_calendar_resu
         )
         ids = [call.id async for call in listing]
     assert Counter(ids) == Counter(ds.call_ids)
+
+
+@pytest.mark.parametrize("shards", [1, 3])
+async def test_more_new_calls_than_a_page_while_tokens_count_the_calls_served(
+    shards: int,
+) -> None:
+    """20 calls created at the top after the first page, pages of 7, tokens that count:
+    the next pages serve new calls and calls of pages before the previous one again.
+    Those are calls the shard has passed; the listing goes on, each call once."""
+    ds = SPREAD
+    ids = list(ds.call_ids)
+    new = set(ids[-20:])
+    config = ServerConfig(
+        access_keys=(ACCESS_KEY,), unlisted=frozenset(new), unlisted_until=2, offset_tokens=True
+    )
+    async with (
+        EmbeddedServer(config, dataset=ds) as server,
+        Client(access_key=ACCESS_KEY, base_url=server.base_url) as client,
+    ):
+        listing = asyncsdk.iter_call_log(
+            client,
+            ds.workspace_id,
+            start_at=ds.timeline.start,
+            end_at=ds.timeline.end,
+            shards=shards,
+            page_size=7,
+        )
+        listed = [call.id async for call in listing]
+    assert Counter(listed).most_common(1)[0][1] == 1, "a call was listed twice"
+    assert set(ids) - new <= set(listed)
