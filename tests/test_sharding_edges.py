@@ -13,6 +13,7 @@ import datetime as dt
 import json
 import uuid
 from collections import Counter
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -108,3 +109,63 @@ async def test_more_new_calls_than_a_page_while_tokens_count_the_calls_served(
         listed = [call.id async for call in listing]
     assert Counter(listed).most_common(1)[0][1] == 1, "a call was listed twice"
     assert set(ids) - new <= set(listed)
+
+
+#: Zones the API might write ``createdAt`` in, instead of ``Z``.
+ZONES = [dt.timezone(dt.timedelta(hours=h, minutes=m)) for h, m in ((5, 30), (-3, 0), (0, 0))]
+
+
+def _api(calls: list[asyncsdk.Call], page_size: int) -> type:
+    """A list endpoint over ``calls`` reading both bounds inclusively, newest first."""
+    newest_first = sorted(calls, key=lambda c: (c.created_at, c.id.int), reverse=True)
+
+    class Pager:
+        def __init__(self, *, start_at: dt.datetime, end_at: dt.datetime, page_size: int) -> None:
+            self.found = [c for c in newest_first if start_at <= c.created_at <= end_at]  # type: ignore[operator]
+
+        async def pages(self) -> AsyncIterator[asyncsdk.CallPage]:
+            for i in range(0, max(len(self.found), 1), size):
+                more = i + size < len(self.found)
+                yield asyncsdk.CallPage(
+                    results=self.found[i : i + size], next_page_token=f"p{i}" if more else None
+                )
+
+    size = page_size
+    return Pager
+
+
+@pytest.mark.parametrize("stop", [1, 5, 13, 29])
+async def test_created_at_in_other_time_zones_lists_and_resumes_each_call_once(stop: int) -> None:
+    """Calls on both sides of a cut, several per instant, each written in its own zone."""
+    cut = dt.datetime(2026, 10, 2, 9, 0, 2, tzinfo=dt.UTC)
+    offsets_ms = [-1500, -1000, -1, -1, 0, 0, 0, 1, 999, 1000, 1000, 1500]
+    calls = [
+        asyncsdk.Call(
+            id=uuid.uuid4(),
+            created_at=(cut + dt.timedelta(milliseconds=ms)).astimezone(ZONES[n % len(ZONES)]),
+        )
+        for n, ms in enumerate(offsets_ms * 3)
+    ]
+    start, end = cut - 2 * SECOND, cut + 2 * SECOND
+
+    def listing(resume: ListingCheckpoint | None) -> asyncsdk.ShardedListing:
+        return asyncsdk.ShardedListing(
+            _api(calls, page_size=4),
+            fingerprint="x",
+            start_at=start,
+            end_at=end,
+            shards=2,
+            page_size=4,
+            resume=resume,
+        )
+
+    first = listing(None)
+    taken: list[uuid.UUID] = []
+    async with first:
+        async for call in first:  # a call yielded counts as handed over
+            taken.append(call.id)
+            if len(taken) == stop:
+                break
+    saved = ListingCheckpoint.from_json(first.checkpoint().to_json())
+    rest = [call.id async for call in listing(saved)]
+    assert Counter(taken + rest) == Counter(c.id for c in calls if start <= c.created_at < end)  # type: ignore[operator]
