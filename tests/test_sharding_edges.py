@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import random
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -116,12 +117,18 @@ ZONES = [dt.timezone(dt.timedelta(hours=h, minutes=m)) for h, m in ((5, 30), (-3
 
 
 def _api(calls: list[asyncsdk.Call], page_size: int) -> type:
-    """A list endpoint over ``calls`` reading both bounds inclusively, newest first."""
-    newest_first = sorted(calls, key=lambda c: (c.created_at, c.id.int), reverse=True)
+    """A list endpoint over ``calls`` reading both bounds inclusively, newest first.
+
+    Calls of one createdAt come in another order for each query (the reference says
+    nothing of it), the same through that query's pages.
+    """
+    rng = random.Random(7)
 
     class Pager:
         def __init__(self, *, start_at: dt.datetime, end_at: dt.datetime, page_size: int) -> None:
-            self.found = [c for c in newest_first if start_at <= c.created_at <= end_at]  # type: ignore[operator]
+            inside = [c for c in calls if start_at <= c.created_at <= end_at]  # type: ignore[operator]
+            rng.shuffle(inside)
+            self.found = sorted(inside, key=lambda c: c.created_at, reverse=True)  # type: ignore[arg-type,return-value]
 
         async def pages(self) -> AsyncIterator[asyncsdk.CallPage]:
             for i in range(0, max(len(self.found), 1), size):
