@@ -12,17 +12,22 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
+import re
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
+import yarl
+from aioresponses import CallbackResult
 
 import asyncsdk
 from asyncsdk import Client, ListingCheckpoint
 from asyncsdk.server import Dataset, EmbeddedServer, ServerConfig
 
-from ._support import ACCESS_KEY
+from ._aioresponses_compat import CompatClientResponse, MockAPI
+from ._support import ACCESS_KEY, WORKSPACE
 
 #: 1,200 calls in 40 ms: 30 calls share each createdAt, the first ones the dataset's start.
 TIED = Dataset(1200, seed=23, span=dt.timedelta(milliseconds=40))
@@ -176,3 +181,49 @@ async def test_created_at_in_other_time_zones_lists_and_resumes_each_call_once(s
     saved = ListingCheckpoint.from_json(first.checkpoint().to_json())
     rest = [call.id async for call in listing(saved)]
     assert Counter(taken + rest) == Counter(c.id for c in calls if start <= c.created_at < end)  # type: ignore[operator]
+
+
+#: createdAt as an API might write it with nanoseconds, around a cut at 09:00:02Z.
+NANOS = [
+    "2026-10-02T09:00:01.999999400Z",  # decodes to 09:00:01.999999
+    "2026-10-02T09:00:01.999999600Z",  # decodes to 09:00:02: the next shard's
+    "2026-10-02T10:00:01.999999999+01:00",
+    "2026-10-02T09:00:02.000000000Z",
+    "2026-10-02T09:00:02.000000001Z",
+    "2026-10-02T09:00:03.999999700Z",  # decodes to 09:00:04, the window's end
+]
+
+
+def _nanos(text: str) -> int:
+    """Nanoseconds since the epoch of an RFC 3339 time with up to nine digits."""
+    head, _, rest = text.partition(".")
+    zone = rest.lstrip("0123456789")
+    digits = rest[: len(rest) - len(zone)]
+    whole = dt.datetime.fromisoformat(head + zone)
+    return int(whole.timestamp()) * 10**9 + int(digits.ljust(9, "0"))
+
+
+@pytest.mark.parametrize("shards", [1, 2])
+async def test_created_at_finer_than_a_microsecond_is_listed_once(
+    mock_api: MockAPI, mock_client: Client, shards: int
+) -> None:
+    """The SDK reads createdAt to the microsecond, rounding; an API reading bounds to
+    the nanosecond (inclusive) serves a call a microsecond's rounding moves across a
+    cut: the second of margin around each shard's window keeps it in some query."""
+    calls = [(str(uuid.uuid4()), text) for text in NANOS]
+    calls.sort(key=lambda c: _nanos(c[1]), reverse=True)
+
+    def answer(url: yarl.URL, **_: Any) -> CallbackResult:
+        low, high = (_nanos(url.query[name]) for name in ("startAt", "endAt"))
+        found = [{"id": i, "createdAt": t} for i, t in calls if low <= _nanos(t) <= high]
+        return CallbackResult(
+            body=json.dumps({"results": found}), response_class=CompatClientResponse
+        )
+
+    mock_api.get(re.compile(r"^https://api\.bird\.test/.*calls.*$"), callback=answer, repeat=True)
+    start = dt.datetime(2026, 10, 2, 9, 0, tzinfo=dt.UTC)
+    listing = asyncsdk.iter_call_log(
+        mock_client, WORKSPACE, start_at=start, end_at=start + 4 * SECOND, shards=shards
+    )
+    listed = Counter([str(call.id) async for call in listing])
+    assert listed == Counter(i for i, t in calls if not t.startswith("2026-10-02T09:00:03.9"))
