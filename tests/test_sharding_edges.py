@@ -1,10 +1,11 @@
-"""Sharded listings at the edges a random draw found: splits, bounds, checkpoints.
+"""Sharded listings at the edges: splits, bounds, checkpoints, how createdAt is written.
 
-Each test here failed before the fix it guards: a split that left a shard an empty
+The first three guard fixes (each failed before): a split that left a shard an empty
 window (a checkpoint that could not be resumed, and shards splitting without end), a
 checkpoint whose last call handed over is written in a time zone near the end of the
 calendar, and an API whose page tokens count the calls served when more calls than a
-page are created while a shard pages.
+page are created while a shard pages. The rest try what the reference leaves open:
+createdAt in other zones, tied calls in another order per query, nanoseconds.
 """
 
 from __future__ import annotations
