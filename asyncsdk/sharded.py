@@ -374,15 +374,17 @@ class ShardedListing:
                     body=call.to_json(),
                 )
             previous = created
-            if last is not None and (
-                created > last or (created == last and call.id.int in last_ids)
-            ):
+            if last is not None and created >= last and (created > last or call.id.int in last_ids):
                 continue
-            if created != last:
-                last, last_ids = created, set()
-            last_ids.add(call.id.int)
             if start <= created < end and not shard.was_handed_over(created, call.id):
                 kept.append(call)
+        if previous is not None and (last is None or previous <= last):
+            if last is None or previous < last:
+                last, last_ids = previous, set()
+            for call in reversed(page.results):  # the calls at the page's oldest createdAt
+                if call.created_at != previous:
+                    break
+                last_ids.add(call.id.int)
         shard.last_seen, shard.last_ids = last, last_ids
         if last is not None:
             # A resumed shard starts at ``after``: the calls newer than that, which it
