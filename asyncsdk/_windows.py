@@ -64,8 +64,13 @@ def query_window(
     whole second at or after ``end``. A resumed shard, which handed over everything
     newer than ``after``, asks only up to the first whole second past ``after`` (calls
     created at ``after`` itself may not all have been handed over). At the ends of the
-    calendar (year 1, year 9999) a bound that cannot move stays where it is.
+    calendar (year 1, year 9999) a bound that cannot move stays where it is. Any
+    time zone is read in UTC (the second past 23:59:59.5+01:00 on 9999-12-31 is no
+    date in that zone).
     """
+    start, end = start.astimezone(dt.UTC), end.astimezone(dt.UTC)
+    if after is not None:
+        after = after.astimezone(dt.UTC)
     low = _floor(start)
     if low > _EARLIEST:
         low -= _SECOND
@@ -86,16 +91,20 @@ def even_cuts(start: dt.datetime, end: dt.datetime, shards: int) -> list[dt.date
     return [start, *sorted(cut for cut in inner if start < cut < end), end]
 
 
-def split_cuts(start: dt.datetime, top: dt.datetime, parts: int) -> list[dt.datetime]:
-    """Cut ``[start, top]``, the rest of a busy shard, into at most ``parts`` pieces.
+def split_cuts(
+    start: dt.datetime, top: dt.datetime, end: dt.datetime, parts: int
+) -> list[dt.datetime]:
+    """Cut ``[start, top]``, the rest of a busy shard of ``[start, end)``, into pieces.
 
-    Returns ``start`` and the cuts ``M``, whole seconds with ``start < M <= top`` in
-    increasing order: the shard keeps ``[M_last, end)``, new shards take the pieces
-    below. Only ``[start]`` when no whole second is in range.
+    Returns ``start`` and at most ``parts - 1`` cuts ``M``, whole seconds with
+    ``start < M <= top`` and ``M < end`` in increasing order: the shard keeps
+    ``[M_last, end)``, which must hold something (a query reaching past ``end`` can
+    leave ``top`` at ``end`` itself), new shards take the pieces below. Only
+    ``[start]`` when no whole second is in range.
     """
     rest = top - start
     cuts = {_nearest(start + rest * j / parts) for j in range(1, parts)}
-    return [start, *sorted(cut for cut in cuts if start < cut <= top)]
+    return [start, *sorted(cut for cut in cuts if start < cut <= top and cut < end)]
 
 
 def pages_left(calls: int, span: dt.timedelta, rest: dt.timedelta, page_size: int) -> float:

@@ -35,6 +35,8 @@ class ShardCheckpoint(msgspec.Struct, frozen=True, kw_only=True, rename="camel")
     the API's order among calls created at the same time is not something to rely on.
     A resumed shard lists its window again up to ``after`` and drops what is newer, and
     those IDs; no position in a page is kept, since pages move when calls are created.
+    ``after_ids`` holds the calls of one ``createdAt``: a few when the API writes
+    milliseconds, as many as a busy second holds if it writes whole seconds.
 
     Attributes:
         start: Start of the shard's window (raised when the shard was split).

@@ -52,6 +52,7 @@ class _Shard:
         "fetched_all",
         "go",
         "handed",
+        "last_ids",
         "last_seen",
         "passed",
         "recent",
@@ -70,7 +71,9 @@ class _Shard:
         self.passed = (state.after, frozenset(state.after_ids))
         self.cursor = state.after  # the oldest createdAt fetched: where splits may cut
         self.fetched = state.seen  # calls of the window fetched in [cursor, end)
-        self.last_seen: dt.datetime | None = None  # for the newest-first check
+        # The oldest createdAt served, and the IDs served at it: what the shard has passed.
+        self.last_seen: dt.datetime | None = None
+        self.last_ids: set[int] = set()
         self.recent: tuple[int, dt.timedelta] = (0, dt.timedelta(0))  # last page: calls, span
         self.fetched_all = False
         self.done = False  # everything fetched was handed over
@@ -268,6 +271,7 @@ class ShardedListing:
         self._shards.remove(shard)
         shard.cursor = shard.last_seen = shard.after = None
         shard.after_ids = []
+        shard.last_ids = set()
 
     async def aclose(self) -> None:
         """Stop: cancel every page in flight. Idempotent."""
@@ -346,9 +350,16 @@ class ShardedListing:
                 await asyncio.wait(tasks)
 
     def _accept(self, shard: _Shard, page: CallPage) -> list[Call]:
-        """Check a page's order, keep the calls of the shard's window, note its progress."""
+        """Check a page's order, keep the calls of the shard's window, note its progress.
+
+        A call newer than the oldest the shard was served, or served at that very
+        ``createdAt`` already, is one the shard has passed: served again (a page token
+        that counts the calls served, while calls are created above) or created since,
+        the next listing's, as on a resume. A page itself must be newest first.
+        """
         start, end = shard.start, shard.end
-        previous = shard.last_seen
+        last, last_ids = shard.last_seen, shard.last_ids
+        previous: dt.datetime | None = None
         kept: list[Call] = []
         for position, call in enumerate(page.results):
             created = call.created_at
@@ -363,20 +374,27 @@ class ShardedListing:
                     body=call.to_json(),
                 )
             previous = created
+            if last is not None and created >= last and (created > last or call.id.int in last_ids):
+                continue
             if start <= created < end and not shard.was_handed_over(created, call.id):
                 kept.append(call)
-        shard.last_seen = previous
-        if previous is not None:
+        if previous is not None and (last is None or previous <= last):
+            if last is None or previous < last:
+                last, last_ids = previous, set()
+            for call in reversed(page.results):  # the calls at the page's oldest createdAt
+                if call.created_at != previous:
+                    break
+                last_ids.add(call.id.int)
+        shard.last_seen, shard.last_ids = last, last_ids
+        if last is not None:
             # A resumed shard starts at ``after``: the calls newer than that, which it
             # asks for again and drops, must not let a split cut above it.
-            shard.cursor = previous if shard.cursor is None else min(shard.cursor, previous)
+            shard.cursor = last if shard.cursor is None else min(shard.cursor, last)
         shard.fetched += len(kept)
         results = page.results
         if len(results) >= 2 and results[0].created_at is not None and previous is not None:
             shard.recent = (len(results), results[0].created_at - previous)
-        shard.fetched_all = page.next_page_token is None or (
-            previous is not None and previous < start
-        )
+        shard.fetched_all = page.next_page_token is None or (last is not None and last < start)
         return kept
 
     def _split(self, shard: _Shard, *, free: int) -> list[_Shard]:
@@ -397,7 +415,7 @@ class ShardedListing:
         if pages < SPLIT_MIN_PAGES:
             return []
         # Each piece should be worth SPLIT_MIN_PAGES pages: a split costs a partial page.
-        cuts = split_cuts(shard.start, top, int(min(free + 1, pages / SPLIT_MIN_PAGES)))
+        cuts = split_cuts(shard.start, top, shard.end, int(min(free + 1, pages / SPLIT_MIN_PAGES)))
         pieces = [
             _Shard(ShardCheckpoint(start=low, end=high)) for low, high in itertools.pairwise(cuts)
         ]

@@ -16,10 +16,13 @@ call of its window is inside the query; the calls outside the window are dropped
 the neighbouring shard returns them (`asyncsdk._windows` has the rule and the
 evidence). Nor does the reference say whether a page token names where the last page
 ended or counts the calls served before; with a counting token, calls created during
-the listing push the next page back and the API serves calls of the previous page
-again: the shard's `CallPager` drops those (it remembers its last page's IDs). A call
-without a ``createdAt`` cannot be placed and raises `DecodeError`, as does a page out
-of newest-first order (the listing relies on it), a repeat from further back included.
+the listing push the next page back and the API serves calls again, of the previous
+page or, when more than a page was created, of pages before it and new calls too.
+A shard keeps the oldest ``createdAt`` it was served and the IDs served at it, and
+drops what is newer or one of those IDs: calls it has passed (served already, or
+created since, which are the next listing's as on a resume). A call without a
+``createdAt`` cannot be placed and raises `DecodeError`, as does a page out of
+newest-first order (the listing relies on it).
 
 **Busy shards split.** Pages come newest first, so after a page a shard has covered
 ``[cursor, end)``, where ``cursor`` is the oldest ``createdAt`` seen, and the rest of its

@@ -128,6 +128,10 @@ def test_cuts_are_whole_seconds_inside_the_window() -> None:
     assert cuts[0] == start and cuts[-1] == end and cuts == sorted(set(cuts))
     assert all(c.microsecond == 0 for c in cuts[1:-1]) and len(cuts) == 5
     assert even_cuts(T, T + 900 * US * 1000, 8) == [T, T + 900 * US * 1000]  # no second inside
-    split = split_cuts(T + 100 * US, T + 3 * S + 10 * US, 8)
+    split = split_cuts(T + 100 * US, T + 3 * S + 10 * US, T + 9 * S, 8)
     assert split == [T + 100 * US, T + S, T + 2 * S, T + 3 * S]  # at most one per second
-    assert split_cuts(T + 100 * US, T + 900 * US * 1000, 8) == [T + 100 * US]  # paged through
+    # No whole second in range: the shard pages through.
+    assert split_cuts(T + 100 * US, T + 900 * US * 1000, T + S, 8) == [T + 100 * US]
+    # Calls only at the shard's end (an inclusive endAt): no cut may leave it [end, end).
+    assert split_cuts(T - S, T, T, 8) == [T - S]
+    assert split_cuts(T - S, T + S, T + S, 8) == [T - S, T]
