@@ -5,18 +5,18 @@ The calls log of ``[--since, --until)`` is listed by `asyncsdk.iter_call_log` wi
 API's camelCase JSON), page by page as pages arrive.
 
 Exactly once, across crashes. Beside the output is a checkpoint file (``OUT`` with
-``.checkpoint.json``): the listing's checkpoint (each shard's window and token) and the
-output's length in bytes when it was taken. After each page, its lines are written,
-flushed and fsynced, and only then is the checkpoint rewritten (a temporary file,
-fsynced, renamed over the old one). So the checkpoint never counts a line that is not
-on disk, and what the output holds beyond the checkpointed length (a page written but
-not checkpointed when the process died, a line cut short) is exactly what the
-checkpoint has not yet handed over: ``--resume`` cuts the output back to that length
-and continues the listing from the checkpoint, so nothing is lost and nothing is
+``.checkpoint.json``): the listing's checkpoint (each shard's window and the last call
+it handed over) and the output's length in bytes when it was taken. After each page, its
+lines are written, flushed and fsynced, and only then is the checkpoint rewritten (a
+temporary file, fsynced, renamed over the old one). So the checkpoint never counts a
+line that is not on disk, and what the output holds beyond the checkpointed length (a
+page written but not checkpointed when the process died, a line cut short) is exactly
+what the checkpoint has not yet handed over: ``--resume`` cuts the output back to that
+length and continues the listing from the checkpoint, so nothing is lost and nothing is
 written twice. A run writes its checkpoint before its first line: an output without a
-checkpoint is not an export this command made, and is never cut. The checkpoint file
-and the fsyncs are in `asyncsdk.cli._checkpoint`: they run on a worker thread, in
-order, so the event loop keeps receiving pages while the disk catches up.
+checkpoint is not an export this command made, and is never cut. The checkpoint file and
+the fsyncs are in `asyncsdk.cli._checkpoint`: they run on a worker thread, in order, so
+the event loop keeps receiving pages while the disk catches up.
 
 A fresh run that fails or is interrupted before its first page leaves no checkpoint and
 no empty output behind: nothing was handed over, and they would only block the
