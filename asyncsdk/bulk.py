@@ -47,7 +47,7 @@ from ._giveup import give_up_reason, proves_access
 from ._source import EMPTY, END, Source
 from .client import Client
 from .config import DEFAULT_CONCURRENCY
-from .errors import BirdError, ConfigurationError, RunStoppedError
+from .errors import BirdError, ConfigurationError, PermissionDeniedError, RunStoppedError
 from .models import Call
 
 __all__ = ["CallResult", "CallStream", "Leftovers", "SequenceNotStr", "gather_calls", "iter_calls"]
@@ -310,10 +310,33 @@ def _open_early(*, retries_then: int, retries_now: int) -> bool:
 
 
 def _stop_reason(result: CallResult, *, proven: bool) -> str | None:
-    """Why the run stops at ``result``, or None: a hopeless failure before any access."""
+    """Why the run may stop at ``result``, or None: a hopeless failure before any access."""
     if proven or result.error is None:
         return None
     return give_up_reason(result.error)
+
+
+def _warm(client: Client) -> bool:
+    """Whether the client has already fetched something: access is proven, no probe needed.
+
+    A web app shares one client: its ``gather_calls`` of 10 IDs must not pay a lone
+    first round trip, nor stop on a connection refused during a rolling restart.
+    """
+    return client.stats.succeeded > 0
+
+
+def _confirmed(suspects: int, forbidden: int) -> bool:
+    """Whether the hopeless failures held so far stop the run.
+
+    A 403 may be about one call rather than the workspace, so a run stops on 403s only
+    when two different IDs got one; any other hopeless failure (refused connection,
+    unknown host, 401) is about every request.
+
+    Args:
+        suspects: Hopeless failures held since the run last had no doubt.
+        forbidden: How many of them are 403s.
+    """
+    return suspects > forbidden or forbidden >= 2
 
 
 async def _stream(
@@ -343,10 +366,14 @@ async def _stream(
 
     index = 0
     cancelled = False
-    answered = False  # any outcome yet: the run opens to `concurrency`
-    proven = False  # an outcome showed access: hopeless failures no longer stop the run
+    # Any outcome yet: the run opens to `concurrency`. An outcome showed access:
+    # hopeless failures no longer stop the run. A client that fetched before starts so.
+    answered = proven = _warm(client)
     stop: RunStoppedError | None = None
-    held: CallResult | None = None  # the result that stopped the run
+    # Results held since the first hopeless failure, until an outcome proves access
+    # (they are then yielded) or the requests in flight end without one (the run stops).
+    held: list[CallResult] = []
+    suspects = forbidden = 0
     retries_then = client.stats.retries
     timer = asyncio.get_running_loop().call_later(OPEN_AFTER, completed.put_nowait, _OPEN)
 
@@ -354,6 +381,8 @@ async def _stream(
         """Take IDs while a slot is free and the source gives them without waiting."""
         nonlocal index
         width = _width(concurrency, answered=answered)
+        if suspects:  # in doubt: a lone 403 asks one more ID; otherwise take none
+            width = 0 if _confirmed(suspects, forbidden) else 1
         while not state.stopped and state.reader is None and len(in_flight) < width:
             call_id = take_nowait()
             if call_id is EMPTY:
@@ -368,6 +397,20 @@ async def _stream(
     try:
         while True:
             fill()
+            if suspects and not in_flight:
+                if _confirmed(suspects, forbidden):
+                    first = next(r for r in held if _stop_reason(r, proven=False) is not None)
+                    assert first.error is not None
+                    reason = _stop_reason(first, proven=False)
+                    assert reason is not None
+                    stop = RunStoppedError(reason, cause=first.error)
+                    raise stop
+                if state.reader is None:  # a lone 403 and nothing else to try: an outcome
+                    suspects = forbidden = 0
+                    while held:
+                        yield held.pop(0)
+                        if is_queue:
+                            source.done()
             if not in_flight and state.reader is None:
                 return
             task = await completed.get()
@@ -391,25 +434,32 @@ async def _stream(
             result = task.result()  # a bug's exception leaves the ID in the leftovers
             del in_flight[task]
             assert isinstance(result, CallResult)
-            reason = _stop_reason(result, proven=proven)
-            if reason is not None:
-                assert result.error is not None
-                held, stop = result, RunStoppedError(reason, cause=result.error)
-                raise stop
+            if _stop_reason(result, proven=proven) is not None:
+                suspects += 1
+                forbidden += isinstance(result.error, PermissionDeniedError)
+                held.append(result)
+                answered = True
+                continue
             proven = proven or proves_access(result.error)
+            if suspects and not proven:  # still in doubt: hold it with the others
+                held.append(result)
+                continue
             if not answered:  # open up now: the consumer may hold this result a while
                 answered = True
-                fill()
-            yield result  # closing the stream after a break or an error raises here
-            if is_queue:
-                source.done()
+            suspects = forbidden = 0  # access proven: what was held is ordinary outcomes
+            held.append(result)
+            fill()
+            while held:  # those not yet yielded stay in `held`: the leftovers
+                yield held.pop(0)  # closing the stream after a break or an error raises here
+                if is_queue:
+                    source.done()
     except asyncio.CancelledError:
         cancelled = True
         raise
     finally:
         timer.cancel()
         try:
-            state.leftovers = _with_result(await _cancel_all(in_flight, state, index), held)
+            state.leftovers = _with_results(await _cancel_all(in_flight, state, index), held)
         finally:
             # Every ID taken is marked done once: the one whose result was in the
             # consumer's hands when the loop was left, and each of the leftovers.
@@ -430,11 +480,11 @@ async def _stream(
         await source.aclose()
 
 
-def _with_result(left: Leftovers, result: CallResult | None) -> Leftovers:
-    """``left`` with one more complete, unconsumed result (kept in input order)."""
-    if result is None:
+def _with_results(left: Leftovers, held: list[CallResult]) -> Leftovers:
+    """``left`` with the complete results held back, unconsumed (kept in input order)."""
+    if not held:
         return left
-    results = sorted((*left.results, result), key=lambda r: r.index)
+    results = sorted((*left.results, *held), key=lambda r: r.index)
     return Leftovers(tuple(results), left.unfinished)
 
 
