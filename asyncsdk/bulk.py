@@ -15,10 +15,15 @@ silently: a closed stream's `CallStream.leftovers` lists the results complete bu
 consumed and the IDs whose requests were cancelled. `CallStream.drain` stops reading
 new IDs and lets those in flight finish.
 
-A run that cannot succeed stops: until something has succeeded, an ID that fails in a
-way every later request would repeat (`asyncsdk._giveup`: refused connection, unknown
-host, 401, 403) ends the run with `RunStoppedError`, after one ID's retries, since a
-run sends one request alone until its first outcome.
+A run that cannot succeed stops: until an outcome proves access (a call, or an answer
+about the request such as a 404: `asyncsdk._giveup.proves_access`), an ID that fails
+in a way every later request would repeat (`asyncsdk._giveup.give_up_reason`: refused
+connection, unknown host, 401; a 403 only when two IDs got one, since a 403 may be
+about one call) ends the run with `RunStoppedError`, after one ID's retries, since a
+run sends one request alone until its first outcome. Such a failure while other
+requests are in flight holds the run (no new IDs) until they end: one that proves
+access keeps the run going. A client that has already fetched something has proven
+access: its runs start at full width and do not stop this way.
 
 Imports: the standard library, msgspec, and the client, config, errors, models,
 _giveup, _protocol and _source modules of this package.
@@ -269,12 +274,14 @@ def iter_calls(
             in-flight requests are cancelled.
         RunStoppedError: While iterating: before anything succeeded, an ID failed in a
             way every later request would repeat (nothing answers at the API's address,
-            its host does not resolve, 401, 403). The requests in flight are cancelled
-            and the source is not read further; `CallStream.leftovers` (and the error's
-            ``results`` and ``not_tried``) list what was taken and not delivered. Until
-            its first outcome a stream sends one request alone (for at most `OPEN_AFTER`
-            seconds unless that request is being retried), so this costs one ID's
-            retries, not ``concurrency`` of them.
+            its host does not resolve, 401; 403 for two IDs), and the requests in
+            flight then ended without proving access. The source is not read further;
+            `CallStream.leftovers` (and the error's ``results`` and ``not_tried``) list
+            what was taken and not delivered. Until its first outcome a stream sends one
+            request alone (for at most `OPEN_AFTER` seconds unless that request is
+            retrying a connection failure), so this costs one ID's retries, not
+            ``concurrency`` of them. A client that has fetched before skips that start
+            and never stops this way.
     """
     _check_concurrency(concurrency)
     workspace = _protocol.canonical_id("workspace_id", workspace_id)
@@ -287,8 +294,10 @@ def iter_calls(
 OPEN_AFTER: Final = 1.0
 """Seconds a run waits for its first outcome before it opens to ``concurrency`` anyway.
 
-Unless the client retried meanwhile: then the first ID is failing, and its verdict
-(after its retries) decides whether the run stops or opens.
+Unless the client retried a connection failure meanwhile: then the first ID may be
+failing in a way that stops the run, and its verdict (after its retries) decides
+whether the run stops or opens. A 429, a 5xx or a timeout never stops a run, so
+retrying one (a ``Retry-After`` of many seconds) does not hold the run back.
 """
 
 _OPEN: Final = object()  # put on the completion queue when OPEN_AFTER has passed
@@ -305,8 +314,21 @@ def _width(concurrency: int, *, answered: bool) -> int:
 
 
 def _open_early(*, retries_then: int, retries_now: int) -> bool:
-    """Whether a run still waiting for its first outcome opens at `OPEN_AFTER`: no retry."""
+    """Whether a run still waiting for its first outcome opens at `OPEN_AFTER`.
+
+    Args:
+        retries_then: The client's connection retries when the run started.
+        retries_now: The same count now.
+
+    Returns:
+        True unless a connection failure was retried: only those may end in a stop.
+    """
     return retries_now == retries_then
+
+
+def _connection_retries(client: Client) -> int:
+    """The client's retries of connection failures so far (see `retry.retry_reason`)."""
+    return client.stats.retries_by_reason.get("connection", 0)
 
 
 def _stop_reason(result: CallResult, *, proven: bool) -> str | None:
@@ -374,7 +396,7 @@ async def _stream(
     # (they are then yielded) or the requests in flight end without one (the run stops).
     held: list[CallResult] = []
     suspects = forbidden = 0
-    retries_then = client.stats.retries
+    retries_then = _connection_retries(client)
     timer = asyncio.get_running_loop().call_later(OPEN_AFTER, completed.put_nowait, _OPEN)
 
     def fill() -> None:
@@ -415,7 +437,7 @@ async def _stream(
                 return
             task = await completed.get()
             if task is _OPEN:
-                retries_now = client.stats.retries
+                retries_now = _connection_retries(client)
                 if not answered and _open_early(retries_then=retries_then, retries_now=retries_now):
                     answered = True
                 continue
@@ -552,10 +574,11 @@ async def gather_calls(
     Raises:
         RunStoppedError: Before anything succeeded, an ID failed in a way every later
             request would repeat (nothing answers at the API's address, its host does not
-            resolve, 401, 403): the run stopped there, after one ID's retries, without
-            trying the rest. Its ``results`` is the list this function would return with
-            ``None`` at each ID not tried, and its ``not_tried`` those IDs (as given, once
-            each); ``reason`` says why in one line. With ``fail_fast``, the deciding error
+            resolve, 401; 403 for two IDs): the run stopped there, after one ID's
+            retries, without trying the rest (see `iter_calls`). Its ``results`` is the
+            list this function would return with ``None`` at each ID not tried, and its
+            ``not_tried`` those IDs (as given, once each); ``reason`` says why in one
+            line. With ``fail_fast``, the deciding error
             itself is raised instead.
         InvalidIDError: ``workspace_id`` or ``channel_id`` is not a UUID; with
             ``fail_fast``, also the first invalid call ID, before any request.

@@ -161,3 +161,17 @@ async def test_every_id_gets_one_outcome_or_is_not_tried(server: EmbeddedServer,
     else:
         assert not not_tried
     assert not any(isinstance(r, NotFoundError) and give_up_reason(r) for r in by_id.values())
+
+
+async def test_a_throttled_first_call_does_not_hold_the_run(server: EmbeddedServer) -> None:
+    """A 429 cannot stop a run, so waiting out its Retry-After alone would only cost time."""
+    ds = server.dataset
+    ids = list(ds.call_ids[:8])
+    server.script(ids[0], ScriptedResponse(status=429, headers={"Retry-After": "5"}))
+    async with Client(access_key=ACCESS_KEY, base_url=server.base_url, rate_limit=1000.0) as c:
+        async with asyncio.timeout(HANG_GUARD):
+            results = await gather_calls(c, ds.workspace_id, ds.channel_id, ids, concurrency=8)
+    assert all(isinstance(r, Call) for r in results)
+    order = [r.call_id for r in server.requests]
+    first_retry = order.index(str(ids[0]), 1)
+    assert set(order[1:first_retry]) == {str(i) for i in ids[1:]}  # the others went on
