@@ -578,8 +578,7 @@ async def gather_calls(
             retries, without trying the rest (see `iter_calls`). Its ``results`` is the
             list this function would return with ``None`` at each ID not tried, and its
             ``not_tried`` those IDs (as given, once each); ``reason`` says why in one
-            line. With ``fail_fast``, the deciding error
-            itself is raised instead.
+            line. With ``fail_fast``, the deciding error itself is raised instead.
         InvalidIDError: ``workspace_id`` or ``channel_id`` is not a UUID; with
             ``fail_fast``, also the first invalid call ID, before any request.
         BirdError: With ``fail_fast``, the first error.
