@@ -361,6 +361,22 @@ def _confirmed(suspects: int, forbidden: int) -> bool:
     return suspects > forbidden or forbidden >= 2
 
 
+def _doubt_width(suspects: int, forbidden: int, *, held: int) -> int:
+    """Requests allowed in flight while hopeless failures are held (``suspects`` > 0).
+
+    None once they stop the run (`_confirmed`). A lone 403 asks one more ID; if an
+    outcome that is neither proof nor hopeless (a 5xx, a timeout) is held with it, the
+    run cannot tell: the 403 is that ID's outcome and the run goes on, rather than
+    going through the source one ID at a time with every result held back.
+
+    Args:
+        suspects: Hopeless failures held.
+        forbidden: How many of them are 403s.
+        held: Results held, hopeless or not.
+    """
+    return 0 if _confirmed(suspects, forbidden) or held > suspects else 1
+
+
 async def _stream(
     client: Client,
     workspace: str,
@@ -404,7 +420,7 @@ async def _stream(
         nonlocal index
         width = _width(concurrency, answered=answered)
         if suspects:  # in doubt: a lone 403 asks one more ID; otherwise take none
-            width = 0 if _confirmed(suspects, forbidden) else 1
+            width = _doubt_width(suspects, forbidden, held=len(held))
         while not state.stopped and state.reader is None and len(in_flight) < width:
             call_id = take_nowait()
             if call_id is EMPTY:
@@ -427,12 +443,13 @@ async def _stream(
                     assert reason is not None
                     stop = RunStoppedError(reason, cause=first.error)
                     raise stop
-                if state.reader is None:  # a lone 403 and nothing else to try: an outcome
+                if state.reader is None or len(held) > suspects:  # see _doubt_width
                     suspects = forbidden = 0
                     while held:
                         yield held.pop(0)
                         if is_queue:
                             source.done()
+                    continue  # take IDs again
             if not in_flight and state.reader is None:
                 return
             task = await completed.get()

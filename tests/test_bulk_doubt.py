@@ -211,3 +211,24 @@ async def test_cancelled_while_in_doubt_leaves_every_id_accounted_for(
     left = stream.leftovers
     assert [(r.index, type(r.error)) for r in left.results] == [(1, AuthenticationError)]
     assert left.unfinished == ((0, ids[0]), (2, ids[2]))
+
+
+async def test_a_lone_403_then_a_server_error_releases_the_run(server: EmbeddedServer) -> None:
+    """Neither proves anything: the 403 is that ID's outcome, the run goes on at full width.
+
+    Held in doubt instead, every result would wait, one ID at a time, for the source's end.
+    """
+    ds = server.dataset
+    ids = list(ds.call_ids[:12])
+    server.script(ids[0], ScriptedResponse(status=403))
+    for call_id in ids[1:]:
+        server.script(call_id, ScriptedResponse(status=500))
+    async with Client(access_key=ACCESS_KEY, base_url=server.base_url, max_retries=0) as c:
+        stream = iter_calls(c, ds.workspace_id, ds.channel_id, ids, concurrency=4)
+        async with asyncio.timeout(HANG_GUARD), stream:
+            first = await anext(stream)
+            sent_then = len(server.requests)
+            rest = [result async for result in stream]
+    assert isinstance(first.error, PermissionDeniedError)
+    assert sent_then <= 2 + 4 < len(ids)  # delivered before the run went through the source
+    assert sorted(r.index for r in rest) == list(range(1, len(ids)))
