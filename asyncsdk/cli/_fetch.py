@@ -102,28 +102,25 @@ def _parse_line(line: str, where: str) -> str | None:
         raise UsageError(f"{where}: not a call UUID: {text[:80]!r}") from None
 
 
-def _scan_file(path: Path, done: set[int]) -> int:
-    """Check every line of an ID file before any request; return how many IDs it will fetch.
+def _scan_file(path: Path) -> set[int]:
+    """Check every line of an ID file before any request; return its distinct IDs.
 
-    That is the distinct IDs not already in ``done`` (those of ``OUT`` on ``--resume``):
-    a repeated ID is fetched once, so the progress and a stop's "not tried" count it once.
+    A repeated ID is fetched once, so the progress and a stop's "not tried" count it once.
     """
     count = 0
-    fresh: set[int] = set()
+    distinct: set[int] = set()
     try:
         with path.open(encoding="utf-8") as lines:
             for number, line in enumerate(lines, 1):
                 call_id = _parse_line(line, f"{path}:{number}")
                 if call_id is not None:
                     count += 1
-                    key = uuid.UUID(call_id).int
-                    if key not in done:
-                        fresh.add(key)
+                    distinct.add(uuid.UUID(call_id).int)
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read {path}: {exc}") from exc
     if count == 0:
         raise UsageError(f"{path} holds no call IDs")
-    return len(fresh)
+    return distinct
 
 
 def _file_ids(path: Path) -> Iterator[str]:
@@ -243,10 +240,11 @@ def _prepare(args: argparse.Namespace) -> tuple[Path, Path, int | None, set[int]
     """Check the input and output files before any request (blocking is fine here)."""
     out: Path = args.out
     failures_path: Path = args.failures or out.with_name(out.stem + ".failures.jsonl")
+    distinct = _scan_file(Path(args.ids)) if args.ids != "-" else None
     if not args.resume and out.exists() and out.stat().st_size > 0:
         raise UsageError(f"{out} exists; pass --resume to continue it, or remove it")
     done = _load_done(out) if args.resume else set()
-    total = _scan_file(Path(args.ids), done) if args.ids != "-" else None
+    total = None if distinct is None else len(distinct - done)  # what this run will fetch
     return out, failures_path, total, done
 
 
