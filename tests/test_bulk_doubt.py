@@ -190,9 +190,9 @@ async def test_cancelled_while_in_doubt_leaves_every_id_accounted_for(
     """A refusal held while slow calls are in flight, then the consumer is cancelled."""
     ds = server.dataset
     ids = list(ds.call_ids[:3])
-    server.script(ids[0], ScriptedResponse(delay=5))  # slow: the run opens meanwhile
+    server.script(ids[0], ScriptedResponse(delay=60))  # slow: the run opens meanwhile
     server.script(ids[1], ScriptedResponse(status=401))
-    server.script(ids[2], ScriptedResponse(delay=5))
+    server.script(ids[2], ScriptedResponse(delay=60))
     got: list[CallResult] = []
     async with Client(access_key=ACCESS_KEY, base_url=server.base_url, rate_limit=1000.0) as c:
         stream = iter_calls(c, ds.workspace_id, ds.channel_id, ids, concurrency=3)
@@ -203,7 +203,7 @@ async def test_cancelled_while_in_doubt_leaves_every_id_accounted_for(
                     got.append(result)  # pragma: no cover - nothing is yielded in doubt
 
         task = asyncio.create_task(consume())
-        for _ in range(400):  # bounded: until the 401 is in and held (the client counts it)
+        for _ in range(3000):  # bounded: until the 401 is in and held (the client counts it)
             if c.stats.failed:
                 break
             await asyncio.sleep(0.01)
