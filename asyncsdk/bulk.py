@@ -483,11 +483,12 @@ async def _stream(
             if suspects and not proven:  # still in doubt: hold it with the others
                 held.append(result)
                 continue
-            if not answered:  # open up now: the consumer may hold this result a while
-                answered = True
+            opening = not answered or suspects > 0
+            answered = True
             suspects = forbidden = 0  # access proven: what was held is ordinary outcomes
             held.append(result)
-            fill()
+            if opening:  # open up now: the consumer may hold this result a while
+                fill()
             while held:  # those not yet yielded stay in `held`: the leftovers
                 yield held.pop(0)  # closing the stream after a break or an error raises here
                 if is_queue:
