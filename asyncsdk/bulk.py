@@ -48,7 +48,7 @@ from typing import Any, Final, NoReturn, Protocol, TypeVar, overload
 import msgspec
 
 from . import _protocol
-from ._giveup import give_up_reason, proves_access
+from ._giveup import doubt_width, give_up_reason, proves_access, stop_confirmed
 from ._source import EMPTY, END, Source
 from .client import Client
 from .config import DEFAULT_CONCURRENCY
@@ -347,36 +347,6 @@ def _warm(client: Client) -> bool:
     return client.stats.succeeded > 0
 
 
-def _confirmed(suspects: int, forbidden: int) -> bool:
-    """Whether the hopeless failures held so far stop the run.
-
-    A 403 may be about one call rather than the workspace, so a run stops on 403s only
-    when two different IDs got one; any other hopeless failure (refused connection,
-    unknown host, 401) is about every request.
-
-    Args:
-        suspects: Hopeless failures held since the run last had no doubt.
-        forbidden: How many of them are 403s.
-    """
-    return suspects > forbidden or forbidden >= 2
-
-
-def _doubt_width(suspects: int, forbidden: int, *, held: int) -> int:
-    """Requests allowed in flight while hopeless failures are held (``suspects`` > 0).
-
-    None once they stop the run (`_confirmed`). A lone 403 asks one more ID; if an
-    outcome that is neither proof nor hopeless (a 5xx, a timeout) is held with it, the
-    run cannot tell: the 403 is that ID's outcome and the run goes on, rather than
-    going through the source one ID at a time with every result held back.
-
-    Args:
-        suspects: Hopeless failures held.
-        forbidden: How many of them are 403s.
-        held: Results held, hopeless or not.
-    """
-    return 0 if _confirmed(suspects, forbidden) or held > suspects else 1
-
-
 async def _stream(
     client: Client,
     workspace: str,
@@ -420,7 +390,7 @@ async def _stream(
         nonlocal index
         width = _width(concurrency, answered=answered)
         if suspects:  # in doubt: a lone 403 asks one more ID; otherwise take none
-            width = _doubt_width(suspects, forbidden, held=len(held))
+            width = doubt_width(suspects, forbidden, held=len(held))
         while not state.stopped and state.reader is None and len(in_flight) < width:
             call_id = take_nowait()
             if call_id is EMPTY:
@@ -436,14 +406,14 @@ async def _stream(
         while True:
             fill()
             if suspects and not in_flight:
-                if _confirmed(suspects, forbidden):
+                if stop_confirmed(suspects, forbidden):
                     first = next(r for r in held if _stop_reason(r, proven=False) is not None)
                     assert first.error is not None
                     reason = _stop_reason(first, proven=False)
                     assert reason is not None
                     stop = RunStoppedError(reason, cause=first.error)
                     raise stop
-                if state.reader is None or len(held) > suspects:  # see _doubt_width
+                if state.reader is None or len(held) > suspects:  # see `doubt_width`
                     suspects = forbidden = 0
                     while held:
                         yield held.pop(0)
