@@ -1,18 +1,22 @@
 """When a run of many requests should stop: failures that every later request would repeat.
 
 A bulk run (``gather_calls``, ``iter_calls``, ``fetch``, ``export``, the webhook
-enrichment) that has not had one success yet and meets one of these failures stops
-within seconds instead of spending the whole batch on it:
+enrichment) that has had no answer proving access yet and meets one of these failures
+stops within seconds instead of spending the whole batch on it:
 
 - the endpoint cannot be reached at all: the connection is refused, the host name does
   not resolve, or its TLS certificate is refused;
 - the API refuses the credential: 401, or 403 for the whole workspace.
 
-Once anything has succeeded, the same failures are an outage or a revoked key in the
-middle of a run: the retry rules (wait, probe, resume) handle those, as before.
+Once an answer has proven access (``proves_access``: a call, or a 404 and the like),
+the same failures are an outage or a revoked key in the middle of a run: the retry
+rules (wait, probe, resume) handle those, as before.
 
-No I/O, no state: ``give_up_reason`` is a pure function of one error, and the caller
-keeps the "has anything succeeded yet" bit beside the mechanism that applies it.
+A 403 may be about one call: the bulk helpers stop on 403s only when two IDs got one
+(``stop_confirmed``; ``doubt_width`` says how far a run in doubt goes meanwhile).
+
+No I/O, no state: pure functions of an error or of counts; the caller keeps the counts
+and the "has an answer proven access yet" bit beside the mechanism that applies them.
 
 Imports: stdlib and `asyncsdk.errors`.
 """
@@ -34,7 +38,7 @@ from .errors import (
     PermissionDeniedError,
 )
 
-__all__ = ["give_up_reason", "proves_access"]
+__all__ = ["doubt_width", "give_up_reason", "proves_access", "stop_confirmed"]
 
 #: ``errno`` values of a connection attempt that no later attempt would change soon.
 _UNREACHABLE_ERRNOS = frozenset(
@@ -103,6 +107,42 @@ def proves_access(error: BaseException | None) -> bool:
     if error is None:
         return True
     return isinstance(error, APIError) and error.status < 500 and error.status not in _BEFORE_ACCESS
+
+
+def stop_confirmed(suspects: int, forbidden: int) -> bool:
+    """Say whether the hopeless failures a run holds so far stop it.
+
+    A 403 may be about one call rather than the workspace, so a run stops on 403s only
+    when two different IDs got one; any other hopeless failure (refused connection,
+    unknown host, 401) is about every request.
+
+    Args:
+        suspects: Hopeless failures held since the run last had no doubt.
+        forbidden: How many of them are 403s.
+
+    Returns:
+        Whether the run stops (once its requests in flight have ended without proof).
+    """
+    return suspects > forbidden or forbidden >= 2
+
+
+def doubt_width(suspects: int, forbidden: int, *, held: int) -> int:
+    """Say how many requests a run allows in flight while it holds hopeless failures.
+
+    None once they stop the run (`stop_confirmed`). A lone 403 asks one more ID; if an
+    outcome that is neither proof nor hopeless (a 5xx, a timeout) is held with it, the
+    run cannot tell: the 403 is that ID's outcome and the run goes on, rather than
+    going through the source one ID at a time with every result held back.
+
+    Args:
+        suspects: Hopeless failures held.
+        forbidden: How many of them are 403s.
+        held: Results held, hopeless or not.
+
+    Returns:
+        0 or 1: the run takes no new ID, or one more.
+    """
+    return 0 if stop_confirmed(suspects, forbidden) or held > suspects else 1
 
 
 def _root_os_error(error: BirdError) -> BaseException | None:

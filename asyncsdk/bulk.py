@@ -15,10 +15,15 @@ silently: a closed stream's `CallStream.leftovers` lists the results complete bu
 consumed and the IDs whose requests were cancelled. `CallStream.drain` stops reading
 new IDs and lets those in flight finish.
 
-A run that cannot succeed stops: until something has succeeded, an ID that fails in a
-way every later request would repeat (`asyncsdk._giveup`: refused connection, unknown
-host, 401, 403) ends the run with `RunStoppedError`, after one ID's retries, since a
-run sends one request alone until its first outcome.
+A run that cannot succeed stops: until an outcome proves access (a call, or an answer
+about the request such as a 404: `asyncsdk._giveup.proves_access`), an ID that fails
+in a way every later request would repeat (`asyncsdk._giveup.give_up_reason`: refused
+connection, unknown host, 401; a 403 only when two IDs got one, since a 403 may be
+about one call) ends the run with `RunStoppedError`, after one ID's retries, since a
+run sends one request alone until its first outcome. Such a failure while other
+requests are in flight holds the run (no new IDs) until they end: one that proves
+access keeps the run going. A client that has already fetched something has proven
+access: its runs start at full width and do not stop this way.
 
 Imports: the standard library, msgspec, and the client, config, errors, models,
 _giveup, _protocol and _source modules of this package.
@@ -43,11 +48,11 @@ from typing import Any, Final, NoReturn, Protocol, TypeVar, overload
 import msgspec
 
 from . import _protocol
-from ._giveup import give_up_reason, proves_access
+from ._giveup import doubt_width, give_up_reason, proves_access, stop_confirmed
 from ._source import EMPTY, END, Source
 from .client import Client
 from .config import DEFAULT_CONCURRENCY
-from .errors import BirdError, ConfigurationError, RunStoppedError
+from .errors import BirdError, ConfigurationError, PermissionDeniedError, RunStoppedError
 from .models import Call
 
 __all__ = ["CallResult", "CallStream", "Leftovers", "SequenceNotStr", "gather_calls", "iter_calls"]
@@ -269,12 +274,14 @@ def iter_calls(
             in-flight requests are cancelled.
         RunStoppedError: While iterating: before anything succeeded, an ID failed in a
             way every later request would repeat (nothing answers at the API's address,
-            its host does not resolve, 401, 403). The requests in flight are cancelled
-            and the source is not read further; `CallStream.leftovers` (and the error's
-            ``results`` and ``not_tried``) list what was taken and not delivered. Until
-            its first outcome a stream sends one request alone (for at most `OPEN_AFTER`
-            seconds unless that request is being retried), so this costs one ID's
-            retries, not ``concurrency`` of them.
+            its host does not resolve, 401; 403 for two IDs), and the requests in
+            flight then ended without proving access. The source is not read further;
+            `CallStream.leftovers` (and the error's ``results`` and ``not_tried``) list
+            what was taken and not delivered. Until its first outcome a stream sends one
+            request alone (for at most `OPEN_AFTER` seconds unless that request is
+            retrying a connection failure), so this costs one ID's retries, not
+            ``concurrency`` of them. A client that has fetched before skips that start
+            and never stops this way.
     """
     _check_concurrency(concurrency)
     workspace = _protocol.canonical_id("workspace_id", workspace_id)
@@ -287,8 +294,10 @@ def iter_calls(
 OPEN_AFTER: Final = 1.0
 """Seconds a run waits for its first outcome before it opens to ``concurrency`` anyway.
 
-Unless the client retried meanwhile: then the first ID is failing, and its verdict
-(after its retries) decides whether the run stops or opens.
+Unless the client retried a connection failure meanwhile: then the first ID may be
+failing in a way that stops the run, and its verdict (after its retries) decides
+whether the run stops or opens. A 429, a 5xx or a timeout never stops a run, so
+retrying one (a ``Retry-After`` of many seconds) does not hold the run back.
 """
 
 _OPEN: Final = object()  # put on the completion queue when OPEN_AFTER has passed
@@ -305,15 +314,37 @@ def _width(concurrency: int, *, answered: bool) -> int:
 
 
 def _open_early(*, retries_then: int, retries_now: int) -> bool:
-    """Whether a run still waiting for its first outcome opens at `OPEN_AFTER`: no retry."""
+    """Whether a run still waiting for its first outcome opens at `OPEN_AFTER`.
+
+    Args:
+        retries_then: The client's connection retries when the run started.
+        retries_now: The same count now.
+
+    Returns:
+        True unless a connection failure was retried: only those may end in a stop.
+    """
     return retries_now == retries_then
 
 
+def _connection_retries(client: Client) -> int:
+    """The client's retries of connection failures so far (see `retry.retry_reason`)."""
+    return client.stats.retries_by_reason.get("connection", 0)
+
+
 def _stop_reason(result: CallResult, *, proven: bool) -> str | None:
-    """Why the run stops at ``result``, or None: a hopeless failure before any access."""
+    """Why the run may stop at ``result``, or None: a hopeless failure before any access."""
     if proven or result.error is None:
         return None
     return give_up_reason(result.error)
+
+
+def _warm(client: Client) -> bool:
+    """Whether the client has already fetched something: access is proven, no probe needed.
+
+    A web app shares one client: its ``gather_calls`` of 10 IDs must not pay a lone
+    first round trip, nor stop on a connection refused during a rolling restart.
+    """
+    return client.stats.succeeded > 0
 
 
 async def _stream(
@@ -343,17 +374,23 @@ async def _stream(
 
     index = 0
     cancelled = False
-    answered = False  # any outcome yet: the run opens to `concurrency`
-    proven = False  # an outcome showed access: hopeless failures no longer stop the run
+    # Any outcome yet: the run opens to `concurrency`. An outcome showed access:
+    # hopeless failures no longer stop the run. A client that fetched before starts so.
+    answered = proven = _warm(client)
     stop: RunStoppedError | None = None
-    held: CallResult | None = None  # the result that stopped the run
-    retries_then = client.stats.retries
+    # Results held since the first hopeless failure, until an outcome proves access
+    # (they are then yielded) or the requests in flight end without one (the run stops).
+    held: list[CallResult] = []
+    suspects = forbidden = 0
+    retries_then = _connection_retries(client)
     timer = asyncio.get_running_loop().call_later(OPEN_AFTER, completed.put_nowait, _OPEN)
 
     def fill() -> None:
         """Take IDs while a slot is free and the source gives them without waiting."""
         nonlocal index
         width = _width(concurrency, answered=answered)
+        if suspects:  # in doubt: a lone 403 asks one more ID; otherwise take none
+            width = doubt_width(suspects, forbidden, held=len(held))
         while not state.stopped and state.reader is None and len(in_flight) < width:
             call_id = take_nowait()
             if call_id is EMPTY:
@@ -368,11 +405,26 @@ async def _stream(
     try:
         while True:
             fill()
+            if suspects and not in_flight:
+                if stop_confirmed(suspects, forbidden):
+                    first = next(r for r in held if _stop_reason(r, proven=False) is not None)
+                    assert first.error is not None
+                    reason = _stop_reason(first, proven=False)
+                    assert reason is not None
+                    stop = RunStoppedError(reason, cause=first.error)
+                    raise stop
+                if state.reader is None or len(held) > suspects:  # see `doubt_width`
+                    suspects = forbidden = 0
+                    while held:
+                        yield held.pop(0)
+                        if is_queue:
+                            source.done()
+                    continue  # take IDs again
             if not in_flight and state.reader is None:
                 return
             task = await completed.get()
             if task is _OPEN:
-                retries_now = client.stats.retries
+                retries_now = _connection_retries(client)
                 if not answered and _open_early(retries_then=retries_then, retries_now=retries_now):
                     answered = True
                 continue
@@ -391,25 +443,33 @@ async def _stream(
             result = task.result()  # a bug's exception leaves the ID in the leftovers
             del in_flight[task]
             assert isinstance(result, CallResult)
-            reason = _stop_reason(result, proven=proven)
-            if reason is not None:
-                assert result.error is not None
-                held, stop = result, RunStoppedError(reason, cause=result.error)
-                raise stop
-            proven = proven or proves_access(result.error)
-            if not answered:  # open up now: the consumer may hold this result a while
+            if _stop_reason(result, proven=proven) is not None:
+                suspects += 1
+                forbidden += isinstance(result.error, PermissionDeniedError)
+                held.append(result)
                 answered = True
+                continue
+            proven = proven or proves_access(result.error)
+            if suspects and not proven:  # still in doubt: hold it with the others
+                held.append(result)
+                continue
+            opening = not answered or suspects > 0
+            answered = True
+            suspects = forbidden = 0  # access proven: what was held is ordinary outcomes
+            held.append(result)
+            if opening:  # open up now: the consumer may hold this result a while
                 fill()
-            yield result  # closing the stream after a break or an error raises here
-            if is_queue:
-                source.done()
+            while held:  # those not yet yielded stay in `held`: the leftovers
+                yield held.pop(0)  # closing the stream after a break or an error raises here
+                if is_queue:
+                    source.done()
     except asyncio.CancelledError:
         cancelled = True
         raise
     finally:
         timer.cancel()
         try:
-            state.leftovers = _with_result(await _cancel_all(in_flight, state, index), held)
+            state.leftovers = _with_results(await _cancel_all(in_flight, state, index), held)
         finally:
             # Every ID taken is marked done once: the one whose result was in the
             # consumer's hands when the loop was left, and each of the leftovers.
@@ -430,11 +490,11 @@ async def _stream(
         await source.aclose()
 
 
-def _with_result(left: Leftovers, result: CallResult | None) -> Leftovers:
-    """``left`` with one more complete, unconsumed result (kept in input order)."""
-    if result is None:
+def _with_results(left: Leftovers, held: list[CallResult]) -> Leftovers:
+    """``left`` with the complete results held back, unconsumed (kept in input order)."""
+    if not held:
         return left
-    results = sorted((*left.results, result), key=lambda r: r.index)
+    results = sorted((*left.results, *held), key=lambda r: r.index)
     return Leftovers(tuple(results), left.unfinished)
 
 
@@ -502,11 +562,11 @@ async def gather_calls(
     Raises:
         RunStoppedError: Before anything succeeded, an ID failed in a way every later
             request would repeat (nothing answers at the API's address, its host does not
-            resolve, 401, 403): the run stopped there, after one ID's retries, without
-            trying the rest. Its ``results`` is the list this function would return with
-            ``None`` at each ID not tried, and its ``not_tried`` those IDs (as given, once
-            each); ``reason`` says why in one line. With ``fail_fast``, the deciding error
-            itself is raised instead.
+            resolve, 401; 403 for two IDs): the run stopped there, after one ID's
+            retries, without trying the rest (see `iter_calls`). Its ``results`` is the
+            list this function would return with ``None`` at each ID not tried, and its
+            ``not_tried`` those IDs (as given, once each); ``reason`` says why in one
+            line. With ``fail_fast``, the deciding error itself is raised instead.
         InvalidIDError: ``workspace_id`` or ``channel_id`` is not a UUID; with
             ``fail_fast``, also the first invalid call ID, before any request.
         BirdError: With ``fail_fast``, the first error.

@@ -295,7 +295,7 @@ async def test_enrichment_that_cannot_succeed_stops_listen_and_the_next_start_en
             await proc.wait()
     assert code == 1, err
     reason = (
-        "nothing answers at the API address ("
+        "nothing answers at 127.0.0.1:9 ("
         if unreachable
         else "the API refused the credential (401 Unauthorized): check BIRD_ACCESS_KEY"
     )

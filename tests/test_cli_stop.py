@@ -65,3 +65,22 @@ def test_fetch_stops_on_a_refused_key(
     monkeypatch.setenv("BIRD_ACCESS_KEY", ACCESS_KEY)
     assert fetch(api, ids, out, "--resume") == 0
     assert sorted(exported_ids(out)) == sorted(str(c) for c in ds.call_ids)
+
+
+def test_a_stopped_fetch_counts_each_id_not_tried_once(
+    api: tuple[str, Dataset],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Repeated IDs are fetched once, so the summary counts them once, with --resume too."""
+    _, ds = api
+    unique = [str(c) for c in ds.call_ids[:50]]
+    ids = write_ids(tmp_path / "ids.txt", unique + unique[:20])  # 20 repeated
+    out = tmp_path / "calls.jsonl"
+    assert fetch(api, write_ids(tmp_path / "first.txt", unique[:10]), out) == 0
+    monkeypatch.setenv("BIRD_ACCESS_KEY", "a-wrong-key")
+    assert fetch(api, ids, out, "--resume", "--concurrency", "1") == 1
+    err = capsys.readouterr().err
+    summary = err.splitlines()[-1]
+    assert "10 already there, 1 failed" in summary and ", 39 not tried," in summary, summary

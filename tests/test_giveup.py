@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 
 import asyncsdk
-from asyncsdk._giveup import give_up_reason
+from asyncsdk._giveup import doubt_width, give_up_reason, stop_confirmed
 
 from ._support import refused_port
 
@@ -90,3 +90,13 @@ def test_the_reason_names_the_address() -> None:
     dns.__cause__ = socket.gaierror(socket.EAI_NONAME, "Name or service not known")
     reason = give_up_reason(dns) or ""
     assert "api.example.invalid:443 does not resolve" in reason
+
+
+def test_a_run_in_doubt_stops_on_two_403s_or_any_other_refusal() -> None:
+    assert not stop_confirmed(1, 1)  # one 403: maybe about that call alone
+    assert stop_confirmed(2, 2)  # two IDs forbidden: the workspace
+    assert stop_confirmed(1, 0)  # a 401 or a refused connection: every request
+    assert stop_confirmed(2, 1)
+    assert doubt_width(1, 1, held=1) == 1  # a lone 403 asks one more ID
+    assert doubt_width(1, 1, held=2) == 0  # ... and a 5xx beside it proves nothing: release
+    assert doubt_width(1, 0, held=1) == 0  # confirmed: no new ID, wait for those in flight

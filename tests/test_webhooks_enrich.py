@@ -324,7 +324,7 @@ async def test_an_unreachable_api_stops_the_stream_leaving_the_rest_unread(
         stream = enrich_events(client, queue, workspace_id=ds.workspace_id, concurrency=4)
         with pytest.raises(RunStoppedError) as caught:
             await consume(stream)
-    assert "nothing answers at the API address" in caught.value.reason
+    assert "nothing answers at 127.0.0.1:9 (" in caught.value.reason
     assert "\n" not in caught.value.reason
     assert len(stream.leftovers) == 4  # taken, not yielded: the caller hands them on
     assert queue.qsize() == 46  # never read: still where they were
@@ -365,5 +365,24 @@ async def test_after_a_success_the_same_failures_are_yielded_per_event(
     queue.put_nowait(event_for(server, first, "completed"))
     assert isinstance((await anext(stream))[1], Call)
     queue.put_nowait(event_for(server, second, "completed"))  # the key is revoked meanwhile
+    queue.put_nowait(None)
+    assert [type(outcome) async for _, outcome in stream] == [AuthenticationError]
+
+
+async def test_a_not_found_proves_access_as_for_the_bulk_helpers(
+    client: Client, server: EmbeddedServer
+) -> None:
+    """A 404 is an answer about the call, read with the credential: a later 401 is per event."""
+    from asyncsdk import AuthenticationError
+
+    ds = server.dataset
+    first, second = ds.call_ids[:2]
+    server.script(first, ScriptedResponse(status=404))
+    server.script(second, ScriptedResponse(status=401))
+    queue: asyncio.Queue[CallEvent | None] = asyncio.Queue()
+    stream = enrich_events(client, queue, workspace_id=ds.workspace_id)
+    queue.put_nowait(event_for(server, first, "completed"))
+    assert isinstance((await anext(stream))[1], NotFoundError)
+    queue.put_nowait(event_for(server, second, "completed"))
     queue.put_nowait(None)
     assert [type(outcome) async for _, outcome in stream] == [AuthenticationError]

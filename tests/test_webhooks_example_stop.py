@@ -34,5 +34,5 @@ async def test_the_example_stops_its_worker_when_the_api_is_unreachable(
     with pytest.raises(RunStoppedError):  # the worker's error, reported at shutdown
         await asyncio.wait_for(web_server.close(), 60)
     out = capsys.readouterr().out
-    assert out.startswith("enrichment stopped: nothing answers at the API address (")
+    assert out.startswith("enrichment stopped: nothing answers at 127.0.0.1:9 (")
     assert "events taken)" in out and out.count("\n") == 1

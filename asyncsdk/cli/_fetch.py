@@ -102,19 +102,25 @@ def _parse_line(line: str, where: str) -> str | None:
         raise UsageError(f"{where}: not a call UUID: {text[:80]!r}") from None
 
 
-def _scan_file(path: Path) -> int:
-    """Check every line of an ID file before any request; return how many IDs it has."""
+def _scan_file(path: Path) -> set[int]:
+    """Check every line of an ID file before any request; return its distinct IDs.
+
+    A repeated ID is fetched once, so the progress and a stop's "not tried" count it once.
+    """
     count = 0
+    distinct: set[int] = set()
     try:
         with path.open(encoding="utf-8") as lines:
             for number, line in enumerate(lines, 1):
-                if _parse_line(line, f"{path}:{number}") is not None:
+                call_id = _parse_line(line, f"{path}:{number}")
+                if call_id is not None:
                     count += 1
+                    distinct.add(uuid.UUID(call_id).int)
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read {path}: {exc}") from exc
     if count == 0:
         raise UsageError(f"{path} holds no call IDs")
-    return count
+    return distinct
 
 
 def _file_ids(path: Path) -> Iterator[str]:
@@ -234,10 +240,11 @@ def _prepare(args: argparse.Namespace) -> tuple[Path, Path, int | None, set[int]
     """Check the input and output files before any request (blocking is fine here)."""
     out: Path = args.out
     failures_path: Path = args.failures or out.with_name(out.stem + ".failures.jsonl")
-    total = _scan_file(Path(args.ids)) if args.ids != "-" else None
+    distinct = _scan_file(Path(args.ids)) if args.ids != "-" else None
     if not args.resume and out.exists() and out.stat().st_size > 0:
         raise UsageError(f"{out} exists; pass --resume to continue it, or remove it")
     done = _load_done(out) if args.resume else set()
+    total = None if distinct is None else len(distinct - done)  # what this run will fetch
     return out, failures_path, total, done
 
 
@@ -251,9 +258,7 @@ async def run_fetch(args: argparse.Namespace) -> int:
         else _unique_async(_stdin_ids(), done)
     )
     client = client_from_args(args)
-    progress = Progress(
-        None if total is None else max(total - skipped, 0), enabled=not args.no_progress
-    )
+    progress = Progress(total, enabled=not args.no_progress)
     with out.open("ab") as out_file, failures_path.open("wb") as failures_file:
         try:
             async with client:

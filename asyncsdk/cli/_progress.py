@@ -57,21 +57,26 @@ class Progress:
         if self._enabled:
             self._report(final=True)
 
-    def line(self) -> str:
-        """The current state as text: count, percentage, rate, ETA, failures."""
+    def line(self, *, final: bool = False) -> str:
+        """The current state as text: count, percentage, rate, ETA, failures.
+
+        Args:
+            final: The run is over (finished or stopped): no ETA, which would promise
+                an end that is not coming.
+        """
         elapsed = max(self.elapsed, 1e-9)
         rate = self.done / elapsed
         parts = [f"{self.done}" + (f"/{self.total}" if self.total is not None else "")]
         if self.total:
             parts.append(f"{100 * self.done / self.total:5.1f}%")
         parts.append(f"{rate:.1f}/s")
-        if self.total and rate > 0:
+        if self.total and rate > 0 and not final:
             parts.append(f"ETA {_clock((self.total - self.done) / rate)}")
         parts.append(f"failed {self.failed}")
         return "  ".join(parts)
 
     def _report(self, *, final: bool) -> None:
-        text = self.line()
+        text = self.line(final=final)
         if self._tty:
             bar = ""
             if self.total:

@@ -14,12 +14,14 @@ Rules:
   in the workspace's calls log by its ID (``list_call_log(call_id=...)``, a request
   like *Get a call*, answered with the same call), and a call the log does not have
   yields `ChannelUnknownError`, which says to pass the channel.
-- **Stopping when every fetch would fail**: while no fetch has succeeded yet, a
+- **Stopping when every fetch would fail**: until an answer proves access (a call
+  fetched, or an answer about the request such as a 404: `asyncsdk._giveup`'s rule,
+  as for the bulk helpers), a
   failure that every later request would repeat (nothing answers at the API's
   address, its host does not resolve, the credential is refused: see
   `asyncsdk.RunStoppedError`) ends the stream with `RunStoppedError` instead of one
   error per event. Events not read stay in the source; those taken are in
-  `EventStream.leftovers`. After a success, such failures are yielded per event.
+  `EventStream.leftovers`. After that, such failures are yielded per event.
 - **Each call fetched once**: events naming a call whose fetch for the same status is
   in flight share that fetch; once a call was fetched in a terminal status (it no
   longer changes), later events for it reuse that call without a request (the last
@@ -52,7 +54,7 @@ from collections.abc import (
 )
 from typing import Final
 
-from asyncsdk._giveup import give_up_reason
+from asyncsdk._giveup import give_up_reason, proves_access
 from asyncsdk._protocol import canonical_id
 from asyncsdk._source import EMPTY, END, Source
 from asyncsdk.client import Client
@@ -169,9 +171,10 @@ def enrich_events(
 
     The stream raises `asyncsdk.RunStoppedError` (``reason``, ``cause``) when the first
     fetches fail in a way every later one would (refused connection, unresolvable
-    host, refused certificate, 401, 403) before any has succeeded: it stops reading,
+    host, refused certificate, 401, 403) before any answer proved access (a call, or a
+    404 or another answer about the request itself): it stops reading,
     events not read stay in ``events``, and `EventStream.leftovers` lists those taken
-    but not yielded (hand them to the next run). Once a fetch has succeeded, such
+    but not yielded (hand them to the next run). Once access is proven, such
     failures are yielded with their events, like any other.
 
     Raises:
@@ -218,7 +221,7 @@ async def _enrich(
     final: OrderedDict[str, Call] = OrderedDict()
     held = 0  # events taken and not yet yielded
 
-    succeeded = False  # a fetch returned a call: the endpoint and the credential work
+    proven = False  # an answer showed that the endpoint and the credential work
 
     async def fetch(channel_id: str | None, call_id: str) -> Call | BirdError:
         try:
@@ -286,9 +289,9 @@ async def _enrich(
                 continue
             done = by_task[task]  # type: ignore[index]
             outcome = done.task.result()  # a bug's exception leaves its events in the leftovers
-            if isinstance(outcome, Call):
-                succeeded = True
-            elif not succeeded and (reason := give_up_reason(outcome)) is not None:
+            if isinstance(outcome, Call) or proves_access(outcome):
+                proven = True
+            elif not proven and (reason := give_up_reason(outcome)) is not None:
                 # Its events stay in by_task: the leftovers, with those not yielded.
                 raise RunStoppedError(reason, cause=outcome)
             del by_task[done.task], fetches[done.key]
