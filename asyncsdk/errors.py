@@ -96,12 +96,12 @@ class ClientClosedError(BirdError, RuntimeError):
 
 
 class RunStoppedError(BirdError):
-    """A run of many requests stopped early, before anything had succeeded.
+    """A run of many requests stopped early, before any answer proved access.
 
-    Its first failure said that every later request would fail the same way: nothing
+    Its first failures said that every later request would fail the same way: nothing
     answers at the API's address, its host does not resolve, or the API refused the
-    credential (401/403). The IDs not tried were not tried: they are not failures, and a
-    corrected run (or ``--resume``) takes them.
+    credential (401; 403 for two different IDs). The IDs not tried were not tried: they
+    are not failures, and a corrected run (or ``--resume``) takes them.
 
     Attributes:
         reason: One line saying why, fit for a log or a terminal.
