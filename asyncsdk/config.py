@@ -56,6 +56,13 @@ DEFAULT_MAX_BACKOFF = 8.0
 #: Seconds: the longest ``Retry-After`` the client will honour by waiting. A longer
 #: one raises `RateLimitError` (or the 503's error) carrying ``retry_after`` at once.
 DEFAULT_MAX_RETRY_AFTER = 60.0
+#: Seconds a call keeps retrying throttled answers (429, or 503 with ``Retry-After``),
+#: from its first failed attempt, once their retries no longer count against
+#: ``max_retries``: Bird documents that a 429 was not processed and can be retried, so
+#: a call ends as `RateLimitError` only when throttling outlasts this (or the call's
+#: ``Timeout.deadline``), never after a count of 429s. Two of the longest
+#: ``Retry-After`` honoured (`DEFAULT_MAX_RETRY_AFTER`).
+DEFAULT_MAX_THROTTLE_WAIT = 120.0
 #: Statuses worth another attempt: timeouts, throttling and transient server faults.
 DEFAULT_RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 #: Retry budget (gRPC's retry throttling): tokens the client starts with and holds at
@@ -127,12 +134,24 @@ class RetryPolicy:
     initial_backoff * 2 ** (n - 1)))`` ("full jitter"), unless the response carried
     ``Retry-After``: then exactly that, if it is at most ``max_retry_after``.
 
+    Throttled answers (429, or 503 with ``Retry-After``) do not count against
+    ``max_retries``: Bird documents that a 429 was not processed and can be retried, so
+    a call is not failed for a number of them while the server keeps saying "later".
+    Their retries are bounded in time instead: by ``max_throttle_wait`` from the call's
+    first failed attempt, and by ``Timeout.deadline`` when one is set (whichever comes
+    first). A ``Retry-After`` above ``max_retry_after`` is raised at once, as ever, and
+    ``max_retries=0`` still retries nothing.
+
     Attributes:
-        max_retries: Retries after the first attempt; 0 disables retrying.
+        max_retries: Retries after failures other than throttling (5xx, connection
+            failures, timeouts); 0 disables retrying altogether.
         initial_backoff: Seconds, the jitter ceiling of the first retry.
         max_backoff: Seconds, the largest jitter ceiling.
         max_retry_after: Seconds, the longest server-requested wait that is honoured;
             a longer ``Retry-After`` raises the error at once, carrying ``retry_after``.
+        max_throttle_wait: Seconds, from the call's first failed attempt, during which
+            throttled answers are retried without counting against ``max_retries``;
+            after that a throttled answer ends the call as `RateLimitError`.
         retry_statuses: HTTP statuses that are retried. Connection failures and
             timeouts are always retried; other statuses never are.
         budget: Retry tokens of the client (see `DEFAULT_RETRY_BUDGET`): a failed
@@ -145,6 +164,7 @@ class RetryPolicy:
     initial_backoff: float = DEFAULT_INITIAL_BACKOFF
     max_backoff: float = DEFAULT_MAX_BACKOFF
     max_retry_after: float = DEFAULT_MAX_RETRY_AFTER
+    max_throttle_wait: float = DEFAULT_MAX_THROTTLE_WAIT
     retry_statuses: frozenset[int] = field(default=DEFAULT_RETRY_STATUSES)
     budget: int = DEFAULT_RETRY_BUDGET
 
@@ -155,7 +175,7 @@ class RetryPolicy:
             raise ConfigurationError(
                 f"max_retries must be >= 0 (0 disables retries), got {self.max_retries}"
             )
-        for name in ("initial_backoff", "max_backoff", "max_retry_after"):
+        for name in ("initial_backoff", "max_backoff", "max_retry_after", "max_throttle_wait"):
             _check_positive(f"RetryPolicy.{name}", getattr(self, name), allow_none=False)
         budget = self.budget
         if isinstance(budget, bool) or not isinstance(budget, int) or budget < 0:

@@ -17,6 +17,14 @@ the account is sold with), and the per-request ``Retry-After`` tenacity loop (``
 * ``stated`` -- 200/s, burst 20, stated in ``RateLimit-Policy``.
 * ``change`` -- no headers; the limit goes 200/s, then 100/s at 10 s, then 300/s at 20 s.
 * ``neighbour`` -- no headers; 200/s shared with a neighbour that takes 100/s.
+* ``shared-4`` -- four OS processes (`benchmarks._labworker`), each with its own
+  default client, fetch 1,000 IDs each from one bucket of 200/s, burst 20, 30 ms, no
+  headers: processes sharing a quota without coordinating. Measured: aggregate
+  accepted / limit while all four run, the 429 share, slowest / fastest completion,
+  IDs ending as errors.
+* ``documented-50-<ms>`` -- Bird's documented 50 GET/s (burst 50), no headers, at 5,
+  30, 80 and 150 ms; the 429 share is also measured after the first 5 s (steady
+  state).
 
 Measured from the server's own timeline (requests, 200s and 429s per 0.1 s): accepted
 rate over the available rate (the bucket's rate less the neighbour's, after a 2 s
@@ -38,6 +46,8 @@ from dataclasses import dataclass, field
 
 from benchmarks._harness import Json, make_result, scenario_main, sources_sha256, target
 from benchmarks._lab import Workload, lab_server, run_peer, run_sdk
+from benchmarks._labworker import run_fleet
+from benchmarks._serverproc import ServerProcess
 
 NAME = "throttling"
 TITLE = "Throttling lab"
@@ -69,6 +79,12 @@ class Scenario:
     neighbour: float = 0.0
     outage: tuple[float, float] | None = None
     changes: tuple[float, ...] = field(default=())
+    #: Processes sharing the quota, each with its own default client (0: one, in here).
+    workers: int = 0
+    #: Seconds after which the 429 share is also measured as the steady state.
+    steady_after: float | None = None
+    #: Who runs it (processes sharing a quota: each its own default client only).
+    contenders: tuple[str, ...] = CONTENDERS
 
     def available(self, t: float) -> float | None:
         """Requests per second the server would accept from us at time ``t``."""
@@ -181,6 +197,33 @@ def _scenarios(quick: bool) -> list[Scenario]:
             neighbour=100.0,
         ),
     ]
+    per_worker = int(1000 * scale)
+    found.append(
+        Scenario(
+            "shared-4",
+            "Four processes, each with its own default client, share 200/s, burst 20, 30 ms",
+            _opts(f"--rate-limit 200 --burst 20 {NO_HEADERS} {MS30}"),
+            Workload(calls=4 * per_worker, max_retries=3),
+            r=200.0,
+            limit=200.0,
+            burst=20,
+            workers=4,
+            contenders=("sdk",),
+        )
+    )
+    for latency in (0.005, 0.03, 0.08, 0.15):
+        found.append(
+            Scenario(
+                f"documented-50-{latency * 1000:g}ms",
+                f"Bird's documented 50/s (burst 50), no headers, {latency * 1000:g} ms",
+                _opts(f"--rate-limit 50 --burst 50 --latency {latency} {NO_HEADERS}"),
+                Workload(calls=100_000, duration=seconds),
+                r=50.0,
+                limit=50.0,
+                burst=50,
+                steady_after=5.0,
+            )
+        )
     if quick:  # a smoke run: one scenario without a limit, one with
         found = [s for s in found if s.name in ("sporadic", "discover-200-20-30ms")]
     return found
@@ -191,6 +234,8 @@ def _scenarios(quick: bool) -> list[Scenario]:
 
 def _one_run(scenario: Scenario, contender: str) -> Json:
     server = lab_server(scenario.server, size=max(scenario.work.calls, 1000))
+    if scenario.workers:
+        return _fleet_run(scenario, server)
     try:
         from asyncsdk.server import Dataset
 
@@ -204,6 +249,46 @@ def _one_run(scenario: Scenario, contender: str) -> Json:
     finally:
         server.kill()
     return _measure(scenario, run, seen)
+
+
+def _fleet_run(scenario: Scenario, server: ServerProcess) -> Json:
+    """Processes sharing the quota: aggregate share, 429s, slowest / fastest, errors."""
+    per_worker = scenario.work.calls // scenario.workers
+    size = max(scenario.work.calls, 1000)
+    try:
+        fleet = run_fleet(server, scenario.workers, per_worker, size=size)
+        seen = server.stop()
+    finally:
+        server.kill()
+    workers = fleet["workers"]
+    timeline: list[list[int]] = seen["timeline"]
+    walls = [w["wall_s"] for w in workers]
+    errors: Counter[str] = Counter()
+    for w in workers:
+        errors.update({k: v for k, v in w["outcomes"].items() if k != "ok"})
+    requests = sum(b[0] for b in timeline)
+    throttled = sum(b[2] for b in timeline)
+    # Accepted over available while all of them ran: from the warm-up to the first done.
+    lo, hi = int(WARMUP / BIN), int(min(walls) / BIN)
+    got = sum(b[1] for b in timeline[lo:hi])
+    avail = (scenario.limit or 0.0) * max(hi - lo, 1) * BIN
+    ids = sum(sum(w["outcomes"].values()) for w in workers)
+    return {
+        "wall_s": max(walls),
+        "walls_s": walls,
+        "slowest_over_fastest": max(walls) / min(walls),
+        "ids": ids,
+        "exactly_once": ids == per_worker * scenario.workers,
+        "ok_share": sum(w["outcomes"].get("ok", 0) for w in workers) / max(ids, 1),
+        "errors": dict(errors),
+        "requests": requests,
+        "share_429_pct": 100.0 * throttled / requests if requests else 0.0,
+        "achieved_over_available": got / avail if avail else 0.0,
+        "after_change": [],
+        "sent_per_s": [round(b[0] / BIN) for b in timeline],
+        "accepted_per_s": [round(b[1] / BIN) for b in timeline],
+        "limiters": [w["limiter"] for w in workers],
+    }
 
 
 def _measure(scenario: Scenario, run: Json, seen: Json) -> Json:
@@ -234,6 +319,10 @@ def _measure(scenario: Scenario, run: Json, seen: Json) -> Json:
         got = sum(b[1] for b in timeline[lo:end])
         measure["achieved_over_available"] = got / avail if avail else 0.0
         measure["after_change"] = [_after(scenario, timeline, t) for t in scenario.changes]
+    if scenario.steady_after is not None:
+        rest = timeline[int(scenario.steady_after / BIN) :]
+        sent_after = sum(b[0] for b in rest)
+        measure["steady_429_pct"] = 100.0 * sum(b[2] for b in rest) / max(sent_after, 1)
     if scenario.outage is not None:
         start, length = scenario.outage
         window = timeline[int(start / BIN) : int((start + length) / BIN)]
@@ -271,7 +360,7 @@ def run(*, quick: bool = False) -> Json:
     results: Json = {}
     for scenario in scenarios:
         runs = {}
-        for contender in CONTENDERS:
+        for contender in scenario.contenders:
             print(f"  {scenario.name}: {contender}", file=sys.stderr, flush=True)
             runs[contender] = _one_run(scenario, contender)
         results[scenario.name] = runs
@@ -294,7 +383,7 @@ def run(*, quick: bool = False) -> Json:
         },
         results=results,
         ratios={
-            s.name: {c: _headline(s, results[s.name][c]) for c in CONTENDERS} for s in scenarios
+            s.name: {c: _headline(s, results[s.name][c]) for c in s.contenders} for s in scenarios
         },
         targets=_targets(scenarios, results),
         tables=[_table(scenarios, results), *([_sweep_table(sweep)] if sweep else [])],
@@ -392,7 +481,7 @@ def _headline(scenario: Scenario, r: Json) -> float:
 def _table(scenarios: Sequence[Scenario], results: Json) -> Json:
     rows = []
     for s in scenarios:
-        for c in CONTENDERS:
+        for c in s.contenders:
             r = results[s.name][c]
             ratio = r.get("achieved_over_available")
             after = "; ".join(
@@ -459,6 +548,7 @@ def _targets(scenarios: Sequence[Scenario], results: Json) -> list[Json]:
             )
     for name, r in results.items():
         s = by[name]
+        found += _new_targets(s, r, basis)
         if name.startswith("discover") or name in ("neighbour", "stated"):
             ratio, share = {"stated": (0.97, 0.5), "neighbour": (0.85, 5.0)}.get(name, (0.9, 3.0))
             contenders = ("sdk", "sdk_r") if name == "stated" else ("sdk",)
@@ -518,6 +608,54 @@ def _targets(scenarios: Sequence[Scenario], results: Json) -> list[Json]:
     return found
 
 
+def _new_targets(s: Scenario, r: Json, basis: str) -> list[Json]:
+    """Targets of the shared-quota and documented-limit scenarios."""
+    sdk = r["sdk"]
+    if s.workers:
+        return [
+            target(
+                name=f"{s.name}: 429 share <= 5 % (not 429 >= 95 %)",
+                value=100.0 - sdk["share_429_pct"],
+                op=">=",
+                threshold=95.0,
+                basis=basis,
+            ),
+            target(
+                name=f"{s.name}: slowest worker / fastest <= 1.3",
+                value=sdk["slowest_over_fastest"],
+                op="<=",
+                threshold=1.3,
+                basis=basis,
+            ),
+            target(
+                name=f"{s.name}: IDs ending as calls = 100 %",
+                value=100.0 * sdk["ok_share"],
+                op=">=",
+                threshold=100.0,
+                basis=basis,
+            ),
+        ]
+    if s.steady_after is None:
+        return []
+    return [
+        target(
+            name=f"{s.name}: SDK, default, accepted / available >= 0.9",
+            value=sdk["achieved_over_available"],
+            op=">=",
+            threshold=0.9,
+            basis=basis,
+        ),
+        target(
+            name=f"{s.name}: SDK, default, 429s after {s.steady_after:g} s <= 3 % "
+            "(not 429 >= 97 %)",
+            value=100.0 - sdk["steady_429_pct"],
+            op=">=",
+            threshold=97.0,
+            basis=basis,
+        ),
+    ]
+
+
 def _smooth(xs: list[int], width: int = 5) -> list[float]:
     """Moving mean over the last ``width`` bins (0.5 s)."""
     return [sum(xs[max(0, i - width + 1) : i + 1]) / min(i + 1, width) for i in range(len(xs))]
@@ -525,7 +663,10 @@ def _smooth(xs: list[int], width: int = 5) -> list[float]:
 
 def _chart(scenario: Scenario, runs: Json) -> Json:
     """The rate each contender sent over time against the server's limit (rendered later)."""
-    series = {LABELS[c]: [round(x, 1) for x in _smooth(runs[c]["sent_per_s"])] for c in CONTENDERS}
+    series = {
+        LABELS[c]: [round(x, 1) for x in _smooth(runs[c]["sent_per_s"])]
+        for c in scenario.contenders
+    }
     longest = max(len(ys) for ys in series.values())
     chart: Json = {
         "title": scenario.title,

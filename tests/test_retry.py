@@ -11,6 +11,7 @@ import pytest
 from asyncsdk import (
     APIConnectionError,
     APITimeoutError,
+    ConfigurationError,
     DecodeError,
     NotFoundError,
     RateLimitError,
@@ -309,3 +310,84 @@ async def test_each_retry_is_logged_at_debug(caplog: pytest.LogCaptureFixture) -
         await r.run(Script(server_error(503)), deadline=None)
     assert "retry 1/3 of GET https://api.bird.test/x after 503" in caplog.text
     assert "waiting 0.500s" in caplog.text
+
+
+# --- throttling and max_retries: bounded by time, not by count ---
+
+
+class Clock:
+    """A fake clock that the recorded sleeps advance."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.waits: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.now += seconds
+
+
+def timed_retrier(policy: RetryPolicy) -> tuple[Retrier, Clock]:
+    clock = Clock()
+    r = Retrier(policy, RetryBudget(policy.budget), sleep=clock.sleep, clock=clock)
+    return r, clock
+
+
+@pytest.mark.parametrize("retry_after", [1.0, 0.0, None])
+async def test_throttled_answers_do_not_use_up_max_retries(retry_after: float | None) -> None:
+    # With or without Retry-After: a 429 was not processed and can be retried.
+    r, clock = timed_retrier(RetryPolicy(max_retries=3))
+    script = Script(*[throttled(retry_after) for _ in range(12)])
+    assert await r.run(script, deadline=None) == "ok"
+    assert script.calls == 13
+    assert len(clock.waits) == 12
+
+
+async def test_a_503_with_retry_after_is_throttling_and_free_too() -> None:
+    r, _ = timed_retrier(RetryPolicy(max_retries=1))
+    script = Script(*[server_error(503, retry_after=1.0) for _ in range(5)])
+    assert await r.run(script, deadline=None) == "ok"
+
+
+async def test_other_failures_still_count_between_throttled_ones() -> None:
+    r, _ = timed_retrier(RetryPolicy(max_retries=2))
+    errors = [throttled(1.0), server_error(500), throttled(1.0), timeout(), throttled(1.0)]
+    script = Script(*errors, server_error(502), *[throttled(1.0)] * 3)
+    with pytest.raises(ServerError) as info:
+        await r.run(script, deadline=None)
+    assert script.calls == 6  # the third counted failure ends it
+    assert info.value.attempts == 6
+
+
+async def test_throttling_that_outlasts_max_throttle_wait_ends_the_call() -> None:
+    r, clock = timed_retrier(RetryPolicy(max_retries=3, max_throttle_wait=10.0))
+    script = Script(*[throttled(1.0) for _ in range(100)])
+    with pytest.raises(RateLimitError) as info:
+        await r.run(script, deadline=None)
+    assert sum(clock.waits) <= 10.0
+    assert script.calls == 11  # retries at 1..10 s after the first failure, not at 11 s
+    assert info.value.attempts == 11
+
+
+async def test_the_deadline_bounds_throttled_retries_when_it_comes_first() -> None:
+    r, clock = timed_retrier(RetryPolicy(max_throttle_wait=100.0))
+    script = Script(*[throttled(2.0) for _ in range(100)])
+    with pytest.raises(RateLimitError):
+        await r.run(script, deadline=clock.now + 7.0)
+    assert script.calls == 4  # retries at 2, 4, 6 s; one at 8 s would outlive the deadline
+
+
+async def test_max_retries_zero_does_not_retry_throttling_either() -> None:
+    r, clock = timed_retrier(RetryPolicy(max_retries=0))
+    with pytest.raises(RateLimitError):
+        await r.run(Script(throttled(1.0)), deadline=None)
+    assert clock.waits == []
+
+
+def test_max_throttle_wait_is_validated() -> None:
+    for bad in (0, -1.0, float("inf"), None):
+        with pytest.raises(ConfigurationError):
+            RetryPolicy(max_throttle_wait=bad)  # type: ignore[arg-type]

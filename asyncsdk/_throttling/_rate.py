@@ -21,7 +21,11 @@ last verified limit) and ``known`` (at the configured or stated rate).
   accepted) and the rate set to `CUT_GAIN` (90 %) of it, at least 5 % below the old rate.
 - *Verification and undo.* A cut is tentative. Among the answers to requests sent
   after it, a share of 429s back within the noise of the ambient share confirms it
-  (throttling tracks our rate; CUBIC regrows around the estimated limit), and so does
+  (throttling tracks our rate; CUBIC regrows around the estimated limit; the share left
+  after a cut that worked is the tail of our own excess, so it may lower the ambient
+  share but never raise it: raising it inflated the next estimate of the limit, whose
+  cut then stayed above the limit, and Bird's 50/s at 150 ms drew 10 to 20 % of 429s
+  for good), and so does
   a share still at or above `CORRELATED_SHARE`, or risen by more than `VERIFY_Z`
   standard deviations (the limit fell further than the cut: more cuts follow). In
   between, the share that triggered the cut is a biased yardstick (the cut fired
@@ -35,6 +39,13 @@ last verified limit) and ``known`` (at the configured or stated rate).
   `FLOOR_MEMORY` whose throttling was not correlated; a verified cut resets that
   memory to what was just verified, so a limit that really fell is followed down, by
   at most half per step.
+- *A small excess that persists* (`RateController._leaking`). An episode is judged
+  over about half a second: at 50 requests/s, 25 answers, within whose noise 5 or 6 %
+  of 429s pass for ever. Since the last rate change the answers add up: a share above
+  the ambient one by more than noise and `LEAK_SHARE`, over `LEAK_RESPONSES` or more,
+  is a tentative cut to `LEAK_CUT` of what was accepted meanwhile, verified like any
+  other. Every client that shares a quota sees the same share and takes the same
+  multiplicative step.
 - *Regrowth.* CUBIC, scale-free, around ``w_max``, the estimated limit (raised by any
   clean second that accepted more: BBR's max filter, the limit is at least what it
   took): ``rate(t) = w_max * (1 + CUBIC_C * ((t - K) / T)**3)``, ``K`` the time back to
@@ -42,8 +53,12 @@ last verified limit) and ``known`` (at the configured or stated rate).
   4 round trips), at most `CUBIC_MAX_UNIT`: long enough that an overshoot is detected
   (three 429s) before it reaches 5 %. Once the server has accepted `REDISCOVER` times
   ``w_max`` cleanly, the limit has risen: startup (doubling) takes over, and its first
-  excess of 429s sends the rate back below the most the server accepted (an old limit
-  that looked raised because its bucket had refilled costs a few 429s, not a cut). The
+  excess of 429s sends the rate back below the most the server accepted since that
+  excess began (an old limit that looked raised because its bucket had refilled costs
+  a few 429s, not a cut; what was accepted before the excess includes that bucket's
+  burst). So does CUBIC's own probing above ``w_max``: an excess while probing above
+  the known limit is no news to confirm, and waiting for a fresh sample let a bucket
+  that had hidden the overshoot answer a volley of 429s. The
   rate never grows beyond `APP_LIMITED_GROWTH` times what is actually being sent, and
   never beyond the configured or stated rate.
 
@@ -133,6 +148,12 @@ CUBIC_C: Final = 0.4
 CUBIC_MIN_UNIT: Final = 1.5
 CUBIC_MAX_UNIT: Final = 3.0
 CUBIC_RESPONSES: Final = 150.0
+#: A share of 429s above the ambient one by more than noise and `LEAK_SHARE`, over
+#: `LEAK_RESPONSES` answers or more since the last rate change, eases the rate off to
+#: `LEAK_CUT` of what was accepted meanwhile (`RateController._leaking`).
+LEAK_RESPONSES: Final = 100
+LEAK_SHARE: Final = 0.01
+LEAK_CUT: Final = 0.95
 #: Once the server has accepted this multiple of the last verified limit for half a
 #: second without throttling, the limit has risen: startup (doubling) again.
 REDISCOVER: Final = 1.25
@@ -388,10 +409,18 @@ class RateController:
         if share <= excess_threshold(self.ambient, total):
             return
         correlated = share >= CORRELATED_SHARE
-        if self.phase is Phase.STARTUP and self.w_max > 0.0:
-            # Probing up past a known limit (`_limit_rose`): it has not risen that far.
-            # Back below the most it accepted now or before, no deeper: not a cut.
-            _, ok, _, span = self.tally.counts(now, EVAL_SECONDS, since=self._seg_start)
+        probing = self.phase is Phase.STARTUP or (
+            self.phase is Phase.CRUISE and self.rate > self.w_max
+        )
+        if probing and self.w_max > 0.0:
+            # Probing up past a known limit (CUBIC's probing above ``w_max``, or
+            # `_limit_rose`): it has not risen that far. No confirmation, no verdict:
+            # back below the most it accepted now or before, no deeper: not a cut. "Now"
+            # is since the episode's first 429: before it, a server bucket that refilled
+            # while the rate was below the limit lets a burst through, and the rate sent
+            # back to what it accepted then would overshoot the limit by that burst.
+            since = max(self._seg_start, self._ep_start if self._ep_start is not None else now)
+            _, ok, _, span = self.tally.counts(now, EVAL_SECONDS, since=since)
             self.w_max = max(self.w_max, ok / span)
             self._set(min(self.rate, self.w_max * CUT_GAIN), now)
             self._begin_cruise(now)
@@ -506,8 +535,8 @@ class RateController:
             fell = share < UNDO_RATIO * pending.share
         self._pending = None
         if fell or rose:  # ours: cutting helped, or the throttling got worse still
-            if fell:
-                self.ambient = min(share, MAX_AMBIENT)
+            if fell:  # a cut that worked can only lower the ambient share (module doc)
+                self.ambient = min(self.ambient, share)
             assert self.rate is not None
             self.w_max = max(pending.limit, self.rate / CUT_GAIN)
             self._begin_cruise(now)
@@ -552,9 +581,38 @@ class RateController:
             self._end_episode(now)
             if self.phase is Phase.STARTUP and now >= self._round_end:
                 self._startup_round(now)
+            if self.phase is Phase.CRUISE and self._leaking(now):
+                return
             self._grow(now)
         if now >= self._next_clean:
             self._remember_clean(now)
+
+    def _leaking(self, now: float) -> bool:
+        """Ease off a rate that keeps drawing a small excess of 429s; tell if it did.
+
+        An episode is judged over about half a second: at 50 requests/s that is 25
+        answers, and 6 % of 429s stays within its noise for ever. Since the last rate
+        change, though, the answers add up: an excess over the ambient share that
+        persists over `LEAK_RESPONSES` or more is the limit, just below the rate.
+        Every client that sees it eases off, tentatively, to `LEAK_CUT` of what was
+        accepted meanwhile (the same multiplicative step for all the clients that
+        share a quota); the cut is verified and kept or undone like any other.
+        """
+        total = self._seg_ok + self._seg_throttled
+        if total < LEAK_RESPONSES or self._skip > 0:
+            return False
+        share = self._seg_throttled / total
+        if share <= max(excess_threshold(self.ambient, total), LEAK_SHARE + self.ambient):
+            return False
+        assert self.rate is not None
+        accepted = self._seg_ok / max(now - self._seg_start, BUCKET_SECONDS)
+        target = max(min(self.rate, accepted) * LEAK_CUT, self.floor, MIN_RATE)
+        if target >= self.rate:
+            return False
+        # Tentative like any cut: sporadic 429s, whose share the cut does not lower,
+        # undo it and become the ambient share (module doc).
+        self._tentative_cut(now, target, max(accepted, MIN_RATE), self._seg_throttled, total)
+        return True
 
     def _startup_round(self, now: float) -> None:
         """End startup when accepted answers stop growing while 429s show (BBR's exit).

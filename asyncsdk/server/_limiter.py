@@ -13,6 +13,10 @@ from dataclasses import dataclass
 
 __all__ = ["Admission", "Quota", "TokenBucket", "workspace_key"]
 
+#: The neighbour of a `Quota` is served in steps of this share of the time its bucket
+#: takes to fill: short enough that its tokens are taken as they come.
+NEIGHBOUR_STEP = 0.25
+
 
 @dataclass(frozen=True, slots=True)
 class Admission:
@@ -57,6 +61,11 @@ class TokenBucket:
     def rate(self) -> float:
         """Refill rate, in tokens per second."""
         return self._rate
+
+    @property
+    def burst(self) -> int:
+        """Capacity, in tokens."""
+        return self._burst
 
     def set_rate(self, rate: float, now: float) -> None:
         """Refill at ``rate`` tokens per second from clock value ``now`` on."""
@@ -137,13 +146,28 @@ class Quota:
             change = self._start + self._schedule[0][0] if self._schedule else math.inf
             upto = min(change, now)
             if self._neighbour:
-                self._debt += max(0.0, upto - self._updated) * self._neighbour
-                self._updated = max(self._updated, upto)
-                self._debt -= bucket.take(upto, self._debt)
+                self._serve_neighbour(upto)
             if change > now:
                 break
             bucket.set_rate(self._schedule.pop(0)[1], change)
         return bucket.acquire(now)
+
+    def _serve_neighbour(self, upto: float) -> None:
+        """Let the neighbour take its tokens as they come, up to ``upto``.
+
+        In steps short enough that the bucket cannot fill up within one: the neighbour
+        takes tokens as they arrive, so an idle spell of ours must not bank its demand
+        (a bucket refilled to its cap at once, then the whole spell's demand taken,
+        would leave it a debt that starves us for as long again, and every pause of
+        ours would make the next one longer).
+        """
+        bucket = self._bucket
+        step = max(NEIGHBOUR_STEP * bucket.burst / bucket.rate, 0.001)
+        while self._updated < upto:
+            t = min(upto, self._updated + step)
+            self._debt += (t - self._updated) * self._neighbour
+            self._updated = t
+            self._debt -= bucket.take(t, self._debt)
 
     def __repr__(self) -> str:
         return f"<Quota {self._bucket!r} schedule={self._schedule} start={self._start:g}>"
