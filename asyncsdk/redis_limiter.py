@@ -449,8 +449,9 @@ class RedisRateLimiter:
         The key is ``<this key>:<workspace id>``, so every worker asking for the same
         workspace shares its limit and its pauses, and no other workspace's. The rate
         is ``workspace_rates[workspace_id]`` if given, else ``rate``. The child uses
-        this limiter's Redis connection and is closed with it. `Client` calls this
-        once per workspace it uses (see `asyncsdk.ratelimit.PerWorkspaceLimiter`).
+        this limiter's Redis connection and is closed with it, and is of this limiter's
+        class. `Client` calls this once per workspace it uses (see
+        `asyncsdk.ratelimit.PerWorkspaceLimiter`).
 
         Raises:
             ClientClosedError: This limiter is closed.
@@ -459,7 +460,9 @@ class RedisRateLimiter:
         if self._mode is LimiterMode.CLOSED:
             raise ClientClosedError("this RedisRateLimiter is closed; create a new one")
         workspace = _canonical_workspace(workspace_id)
-        child = RedisRateLimiter(
+        # The child is of this limiter's own class, so a subclass's hooks (a recording
+        # acquire, say) apply to every workspace as they did to the one shared limiter.
+        child = type(self)(
             self._redis,
             rate=self._workspace_rates.get(workspace, self._rate),
             burst=self._burst,

@@ -553,6 +553,28 @@ async def test_a_client_keys_each_workspace_separately_in_redis(
         await limiter.aclose()
 
 
+async def test_a_subclass_hooks_every_workspace(redis_server: RedisServer) -> None:
+    """A subclass's acquire still sees every grant once the client asks per workspace."""
+    grants: list[str] = []
+
+    class Recording(RedisRateLimiter):
+        __slots__ = ()
+
+        async def acquire(self) -> None:
+            await super().acquire()
+            grants.append(self.key)
+
+    limiter = Recording(redis_server.url, rate=1000, burst=10, key="hooked")
+    try:
+        child = limiter.for_workspace(WORKSPACE_A)
+        assert isinstance(child, Recording)
+        await child.acquire()
+        child.on_success({})
+        assert grants == [child.key]
+    finally:
+        await limiter.aclose()
+
+
 async def test_an_outage_seen_by_several_workspaces_is_one_outage(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
