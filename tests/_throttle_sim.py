@@ -174,6 +174,7 @@ class SharedResult:
 
     sent: int = 0
     throttled: int = 0
+    throttled_by_second: list[int] = field(default_factory=list)
     finished: list[float] = field(default_factory=list)
     outcomes: dict[tuple[int, int], str] = field(default_factory=dict)
     limiters: list[TokenBucketLimiter] = field(default_factory=list)
@@ -235,6 +236,10 @@ def simulate_shared(
                         throttled, retry_after = await answer()
                         if throttled:
                             result.throttled += 1
+                            second = int(loop.time())
+                            by_second = result.throttled_by_second
+                            by_second.extend([0] * (second + 1 - len(by_second)))
+                            by_second[second] += 1
                             await limiter.on_throttle(retry_after, {})
                             if attempt < max_retries:
                                 await asyncio.sleep(retry_after or 0.0)
