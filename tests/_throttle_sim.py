@@ -166,3 +166,106 @@ def simulate(
         return result
 
     return _vtime.run(scenario())
+
+
+@dataclass
+class SharedResult:
+    """What happened to clients that share one quota without coordinating."""
+
+    sent: int = 0
+    throttled: int = 0
+    throttled_by_second: list[int] = field(default_factory=list)
+    finished: list[float] = field(default_factory=list)
+    outcomes: dict[tuple[int, int], str] = field(default_factory=dict)
+    limiters: list[TokenBucketLimiter] = field(default_factory=list)
+    trace: list[tuple[float, list[float | None]]] = field(default_factory=list)
+
+    @property
+    def share_429(self) -> float:
+        return self.throttled / self.sent if self.sent else 0.0
+
+    @property
+    def slowest_over_fastest(self) -> float:
+        return max(self.finished) / min(self.finished)
+
+
+def simulate_shared(
+    server: SimServer,
+    limiter_factory: Callable[[], TokenBucketLimiter],
+    *,
+    clients: int = 4,
+    calls: int = 1000,
+    concurrency: int = 64,
+    max_retries: int = 1000,
+    starts: tuple[float, ...] = (),
+    max_seconds: float = 300.0,
+) -> SharedResult:
+    """Run ``clients`` independent limiters, ``calls`` IDs each, on one quota.
+
+    Each client is what one process of the lab's ``shared-4`` scenario is: its own
+    limiter and ``concurrency`` tasks; only the server's bucket is shared. ``starts``
+    gives each client's start time (seconds; all at 0 by default). No ID is taken after
+    ``max_seconds`` of virtual time, so rules that starve a client end the run anyway
+    (its IDs then have no outcome, which the tests notice).
+    """
+
+    async def scenario() -> SharedResult:
+        loop = asyncio.get_running_loop()
+        rng = random.Random(server.seed)
+        assert server.rate is not None
+        quota = Quota(server.rate, server.burst, 0.0, schedule=server.schedule)
+        result = SharedResult(finished=[0.0] * clients)
+        result.limiters = [limiter_factory() for _ in range(clients)]
+
+        async def answer() -> tuple[bool, float | None]:
+            await asyncio.sleep(rng.uniform(0, server.jitter))
+            admission = quota.acquire(loop.time())
+            throttled = not admission.allowed
+            retry_after = float(admission.retry_after) if throttled else None
+            await asyncio.sleep(server.latency)
+            return throttled, retry_after
+
+        async def client(n: int) -> None:
+            limiter = result.limiters[n]
+            start = starts[n] if n < len(starts) else 0.0
+            await asyncio.sleep(start)
+            counter = iter(range(calls))
+
+            async def worker() -> None:
+                for index in counter:
+                    if loop.time() >= max_seconds:
+                        return
+                    for attempt in range(max_retries + 1):
+                        await limiter.acquire()
+                        result.sent += 1
+                        throttled, retry_after = await answer()
+                        if throttled:
+                            result.throttled += 1
+                            second = int(loop.time())
+                            by_second = result.throttled_by_second
+                            by_second.extend([0] * (second + 1 - len(by_second)))
+                            by_second[second] += 1
+                            await limiter.on_throttle(retry_after, {})
+                            if attempt < max_retries:
+                                await asyncio.sleep(retry_after or 0.0)
+                            continue
+                        limiter.on_success({})
+                        result.outcomes[n, index] = "ok"
+                        break
+                    else:
+                        result.outcomes[n, index] = "throttled"
+
+            await asyncio.gather(*(worker() for _ in range(concurrency)))
+            result.finished[n] = loop.time() - start
+
+        async def sample() -> None:
+            while True:
+                await asyncio.sleep(0.5)
+                result.trace.append((loop.time(), [x.rate for x in result.limiters]))
+
+        sampler = asyncio.create_task(sample())
+        await asyncio.gather(*(client(n) for n in range(clients)))
+        sampler.cancel()
+        return result
+
+    return _vtime.run(scenario())

@@ -22,6 +22,10 @@ The rules, one module each: what the server states (`exhausted_for`,
 Fleets: each process applies these rules to its own responses. A
 `RedisRateLimiter` writes a pause to Redis (where every worker sees it) only for an
 exhausted or correlated verdict; a sporadic 429 delays only the request that got it.
+Processes that share a quota *without* a shared limiter each apply the rules alone: none
+loses an ID, but their shares are not fair (start-up hands most of the quota to whichever
+process saw fewest 429s, and the scale-free regrowth keeps the ratio) and more than 5 %
+of answers are 429s; ``docs/throttling.md`` has the evidence and the changes that failed.
 
 Imports: the standard library only (through the modules of this package).
 """

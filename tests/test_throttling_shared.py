@@ -1,0 +1,61 @@
+"""Processes that share a quota without coordinating, on the virtual clock.
+
+The common deployment: N web-app replicas or workers, each with its own `Client` (its
+own adaptive limiter), on one workspace's quota. The throttling lab's ``shared-4``
+scenario measures four real OS processes over loopback HTTP; this is the same
+situation in virtual time (`tests._throttle_sim.simulate_shared`): four independent
+`TokenBucketLimiter` instances, 64 tasks and 1,000 IDs each, one server bucket of
+200/s with burst 20, 30 ms per answer. Each seed is the same run every time.
+
+The targets: at most 5 % of 429s in aggregate, and the slowest client done within
+1.3 times the fastest one's time.
+"""
+
+from __future__ import annotations
+
+import statistics
+
+import pytest
+
+from asyncsdk.ratelimit import TokenBucketLimiter
+
+from ._throttle_sim import SharedResult, SimServer, simulate_shared
+
+SEEDS = range(10)
+
+
+def _runs() -> list[SharedResult]:
+    return [
+        simulate_shared(
+            SimServer(rate=200.0, burst=20, latency=0.03, jitter=0.002, seed=seed),
+            lambda: TokenBucketLimiter(None),
+            clients=4,
+            calls=1000,
+        )
+        for seed in SEEDS
+    ]
+
+
+def test_every_id_of_every_client_gets_exactly_one_outcome() -> None:
+    """The harness itself: 4 x 1,000 IDs, each answered once, none lost to throttling."""
+    for run in _runs()[:2]:
+        assert len(run.outcomes) == 4 * 1000
+        assert set(run.outcomes.values()) == {"ok"}
+        assert all(t > 0.0 for t in run.finished)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "not met by the current rules: over seeds 0-9 the median 429 share is 8.2 % "
+        "(worst 12.5 %) and the median slowest/fastest 1.95x (worst 2.95x); the lab's "
+        "shared-4 shows 8-17 % and 1.3-3.0x. The start-up race decides the shares (the "
+        "client that happens to see no 429s keeps doubling while the others cut) and the "
+        "scale-free CUBIC regrowth and multiplicative cuts keep them (docs/throttling.md)"
+    ),
+)
+def test_clients_sharing_a_quota_get_fair_shares_with_few_429s() -> None:
+    """The median over ten seeds meets both targets."""
+    runs = _runs()
+    assert statistics.median(r.share_429 for r in runs) <= 0.05
+    assert statistics.median(r.slowest_over_fastest for r in runs) <= 1.3
