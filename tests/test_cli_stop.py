@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -84,3 +86,32 @@ def test_a_stopped_fetch_counts_each_id_not_tried_once(
     err = capsys.readouterr().err
     summary = err.splitlines()[-1]
     assert "10 already there, 1 failed" in summary and ", 39 not tried," in summary, summary
+
+
+def test_a_stopped_fetch_closes_its_id_file(
+    api: tuple[str, Dataset],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The part-read ID file is closed when the run stops, not whenever GC gets to it."""
+    from asyncsdk.cli import _fetch
+
+    closed: list[Path] = []
+    real = _fetch._file_ids
+
+    def tracking(path: Path) -> Iterator[str]:
+        try:
+            yield from real(path)
+        finally:
+            closed.append(path)
+
+    monkeypatch.setattr(_fetch, "_file_ids", tracking)
+    _, ds = api
+    ids = write_ids(tmp_path / "ids.txt", [str(c) for c in ds.call_ids[:50]])
+    monkeypatch.setenv("BIRD_ACCESS_KEY", "a-wrong-key")
+    gc.disable()  # only an explicit close counts, not a collection of a cycle
+    try:
+        assert fetch(api, ids, tmp_path / "calls.jsonl", "--concurrency", "1") == 1
+        assert closed == [ids]
+    finally:
+        gc.enable()

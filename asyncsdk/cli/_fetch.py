@@ -20,7 +20,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -123,7 +123,7 @@ def _scan_file(path: Path) -> set[int]:
     return distinct
 
 
-def _file_ids(path: Path) -> Iterator[str]:
+def _file_ids(path: Path) -> Generator[str]:
     with path.open(encoding="utf-8") as lines:
         for number, line in enumerate(lines, 1):
             call_id = _parse_line(line, f"{path}:{number}")
@@ -131,7 +131,7 @@ def _file_ids(path: Path) -> Iterator[str]:
                 yield call_id
 
 
-async def _stdin_ids() -> AsyncIterator[str]:
+async def _stdin_ids() -> AsyncGenerator[str]:
     """Read standard input in a thread, in batches, with backpressure."""
     loop = asyncio.get_running_loop()
     batches: asyncio.Queue[list[str] | BaseException | None] = asyncio.Queue(maxsize=4)
@@ -252,11 +252,16 @@ async def run_fetch(args: argparse.Namespace) -> int:
     """Export calls to JSON Lines; return 0 if every ID was fetched, else 1."""
     out, failures_path, total, done = _prepare(args)
     skipped = len(done)
-    ids: Iterator[str] | AsyncIterator[str] = (
-        _unique(_file_ids(Path(args.ids)), done)
-        if args.ids != "-"
-        else _unique_async(_stdin_ids(), done)
-    )
+    # The sources are closed when the run ends: one that stopped early (RunStoppedError,
+    # Ctrl-C) leaves them part-read, and a part-read file would stay open until collected.
+    file_ids = stdin_ids = None
+    ids: Iterator[str] | AsyncIterator[str]
+    if args.ids != "-":
+        file_ids = _file_ids(Path(args.ids))
+        ids = _unique(file_ids, done)
+    else:
+        stdin_ids = _stdin_ids()
+        ids = _unique_async(stdin_ids, done)
     client = client_from_args(args)
     progress = Progress(total, enabled=not args.no_progress)
     with out.open("ab") as out_file, failures_path.open("wb") as failures_file:
@@ -271,6 +276,11 @@ async def run_fetch(args: argparse.Namespace) -> int:
             print(f"asyncsdk: {stop}", file=sys.stderr)  # one line: "stopped: <why>"
             _summary(progress, out, failures_path, skipped, ending="stopped")
             return 1
+        finally:
+            if file_ids is not None:
+                file_ids.close()
+            if stdin_ids is not None:
+                await stdin_ids.aclose()
     progress.finish()
     _summary(progress, out, failures_path, skipped, ending=None)
     return 1 if progress.failed else 0
