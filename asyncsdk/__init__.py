@@ -14,7 +14,6 @@ from importlib.metadata import PackageNotFoundError as _PackageNotFoundError
 from importlib.metadata import version as _version
 
 from .bulk import CallResult, CallStream, Leftovers, SequenceNotStr, gather_calls, iter_calls
-from .checkpoints import ListingCheckpoint, ShardCheckpoint
 from .client import Client
 from .config import DEFAULT_BASE_URL, DEFAULT_CONCURRENCY, RateLimit, RetryPolicy, Timeout
 from .errors import (
@@ -39,7 +38,15 @@ from .errors import (
     ServerError,
     UnprocessableEntityError,
 )
-from .listing import CallPager
+from .listing import (
+    DEFAULT_SHARDS,
+    CallPager,
+    ListingCheckpoint,
+    ShardCheckpoint,
+    ShardedListing,
+    iter_call_log,
+    iter_channel_calls,
+)
 from .models import (
     AmdResult,
     AmdResultValue,
@@ -65,8 +72,6 @@ from .models import (
     SipType,
 )
 from .ratelimit import PerWorkspaceLimiter, RateLimiter, TokenBucketLimiter
-from .sharded import ShardedListing
-from .sharding import DEFAULT_SHARDS, iter_call_log, iter_channel_calls
 from .stats import ClientStats, WaitStats, WorkspaceStats
 
 # A library logs, the application decides where it goes: without this, Python's

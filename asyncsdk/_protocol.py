@@ -4,7 +4,7 @@ Everything here is a pure function of its arguments, so it is tested without an 
 loop or a server: validating IDs and the base URL, building the paths and headers,
 parsing ``Retry-After``, and turning a response's (status, headers, body) into a
 `Call` (or a `CallPage` of a list endpoint) or the one `APIError` subclass that status
-maps to. The list endpoints' query strings are built in `asyncsdk._query`.
+maps to. The list endpoints' query strings are built in `asyncsdk.listing._query`.
 
 Imports: the standard library, msgspec, `asyncsdk.errors` and `asyncsdk.models`.
 """

@@ -8,14 +8,14 @@ The client owns the lifecycle (an explicit state: unopened, open, closed), the
 resolved frozen settings, and the objects every task shares: the connection pool,
 the limiters, the retry budget and the counters.
 
-Which limiter an attempt waits on: its workspace's (`asyncsdk._workspaces`). Bird's
+Which limiter an attempt waits on: its workspace's (`asyncsdk.ratelimit._workspaces`). Bird's
 quota is per workspace, so each workspace a client calls gets a limiter of its own,
 created on first use and bounded in number; a custom limiter is asked for a child per
 workspace if it can give one (``for_workspace``), else shared by all.
 
 One request path serves every endpoint: `Client._request` takes the URL, the decode
 function and the body cap. ``list_calls`` and ``list_call_log`` only check their
-filters (`asyncsdk._query`) and hand a `CallPager` (`asyncsdk.listing`) the client's
+filters (`asyncsdk.listing._query`) and hand a `CallPager` (`asyncsdk.listing`) the client's
 page fetcher; paging and prefetch live there.
 
 Imports: aiohttp and every core module of the package; nothing imports this but the
@@ -42,8 +42,6 @@ import aiohttp
 from yarl import URL
 
 from . import _protocol, _transport
-from ._query import ListQuery
-from ._workspaces import DEFAULT_MAX_WORKSPACES, Lane, Lanes, lane_factory, workspace_of
 from .config import (
     DEFAULT_BASE_URL,
     DEFAULT_MAX_CONNECTIONS,
@@ -61,9 +59,11 @@ from .errors import (
     LimiterTimeoutError,
     RequestError,
 )
-from .listing import _ListEndpoints
+from .listing import ListQuery
+from .listing._pager import _ListEndpoints
 from .models import Call, CallPage
 from .ratelimit import RateLimiter, TokenBucketLimiter
+from .ratelimit._workspaces import DEFAULT_MAX_WORKSPACES, Lane, Lanes, lane_factory, workspace_of
 from .retry import Retrier, RetryBudget
 from .stats import ClientStats, Counters, WorkspaceStats
 

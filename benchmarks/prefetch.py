@@ -65,7 +65,7 @@ def _busy(seconds: float) -> None:
 async def _client(base_url: str, workspace: str, pages: int, rounds: int) -> Json:
     import asyncsdk
     from asyncsdk import _protocol
-    from asyncsdk._query import build_query
+    from asyncsdk.listing._query import build_query
 
     query = build_query(_protocol.call_log_path(workspace), page_size=PAGE_SIZE)
 

@@ -3,7 +3,7 @@
 Two measurements, against a ``redis-server`` this scenario starts on a free loopback port
 (persistence off) and stops:
 
-* **cost of one acquire** -- `asyncsdk.redis_limiter.RedisRateLimiter` against the local
+* **cost of one acquire** -- `asyncsdk.ratelimit.fleet.RedisRateLimiter` against the local
   `asyncsdk.ratelimit.TokenBucketLimiter`, both at a rate too high to ever wait, so only
   the limiter's own work is timed: ``sequential`` (one task, acquire after acquire: one
   Redis round trip each) and ``concurrent`` (64 tasks at once: one Redis call serves up
@@ -136,7 +136,7 @@ class _ApiServer:
 
 async def _acquire_cost(redis_url: str, acquires: int, rounds: int) -> Json:
     from asyncsdk.ratelimit import TokenBucketLimiter
-    from asyncsdk.redis_limiter import RedisRateLimiter
+    from asyncsdk.ratelimit.fleet import RedisRateLimiter
 
     huge = 1e9  # never waits: only the limiter's own work is timed
 
@@ -190,7 +190,7 @@ def _worker(argv: Sequence[str]) -> None:
     ns = parser.parse_args(argv)
 
     from asyncsdk import BirdError, Client
-    from asyncsdk.redis_limiter import RedisRateLimiter
+    from asyncsdk.ratelimit.fleet import RedisRateLimiter
     from asyncsdk.server import Dataset
 
     dataset = Dataset(2000)

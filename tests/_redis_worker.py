@@ -20,7 +20,7 @@ from collections import Counter
 from collections.abc import Mapping
 
 from asyncsdk import BirdError, Client
-from asyncsdk.redis_limiter import RedisRateLimiter
+from asyncsdk.ratelimit.fleet import RedisRateLimiter
 from asyncsdk.server import Dataset
 
 ACCESS_KEY = "fleet-test-key"

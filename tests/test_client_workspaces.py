@@ -23,7 +23,7 @@ from asyncsdk import (
     Timeout,
     TokenBucketLimiter,
 )
-from asyncsdk._workspaces import Lanes, workspace_of
+from asyncsdk.ratelimit._workspaces import Lanes, workspace_of
 from asyncsdk.server import Dataset, EmbeddedServer, ScriptedResponse, ServerConfig
 
 from ._support import ACCESS_KEY

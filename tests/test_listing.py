@@ -27,7 +27,7 @@ from asyncsdk import (
     RateLimiter,
     UnprocessableEntityError,
 )
-from asyncsdk._query import ListQuery
+from asyncsdk.listing._query import ListQuery
 from asyncsdk.server import Dataset, EmbeddedServer, Faults, ServerConfig
 
 from ._support import ACCESS_KEY
@@ -352,7 +352,7 @@ async def test_a_pager_iterated_again_and_again_keeps_no_finished_iterator() -> 
 
 def test_enum_filter_values_are_sent_as_their_values() -> None:
     """``str()`` of a ``(str, Enum)`` member is ``Cls.NAME``; the value is what is sent."""
-    from asyncsdk._query import build_query
+    from asyncsdk.listing._query import build_query
 
     class Legacy(str, enum.Enum):  # noqa: UP042 - what older code bases define
         BUSY = "busy"
@@ -372,7 +372,7 @@ def test_enum_filter_values_are_sent_as_their_values() -> None:
 
 def test_the_window_dates_are_checked_in_utc() -> None:
     """A window given in another zone is the same instant."""
-    from asyncsdk._query import build_query
+    from asyncsdk.listing._query import build_query
 
     paris = dt.timezone(dt.timedelta(hours=2))
     a = build_query("/p", start_at=dt.datetime(2026, 10, 2, 2, tzinfo=paris))

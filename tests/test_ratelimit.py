@@ -13,7 +13,7 @@ import math
 import pytest
 
 from asyncsdk import RateLimiter, TokenBucketLimiter
-from asyncsdk.ratelimit import LATE_CREDIT, MAX_PROBES, PROBE_TIMEOUT, parse_policy
+from asyncsdk.ratelimit._bucket import LATE_CREDIT, MAX_PROBES, PROBE_TIMEOUT, parse_policy
 
 from . import _vtime
 

@@ -19,7 +19,7 @@ pytest.importorskip("redis")
 import redis.asyncio as aioredis
 
 from asyncsdk import Client, ClientClosedError, ConfigurationError, RateLimiter, iter_calls
-from asyncsdk.redis_limiter import (
+from asyncsdk.ratelimit.fleet import (
     KEY_PREFIX,
     LimiterMode,
     RedisRateLimiter,

@@ -17,7 +17,7 @@ import pytest
 
 import asyncsdk
 from asyncsdk import Client, ShardedListing
-from asyncsdk._windows import even_cuts, query_window, split_cuts
+from asyncsdk.listing._windows import even_cuts, query_window, split_cuts
 from asyncsdk.server import Dataset, EmbeddedServer, ServerConfig
 
 from ._support import ACCESS_KEY

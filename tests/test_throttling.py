@@ -12,7 +12,8 @@ import random
 
 import pytest
 
-from asyncsdk._throttling import (
+from asyncsdk.ratelimit import TokenBucketLimiter
+from asyncsdk.ratelimit._throttling import (
     Phase,
     RateController,
     Tally,
@@ -21,9 +22,8 @@ from asyncsdk._throttling import (
     excess_threshold,
     exhausted_for,
 )
-from asyncsdk._throttling._rate import FLOOR_SHARE, KNOWN_CUT_SHARE
-from asyncsdk._throttling._verdicts import CORRELATED_MIN_RESPONSES, CORRELATED_STREAK
-from asyncsdk.ratelimit import TokenBucketLimiter
+from asyncsdk.ratelimit._throttling._rate import FLOOR_SHARE, KNOWN_CUT_SHARE
+from asyncsdk.ratelimit._throttling._verdicts import CORRELATED_MIN_RESPONSES, CORRELATED_STREAK
 
 from ._throttle_sim import SimServer, simulate
 

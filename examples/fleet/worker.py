@@ -27,7 +27,7 @@ from arq.connections import RedisSettings
 from arq.worker import func, run_worker
 
 from asyncsdk import Client, RequestError
-from asyncsdk.redis_limiter import RedisRateLimiter
+from asyncsdk.ratelimit.fleet import RedisRateLimiter
 
 from .export import ChunkBusyError, chunk_path, export_chunk
 from .settings import QUEUE_NAME, FleetSettings

@@ -2,7 +2,7 @@
 
 Pure logic, no I/O and no event loop: every method takes the time (seconds, any
 monotonic clock) as an argument, so each rule is tested event by event on a fake clock.
-`asyncsdk.ratelimit.TokenBucketLimiter` and `asyncsdk.redis_limiter.RedisRateLimiter`
+`asyncsdk.ratelimit.TokenBucketLimiter` and `asyncsdk.ratelimit.fleet.RedisRateLimiter`
 hold the mechanics (buckets, timers, the Redis script) and call these rules.
 
 The failure these rules exist to avoid: a loss-driven controller that cuts its rate on

@@ -17,7 +17,7 @@ fields in microseconds of Redis time, and it expires when idle:
   ``v - tau`` on; each grant moves ``tat`` on by ``T``.
 * ``pause``, the end of a server-driven pause, and the same script call that grants a
   slot refuses every grant, for every worker, until then. A worker writes one only
-  when a response shows the quota exhausted (`asyncsdk._throttling.classify`, the
+  when a response shows the quota exhausted (`asyncsdk.ratelimit._throttling.classify`, the
   same rules as the local limiter): the server states it (``RateLimit-Remaining: 0``
   with a reset, ``RateLimit: r=0``), or the throttling this worker sees is correlated
   (half of its last second's responses, twenty or more, are 429s, or ten in a row). A
@@ -107,9 +107,11 @@ try:
     from redis import exceptions as redis_errors
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError(
-        "asyncsdk.redis_limiter needs redis-py: pip install 'asyncsdk[redis]'"
+        "asyncsdk.ratelimit.fleet needs redis-py: pip install 'asyncsdk[redis]'"
     ) from exc
 
+from ..errors import ClientClosedError, ConfigurationError
+from ._bucket import TokenBucketLimiter
 from ._throttling import (
     CORRELATED_COOLDOWN,
     CORRELATED_PAUSE,
@@ -120,8 +122,6 @@ from ._throttling import (
     exhausted_for,
     outage,
 )
-from .errors import ClientClosedError, ConfigurationError
-from .ratelimit import TokenBucketLimiter
 
 __all__ = [
     "DEFAULT_FALLBACK_SHARE",

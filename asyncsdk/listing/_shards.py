@@ -1,4 +1,4 @@
-"""`ShardedListing`: the engine of a sharded listing (see `asyncsdk.sharding`).
+"""`ShardedListing`: the engine of a sharded listing (see `asyncsdk.listing._call_log`).
 
 Shards run as tasks, each paging its own query (a `CallPager`, one page prefetched)
 and handing each page over through one queue; the listing takes pages in arrival
@@ -10,7 +10,7 @@ its page is taken before handing over the next, so a listing of K shards holds a
 most about 2K pages however long the window.
 
 The decisions (which whole seconds a shard asks for, where a window is cut, how many
-pages are left) are pure functions in `asyncsdk._windows`.
+pages are left) are pure functions in `asyncsdk.listing._windows`.
 
 Imports: the standard library, and the checkpoints, errors, listing, models, _windows
 and _protocol modules of this package.
@@ -26,12 +26,12 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from types import TracebackType
 from typing import Any, Final, NamedTuple, Self
 
-from . import _protocol
+from .. import _protocol
+from ..errors import ConfigurationError, DecodeError
+from ..models import Call, CallPage
+from ._checkpoints import ListingCheckpoint, ShardCheckpoint
+from ._pager import CallPager
 from ._windows import even_cuts, pages_left, query_window, split_cuts
-from .checkpoints import ListingCheckpoint, ShardCheckpoint
-from .errors import ConfigurationError, DecodeError
-from .listing import CallPager
-from .models import Call, CallPage
 
 __all__ = ["SPLIT_MIN_PAGES", "ShardedListing"]
 
@@ -117,7 +117,7 @@ class ShardedListing:
 
     Made by `iter_call_log` and `iter_channel_calls` with every filter checked; nothing
     is sent until it is iterated, and it is iterated once: iterate it for calls, or
-    `pages` for each page's calls. See the module `asyncsdk.sharding` for how the
+    `pages` for each page's calls. See the module `asyncsdk.listing._call_log` for how the
     window is split and why each call comes exactly once.
 
     Example:

@@ -3,9 +3,9 @@
 A `ListingCheckpoint` is plain data (msgspec Structs, encoded with `to_json`): a caller
 stores it wherever it keeps progress, and passes it back as ``resume=`` to
 `asyncsdk.iter_call_log` or `asyncsdk.iter_channel_calls` to continue a listing exactly
-where it stood. See `asyncsdk.sharding` for what it means to be "handed over".
+where it stood. See `asyncsdk.listing._call_log` for what it means to be "handed over".
 
-Imports: msgspec, the standard library, `asyncsdk._query` (its bounds) and
+Imports: msgspec, the standard library, `asyncsdk.listing._query` (its bounds) and
 `asyncsdk.errors`.
 """
 
@@ -18,8 +18,8 @@ from typing import Final
 
 import msgspec
 
+from ..errors import ConfigurationError
 from ._query import MAX_PAGE_SIZE as _MAX_PAGE_SIZE
-from .errors import ConfigurationError
 
 __all__ = ["ListingCheckpoint", "ShardCheckpoint"]
 

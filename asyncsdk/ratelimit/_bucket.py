@@ -9,7 +9,7 @@ backend (Redis, for a fleet sharing one account-wide quota) implements the same
 protocol.
 
 What a throttling response does (the rules, their thresholds and the evidence behind
-them are in `asyncsdk._throttling`'s docstring and ``docs/throttling.md``):
+them are in `asyncsdk.ratelimit._throttling`'s docstring and ``docs/throttling.md``):
 
 - **Who waits.** The throttled request always waits its own ``Retry-After`` before its
   retry (the retrier sees to that). *Every* request waits only when the quota is
@@ -51,7 +51,7 @@ the second, pause after pause).
 
 All times are seconds on the event loop's monotonic clock.
 
-Imports: the standard library and `asyncsdk._throttling`.
+Imports: the standard library and `asyncsdk.ratelimit._throttling`.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ sends whole seconds only, which read the same at every precision: windows are cu
 whole seconds, and a shard of ``[start, end)`` asks for ``[the whole second below
 start's, the first whole second at or after end]``. Whatever the convention, every
 call of its window is inside the query; the calls outside the window are dropped, as
-the neighbouring shard returns them (`asyncsdk._windows` has the rule and the
+the neighbouring shard returns them (`asyncsdk.listing._windows` has the rule and the
 evidence). Nor does the reference say whether a page token names where the last page
 ended or counts the calls served before; with a counting token, calls created during
 the listing push the next page back and the API serves calls again, of the previous
@@ -53,13 +53,13 @@ listed; none is listed twice (``tests/test_sharding_live.py``). A call or page c
 as handed over once it is yielded. `iter_call_log` with ``resume=`` continues from a
 checkpoint, with any page size.
 
-This module holds the entry points; the engine is `asyncsdk.sharded` and the
-checkpoint types are `asyncsdk.checkpoints`. Hand-written on asyncio: no library we
+This module holds the entry points; the engine is `asyncsdk.listing._shards` and the
+checkpoint types are `asyncsdk.listing._checkpoints`. Hand-written on asyncio: no library we
 know of splits a cursor-paginated time window into shards (pagination helpers page one
 cursor at a time), and the splitting depends on what this API's pages say.
 
-Imports: the standard library, and the client, checkpoints, sharded, listing,
-_protocol, _query and errors modules of this package.
+Imports: the standard library, this subpackage's modules, and the package's
+`_protocol` and `errors` (the `Client` for its type only: it runs on the public client API).
 """
 
 from __future__ import annotations
@@ -68,15 +68,17 @@ import datetime as dt
 import functools
 import uuid
 from collections.abc import Callable, Iterable
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from . import _protocol
+from .. import _protocol
+from ..errors import ConfigurationError
+from ._checkpoints import ListingCheckpoint
+from ._pager import CallPager
 from ._query import Values, build_query
-from .checkpoints import ListingCheckpoint
-from .client import Client
-from .errors import ConfigurationError
-from .listing import CallPager
-from .sharded import ShardedListing
+from ._shards import ShardedListing
+
+if TYPE_CHECKING:  # the client imports this package: only its type is needed here
+    from ..client import Client
 
 __all__ = ["DEFAULT_SHARDS", "iter_call_log", "iter_channel_calls"]
 

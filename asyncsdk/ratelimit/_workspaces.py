@@ -33,8 +33,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Final
 
-from .errors import ConfigurationError
-from .ratelimit import PerWorkspaceLimiter, RateLimiter
+from ..errors import ConfigurationError
+from ._bucket import PerWorkspaceLimiter, RateLimiter
 
 __all__ = ["DEFAULT_MAX_WORKSPACES", "Lane", "Lanes", "lane_factory", "workspace_of"]
 

@@ -38,10 +38,10 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, 
 from types import TracebackType
 from typing import Any, Final, Self
 
-from . import _protocol
+from .. import _protocol
+from ..errors import DecodeError
+from ..models import Call, CallPage
 from ._query import ListQuery, Values, build_query, check_page_token
-from .errors import DecodeError
-from .models import Call, CallPage
 
 __all__ = ["CallPager", "FetchPage"]
 

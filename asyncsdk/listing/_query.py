@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from typing import Final
 from urllib.parse import quote
 
-from ._protocol import canonical_id
-from .errors import ConfigurationError
+from .._protocol import canonical_id
+from ..errors import ConfigurationError
 
 __all__ = [
     "MAX_PAGE_SIZE",
