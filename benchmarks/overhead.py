@@ -200,7 +200,7 @@ async def _e2e(port: int, rounds: int, calls: int) -> Json:
     client = Client(
         access_key=ACCESS_KEY, base_url=f"http://127.0.0.1:{port}", session=session, timeout=timeout
     )
-    headers = dict(client._headers)  # the exact headers the client sends
+    headers = dict(client._engine.settings.headers)  # the exact headers the client sends
     base = URL(client.base_url, encoded=True)
 
     async def bare_call() -> object:

@@ -226,8 +226,8 @@ async def test_break_cancels_in_flight_requests_and_leaves_no_tasks(server: Embe
             break
         await settle()
         assert not other_tasks()
-        assert client._session is not None and client._session.connector is not None
-        assert len(client._session.connector._acquired) == 0
+        assert client._engine.session is not None and client._engine.session.connector is not None
+        assert len(client._engine.session.connector._acquired) == 0
 
 
 async def test_cancelling_the_consumer_cancels_everything(server: EmbeddedServer) -> None:

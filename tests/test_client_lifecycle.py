@@ -88,7 +88,7 @@ async def test_context_manager_closes_its_own_session(mock_api: MockAPI) -> None
     mock_api.get(CALL_URL, body=fixture_bytes("call_minimal.json"))
     async with Client(access_key=ACCESS_KEY, base_url=MOCK_BASE) as client:
         await client.get_call(WORKSPACE, CHANNEL, CALL)
-        session = client._session
+        session = client._engine.session
         assert session is not None and not session.closed
     assert client.closed and session.closed
 
@@ -133,7 +133,7 @@ async def test_forgotten_client_warns() -> None:
     async with client:
         pass
     client2 = Client(access_key=ACCESS_KEY, base_url=MOCK_BASE)
-    session = client2._open()
+    session = client2._engine.open()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         client2.__del__()

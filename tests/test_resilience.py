@@ -205,7 +205,7 @@ async def test_the_retry_budget_keeps_retrying_through_a_brownout() -> None:
             *(client.get_call(ds.workspace_id, ds.channel_id, c) for c in ds.call_ids),
             return_exceptions=True,
         )
-        budget = client._retrier.budget
+        budget = client._engine._retrier.budget
     assert sum(isinstance(o, Call) for o in outcomes) >= 0.99 * len(outcomes)
     assert budget.allows_retry
     assert client.stats.retries > 150
@@ -222,7 +222,7 @@ async def test_cancelled_call_releases_its_limiter_place_and_connection(
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        session = client._session
+        session = client._engine.session
         assert session is not None and session.connector is not None
         assert len(session.connector._acquired) == 0  # connection released
         assert client.limiter.waiting == 0  # type: ignore[attr-defined]

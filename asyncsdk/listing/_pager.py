@@ -32,16 +32,14 @@ this package; `asyncsdk.client` builds on this module, which never imports it.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine
 from types import TracebackType
 from typing import Any, Final, Self
 
-from .. import _protocol
 from ..errors import DecodeError
 from ..models import Call, CallPage
-from ._query import ListQuery, Values, build_query, check_page_token
+from ._query import ListQuery
 
 __all__ = ["CallPager", "FetchPage"]
 
@@ -217,149 +215,3 @@ async def _calls(pages: AsyncGenerator[CallPage, None]) -> AsyncGenerator[Call, 
                 yield call
     finally:
         await pages.aclose()
-
-
-class _ListEndpoints:
-    """The list endpoints of `Client`: methods that check a query and return a pager."""
-
-    __slots__ = ()
-
-    def _fetch_page(
-        self, query: ListQuery, page_token: str | None
-    ) -> Coroutine[Any, Any, CallPage]:
-        raise NotImplementedError  # pragma: no cover - Client defines it
-
-    def list_calls(
-        self,
-        workspace_id: Id,
-        channel_id: Id,
-        *,
-        status: Values | None = None,
-        direction: Values | None = None,
-        type: Values | None = None,
-        from_: str | None = None,
-        to: str | None = None,
-        duration: int | None = None,
-        start_at: dt.datetime | None = None,
-        end_at: dt.datetime | None = None,
-        page_size: int | None = None,
-        page_token: str | None = None,
-    ) -> CallPager:
-        """List the calls of one channel, newest first (*List calls from a channel*).
-
-        Nothing is sent until the pager is iterated; every argument is checked now.
-        Filters that repeat take one value or an iterable of values (sent as repeated
-        keys); unknown values are allowed, the API adds them.
-
-        Example:
-            ```python
-            async for call in client.list_calls(ws, ch, status=["completed", "busy"]):
-                print(call.id, call.status)
-            ```
-
-        Args:
-            workspace_id: The workspace's UUID.
-            channel_id: The voice channel's UUID.
-            status: Call status(es) to keep (see `CallStatus`).
-            direction: ``incoming`` and/or ``outgoing`` (see `CallDirection`).
-            type: Call type(s) (see `CallType`).
-            from_: Only calls from this number (1 to 100 characters).
-            to: Only calls to this number (1 to 100 characters).
-            duration: Only calls of this length, in seconds.
-            start_at: Start of the time window; timezone-aware, sent in UTC.
-            end_at: End of the time window; timezone-aware, after ``start_at``.
-            page_size: Calls per page, 1 to 1000 (the API's default is 25).
-            page_token: A saved ``next_page_token``: start at that page.
-
-        Returns:
-            A `CallPager`: iterate it for calls, or its `CallPager.pages` for pages.
-
-        Raises:
-            InvalidIDError: An ID is not a UUID.
-            ConfigurationError: A filter is of the wrong type or out of range (a naive
-                datetime, ``start_at`` not before ``end_at``, a page size over 1000,
-                an empty or oversized token).
-        """
-        query = build_query(
-            _protocol.channel_calls_path(workspace_id, channel_id),
-            status=status,
-            direction=direction,
-            type=type,
-            from_=from_,
-            to=to,
-            duration=duration,
-            start_at=start_at,
-            end_at=end_at,
-            page_size=page_size,
-        )
-        return CallPager(self._fetch_page, query, page_token=check_page_token(page_token))
-
-    def list_call_log(
-        self,
-        workspace_id: Id,
-        *,
-        channel_ids: Id | Iterable[Id] | None = None,
-        call_id: Id | None = None,
-        tags: Values | None = None,
-        status: Values | None = None,
-        direction: Values | None = None,
-        type: Values | None = None,
-        from_: str | None = None,
-        to: str | None = None,
-        duration: int | None = None,
-        start_at: dt.datetime | None = None,
-        end_at: dt.datetime | None = None,
-        page_size: int | None = None,
-        page_token: str | None = None,
-    ) -> CallPager:
-        """List the workspace's calls across channels, newest first (*Get calls log*).
-
-        Takes the filters of `list_calls`, and three of its own.
-
-        Example:
-            ```python
-            since = datetime.datetime(2026, 10, 1, tzinfo=datetime.UTC)
-            pager = client.list_call_log(ws, start_at=since, tags="vip", page_size=1000)
-            async for page in pager.pages():
-                print(len(page.results), page.next_page_token)
-            ```
-
-        Args:
-            workspace_id: The workspace's UUID.
-            channel_ids: Only calls of these channels (one UUID or an iterable).
-            call_id: Only this call.
-            tags: Only calls with this tag (one or an iterable).
-            status: Call status(es) to keep (see `CallStatus`).
-            direction: ``incoming`` and/or ``outgoing`` (see `CallDirection`).
-            type: Call type(s) (see `CallType`).
-            from_: Only calls from this number (1 to 100 characters).
-            to: Only calls to this number (1 to 100 characters).
-            duration: Only calls of this length, in seconds.
-            start_at: Start of the time window; timezone-aware, sent in UTC.
-            end_at: End of the time window; timezone-aware, after ``start_at``.
-            page_size: Calls per page, 1 to 1000 (the API's default is 10).
-            page_token: A saved ``next_page_token``: start at that page.
-
-        Returns:
-            A `CallPager`: iterate it for calls, or its `CallPager.pages` for pages.
-
-        Raises:
-            InvalidIDError: An ID is not a UUID.
-            ConfigurationError: A filter is of the wrong type or out of range.
-        """
-        query = build_query(
-            _protocol.call_log_path(workspace_id),
-            channel_ids=channel_ids,
-            call_id=call_id,
-            tags=tags,
-            status=status,
-            direction=direction,
-            type=type,
-            from_=from_,
-            to=to,
-            duration=duration,
-            start_at=start_at,
-            end_at=end_at,
-            page_size=page_size,
-        )
-        return CallPager(self._fetch_page, query, page_token=check_page_token(page_token))

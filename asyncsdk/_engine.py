@@ -1,0 +1,422 @@
+"""The request engine: session, auth, limiter, retries, deadline and one attempt.
+
+Every endpoint of every resource (`asyncsdk.resources`) sends its GETs through
+`Engine.request`: it takes the URL, the decode function and the body cap, and returns
+the decoded body or raises a typed error. Data flows one way through it: the attempt
+waits on its workspace's rate limiter (`asyncsdk.ratelimit`), goes through the
+transport (`asyncsdk._transport`) and comes back decoded or as a typed error
+(`asyncsdk._protocol`); the retrier (`asyncsdk.retry`) decides whether to try again.
+The engine owns the lifecycle (an explicit state: unopened, open, closed) and the
+objects every task shares: the connection pool, the limiters, the retry budget and
+the counters.
+
+Which limiter an attempt waits on: its workspace's (`asyncsdk.ratelimit._workspaces`).
+Bird's quota is per workspace, so each workspace a client calls gets a limiter of its
+own, created on first use and bounded in number; a custom limiter is asked for a child
+per workspace if it can give one (``for_workspace``), else shared by all.
+
+Imports: aiohttp, yarl, the standard library, and the package's `_protocol`,
+`_settings`, `_transport`, `errors`, `ratelimit`, `retry` and `stats`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import functools
+import logging
+import time
+import warnings
+from typing import Final, Protocol, TypeVar
+
+import aiohttp
+from yarl import URL
+
+from . import _protocol, _transport
+from ._settings import Settings
+from .errors import (
+    APIConnectionError,
+    APITimeoutError,
+    ClientClosedError,
+    ConfigurationError,
+    LimiterTimeoutError,
+    RequestError,
+)
+from .ratelimit import RateLimiter
+from .ratelimit._workspaces import Lane, Lanes, lane_factory
+from .retry import Retrier, RetryBudget
+from .stats import ClientStats, Counters, WorkspaceStats
+
+__all__ = ["Decode", "Engine", "State"]
+
+logger: Final = logging.getLogger("asyncsdk")
+
+T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
+
+
+class Decode(Protocol[T_co]):
+    """Turn a 2xx body into a model, or raise `DecodeError` naming ``url``."""
+
+    def __call__(self, body: bytes, *, url: object) -> T_co: ...
+
+
+class State(enum.Enum):
+    """Where an engine is in its life."""
+
+    UNOPENED = "unopened"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class Engine:
+    """One client's request path and everything its requests share.
+
+    Args:
+        settings: The resolved settings.
+        limiter: A caller's custom limiter, or ``None`` for local token buckets.
+        session: A caller's session (left open), or ``None`` for the engine's own.
+        max_workspaces: Workspaces whose limiters are kept (an LRU of idle ones).
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_custom",
+        "_lanes",
+        "_limiter",
+        "_owns_session",
+        "_retrier",
+        "_shared",
+        "counters",
+        "session",
+        "settings",
+        "state",
+    )
+
+    def __init__(
+        self,
+        settings: Settings,
+        limiter: RateLimiter | None,
+        session: aiohttp.ClientSession | None,
+        max_workspaces: int,
+    ) -> None:
+        if session is not None and not isinstance(session, aiohttp.ClientSession):
+            raise ConfigurationError(
+                f"session must be an aiohttp.ClientSession, got {type(session).__name__}"
+            )
+        self.settings = settings
+        custom = limiter
+        self._custom = custom is not None
+        self._limiter: RateLimiter = limiter if limiter is not None else settings.build_limiter()
+        own = self._limiter
+        factory = lane_factory(custom, settings.build_limiter)
+        # The workspaces' lanes; or, for a custom limiter without children, one lane all share.
+        self._lanes = Lanes(
+            factory or (lambda _ws: own),
+            max_workspaces,
+            first=own if custom is None else None,
+        )
+        self._shared: Lane | None = Lane("", own) if factory is None else None
+        self.counters = Counters()
+        policy = settings.retry_policy
+        self._retrier = Retrier(
+            policy, RetryBudget(policy.budget), on_retry=self.counters.count_retry
+        )
+        self.session = session
+        self._owns_session = session is None
+        self.state = State.UNOPENED
+
+    # --- limiters and counters, as the client shows them ---
+
+    @property
+    def limiter(self) -> RateLimiter:
+        """The custom limiter; else the limiter of the workspace called last."""
+        last = self._lanes.last
+        if self._custom or last is None:
+            return self._limiter
+        return last.limiter
+
+    def limiter_for(self, workspace: str) -> RateLimiter | None:
+        """Return the limiter a canonical workspace id waits on, if one is held."""
+        if self._shared is not None:
+            return self._shared.limiter
+        lane = self._lanes.get(workspace)
+        return None if lane is None else lane.limiter
+
+    def workspace_stats(self, workspace: str) -> WorkspaceStats | None:
+        """Return a canonical workspace id's counters, if a limiter is held for it."""
+        lane = self._lanes.get(workspace) if self._shared is None else None
+        if lane is None:
+            return None
+        return WorkspaceStats(
+            workspace_id=workspace,
+            attempts=lane.attempts,
+            throttled=lane.throttled,
+            in_flight=lane.users,
+            rate=getattr(lane.limiter, "rate", None),
+        )
+
+    def stats(self) -> ClientStats:
+        """A snapshot of the counters."""
+        return self.counters.snapshot(
+            workspaces=len(self._lanes), workspaces_evicted=self._lanes.evicted
+        )
+
+    # --- lifecycle ---
+
+    def open(self) -> aiohttp.ClientSession:
+        """Move to OPEN, creating the owned session; must run inside the event loop."""
+        if self.state is State.CLOSED:
+            raise ClientClosedError("this Client is closed; create a new one")
+        if self.session is None:
+            session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(
+                    limit=self.settings.max_connections, ttl_dns_cache=300
+                ),
+                cookie_jar=aiohttp.DummyCookieJar(),  # the API sets no cookies worth keeping
+                timeout=self.settings.client_timeout,
+            )
+            # aiohttp silently resends an idempotent request once when a pooled
+            # connection turns out closed. The SDK's retrier decides, counts, budgets
+            # and logs every attempt, so that hidden extra attempt is switched off on
+            # the session the engine owns (a caller's session is left as it is).
+            if hasattr(session, "_retry_connection"):
+                session._retry_connection = False
+            self.session = session
+        elif self.session.closed:
+            raise ClientClosedError("the aiohttp session passed to Client is closed")
+        self.state = State.OPEN
+        return self.session
+
+    async def aclose(self) -> None:
+        """Close; and close the session if the engine created it. Idempotent."""
+        if self.state is State.CLOSED:
+            return
+        self.state = State.CLOSED
+        session, self.session = self.session, None
+        if self._owns_session and session is not None:
+            await session.close()
+
+    def warn_unclosed(self, owner: object) -> None:
+        """Warn (`ResourceWarning`) when an owned session is left open by ``owner``."""
+        session = self.session
+        if self._owns_session and session is not None and not session.closed:
+            warnings.warn(
+                f"Unclosed {owner!r}: use 'async with Client(...)' or 'await client.aclose()'",
+                ResourceWarning,
+                source=owner,
+                stacklevel=2,
+            )
+
+    # --- the request path, one for every endpoint ---
+
+    def url(self, path: str, query_string: str = "") -> URL:
+        """Return the URL of ``path`` (already validated and encoded) under the API root."""
+        base = self.settings.base
+        if not query_string:
+            return base.with_path(self.settings.base_path + path, encoded=True)
+        return URL.build(
+            scheme=base.scheme,
+            authority=base.raw_authority,
+            path=self.settings.base_path + path,
+            query_string=query_string,
+            encoded=True,
+        )
+
+    async def request(self, url: URL, decode: Decode[T], max_bytes: int, workspace: str) -> T:
+        """Make one API call: every attempt, retry and count, decoded by ``decode``.
+
+        ``workspace`` (its canonical id) chooses the limiter its attempts wait on.
+        """
+        session = self.session if self.state is State.OPEN else self.open()
+        assert session is not None
+        counters = self.counters
+        counters.calls += 1
+        lane = self._shared or self._lanes.checkout(workspace)
+        deadline = self.settings.timeout.deadline
+        try:
+            if deadline is not None:
+                result = await self._run_with_deadline(
+                    session, url, deadline, decode, max_bytes, lane
+                )
+            else:
+                # The first attempt is made here, not through the retrier, so that a
+                # success pays for no extra layer; only a failure goes to the retrier.
+                try:
+                    result = await self._attempt(session, url, decode, max_bytes, lane)
+                except RequestError as exc:
+                    result = await self._retrier.after_failure(
+                        functools.partial(self._attempt, session, url, decode, max_bytes, lane),
+                        exc,
+                        deadline=None,
+                    )
+                else:
+                    self._retrier.budget.refill()
+        except RequestError:
+            counters.failed += 1
+            raise
+        finally:
+            lane.users -= 1
+        counters.succeeded += 1
+        return result
+
+    async def _run_with_deadline(
+        self,
+        session: aiohttp.ClientSession,
+        url: URL,
+        seconds: float,
+        decode: Decode[T],
+        max_bytes: int,
+        lane: Lane,
+    ) -> T:
+        deadline = asyncio.get_running_loop().time() + seconds
+        attempts = 0
+        queued = _Queued()
+
+        async def attempt() -> T:
+            nonlocal attempts
+            attempts += 1
+            return await self._attempt(session, url, decode, max_bytes, lane, deadline, queued)
+
+        try:
+            async with asyncio.timeout_at(deadline):
+                return await self._retrier.run(attempt, deadline=deadline)
+        except TimeoutError as exc:
+            if isinstance(exc, APITimeoutError | LimiterTimeoutError):
+                raise
+            if queued.since is not None:  # the deadline struck in the limiter's queue
+                self.counters.limiter_timeouts += 1
+                waited = asyncio.get_running_loop().time() - queued.since
+                raise LimiterTimeoutError(
+                    f"waited {waited:.3g}s for the client's rate limiter until the call's "
+                    f"deadline of {seconds}s: not sent",
+                    method=_protocol.METHOD,
+                    url=str(url),
+                    waited=waited,
+                    attempts=attempts,
+                ) from exc
+            raise APITimeoutError(
+                f"deadline of {seconds}s for the call exceeded",
+                method=_protocol.METHOD,
+                url=str(url),
+                attempts=attempts,
+            ) from exc
+
+    async def _attempt(
+        self,
+        session: aiohttp.ClientSession,
+        url: URL,
+        decode: Decode[T],
+        max_bytes: int,
+        lane: Lane,
+        deadline: float | None = None,
+        queued: _Queued | None = None,
+    ) -> T:
+        """Wait for the workspace's limiter, send one request, return its decoded body or raise.
+
+        Every limiter grant is answered by exactly one of ``on_success``,
+        ``on_throttle`` or ``on_failure``.
+        """
+        if self.state is not State.OPEN:
+            raise ClientClosedError("this Client was closed while the call was retrying")
+        counters = self.counters
+        limiter = lane.limiter
+        waited = time.perf_counter()
+        if deadline is None and self.settings.timeout.limiter_wait is None:
+            await limiter.acquire()
+        else:
+            await self._acquire_bounded(url, lane, deadline, queued)
+        started = time.perf_counter()
+        counters.limiter_wait.record(started - waited)
+        counters.attempts += 1
+        lane.attempts += 1
+        try:
+            resp = await _transport.get(
+                session,
+                url,
+                headers=self.settings.headers,
+                client_timeout=self.settings.client_timeout,
+                max_bytes=max_bytes,
+            )
+        except APIConnectionError:  # reset, refused, cut off, timed out: the server's
+            limiter.on_failure()
+            raise
+        except BaseException:  # cancelled, a body refused as too large: this client's
+            limiter.on_failure(server=False)
+            raise
+        status = resp.status
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "GET %s -> %d in %.1f ms", url, status, (time.perf_counter() - started) * 1e3
+            )
+        if status == 429 or (status == 503 and "Retry-After" in resp.headers):
+            error = _protocol.api_error(
+                status, resp.headers, resp.body, url=str(url), reason=resp.reason
+            )
+            counters.throttled += 1
+            lane.throttled += 1
+            await limiter.on_throttle(error.retry_after, resp.headers)
+            raise error
+        if status >= 500:
+            limiter.on_failure()
+        else:
+            limiter.on_success(resp.headers)
+        if 200 <= status < 300:
+            return decode(resp.body, url=url)
+        raise _protocol.api_error(status, resp.headers, resp.body, url=str(url), reason=resp.reason)
+
+    async def _acquire_bounded(
+        self, url: URL, lane: Lane, deadline: float | None, queued: _Queued | None = None
+    ) -> None:
+        """Acquire within ``Timeout.limiter_wait`` and the deadline, or shed the attempt.
+
+        The bound applies to the workspace's own limiter: a busy workspace sheds its
+        own calls, not another's.
+
+        Raises:
+            LimiterTimeoutError: The limiter expects a longer wait than allowed (raised
+                at once), or the wait ran out.
+        """
+        loop = asyncio.get_running_loop()
+        bound = self.settings.timeout.limiter_wait
+        if deadline is not None:
+            left = deadline - loop.time()
+            bound = left if bound is None else min(bound, left)
+        assert bound is not None
+        expected = lane.expected_wait() if lane.expected_wait is not None else 0.0
+        if expected > bound:
+            self.counters.limiter_timeouts += 1
+            raise LimiterTimeoutError(
+                f"the rate limiter expects a wait of {expected:.3g}s, more than the "
+                f"{max(bound, 0.0):.3g}s allowed: refused at once, not sent",
+                method=_protocol.METHOD,
+                url=str(url),
+                waited=0.0,
+                expected=expected,
+            )
+        started = loop.time()
+        if queued is not None:
+            queued.since = started  # until granted: a deadline now is the queue's doing
+        try:
+            async with asyncio.timeout(bound):
+                await lane.limiter.acquire()
+            if queued is not None:
+                queued.since = None
+        except TimeoutError as exc:
+            self.counters.limiter_timeouts += 1
+            waited = loop.time() - started
+            raise LimiterTimeoutError(
+                f"waited {waited:.3g}s for the client's rate limiter, the most allowed: not sent",
+                method=_protocol.METHOD,
+                url=str(url),
+                waited=waited,
+            ) from exc
+
+
+class _Queued:
+    """Set while one call's attempt waits in the limiter's queue: when it began."""
+
+    __slots__ = ("since",)
+
+    def __init__(self) -> None:
+        self.since: float | None = None

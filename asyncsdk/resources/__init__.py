@@ -1,0 +1,17 @@
+"""The API's resources, each a thin module over the request engine.
+
+Each resource is a class of methods `Client` inherits: it checks the arguments (nothing
+is sent on bad input), builds the path and query, and hands them to the engine
+(`asyncsdk._engine`), which paces, sends, retries and decodes. Endpoints are flat
+methods of `Client` (``client.get_call``, ``client.list_calls``): see CONTRIBUTING.md
+for why.
+
+- `calls`: *Get a call*, *List calls from a channel*, *Get calls log*.
+
+Imports: the standard library and the package's core modules (the engine for its type
+only); nothing here imports `asyncsdk.client`.
+"""
+
+from .calls import CallsResource
+
+__all__ = ["CallsResource"]
