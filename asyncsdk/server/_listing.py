@@ -40,7 +40,7 @@ import hashlib
 import itertools
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from multidict import MultiMapping
@@ -67,6 +67,7 @@ __all__ = [
     "SCAN_PER_PAGE",
     "Listing",
     "parse_window",
+    "scan_page",
     "window_indices",
 ]
 
@@ -176,6 +177,36 @@ def window_indices(
     if end is not None and config.end_inclusive:
         end = _just_after(end)
     return dataset.timeline.indices(start, end)
+
+
+def scan_page(
+    window: range, end: int, limit: int, keep: Callable[[int], bool] | None
+) -> tuple[list[int], int | None]:
+    """Return one page of ``window``'s indices below ``end``, newest first, and the next end.
+
+    Args:
+        window: The indices the query holds.
+        end: Where the page starts (exclusive): the window's end, or a token's position.
+        limit: Most indices on the page.
+        keep: Which indices the filters keep; ``None`` keeps them all. A filtered page
+            examines at most `SCAN_PER_PAGE` indices, and may come short (even empty)
+            with a next end, as real APIs' pages do.
+
+    Returns:
+        The page's indices, and where the next page starts (``None``: no more pages).
+    """
+    end = min(max(end, window.start), window.stop)
+    if keep is None:
+        low = max(window.start, end - limit)
+        return list(range(end - 1, low - 1, -1)), (low if low > window.start else None)
+    found: list[int] = []
+    floor = max(window.start, end - SCAN_PER_PAGE)
+    index = end
+    while index > floor and len(found) < limit:
+        index -= 1
+        if keep(index):
+            found.append(index)
+    return found, (index if index > window.start else None)
 
 
 class Listing:
@@ -306,19 +337,15 @@ class Listing:
         self, query: _Query, window: range, end: int, unlisted: frozenset[int]
     ) -> tuple[list[int], int | None]:
         """Return the indices of one page below ``end``, newest first, and the next end."""
-        end = min(max(end, window.start), window.stop)
         if not query.filtered and not unlisted:
-            low = max(window.start, end - query.limit)
-            return list(range(end - 1, low - 1, -1)), (low if low > window.start else None)
-        dataset = self._dataset
-        found: list[int] = []
-        floor = max(window.start, end - SCAN_PER_PAGE)
-        index = end
-        while index > floor and len(found) < query.limit:
-            index -= 1
-            if index not in unlisted and query.matches(dataset.template_at(index).facts):
-                found.append(index)
-        return found, (index if index > window.start else None)
+            return scan_page(window, end, query.limit, None)
+        template_at = self._dataset.template_at
+        return scan_page(
+            window,
+            end,
+            query.limit,
+            lambda index: index not in unlisted and query.matches(template_at(index).facts),
+        )
 
     def _scan_from(
         self, query: _Query, window: range, offset: int, unlisted: frozenset[int]
