@@ -175,10 +175,6 @@ class ObjectCatalog:
             return
         yield from self.pattern.chunks(obj.offset, start, end, chunk)
 
-    def content(self, obj: StoredObject) -> bytes:
-        """Return the whole body of ``obj`` (for tests: mind the size)."""
-        return b"".join(self.chunks(obj, 0, obj.size, BLOCK_SIZE))
-
     def sha256(self, obj: StoredObject) -> str:
         """Return the hex SHA-256 of ``obj``'s body, computed once per version."""
         cache_key = (obj.key, obj.version)

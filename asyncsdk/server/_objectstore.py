@@ -57,7 +57,7 @@ from asyncsdk.server._presign import (
 )
 from asyncsdk.server._stats import ObjectStoreStats, RecordedRequest
 
-__all__ = ["STREAM_CHUNK", "ObjectStore", "StoreFault"]
+__all__ = ["STREAM_CHUNK", "ObjectStore", "StoreFault", "bandwidth_wait"]
 
 #: Bytes per write of a body at full speed.
 STREAM_CHUNK = 1 << 20
@@ -70,6 +70,22 @@ _PACED_CHUNK_MIN = 16 * 1024
 #: Writes of a trickled body per second.
 _TRICKLE_STEPS = 20
 _LAST_MODIFIED = format_datetime(dt.datetime(2026, 1, 1, tzinfo=dt.UTC), usegmt=True)
+
+
+def bandwidth_wait(now: float, next_free: float, size: int, bandwidth: int) -> tuple[float, float]:
+    """Pace ``size`` bytes under a cap of ``bandwidth`` bytes/s shared by every answer.
+
+    Args:
+        now: The clock now, in seconds.
+        next_free: When the cap lets the next byte go (the previous call's second value).
+        size: Bytes about to be written.
+        bandwidth: The cap, bytes per second.
+
+    Returns:
+        Seconds to wait before writing, and the new ``next_free``.
+    """
+    start = max(now, next_free)
+    return start - now, start + size / bandwidth
 
 
 @dataclass(slots=True)
@@ -144,13 +160,15 @@ class ObjectStore:
         """
         return self._catalog.sha256(self._existing(key))
 
-    def content(self, key: str) -> bytes:
-        """Return ``key``'s current body, whole (mind the size).
+    def content(self, key: str, start: int = 0, end: int | None = None) -> bytes:
+        """Return bytes ``start .. end - 1`` of ``key``'s current body (all by default).
 
         Raises:
             KeyError: There is no such object.
         """
-        return self._catalog.content(self._existing(key))
+        obj = self._existing(key)
+        stop = obj.size if end is None else min(end, obj.size)
+        return b"".join(self._catalog.chunks(obj, start, stop, STREAM_CHUNK))
 
     def replace(self, key: str, *, size: int | None = None) -> StoredObject:
         """Give ``key`` new bytes and a new ETag, and ``size`` bytes if given.
@@ -397,11 +415,11 @@ class ObjectStore:
                 if rate is not None:
                     await asyncio.sleep(len(piece) / rate)
                 if bandwidth is not None:
-                    now = loop.time()
-                    at = max(now, self._next_free)
-                    self._next_free = at + len(piece) / bandwidth
-                    if at > now:
-                        await asyncio.sleep(at - now)
+                    wait, self._next_free = bandwidth_wait(
+                        loop.time(), self._next_free, len(piece), bandwidth
+                    )
+                    if wait > 0:
+                        await asyncio.sleep(wait)
                 await response.write(piece)
                 stats.bytes_sent += len(piece)
         except (ConnectionError, RuntimeError):
