@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -347,3 +349,34 @@ async def test_recordings_can_be_turned_off(
         await get_json(session, ws_url(server, "recordings"), status=404)
         with pytest.raises(RuntimeError, match="recordings are off"):
             server.objects  # noqa: B018
+
+
+FIXTURES = Path(__file__).parent.parent / "fixtures"
+
+
+@pytest.mark.parametrize(
+    ("fixture", "tail"),
+    [
+        ("recording_realistic.json", "recordings"),
+        ("transcription_realistic.json", "transcriptions"),
+    ],
+)
+async def test_the_server_speaks_the_references_shape(
+    server: EmbeddedServer, session: aiohttp.ClientSession, fixture: str, tail: str
+) -> None:
+    reference = json.loads((FIXTURES / fixture).read_text())
+    minimal = json.loads((FIXTURES / "recording_minimal.json").read_text())
+    results = await all_results(session, ws_url(server, tail), [("limit", "99")])
+    for result in results:
+        assert set(result) <= set(reference)
+        if tail == "recordings":
+            assert set(minimal) <= set(result)  # the required fields
+
+
+async def test_a_call_recording_has_the_references_fields(
+    server: EmbeddedServer, session: aiohttp.ClientSession
+) -> None:
+    reference = json.loads((FIXTURES / "call_recording.json").read_text())
+    active = next(i for i in range(server.dataset.size) if server.recordings.active(i))
+    (recording,) = (await get_json(session, call_recordings_url(server, active)))["results"]
+    assert set(recording) == set(reference)
