@@ -11,6 +11,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+import yaml
 from yarl import URL
 
 from asyncsdk.server import (
@@ -19,7 +20,16 @@ from asyncsdk.server import (
     RecordingsConfig,
     ServerConfig,
 )
-from asyncsdk.server._recordings import redirects
+from asyncsdk.server._recordings import (
+    CALL_RECORDING_ROUTE,
+    CALL_RECORDINGS_ROUTE,
+    MAX_RECORDINGS_PAGE_SIZE,
+    RECORDING_ROUTE,
+    RECORDINGS_ROUTE,
+    TRANSCRIPTION_ROUTE,
+    TRANSCRIPTIONS_ROUTE,
+    redirects,
+)
 
 Params = list[tuple[str, str]]
 ZERO = "0001-01-01T00:00:00Z"
@@ -380,3 +390,21 @@ async def test_a_call_recording_has_the_references_fields(
     active = next(i for i in range(server.dataset.size) if server.recordings.active(i))
     (recording,) = (await get_json(session, call_recordings_url(server, active)))["results"]
     assert set(recording) == set(reference)
+
+
+def test_every_recordings_route_is_in_the_contract() -> None:
+    spec = yaml.safe_load((Path(__file__).parents[2] / "docs/spec/openapi.yaml").read_text())
+    paths = {p.replace("{format}", "json") for p in spec["paths"]}
+    for route in (
+        RECORDINGS_ROUTE,
+        RECORDING_ROUTE,
+        RECORDING_ROUTE + ".mp3",
+        TRANSCRIPTIONS_ROUTE,
+        TRANSCRIPTION_ROUTE,
+        TRANSCRIPTION_ROUTE + ".json",
+        CALL_RECORDINGS_ROUTE,
+        CALL_RECORDING_ROUTE,
+    ):
+        assert route in paths
+    limit = spec["components"]["parameters"]["limitRecordings"]["schema"]
+    assert (limit["minimum"], limit["maximum"]) == (1, MAX_RECORDINGS_PAGE_SIZE)
