@@ -31,14 +31,13 @@ import random
 import uuid
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from decimal import Decimal
 from http import HTTPStatus
 
 from aiohttp import web
 
 from asyncsdk.server._config import ScriptedResponse, ServerConfig
 from asyncsdk.server._dataset import Dataset
-from asyncsdk.server._limiter import Quota, workspace_key
+from asyncsdk.server._limiter import Quota, policy_header, workspace_key
 from asyncsdk.server._listing import CALL_LOG_ROUTE, CHANNEL_CALLS_ROUTE, Listing
 from asyncsdk.server._replies import (
     BAD_GATEWAY_HTML,
@@ -46,6 +45,7 @@ from asyncsdk.server._replies import (
     Reply,
     error_body,
     error_reply,
+    path_id_refusal,
     send,
 )
 from asyncsdk.server._stats import RecordedRequest, ServerStats
@@ -55,7 +55,6 @@ __all__ = ["CALL_ROUTE", "BirdApi", "policy_header", "script_key"]
 #: The one route the server implements ("Get a call").
 CALL_ROUTE = "/workspaces/{workspaceId}/channels/{channelId}/calls/{callId}"
 _PATH_IDS = ("workspaceId", "channelId", "callId")
-_UUID_TEXT_LENGTH = 36
 #: Bits of a request id that hold the request counter.
 _COUNTER_BITS = 48
 #: Builds the success answer of a list endpoint.
@@ -70,28 +69,6 @@ def script_key(call_id: uuid.UUID | str) -> str:
         return str(uuid.UUID(call_id))
     except ValueError:
         return call_id
-
-
-def policy_header(rate: float) -> str:
-    """Return the ``RateLimit-Policy`` value for ``rate`` requests per second: ``200;w=1``.
-
-    The quota is written in plain decimal (``200``, ``12.5``, ``0.001``), never with an
-    exponent, over a window of one second.
-    """
-    quota = format(Decimal(repr(float(rate))), "f")
-    if "." in quota:
-        quota = quota.rstrip("0").rstrip(".")
-    return f"{quota};w=1"
-
-
-def _is_uuid(text: str) -> bool:
-    if len(text) != _UUID_TEXT_LENGTH:
-        return False
-    try:
-        uuid.UUID(text)
-    except ValueError:
-        return False
-    return True
 
 
 class BirdApi:
@@ -374,10 +351,9 @@ class BirdApi:
 
     def _lookup(self, ids: Mapping[str, str]) -> Reply:
         """Answer from the dataset: 422 for a malformed id, 404 for an unknown one."""
-        bad = [name for name in _PATH_IDS if not _is_uuid(ids[name])]
-        if bad:
-            details = {name: ["must be a valid UUID"] for name in bad}
-            return error_reply(422, f"{bad[0]} must be a UUID", details)
+        refusal = path_id_refusal(ids, _PATH_IDS)
+        if refusal is not None:
+            return refusal
         if not self.known_workspace(uuid.UUID(ids["workspaceId"])):
             return error_reply(404, "workspace not found")
         if uuid.UUID(ids["channelId"]) != self._dataset.channel_id:

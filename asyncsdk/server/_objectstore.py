@@ -49,15 +49,17 @@ from asyncsdk.server._media import ObjectCatalog, Resolver, StoredObject
 from asyncsdk.server._mediaconfig import RecordingsConfig
 from asyncsdk.server._presign import (
     ByteRange,
+    bandwidth_wait,
     check_presigned,
     etag_matches,
     parse_range,
     presign_query,
     s3_error,
 )
+from asyncsdk.server._sites import start_runner
 from asyncsdk.server._stats import ObjectStoreStats, RecordedRequest
 
-__all__ = ["STREAM_CHUNK", "ObjectStore", "StoreFault", "bandwidth_wait"]
+__all__ = ["STREAM_CHUNK", "ObjectStore", "StoreFault"]
 
 #: Bytes per write of a body at full speed.
 STREAM_CHUNK = 1 << 20
@@ -70,22 +72,6 @@ _PACED_CHUNK_MIN = 16 * 1024
 #: Writes of a trickled body per second.
 _TRICKLE_STEPS = 20
 _LAST_MODIFIED = format_datetime(dt.datetime(2026, 1, 1, tzinfo=dt.UTC), usegmt=True)
-
-
-def bandwidth_wait(now: float, next_free: float, size: int, bandwidth: int) -> tuple[float, float]:
-    """Pace ``size`` bytes under a cap of ``bandwidth`` bytes/s shared by every answer.
-
-    Args:
-        now: The clock now, in seconds.
-        next_free: When the cap lets the next byte go (the previous call's second value).
-        size: Bytes about to be written.
-        bandwidth: The cap, bytes per second.
-
-    Returns:
-        Seconds to wait before writing, and the new ``next_free``.
-    """
-    start = max(now, next_free)
-    return start - now, start + size / bandwidth
 
 
 @dataclass(slots=True)
@@ -230,17 +216,8 @@ class ObjectStore:
         app = web.Application()
         app.router.add_route("*", "/{key:.*}", self._handle)
         runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
-        await runner.setup()
-        try:
-            site = web.TCPSite(runner, host, port)
-            await site.start()
-            bound_host, bound_port = runner.addresses[0][:2]
-        except BaseException:
-            await runner.cleanup()
-            raise
+        self._base_url = await start_runner(runner, host, port)
         self._runner = runner
-        shown = f"[{bound_host}]" if ":" in bound_host else bound_host
-        self._base_url = f"http://{shown}:{bound_port}"
 
     async def stop(self) -> None:
         """Stop listening and close every connection; does nothing if not running."""

@@ -1,5 +1,7 @@
 """The object store's rules, without I/O: presigned URLs, ranges, preconditions, S3 errors.
 
+And the pacing of a bandwidth cap (`bandwidth_wait`).
+
 A presigned URL carries S3's query parameters (``X-Amz-Algorithm``, ``-Credential``,
 ``-Date``, ``-Expires``, ``-SignedHeaders``, ``-Signature``). Its signature is an
 HMAC-SHA256, under the store's secret, over the path, the date and the expiry: not
@@ -32,6 +34,7 @@ __all__ = [
     "AMZ_DATE_FORMAT",
     "ByteRange",
     "Verdict",
+    "bandwidth_wait",
     "check_presigned",
     "etag_matches",
     "parse_range",
@@ -160,3 +163,19 @@ def s3_error(code: str, message: str, resource: str, request_id: str, **extra: s
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n<Error>' + "".join(parts) + "</Error>"
     ).encode()
+
+
+def bandwidth_wait(now: float, next_free: float, size: int, bandwidth: int) -> tuple[float, float]:
+    """Pace ``size`` bytes under a cap of ``bandwidth`` bytes/s shared by every answer.
+
+    Args:
+        now: The clock now, in seconds.
+        next_free: When the cap lets the next byte go (the previous call's second value).
+        size: Bytes about to be written.
+        bandwidth: The cap, bytes per second.
+
+    Returns:
+        Seconds to wait before writing, and the new ``next_free``.
+    """
+    start = max(now, next_free)
+    return start - now, start + size / bandwidth

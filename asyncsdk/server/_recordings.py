@@ -53,7 +53,7 @@ from asyncsdk.server._params import (
     query_digest,
 )
 from asyncsdk.server._recordingset import TRANSCRIPT_FORMATS, RecordingSet
-from asyncsdk.server._replies import Reply, error_reply
+from asyncsdk.server._replies import Reply, error_reply, path_id_refusal
 
 __all__ = [
     "CALL_RECORDINGS_ROUTE",
@@ -113,6 +113,17 @@ class _Query:
     directions: frozenset[str]
     from_: str | None
     to: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Item:
+    """What a get of one recording or transcription needs to know of its kind."""
+
+    name: str  # the path parameter
+    what: str  # for messages
+    formats: tuple[str, ...]  # the file suffixes; the first is the metadata's file
+    index: Callable[[uuid.UUID], int | None]
+    key: Callable[[int, str], str]
 
 
 def _found(reply_body: bytes) -> Reply:
@@ -269,27 +280,36 @@ class RecordingsApi:
 
     def get_recording(self, request: web.Request) -> Reply:
         """Answer ``GET /workspaces/{ws}/recordings/{id}`` and ``{id}.mp3``."""
+        recordings = self._set
+        return self._get(
+            request,
+            _Item("recordingId", "recording", ("mp3",), recordings.index, recordings.media_key),
+            self._recording,
+        )
+
+    def _get(self, request: web.Request, item: _Item, metadata: Callable[[int], bytes]) -> Reply:
+        """Answer a get of one recording or transcription: metadata, or 307 to a file."""
         refused = self._workspace(request.match_info)
         if refused is not None:
             return refused
-        text, dot, fmt = request.match_info["recordingId"].partition(".")
+        text, dot, fmt = request.match_info[item.name].partition(".")
         try:
-            recording_id = parse_uuid("recordingId", text)
+            item_id = parse_uuid(item.name, text)
         except InvalidParameterError as exc:
             return _invalid(exc)
-        recordings = self._set
-        index = recordings.index(recording_id)
-        if index is not None and recordings.active(index):
-            index = None  # the call's recording, not yet the workspace's
-        if dot and fmt != "mp3":
-            return error_reply(404, f"no recording format {fmt!r}; use .mp3")
-        mode = recordings.config.metadata_redirect
+        index = item.index(item_id)
+        if index is not None and self._set.active(index):
+            index = None  # the call's, not yet the workspace's
+        if dot and fmt not in item.formats:
+            formats = ", ".join("." + f for f in item.formats)
+            return error_reply(404, f"no {item.what} format {fmt!r}; use {formats}")
+        mode = self._set.config.metadata_redirect
         if dot or redirects(mode, request.headers.get("Accept")):
-            key = None if index is None else recordings.media_key(index)
-            return self._media(index, key, "recording")
+            key = None if index is None else item.key(index, fmt or item.formats[0])
+            return self._media(index, key, item.what)
         if index is None:
-            return error_reply(404, "recording not found")
-        return _found(self._recording(index))
+            return error_reply(404, f"{item.what} not found")
+        return _found(metadata(index))
 
     # --- transcriptions ---------------------------------------------------------------
 
@@ -326,45 +346,24 @@ class RecordingsApi:
 
     def get_transcription(self, request: web.Request) -> Reply:
         """Answer ``GET /workspaces/{ws}/transcriptions/{id}`` and ``{id}.{format}``."""
-        refused = self._workspace(request.match_info)
-        if refused is not None:
-            return refused
-        text, dot, fmt = request.match_info["transcriptionId"].partition(".")
-        try:
-            transcription_id = parse_uuid("transcriptionId", text)
-        except InvalidParameterError as exc:
-            return _invalid(exc)
         recordings = self._set
-        index = recordings.transcription_index(transcription_id)
-        if index is not None and recordings.active(index):
-            index = None
-        if dot and fmt not in TRANSCRIPT_FORMATS:
-            return error_reply(404, f"no transcript format {fmt!r}; use .json, .srt, .vtt or .txt")
-        mode = recordings.config.metadata_redirect
-        if dot or redirects(mode, request.headers.get("Accept")):
-            key = None if index is None else recordings.transcript_key(index, fmt or "json")
-            return self._media(index, key, "transcription")
-        if index is None:
-            return error_reply(404, "transcription not found")
-        return _found(self._transcription(index))
+        item = _Item(
+            "transcriptionId",
+            "transcription",
+            tuple(TRANSCRIPT_FORMATS),
+            recordings.transcription_index,
+            recordings.transcript_key,
+        )
+        return self._get(request, item, self._transcription)
 
     # --- a call's recordings ----------------------------------------------------------
 
     def _call_index(self, ids: Mapping[str, str]) -> int | Reply:
         """Return the index of the path's call, or the 422 / 404 that refuses it."""
-        names = ("workspaceId", "channelId", "callId") + (
-            ("recordingId",) if "recordingId" in ids else ()
-        )
-        bad = []
-        for name in names:
-            try:
-                parse_uuid(name, ids[name])
-            except InvalidParameterError:
-                bad.append(name)
-        if bad:
-            return error_reply(
-                422, f"{bad[0]} must be a UUID", {name: ["must be a valid UUID"] for name in bad}
-            )
+        names = ("workspaceId", "channelId", "callId", "recordingId")
+        refusal = path_id_refusal(ids, [name for name in names if name in ids])
+        if refusal is not None:
+            return refusal
         dataset = self._set.dataset
         if not self._known_workspace(uuid.UUID(ids["workspaceId"])):
             return error_reply(404, "workspace not found")

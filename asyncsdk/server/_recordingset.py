@@ -245,9 +245,9 @@ class RecordingSet:
 
     # --- media ------------------------------------------------------------------------
 
-    def media_key(self, index: int) -> str:
-        """Return the object key of recording ``index``'s mp3."""
-        return f"recordings/{self.recording_id(index)}.mp3"
+    def media_key(self, index: int, fmt: str = "mp3") -> str:
+        """Return the object key of recording ``index``'s file (an mp3)."""
+        return f"recordings/{self.recording_id(index)}.{fmt}"
 
     def transcript_key(self, index: int, fmt: str) -> str:
         """Return the object key of recording ``index``'s transcript in ``fmt``."""

@@ -19,6 +19,7 @@ from asyncsdk.server._dataset import Dataset
 from asyncsdk.server._objectstore import ObjectStore
 from asyncsdk.server._recordings import RecordingsApi
 from asyncsdk.server._recordingset import RecordingSet
+from asyncsdk.server._sites import start_runner
 from asyncsdk.server._stats import RecordedRequest, ServerStats
 
 __all__ = ["DEFAULT_HOST", "DEFAULT_SHUTDOWN_TIMEOUT", "EmbeddedServer"]
@@ -179,19 +180,13 @@ class EmbeddedServer:
             shutdown_timeout=self._shutdown_timeout,
             max_line_size=MAX_REQUEST_LINE,
         )
-        await runner.setup()
         try:
-            site = web.TCPSite(runner, self._host, self._port)
-            await site.start()
-            host, port = runner.addresses[0][:2]
+            self._base_url = await start_runner(runner, self._host, self._port)
         except BaseException:
-            await runner.cleanup()
             if self._store is not None:
                 await self._store.stop()
             raise
         self._runner = runner
-        shown = f"[{host}]" if ":" in host else host
-        self._base_url = f"http://{shown}:{port}"
 
     async def stop(self) -> None:
         """Stop listening and close every connection; does nothing if not running."""

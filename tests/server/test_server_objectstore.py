@@ -18,7 +18,7 @@ from asyncsdk.server import (
     RecordingsConfig,
     ServerConfig,
 )
-from asyncsdk.server._objectstore import bandwidth_wait
+from asyncsdk.server._presign import bandwidth_wait
 
 AUTH = {"Authorization": "AccessKey test-access-key"}
 SIZE = 300_000
