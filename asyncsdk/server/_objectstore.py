@@ -167,7 +167,8 @@ class ObjectStore:
     def fail_next(self, key: str, kind: StoreFault, *, after: int | None = None) -> None:
         """Queue one fault for ``key``, before any drawn fault.
 
-        ``"expired"`` applies to the next presigned URL made for ``key``; the others to
+        ``"expired"`` applies to the next presigned URL made for ``key`` (the ``url`` of
+        a listed recording or transcription counts: queue it after listing); the others to
         the next answer of ``key`` with a body: ``"reset"`` cuts it after ``after`` bytes
         (default: half the body), ``"replace"`` cuts it likewise and replaces the object,
         ``"trickle"`` sends it at the trickle rate.
@@ -211,11 +212,20 @@ class ObjectStore:
 
     # --- lifecycle --------------------------------------------------------------------
 
-    async def start(self, host: str, port: int) -> None:
-        """Start listening on ``host``:``port`` (0: a free port)."""
+    async def start(self, host: str, port: int, *, shutdown_timeout: float = 0.25) -> None:
+        """Start listening on ``host``:``port`` (0: a free port).
+
+        Args:
+            host: Interface to listen on.
+            port: Port to listen on; 0 picks a free one (read it from `base_url`).
+            shutdown_timeout: Seconds `stop` lets answers in flight (a long download)
+                finish before it cuts them.
+        """
         app = web.Application()
         app.router.add_route("*", "/{key:.*}", self._handle)
-        runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
+        runner = web.AppRunner(
+            app, access_log=None, handler_cancellation=True, shutdown_timeout=shutdown_timeout
+        )
         self._base_url = await start_runner(runner, host, port)
         self._runner = runner
 

@@ -172,7 +172,9 @@ class EmbeddedServer:
             raise RuntimeError("the server is already running")
         recordings = self._config.recordings
         if self._store is not None and recordings is not None:
-            await self._store.start(self._host, recordings.store_port)
+            await self._store.start(
+                self._host, recordings.store_port, shutdown_timeout=self._shutdown_timeout
+            )
         runner = web.AppRunner(
             self._api.make_app(),
             access_log=None,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -326,3 +328,31 @@ async def test_a_gigabyte_is_servable_without_holding_it(
             status == 206 and headers["Content-Range"] == f"bytes {size - 3000}-{size - 1}/{size}"
         )
         assert body == server.objects.content(key, size - 3000)
+
+
+async def test_stopping_cuts_a_download_in_flight(
+    dataset: Dataset, anonymous: aiohttp.ClientSession
+) -> None:
+    faults = MediaFaults(trickle=1.0, trickle_rate=1000)  # 300 KB would take 5 minutes
+    server = EmbeddedServer(config(faults=faults), dataset=dataset)
+    await server.start()
+    try:
+        location = await redirect(server)
+        async with anonymous.get(location) as response:
+            first = await response.content.read(10)
+            assert first
+            await asyncio.wait_for(server.stop(), 30)  # a bound that turns a hang into a failure
+            with pytest.raises(aiohttp.ClientPayloadError):
+                await response.read()
+    finally:
+        await server.stop()
+
+
+async def test_cut_answers_log_no_server_errors(
+    server: EmbeddedServer, anonymous: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    key = server.recordings.media_key(first_listed(server))
+    server.objects.fail_next(key, "reset", after=10)
+    with caplog.at_level(logging.WARNING):
+        assert (await fetch(anonymous, await redirect(server)))[3] is True
+    assert not [r for r in caplog.records if r.name.startswith("aiohttp")]
