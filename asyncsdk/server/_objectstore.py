@@ -50,6 +50,7 @@ from asyncsdk.server._mediaconfig import RecordingsConfig
 from asyncsdk.server._presign import (
     ByteRange,
     bandwidth_wait,
+    body_faults,
     check_presigned,
     etag_matches,
     parse_range,
@@ -353,26 +354,15 @@ class ObjectStore:
         return plan
 
     def _draw_faults(self, plan: _Plan, obj: StoredObject) -> None:
-        """Draw the body's faults in a fixed order; a queued fault comes first."""
-        faults = self._config.faults
-        rng = self._fault_rng
-        draws = {kind: rng.random() < getattr(faults, kind) for kind in ("reset", "replace")}
-        draws["trickle"] = rng.random() < faults.trickle
-        point = rng.random()
+        """Draw the body's faults (always four draws); a queued fault comes first."""
+        draws = tuple(self._fault_rng.random() for _ in range(4))
+        queue = self._queued.get(obj.key)
+        queued = queue.popleft() if queue and queue[0][0] != "expired" else None
         assert plan.span is not None
         length = plan.span.end - plan.span.start
-        after = faults.cut_after
-        queue = self._queued.get(obj.key)
-        if queue and queue[0][0] != "expired":
-            kind, after = queue.popleft()
-            draws = {"reset": kind == "reset", "replace": kind == "replace"}
-            draws["trickle"] = kind == "trickle"
-            if after is None:
-                after = length // 2
-        if length > 0 and (draws["reset"] or draws["replace"]):
-            plan.cut = min(after, length - 1) if after is not None else int(point * length)
-            plan.replace = draws["replace"] and not draws["reset"]
-        plan.trickle = draws["trickle"]
+        plan.cut, plan.replace, plan.trickle = body_faults(
+            draws, self._config.faults, queued, length
+        )
 
     async def _stream(self, request: web.Request, plan: _Plan) -> web.StreamResponse:
         """Send the headers and the planned slice of the body, paced and cut as planned."""

@@ -14,7 +14,7 @@ The decisions on ``Range``, ``If-Range``, ``If-Match`` and ``If-None-Match`` fol
 ``If-Range`` that is not the current ETag (a date included) turns the answer into a
 200 with the whole body.
 
-Imports: the standard library only.
+Imports: the server's `_mediaconfig` and the standard library.
 """
 
 from __future__ import annotations
@@ -28,12 +28,15 @@ from dataclasses import dataclass
 from typing import Literal
 from xml.sax.saxutils import escape
 
+from asyncsdk.server._mediaconfig import MediaFaults
+
 __all__ = [
     "ALGORITHM",
     "AMZ_DATE_FORMAT",
     "ByteRange",
     "Verdict",
     "bandwidth_wait",
+    "body_faults",
     "check_presigned",
     "etag_matches",
     "parse_range",
@@ -175,3 +178,40 @@ def bandwidth_wait(now: float, next_free: float, size: int, bandwidth: int) -> t
     """
     start = max(now, next_free)
     return start - now, start + size / bandwidth
+
+
+def body_faults(
+    draws: tuple[float, ...],
+    faults: MediaFaults,
+    queued: tuple[str, int | None] | None,
+    length: int,
+) -> tuple[int | None, bool, bool]:
+    """Decide the faults of one body of ``length`` bytes.
+
+    Args:
+        draws: Four uniform numbers in ``[0, 1)``: reset, replace, trickle, and the cut
+            point (always drawn, so that the seeded sequence does not depend on what
+            was decided).
+        faults: The configured probabilities.
+        queued: A fault queued for this object (``kind``, ``after``), taking the place
+            of the drawn ones; ``after`` defaults to half the body.
+        length: Bytes of the body.
+
+    Returns:
+        Bytes to send before the cut (``None``: no cut), whether the object is replaced
+        at the cut, and whether the body trickles.
+    """
+    reset, replace, trickle = (
+        draws[0] < faults.reset,
+        draws[1] < faults.replace,
+        draws[2] < faults.trickle,
+    )
+    after = faults.cut_after
+    if queued is not None:
+        kind, after = queued
+        reset, replace, trickle = kind == "reset", kind == "replace", kind == "trickle"
+        after = length // 2 if after is None else after
+    cut = None
+    if length > 0 and (reset or replace):
+        cut = min(after, length - 1) if after is not None else int(draws[3] * length)
+    return cut, cut is not None and replace and not reset, trickle
