@@ -18,6 +18,7 @@ Imports: msgspec, the server's own modules and the standard library.
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 import uuid
 from typing import Any
@@ -147,6 +148,18 @@ class RecordingSet:
     def transcription_id(self, index: int) -> uuid.UUID:
         """Return the id of recording ``index``'s transcription (whether it has one or not)."""
         return uuid.UUID(int=self._transcription_prefix | index)
+
+    def listed(
+        self, start: dt.datetime | None = None, end: dt.datetime | None = None
+    ) -> list[uuid.UUID]:
+        """Return the ids the workspace lists created in ``[start, end)``, oldest first.
+
+        Those of ongoing calls are left out. ``None`` leaves a bound open. With the
+        default ``ServerConfig`` (microsecond precision, ``[startAt, endAt)``) this is
+        what a listing of that window returns, for tests to compare with.
+        """
+        window = self.dataset.timeline.indices(start, end)
+        return [self.recording_id(i) for i in window if not self.active(i)]
 
     # --- facts ------------------------------------------------------------------------
 

@@ -116,6 +116,7 @@ async def test_a_time_window_is_half_open_on_created_at(session: aiohttp.ClientS
         ]
     assert [r["id"] for r in results] == expected
     assert len(expected) > 100
+    assert list(reversed(recordings.listed(start, end))) == [uuid.UUID(i) for i in expected]
 
 
 @pytest.mark.parametrize(
