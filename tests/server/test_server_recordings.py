@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -409,3 +410,22 @@ def test_every_recordings_route_is_in_the_contract() -> None:
         assert route in paths
     limit = spec["components"]["parameters"]["limitRecordings"]["schema"]
     assert (limit["minimum"], limit["maximum"]) == (1, MAX_RECORDINGS_PAGE_SIZE)
+
+
+async def test_shards_of_a_window_list_each_recording_once(
+    session: aiohttp.ClientSession,
+) -> None:
+    """Whole-second shards, as the SDK's sharded listings send them, cover the window."""
+    ds = Dataset(400, seed=8, span=dt.timedelta(seconds=40))  # ten per second
+    start = ds.timeline.start
+    bounds = [start + dt.timedelta(seconds=s) for s in (0, 7, 8, 21, 40)]
+    async with EmbeddedServer(dataset=ds) as server:
+        found: list[str] = []
+        for low, high in itertools.pairwise(bounds):
+            params = [("startAt", low.isoformat()), ("endAt", high.isoformat()), ("limit", "9")]
+            found += [
+                r["id"] for r in await all_results(session, ws_url(server, "recordings"), params)
+            ]
+        expected = server.recordings.listed(bounds[0], bounds[-1])
+    assert sorted(found) == sorted(map(str, expected))
+    assert len(found) == len(set(found)) > 300
