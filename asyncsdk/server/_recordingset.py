@@ -105,6 +105,13 @@ class RecordingSet:
     Args:
         dataset: The calls recorded.
         config: Sizes, transcriptions, availability.
+
+    Attributes:
+        dataset: The calls recorded.
+        config: Sizes, transcriptions, availability.
+        ids: Every recording id, in index order (those of ongoing calls included): a
+            lazy sequence, as `Dataset.call_ids`.
+        transcription_ids: Every transcription id, in index order.
     """
 
     def __init__(self, dataset: Dataset, config: RecordingsConfig) -> None:
@@ -113,9 +120,7 @@ class RecordingSet:
         rng = random.Random(f"asyncsdk.server.recordings:{dataset.seed}")
         self._prefix = id_prefix(rng)
         self._transcription_prefix = id_prefix(rng)
-        #: Every recording id, in index order (those of ongoing calls included).
         self.ids = CallIds(self._prefix, range(dataset.size))
-        #: Every transcription id, in index order.
         self.transcription_ids = CallIds(
             self._transcription_prefix, range(0, dataset.size, config.transcribed_every)
         )
