@@ -39,6 +39,7 @@ from asyncsdk.server._config import ScriptedResponse, ServerConfig
 from asyncsdk.server._dataset import Dataset
 from asyncsdk.server._limiter import Quota, policy_header, workspace_key
 from asyncsdk.server._listing import CALL_LOG_ROUTE, CHANNEL_CALLS_ROUTE, Listing
+from asyncsdk.server._recordings import script_id
 from asyncsdk.server._replies import (
     BAD_GATEWAY_HTML,
     JSON_TYPE,
@@ -161,7 +162,8 @@ class BirdApi:
     ) -> web.StreamResponse:
         now = asyncio.get_running_loop().time()
         request_id = self._arrive(request, now, "")
-        decided = self._decide(request, now, "", functools.partial(answer, request))
+        item = script_id(request.match_info)  # a recording's, as a call's id
+        decided = self._decide(request, now, item, functools.partial(answer, request))
         return await self._answer(request, decided, request_id)
 
     async def _handle_other(self, request: web.Request) -> web.StreamResponse:
@@ -220,7 +222,7 @@ class BirdApi:
         queue = self._scripts.get(script_key(call_id))
         if queue:
             self._stats.scripted += 1
-            return self._scripted(queue.popleft(), request.match_info)
+            return self._scripted(queue.popleft(), request.match_info, answer)
         config = self._config
         started = now if self._started is None else self._started
         outage = config.outage
@@ -363,11 +365,13 @@ class BirdApi:
             return error_reply(404, "call not found")
         return Reply(200, body)
 
-    def _scripted(self, script: ScriptedResponse, ids: Mapping[str, str]) -> Reply:
+    def _scripted(
+        self, script: ScriptedResponse, ids: Mapping[str, str], answer: _Answer | None
+    ) -> Reply:
         if script.body is not None:
             reply = Reply(script.status, script.body)
         elif script.status == HTTPStatus.OK:
-            reply = self._lookup(ids)
+            reply = self._lookup(ids) if answer is None else answer()
         else:
             reply = Reply(script.status, error_body(script.status, _phrase(script.status)))
         reply.headers = {"Content-Type": JSON_TYPE, **script.headers}

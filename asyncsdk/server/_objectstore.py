@@ -53,6 +53,7 @@ from asyncsdk.server._presign import (
     body_faults,
     check_presigned,
     etag_matches,
+    hostile_range,
     parse_range,
     presign_query,
     s3_error,
@@ -65,8 +66,10 @@ __all__ = ["STREAM_CHUNK", "ObjectStore", "StoreFault"]
 #: Bytes per write of a body at full speed.
 STREAM_CHUNK = 1 << 20
 #: A fault `ObjectStore.fail_next` can queue.
-StoreFault = Literal["expired", "reset", "replace", "trickle"]
-_STORE_FAULTS = frozenset(("expired", "reset", "replace", "trickle"))
+StoreFault = Literal["expired", "reset", "replace", "trickle", "ignore_range", "wrong_range"]
+_STORE_FAULTS = frozenset(("expired", "reset", "replace", "trickle", "ignore_range", "wrong_range"))
+_RANGE_FAULTS = frozenset(("ignore_range", "wrong_range"))
+_BODY_FAULTS = frozenset(("reset", "replace", "trickle"))
 _XML = "application/xml"
 #: Smallest write when a bandwidth cap paces the body, in bytes.
 _PACED_CHUNK_MIN = 16 * 1024
@@ -172,7 +175,11 @@ class ObjectStore:
         a listed recording or transcription counts: queue it after listing); the others to
         the next answer of ``key`` with a body: ``"reset"`` cuts it after ``after`` bytes
         (default: half the body), ``"replace"`` cuts it likewise and replaces the object,
-        ``"trickle"`` sends it at the trickle rate.
+        ``"trickle"`` sends it at the trickle rate. Two hostile answers apply to the
+        next ranged request of ``key``: ``"ignore_range"`` answers 200 with the whole
+        body (a server that ignores ``Range``), ``"wrong_range"`` a 206 of another range
+        than the one asked (from half its start; from 0, one byte short), with its true
+        ``Content-Range``.
 
         Raises:
             ValueError: ``kind`` is not a fault of the store, or ``after`` is negative.
@@ -344,6 +351,9 @@ class ObjectStore:
             )
             plan.headers["Content-Range"] = f"bytes */{obj.size}"
             return plan
+        queue = self._queued.get(obj.key)
+        if isinstance(span, ByteRange) and queue and queue[0][0] in _RANGE_FAULTS:
+            span = hostile_range(queue.popleft()[0], span)
         if span == "ignore":
             plan = _Plan(200, headers, obj=obj, span=ByteRange(0, obj.size))
         else:
@@ -357,7 +367,7 @@ class ObjectStore:
         """Draw the body's faults (always four draws); a queued fault comes first."""
         draws = tuple(self._fault_rng.random() for _ in range(4))
         queue = self._queued.get(obj.key)
-        queued = queue.popleft() if queue and queue[0][0] != "expired" else None
+        queued = queue.popleft() if queue and queue[0][0] in _BODY_FAULTS else None
         assert plan.span is not None
         length = plan.span.end - plan.span.start
         plan.cut, plan.replace, plan.trickle = body_faults(

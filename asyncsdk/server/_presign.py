@@ -39,6 +39,7 @@ __all__ = [
     "body_faults",
     "check_presigned",
     "etag_matches",
+    "hostile_range",
     "parse_range",
     "presign_query",
     "s3_error",
@@ -146,6 +147,19 @@ def parse_range(header: str | None, size: int) -> ByteRange | Literal["ignore", 
     if start >= size:
         return "unsatisfiable"
     return ByteRange(start, end)
+
+
+def hostile_range(kind: str, asked: ByteRange) -> ByteRange | Literal["ignore"]:
+    """Return what a hostile store serves for ``asked``: ``"ignore_range"`` or another range.
+
+    ``"ignore_range"`` ignores it (the whole body, 200); ``"wrong_range"`` serves from
+    half its start, or one byte short of its end when it starts at 0.
+    """
+    if kind == "ignore_range":
+        return "ignore"
+    if asked.start > 0:
+        return ByteRange(asked.start // 2, asked.end)
+    return ByteRange(0, max(1, asked.end - 1))
 
 
 def etag_matches(header: str, etag: str) -> bool:

@@ -158,6 +158,9 @@ class EmbeddedServer:
 
         Once the queue is empty the call is answered normally again. Scripted answers
         bypass the rate limiter and faults, but not the method and credential checks.
+        A recording's or a transcription's id works the same for its gets (metadata
+        and files): ``ScriptedResponse(307, headers={"Location": "ftp://x/"})`` is a
+        hostile redirect.
         """
         self._api.script(call_id, responses)
 
