@@ -263,13 +263,27 @@ class RecordingSet:
 
     # --- media ------------------------------------------------------------------------
 
-    def media_key(self, index: int, fmt: str = "mp3") -> str:
-        """Return the object key of recording ``index``'s file (an mp3)."""
-        return f"recordings/{self.recording_id(index)}.{fmt}"
+    def media_key(self, recording: int | uuid.UUID | str, fmt: str = "mp3") -> str:
+        """Return the object key of a recording's file (an mp3).
 
-    def transcript_key(self, index: int, fmt: str) -> str:
-        """Return the object key of recording ``index``'s transcript in ``fmt``."""
-        return f"transcriptions/{self.transcription_id(index)}.{fmt}"
+        Args:
+            recording: The recording's index, or its id.
+            fmt: The file's suffix.
+        """
+        if isinstance(recording, int):
+            recording = self.recording_id(recording)
+        return f"recordings/{uuid.UUID(str(recording))}.{fmt}"
+
+    def transcript_key(self, transcription: int | uuid.UUID | str, fmt: str) -> str:
+        """Return the object key of a transcript in ``fmt``.
+
+        Args:
+            transcription: The index of its recording, or the transcription's id.
+            fmt: ``json``, ``srt``, ``vtt`` or ``txt``.
+        """
+        if isinstance(transcription, int):
+            transcription = self.transcription_id(transcription)
+        return f"transcriptions/{uuid.UUID(str(transcription))}.{fmt}"
 
     def resolve(self, key: str) -> ObjectSource | None:
         """Return what an object key holds (for the object store), or ``None``."""

@@ -87,6 +87,7 @@ async def test_recordings_are_listed_newest_first_each_once(
     first = results[0]
     index = server.recordings.index(first["id"])
     assert index is not None
+    assert server.recordings.media_key(first["id"]) == server.recordings.media_key(index)
     assert first["sourceId"] == str(server.dataset.call_ids[index])
     assert first["source"] == "call" and first["format"] == "mp3"
     assert first["status"] == "available" and "X-Amz-Signature=" in first["url"]
