@@ -17,6 +17,7 @@ from asyncsdk.server._mediaconfig import MEDIA_FAULT_KINDS
 __all__ = [
     "aware_datetime",
     "byte_size",
+    "byte_sizes",
     "int_list",
     "media_faults",
     "outage",
@@ -110,3 +111,8 @@ def media_faults(text: str) -> dict[str, float]:
                 f"expected KIND=P[,KIND=P...] with KIND one of {kinds}; got {text!r}"
             ) from None
     return found
+
+
+def byte_sizes(text: str) -> tuple[int, ...]:
+    """Parse ``10M`` or ``10M,1G`` (sizes cycled over recordings) into byte counts."""
+    return tuple(byte_size(part) for part in text.split(","))

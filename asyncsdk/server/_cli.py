@@ -55,8 +55,10 @@ def recordings_config_from_args(args: argparse.Namespace) -> RecordingsConfig | 
         return None
     try:
         faults = MediaFaults(**args.media_faults)
+        sizes: tuple[int, ...] = args.recording_size or ()
         return RecordingsConfig(
-            size=args.recording_size,
+            size=sizes[0] if len(sizes) == 1 else None,
+            sizes=sizes if len(sizes) > 1 else (),
             url_ttl=args.url_ttl,
             latency=args.media_latency,
             bandwidth=args.media_bandwidth,

@@ -18,6 +18,7 @@ from typing import Any
 from asyncsdk.server._argtypes import (
     aware_datetime,
     byte_size,
+    byte_sizes,
     int_list,
     media_faults,
     outage,
@@ -157,10 +158,11 @@ _TRAFFIC_OPTIONS: tuple[_Option, ...] = (
 _RECORDINGS_OPTIONS: tuple[_Option, ...] = (
     (
         "--recording-size",
-        byte_size,
+        byte_sizes,
         None,
-        "BYTES",
-        "bytes of every recording's mp3, e.g. 500K, 200M, 1G (default: by the call's duration)",
+        "BYTES[,BYTES...]",
+        "bytes of every recording's mp3, e.g. 500K, 200M, 1G; several are cycled over the "
+        "recordings, e.g. 10M,1G (default: by the call's duration)",
     ),
     ("--url-ttl", int, DEFAULT_URL_TTL, "S", "seconds a presigned URL is valid (%(default)s)"),
     ("--store-port", int, 0, "PORT", "the object store's port (default: a free one)"),

@@ -195,6 +195,8 @@ class RecordingSet:
 
     def size(self, index: int) -> int:
         """Return the bytes of recording ``index``'s mp3."""
+        if self.config.sizes:
+            return self.config.sizes[index % len(self.config.sizes)]
         if self.config.size is not None:
             return self.config.size
         duration = self.facts(index).duration or 0

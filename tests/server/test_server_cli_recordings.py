@@ -51,6 +51,8 @@ def test_recordings_options_reach_the_config() -> None:
         faults=MediaFaults(expired=0.1, reset=0.05, trickle=0.01, replace=0.02),
     )
     assert config_from_args(_parse("--no-recordings")).recordings is None
+    mixed = config_from_args(_parse("--recording-size", "10M,1G")).recordings
+    assert mixed == RecordingsConfig(sizes=(10_000_000, 1_000_000_000))
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from asyncsdk.server import MediaFaults, RecordingsConfig, ServerConfig
+from asyncsdk.server import Dataset, MediaFaults, RecordingsConfig, RecordingSet, ServerConfig
 
 
 @pytest.mark.parametrize(
@@ -14,6 +14,8 @@ from asyncsdk.server import MediaFaults, RecordingsConfig, ServerConfig
     [
         ({"size": -1}, "size"),
         ({"size": 1 << 40}, "size"),
+        ({"sizes": (10, -1)}, "sizes"),
+        ({"sizes": "10"}, "sizes"),
         ({"bytes_per_second": 0}, "bytes_per_second"),
         ({"transcribed_every": 0}, "transcribed_every"),
         ({"unavailable_every": 1}, "unavailable_every"),
@@ -52,3 +54,9 @@ def test_server_config_takes_recordings_or_none() -> None:
     assert ServerConfig(recordings=None).recordings is None
     with pytest.raises(ValueError, match="recordings"):
         ServerConfig(recordings="on")  # type: ignore[arg-type]
+
+
+def test_sizes_are_cycled_over_the_recordings() -> None:
+    recordings = RecordingSet(Dataset(6), RecordingsConfig(size=5, sizes=(10, 20, 30)))
+    assert [recordings.size(i) for i in range(6)] == [10, 20, 30, 10, 20, 30]
+    assert RecordingSet(Dataset(2), RecordingsConfig(size=5)).size(1) == 5
