@@ -30,22 +30,23 @@ import functools
 import random
 import uuid
 from collections import deque
-from collections.abc import Callable, Mapping
-from decimal import Decimal
+from collections.abc import Callable, Mapping, Sequence
 from http import HTTPStatus
 
 from aiohttp import web
 
 from asyncsdk.server._config import ScriptedResponse, ServerConfig
 from asyncsdk.server._dataset import Dataset
-from asyncsdk.server._limiter import Quota, workspace_key
+from asyncsdk.server._limiter import Quota, policy_header, workspace_key
 from asyncsdk.server._listing import CALL_LOG_ROUTE, CHANNEL_CALLS_ROUTE, Listing
+from asyncsdk.server._recordings import script_id
 from asyncsdk.server._replies import (
     BAD_GATEWAY_HTML,
     JSON_TYPE,
     Reply,
     error_body,
     error_reply,
+    path_id_refusal,
     send,
 )
 from asyncsdk.server._stats import RecordedRequest, ServerStats
@@ -55,7 +56,6 @@ __all__ = ["CALL_ROUTE", "BirdApi", "policy_header", "script_key"]
 #: The one route the server implements ("Get a call").
 CALL_ROUTE = "/workspaces/{workspaceId}/channels/{channelId}/calls/{callId}"
 _PATH_IDS = ("workspaceId", "channelId", "callId")
-_UUID_TEXT_LENGTH = 36
 #: Bits of a request id that hold the request counter.
 _COUNTER_BITS = 48
 #: Builds the success answer of a list endpoint.
@@ -70,28 +70,6 @@ def script_key(call_id: uuid.UUID | str) -> str:
         return str(uuid.UUID(call_id))
     except ValueError:
         return call_id
-
-
-def policy_header(rate: float) -> str:
-    """Return the ``RateLimit-Policy`` value for ``rate`` requests per second: ``200;w=1``.
-
-    The quota is written in plain decimal (``200``, ``12.5``, ``0.001``), never with an
-    exponent, over a window of one second.
-    """
-    quota = format(Decimal(repr(float(rate))), "f")
-    if "." in quota:
-        quota = quota.rstrip("0").rstrip(".")
-    return f"{quota};w=1"
-
-
-def _is_uuid(text: str) -> bool:
-    if len(text) != _UUID_TEXT_LENGTH:
-        return False
-    try:
-        uuid.UUID(text)
-    except ValueError:
-        return False
-    return True
 
 
 class BirdApi:
@@ -132,15 +110,35 @@ class BirdApi:
         self._request_count = 0
         self._policies: dict[float, str] = {}  # rate -> its RateLimit-Policy value
         self._listing = Listing(config, dataset)
+        self._routes: list[tuple[str, Callable[[web.Request], Reply]]] = []
+
+    def add_routes(self, routes: Sequence[tuple[str, Callable[[web.Request], Reply]]]) -> None:
+        """Serve more routes (before `make_app`), each answered by its function.
+
+        The function gives step 8's answer; steps 1-7 (method, credentials, rate limit,
+        faults) are the same as for *Get a call*.
+        """
+        self._routes.extend(routes)
+
+    def known_workspace(self, workspace: uuid.UUID) -> bool:
+        """Whether ``workspace`` is served: the dataset's, one with a quota, or an alias."""
+        text = str(workspace)
+        return (
+            workspace == self._dataset.workspace_id
+            or text in self._workspace_quotas
+            or text in self._aliases
+        )
 
     def make_app(self) -> web.Application:
         """Return the aiohttp application serving this API."""
         app = web.Application()
         app.router.add_route("*", CALL_ROUTE, self._handle_call)
-        app.router.add_route(
-            "*", CHANNEL_CALLS_ROUTE, functools.partial(self._handle_list, log=False)
-        )
-        app.router.add_route("*", CALL_LOG_ROUTE, functools.partial(self._handle_list, log=True))
+        lists: list[tuple[str, Callable[[web.Request], Reply]]] = [
+            (CHANNEL_CALLS_ROUTE, functools.partial(self._answer_list, log=False)),
+            (CALL_LOG_ROUTE, functools.partial(self._answer_list, log=True)),
+        ]
+        for route, answer in lists + self._routes:
+            app.router.add_route("*", route, functools.partial(self._handle_answer, answer=answer))
         app.router.add_route("*", "/{tail:.*}", self._handle_other)
         return app
 
@@ -156,11 +154,17 @@ class BirdApi:
         request_id = self._arrive(request, now, call_id)
         return await self._answer(request, self._decide(request, now, call_id), request_id)
 
-    async def _handle_list(self, request: web.Request, *, log: bool) -> web.StreamResponse:
+    def _answer_list(self, request: web.Request, *, log: bool) -> Reply:
+        return self._listing.answer(request.match_info, request.query, log=log)
+
+    async def _handle_answer(
+        self, request: web.Request, *, answer: Callable[[web.Request], Reply]
+    ) -> web.StreamResponse:
         now = asyncio.get_running_loop().time()
         request_id = self._arrive(request, now, "")
-        answer = functools.partial(self._listing.answer, request.match_info, request.query, log=log)
-        return await self._answer(request, self._decide(request, now, "", answer), request_id)
+        item = script_id(request.match_info)  # a recording's, as a call's id
+        decided = self._decide(request, now, item, functools.partial(answer, request))
+        return await self._answer(request, decided, request_id)
 
     async def _handle_other(self, request: web.Request) -> web.StreamResponse:
         now = asyncio.get_running_loop().time()
@@ -218,7 +222,7 @@ class BirdApi:
         queue = self._scripts.get(script_key(call_id))
         if queue:
             self._stats.scripted += 1
-            return self._scripted(queue.popleft(), request.match_info)
+            return self._scripted(queue.popleft(), request.match_info, answer)
         config = self._config
         started = now if self._started is None else self._started
         outage = config.outage
@@ -349,13 +353,10 @@ class BirdApi:
 
     def _lookup(self, ids: Mapping[str, str]) -> Reply:
         """Answer from the dataset: 422 for a malformed id, 404 for an unknown one."""
-        bad = [name for name in _PATH_IDS if not _is_uuid(ids[name])]
-        if bad:
-            details = {name: ["must be a valid UUID"] for name in bad}
-            return error_reply(422, f"{bad[0]} must be a UUID", details)
-        workspace = uuid.UUID(ids["workspaceId"])
-        known = str(workspace) in self._workspace_quotas or str(workspace) in self._aliases
-        if workspace != self._dataset.workspace_id and not known:
+        refusal = path_id_refusal(ids, _PATH_IDS)
+        if refusal is not None:
+            return refusal
+        if not self.known_workspace(uuid.UUID(ids["workspaceId"])):
             return error_reply(404, "workspace not found")
         if uuid.UUID(ids["channelId"]) != self._dataset.channel_id:
             return error_reply(404, "channel not found")
@@ -364,11 +365,13 @@ class BirdApi:
             return error_reply(404, "call not found")
         return Reply(200, body)
 
-    def _scripted(self, script: ScriptedResponse, ids: Mapping[str, str]) -> Reply:
+    def _scripted(
+        self, script: ScriptedResponse, ids: Mapping[str, str], answer: _Answer | None
+    ) -> Reply:
         if script.body is not None:
             reply = Reply(script.status, script.body)
         elif script.status == HTTPStatus.OK:
-            reply = self._lookup(ids)
+            reply = self._lookup(ids) if answer is None else answer()
         else:
             reply = Reply(script.status, error_body(script.status, _phrase(script.status)))
         reply.headers = {"Content-Type": JSON_TYPE, **script.headers}
