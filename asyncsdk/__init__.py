@@ -42,10 +42,13 @@ from .listing import (
     DEFAULT_SHARDS,
     CallPager,
     ListingCheckpoint,
+    Pager,
+    RecordingListing,
     ShardCheckpoint,
     ShardedListing,
     iter_call_log,
     iter_channel_calls,
+    iter_recordings,
 )
 from .models import (
     AmdResult,
@@ -137,6 +140,7 @@ __all__ = [
     "Notification",
     "Number",
     "NumberType",
+    "Pager",
     "Party",
     "PerWorkspaceLimiter",
     "PermissionDeniedError",
@@ -145,6 +149,7 @@ __all__ = [
     "RateLimitError",
     "RateLimiter",
     "Recording",
+    "RecordingListing",
     "RecordingOrigin",
     "RecordingPage",
     "RecordingSource",
@@ -172,4 +177,5 @@ __all__ = [
     "iter_call_log",
     "iter_calls",
     "iter_channel_calls",
+    "iter_recordings",
 ]
