@@ -96,6 +96,7 @@ def zero_times_to_none(model: Model, fields: tuple[str, ...]) -> None:
     """Set each of ``fields`` that holds `ZERO_TIME` to ``None`` (from ``__post_init__``)."""
     for name in fields:
         value = getattr(model, name)
+        # ``year`` first: a cheap test that nearly every real time fails.
         if value is not None and value.year == 1 and value == ZERO_TIME:
             msgspec.structs.force_setattr(model, name, None)
 
