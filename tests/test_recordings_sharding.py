@@ -291,3 +291,23 @@ async def test_bad_input_is_refused_before_any_request(
                 client, "nope", start_at=ds.timeline.start, end_at=ds.timeline.end
             )
         assert server.stats.requests == 0
+
+
+async def test_filters_reach_every_shard_and_the_fingerprint() -> None:
+    """A filtered sharded listing lists exactly the filtered recordings, each once."""
+    ds = SPREAD
+    async with workspace(ds, record_requests=True) as (server, client):
+        recs = server.recordings
+        expected = {
+            recs.recording_id(i)
+            for i in range(ds.size)
+            if not recs.active(i) and recs.status(i) == "available"
+        }
+        statuses = ["available"]
+        listing = whole(client, ds, shards=4, page_size=20, status=statuses)
+        statuses.append("failed")  # changed after the call: the listing keeps what it was given
+        ids = [r.id async for r in listing]
+        assert Counter(ids).most_common(1)[0][1] == 1
+        assert set(ids) == expected
+        asked = [r.query for r in server.requests if r.path.endswith("/recordings")]
+        assert asked and all("status=available" in q and "failed" not in q for q in asked)
