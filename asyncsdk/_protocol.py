@@ -37,7 +37,7 @@ from .errors import (
     ServerError,
     UnprocessableEntityError,
 )
-from .models import CALL_DECODER, Call, CallPage
+from .models import CALL_DECODER, Call, CallPage, redact_url
 
 METHOD: Final = "GET"
 
@@ -265,7 +265,9 @@ def api_error(
     detail = parsed.get("message") if parsed is not None else None
     label = f"{status} {reason}" if reason else str(status)
     if 300 <= status < 400:
-        message = f"unexpected redirect {label} to {headers.get('Location', '?')!r}; not followed"
+        # A presigned Location carries a credential in its query: never in a message.
+        location = redact_url(headers.get("Location", "?"))
+        message = f"unexpected redirect {label} to {location!r}; not followed"
     elif isinstance(detail, str) and detail:
         message = f"{label}: {detail}"
     else:

@@ -14,6 +14,19 @@ import pytest
 PUBLIC_NAMES: dict[str, frozenset[str]] = {
     "asyncsdk": frozenset(
         {
+            "Pager",
+            "RecordingListing",
+            "iter_recordings",
+            "CallRecording",
+            "CallRecordingPage",
+            "Recording",
+            "RecordingOrigin",
+            "RecordingPage",
+            "RecordingSource",
+            "RecordingStatus",
+            "Transcription",
+            "TranscriptionPage",
+            "TranscriptionStatus",
             "APIConnectionError",
             "APIError",
             "APITimeoutError",
@@ -86,6 +99,10 @@ PUBLIC_NAMES: dict[str, frozenset[str]] = {
     ),
     "asyncsdk.listing": frozenset(
         {
+            "MAX_RECORDINGS_PAGE_SIZE",
+            "Pager",
+            "RecordingListing",
+            "iter_recordings",
             "CallPager",
             "DEFAULT_SHARDS",
             "FetchPage",
@@ -158,6 +175,12 @@ PUBLIC_NAMES: dict[str, frozenset[str]] = {
     ),
     "asyncsdk.server": frozenset(
         {
+            "MediaFaults",
+            "ObjectStore",
+            "ObjectStoreStats",
+            "RecordingSet",
+            "RecordingsConfig",
+            "StoredObject",
             "CallIds",
             "Dataset",
             "Delivery",

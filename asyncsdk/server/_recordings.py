@@ -9,7 +9,9 @@ call*, see `asyncsdk.server._app`; they count against the workspace's GET quota)
   calls it "the ID for the call"), ``direction``, ``status``, ``from``, ``to``,
   ``startAt`` / ``endAt`` over ``createdAt`` (read as ``ServerConfig.time_precision``,
   ``start_inclusive`` and ``end_inclusive`` say, as the calls log): a sharded listing
-  works as the calls log's. Recordings of ongoing calls are left out (they are the
+  works as the calls log's; ``ServerConfig.unlisted``, ``unlisted_until`` and
+  ``offset_tokens`` apply as to the calls log (the recordings of calls not created yet
+  are not listed). Recordings of ongoing calls are left out (they are the
   call's);
 * ``GET /workspaces/{ws}/recordings/{id}``: the metadata (200), or a 307 to the media
   when ``RecordingsConfig.metadata_redirect`` says so (by default when ``Accept``
@@ -32,6 +34,7 @@ the standard library.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -162,6 +165,12 @@ class RecordingsApi:
         self._store = store
         self._known_workspace = known_workspace
         dataset = recordings.dataset
+        # The recordings of calls not created yet (`ServerConfig.unlisted`) are not
+        # listed either: a live workspace for sharded recordings listings.
+        self._answered = 0  # list requests answered, for ``unlisted_until``
+        self._unlisted = frozenset(
+            index for call_id in config.unlisted if (index := dataset.index(call_id)) is not None
+        )
         self._tokens = PageTokens(
             hashlib.sha256(
                 f"asyncsdk.server.recordings-token:{config.seed}:{dataset.seed}".encode()
@@ -211,12 +220,24 @@ class RecordingsApi:
             position = self._tokens.position(request.query.get("pageToken"), query.digest)
         except InvalidParameterError as exc:
             return invalid_reply(exc)
-        found, following = scan_page(
-            query.window,
-            query.window.stop if position is None else position,
-            query.limit,
-            lambda index: self._keeps(query, index),
-        )
+        # As the calls list: `unlisted` hides recordings until the `unlisted_until`-th
+        # list request, and `offset_tokens` makes a token count what was served before.
+        self._answered += 1
+        until = self._config.unlisted_until
+        hidden = self._unlisted if until is None or self._answered < until else frozenset()
+
+        def keep(index: int) -> bool:
+            return index not in hidden and self._keeps(query, index)
+
+        if self._config.offset_tokens:
+            offset = position or 0
+            listed = (index for index in reversed(query.window) if keep(index))
+            found = list(itertools.islice(listed, offset, offset + query.limit + 1))
+            following = offset + query.limit if len(found) > query.limit else None
+            found = found[: query.limit]
+        else:
+            end = query.window.stop if position is None else position
+            found, following = scan_page(query.window, end, query.limit, keep)
         bodies = [self._recording(index) for index in found]
         token = None if following is None else self._tokens.make(query.digest, following)
         return page_reply(bodies, token)
