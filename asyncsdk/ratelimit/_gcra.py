@@ -1,4 +1,4 @@
-"""The fleet limit's Redis side: the GCRA script, its keys, and one call of it by SHA.
+"""The fleet limit's Redis side: the GCRA script, and one call of it by SHA.
 
 One Lua script, loaded once and then called by its SHA (``EVALSHA``; on ``NOSCRIPT``
 after a restart or ``SCRIPT FLUSH`` it is loaded again), runs GCRA (the generic cell

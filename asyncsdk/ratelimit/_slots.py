@@ -1,4 +1,4 @@
-"""The fleet limiter's waiters and the slots it takes for them from Redis.
+"""The fleet limiter's waiters, the slots it takes for them from Redis, and its pauses.
 
 Reserve, then sleep. When no slot is free the script reserves the next one and says
 how long to wait for it. The schedule thus lives in Redis: a worker whose timer fires
@@ -14,6 +14,10 @@ waiter of the same process; with none left it is handed back to Redis when it is
 the fleet's latest reservation, and otherwise goes unused: cancellation can lower
 the fleet's rate, never raise it above the bound.
 
+Pauses: a pause reaches every worker at its next call to Redis. A slot a worker
+reserved just before the pause was written (at most one per process, due within
+about ``processes / rate`` seconds) may still be used.
+
 Imports: redis-py (through ``_gcra``), the standard library, and this subpackage's
 ``_gcra`` and ``_fallback``.
 """
@@ -23,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
+from collections.abc import Coroutine
 from typing import Final
 
 from ._fallback import LimiterMode, _Fallback
@@ -38,6 +43,7 @@ class _Slots(_Fallback):
     """A process's FIFO of waiters, served by one dispatcher task (module doc)."""
 
     __slots__ = (
+        "_background",
         "_interval_us",
         "_max_pause",
         "_paused_until",
@@ -47,6 +53,7 @@ class _Slots(_Fallback):
         "_waiters",
     )
 
+    _background: set[asyncio.Task[None]]
     _redis: aioredis.Redis
     _waiters: deque[asyncio.Future[None]]
     _interval_us: float
@@ -147,3 +154,27 @@ class _Slots(_Fallback):
         """Hand ``count`` unused slots back, if they are still the fleet's latest (best effort)."""
         with contextlib.suppress(*REDIS_FAILURES):  # else they go unused: never an overrun
             await self._call("release", tat, count)
+
+    def _pause_locally(self, seconds: float) -> float | None:
+        """Pause this process; return the new end (loop time), or None if it is not later."""
+        seconds = min(max(seconds, 0.0), self._max_pause)
+        if seconds <= 0:
+            return None
+        until = asyncio.get_running_loop().time() + seconds
+        if until <= self._paused_until:
+            return None
+        self._paused_until = until
+        return until
+
+    async def _write_pause(self, seconds: float) -> None:
+        """Write a pause of ``seconds`` (from Redis's now) where every worker checks it."""
+        pause = min(max(seconds, 0.0), self._max_pause)
+        try:
+            await self._call("pause", pause * US)
+        except REDIS_FAILURES as exc:
+            self._redis_failed(exc)
+
+    def _spawn(self, coro: Coroutine[object, object, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)

@@ -5,49 +5,39 @@ local `TokenBucketLimiter` per process either overruns it or is set far below it
 `RedisRateLimiter` implements the same `RateLimiter` protocol against one limit that all
 workers share, so ``Client(limiter=RedisRateLimiter(...))`` is the only change.
 
-How a grant is decided. One Lua script (``_gcra``: GCRA, a token bucket kept as one
-timestamp, run atomically on the Redis server with Redis ``TIME`` as the only clock)
-keeps the limit in one hash, ``asyncsdk:ratelimit:<key>``, that expires when idle: the
-next free slot, and the end of a server-driven pause, during which the same script
-refuses every grant, for every worker. A worker writes a pause only when a response
-shows the quota exhausted (`asyncsdk.ratelimit._throttling.classify`, the same rules as
-the local limiter): the server states it (``RateLimit-Remaining: 0`` with a reset,
-``RateLimit: r=0``), or the throttling this worker sees is correlated (half of its last
-second's responses, twenty or more, are 429s, or ten in a row). A sporadic 429 makes
-only its own request wait its ``Retry-After``: one worker's unlucky answer does not
-stop the fleet.
+How a grant is decided. One Lua script (``_gcra``) keeps the limit in Redis, atomically,
+on Redis's clock: the next free slot, and the end of a pause during which it refuses
+every grant, for every worker. A worker writes a pause only when a response shows the
+quota exhausted (`asyncsdk.ratelimit._throttling.classify`, the same rules as the local
+limiter): the server states it, or the throttling this worker sees is correlated. A
+sporadic 429 makes only its own request wait its ``Retry-After``: one worker's unlucky
+answer does not stop the fleet.
 
-Reserve, then sleep; cancel-safety: ``_slots`` has how a process's waiters get their
-slots from Redis, and why the fleet stays within ``burst + rate * (t + d)``, ``d``
+Reserve, then sleep; cancel-safety; pauses: ``_slots`` has how a process's waiters get
+their slots from Redis, and why the fleet stays within ``burst + rate * (t + d)``, ``d``
 being how late a timer fires, even when waiters are cancelled.
-
-Pauses: a pause reaches every worker at its next call to Redis. A slot a worker
-reserved just before the pause was written (at most one per process, due within
-about ``processes / rate`` seconds) may still be used.
 
 One limit per workspace. Bird's quota is per workspace, and one credential may serve
 several. A `Client` asks its limiter for each workspace's child
-(`RedisRateLimiter.for_workspace`): the same settings (the rate from
-``workspace_rates`` if it names the workspace), its own Redis key
-``asyncsdk:ratelimit:<key>:<workspace id>``, its own tally, pause and fallback. So
-every worker of the fleet draws on the same limit for a workspace, a pause written for
-one workspace stops that workspace fleet-wide and no other, and the client keeps the
-children it uses (bounded by its ``max_workspaces``). Used directly, without a client,
-the limiter itself is one limit under ``<key>``. Idle keys expire in Redis, so a fleet
-touching many workspaces leaves no keys behind.
+(`RedisRateLimiter.for_workspace`): the same settings (the rate from ``workspace_rates``
+if it names the workspace), its own Redis key ``asyncsdk:ratelimit:<key>:<workspace
+id>``, its own tally, pause and fallback. So every worker of the fleet draws on the same
+limit for a workspace, a pause written for one workspace stops that workspace fleet-wide
+and no other, and the client keeps the children it uses (bounded by its
+``max_workspaces``). Used directly, without a client, the limiter itself is one limit
+under ``<key>``. Idle keys expire in Redis, so a fleet touching many workspaces leaves
+no keys behind.
 
-The limit is the user's decision: it is not adapted. Each worker's responses are
-tallied only to tell sporadic throttling from an exhausted quota.
+The limit is the user's decision: it is not adapted. Each worker's responses are tallied
+only to tell sporadic throttling from an exhausted quota. When Redis fails, requests do
+not fail: the process paces itself with a local bucket at ``fallback_share * rate`` (or,
+with ``fail_closed=True``, sends nothing) and probes Redis every ``probe_interval``
+seconds; ``_fallback`` has the rules, and how a fleet rejoins without overrunning the
+limit. ``_fleet_args`` checks the settings and names the keys.
 
-When Redis fails, requests do not fail: the process paces itself with a local bucket
-at ``fallback_share * rate`` (or, with ``fail_closed=True``, sends nothing) and probes
-Redis every ``probe_interval`` seconds; ``_fallback`` has the rules, and how a fleet
-rejoins without overrunning the limit. ``_fleet_args`` checks the settings and names the
-keys.
-
-Imports: redis-py (``redis.asyncio``, the ``redis`` extra), the standard library, the
-package's `errors`, and this subpackage's `TokenBucketLimiter`, throttling rules,
-``_gcra``, ``_slots``, ``_fallback`` and ``_fleet_args``. Nothing in the core imports this module.
+Imports: redis-py (through ``_gcra``), the standard library, the package's `errors`, and
+this subpackage's ``_throttling``, ``_gcra``, ``_slots``, ``_fallback`` and
+``_fleet_args``. Nothing in the core imports this module.
 """
 
 from __future__ import annotations
@@ -56,7 +46,7 @@ import asyncio
 import math
 import weakref
 from collections import deque
-from collections.abc import Coroutine, Mapping
+from collections.abc import Mapping
 from typing import Final
 
 from ..errors import ClientClosedError, ConfigurationError
@@ -69,7 +59,7 @@ from ._fleet_args import (
     derive_key,
     limit_name,
 )
-from ._gcra import REDIS_FAILURES, US, aioredis
+from ._gcra import US, aioredis
 from ._slots import MAX_BATCH, _Slots
 from ._throttling import (
     CORRELATED_COOLDOWN,
@@ -134,7 +124,6 @@ class RedisRateLimiter(_Slots):
 
     __slots__ = (
         "__weakref__",
-        "_background",
         "_burst",
         "_children",
         "_name",
@@ -403,29 +392,3 @@ class RedisRateLimiter(_Slots):
         await asyncio.gather(*(child.aclose() for child in children))
         if self._owns_redis:
             await self._redis.aclose()
-
-    # --- pauses ---
-
-    def _pause_locally(self, seconds: float) -> float | None:
-        """Pause this process; return the new end (loop time), or None if it is not later."""
-        seconds = min(max(seconds, 0.0), self._max_pause)
-        if seconds <= 0:
-            return None
-        until = asyncio.get_running_loop().time() + seconds
-        if until <= self._paused_until:
-            return None
-        self._paused_until = until
-        return until
-
-    async def _write_pause(self, seconds: float) -> None:
-        """Write a pause of ``seconds`` (from Redis's now) where every worker checks it."""
-        pause = min(max(seconds, 0.0), self._max_pause)
-        try:
-            await self._call("pause", pause * US)
-        except REDIS_FAILURES as exc:
-            self._redis_failed(exc)
-
-    def _spawn(self, coro: Coroutine[object, object, None]) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
