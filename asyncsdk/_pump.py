@@ -9,10 +9,12 @@ tasks and the pending read, mark every item taken done, and keep the item a canc
 read had already taken. `Feed` is that state and those steps, and `Stream` the object a
 caller iterates, drains and closes around the generator that runs them.
 
-What the streams do with an item (start a request, join a fetch in flight, skip an
-event), how much room there is, and what their leftovers are, stay theirs.
+Both take a ``concurrency`` (items held at most), checked the same way
+(`check_concurrency`). What the streams do with an item (start a request, join a fetch
+in flight, skip an event), how much room there is, and what their leftovers are, stay
+theirs.
 
-Imports: the standard library and `_source`.
+Imports: the standard library, `_source` and `errors`.
 """
 
 from __future__ import annotations
@@ -22,11 +24,22 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, 
 from typing import Any, Generic, Self, TypeVar
 
 from ._source import EMPTY, END, Source
+from .errors import ConfigurationError
 
-__all__ = ["Feed", "Stream"]
+__all__ = ["Feed", "Stream", "check_concurrency"]
 
 _T = TypeVar("_T")
 _L = TypeVar("_L")
+
+
+def check_concurrency(concurrency: int) -> None:
+    """Refuse a ``concurrency`` that is not an int >= 1.
+
+    Raises:
+        ConfigurationError: It is not.
+    """
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        raise ConfigurationError(f"concurrency must be an int >= 1, got {concurrency!r}")
 
 
 class Feed(Generic[_L]):

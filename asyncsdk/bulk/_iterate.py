@@ -19,28 +19,22 @@ from typing import Final, NoReturn, TypeVar, overload
 
 from .. import _protocol
 from .._giveup import doubt_width, proves_access, stop_confirmed
-from .._pump import Feed
+from .._pump import Feed, check_concurrency
 from .._source import END, Source
 from ..client import Client
 from ..config import DEFAULT_CONCURRENCY
-from ..errors import BirdError, ConfigurationError, PermissionDeniedError, RunStoppedError
+from ..errors import BirdError, PermissionDeniedError, RunStoppedError
 from . import _opening
 from ._opening import OPEN_AFTER, OPENED
 from ._results import CallResult, CallStream, Leftovers
 
-__all__ = ["CallId", "check_concurrency", "iter_calls"]
+__all__ = ["CallId", "iter_calls"]
 
 CallId = str | uuid.UUID
 
 logger: Final = logging.getLogger("asyncsdk")
 
 _T = TypeVar("_T")
-
-
-def check_concurrency(concurrency: int) -> None:
-    """Refuse a ``concurrency`` that is not an int >= 1 (`ConfigurationError`)."""
-    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-        raise ConfigurationError(f"concurrency must be an int >= 1, got {concurrency!r}")
 
 
 @overload

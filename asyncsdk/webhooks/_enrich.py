@@ -54,7 +54,7 @@ from typing import Final
 
 from asyncsdk._giveup import give_up_reason, proves_access
 from asyncsdk._protocol import canonical_id
-from asyncsdk._pump import Feed, Stream
+from asyncsdk._pump import Feed, Stream, check_concurrency
 from asyncsdk._source import Source
 from asyncsdk.client import Client
 from asyncsdk.config import DEFAULT_CONCURRENCY
@@ -142,8 +142,7 @@ def enrich_events(
     """
     workspace = canonical_id("workspace_id", workspace_id)
     channel = canonical_id("channel_id", channel_id) if channel_id is not None else None
-    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-        raise ConfigurationError(f"concurrency must be an int >= 1, got {concurrency!r}")
+    check_concurrency(concurrency)
     if isinstance(remember, bool) or not isinstance(remember, int) or remember < 0:
         raise ConfigurationError(f"remember must be an int >= 0, got {remember!r}")
     wanted = None if statuses is None else frozenset(statuses)
