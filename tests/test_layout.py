@@ -195,6 +195,16 @@ def test_no_module_imports_against_the_rules(path: str) -> None:
     )
 
 
+@pytest.mark.parametrize("path", _modules())
+def test_every_module_says_what_it_may_import(path: str) -> None:
+    """Its docstring says ``Imports: ...`` (CONTRIBUTING.md, Docstrings)."""
+    docstring = ast.get_docstring(ast.parse((PACKAGE / path).read_text(encoding="utf-8")))
+    assert docstring and "Imports:" in docstring, (
+        f"asyncsdk/{path}: its module docstring says what it is, and ends with a line "
+        "'Imports: ...' saying what it may import (true to CONTRIBUTING.md's table)"
+    )
+
+
 def test_every_row_and_listed_path_exists() -> None:
     """The words do not name what is gone: each row and each listed path is in the tree."""
     modules = set(_modules())
