@@ -25,6 +25,7 @@ from __future__ import annotations
 import enum
 import math
 from collections import deque
+from dataclasses import dataclass
 from typing import Final
 
 from ._verdicts import Tally
@@ -53,30 +54,18 @@ class Phase(enum.Enum):
     KNOWN = "known"
 
 
+@dataclass(slots=True)
 class _Pending:
     """A tentative cut and what to restore if it is undone."""
 
-    __slots__ = ("epoch", "k", "limit", "phase", "rate", "responses", "share", "w_max")
-
-    def __init__(
-        self,
-        rate: float | None,
-        phase: Phase,
-        w_max: float,
-        epoch: float,
-        k: float,
-        share: float,
-        responses: int,
-        limit: float,
-    ) -> None:
-        self.rate = rate
-        self.phase = phase
-        self.w_max = w_max
-        self.epoch = epoch
-        self.k = k
-        self.share = share  # of 429s before the cut, over `responses`
-        self.responses = responses
-        self.limit = limit
+    rate: float | None
+    phase: Phase
+    w_max: float
+    epoch: float
+    k: float
+    share: float  # of 429s before the cut, over `responses`
+    responses: int
+    limit: float
 
 
 class _State:
