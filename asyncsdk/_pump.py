@@ -14,6 +14,12 @@ Both take a ``concurrency`` (items held at most), checked the same way
 in flight, skip an event), how much room there is, and what their leftovers are, stay
 theirs.
 
+Why not a library: aiostream's ``map`` with a ``task_limit`` runs a bounded number of
+tasks over an async iterable, but its limit is fixed (a run here sends one request until
+its first outcome, and holds back while in doubt), it cannot stop reading while letting
+the work in flight finish (`Feed.drain`), it does not say what a closed stream took and
+never delivered, and it knows nothing of a queue's ``task_done``.
+
 Imports: the standard library, `_source` and `errors`.
 """
 
