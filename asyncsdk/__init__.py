@@ -7,6 +7,9 @@ their own ``__all__``::
 
     async with asyncsdk.Client(access_key="...") as client:
         call = await client.get_call(workspace_id, channel_id, call_id)
+
+Imports: the core modules it re-exports (CONTRIBUTING.md's layout) and the standard
+library.
 """
 
 import logging as _logging

@@ -1,4 +1,7 @@
-"""``python -m asyncsdk``: the command line."""
+"""``python -m asyncsdk``: the command line.
+
+Imports: `asyncsdk.cli`.
+"""
 
 from asyncsdk.cli import main
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import signal
 import socket
+import subprocess
+import sys
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -78,3 +81,24 @@ def free_port() -> int:
                 continue
         return port
     raise RuntimeError("no free loopback port below the ephemeral range")
+
+
+@contextlib.contextmanager
+def served(*args: str) -> Iterator[list[str]]:
+    """Run ``python -m asyncsdk.server --port 0 ARGS`` as a user would; yield its announcement.
+
+    The announcement is its first line, as words (``serving URL workspace=...
+    channel=...``); the server is stopped with SIGINT, as by Ctrl-C, when the block ends.
+    """
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "asyncsdk.server", "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    try:
+        yield proc.stdout.readline().split()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=10)
+        proc.stdout.close()

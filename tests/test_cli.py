@@ -17,6 +17,8 @@ import pytest
 from asyncsdk.cli import main
 from asyncsdk.server import Dataset
 
+from ._support import served
+
 ACCESS_KEY = "cli-test-key"
 SIZE = 300
 
@@ -24,32 +26,9 @@ SIZE = 300
 @pytest.fixture(scope="module")
 def api() -> Iterator[tuple[str, Dataset]]:
     """The embedded server in a subprocess, as a user would run it."""
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "asyncsdk.server",
-            "--port",
-            "0",
-            "--size",
-            str(SIZE),
-            "--access-key",
-            ACCESS_KEY,
-            "--latency",
-            "0.002",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    base_url = line.split()[1]
-    try:
-        yield base_url, Dataset(size=SIZE)
-    finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=10)
-        proc.stdout.close()
+    args = ("--size", str(SIZE), "--access-key", ACCESS_KEY, "--latency", "0.002")
+    with served(*args) as words:
+        yield words[1], Dataset(size=SIZE)
 
 
 @pytest.fixture(autouse=True)

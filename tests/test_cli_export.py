@@ -24,6 +24,8 @@ import asyncsdk
 from asyncsdk.cli import main
 from asyncsdk.cli._checkpoint import Checkpointer, ExportState
 
+from ._support import served
+
 ACCESS_KEY = "export-test-key"
 SIZE = 3000
 SINCE = "2026-01-01T00:00:00Z"
@@ -39,24 +41,17 @@ class Api(NamedTuple):
 @pytest.fixture(scope="module")
 def api() -> Iterator[Api]:
     """The embedded server: a day of calls, half of them in one hour."""
-    proc = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "asyncsdk.server", "--port", "0", "--size", str(SIZE)),
-            *("--access-key", ACCESS_KEY, "--span-days", "1", "--busy-share", "0.5"),
-            *("--page-latency", "0.05", "--seed", "11"),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    words = proc.stdout.readline().split()
+    with served(
+        *("--size", str(SIZE), "--access-key", ACCESS_KEY, "--span-days", "1"),
+        *("--busy-share", "0.5", "--page-latency", "0.05", "--seed", "11"),
+    ) as words:
+        yield _api(words)
+
+
+def _api(words: list[str]) -> Api:
+    """The server's address and IDs, from the words of its announcement."""
     fields = dict(w.split("=", 1) for w in words if "=" in w)
-    try:
-        yield Api(words[1], fields["workspace"], fields["channel"])
-    finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=10)
-        proc.stdout.close()
+    return Api(words[1], fields["workspace"], fields["channel"])
 
 
 @pytest.fixture(autouse=True)
@@ -280,28 +275,15 @@ def test_an_api_failure_exits_1_and_resume_finishes(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A page that fails for good: exit 1, what was written stays; --resume completes."""
-    proc = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "asyncsdk.server", "--port", "0", "--size", "1500"),
-            *("--access-key", ACCESS_KEY, "--span-days", "1", "--fault-500", "0.1"),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    words = proc.stdout.readline().split()
-    fields = dict(w.split("=", 1) for w in words if "=" in w)
-    api = Api(words[1], fields["workspace"], fields["channel"])
     out = tmp_path / "calls.jsonl"
-    try:
+    with served(
+        *("--size", "1500", "--access-key", ACCESS_KEY, "--span-days", "1", "--fault-500", "0.1")
+    ) as words:
+        api = _api(words)
         codes = [export(api, out, "--max-retries", "0")]
         while codes[-1] == 1:
             codes.append(export(api, out, "--max-retries", "0", "--resume"))
             assert len(codes) < 50
-    finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=10)
-        proc.stdout.close()
     assert codes[0] == 1 and codes[-1] == 0
     err = capsys.readouterr().err
     assert "ServerError" in err and "stopped by the error above" in err

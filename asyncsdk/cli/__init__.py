@@ -16,6 +16,9 @@ Exit codes:
        ``--db``) in a directory that does not exist. Nothing, or nothing more, was
        fetched.
     130: interrupted (Ctrl-C); what was fetched is on disk, ``--resume`` continues.
+
+Imports: the public API (`asyncsdk`), the embedded server, the commands' modules of
+this package and the standard library.
 """
 
 from __future__ import annotations

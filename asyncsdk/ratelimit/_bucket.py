@@ -1,36 +1,8 @@
-"""Client-side rate limiting: the `RateLimiter` protocol and the local `TokenBucketLimiter`.
+"""One process's rate limiter: `TokenBucketLimiter`, the local `RateLimiter`.
 
-The client awaits `RateLimiter.acquire` before every attempt (retries included) and
-then reports how the attempt ended, exactly once: `RateLimiter.on_success` (an answer:
-2xx, or a client error), `RateLimiter.on_throttle` (429, or 503 with ``Retry-After``)
-or `RateLimiter.on_failure` (a server error, or no response: reset, timeout,
-cancelled). A distributed
-backend (Redis, for a fleet sharing one account-wide quota) implements the same
-protocol.
-
-What a throttling response does (the rules, their thresholds and the evidence behind
-them are in `asyncsdk.ratelimit._throttling`'s docstring and ``docs/throttling.md``):
-
-- **Who waits.** The throttled request always waits its own ``Retry-After`` before its
-  retry (the retrier sees to that). *Every* request waits only when the quota is
-  exhausted: the server states it (``RateLimit-Remaining: 0`` with a reset, or
-  ``RateLimit: r=0``), or the throttling is correlated (at least half of the last
-  second's responses, twenty or more, are 429s; or ten 429s in a row). Sporadic 429s
-  (a quota shared with other clients, a gateway's own limits) delay only their own
-  request: independent 429s no longer serialise the whole client.
-- **The rate** (`RateController`): a configured ``rate_limit=R`` is a ceiling that
-  sporadic 429s never lower (a cut needs 20 % of 429s, and the rate returns to R once
-  the throttling stops); ``RateLimit(adaptive=False)`` is a fixed pace; a
-  ``RateLimit-Policy`` header (IETF draft) sets the rate; with neither, the first
-  request probes alone, a startup phase doubles the rate until throttling appears,
-  and cuts are tentative: measured against the rate that was being sent, verified by
-  the share of 429s falling, undone when it does not fall (that throttling was not
-  ours), never below half of the best recent clean rate on sporadic evidence.
-- **Outages**: when nearly every attempt fails (90 % of the last second's), everyone
-  waits a second and the first request after probes; fresh requests are not spent at
-  full pace on a server that is down.
-
-Why not aiolimiter: it is the library we would reach for, and it is fair and
+A FIFO token bucket that applies the throttling rules (who waits, the rate, outages:
+``_contract`` sums them up, `asyncsdk.ratelimit._throttling` has them all) to one
+event loop's requests. Why not aiolimiter: it is the library we would reach for, and it is fair and
 cancel-safe, but its rate is fixed at construction (adaptive mode changes the rate),
 it cannot pause all waiters until a server-given time, and it exposes no state to
 report. The bucket below is the same idea with those additions.
@@ -51,7 +23,7 @@ the second, pause after pause).
 
 All times are seconds on the event loop's monotonic clock.
 
-Imports: the standard library and `asyncsdk.ratelimit._throttling`.
+Imports: the standard library and this subpackage's ``_throttling``.
 """
 
 from __future__ import annotations
@@ -60,7 +32,7 @@ import asyncio
 import math
 from collections import deque
 from collections.abc import Mapping
-from typing import Final, Protocol, runtime_checkable
+from typing import Final
 
 from ._throttling import (
     CORRELATED_COOLDOWN,
@@ -78,8 +50,6 @@ from ._throttling import (
 
 __all__ = [
     "MIN_ADAPTIVE_RATE",
-    "PerWorkspaceLimiter",
-    "RateLimiter",
     "TokenBucketLimiter",
     "parse_policy",
 ]
@@ -98,54 +68,6 @@ LATE_CREDIT: Final = 0.002
 #: Tokens this close to a whole one count as whole: refills are float sums, and a
 #: timer armed for a 1e-16 s shortfall would never see the clock move.
 _TOKEN_EPSILON: Final = 1e-9
-
-
-@runtime_checkable
-class RateLimiter(Protocol):
-    """What the client needs from a rate limiter.
-
-    Every `acquire` that returns is followed by exactly one of `on_success`,
-    `on_throttle` or `on_failure` for that request. Implementations must be safe to
-    share by every task of one event loop, and ``acquire`` must be cancel-safe: a
-    cancelled waiter takes no capacity.
-    """
-
-    async def acquire(self) -> None:
-        """Wait until one more request may be sent."""
-        ...
-
-    def on_success(self, headers: Mapping[str, str]) -> None:
-        """Record a response that was not throttled (any status but 429/503)."""
-        ...
-
-    async def on_throttle(self, retry_after: float | None, headers: Mapping[str, str]) -> None:
-        """Record a throttling response; pause every request if the quota is exhausted."""
-        ...
-
-    def on_failure(self, *, server: bool = True) -> None:
-        """Record a request that failed.
-
-        Args:
-            server: The server failed it (no response: reset, timeout; or a 5xx).
-                ``False`` when this client gave up on it (cancelled by the caller, an
-                answer refused as too large): it only frees its place.
-        """
-        ...
-
-
-@runtime_checkable
-class PerWorkspaceLimiter(Protocol):
-    """A custom limiter that keeps a separate limit for each workspace (optional).
-
-    Bird's quota is per workspace. A limiter passed as ``Client(limiter=...)`` that has
-    this method is asked, once per workspace the client calls, for the limiter that
-    workspace's attempts wait on (the client keeps the children, bounded); one without
-    it is a single limit shared by every workspace. `RedisRateLimiter` has it.
-    """
-
-    def for_workspace(self, workspace_id: str) -> RateLimiter:
-        """Return the limiter for ``workspace_id`` (a canonical lower-case UUID)."""
-        ...
 
 
 class TokenBucketLimiter:

@@ -34,7 +34,7 @@ from collections.abc import Callable
 from typing import Final
 
 from ..errors import ConfigurationError
-from ._bucket import PerWorkspaceLimiter, RateLimiter
+from ._contract import PerWorkspaceLimiter, RateLimiter
 
 __all__ = ["DEFAULT_MAX_WORKSPACES", "Lane", "Lanes", "lane_factory", "workspace_of"]
 

@@ -33,8 +33,8 @@ Rules:
   `EventStream.leftovers` lists the events taken but not yielded.
 
 Imports: the standard library, the core modules the bulk helpers use (`client`,
-`config`, `errors`, `models`, `_giveup`, `_protocol`, `_source`) and the webhooks'
-`_errors` and `_events`.
+`config`, `errors`, `models`, `_giveup`, `_protocol`, `_pump`, `_source`) and the
+webhooks' `_errors` and `_events`.
 """
 
 from __future__ import annotations
@@ -47,8 +47,6 @@ from collections import OrderedDict, deque
 from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
-    AsyncIterator,
-    Awaitable,
     Collection,
     Iterable,
 )
@@ -56,7 +54,8 @@ from typing import Final
 
 from asyncsdk._giveup import give_up_reason, proves_access
 from asyncsdk._protocol import canonical_id
-from asyncsdk._source import EMPTY, END, Source
+from asyncsdk._pump import Feed, Stream, check_concurrency
+from asyncsdk._source import Source
 from asyncsdk.client import Client
 from asyncsdk.config import DEFAULT_CONCURRENCY
 from asyncsdk.errors import BirdError, ConfigurationError, RunStoppedError
@@ -86,16 +85,7 @@ EventSource = (
 )
 
 
-class _State:
-    __slots__ = ("leftovers", "reader", "stopped")
-
-    def __init__(self) -> None:
-        self.stopped = False
-        self.reader: asyncio.Task[object] | None = None
-        self.leftovers: tuple[CallEvent, ...] = ()
-
-
-class EventStream(AsyncIterator[EnrichedEvent]):
+class EventStream(Stream[EnrichedEvent, tuple[CallEvent, ...]]):
     """The events of `enrich_events` with their calls, as fetches complete.
 
     Iterate it with ``async for``; `drain` stops reading events (those taken are still
@@ -103,39 +93,7 @@ class EventStream(AsyncIterator[EnrichedEvent]):
     flight, and `leftovers` then lists the events taken but not yielded.
     """
 
-    __slots__ = ("_agen", "_state")
-
-    def __init__(self, agen: AsyncGenerator[EnrichedEvent, None], state: _State) -> None:
-        self._agen = agen
-        self._state = state
-
-    def __aiter__(self) -> EventStream:
-        return self
-
-    def __anext__(self) -> Awaitable[EnrichedEvent]:
-        return self._agen.__anext__()
-
-    async def __aenter__(self) -> EventStream:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
-
-    def drain(self) -> None:
-        """Stop reading events; fetch and yield those already taken, then end."""
-        state = self._state
-        state.stopped = True
-        if state.reader is not None:
-            state.reader.cancel()
-
-    async def aclose(self) -> None:
-        """Cancel the fetches in flight and end the stream."""
-        await self._agen.aclose()
-
-    @property
-    def leftovers(self) -> tuple[CallEvent, ...]:
-        """Events taken but not yielded when the stream was closed (empty before)."""
-        return self._state.leftovers
+    __slots__ = ()
 
 
 def enrich_events(
@@ -184,15 +142,13 @@ def enrich_events(
     """
     workspace = canonical_id("workspace_id", workspace_id)
     channel = canonical_id("channel_id", channel_id) if channel_id is not None else None
-    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-        raise ConfigurationError(f"concurrency must be an int >= 1, got {concurrency!r}")
+    check_concurrency(concurrency)
     if isinstance(remember, bool) or not isinstance(remember, int) or remember < 0:
         raise ConfigurationError(f"remember must be an int >= 0, got {remember!r}")
     wanted = None if statuses is None else frozenset(statuses)
-    state = _State()
-    source = Source(events, what="events")
-    agen = _enrich(client, source, workspace, channel, wanted, concurrency, remember, state)
-    return EventStream(agen, state)
+    feed: Feed[tuple[CallEvent, ...]] = Feed(Source(events, what="events"), ())
+    agen = _enrich(client, feed, workspace, channel, wanted, concurrency, remember)
+    return EventStream(agen, feed)
 
 
 class _Fetch:
@@ -206,15 +162,15 @@ class _Fetch:
 
 async def _enrich(
     client: Client,
-    source: Source,
+    feed: Feed[tuple[CallEvent, ...]],
     workspace: str,
     channel: str | None,
     wanted: frozenset[str] | None,
     concurrency: int,
     remember: int,
-    state: _State,
 ) -> AsyncGenerator[EnrichedEvent, None]:
-    completed: asyncio.Queue[asyncio.Task[object]] = asyncio.Queue()
+    source = feed.source
+    completed = feed.completed
     fetches: dict[tuple[str, str | None], _Fetch] = {}
     by_task: dict[asyncio.Task[Call | BirdError], _Fetch] = {}
     ready: deque[EnrichedEvent] = deque()
@@ -256,6 +212,9 @@ async def _enrich(
         running.events.append(event)
         task.add_done_callback(completed.put_nowait)
 
+    def room() -> bool:
+        return held < concurrency
+
     cancelled = False
     try:
         while True:
@@ -264,28 +223,13 @@ async def _enrich(
                 held -= 1
                 yield item  # closing the stream after a break or an error raises here
                 source.done()
-            while not state.stopped and state.reader is None and held < concurrency:
-                event = source.take_nowait()
-                if event is EMPTY:
-                    reader = state.reader = asyncio.create_task(source.take())
-                    reader.add_done_callback(completed.put_nowait)
-                elif event is END:
-                    state.stopped = True
-                else:
-                    take(event)
+            feed.fill(room, take)
             if ready:
                 continue
-            if not fetches and state.reader is None:
+            if not fetches and feed.reader is None:
                 return
             task = await completed.get()
-            if task is state.reader:
-                state.reader = None
-                if not task.cancelled():
-                    event = task.result()  # the source's own error propagates from here
-                    if event is END:
-                        state.stopped = True
-                    else:
-                        take(event)
+            if feed.read_done(task, take):
                 continue
             done = by_task[task]  # type: ignore[index]
             outcome = done.task.result()  # a bug's exception leaves its events in the leftovers
@@ -307,28 +251,15 @@ async def _enrich(
         logger.warning("enrich_events stopped: %s", exc.reason)
         raise
     finally:
-        state.stopped = True
-        last_read, state.reader = state.reader, None
-        tasks: list[asyncio.Task[object]] = [*by_task]
-        if last_read is not None:
-            tasks.append(last_read)
-        for pending in tasks:
-            pending.cancel()
-        try:
-            if tasks:
-                await asyncio.gather(*tasks, return_exceptions=True)
-        finally:
-            # Every event taken is marked done once: the one in the consumer's hands
-            # when the loop was left, each of the leftovers, and an item refused as
-            # not an event.
-            source.settle()
+        # Every event taken is marked done once (`Feed.cancel`): the one in the
+        # consumer's hands when the loop was left, each of the leftovers, and an item
+        # refused as not an event.
+        unread = await feed.cancel(by_task)
         left = [pair[0] for pair in ready]
         left += [event for running in by_task.values() for event in running.events]
-        if last_read is not None and not last_read.cancelled() and last_read.exception() is None:
-            unread = last_read.result()
-            if isinstance(unread, CallEvent):
-                left.append(unread)
-        state.leftovers = tuple(left)
+        if isinstance(unread, CallEvent):
+            left.append(unread)
+        feed.leftovers = tuple(left)
         if left:
             (logger.info if cancelled else logger.debug)(
                 "enrich_events %s with %d events not yielded; EventStream.leftovers lists them",

@@ -106,25 +106,26 @@ def parse_event(
     except msgspec.ValidationError as exc:
         message = str(exc)
         path = message.rpartition(" - at `")[2].rstrip("`") if " - at `" in message else "$"
-        raise InvalidEventError(
-            f"body is not a call event: {message}",
-            method="POST",
-            url="",
-            path=path,
-            body=bytes(body) if not isinstance(body, str) else body.encode(),
-        ) from None
+        raise _invalid(f"body is not a call event: {message}", path, body) from None
     except msgspec.DecodeError as exc:
-        raise InvalidEventError(
-            f"body is not JSON: {exc}",
-            method="POST",
-            url="",
-            path=None,
-            body=bytes(body) if not isinstance(body, str) else body.encode(),
-        ) from None
+        raise _invalid(f"body is not JSON: {exc}", None, body) from None
     return CallEvent(
         service=envelope.service,
         event=envelope.event,
         payload=envelope.payload,
         request_id=request_id,
         timestamp=timestamp,
+    )
+
+
+def _invalid(
+    message: str, path: str | None, body: bytes | bytearray | memoryview | str
+) -> InvalidEventError:
+    """The error for a body that is not a call event, with the body kept as bytes."""
+    return InvalidEventError(
+        message,
+        method="POST",
+        url="",
+        path=path,
+        body=bytes(body) if not isinstance(body, str) else body.encode(),
     )

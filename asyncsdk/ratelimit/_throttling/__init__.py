@@ -15,9 +15,12 @@ Google SRE's client-side throttling (react to the *share* of rejections over a w
 not to each one), and CUBIC (regrowth around the last good rate). The evidence behind
 each threshold is in ``docs/throttling.md`` and the throttling lab in ``benchmarks/``.
 
-The rules, one module each: what the server states (`exhausted_for`,
-`parse_policy`), who waits and when the server is down (`classify`, `outage`, over a
-`Tally` of recent outcomes), and the rate (`RateController`).
+The rules, one module each: what the server states (``_headers``: `exhausted_for`,
+`parse_policy`), who waits and when the server is down (``_verdicts``: `classify`,
+`outage`, over a `Tally` of recent outcomes), and the rate (``_rate``: `RateController`,
+composed of its phases: ``_state`` (the evidence every phase reads), ``_regrowth``
+(doubling, CUBIC), ``_cuts`` (cut, verify, undo) and ``_startup`` (probe to the first
+limit)).
 
 Fleets: each process applies these rules to its own responses. A
 `RedisRateLimiter` writes a pause to Redis (where every worker sees it) only for an
