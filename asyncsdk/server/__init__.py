@@ -10,6 +10,16 @@ can enforce a rate limit, add latency, inject seeded faults and play scripted an
 
 Run it standalone with ``python -m asyncsdk.server --help``.
 
+It also serves recordings and transcriptions of its calls (`RecordingSet`), their media
+through a 307 to an S3-like `ObjectStore` on a second port (presigned, expiring URLs,
+ranges, ETags, seeded `MediaFaults`), as `RecordingsConfig` says::
+
+    config = ServerConfig(recordings=RecordingsConfig(size=10_000_000,
+                                                      faults=MediaFaults(reset=0.05)))
+    async with EmbeddedServer(config) as server:
+        key = server.recordings.media_key(0)  # "recordings/<id>.mp3"
+        server.objects.sha256(key), server.objects.stats.authorization_refused
+
 With a `WebhookSender` it also plays the dataset's calls through their lifecycles and
 delivers each status as a signed webhook, retried as Bird retries.
 
@@ -28,8 +38,12 @@ from asyncsdk.server._cli import (
 )
 from asyncsdk.server._config import Faults, ScriptedResponse, ServerConfig
 from asyncsdk.server._dataset import CallIds, Dataset
+from asyncsdk.server._media import StoredObject
+from asyncsdk.server._mediaconfig import MediaFaults, RecordingsConfig
+from asyncsdk.server._objectstore import ObjectStore
+from asyncsdk.server._recordingset import RecordingSet
 from asyncsdk.server._server import EmbeddedServer
-from asyncsdk.server._stats import RecordedRequest, ServerStats
+from asyncsdk.server._stats import ObjectStoreStats, RecordedRequest, ServerStats
 from asyncsdk.server._webhooks import Delivery, WebhookConfig, WebhookSender, WebhookStats
 
 __all__ = [
@@ -38,10 +52,16 @@ __all__ = [
     "Delivery",
     "EmbeddedServer",
     "Faults",
+    "MediaFaults",
+    "ObjectStore",
+    "ObjectStoreStats",
     "RecordedRequest",
+    "RecordingSet",
+    "RecordingsConfig",
     "ScriptedResponse",
     "ServerConfig",
     "ServerStats",
+    "StoredObject",
     "WebhookConfig",
     "WebhookSender",
     "WebhookStats",

@@ -30,7 +30,7 @@ import functools
 import random
 import uuid
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from http import HTTPStatus
 
@@ -132,15 +132,35 @@ class BirdApi:
         self._request_count = 0
         self._policies: dict[float, str] = {}  # rate -> its RateLimit-Policy value
         self._listing = Listing(config, dataset)
+        self._routes: list[tuple[str, Callable[[web.Request], Reply]]] = []
+
+    def add_routes(self, routes: Sequence[tuple[str, Callable[[web.Request], Reply]]]) -> None:
+        """Serve more routes (before `make_app`), each answered by its function.
+
+        The function gives step 8's answer; steps 1-7 (method, credentials, rate limit,
+        faults) are the same as for *Get a call*.
+        """
+        self._routes.extend(routes)
+
+    def known_workspace(self, workspace: uuid.UUID) -> bool:
+        """Whether ``workspace`` is served: the dataset's, one with a quota, or an alias."""
+        text = str(workspace)
+        return (
+            workspace == self._dataset.workspace_id
+            or text in self._workspace_quotas
+            or text in self._aliases
+        )
 
     def make_app(self) -> web.Application:
         """Return the aiohttp application serving this API."""
         app = web.Application()
         app.router.add_route("*", CALL_ROUTE, self._handle_call)
-        app.router.add_route(
-            "*", CHANNEL_CALLS_ROUTE, functools.partial(self._handle_list, log=False)
-        )
-        app.router.add_route("*", CALL_LOG_ROUTE, functools.partial(self._handle_list, log=True))
+        lists: list[tuple[str, Callable[[web.Request], Reply]]] = [
+            (CHANNEL_CALLS_ROUTE, functools.partial(self._answer_list, log=False)),
+            (CALL_LOG_ROUTE, functools.partial(self._answer_list, log=True)),
+        ]
+        for route, answer in lists + self._routes:
+            app.router.add_route("*", route, functools.partial(self._handle_answer, answer=answer))
         app.router.add_route("*", "/{tail:.*}", self._handle_other)
         return app
 
@@ -156,11 +176,16 @@ class BirdApi:
         request_id = self._arrive(request, now, call_id)
         return await self._answer(request, self._decide(request, now, call_id), request_id)
 
-    async def _handle_list(self, request: web.Request, *, log: bool) -> web.StreamResponse:
+    def _answer_list(self, request: web.Request, *, log: bool) -> Reply:
+        return self._listing.answer(request.match_info, request.query, log=log)
+
+    async def _handle_answer(
+        self, request: web.Request, *, answer: Callable[[web.Request], Reply]
+    ) -> web.StreamResponse:
         now = asyncio.get_running_loop().time()
         request_id = self._arrive(request, now, "")
-        answer = functools.partial(self._listing.answer, request.match_info, request.query, log=log)
-        return await self._answer(request, self._decide(request, now, "", answer), request_id)
+        decided = self._decide(request, now, "", functools.partial(answer, request))
+        return await self._answer(request, decided, request_id)
 
     async def _handle_other(self, request: web.Request) -> web.StreamResponse:
         now = asyncio.get_running_loop().time()
@@ -353,9 +378,7 @@ class BirdApi:
         if bad:
             details = {name: ["must be a valid UUID"] for name in bad}
             return error_reply(422, f"{bad[0]} must be a UUID", details)
-        workspace = uuid.UUID(ids["workspaceId"])
-        known = str(workspace) in self._workspace_quotas or str(workspace) in self._aliases
-        if workspace != self._dataset.workspace_id and not known:
+        if not self.known_workspace(uuid.UUID(ids["workspaceId"])):
             return error_reply(404, "workspace not found")
         if uuid.UUID(ids["channelId"]) != self._dataset.channel_id:
             return error_reply(404, "channel not found")

@@ -3,7 +3,7 @@
 Frozen, validated value objects and the ``DEFAULT_*`` constants they use. Nothing here
 does I/O or keeps state.
 
-Imports: the standard library only.
+Imports: the server's `_mediaconfig` and the standard library.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal
+
+from asyncsdk.server._mediaconfig import RecordingsConfig
 
 __all__ = [
     "DEFAULT_ACCESS_KEYS",
@@ -216,6 +218,8 @@ class ServerConfig:
         workspace_aliases: More workspace ids serving the dataset's channel and calls,
             drawing on the shared ``rate_limit`` (a quota per account, not per
             workspace).
+        recordings: How the recordings and transcriptions endpoints and the object
+            store behind their media redirects behave; ``None`` serves neither.
     """
 
     access_keys: tuple[str, ...] = DEFAULT_ACCESS_KEYS
@@ -241,6 +245,7 @@ class ServerConfig:
     offset_tokens: bool = False
     workspace_quotas: tuple[tuple[str, float, int], ...] = ()
     workspace_aliases: tuple[str, ...] = ()
+    recordings: RecordingsConfig | None = field(default_factory=RecordingsConfig)
 
     def __post_init__(self) -> None:
         for name in ("access_keys", "bearer_tokens"):
@@ -274,6 +279,10 @@ class ServerConfig:
         _check_seconds("page_latency", self.page_latency)
         if not isinstance(self.faults, Faults):
             raise ValueError(f"faults must be a Faults instance, got {self.faults!r}")
+        if self.recordings is not None and not isinstance(self.recordings, RecordingsConfig):
+            raise ValueError(
+                f"recordings must be a RecordingsConfig or None, got {self.recordings!r}"
+            )
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise ValueError(f"seed must be an integer, got {self.seed!r}")
         self._check_traffic()

@@ -28,8 +28,10 @@ __all__ = [
     "DEFAULT_DATASET_SIZE",
     "DEFAULT_DATASET_SPAN",
     "DEFAULT_DATASET_START",
+    "INDEX_MASK",
     "CallIds",
     "Dataset",
+    "id_prefix",
 ]
 
 #: Number of calls in a dataset built without arguments.
@@ -53,6 +55,15 @@ _TEMPLATE_SHIFT = 64 - (TEMPLATE_COUNT.bit_length() - 1)
 
 def _random_uuid4(rng: random.Random) -> uuid.UUID:
     return uuid.UUID(int=rng.getrandbits(128), version=4)
+
+
+#: The bits of a generated id that hold its index.
+INDEX_MASK = _INDEX_MASK
+
+
+def id_prefix(rng: random.Random) -> int:
+    """Draw the prefix of a family of ids: a version-4 UUID with its index bits zeroed."""
+    return _random_uuid4(rng).int & ~_INDEX_MASK
 
 
 class CallIds(Sequence[uuid.UUID]):
@@ -146,7 +157,7 @@ class Dataset:
         self.workspace_id: uuid.UUID = _random_uuid4(rng)
         #: The channel every call is in.
         self.channel_id: uuid.UUID = _random_uuid4(rng)
-        self._prefix = _random_uuid4(rng).int & ~_INDEX_MASK
+        self._prefix = id_prefix(rng)
         self._spread = rng.getrandbits(64)
         self._call_ids = CallIds(self._prefix, range(size))
         #: When each call was created (``createdAt`` from the index).

@@ -35,22 +35,27 @@ Imports: aiohttp's multidict, the server's own modules and the standard library.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
 import hashlib
-import hmac
 import itertools
 import re
-import struct
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from multidict import MultiMapping
 
 from asyncsdk.server._config import ServerConfig
 from asyncsdk.server._dataset import Dataset
+from asyncsdk.server._params import (
+    InvalidParameterError,
+    PageTokens,
+    parse_datetime,
+    parse_limit,
+    parse_text,
+    parse_uuid,
+    query_digest,
+)
 from asyncsdk.server._replies import Reply, error_reply
 from asyncsdk.server._templates import Facts
 
@@ -61,6 +66,9 @@ __all__ = [
     "DEFAULT_LOG_PAGE_SIZE",
     "SCAN_PER_PAGE",
     "Listing",
+    "parse_window",
+    "scan_page",
+    "window_indices",
 ]
 
 #: The calls of one channel.
@@ -71,25 +79,10 @@ CALL_LOG_ROUTE = "/workspaces/{workspaceId}/channels/calls"
 DEFAULT_CHANNEL_PAGE_SIZE = 25
 DEFAULT_LOG_PAGE_SIZE = 10
 MAX_PAGE_SIZE = 1000
-MAX_TOKEN_LENGTH = 8000
 MAX_TEXT_LENGTH = 100
 #: Calls a filtered page examines at most before it answers with what it found.
 SCAN_PER_PAGE = 20_000
-_TOKEN_VERSION = 1
-_PAYLOAD = struct.Struct(">B16sQ")
-_SIGNATURE_BYTES = 16
-_LIMIT = re.compile(r"\d{1,4}").fullmatch
 _DURATION = re.compile(r"\d{1,9}").fullmatch
-_TOKEN_TEXT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+").fullmatch
-
-
-class _InvalidParameterError(Exception):
-    """A query parameter the endpoint refuses (answered 422)."""
-
-    def __init__(self, name: str, problem: str) -> None:
-        super().__init__(f"{name} {problem}")
-        self.name = name
-        self.problem = problem
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,25 +127,6 @@ class _Query:
         )
 
 
-def _uuid(name: str, text: str) -> uuid.UUID:
-    try:
-        if len(text) == 36:
-            return uuid.UUID(text)
-    except ValueError:
-        pass
-    raise _InvalidParameterError(name, "must be a valid UUID")
-
-
-def _datetime(name: str, text: str) -> dt.datetime:
-    try:
-        value = dt.datetime.fromisoformat(text)
-    except ValueError:
-        value = None
-    if value is None or "T" not in text or value.utcoffset() is None:
-        raise _InvalidParameterError(name, "must be an RFC 3339 date-time with a time zone")
-    return value.astimezone(dt.UTC)
-
-
 #: What `truncate` keeps of a datetime, per ``ServerConfig.time_precision``.
 _KEEP = {"second": 1_000_000, "millisecond": 1000, "microsecond": 1}
 _TICK = dt.timedelta(microseconds=1)
@@ -172,18 +146,67 @@ def _just_after(value: dt.datetime) -> dt.datetime:
         return value
 
 
-def _text(name: str, text: str) -> str:
-    if not 1 <= len(text) <= MAX_TEXT_LENGTH:
-        raise _InvalidParameterError(name, f"must be 1 to {MAX_TEXT_LENGTH} characters")
-    return text
+def parse_window(
+    params: MultiMapping[str], precision: str
+) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """Return ``startAt`` and ``endAt`` of a list query, checked, then cut to ``precision``.
+
+    Raises:
+        InvalidParameterError: A bound is not an RFC 3339 date-time with a zone, or
+            ``endAt`` is not after ``startAt``.
+    """
+    start = end = None
+    if "startAt" in params:
+        start = parse_datetime("startAt", params["startAt"])
+    if "endAt" in params:
+        end = parse_datetime("endAt", params["endAt"])
+    if start is not None and end is not None and not start < end:
+        raise InvalidParameterError("endAt", "must be after startAt")
+    # Read as coarsely as configured, after the check: what was sent was in order.
+    start = None if start is None else truncate(start, precision)
+    end = None if end is None else truncate(end, precision)
+    return start, end
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+def window_indices(
+    config: ServerConfig, dataset: Dataset, start: dt.datetime | None, end: dt.datetime | None
+) -> range:
+    """Return the indices ``[start, end)`` holds, each bound included as ``config`` says."""
+    if start is not None and not config.start_inclusive:
+        start = _just_after(start)
+    if end is not None and config.end_inclusive:
+        end = _just_after(end)
+    return dataset.timeline.indices(start, end)
 
 
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+def scan_page(
+    window: range, end: int, limit: int, keep: Callable[[int], bool] | None
+) -> tuple[list[int], int | None]:
+    """Return one page of ``window``'s indices below ``end``, newest first, and the next end.
+
+    Args:
+        window: The indices the query holds.
+        end: Where the page starts (exclusive): the window's end, or a token's position.
+        limit: Most indices on the page.
+        keep: Which indices the filters keep; ``None`` keeps them all. A filtered page
+            examines at most `SCAN_PER_PAGE` indices, and may come short (even empty)
+            with a next end, as real APIs' pages do.
+
+    Returns:
+        The page's indices, and where the next page starts (``None``: no more pages).
+    """
+    end = min(max(end, window.start), window.stop)
+    if keep is None:
+        low = max(window.start, end - limit)
+        return list(range(end - 1, low - 1, -1)), (low if low > window.start else None)
+    found: list[int] = []
+    floor = max(window.start, end - SCAN_PER_PAGE)
+    index = end
+    while index > floor and len(found) < limit:
+        index -= 1
+        if keep(index):
+            found.append(index)
+    return found, (index if index > window.start else None)
 
 
 class Listing:
@@ -201,16 +224,18 @@ class Listing:
             index for call_id in config.unlisted if (index := dataset.index(call_id)) is not None
         )
         self._answered = 0  # list requests answered, for ``unlisted_until``
-        self._key = hashlib.sha256(
-            f"asyncsdk.server.page-token:{config.seed}:{dataset.seed}:{dataset.size}".encode()
-        ).digest()
+        self._tokens = PageTokens(
+            hashlib.sha256(
+                f"asyncsdk.server.page-token:{config.seed}:{dataset.seed}:{dataset.size}".encode()
+            ).digest()
+        )
 
     def answer(self, ids: Mapping[str, str], params: MultiMapping[str], *, log: bool) -> Reply:
         """Return the reply to a list request whose auth, limits and faults passed."""
         try:
             query = self._parse(ids, params, log=log)
-            position = self._position(params.get("pageToken"), query)
-        except _InvalidParameterError as exc:
+            position = self._tokens.position(params.get("pageToken"), query.digest)
+        except InvalidParameterError as exc:
             return error_reply(422, str(exc), {exc.name: [exc.problem]})
         dataset = self._dataset
         if uuid.UUID(ids["workspaceId"]) != dataset.workspace_id:
@@ -228,7 +253,7 @@ class Listing:
             found, following = self._scan(query, window, end, unlisted)
         body = b'{"results":[' + b",".join(dataset.body_at(i) for i in found) + b"]"
         if following is not None:
-            token = self._token(query.digest, following)
+            token = self._tokens.make(query.digest, following)
             body += b',"nextPageToken":"' + token.encode() + b'"'
         reply = Reply(200, body + b"}")
         reply.delay = self._config.page_latency * len(found) / MAX_PAGE_SIZE
@@ -240,32 +265,21 @@ class Listing:
         names = ("workspaceId",) if log else ("workspaceId", "channelId")
         canonical = ["log" if log else "channel"]
         for name in names:
-            canonical.append(str(_uuid(name, ids[name])))
-        limit_text = params.get("limit")
-        if limit_text is None:
-            limit = DEFAULT_LOG_PAGE_SIZE if log else DEFAULT_CHANNEL_PAGE_SIZE
-        elif _LIMIT(limit_text) is None or not 1 <= int(limit_text) <= MAX_PAGE_SIZE:
-            raise _InvalidParameterError("limit", f"must be an integer from 1 to {MAX_PAGE_SIZE}")
-        else:
-            limit = int(limit_text)
-        start = end = None
-        if "startAt" in params:
-            start = _datetime("startAt", params["startAt"])
-        if "endAt" in params:
-            end = _datetime("endAt", params["endAt"])
-        if start is not None and end is not None and not start < end:
-            raise _InvalidParameterError("endAt", "must be after startAt")
-        # Read as coarsely as configured, after the check: what was sent was in order.
-        precision = self._config.time_precision
-        start = None if start is None else truncate(start, precision)
-        end = None if end is None else truncate(end, precision)
+            canonical.append(str(parse_uuid(name, ids[name])))
+        default = DEFAULT_LOG_PAGE_SIZE if log else DEFAULT_CHANNEL_PAGE_SIZE
+        limit = parse_limit(params.get("limit"), default, MAX_PAGE_SIZE)
+        start, end = parse_window(params, self._config.time_precision)
         repeated = {name: frozenset(params.getall(name, ())) for name in ("status", "type")}
         repeated["direction"] = frozenset(params.getall("direction", ()))
-        single = {name: _text(name, params[name]) for name in ("from", "to") if name in params}
+        single = {
+            name: parse_text(name, params[name], MAX_TEXT_LENGTH)
+            for name in ("from", "to")
+            if name in params
+        }
         duration = None
         if "duration" in params:
             if _DURATION(params["duration"]) is None:
-                raise _InvalidParameterError(
+                raise InvalidParameterError(
                     "duration", "must be a whole number of seconds, 0 or more"
                 )
             duration = int(params["duration"])
@@ -275,9 +289,9 @@ class Listing:
         if log:
             tags = frozenset(params.getall("tag", ()))
             if "channelId" in params:
-                channels = frozenset(_uuid("channelId", c) for c in params.getall("channelId"))
+                channels = frozenset(parse_uuid("channelId", c) for c in params.getall("channelId"))
             if "id" in params:
-                call_id = _uuid("id", params["id"])
+                call_id = parse_uuid("id", params["id"])
         for name, values in sorted(repeated.items()):
             canonical.append(f"{name}=" + ",".join(sorted(values)))
         canonical += [f"{name}={value}" for name, value in sorted(single.items())]
@@ -290,7 +304,7 @@ class Listing:
             f"endAt={end.isoformat() if end else '-'}",
         ]
         return _Query(
-            digest=hashlib.sha256("\n".join(canonical).encode()).digest()[:16],
+            digest=query_digest(canonical),
             limit=limit,
             start=start,
             end=end,
@@ -305,46 +319,13 @@ class Listing:
             call_id=call_id,
         )
 
-    # --- tokens -----------------------------------------------------------------------
-
-    def _token(self, digest: bytes, position: int) -> str:
-        payload = _PAYLOAD.pack(_TOKEN_VERSION, digest, position)
-        signature = hmac.new(self._key, payload, hashlib.sha256).digest()[:_SIGNATURE_BYTES]
-        return f"{_b64(payload)}.{_b64(signature)}"
-
-    def _position(self, token: str | None, query: _Query) -> int | None:
-        """Return the position a token continues from, or ``None`` for the first page."""
-        if token is None:
-            return None
-        if len(token) > MAX_TOKEN_LENGTH or _TOKEN_TEXT(token) is None:
-            raise _InvalidParameterError("pageToken", "is not a page token of this API")
-        encoded_payload, _, encoded_signature = token.partition(".")
-        try:
-            payload, signature = _unb64(encoded_payload), _unb64(encoded_signature)
-        except (binascii.Error, ValueError):
-            raise _InvalidParameterError("pageToken", "is not a page token of this API") from None
-        expected = hmac.new(self._key, payload, hashlib.sha256).digest()[:_SIGNATURE_BYTES]
-        if len(payload) != _PAYLOAD.size or not hmac.compare_digest(signature, expected):
-            raise _InvalidParameterError("pageToken", "is not a page token of this API (signature)")
-        version, digest, position = _PAYLOAD.unpack(payload)
-        if version != _TOKEN_VERSION or digest != query.digest:
-            raise _InvalidParameterError(
-                "pageToken", "belongs to another query; pass the same filters"
-            )
-        return int(position)
-
     # --- pages ------------------------------------------------------------------------
 
     def _window(self, query: _Query) -> range:
         dataset = self._dataset
         if query.channels is not None and dataset.channel_id not in query.channels:
             return range(0)
-        start, end = query.start, query.end
-        if start is not None and not self._config.start_inclusive:
-            start = _just_after(start)
-        if end is not None and self._config.end_inclusive:
-            end = _just_after(end)
-        window = dataset.timeline.indices(start, end)
+        window = window_indices(self._config, dataset, query.start, query.end)
         if query.call_id is not None:
             index = dataset.index(query.call_id)
             if index is None or index not in window:
@@ -356,19 +337,15 @@ class Listing:
         self, query: _Query, window: range, end: int, unlisted: frozenset[int]
     ) -> tuple[list[int], int | None]:
         """Return the indices of one page below ``end``, newest first, and the next end."""
-        end = min(max(end, window.start), window.stop)
         if not query.filtered and not unlisted:
-            low = max(window.start, end - query.limit)
-            return list(range(end - 1, low - 1, -1)), (low if low > window.start else None)
-        dataset = self._dataset
-        found: list[int] = []
-        floor = max(window.start, end - SCAN_PER_PAGE)
-        index = end
-        while index > floor and len(found) < query.limit:
-            index -= 1
-            if index not in unlisted and query.matches(dataset.template_at(index).facts):
-                found.append(index)
-        return found, (index if index > window.start else None)
+            return scan_page(window, end, query.limit, None)
+        template_at = self._dataset.template_at
+        return scan_page(
+            window,
+            end,
+            query.limit,
+            lambda index: index not in unlisted and query.matches(template_at(index).facts),
+        )
 
     def _scan_from(
         self, query: _Query, window: range, offset: int, unlisted: frozenset[int]

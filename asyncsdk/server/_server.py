@@ -16,6 +16,9 @@ from aiohttp import web
 from asyncsdk.server._app import BirdApi
 from asyncsdk.server._config import ScriptedResponse, ServerConfig
 from asyncsdk.server._dataset import Dataset
+from asyncsdk.server._objectstore import ObjectStore
+from asyncsdk.server._recordings import RecordingsApi
+from asyncsdk.server._recordingset import RecordingSet
 from asyncsdk.server._stats import RecordedRequest, ServerStats
 
 __all__ = ["DEFAULT_HOST", "DEFAULT_SHUTDOWN_TIMEOUT", "EmbeddedServer"]
@@ -61,6 +64,21 @@ class EmbeddedServer:
         self._stats = ServerStats()
         self._requests: list[RecordedRequest] = []
         self._api = BirdApi(self._config, self._dataset, self._stats, self._requests)
+        self._recordings: RecordingSet | None = None
+        self._store: ObjectStore | None = None
+        recordings = self._config.recordings
+        if recordings is not None:
+            self._recordings = RecordingSet(self._dataset, recordings)
+            self._store = ObjectStore(
+                recordings,
+                self._recordings.resolve,
+                seed=self._config.seed,
+                record_requests=self._config.record_requests,
+            )
+            routes = RecordingsApi(
+                self._config, self._recordings, self._store, self._api.known_workspace
+            )
+            self._api.add_routes(routes.routes())
         self._runner: web.AppRunner | None = None
         self._base_url: str | None = None
 
@@ -83,6 +101,28 @@ class EmbeddedServer:
     def requests(self) -> list[RecordedRequest]:
         """Every request received, in arrival order (if the config records requests)."""
         return self._requests
+
+    @property
+    def recordings(self) -> RecordingSet:
+        """The recordings and transcriptions served (ids, index, status, object keys).
+
+        Raises:
+            RuntimeError: The config turned recordings off (``recordings=None``).
+        """
+        if self._recordings is None:
+            raise RuntimeError("recordings are off: ServerConfig(recordings=None)")
+        return self._recordings
+
+    @property
+    def objects(self) -> ObjectStore:
+        """The object store the media redirects point to (its objects, faults, counters).
+
+        Raises:
+            RuntimeError: The config turned recordings off (``recordings=None``).
+        """
+        if self._store is None:
+            raise RuntimeError("recordings are off: ServerConfig(recordings=None)")
+        return self._store
 
     @property
     def base_url(self) -> str:
@@ -129,6 +169,9 @@ class EmbeddedServer:
         """
         if self._runner is not None:
             raise RuntimeError("the server is already running")
+        recordings = self._config.recordings
+        if self._store is not None and recordings is not None:
+            await self._store.start(self._host, recordings.store_port)
         runner = web.AppRunner(
             self._api.make_app(),
             access_log=None,
@@ -143,6 +186,8 @@ class EmbeddedServer:
             host, port = runner.addresses[0][:2]
         except BaseException:
             await runner.cleanup()
+            if self._store is not None:
+                await self._store.stop()
             raise
         self._runner = runner
         shown = f"[{host}]" if ":" in host else host
@@ -154,6 +199,8 @@ class EmbeddedServer:
         self._base_url = None
         if runner is not None:
             await runner.cleanup()
+        if self._store is not None:
+            await self._store.stop()
 
     async def __aenter__(self) -> EmbeddedServer:
         await self.start()

@@ -7,7 +7,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["FAULT_KINDS", "TIMELINE_BIN_SECONDS", "RecordedRequest", "ServerStats"]
+__all__ = [
+    "FAULT_KINDS",
+    "TIMELINE_BIN_SECONDS",
+    "ObjectStoreStats",
+    "RecordedRequest",
+    "ServerStats",
+]
 
 #: Keys of `ServerStats.faults`, one per injected fault kind.
 FAULT_KINDS: tuple[str, ...] = (
@@ -120,3 +126,48 @@ class RecordedRequest:
     headers: dict[str, str]
     call_id: str
     query: str = ""
+
+
+@dataclass(slots=True)
+class ObjectStoreStats:
+    """Counters of the object store behind the media redirects; `reset` zeroes them.
+
+    Attributes:
+        requests: Requests received, whatever happened to them.
+        by_status: Answers, by HTTP status (a cut answer counts under its status).
+        authorization_refused: Requests refused 400 because they carried an
+            ``Authorization`` header (a credential sent where it must never go).
+        full_bodies: 200 answers with a body (a ranged request whose ``If-Range`` did
+            not match, or that was ignored, counts here).
+        partial_bodies: 206 answers.
+        bytes_sent: Body bytes written, over all answers.
+        urls_issued: Presigned URLs handed out (in 307s and metadata).
+        expired_issued: Of those, URLs handed out already expired (the ``expired`` fault).
+        expired_refused: 403 answers to an expired URL.
+        signature_refused: 403 answers to a URL that is not this store's (altered,
+            unsigned, or for another path).
+        cut: Answers cut mid-body (the ``reset`` and ``replace`` faults).
+        replaced: Objects replaced mid-answer (the ``replace`` fault).
+        trickled: Answers sent at the trickle rate (the ``trickle`` fault).
+        disconnects: Answers a client stopped reading before their end.
+    """
+
+    requests: int = 0
+    by_status: dict[int, int] = field(default_factory=dict)
+    authorization_refused: int = 0
+    full_bodies: int = 0
+    partial_bodies: int = 0
+    bytes_sent: int = 0
+    urls_issued: int = 0
+    expired_issued: int = 0
+    expired_refused: int = 0
+    signature_refused: int = 0
+    cut: int = 0
+    replaced: int = 0
+    trickled: int = 0
+    disconnects: int = 0
+
+    def reset(self) -> None:
+        """Zero every counter."""
+        for name in self.__slots__:
+            setattr(self, name, {} if name == "by_status" else 0)
