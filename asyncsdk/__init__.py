@@ -13,6 +13,7 @@ import logging as _logging
 from importlib.metadata import PackageNotFoundError as _PackageNotFoundError
 from importlib.metadata import version as _version
 
+from ._media import DownloadResult
 from .bulk import CallResult, CallStream, Leftovers, SequenceNotStr, gather_calls, iter_calls
 from .client import Client
 from .config import DEFAULT_BASE_URL, DEFAULT_CONCURRENCY, RateLimit, RetryPolicy, Timeout
@@ -27,11 +28,15 @@ from .errors import (
     ConfigurationError,
     ConflictError,
     DecodeError,
+    DestinationError,
     InvalidIDError,
     LimiterTimeoutError,
+    MediaChangedError,
+    MediaError,
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
+    RedirectError,
     RequestError,
     ResponseTooLargeError,
     RunStoppedError,
@@ -72,6 +77,7 @@ from .models import (
     SipType,
 )
 from .ratelimit import PerWorkspaceLimiter, RateLimiter, TokenBucketLimiter
+from .resources import MediaStream
 from .stats import ClientStats, WaitStats, WorkspaceStats
 
 # A library logs, the application decides where it goes: without this, Python's
@@ -116,11 +122,16 @@ __all__ = [
     "ConflictError",
     "Contact",
     "DecodeError",
+    "DestinationError",
+    "DownloadResult",
     "HangupSource",
     "InvalidIDError",
     "Leftovers",
     "LimiterTimeoutError",
     "ListingCheckpoint",
+    "MediaChangedError",
+    "MediaError",
+    "MediaStream",
     "NotFoundError",
     "Notification",
     "Number",
@@ -132,6 +143,7 @@ __all__ = [
     "RateLimit",
     "RateLimitError",
     "RateLimiter",
+    "RedirectError",
     "RequestError",
     "ResponseTooLargeError",
     "RetryPolicy",

@@ -91,6 +91,7 @@ class Engine:
         "session",
         "settings",
         "state",
+        "transfers",
     )
 
     def __init__(
@@ -125,6 +126,8 @@ class Engine:
         self.session = session
         self._owns_session = session is None
         self.state = State.UNOPENED
+        # Object-store transfers (asyncsdk._media): bounded by their own slots, not paced.
+        self.transfers = asyncio.Semaphore(settings.max_media_transfers)
 
     # --- limiters and counters, as the client shows them ---
 
@@ -361,6 +364,9 @@ class Engine:
             limiter.on_failure()
         else:
             limiter.on_success(resp.headers)
+        follow = getattr(decode, "redirect", None)  # a media endpoint's decode takes its 3xx
+        if follow is not None and 300 <= status < 400:
+            return follow(status, resp.headers, url=url)  # type: ignore[no-any-return]
         if 200 <= status < 300:
             return decode(resp.body, url=url)
         raise _protocol.api_error(status, resp.headers, resp.body, url=str(url), reason=resp.reason)

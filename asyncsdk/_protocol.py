@@ -6,7 +6,8 @@ parsing ``Retry-After``, and turning a response's (status, headers, body) into a
 `Call` (or a `CallPage` of a list endpoint) or the one `APIError` subclass that status
 maps to. The list endpoints' query strings are built in `asyncsdk.listing._query`.
 
-Imports: the standard library, msgspec, `asyncsdk.errors` and `asyncsdk.models`.
+Imports: the standard library, msgspec, `asyncsdk._redact`, `asyncsdk.errors` and
+`asyncsdk.models`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
+from ._redact import redact_url
 from .errors import (
     APIError,
     AuthenticationError,
@@ -265,7 +267,8 @@ def api_error(
     detail = parsed.get("message") if parsed is not None else None
     label = f"{status} {reason}" if reason else str(status)
     if 300 <= status < 400:
-        message = f"unexpected redirect {label} to {headers.get('Location', '?')!r}; not followed"
+        where = redact_url(headers.get("Location", "?"))  # may be a presigned URL
+        message = f"unexpected redirect {label} to {where!r}; not followed"
     elif isinstance(detail, str) and detail:
         message = f"{label}: {detail}"
     else:

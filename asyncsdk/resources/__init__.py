@@ -7,11 +7,13 @@ methods of `Client` (``client.get_call``, ``client.list_calls``): see CONTRIBUTI
 for why.
 
 - `calls`: *Get a call*, *List calls from a channel*, *Get calls log*.
+- `media`: a recording's audio (download, stream) and a transcription's files.
 
 Imports: the standard library and the package's core modules (the engine for its type
 only); nothing here imports `asyncsdk.client`.
 """
 
 from .calls import CallsResource
+from .media import MediaResource, MediaStream
 
-__all__ = ["CallsResource"]
+__all__ = ["CallsResource", "MediaResource", "MediaStream"]

@@ -1,0 +1,413 @@
+"""The media resource: a recording's audio and a transcription's files, over the engine.
+
+`Client` inherits `MediaResource`. Each method checks its arguments (nothing is sent on
+bad input: IDs, the format, the destination), asks Bird's media endpoint
+(``/workspaces/{ws}/recordings/{id}.mp3``, ``/workspaces/{ws}/transcriptions/{id}.{fmt}``)
+through the request engine, which paces, retries and counts it like every Bird
+request and hands back the one redirect it gives; the object store behind it is read by
+`asyncsdk._media.MediaTransfer`, inside one of the client's ``max_media_transfers``
+slots, with no Bird header, resumed until whole.
+
+Imports: aiohttp (its session, for a check), yarl, the standard library, and the
+package's `_engine` (its type), `_media`, `_protocol`, `_redact`, `errors` and
+`ratelimit._workspaces`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from types import TracebackType
+from typing import TYPE_CHECKING, Final, Literal, Self, overload
+
+from yarl import URL
+
+from .. import _protocol
+from .._engine import State
+from .._media import DownloadResult, MediaTransfer, PartFile, check_destination
+from .._media._rules import follow_location, leaking_session_headers
+from .._redact import redact_url
+from ..errors import ConfigurationError, DecodeError, RedirectError
+from ..ratelimit._workspaces import workspace_of
+
+if TYPE_CHECKING:
+    from .._engine import Engine
+
+__all__ = ["DEFAULT_MAX_TRANSCRIPT_BYTES", "MediaResource", "MediaStream", "TranscriptFormat"]
+
+Id = str | uuid.UUID
+#: A transcript's formats.
+TranscriptFormat = Literal["txt", "srt", "vtt", "json"]
+_TRANSCRIPT_FORMATS: Final = frozenset(("txt", "srt", "vtt", "json"))
+_MEDIA_FORMAT: Final = re.compile(r"[a-z0-9]{1,8}").fullmatch
+DEFAULT_MAX_TRANSCRIPT_BYTES: Final = 16 * 1024 * 1024
+"""Largest transcript `Client.get_transcript` reads by default, in bytes."""
+
+#: Called with (bytes held, the object's size or ``None``) as a download progresses.
+Progress = Callable[[int, int | None], object]
+
+
+class _Redirect:
+    """The engine's decode for a media endpoint: its answer is a redirect, not a body."""
+
+    __slots__ = ("_allow_http", "_endpoint")
+
+    def __init__(self, endpoint: str, allow_http: bool) -> None:
+        self._endpoint = endpoint
+        self._allow_http = allow_http
+
+    def __call__(self, body: bytes, *, url: object) -> URL:
+        raise RedirectError(
+            "media endpoint answered 2xx with a body, not a redirect to the media",
+            method="GET",
+            url=self._endpoint,
+            status=200,
+        )
+
+    def redirect(self, status: int, headers: Mapping[str, str], *, url: object) -> URL:
+        return follow_location(
+            status, headers, endpoint=self._endpoint, allow_http=self._allow_http
+        )
+
+
+class MediaStream:
+    """A recording's bytes as an async iterator, resumed on breaks (`Client.open_recording`).
+
+    Use it as an async context manager; iterate it once. ``size``, ``etag`` and
+    ``content_type`` are known once the first chunk has arrived.
+
+    Attributes:
+        size: The object's size in bytes, once the object store said it.
+        etag: The object's ETag.
+        content_type: The object's ``Content-Type``.
+        received: Bytes handed on so far.
+        resumes: Requests to the object store after the first.
+    """
+
+    def __init__(self, transfer: MediaTransfer) -> None:
+        self._transfer = transfer
+        self._chunks: AsyncIterator[bytes] | None = None
+
+    def __repr__(self) -> str:
+        return f"<MediaStream received={self.received} size={self.size}>"
+
+    @property
+    def size(self) -> int | None:
+        """The object's size in bytes, once known."""
+        return self._transfer.size
+
+    @property
+    def etag(self) -> str | None:
+        """The object's ETag, once known."""
+        return self._transfer.etag
+
+    @property
+    def content_type(self) -> str | None:
+        """The object's ``Content-Type``, once known."""
+        return self._transfer.content_type
+
+    @property
+    def received(self) -> int:
+        """Bytes handed on so far."""
+        return self._transfer.offset
+
+    @property
+    def resumes(self) -> int:
+        """Requests to the object store after the first."""
+        return self._transfer.resumes
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        if self._chunks is not None:
+            raise RuntimeError("a MediaStream is iterated once")
+        self._chunks = self._transfer.chunks()
+        return self._chunks
+
+    async def aclose(self) -> None:
+        """Stop reading and release the connection and the media slot. Idempotent."""
+        chunks = self._chunks
+        if chunks is not None and hasattr(chunks, "aclose"):
+            await chunks.aclose()
+
+
+class MediaResource:
+    """The media endpoints of `Client`: recordings' audio and transcripts."""
+
+    __slots__ = ()
+    _engine: Engine
+
+    def _transfer(
+        self,
+        path: str,
+        *,
+        offset: int = 0,
+        etag: str | None = None,
+        size: int | None = None,
+        ranged: bool = True,
+        on_restart: Callable[[], Awaitable[None]] | None = None,
+        max_bytes: int | None = None,
+    ) -> MediaTransfer:
+        """Make the transfer of one media path (``/workspaces/...``), checked and unsent.
+
+        Raises:
+            ConfigurationError: The client's session sends default headers that would
+                reach the object store.
+        """
+        engine = self._engine
+        session = engine.session if engine.state is State.OPEN else engine.open()
+        assert session is not None
+        leaks = leaking_session_headers(session.headers, session.auth is not None)
+        if leaks:
+            raise ConfigurationError(
+                "the session passed to Client sends default headers "
+                f"({', '.join(leaks)}) that would reach the object store's host; "
+                "pass a session without them"
+            )
+        settings = engine.settings
+        endpoint_url = engine.url(path)
+        endpoint = str(endpoint_url)
+        workspace = workspace_of(path)
+        decode = _Redirect(endpoint, allow_http=settings.base.scheme == "http")
+
+        async def locate() -> URL:
+            return await engine.request(
+                endpoint_url, decode, settings.max_response_bytes, workspace
+            )
+
+        return MediaTransfer(
+            session,
+            locate,
+            endpoint=endpoint,
+            slots=engine.transfers,
+            timeout=settings.media_timeout,
+            policy=settings.retry_policy,
+            offset=offset,
+            etag=etag,
+            size=size,
+            ranged=ranged,
+            on_restart=on_restart,
+            max_bytes=max_bytes,
+        )
+
+    async def download_recording(
+        self,
+        workspace_id: Id,
+        recording_id: Id,
+        dest: str | os.PathLike[str],
+        *,
+        resume: bool = True,
+        progress: Progress | None = None,
+        format: str = "mp3",
+    ) -> DownloadResult:
+        """Download a recording's audio to a file, whole or not at all.
+
+        The bytes go to ``<dest>.part`` (hashed as they come, memory flat whatever the
+        size); once the length is checked the file is fsynced and renamed to ``dest``.
+        A failed download never leaves a file at ``dest``.
+
+        Example:
+            ```python
+            result = await client.download_recording(ws, recording_id, "calls/")
+            print(result.path, result.size, result.sha256)
+            ```
+
+        Args:
+            workspace_id: The workspace's UUID.
+            recording_id: The recording's UUID.
+            dest: The file to write, or an existing directory (the file is then
+                ``<recording_id>.<format>`` in it).
+            resume: Resume a broken transfer with ``Range`` (``If-Range`` its ETag) and
+                pick up a ``.part`` file left by an earlier run; ``False`` starts every
+                try from byte 0. A ``.part`` is kept after a network failure either way.
+            progress: Called as ``progress(bytes_held, size_or_None)`` after each chunk.
+            format: The media format the recording has (its ``format``), ``"mp3"``.
+
+        Returns:
+            The path, size, SHA-256, ETag, content type, and whether it resumed.
+
+        Raises:
+            InvalidIDError: An ID is not a UUID; nothing was sent.
+            ConfigurationError: ``format`` is not a plain extension; nothing was sent.
+            DestinationError: The directory is missing or not writable (nothing sent),
+                or writing failed (the ``.part`` file is removed).
+            RedirectError: Bird's endpoint gave no redirect the SDK may follow.
+            MediaError: The object store's answers could not be used, or the resumes
+                ran out; the ``.part`` file is kept for a later resume.
+            NotFoundError: No such recording (or no media yet); `APIError` subclasses
+                for other statuses of Bird's endpoint.
+        """
+        path = _recording_path(workspace_id, recording_id, format)
+        final = check_destination(
+            dest, f"{_protocol.canonical_id('recording_id', recording_id)}.{format}"
+        )
+        part = PartFile(final, resume=resume)
+        await part.open()
+        ok = False
+        try:
+            transfer = self._transfer(
+                path,
+                offset=part.offset,
+                etag=part.etag,
+                size=part.size,
+                ranged=resume,
+                on_restart=part.truncate,
+            )
+            picked_up = part.offset > 0
+            async with contextlib.aclosing(transfer.chunks()) as chunks:
+                async for chunk in chunks:
+                    if transfer.etag != part.etag or transfer.size != part.size:
+                        part.remember(transfer.etag, transfer.size)
+                    part.write(chunk)
+                    if progress is not None:
+                        progress(part.offset, transfer.size)
+            if transfer.etag != part.etag or transfer.size != part.size:
+                part.remember(transfer.etag, transfer.size)
+            digest = await part.finish(transfer.size)
+            ok = True
+        finally:
+            if not ok:
+                part.close()
+        return DownloadResult(
+            path=final,
+            size=part.offset,
+            sha256=digest,
+            etag=transfer.etag,
+            content_type=transfer.content_type,
+            resumed=picked_up or (transfer.resumes > 0 and part.offset > 0),
+            resumes=transfer.resumes,
+            restarts=transfer.restarts,
+        )
+
+    def open_recording(
+        self, workspace_id: Id, recording_id: Id, *, format: str = "mp3"
+    ) -> MediaStream:
+        """Open a recording's audio as an async iterator of bytes, without touching disk.
+
+        A broken body or an expired URL is resumed transparently from the byte reached
+        (``Range`` with ``If-Range`` its ETag); if the object changed meanwhile the
+        stream raises `MediaChangedError`, since the earlier bytes were handed on.
+
+        Example:
+            ```python
+            async with client.open_recording(ws, recording_id) as stream:
+                async for chunk in stream:
+                    await sink.write(chunk)
+            ```
+
+        Args:
+            workspace_id: The workspace's UUID.
+            recording_id: The recording's UUID.
+            format: The media format the recording has, ``"mp3"``.
+
+        Returns:
+            A `MediaStream`: nothing is sent until it is iterated.
+
+        Raises:
+            InvalidIDError: An ID is not a UUID; nothing was sent.
+            ConfigurationError: ``format`` is not a plain extension.
+        """
+        return MediaStream(self._transfer(_recording_path(workspace_id, recording_id, format)))
+
+    @overload
+    async def get_transcript(
+        self,
+        workspace_id: Id,
+        transcription_id: Id,
+        format: Literal["json"],
+        *,
+        max_bytes: int = ...,
+    ) -> bytes: ...
+    @overload
+    async def get_transcript(
+        self,
+        workspace_id: Id,
+        transcription_id: Id,
+        format: Literal["txt", "srt", "vtt"] = ...,
+        *,
+        max_bytes: int = ...,
+    ) -> str: ...
+    async def get_transcript(
+        self,
+        workspace_id: Id,
+        transcription_id: Id,
+        format: TranscriptFormat = "txt",
+        *,
+        max_bytes: int = DEFAULT_MAX_TRANSCRIPT_BYTES,
+    ) -> str | bytes:
+        """Fetch a transcription's file: text for ``txt``/``srt``/``vtt``, bytes for ``json``.
+
+        The JSON transcript's shape is not documented by Bird, so it is returned as the
+        bytes sent (parse it with the JSON library of your choice).
+
+        Args:
+            workspace_id: The workspace's UUID.
+            transcription_id: The transcription's UUID.
+            format: ``"txt"``, ``"srt"``, ``"vtt"`` or ``"json"``.
+            max_bytes: Largest transcript accepted.
+
+        Returns:
+            The transcript, as `str` (UTF-8 decoded) or, for ``json``, `bytes`.
+
+        Raises:
+            InvalidIDError: An ID is not a UUID; nothing was sent.
+            ConfigurationError: An unknown ``format`` or a bad ``max_bytes``.
+            MediaError: The object store's answers could not be used, or the transcript
+                is larger than ``max_bytes``.
+            DecodeError: A text transcript that is not UTF-8.
+            NotFoundError: No such transcription (or not available yet).
+        """
+        if format not in _TRANSCRIPT_FORMATS:
+            raise ConfigurationError(
+                f"format must be one of {sorted(_TRANSCRIPT_FORMATS)}, got {format!r}"
+            )
+        if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
+            raise ConfigurationError(f"max_bytes must be a positive int, got {max_bytes!r}")
+        ws = _protocol.canonical_id("workspace_id", workspace_id)
+        tid = _protocol.canonical_id("transcription_id", transcription_id)
+        path = f"/workspaces/{ws}/transcriptions/{tid}.{format}"
+        parts: list[bytes] = []
+
+        async def restart() -> None:  # another version: its bytes only
+            parts.clear()
+
+        transfer = self._transfer(path, max_bytes=max_bytes, on_restart=restart)
+        async with contextlib.aclosing(transfer.chunks()) as chunks:
+            async for chunk in chunks:
+                parts.append(chunk)
+        body = b"".join(parts)
+        if format == "json":
+            return body
+        try:
+            return body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise DecodeError(
+                f"the {format} transcript is not UTF-8 text: {exc.reason} at byte {exc.start}",
+                method="GET",
+                url=redact_url(self._engine.url(path)),
+                path=None,
+                body=body[:2048],
+            ) from exc
+
+
+def _recording_path(workspace_id: Id, recording_id: Id, format: str) -> str:
+    if not isinstance(format, str) or not _MEDIA_FORMAT(format):
+        raise ConfigurationError(
+            f"format must be a media extension such as 'mp3' (lowercase letters and "
+            f"digits), got {format!r}"
+        )
+    ws = _protocol.canonical_id("workspace_id", workspace_id)
+    rid = _protocol.canonical_id("recording_id", recording_id)
+    return f"/workspaces/{ws}/recordings/{rid}.{format}"
