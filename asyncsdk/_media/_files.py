@@ -50,6 +50,8 @@ class DownloadResult:
         resumes: Requests to the object store after the first.
         restarts: Times the download started again from byte 0 because the object
             changed (or the store ignored ``Range`` and the ETag differed).
+        ranges_ignored: Ranged requests the object store answered whole, with the
+            same ETag: the bytes held were received again and thrown away.
     """
 
     path: Path
@@ -60,6 +62,7 @@ class DownloadResult:
     resumed: bool
     resumes: int = 0
     restarts: int = 0
+    ranges_ignored: int = 0
 
 
 class _PartMeta(msgspec.Struct):

@@ -80,7 +80,7 @@ def follow_location(
     except (ValueError, TypeError):
         target = URL()
     shown = redact_url(location)
-    if not target.is_absolute() or not target.host:
+    if not target.scheme or not target.is_absolute() or not target.host:
         raise RedirectError(
             f"media endpoint redirected to {shown!r}: not an absolute URL; not followed",
             method=_METHOD,

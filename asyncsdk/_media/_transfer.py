@@ -34,7 +34,7 @@ from yarl import URL
 
 from .._redact import redact_url
 from ..config import RetryPolicy
-from ..errors import MediaChangedError, MediaError
+from ..errors import MediaChangedError, MediaError, RedirectError
 from ..retry import backoff_delay
 from ._rules import Verdict, judge, media_error, store_headers
 
@@ -184,7 +184,7 @@ class MediaTransfer:
         except _BROKEN as exc:
             await stack.aclose()
             await self._failed(
-                f"connecting to {redact_url(url)} failed: {type(exc).__name__}", progress=False
+                f"the request to {redact_url(url)} failed: {type(exc).__name__}", progress=False
             )
             return None
         self._status = response.status
@@ -195,6 +195,16 @@ class MediaTransfer:
             text = await _peek(response)
             await stack.aclose()
             why = f"{verdict.why} for {redact_url(url)}{text}"
+            if verdict.action == "fail" and 300 <= response.status < 400:
+                raise RedirectError(
+                    f"a second redirect ({response.status}) from the object store; not followed",
+                    method="GET",
+                    url=self._endpoint,
+                    received=self.offset,
+                    size=self.size,
+                    resumes=self.resumes,
+                    status=response.status,
+                )
             if verdict.action == "fail":
                 raise self._error(why)
             await self._failed(why, progress=False)

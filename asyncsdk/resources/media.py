@@ -279,7 +279,11 @@ class MediaResource:
             ok = True
         finally:
             if not ok:
-                part.close()
+                # Kept only if a later run can resume it: bytes of a known version.
+                if resume and part.offset > 0 and part.etag is not None:
+                    part.close()
+                else:
+                    part.discard()
         return DownloadResult(
             path=final,
             size=part.offset,
@@ -289,6 +293,7 @@ class MediaResource:
             resumed=picked_up or (transfer.resumes > 0 and part.offset > 0),
             resumes=transfer.resumes,
             restarts=transfer.restarts,
+            ranges_ignored=transfer.ranges_ignored,
         )
 
     def open_recording(
