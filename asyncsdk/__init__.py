@@ -13,7 +13,6 @@ import logging as _logging
 from importlib.metadata import PackageNotFoundError as _PackageNotFoundError
 from importlib.metadata import version as _version
 
-from ._media import DownloadResult
 from .bulk import CallResult, CallStream, Leftovers, SequenceNotStr, gather_calls, iter_calls
 from .client import Client
 from .config import DEFAULT_BASE_URL, DEFAULT_CONCURRENCY, RateLimit, RetryPolicy, Timeout
@@ -77,7 +76,7 @@ from .models import (
     SipType,
 )
 from .ratelimit import PerWorkspaceLimiter, RateLimiter, TokenBucketLimiter
-from .resources import MediaStream
+from .resources import DownloadResult, MediaStream
 from .stats import ClientStats, WaitStats, WorkspaceStats
 
 # A library logs, the application decides where it goes: without this, Python's

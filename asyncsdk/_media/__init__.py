@@ -5,7 +5,7 @@
 - `_transfer`: `MediaTransfer`, one object read through fresh presigned URLs and
   resumed (``Range`` + ``If-Range``) until whole, inside the client's media slots;
 - `_files`: the destination checked, the ``.part`` file hashed as written, fsync and
-  rename (`DownloadResult`).
+  rename.
 
 The resource methods that use them are in `asyncsdk.resources.media`.
 
@@ -13,13 +13,12 @@ Imports: aiohttp, yarl, msgspec, the standard library, and the package's `_proto
 `_redact`, `config`, `errors` and `retry`.
 """
 
-from ._files import DownloadResult, PartFile, check_destination
+from ._files import PartFile, check_destination
 from ._transfer import CHUNK_SIZE, MAX_RESUMES, MediaTransfer
 
 __all__ = [
     "CHUNK_SIZE",
     "MAX_RESUMES",
-    "DownloadResult",
     "MediaTransfer",
     "PartFile",
     "check_destination",

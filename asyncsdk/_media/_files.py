@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import errno
 import hashlib
 import os
@@ -27,42 +26,12 @@ import msgspec
 
 from ..errors import DestinationError
 
-__all__ = ["DownloadResult", "PartFile", "check_destination"]
+__all__ = ["PartFile", "check_destination"]
 
 #: Bytes read at a time when hashing a ``.part`` file left by an earlier run.
 _REHASH_CHUNK: Final = 1 << 20
 #: Write buffer of a ``.part`` file, in bytes.
 _WRITE_BUFFER: Final = 1 << 20
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class DownloadResult:
-    """A finished download (`Client.download_recording`).
-
-    Attributes:
-        path: The file, at its final name.
-        size: Its size in bytes.
-        sha256: The SHA-256 of its bytes, as 64 hex digits.
-        etag: The object's ETag, as the object store sent it (quotes included).
-        content_type: The object's ``Content-Type``, if the object store sent one.
-        resumed: Whether any part came from a resumed request (a ``Range`` after a
-            break, an expired URL, or a ``.part`` file left by an earlier run).
-        resumes: Requests to the object store after the first.
-        restarts: Times the download started again from byte 0 because the object
-            changed (or the store ignored ``Range`` and the ETag differed).
-        ranges_ignored: Ranged requests the object store answered whole, with the
-            same ETag: the bytes held were received again and thrown away.
-    """
-
-    path: Path
-    size: int
-    sha256: str
-    etag: str | None
-    content_type: str | None
-    resumed: bool
-    resumes: int = 0
-    restarts: int = 0
-    ranges_ignored: int = 0
 
 
 class _PartMeta(msgspec.Struct):

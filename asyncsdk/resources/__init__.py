@@ -14,6 +14,6 @@ only); nothing here imports `asyncsdk.client`.
 """
 
 from .calls import CallsResource
-from .media import MediaResource, MediaStream
+from .media import DownloadResult, MediaResource, MediaStream
 
-__all__ = ["CallsResource", "MediaResource", "MediaStream"]
+__all__ = ["CallsResource", "DownloadResult", "MediaResource", "MediaStream"]

@@ -16,10 +16,12 @@ package's `_engine` (its type), `_media`, `_protocol`, `_redact`, `errors` and
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Final, Literal, Self, overload
 
@@ -27,7 +29,7 @@ from yarl import URL
 
 from .. import _protocol
 from .._engine import State
-from .._media import DownloadResult, MediaTransfer, PartFile, check_destination
+from .._media import MediaTransfer, PartFile, check_destination
 from .._media._rules import follow_location, leaking_session_headers
 from .._redact import redact_url
 from ..errors import ConfigurationError, DecodeError, RedirectError
@@ -36,7 +38,13 @@ from ..ratelimit._workspaces import workspace_of
 if TYPE_CHECKING:
     from .._engine import Engine
 
-__all__ = ["DEFAULT_MAX_TRANSCRIPT_BYTES", "MediaResource", "MediaStream", "TranscriptFormat"]
+__all__ = [
+    "DEFAULT_MAX_TRANSCRIPT_BYTES",
+    "DownloadResult",
+    "MediaResource",
+    "MediaStream",
+    "TranscriptFormat",
+]
 
 Id = str | uuid.UUID
 #: A transcript's formats.
@@ -48,6 +56,36 @@ DEFAULT_MAX_TRANSCRIPT_BYTES: Final = 16 * 1024 * 1024
 
 #: Called with (bytes held, the object's size or ``None``) as a download progresses.
 Progress = Callable[[int, int | None], object]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DownloadResult:
+    """A finished download (`Client.download_recording`).
+
+    Attributes:
+        path: The file, at its final name.
+        size: Its size in bytes.
+        sha256: The SHA-256 of its bytes, as 64 hex digits.
+        etag: The object's ETag, as the object store sent it (quotes included).
+        content_type: The object's ``Content-Type``, if the object store sent one.
+        resumed: Whether any part came from a resumed request (a ``Range`` after a
+            break, an expired URL, or a ``.part`` file left by an earlier run).
+        resumes: Requests to the object store after the first.
+        restarts: Times the download started again from byte 0 because the object
+            changed (or the store ignored ``Range`` and the ETag differed).
+        ranges_ignored: Ranged requests the object store answered whole, with the
+            same ETag: the bytes held were received again and thrown away.
+    """
+
+    path: Path
+    size: int
+    sha256: str
+    etag: str | None
+    content_type: str | None
+    resumed: bool
+    resumes: int = 0
+    restarts: int = 0
+    ranges_ignored: int = 0
 
 
 class _Redirect:
