@@ -6,8 +6,7 @@ parsing ``Retry-After``, and turning a response's (status, headers, body) into a
 `Call` (or a `CallPage` of a list endpoint) or the one `APIError` subclass that status
 maps to. The list endpoints' query strings are built in `asyncsdk.listing._query`.
 
-Imports: the standard library, msgspec, `asyncsdk._redact`, `asyncsdk.errors` and
-`asyncsdk.models`.
+Imports: the standard library, msgspec, `asyncsdk.errors` and `asyncsdk.models`.
 """
 
 from __future__ import annotations
@@ -24,7 +23,6 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from ._redact import redact_url
 from .errors import (
     APIError,
     AuthenticationError,
@@ -39,7 +37,7 @@ from .errors import (
     ServerError,
     UnprocessableEntityError,
 )
-from .models import CALL_DECODER, Call, CallPage
+from .models import CALL_DECODER, Call, CallPage, redact_url
 
 METHOD: Final = "GET"
 
@@ -267,8 +265,9 @@ def api_error(
     detail = parsed.get("message") if parsed is not None else None
     label = f"{status} {reason}" if reason else str(status)
     if 300 <= status < 400:
-        where = redact_url(headers.get("Location", "?"))  # may be a presigned URL
-        message = f"unexpected redirect {label} to {where!r}; not followed"
+        # A presigned Location carries a credential in its query: never in a message.
+        location = redact_url(headers.get("Location", "?"))
+        message = f"unexpected redirect {label} to {location!r}; not followed"
     elif isinstance(detail, str) and detail:
         message = f"{label}: {detail}"
     else:

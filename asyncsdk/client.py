@@ -34,13 +34,18 @@ from .config import (
 )
 from .ratelimit import RateLimiter
 from .ratelimit._workspaces import DEFAULT_MAX_WORKSPACES
-from .resources import CallsResource, MediaResource
+from .resources import (
+    CallsResource,
+    MediaResource,
+    RecordingsResource,
+    TranscriptionsResource,
+)
 from .stats import ClientStats, WorkspaceStats
 
 __all__ = ["ENV_ACCESS_KEY", "ENV_BASE_URL", "Client"]
 
 
-class Client(CallsResource, MediaResource):
+class Client(CallsResource, RecordingsResource, TranscriptionsResource, MediaResource):
     """Async client for Bird's Voice API; one per application, shared by every task.
 
     Use it as an async context manager, or create it at start-up and ``await
@@ -52,6 +57,8 @@ class Client(CallsResource, MediaResource):
         async with Client(access_key="...") as client:
             call = await client.get_call(workspace_id, channel_id, call_id)
             print(call.status, call.duration)
+            async for recording in client.list_recordings(workspace_id, source_id=call.id):
+                print(recording.id, recording.status)
         ```
 
     Args:

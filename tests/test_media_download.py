@@ -160,7 +160,7 @@ async def test_a_download_that_gives_up_keeps_its_part_for_a_later_run(
             await c.download_recording(ws, rid, tmp_path)
     assert info.value.received >= CHUNK_SIZE
     assert info.value.size == SIZE
-    assert "X-Amz-Signature=" not in str(info.value) or "REDACTED" in str(info.value)
+    assert "X-Amz-Signature" not in str(info.value)
     assert not (tmp_path / f"{rid}.mp3").exists()
     part = tmp_path / f"{rid}.mp3.part"
     assert part.stat().st_size == info.value.received

@@ -14,6 +14,16 @@ import pytest
 PUBLIC_NAMES: dict[str, frozenset[str]] = {
     "asyncsdk": frozenset(
         {
+            "CallRecording",
+            "CallRecordingPage",
+            "Recording",
+            "RecordingOrigin",
+            "RecordingPage",
+            "RecordingSource",
+            "RecordingStatus",
+            "Transcription",
+            "TranscriptionPage",
+            "TranscriptionStatus",
             "APIConnectionError",
             "APIError",
             "APITimeoutError",
@@ -164,6 +174,12 @@ PUBLIC_NAMES: dict[str, frozenset[str]] = {
     ),
     "asyncsdk.server": frozenset(
         {
+            "MediaFaults",
+            "ObjectStore",
+            "ObjectStoreStats",
+            "RecordingSet",
+            "RecordingsConfig",
+            "StoredObject",
             "CallIds",
             "Dataset",
             "Delivery",

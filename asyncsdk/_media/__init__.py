@@ -10,7 +10,7 @@
 The resource methods that use them are in `asyncsdk.resources.media`.
 
 Imports: aiohttp, yarl, msgspec, the standard library, and the package's `_protocol`,
-`_redact`, `config`, `errors` and `retry`.
+`config`, `errors`, `models` (`redact_url`) and `retry`.
 """
 
 from ._files import PartFile, check_destination

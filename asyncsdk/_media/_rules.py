@@ -13,7 +13,7 @@ Each is a small pure function beside the mechanism that applies it
   holds ``offset`` bytes of the version ``etag``.
 
 Imports: yarl, the standard library, and the package's `_protocol` (loopback hosts),
-`_redact` and `errors`.
+`errors` and `models` (`redact_url`).
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from typing import Final, Literal
 from yarl import URL
 
 from .. import _protocol
-from .._redact import redact_url
 from ..errors import MediaError, RedirectError
+from ..models import redact_url
 
 __all__ = [
     "Verdict",

@@ -17,7 +17,7 @@ is none (a stream has already handed its bytes on). Two versions are never splic
 Failures that made no progress are bounded by ``RetryPolicy.max_retries`` (with its
 backoff), every resume by `MAX_RESUMES`.
 
-Imports: aiohttp, yarl, the standard library, and the package's `_redact`, `config`,
+Imports: aiohttp, yarl, the standard library, and the package's `config`, `models` (`redact_url`),
 `errors`, `retry` and `_media._rules`.
 """
 
@@ -32,9 +32,9 @@ from typing import Final
 import aiohttp
 from yarl import URL
 
-from .._redact import redact_url
 from ..config import RetryPolicy
 from ..errors import MediaChangedError, MediaError, RedirectError
+from ..models import redact_url
 from ..retry import backoff_delay
 from ._rules import Verdict, judge, media_error, store_headers
 
@@ -183,8 +183,9 @@ class MediaTransfer:
             )
         except _BROKEN as exc:
             await stack.aclose()
+            shown = redact_url(str(url))
             await self._failed(
-                f"the request to {redact_url(url)} failed: {type(exc).__name__}", progress=False
+                f"the request to {shown} failed: {type(exc).__name__}", progress=False
             )
             return None
         self._status = response.status
@@ -194,7 +195,7 @@ class MediaTransfer:
         if verdict.action in ("fail", "refresh"):
             text = await _peek(response)
             await stack.aclose()
-            why = f"{verdict.why} for {redact_url(url)}{text}"
+            why = f"{verdict.why} for {redact_url(str(url))}{text}"
             if verdict.action == "fail" and 300 <= response.status < 400:
                 raise RedirectError(
                     f"a second redirect ({response.status}) from the object store; not followed",

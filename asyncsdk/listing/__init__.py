@@ -19,19 +19,21 @@ subpackage for its pager).
 
 from ._call_log import DEFAULT_SHARDS, iter_call_log, iter_channel_calls
 from ._checkpoints import ListingCheckpoint, ShardCheckpoint
-from ._pager import CallPager, FetchPage
-from ._query import MAX_PAGE_SIZE, MAX_PAGE_TOKEN_LENGTH, ListQuery
+from ._pager import CallPager, FetchPage, Pager
+from ._query import MAX_PAGE_SIZE, MAX_PAGE_TOKEN_LENGTH, MAX_RECORDINGS_PAGE_SIZE, ListQuery
 from ._shards import SPLIT_MIN_PAGES, ShardedListing
 
 __all__ = [
     "DEFAULT_SHARDS",
     "MAX_PAGE_SIZE",
     "MAX_PAGE_TOKEN_LENGTH",
+    "MAX_RECORDINGS_PAGE_SIZE",
     "SPLIT_MIN_PAGES",
     "CallPager",
     "FetchPage",
     "ListQuery",
     "ListingCheckpoint",
+    "Pager",
     "ShardCheckpoint",
     "ShardedListing",
     "iter_call_log",

@@ -1,9 +1,10 @@
 """The list endpoints' queries, with no I/O: every filter checked, then encoded.
 
-`build_query` turns the keyword arguments of ``Client.list_calls`` and
-``Client.list_call_log`` into a frozen `ListQuery` or raises `ConfigurationError` /
-`InvalidIDError` naming the argument, before anything is sent. `ListQuery.query_string`
-then writes the wire form for one page: repeated filters as repeated keys
+`build_query` turns the keyword arguments of every list method (``Client.list_calls``,
+``Client.list_call_log``, ``Client.list_recordings``, ``Client.list_transcriptions``,
+...) into a frozen `ListQuery` or raises `ConfigurationError` / `InvalidIDError` naming
+the argument, before anything is sent; each endpoint passes its own largest page size.
+`ListQuery.query_string` then writes the wire form for one page: repeated filters as repeated keys
 (``status=completed&status=busy``), datetimes as RFC 3339 in UTC, and every value
 percent-encoded (a ``+`` in a phone number must not arrive as a space).
 
@@ -29,6 +30,7 @@ from ..errors import ConfigurationError
 __all__ = [
     "MAX_PAGE_SIZE",
     "MAX_PAGE_TOKEN_LENGTH",
+    "MAX_RECORDINGS_PAGE_SIZE",
     "ListQuery",
     "Values",
     "build_query",
@@ -36,8 +38,11 @@ __all__ = [
     "rfc3339",
 ]
 
-#: Calls a page may hold at most (the API's upper bound for ``limit``).
+#: Calls a page may hold at most (the API's upper bound for ``limit``); also the
+#: call-scoped recordings list's.
 MAX_PAGE_SIZE: Final = 1000
+#: Recordings or transcriptions a page of their workspace lists may hold at most.
+MAX_RECORDINGS_PAGE_SIZE: Final = 99
 #: Characters a page token may have at most.
 MAX_PAGE_TOKEN_LENGTH: Final = 8000
 #: Characters of one text filter value at most (``from`` and ``to``: 1..100 in the API).
@@ -82,7 +87,7 @@ class ListQuery:
             the window, page size and token are kept apart.
         start_at: Start of the window (UTC), or ``None``.
         end_at: End of the window (UTC), or ``None``.
-        page_size: Calls per page, or ``None`` for the endpoint's default.
+        page_size: Items per page, or ``None`` for the endpoint's default.
     """
 
     path: str
@@ -250,6 +255,8 @@ def build_query(
     channel_ids: object = None,
     call_id: object = None,
     tags: object = None,
+    source_id: object = None,
+    max_page_size: int = MAX_PAGE_SIZE,
 ) -> ListQuery:
     """Check every filter and return the `ListQuery`; nothing is sent.
 
@@ -263,10 +270,13 @@ def build_query(
         duration: Seconds, 0 or more.
         start_at: Start of the window, timezone-aware.
         end_at: End of the window, timezone-aware, after ``start_at``.
-        page_size: Calls per page, 1 to 1000.
-        channel_ids: Channel UUID(s) (the calls log only).
-        call_id: One call's UUID (the calls log only).
+        page_size: Items per page, 1 to ``max_page_size``.
+        channel_ids: Channel UUID(s) (the calls log and the recordings list).
+        call_id: One call's UUID, sent as ``id`` (the calls log and the recordings list).
         tags: Tag(s) (the calls log only).
+        source_id: The UUID of the call or conference recorded (the recordings list).
+        max_page_size: The endpoint's largest ``limit``: 1000 for the calls lists, 99
+            for the recordings and transcriptions lists.
 
     Raises:
         ConfigurationError: A filter is of the wrong type or out of range.
@@ -278,7 +288,7 @@ def build_query(
         raise ConfigurationError(
             f"start_at must be before end_at, got {rfc3339(start)} and {rfc3339(end)}"
         )
-    size = _count("page_size", page_size, 1, MAX_PAGE_SIZE)
+    size = _count("page_size", page_size, 1, max_page_size)
     seconds = _count("duration", duration, 0, None)
     filters: list[tuple[str, str]] = []
     filters += [("status", v) for v in _many("status", status)]
@@ -294,6 +304,8 @@ def build_query(
     if call_id is not None:
         filters.append(("id", canonical_id("call_id", call_id)))
     filters += [("tag", v) for v in _many("tags", tags)]
+    if source_id is not None:
+        filters.append(("sourceId", canonical_id("source_id", source_id)))
     return ListQuery(
         path=path,
         filters=tuple((key, _encode(value)) for key, value in filters),

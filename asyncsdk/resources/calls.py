@@ -6,7 +6,8 @@ on bad input), builds the path and query, and hands them to the request engine
 back a `CallPager` (`asyncsdk.listing`) without sending anything.
 
 Imports: the standard library, and the package's `_engine` (its type), `_protocol`,
-`listing`, `models` and `ratelimit._workspaces` (which workspace a path names).
+`listing`, `models`, `ratelimit._workspaces` (which workspace a path names) and this
+subpackage's `_paging` (the GET and the pager every resource shares).
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from typing import TYPE_CHECKING, Final
 
 from .. import _protocol
 from ..listing import CallPager, ListQuery
-from ..listing._query import Values, build_query, check_page_token
+from ..listing._query import Values, build_query
 from ..models import Call, CallPage
 from ..ratelimit._workspaces import workspace_of
+from ._paging import fetch_page, pager
 
 if TYPE_CHECKING:
     from .._engine import Engine
@@ -86,14 +88,8 @@ class CallsResource:
         )
 
     async def _fetch_page(self, query: ListQuery, page_token: str | None) -> CallPage:
-        """Fetch one page of a list query (the fetcher every `CallPager` is given)."""
-        engine = self._engine
-        return await engine.request(
-            engine.url(query.path, query.query_string(page_token)),
-            _protocol.decode_page,
-            engine.settings.max_page_bytes,
-            workspace_of(query.path),
-        )
+        """Fetch one page of a calls list query (as every `CallPager` does)."""
+        return await fetch_page(self._engine, _protocol.decode_page, query, page_token)
 
     def list_calls(
         self,
@@ -158,7 +154,7 @@ class CallsResource:
             end_at=end_at,
             page_size=page_size,
         )
-        return CallPager(self._fetch_page, query, page_token=check_page_token(page_token))
+        return pager(self._engine, _protocol.decode_page, query, page_token, CallPager)
 
     def list_call_log(
         self,
@@ -228,4 +224,4 @@ class CallsResource:
             end_at=end_at,
             page_size=page_size,
         )
-        return CallPager(self._fetch_page, query, page_token=check_page_token(page_token))
+        return pager(self._engine, _protocol.decode_page, query, page_token, CallPager)

@@ -9,7 +9,7 @@ request and hands back the one redirect it gives; the object store behind it is 
 slots, with no Bird header, resumed until whole.
 
 Imports: aiohttp (its session, for a check), yarl, the standard library, and the
-package's `_engine` (its type), `_media`, `_protocol`, `_redact`, `errors` and
+package's `_engine` (its type), `_media`, `_protocol`, `errors`, `models` (`redact_url`) and
 `ratelimit._workspaces`.
 """
 
@@ -31,7 +31,6 @@ from .. import _protocol
 from .._engine import State
 from .._media import MediaTransfer, PartFile, check_destination
 from .._media._rules import follow_location, leaking_session_headers
-from .._redact import redact_url
 from ..errors import ConfigurationError, DecodeError, RedirectError
 from ..ratelimit._workspaces import workspace_of
 
@@ -439,7 +438,7 @@ class MediaResource:
             raise DecodeError(
                 f"the {format} transcript is not UTF-8 text: {exc.reason} at byte {exc.start}",
                 method="GET",
-                url=redact_url(self._engine.url(path)),
+                url=str(self._engine.url(path)),
                 path=None,
                 body=body[:2048],
             ) from exc

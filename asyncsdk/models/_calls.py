@@ -1,16 +1,8 @@
-"""Typed models of the Voice API's call resource, and their JSON codecs.
+"""The calls' models: `Call` and its parts, `CallPage`, the known values of their fields.
 
-Every model is a frozen ``msgspec.Struct``: attributes are snake_case, the wire
-stays camelCase, unknown JSON fields are ignored, and every field but ``Call.id``
-may be absent or ``null`` (both read as ``None``).
-
-Enumerated fields are typed ``str``, never ``Enum``: the API adds values without
-notice and a new value must not break decoding. The known values are offered as
-``StrEnum`` constants (``CallStatus.COMPLETED == "completed"``) to compare against.
-
-Structs are declared with ``gc=False``: a decoded call holds no reference cycles, and
-keeping it out of the garbage collector's lists saves memory and collection time in
-workers that hold many of them.
+Structs are declared with ``gc=False`` (see `asyncsdk.models._base`): a decoded call
+holds no reference cycles, and keeping it out of the garbage collector's lists saves
+memory and collection time in workers that hold many of them.
 
 A page of the list endpoints decodes into `CallPage` in one pass, straight from the
 bytes. Its calls still hold GC-tracked objects (``uuid.UUID`` ids, lists), about 17 per
@@ -19,24 +11,25 @@ built; `CallPage.from_json` pauses the collector for that one C call (nothing it
 can form a cycle) and restores it, which makes a page decode about a third faster
 (``benchmarks/page_decode.py``).
 
-Imports: msgspec and the standard library only.
+Imports: msgspec, the standard library, and this package's `_base` and `_parties`.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
-import gc
 import uuid
 from enum import StrEnum
-from typing import Annotated
 
 import msgspec
 
+from ._base import ENCODER, Model, Page, Timestamp, page_decoder
+from ._parties import Party
+
 __all__ = [
+    "CALL_DECODER",
+    "PAGE_DECODER",
     "AmdResult",
     "AmdResultValue",
     "Call",
-    "CallDirection",
     "CallFlow",
     "CallFlowCommand",
     "CallFlowCommandName",
@@ -46,28 +39,12 @@ __all__ = [
     "Condition",
     "ConditionOperator",
     "ConditionVariable",
-    "Contact",
     "HangupSource",
     "Notification",
-    "Number",
-    "NumberType",
-    "Party",
     "QualityInsights",
     "SipInsights",
     "SipType",
 ]
-
-#: A timestamp on the wire: RFC 3339 with an offset, decoded timezone-aware.
-Timestamp = Annotated[_dt.datetime, msgspec.Meta(tz=True)]
-
-
-class _Model(
-    msgspec.Struct, frozen=True, kw_only=True, rename="camel", omit_defaults=True, gc=False
-):
-    """Shared options: immutable, camelCase on the wire, ``None`` fields omitted on encode.
-
-    Subclasses restate ``frozen=True`` so that type checkers see it too.
-    """
 
 
 # --- known values of the enumerated fields ---------------------------------------------
@@ -86,21 +63,8 @@ class CallStatus(StrEnum):
     FAILED = "failed"
 
 
-class CallDirection(StrEnum):
-    """Known values of ``Call.direction``; the API may send others."""
-
-    INCOMING = "incoming"
-    OUTGOING = "outgoing"
-
-
 class CallType(StrEnum):
     """Known values of ``Call.type``; the API may send others."""
-
-    PSTN = "pstn"
-
-
-class NumberType(StrEnum):
-    """Known values of ``Number.type``; the API may send others."""
 
     PSTN = "pstn"
 
@@ -152,35 +116,7 @@ class ConditionOperator(StrEnum):
 # --- the structs ----------------------------------------------------------------------
 
 
-class Contact(_Model, frozen=True):
-    """The contact a party resolved to."""
-
-    id: str | None = None
-    identifier_key: str | None = None
-    identifier_value: str | None = None
-
-
-class Number(_Model, frozen=True):
-    """The number a party called from or to."""
-
-    type: str | None = None
-    """See `NumberType` for the known values."""
-    number: str | None = None
-    anonymous: bool | None = None
-    caller_id_name: str | None = None
-    identity: str | None = None
-    country_iso_code: str | None = None
-    pstn_number_type: str | None = None
-
-
-class Party(_Model, frozen=True):
-    """The originator or the receiver of a call."""
-
-    contact: Contact | None = None
-    number: Number | None = None
-
-
-class Condition(_Model, frozen=True):
+class Condition(Model, frozen=True):
     """A condition under which a call-flow command runs."""
 
     variable: str | None = None
@@ -190,7 +126,7 @@ class Condition(_Model, frozen=True):
     value: str | None = None
 
 
-class CallFlowCommand(_Model, frozen=True):
+class CallFlowCommand(Model, frozen=True):
     """One step of a call flow."""
 
     id: uuid.UUID | None = None
@@ -202,20 +138,20 @@ class CallFlowCommand(_Model, frozen=True):
     conditions: list[Condition] | None = None
 
 
-class CallFlow(_Model, frozen=True):
+class CallFlow(Model, frozen=True):
     """The call flow that ran on the call."""
 
     id: uuid.UUID | None = None
     commands: list[CallFlowCommand] | None = None
 
 
-class Notification(_Model, frozen=True):
+class Notification(Model, frozen=True):
     """Where status notifications for the call are sent."""
 
     url: str | None = None
 
 
-class QualityInsights(_Model, frozen=True):
+class QualityInsights(Model, frozen=True):
     """Audio quality figures, as the API sends them (strings)."""
 
     mos: str | None = None
@@ -224,7 +160,7 @@ class QualityInsights(_Model, frozen=True):
     """Post-dial delay."""
 
 
-class SipInsights(_Model, frozen=True):
+class SipInsights(Model, frozen=True):
     """SIP-level details of the call."""
 
     hangup_sip_code: str | None = None
@@ -235,7 +171,7 @@ class SipInsights(_Model, frozen=True):
     remote_media_ip: str | None = None
 
 
-class AmdResult(_Model, frozen=True):
+class AmdResult(Model, frozen=True):
     """Answering-machine detection result."""
 
     result: str | None = None
@@ -244,7 +180,7 @@ class AmdResult(_Model, frozen=True):
     locale: str | None = None
 
 
-class Call(_Model, frozen=True):
+class Call(Model, frozen=True):
     """A voice call, as returned by *Get a call*.
 
     Every field but `id` may be ``None``: absent and ``null`` on the wire read the same.
@@ -310,10 +246,10 @@ class Call(_Model, frozen=True):
 
     def to_json(self) -> bytes:
         """Encode the call back to the API's camelCase JSON (``None`` fields omitted)."""
-        return _ENCODER.encode(self)
+        return ENCODER.encode(self)
 
 
-class CallPage(_Model, frozen=True):
+class CallPage(Page, frozen=True):
     """One page of a list endpoint: its calls, newest first, and the cursor to the next.
 
     The API marks the last page by leaving ``nextPageToken`` out or sending it empty;
@@ -333,31 +269,7 @@ class CallPage(_Model, frozen=True):
     next_page_token: str | None = None
     """Opaque cursor to pass back as ``page_token`` for the next page; ``None`` at the end."""
 
-    def __post_init__(self) -> None:
-        if self.next_page_token == "":
-            msgspec.structs.force_setattr(self, "next_page_token", None)
-
-    @classmethod
-    def from_json(cls, data: bytes | bytearray | memoryview | str) -> CallPage:
-        """Decode one page from its JSON body.
-
-        Raises:
-            msgspec.DecodeError: ``data`` is not valid JSON.
-            msgspec.ValidationError: ``data`` is JSON but not a page of calls; the
-                message names the JSON path that failed (``$.results[3].duration``).
-        """
-        # A page builds ~17 GC-tracked objects per call; without the pause the
-        # collector runs over them dozens of times per page. Restored whatever happens.
-        if gc.isenabled():
-            gc.disable()
-            try:
-                return PAGE_DECODER.decode(data)
-            finally:
-                gc.enable()
-        return PAGE_DECODER.decode(data)
-
 
 #: One decoder per type, built once: building a decoder is far costlier than using it.
 CALL_DECODER: msgspec.json.Decoder[Call] = msgspec.json.Decoder(Call)
-PAGE_DECODER: msgspec.json.Decoder[CallPage] = msgspec.json.Decoder(CallPage)
-_ENCODER = msgspec.json.Encoder()
+PAGE_DECODER: msgspec.json.Decoder[CallPage] = page_decoder(CallPage)
