@@ -39,7 +39,7 @@ from asyncsdk.server import (
     webhook_config_from_args,
 )
 
-from . import _demo, _export, _fetch, _listen
+from . import _demo, _export, _fetch, _listen, _recordings
 from ._common import UsageError
 
 __all__ = ["main"]
@@ -89,6 +89,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _export.add_export_arguments(export)
     export.set_defaults(handler=_export.run_export)
+
+    recordings = commands.add_parser(
+        "recordings",
+        help="archive a time window's recordings and transcripts to a directory (resumable)",
+    )
+    _recordings.add_arguments(recordings)
+    recordings.set_defaults(handler=_recordings.run)
 
     serve_cmd = commands.add_parser("serve", help="run the embedded Bird API server")
     add_server_arguments(serve_cmd)
