@@ -42,6 +42,9 @@ __all__ = ["CHUNK_SIZE", "MAX_RESUMES", "Locate", "MediaTransfer"]
 
 #: Bytes handed on at a time; at most this much is read twice after a broken body.
 CHUNK_SIZE: Final = 256 * 1024
+#: Bytes aiohttp buffers per response before it pauses reading: a few chunks, so that a
+#: large body is not paused and resumed every 64 KiB (aiohttp's default).
+READ_BUFFER: Final = 4 * CHUNK_SIZE
 #: Most requests to the object store after the first, for one read.
 MAX_RESUMES: Final = 64
 #: Bytes of an object-store error body kept for the message.
@@ -179,6 +182,7 @@ class MediaTransfer:
                     headers=store_headers(self.offset, self.etag),
                     allow_redirects=False,
                     timeout=self._timeout,
+                    read_bufsize=READ_BUFFER,
                 )
             )
         except _BROKEN as exc:
