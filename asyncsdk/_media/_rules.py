@@ -34,6 +34,7 @@ __all__ = [
     "follow_location",
     "judge",
     "leaking_session_headers",
+    "media_error",
     "parse_content_range",
     "store_headers",
 ]
@@ -244,6 +245,7 @@ def _content_length(headers: Mapping[str, str]) -> int | None:
 
 def media_error(
     message: str,
+    kind: type[MediaError] = MediaError,
     *,
     endpoint: str,
     received: int,
@@ -251,8 +253,8 @@ def media_error(
     resumes: int,
     status: int | None,
 ) -> MediaError:
-    """Build a `MediaError` with its context (a helper for the transfer)."""
-    return MediaError(
+    """Build a `MediaError` (or ``kind``, a subclass) with its context."""
+    return kind(
         message,
         method=_METHOD,
         url=endpoint,

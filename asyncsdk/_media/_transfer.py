@@ -201,14 +201,9 @@ class MediaTransfer:
             await stack.aclose()
             why = f"{verdict.why} for {redact_url(str(url))}{text}"
             if verdict.action == "fail" and 300 <= response.status < 400:
-                raise RedirectError(
+                raise self._error(
                     f"a second redirect ({response.status}) from the object store; not followed",
-                    method="GET",
-                    url=self._endpoint,
-                    received=self.offset,
-                    size=self.size,
-                    resumes=self.resumes,
-                    status=response.status,
+                    RedirectError,
                 )
             if verdict.action == "fail":
                 raise self._error(why)
@@ -246,14 +241,9 @@ class MediaTransfer:
         """Start again from byte 0 (another version), or raise when bytes were handed on."""
         if self.offset > 0:
             if self._on_restart is None:
-                raise MediaChangedError(
+                raise self._error(
                     f"{why} after {self.offset} bytes were handed on; not spliced",
-                    method="GET",
-                    url=self._endpoint,
-                    received=self.offset,
-                    size=self.size,
-                    resumes=self.resumes,
-                    status=self._status,
+                    MediaChangedError,
                 )
             await self._on_restart()
             self.restarts += 1
@@ -270,9 +260,10 @@ class MediaTransfer:
         if self._stalls > 1:
             await asyncio.sleep(backoff_delay(self._stalls - 1, self._policy))
 
-    def _error(self, why: str) -> MediaError:
+    def _error(self, why: str, kind: type[MediaError] = MediaError) -> MediaError:
         return media_error(
             why,
+            kind,
             endpoint=self._endpoint,
             received=self.offset,
             size=self.size,

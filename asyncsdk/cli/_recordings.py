@@ -46,9 +46,9 @@ import msgspec
 import asyncsdk
 
 from ._common import UsageError, add_api_arguments, client_from_args
-from ._export import _when
+from ._export import ExportProgress, _when
 from ._fetch import _failure_line, _load_done
-from ._progress import BAR_INTERVAL, LINE_INTERVAL
+from ._progress import BAR_INTERVAL, LINE_INTERVAL, show
 from ._progress import _clock as clock
 
 #: Transcript formats ``--transcripts`` takes.
@@ -100,15 +100,11 @@ def _formats(text: str) -> tuple[str, ...]:
     return formats
 
 
-class ArchiveProgress:
+class ArchiveProgress(ExportProgress):
     """Files, bytes, MB/s and ETA on standard error: a bar on a terminal, lines elsewhere."""
 
     def __init__(self, *, enabled: bool, stream: TextIO | None = None) -> None:
-        self._stream = stream or sys.stderr
-        self._tty = self._stream.isatty()
-        self._enabled = enabled
-        self._started = time.monotonic()
-        self._last = self._started
+        super().__init__(enabled=enabled, stream=stream)
         self.listed = 0
         self.listing_done = False
         self.skipped = 0
@@ -116,11 +112,6 @@ class ArchiveProgress:
         self.archived = 0
         self.failed = 0
         self.bytes = 0
-
-    @property
-    def elapsed(self) -> float:
-        """Seconds since the run started."""
-        return time.monotonic() - self._started
 
     def line(self, *, final: bool = False) -> str:
         """The state as text: files, bytes, MB/s, and an ETA once the listing is done."""
@@ -143,12 +134,7 @@ class ArchiveProgress:
         if not self._enabled or not (final or now - self._last >= self._interval):
             return
         self._last = now
-        text = self.line(final=final)
-        if self._tty:
-            self._stream.write(f"\r{text}\033[K" + ("\n" if final else ""))
-        else:
-            self._stream.write(f"progress: {text}\n")
-        self._stream.flush()
+        show(self._stream, self.line(final=final), tty=self._tty, final=final)
 
     @property
     def _interval(self) -> float:
