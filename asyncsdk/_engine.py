@@ -56,7 +56,12 @@ T_co = TypeVar("T_co", covariant=True)
 
 
 class Decode(Protocol[T_co]):
-    """Turn a 2xx body into a model, or raise `DecodeError` naming ``url``."""
+    """Turn a 2xx body into a model, or raise `DecodeError` naming ``url``.
+
+    A decode with a ``redirect(status, headers, *, url)`` method (the media endpoints',
+    `asyncsdk.resources.media`) is handed their 3xx answer instead: it returns where
+    the redirect points, or raises; no other endpoint's redirect is ever followed.
+    """
 
     def __call__(self, body: bytes, *, url: object) -> T_co: ...
 

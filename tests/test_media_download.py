@@ -104,6 +104,7 @@ async def test_an_expired_url_is_asked_again(
     result = await media_client.download_recording(ws, rid, tmp_path)
     assert result.sha256 == media_server.objects.sha256(key)
     assert result.resumes == 1
+    assert not result.resumed  # nothing was held yet: no Range was needed
     assert media_server.objects.stats.expired_refused == 1
     assert media_client.stats.calls == 2  # a fresh URL from Bird
 

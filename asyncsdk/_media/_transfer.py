@@ -84,6 +84,7 @@ class MediaTransfer:
         restarts: Times the read started again from byte 0 (another version).
         ranges_ignored: Ranged requests answered whole (Range ignored).
         refetched: Bytes received again and thrown away (a whole answer to a range).
+        continued: Answers that continued the bytes held (206 to ``Range``).
     """
 
     def __init__(
@@ -121,6 +122,7 @@ class MediaTransfer:
         self.restarts = 0
         self.ranges_ignored = 0
         self.refetched = 0
+        self.continued = 0
 
     def __repr__(self) -> str:
         return (
@@ -216,6 +218,8 @@ class MediaTransfer:
                 await self._restart(verdict.why)
                 return None
             await self._restart(verdict.why)
+        elif self.offset > 0 and response.status == 206:
+            self.continued += 1
         elif verdict.action == "skip":
             skip = self.offset
             self.ranges_ignored += 1

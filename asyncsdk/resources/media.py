@@ -327,7 +327,7 @@ class MediaResource:
             sha256=digest,
             etag=transfer.etag,
             content_type=transfer.content_type,
-            resumed=picked_up or (transfer.resumes > 0 and part.offset > 0),
+            resumed=picked_up or transfer.continued > 0,
             resumes=transfer.resumes,
             restarts=transfer.restarts,
             ranges_ignored=transfer.ranges_ignored,
