@@ -46,10 +46,13 @@ from .listing import (
     DEFAULT_SHARDS,
     CallPager,
     ListingCheckpoint,
+    Pager,
+    RecordingListing,
     ShardCheckpoint,
     ShardedListing,
     iter_call_log,
     iter_channel_calls,
+    iter_recordings,
 )
 from .models import (
     AmdResult,
@@ -147,6 +150,7 @@ __all__ = [
     "Notification",
     "Number",
     "NumberType",
+    "Pager",
     "Party",
     "PerWorkspaceLimiter",
     "PermissionDeniedError",
@@ -155,6 +159,7 @@ __all__ = [
     "RateLimitError",
     "RateLimiter",
     "Recording",
+    "RecordingListing",
     "RecordingOrigin",
     "RecordingPage",
     "RecordingSource",
@@ -183,4 +188,5 @@ __all__ = [
     "iter_call_log",
     "iter_calls",
     "iter_channel_calls",
+    "iter_recordings",
 ]

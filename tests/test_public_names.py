@@ -14,6 +14,9 @@ import pytest
 PUBLIC_NAMES: dict[str, frozenset[str]] = {
     "asyncsdk": frozenset(
         {
+            "Pager",
+            "RecordingListing",
+            "iter_recordings",
             "CallRecording",
             "CallRecordingPage",
             "Recording",
@@ -102,6 +105,10 @@ PUBLIC_NAMES: dict[str, frozenset[str]] = {
     ),
     "asyncsdk.listing": frozenset(
         {
+            "MAX_RECORDINGS_PAGE_SIZE",
+            "Pager",
+            "RecordingListing",
+            "iter_recordings",
             "CallPager",
             "DEFAULT_SHARDS",
             "FetchPage",

@@ -7,6 +7,7 @@ import re
 import uuid
 from typing import Any
 
+import msgspec
 import pytest
 
 from asyncsdk import APIError, Client, DecodeError, RecordingStatus
@@ -97,3 +98,17 @@ async def test_a_307_names_the_redirect_without_its_signature(
     assert "s3.example/r.mp3" in str(info.value)
     assert "X-Amz" not in str(info.value) and "AKIA" not in str(info.value)
     assert len(mock_api.sent) == 1  # not followed
+
+
+async def test_a_recording_served_again_on_the_next_page_is_listed_once(
+    mock_api: MockAPI, mock_client: Client
+) -> None:
+    """The pager's repeat rule (a counting page token) holds for every item type."""
+    ids = [uuid.UUID(int=i, version=4) for i in range(1, 5)]
+    first = {"results": [{"id": str(i)} for i in ids[:2]], "nextPageToken": "p2"}
+    second = {"results": [{"id": str(i)} for i in ids[1:]]}  # ids[1] again
+    mock_api.get(ANY, body=msgspec.json.encode(first))
+    mock_api.get(ANY, body=msgspec.json.encode(second))
+    found = [r.id async for r in mock_client.list_recordings(WORKSPACE, page_size=2)]
+    assert found == ids
+    assert mock_api.sent == [RECORDINGS + "?limit=2", RECORDINGS + "?limit=2&pageToken=p2"]

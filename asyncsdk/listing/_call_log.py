@@ -58,8 +58,11 @@ checkpoint types are `asyncsdk.listing._checkpoints`. Hand-written on asyncio: n
 know of splits a cursor-paginated time window into shards (pagination helpers page one
 cursor at a time), and the splitting depends on what this API's pages say.
 
-Imports: the standard library, this subpackage's modules, and the package's
-`_protocol` and `errors` (the `Client` for its type only: it runs on the public client API).
+The checks and the making every sharded listing shares (with `iter_recordings`, which
+lists recordings the same way) are in `asyncsdk.listing._sharding`.
+
+Imports: the standard library and this subpackage's modules (the `Client` for its type
+only: it runs on the public client API).
 """
 
 from __future__ import annotations
@@ -67,47 +70,18 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import uuid
-from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, Final
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from .. import _protocol
-from ..errors import ConfigurationError
 from ._checkpoints import ListingCheckpoint
-from ._pager import CallPager
-from ._query import Values, build_query
+from ._query import Values
+from ._sharding import DEFAULT_SHARDS, make_listing
 from ._shards import ShardedListing
 
 if TYPE_CHECKING:  # the client imports this package: only its type is needed here
     from ..client import Client
 
-__all__ = ["DEFAULT_SHARDS", "iter_call_log", "iter_channel_calls"]
-
-DEFAULT_SHARDS: Final = 8
-"""Shards of a sharded listing, and so pages in flight at once, unless told otherwise."""
-#: Calls per page of each shard unless told otherwise: the API's maximum.
-DEFAULT_SHARD_PAGE_SIZE: Final = 1000
-
-
-def _check_window(
-    start_at: object,
-    end_at: object,
-    shards: object,
-    page_size: int | None,
-    resume: ListingCheckpoint | None,
-) -> tuple[int, int]:
-    """Check what `build_query` does not; return the shard count and the page size."""
-    for name, value in (("start_at", start_at), ("end_at", end_at)):
-        if value is None:
-            raise ConfigurationError(f"{name} is required: a sharded listing splits a window")
-    if isinstance(shards, bool) or not isinstance(shards, int) or not 1 <= shards <= 1000:
-        raise ConfigurationError(f"shards must be an int from 1 to 1000, got {shards!r}")
-    if resume is None:
-        return shards, DEFAULT_SHARD_PAGE_SIZE if page_size is None else page_size
-    if not isinstance(resume, ListingCheckpoint):
-        raise ConfigurationError(f"resume must be a ListingCheckpoint, got {type(resume).__name__}")
-    # A checkpoint names the last call handed over, not a place in a page: any page
-    # size resumes it.
-    return shards, resume.page_size if page_size is None else page_size
+__all__ = ["iter_call_log", "iter_channel_calls"]
 
 
 def iter_call_log(
@@ -160,8 +134,8 @@ def iter_call_log(
             belongs to another listing.
         InvalidIDError: An ID is not a UUID.
     """
-    return _listing(
-        functools.partial(_protocol.call_log_path, workspace_id),
+    return make_listing(
+        ShardedListing,
         functools.partial(client.list_call_log, workspace_id),
         {
             "channel_ids": channel_ids,
@@ -227,8 +201,8 @@ def iter_channel_calls(
             belongs to another listing.
         InvalidIDError: An ID is not a UUID.
     """
-    return _listing(
-        functools.partial(_protocol.channel_calls_path, workspace_id, channel_id),
+    return make_listing(
+        ShardedListing,
         functools.partial(client.list_calls, workspace_id, channel_id),
         {
             "status": status,
@@ -242,59 +216,5 @@ def iter_channel_calls(
         end_at=end_at,
         shards=shards,
         page_size=page_size,
-        resume=resume,
-    )
-
-
-def _frozen(filters: dict[str, Any]) -> dict[str, Any]:
-    """Copy each filter that takes several values into a tuple, once.
-
-    Every shard builds its query from these values, long after the call: a generator
-    would be spent by the first, and a list the caller changes later would give shards
-    other filters than the checkpoint's fingerprint says.
-    """
-    return {name: _tuple(value) if name in _MANY else value for name, value in filters.items()}
-
-
-#: The filters that take one value or an iterable of values.
-_MANY: Final = frozenset({"channel_ids", "tags", "status", "direction", "type"})
-
-
-def _tuple(value: object) -> object:
-    """An iterable of values as a tuple; one value (a str, a UUID, bytes) as it is."""
-    if isinstance(value, Iterable) and not isinstance(value, str | bytes | bytearray):
-        return tuple(value)
-    return value
-
-
-def _listing(
-    path: Callable[[], str],
-    list_pager: Callable[..., CallPager],
-    filters: dict[str, Any],
-    *,
-    start_at: dt.datetime,
-    end_at: dt.datetime,
-    shards: int,
-    page_size: int | None,
-    resume: ListingCheckpoint | None,
-) -> ShardedListing:
-    """Check the window, then the endpoint's path and filters; make the listing.
-
-    ``path`` builds (and so checks) the endpoint's path after the window; ``list_pager``
-    is the client's list method with the path's IDs bound, which each shard calls with
-    the filters and its own window.
-    """
-    count, size = _check_window(start_at, end_at, shards, page_size, resume)
-    frozen = _frozen(filters)
-    query = build_query(path(), start_at=start_at, end_at=end_at, page_size=size, **frozen)
-    assert query.start_at is not None  # checked by _check_window
-    assert query.end_at is not None
-    return ShardedListing(
-        lambda **window: list_pager(**frozen, **window),
-        fingerprint=query.fingerprint(),
-        start_at=query.start_at,
-        end_at=query.end_at,
-        shards=count,
-        page_size=size,
         resume=resume,
     )

@@ -2,8 +2,9 @@
 
 A `ListingCheckpoint` is plain data (msgspec Structs, encoded with `to_json`): a caller
 stores it wherever it keeps progress, and passes it back as ``resume=`` to
-`asyncsdk.iter_call_log` or `asyncsdk.iter_channel_calls` to continue a listing exactly
-where it stood. See `asyncsdk.listing._call_log` for what it means to be "handed over".
+`asyncsdk.iter_call_log`, `asyncsdk.iter_channel_calls` or `asyncsdk.iter_recordings`
+to continue a listing exactly where it stood; it names the kind of listing it belongs
+to. See `asyncsdk.listing._call_log` for what it means to be "handed over".
 
 Imports: msgspec, the standard library, `asyncsdk.listing._query` (its bounds) and
 `asyncsdk.errors`.
@@ -19,11 +20,13 @@ from typing import Final
 import msgspec
 
 from ..errors import ConfigurationError
-from ._query import MAX_PAGE_SIZE as _MAX_PAGE_SIZE
+from ._query import MAX_PAGE_SIZE, MAX_RECORDINGS_PAGE_SIZE
 
-__all__ = ["ListingCheckpoint", "ShardCheckpoint"]
+__all__ = ["LISTING_PAGE_SIZES", "ListingCheckpoint", "ShardCheckpoint"]
 
 _CHECKPOINT_VERSION: Final = 2
+#: The kinds of sharded listings, and the largest page size of each.
+LISTING_PAGE_SIZES: Final = {"calls": MAX_PAGE_SIZE, "recordings": MAX_RECORDINGS_PAGE_SIZE}
 
 
 class ShardCheckpoint(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
@@ -57,16 +60,20 @@ class ListingCheckpoint(msgspec.Struct, frozen=True, kw_only=True, rename="camel
     """Everything needed to resume a sharded listing exactly where it was.
 
     Save it with `to_json` after the calls handed over so far are safe; pass it back
-    with `from_json` as ``resume=`` to `iter_call_log` or `iter_channel_calls` (with
-    the same filters and window).
+    with `from_json` as ``resume=`` to the function that made the listing
+    (`iter_call_log`, `iter_channel_calls`, `iter_recordings`), with the same filters
+    and window.
 
     Attributes:
         query: A digest of the endpoint, filters and window it belongs to.
         start_at: Start of the whole window.
         end_at: End of the whole window (exclusive).
-        page_size: Calls per page it was listed with (a resumed listing's default).
+        page_size: Items per page it was listed with (a resumed listing's default).
         shards: The unfinished shards; empty once everything was handed over.
         version: Format version.
+        listing: What was listed: ``"calls"`` or ``"recordings"``; a checkpoint
+            resumes only a listing of the same kind (a checkpoint without it, written
+            before recordings were listed, is a calls listing's).
     """
 
     query: str
@@ -75,6 +82,7 @@ class ListingCheckpoint(msgspec.Struct, frozen=True, kw_only=True, rename="camel
     page_size: int
     shards: list[ShardCheckpoint]
     version: int = _CHECKPOINT_VERSION
+    listing: str = "calls"
 
     @property
     def complete(self) -> bool:
@@ -135,9 +143,15 @@ def _check_listing(checkpoint: ListingCheckpoint) -> None:
     _aware("endAt", checkpoint.end_at)
     if not checkpoint.start_at < checkpoint.end_at:
         raise ConfigurationError("checkpoint: startAt is not before endAt")
-    if not 1 <= checkpoint.page_size <= _MAX_PAGE_SIZE:
+    largest = LISTING_PAGE_SIZES.get(checkpoint.listing)
+    if largest is None:
         raise ConfigurationError(
-            f"checkpoint: pageSize must be 1 to {_MAX_PAGE_SIZE}, got {checkpoint.page_size}"
+            f"checkpoint: listing must be one of {sorted(LISTING_PAGE_SIZES)}, "
+            f"got {checkpoint.listing!r}"
+        )
+    if not 1 <= checkpoint.page_size <= largest:
+        raise ConfigurationError(
+            f"checkpoint: pageSize must be 1 to {largest}, got {checkpoint.page_size}"
         )
     for n, shard in enumerate(checkpoint.shards):
         where = f"checkpoint: shards[{n}]"

@@ -126,6 +126,11 @@ class Pager(Generic[_P, _T]):
         self._iterators: list[AsyncGenerator[Any, None]] = []
 
     @property
+    def query(self) -> ListQuery:
+        """The checked query: the endpoint's path, its filters, window and page size."""
+        return self._query
+
+    @property
     def page_token(self) -> str | None:
         """The token of the page each iteration starts at (``None``: the first page)."""
         return self._page_token

@@ -1,19 +1,22 @@
 """`ShardedListing`: the engine of a sharded listing (see `asyncsdk.listing._call_log`).
 
-Shards run as tasks, each paging its own query (a `CallPager`, one page prefetched)
+One engine for every sharded listing (calls, recordings): it works on any page of
+items with an ``id`` and a ``createdAt``. Shards run as tasks, each paging its own
+query (a `Pager`, one page prefetched)
 and handing each page over through one queue; the listing takes pages in arrival
 order, checks and filters them, splits busy shards, and yields. A shard is busy when
 the rest of its window looks like `SPLIT_MIN_PAGES` pages or more, judged both by the
-calls per second of everything it has seen and of its latest page alone (the first
-notices a steady rate, the second a shard that has just reached a busy stretch). A shard waits until
-its page is taken before handing over the next, so a listing of K shards holds at
-most about 2K pages however long the window.
+items per second of everything it has seen and of its latest page alone (the first
+notices a steady rate, the second a shard that has just reached a busy stretch). A
+shard waits until its page is taken before handing over the next, so a listing of K
+shards holds at most about 2K pages however long the window.
 
 The decisions (which whole seconds a shard asks for, where a window is cut, how many
-pages are left) are pure functions in `asyncsdk.listing._windows`.
+pages are left) are pure functions in `asyncsdk.listing._windows`; a shard's state,
+how a page is accepted and how a shard is split are in `asyncsdk.listing._shard`.
 
-Imports: the standard library, and the checkpoints, errors, listing, models, _windows
-and _protocol modules of this package.
+Imports: msgspec, the standard library, and the package's `errors` and this
+subpackage's `_checkpoints`, `_pager`, `_shard` and `_windows`.
 """
 
 from __future__ import annotations
@@ -21,119 +24,47 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import itertools
-import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from types import TracebackType
-from typing import Any, Final, NamedTuple, Self
+from typing import Any, Generic, NamedTuple, Self, TypeVar
 
-from .. import _protocol
-from ..errors import ConfigurationError, DecodeError
-from ..models import Call, CallPage
+import msgspec
+
+from ..errors import ConfigurationError
+from ..models import Call, CallPage, Recording, RecordingPage
 from ._checkpoints import ListingCheckpoint, ShardCheckpoint
-from ._pager import CallPager
-from ._windows import even_cuts, pages_left, query_window, split_cuts
+from ._pager import ListPage, Pager
+from ._shard import SPLIT_MIN_PAGES, Dated, Shard, accept_page, split_shard
+from ._windows import even_cuts, query_window
 
-__all__ = ["SPLIT_MIN_PAGES", "ShardedListing"]
+__all__ = ["SPLIT_MIN_PAGES", "RecordingListing", "ShardEngine", "ShardedListing"]
 
-#: A shard is split when the rest of its window is estimated at this many pages or more.
-SPLIT_MIN_PAGES: Final = 2
-
-
-class _Shard:
-    """One shard's live state (owned by the listing, changed only between pages)."""
-
-    __slots__ = (
-        "after",
-        "after_ids",
-        "cursor",
-        "done",
-        "end",
-        "fetched",
-        "fetched_all",
-        "go",
-        "handed",
-        "last_ids",
-        "last_seen",
-        "passed",
-        "recent",
-        "start",
-        "task",
-    )
-
-    def __init__(self, state: ShardCheckpoint) -> None:
-        self.start = state.start.astimezone(dt.UTC)
-        self.end = state.end.astimezone(dt.UTC)
-        # What was handed over: the last call's createdAt and the IDs handed over at it.
-        self.after = state.after
-        self.after_ids = list(state.after_ids)
-        self.handed = state.seen
-        # What a resumed shard drops: the calls handed over before it was checkpointed.
-        self.passed = (state.after, frozenset(state.after_ids))
-        self.cursor = state.after  # the oldest createdAt fetched: where splits may cut
-        self.fetched = state.seen  # calls of the window fetched in [cursor, end)
-        # The oldest createdAt served, and the IDs served at it: what the shard has passed.
-        self.last_seen: dt.datetime | None = None
-        self.last_ids: set[int] = set()
-        self.recent: tuple[int, dt.timedelta] = (0, dt.timedelta(0))  # last page: calls, span
-        self.fetched_all = False
-        self.done = False  # everything fetched was handed over
-        self.go = asyncio.Event()
-        self.task: asyncio.Task[None] | None = None
-
-    def hand_over(self, call: Call) -> None:
-        """Note that ``call`` (of this shard's window) was handed to the caller."""
-        if call.created_at != self.after:
-            self.after = call.created_at
-            self.after_ids = []
-        self.after_ids.append(call.id)
-        self.handed += 1
-
-    def was_handed_over(self, created: dt.datetime, call_id: uuid.UUID) -> bool:
-        """Whether a checkpoint this shard resumed from counts the call as handed over."""
-        after, ids = self.passed
-        return after is not None and (created > after or (created == after and call_id in ids))
-
-    def snapshot(self) -> ShardCheckpoint | None:
-        if self.done:
-            return None
-        return ShardCheckpoint(
-            start=self.start,
-            end=self.end,
-            after=self.after,
-            after_ids=tuple(self.after_ids),
-            seen=self.handed,
-        )
+_T = TypeVar("_T", bound=Dated)
+_P = TypeVar("_P", bound=ListPage[Any])
 
 
 class _Delivery(NamedTuple):
-    shard: _Shard
-    calls: list[Call]
-    next_token: str | None
+    shard: Shard
+    page: Any  # as received
+    calls: list[Any]  # its items that belong to the listing
     finished: bool
 
 
-class ShardedListing:
-    """The calls of one time window, listed by concurrent shards: each call once.
+class ShardEngine(Generic[_P, _T]):
+    """The items of one time window, listed by concurrent shards: each item once.
 
-    Made by `iter_call_log` and `iter_channel_calls` with every filter checked; nothing
-    is sent until it is iterated, and it is iterated once: iterate it for calls, or
-    `pages` for each page's calls. See the module `asyncsdk.listing._call_log` for how the
-    window is split and why each call comes exactly once.
-
-    Example:
-        ```python
-        listing = asyncsdk.iter_call_log(client, ws, start_at=day, end_at=next_day)
-        async with listing:
-            async for page in listing.pages():
-                write(page.results)
-                save(listing.checkpoint().to_json())
-        ```
+    The engine behind `ShardedListing` (calls) and `RecordingListing` (recordings),
+    which are what callers hold. Nothing is sent until it is iterated, and it is
+    iterated once: iterate it for items, or `pages` for each page's items. See the
+    module `asyncsdk.listing._call_log` for how the window is split and why each item
+    comes exactly once.
     """
 
     def __init__(
         self,
-        make_pager: Callable[..., CallPager],
+        make_pager: Callable[..., Pager[_P, _T]],
         *,
+        listing: str = "calls",
         fingerprint: str,
         start_at: dt.datetime,
         end_at: dt.datetime,
@@ -142,6 +73,7 @@ class ShardedListing:
         resume: ListingCheckpoint | None,
     ) -> None:
         self._make_pager = make_pager
+        self._listing = listing
         self._fingerprint = fingerprint
         self._start_at = start_at
         self._end_at = end_at
@@ -150,7 +82,7 @@ class ShardedListing:
         if resume is None:
             cuts = even_cuts(start_at, end_at, shards)
             self._shards = [
-                _Shard(ShardCheckpoint(start=low, end=high))
+                Shard(ShardCheckpoint(start=low, end=high))
                 for low, high in itertools.pairwise(cuts)
             ]
         else:
@@ -163,8 +95,8 @@ class ShardedListing:
                     "the checkpoint belongs to another listing (endpoint, filters or window "
                     "differ); resume with the same arguments"
                 )
-            self._shards = [_Shard(s) for s in resume.shards]
-        self._queue: asyncio.Queue[tuple[_Shard, CallPage | BaseException]] = asyncio.Queue()
+            self._shards = [Shard(s) for s in resume.shards]
+        self._queue: asyncio.Queue[tuple[Shard, _P | BaseException]] = asyncio.Queue()
         self._started = False
         self._iterator: AsyncGenerator[Any, None] | None = None
         self._pages_fetched = 0
@@ -179,12 +111,12 @@ class ShardedListing:
 
     @property
     def shards(self) -> list[ShardCheckpoint]:
-        """The unfinished shards as they stand: window, last call handed over."""
+        """The unfinished shards as they stand: window, last item handed over."""
         return [s for shard in self._shards if (s := shard.snapshot()) is not None]
 
     @property
     def done_fraction(self) -> float:
-        """How much of the time window is done, 0.0 to 1.0 (by time, not by calls)."""
+        """How much of the time window is done, 0.0 to 1.0 (by time, not by items)."""
         total = (self._end_at - self._start_at).total_seconds()
         left = 0.0
         for shard in self._shards:
@@ -194,8 +126,9 @@ class ShardedListing:
         return max(0.0, 1.0 - left / total)
 
     def checkpoint(self) -> ListingCheckpoint:
-        """Return where the listing stands: every call yielded so far counts as done."""
+        """Return where the listing stands: every item yielded so far counts as done."""
         return ListingCheckpoint(
+            listing=self._listing,
             query=self._fingerprint,
             start_at=self._start_at,
             end_at=self._end_at,
@@ -205,24 +138,24 @@ class ShardedListing:
 
     # --- iteration ------------------------------------------------------------------
 
-    def __aiter__(self) -> AsyncIterator[Call]:
-        """Iterate over the calls of the window, each exactly once, page by page."""
+    def __aiter__(self) -> AsyncIterator[_T]:
+        """Iterate over the items of the window, each exactly once, page by page."""
         calls = self._calls()
         self._claim(calls)
         return calls
 
-    def pages(self) -> AsyncGenerator[CallPage, None]:
-        """Iterate over the pages as they arrive, each holding only its window's calls.
+    def pages(self) -> AsyncGenerator[_P, None]:
+        """Iterate over the pages as they arrive, each holding only its window's items.
 
         Yields:
-            A `CallPage` per page received: ``results`` are the calls of that page
-            that belong to the listing (possibly none), ``next_page_token`` is the
-            token its shard continues with.
+            A page per page received (`CallPage`, `RecordingPage`): ``results`` are
+            the items of that page that belong to the listing (possibly none),
+            ``next_page_token`` is the token its shard continues with.
 
         Raises:
             RequestError: A page failed after the client's retries; the checkpoint
                 still describes everything yielded before.
-            DecodeError: A page is not newest first, or a call has no ``createdAt``.
+            DecodeError: A page is not newest first, or an item has no ``createdAt``.
         """
         pages = self._pages()
         self._claim(pages)
@@ -231,13 +164,13 @@ class ShardedListing:
     def _claim(self, iterator: AsyncGenerator[Any, None]) -> None:
         if self._started:
             raise RuntimeError(
-                "a ShardedListing is iterated once; to continue, make a new one with "
+                "a sharded listing is iterated once; to continue, make a new one with "
                 "resume=listing.checkpoint()"
             )
         self._started = True
         self._iterator = iterator
 
-    async def _pages(self) -> AsyncGenerator[CallPage, None]:
+    async def _pages(self) -> AsyncGenerator[_P, None]:
         deliveries = self._deliveries()
         try:
             async for delivery in deliveries:
@@ -245,11 +178,11 @@ class ShardedListing:
                 for call in delivery.calls:
                     shard.hand_over(call)
                 self._consumed(shard, delivery)
-                yield CallPage(results=delivery.calls, next_page_token=delivery.next_token)
+                yield msgspec.structs.replace(delivery.page, results=delivery.calls)
         finally:
             await deliveries.aclose()
 
-    async def _calls(self) -> AsyncGenerator[Call, None]:
+    async def _calls(self) -> AsyncGenerator[_T, None]:
         deliveries = self._deliveries()
         try:
             async for delivery in deliveries:
@@ -261,7 +194,7 @@ class ShardedListing:
         finally:
             await deliveries.aclose()
 
-    def _consumed(self, shard: _Shard, delivery: _Delivery) -> None:
+    def _consumed(self, shard: Shard, delivery: _Delivery) -> None:
         """Note that a page was handed over whole; forget a shard that is done."""
         if not delivery.finished:
             return
@@ -291,9 +224,9 @@ class ShardedListing:
 
     # --- the shards -----------------------------------------------------------------
 
-    async def _run_shard(self, shard: _Shard) -> None:
+    async def _run_shard(self, shard: Shard) -> None:
         """Page one shard, handing each page over and waiting until it is taken."""
-        pages: AsyncGenerator[CallPage, None] | None = None
+        pages: AsyncGenerator[_P, None] | None = None
         try:
             # Inside the try: whatever fails, the consumer hears of it and never waits
             # for a page that will not come.
@@ -310,7 +243,7 @@ class ShardedListing:
             if pages is not None:
                 await pages.aclose()
 
-    def _start(self, shard: _Shard) -> None:
+    def _start(self, shard: Shard) -> None:
         task = shard.task = asyncio.create_task(self._run_shard(shard))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -318,7 +251,7 @@ class ShardedListing:
     async def _deliveries(self) -> AsyncGenerator[_Delivery, None]:
         """Start the shards, take their pages in arrival order, split busy ones."""
         waiting = [s for s in self._shards if not s.done]
-        running: list[_Shard] = []
+        running: list[Shard] = []
         try:
             while waiting or running:
                 while waiting and len(running) < self._limit:
@@ -329,17 +262,19 @@ class ShardedListing:
                 if isinstance(outcome, BaseException):
                     raise outcome
                 self._pages_fetched += 1
-                calls = self._accept(shard, outcome)
+                calls = accept_page(shard, outcome)
                 finished = shard.fetched_all
                 if finished:
                     running.remove(shard)
                     if shard.task is not None:
                         shard.task.cancel()
                 elif not waiting:
-                    for piece in self._split(shard, free=self._limit - len(running)):
+                    for piece in split_shard(
+                        shard, free=self._limit - len(running), page_size=self._page_size
+                    ):
                         waiting.append(piece)
                         self._shards.append(piece)
-                yield _Delivery(shard, calls, outcome.next_page_token, finished)
+                yield _Delivery(shard, outcome, calls, finished)
                 if not finished:
                     shard.go.set()
         finally:
@@ -349,75 +284,39 @@ class ShardedListing:
             if tasks:
                 await asyncio.wait(tasks)
 
-    def _accept(self, shard: _Shard, page: CallPage) -> list[Call]:
-        """Check a page's order, keep the calls of the shard's window, note its progress.
 
-        A call newer than the oldest the shard was served, or served at that very
-        ``createdAt`` already, is one the shard has passed: served again (a page token
-        that counts the calls served, while calls are created above) or created since,
-        the next listing's, as on a resume. A page itself must be newest first.
-        """
-        start, end = shard.start, shard.end
-        last, last_ids = shard.last_seen, shard.last_ids
-        previous: dt.datetime | None = None
-        kept: list[Call] = []
-        for position, call in enumerate(page.results):
-            created = call.created_at
-            if created is None or (previous is not None and created > previous):
-                raise DecodeError(
-                    "a listed call has no createdAt"
-                    if created is None
-                    else "the API listed calls out of newest-first order",
-                    method=_protocol.METHOD,
-                    url=f"(the shard [{start.isoformat()}, {end.isoformat()}))",
-                    path=f"$.results[{position}].createdAt",
-                    body=call.to_json(),
-                )
-            previous = created
-            if last is not None and created >= last and (created > last or call.id.int in last_ids):
-                continue
-            if start <= created < end and not shard.was_handed_over(created, call.id):
-                kept.append(call)
-        if previous is not None and (last is None or previous <= last):
-            if last is None or previous < last:
-                last, last_ids = previous, set()
-            for call in reversed(page.results):  # the calls at the page's oldest createdAt
-                if call.created_at != previous:
-                    break
-                last_ids.add(call.id.int)
-        shard.last_seen, shard.last_ids = last, last_ids
-        if last is not None:
-            # A resumed shard starts at ``after``: the calls newer than that, which it
-            # asks for again and drops, must not let a split cut above it.
-            shard.cursor = last if shard.cursor is None else min(shard.cursor, last)
-        shard.fetched += len(kept)
-        results = page.results
-        if len(results) >= 2 and results[0].created_at is not None and previous is not None:
-            shard.recent = (len(results), results[0].created_at - previous)
-        shard.fetched_all = page.next_page_token is None or (last is not None and last < start)
-        return kept
+class ShardedListing(ShardEngine[CallPage, Call]):
+    """The calls of one time window, listed by concurrent shards: each call once.
 
-    def _split(self, shard: _Shard, *, free: int) -> list[_Shard]:
-        """Cut the rest of a busy shard's window into new shards; return them."""
-        cursor = shard.cursor
-        if free <= 0 or cursor is None:
-            return []
-        # The query reaches past the window's end, so a page of calls all past it
-        # leaves the cursor beyond `end`: the rest is at most the window.
-        top = min(cursor, shard.end)
-        if top <= shard.start:
-            return []
-        rest = top - shard.start
-        pages = max(
-            pages_left(shard.fetched, shard.end - top, rest, self._page_size),
-            pages_left(*shard.recent, rest, self._page_size),
-        )
-        if pages < SPLIT_MIN_PAGES:
-            return []
-        # Each piece should be worth SPLIT_MIN_PAGES pages: a split costs a partial page.
-        cuts = split_cuts(shard.start, top, shard.end, int(min(free + 1, pages / SPLIT_MIN_PAGES)))
-        pieces = [
-            _Shard(ShardCheckpoint(start=low, end=high)) for low, high in itertools.pairwise(cuts)
-        ]
-        shard.start = cuts[-1]
-        return pieces
+    Made by `iter_call_log` and `iter_channel_calls` with every filter checked; nothing
+    is sent until it is iterated, and it is iterated once: iterate it for calls, or
+    `pages` for each page's calls. See the module `asyncsdk.listing._call_log` for how the
+    window is split and why each call comes exactly once.
+
+    Example:
+        ```python
+        listing = asyncsdk.iter_call_log(client, ws, start_at=day, end_at=next_day)
+        async with listing:
+            async for page in listing.pages():
+                write(page.results)
+                save(listing.checkpoint().to_json())
+        ```
+    """
+
+
+class RecordingListing(ShardEngine[RecordingPage, Recording]):
+    """The recordings of one time window, listed by concurrent shards: each one once.
+
+    Made by `iter_recordings`; the same engine and guarantees as `ShardedListing`
+    (exactly once, checkpoints that name recordings, not positions), over the
+    recordings' ``createdAt``. Its checkpoints resume recordings listings only.
+
+    Example:
+        ```python
+        listing = asyncsdk.iter_recordings(client, ws, start_at=day, end_at=next_day)
+        async with listing:
+            async for page in listing.pages():
+                archive(page.results)
+                save(listing.checkpoint().to_json())
+        ```
+    """

@@ -13,7 +13,7 @@ recording's or transcription's ``url`` is a presigned object-store URL whose que
 a credential for ten minutes: their ``repr`` (and rich's) shows it redacted; the
 attribute itself is the URL as sent.
 
-Imports: msgspec, the standard library, and this package's `_base` and `_parties`.
+Imports: the standard library, and this package's `_base` and `_parties` (msgspec through them).
 """
 
 from __future__ import annotations
@@ -22,13 +22,11 @@ import uuid
 from enum import StrEnum
 from typing import Final
 
-import msgspec
-
 from ._base import (
-    ENCODER,
-    Model,
+    Document,
     Page,
     Timestamp,
+    document_decoder,
     page_decoder,
     repr_redacted,
     rich_repr_redacted,
@@ -110,7 +108,7 @@ _RECORDING_TIMES: Final = ("created_at", "updated_at", "started_at", "ended_at")
 _TRANSCRIPTION_TIMES: Final = ("created_at", "updated_at")
 
 
-class Recording(Model, frozen=True):
+class Recording(Document, frozen=True):
     """A recording of a call or a conference, as the Recordings API lists it.
 
     Times Bird sends as its zero time (``0001-01-01T00:00:00Z``, "not set") read as
@@ -164,22 +162,8 @@ class Recording(Model, frozen=True):
     __repr__ = repr_redacted
     __rich_repr__ = rich_repr_redacted
 
-    @classmethod
-    def from_json(cls, data: bytes | bytearray | memoryview | str) -> Recording:
-        """Decode one recording from its JSON body.
 
-        Raises:
-            msgspec.DecodeError: ``data`` is not valid JSON.
-            msgspec.ValidationError: ``data`` is JSON but not a recording.
-        """
-        return RECORDING_DECODER.decode(data)
-
-    def to_json(self) -> bytes:
-        """Encode back to the API's camelCase JSON (``None`` fields omitted)."""
-        return ENCODER.encode(self)
-
-
-class CallRecording(Model, frozen=True):
+class CallRecording(Document, frozen=True):
     """A recording of an active call, as *List call recordings of a call* shows it.
 
     For a completed call, use the Recordings API (`Recording`). Zero times read as
@@ -206,22 +190,8 @@ class CallRecording(Model, frozen=True):
     def __post_init__(self) -> None:
         zero_times_to_none(self, _RECORDING_TIMES)
 
-    @classmethod
-    def from_json(cls, data: bytes | bytearray | memoryview | str) -> CallRecording:
-        """Decode one call recording from its JSON body.
 
-        Raises:
-            msgspec.DecodeError: ``data`` is not valid JSON.
-            msgspec.ValidationError: ``data`` is JSON but not a call recording.
-        """
-        return CALL_RECORDING_DECODER.decode(data)
-
-    def to_json(self) -> bytes:
-        """Encode back to the API's camelCase JSON (``None`` fields omitted)."""
-        return ENCODER.encode(self)
-
-
-class Transcription(Model, frozen=True):
+class Transcription(Document, frozen=True):
     """A transcription of a recording.
 
     ``url`` is presigned and expires like `Recording.url`; ``repr`` shows it redacted.
@@ -246,20 +216,6 @@ class Transcription(Model, frozen=True):
 
     __repr__ = repr_redacted
     __rich_repr__ = rich_repr_redacted
-
-    @classmethod
-    def from_json(cls, data: bytes | bytearray | memoryview | str) -> Transcription:
-        """Decode one transcription from its JSON body.
-
-        Raises:
-            msgspec.DecodeError: ``data`` is not valid JSON.
-            msgspec.ValidationError: ``data`` is JSON but not a transcription.
-        """
-        return TRANSCRIPTION_DECODER.decode(data)
-
-    def to_json(self) -> bytes:
-        """Encode back to the API's camelCase JSON (``None`` fields omitted)."""
-        return ENCODER.encode(self)
 
 
 class RecordingPage(Page, frozen=True):
@@ -290,9 +246,9 @@ class TranscriptionPage(Page, frozen=True):
 
 
 #: One decoder per type, built once.
-RECORDING_DECODER: msgspec.json.Decoder[Recording] = msgspec.json.Decoder(Recording)
-CALL_RECORDING_DECODER: msgspec.json.Decoder[CallRecording] = msgspec.json.Decoder(CallRecording)
-TRANSCRIPTION_DECODER: msgspec.json.Decoder[Transcription] = msgspec.json.Decoder(Transcription)
+RECORDING_DECODER = document_decoder(Recording)
+CALL_RECORDING_DECODER = document_decoder(CallRecording)
+TRANSCRIPTION_DECODER = document_decoder(Transcription)
 RECORDING_PAGE_DECODER = page_decoder(RecordingPage)
 CALL_RECORDING_PAGE_DECODER = page_decoder(CallRecordingPage)
 TRANSCRIPTION_PAGE_DECODER = page_decoder(TranscriptionPage)

@@ -148,6 +148,11 @@ class RecordingsApi:
         self._store = store
         self._known_workspace = known_workspace
         dataset = recordings.dataset
+        # The recordings of calls not created yet (`ServerConfig.unlisted`) are not
+        # listed either: a live workspace for sharded recordings listings.
+        self._unlisted = frozenset(
+            index for call_id in config.unlisted if (index := dataset.index(call_id)) is not None
+        )
         self._tokens = PageTokens(
             hashlib.sha256(
                 f"asyncsdk.server.recordings-token:{config.seed}:{dataset.seed}".encode()
@@ -208,7 +213,7 @@ class RecordingsApi:
 
     def _keeps(self, query: _Query, index: int) -> bool:
         recordings = self._set
-        if recordings.active(index):
+        if recordings.active(index) or index in self._unlisted:
             return False
         facts = recordings.facts(index)
         return (
