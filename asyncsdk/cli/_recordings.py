@@ -55,6 +55,8 @@ from ._progress import _clock as clock
 TRANSCRIPT_FORMATS = ("txt", "srt", "vtt", "json")
 #: Recording statuses that have no media: skipped without a request.
 NO_MEDIA = frozenset(("failed", "absent"))
+#: Recordings per page of the listing: the API's most.
+MAX_PAGE_SIZE = 99
 MANIFEST = "manifest.jsonl"
 FAILURES = "failures.jsonl"
 _ENCODER = msgspec.json.Encoder()
@@ -183,7 +185,7 @@ class _Archive:
         self.failures: list[bytes] = []
         self.transcriptions: dict[str, str] | None = None
 
-    async def transcription_of(self, recording: Any) -> str | None:
+    async def transcription_of(self, recording: asyncsdk.Recording) -> str | None:
         """The transcription id of a recording, from one listing of the transcriptions.
 
         The list has no filter by recording: it is read newest first, until the
@@ -200,7 +202,7 @@ class _Archive:
             self.transcriptions = found
         return self.transcriptions.get(str(recording.id))
 
-    async def archive(self, recording: Any) -> None:
+    async def archive(self, recording: asyncsdk.Recording) -> None:
         """Download one recording, its sidecar and transcripts; then its manifest line."""
         rid = str(recording.id)
         status = recording.status
@@ -248,7 +250,7 @@ class _Archive:
         self.progress.archived += 1
         self.progress.report()
 
-    async def _transcripts(self, recording: Any) -> dict[str, dict[str, object]]:
+    async def _transcripts(self, recording: asyncsdk.Recording) -> dict[str, dict[str, object]]:
         tid = await self.transcription_of(recording)
         if tid is None:
             return {}
@@ -262,28 +264,24 @@ class _Archive:
         return written
 
 
-def _listing(client: asyncsdk.Client, args: argparse.Namespace) -> Any:
-    """The window's recordings: sharded when the SDK has `iter_recordings`."""
-    filters: dict[str, Any] = {}
-    if args.channel is not None:
-        filters["channel_id"] = args.channel
-    sharded = getattr(asyncsdk, "iter_recordings", None)
-    if sharded is not None:
-        return sharded(
-            client,
-            args.workspace,
-            start_at=args.since,
-            end_at=args.until,
-            shards=args.shards,
-            **filters,
-        )
-    return client.list_recordings(
-        args.workspace, start_at=args.since, end_at=args.until, page_size=99, **filters
+def _listing(client: asyncsdk.Client, args: argparse.Namespace) -> asyncsdk.RecordingListing:
+    """The window's recordings, by ``--shards`` concurrent shards, each once."""
+    return asyncsdk.iter_recordings(
+        client,
+        args.workspace,
+        start_at=args.since,
+        end_at=args.until,
+        shards=args.shards,
+        page_size=MAX_PAGE_SIZE,
+        channel_id=args.channel,
     )
 
 
 async def _produce(
-    listing: Any, queue: asyncio.Queue[Any], done: set[int], archive: _Archive
+    listing: asyncsdk.RecordingListing,
+    queue: asyncio.Queue[asyncsdk.Recording | None],
+    done: set[int],
+    archive: _Archive,
 ) -> None:
     async with listing:
         async for recording in listing:
@@ -295,7 +293,7 @@ async def _produce(
     archive.progress.listing_done = True
 
 
-async def _work(queue: asyncio.Queue[Any], archive: _Archive) -> None:
+async def _work(queue: asyncio.Queue[asyncsdk.Recording | None], archive: _Archive) -> None:
     while (recording := await queue.get()) is not None:
         await archive.archive(recording)
 
@@ -326,7 +324,7 @@ async def run(args: argparse.Namespace) -> int:
     client = client_from_args(args, max_media_transfers=args.concurrency)
     manifest = _Manifest(args.out / MANIFEST)
     archive = _Archive(client, args, manifest)
-    queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=args.concurrency * 2)
+    queue: asyncio.Queue[asyncsdk.Recording | None] = asyncio.Queue(maxsize=args.concurrency * 2)
     ending: str | None = None
     try:
         try:
