@@ -26,6 +26,7 @@ from asyncsdk import (
     MediaChangedError,
     MediaError,
     RedirectError,
+    Timeout,
 )
 
 ACCESS_KEY = "hostile-test-key"
@@ -99,6 +100,16 @@ def status(line: str, extra: dict[str, str] | None = None, body: bytes = b"") ->
     return answer
 
 
+class Stall:
+    """A whole answer's headers and the first ``sent`` bytes, then silence."""
+
+    def __init__(self, sent: int) -> None:
+        self.sent = sent
+
+    def __call__(self, headers: dict[str, str]) -> bytes:
+        return whole()(headers)[: -(len(BODY) - self.sent)]
+
+
 @dataclass
 class Store:
     """A raw object store: answers its scripted answers in turn, and records requests."""
@@ -117,8 +128,11 @@ class Store:
             }
             self.requests.append(headers)
             index = min(len(self.requests), len(self.answers)) - 1
-            writer.write(self.answers[index](headers))
+            answer = self.answers[index]
+            writer.write(answer(headers))
             await writer.drain()
+            if isinstance(answer, Stall):
+                await asyncio.sleep(30)  # silent, connection open: the client must not wait
         finally:
             writer.close()
 
@@ -361,3 +375,29 @@ async def test_a_session_that_would_leak_headers_is_refused(
         with pytest.raises(ConfigurationError, match="Authorization"):
             await c.download_recording(WS, REC, tmp_path)
     assert store.requests == []
+
+
+async def test_a_body_that_goes_silent_is_resumed(
+    hostile: tuple[Bird, Store, str], tmp_path: Path
+) -> None:
+    _bird, store, base = hostile
+    store.answers = [Stall(300_000), ranged()]
+    timeout = Timeout(connect=5, read=0.2, total=30)
+    async with client(base, timeout=timeout) as c:
+        result = await c.download_recording(WS, REC, tmp_path)
+    assert result.sha256 == hashlib.sha256(BODY).hexdigest()
+    assert store.requests[1]["range"] == "bytes=300000-"
+
+
+async def test_a_slow_consumer_is_not_a_silent_body(hostile: tuple[Bird, Store, str]) -> None:
+    _bird, store, base = hostile
+    store.answers = [whole()]
+    digest = hashlib.sha256()
+    timeout = Timeout(connect=5, read=1.0, total=30)
+    async with client(base, timeout=timeout) as c, c.open_recording(WS, REC) as stream:
+        async for chunk in stream:
+            if stream.received == len(chunk):  # the first chunk
+                await asyncio.sleep(1.5)  # longer than the read timeout, holding a chunk
+            digest.update(chunk)
+    assert digest.hexdigest() == hashlib.sha256(BODY).hexdigest()
+    assert stream.resumes == 0 and len(store.requests) == 1

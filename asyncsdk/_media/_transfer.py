@@ -47,6 +47,8 @@ CHUNK_SIZE: Final = 256 * 1024
 READ_BUFFER: Final = 4 * CHUNK_SIZE
 #: Most requests to the object store after the first, for one read.
 MAX_RESUMES: Final = 64
+#: Seconds of silence allowed when ``timeout`` says none.
+_DEFAULT_READ: Final = 60.0
 #: Bytes of an object-store error body kept for the message.
 _ERROR_PEEK: Final = 512
 _BROKEN: Final = (aiohttp.ClientError, TimeoutError, ConnectionError)
@@ -65,7 +67,9 @@ class MediaTransfer:
         locate: Asks Bird for a fresh presigned URL.
         endpoint: Bird's media URL, named in errors.
         slots: The client's media slots: one is held while a response is open.
-        timeout: Per request to the object store (connect and read; no total).
+        timeout: Per request to the object store: its ``sock_connect`` bounds
+            connecting, its ``sock_read`` every silence (waiting for the headers, and
+            between chunks); no total.
         policy: Its ``max_retries`` bounds failures without progress, with its backoff.
         offset: Bytes already held (a ``.part`` file), with their ``etag`` and ``size``.
         etag: The ETag of the bytes held.
@@ -107,7 +111,9 @@ class MediaTransfer:
         self._locate = locate
         self._endpoint = endpoint
         self._slots = slots
-        self._timeout = timeout
+        # aiohttp bounds connecting; the body's silences are bounded by a watchdog here.
+        self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout.sock_connect)
+        self._read = timeout.sock_read if timeout.sock_read is not None else _DEFAULT_READ
         self._policy = policy
         self._ranged = ranged
         self._on_restart = on_restart
@@ -148,16 +154,28 @@ class MediaTransfer:
                     continue
                 response, skip = opened
                 start = self.offset
+                body = response.content.iter_chunked(CHUNK_SIZE)
+                loop = asyncio.get_running_loop()
                 try:
-                    async for chunk in response.content.iter_chunked(CHUNK_SIZE):
-                        if skip:
-                            if len(chunk) <= skip:
-                                skip -= len(chunk)
-                                continue
-                            chunk, skip = chunk[skip:], 0
-                        self.offset += len(chunk)
-                        self._check_cap()
-                        yield chunk
+                    # The read timeout is this watchdog, armed only while waiting on the
+                    # network (never while the consumer holds a chunk), moved once per
+                    # chunk: aiohttp's sock_read would re-arm a timer per packet.
+                    async with asyncio.timeout(None) as watchdog:
+                        while True:
+                            watchdog.reschedule(loop.time() + self._read)
+                            try:
+                                chunk = await anext(body)
+                            except StopAsyncIteration:
+                                break
+                            watchdog.reschedule(None)
+                            if skip:
+                                if len(chunk) <= skip:
+                                    skip -= len(chunk)
+                                    continue
+                                chunk, skip = chunk[skip:], 0
+                            self.offset += len(chunk)
+                            self._check_cap()
+                            yield chunk
                 except _BROKEN as exc:
                     why = f"the body broke at byte {self.offset}: {type(exc).__name__}"
                     await self._failed(why, progress=self.offset > start)
@@ -178,15 +196,16 @@ class MediaTransfer:
             await self._restart()
         await stack.enter_async_context(self._slots)
         try:
-            response = await stack.enter_async_context(
-                self._session.get(
-                    url,
-                    headers=store_headers(self.offset, self.etag),
-                    allow_redirects=False,
-                    timeout=self._timeout,
-                    read_bufsize=READ_BUFFER,
+            async with asyncio.timeout(self._read):  # until the headers are in
+                response = await stack.enter_async_context(
+                    self._session.get(
+                        url,
+                        headers=store_headers(self.offset, self.etag),
+                        allow_redirects=False,
+                        timeout=self._timeout,
+                        read_bufsize=READ_BUFFER,
+                    )
                 )
-            )
         except _BROKEN as exc:
             await stack.aclose()
             shown = redact_url(str(url))
