@@ -209,3 +209,13 @@ async def test_killed_then_resumed_is_exactly_once(tmp_path: Path, how: signal.S
         for name, size in held.items():
             if size > 0:
                 assert f"bytes={size}-" in resumed, (name, size, resumed)
+
+
+def test_the_demo_archives_recordings_through_faults(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["demo", "--calls", "20", "--limit", "1000", "--latency", "0.001"]
+    assert main([*argv, "--webhook-calls", "0", "--recordings", "20"]) == 0
+    out = capsys.readouterr().out
+    archived = next(line for line in out.splitlines() if line.startswith("files archived"))
+    count = int(archived.split()[2].rstrip(","))
+    assert count > 0 and f"{count} matching the server's SHA-256" in archived
+    assert "0 requests with a credential" in out
