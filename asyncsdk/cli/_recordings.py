@@ -184,6 +184,7 @@ class _Archive:
         self.progress = ArchiveProgress(enabled=not args.no_progress)
         self.failures: list[bytes] = []
         self.transcriptions: dict[str, str] | None = None
+        self._listing_transcriptions = asyncio.Lock()
 
     async def transcription_of(self, recording: asyncsdk.Recording) -> str | None:
         """The transcription id of a recording, from one listing of the transcriptions.
@@ -191,15 +192,18 @@ class _Archive:
         The list has no filter by recording: it is read newest first, until the
         transcriptions are older than the window.
         """
-        if self.transcriptions is None:
-            found: dict[str, str] = {}
-            async for item in self.client.list_transcriptions(self.args.workspace, page_size=99):
-                created = item.created_at
-                if created is not None and created < self.args.since:
-                    break
-                if item.recording_id is not None and item.status == "available":
-                    found.setdefault(str(item.recording_id), str(item.id))
-            self.transcriptions = found
+        async with self._listing_transcriptions:  # once, whichever worker asks first
+            if self.transcriptions is None:
+                found: dict[str, str] = {}
+                pager = self.client.list_transcriptions(self.args.workspace, page_size=99)
+                async for item in pager:
+                    created = item.created_at
+                    if created is not None and created < self.args.since:
+                        break
+                    if item.recording_id is not None and item.status == "available":
+                        found.setdefault(str(item.recording_id), str(item.id))
+                self.transcriptions = found
+        assert self.transcriptions is not None
         return self.transcriptions.get(str(recording.id))
 
     async def archive(self, recording: asyncsdk.Recording) -> None:
@@ -209,7 +213,7 @@ class _Archive:
         if status in NO_MEDIA:
             self.progress.skipped += 1
             return
-        fmt = recording.format or "mp3"
+        fmt = (recording.format or "mp3").lower()
         held = 0
 
         def count(now: int, _size: int | None) -> None:
