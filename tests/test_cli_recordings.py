@@ -205,9 +205,10 @@ async def test_killed_then_resumed_is_exactly_once(tmp_path: Path, how: signal.S
         resumed = [
             r.headers["Range"] for r in server.objects.requests[before:] if "Range" in r.headers
         ]
-        # Each partial file with bytes in it was resumed from its last byte, not refetched.
+        # Each partial file with bytes in it was resumed from its last byte, not refetched;
+        # one stopped while being fsynced holds every byte and needs no request at all.
         for name, size in held.items():
-            if size > 0:
+            if 0 < size < RECORDING:
                 assert f"bytes={size}-" in resumed, (name, size, resumed)
 
 

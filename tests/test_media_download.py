@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -308,3 +309,17 @@ def test_media_names_are_public() -> None:
         "DestinationError",
     ):
         assert name in asyncsdk.__all__
+
+
+async def test_a_whole_part_left_by_an_earlier_run_needs_no_request(
+    media_server: EmbeddedServer, media_client: Client, tmp_path: Path
+) -> None:
+    ws, rid, key = _ids(media_server)
+    etag = media_server.objects.get(key).etag  # type: ignore[union-attr]
+    (tmp_path / f"{rid}.mp3.part").write_bytes(media_server.objects.content(key))
+    meta = json.dumps({"etag": etag, "size": SIZE}).encode()
+    (tmp_path / f"{rid}.mp3.part.json").write_bytes(meta)
+    result = await media_client.download_recording(ws, rid, tmp_path)
+    assert result.sha256 == media_server.objects.sha256(key) and result.resumed
+    assert media_server.objects.stats.requests == 0
+    assert sorted(os.listdir(tmp_path)) == [f"{rid}.mp3"]
