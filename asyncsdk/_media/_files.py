@@ -30,8 +30,9 @@ __all__ = ["PartFile", "check_destination"]
 
 #: Bytes read at a time when hashing a ``.part`` file left by an earlier run.
 _REHASH_CHUNK: Final = 1 << 20
-#: Write buffer of a ``.part`` file, in bytes.
-_WRITE_BUFFER: Final = 1 << 20
+#: Write buffer of a ``.part`` file, in bytes: smaller than a chunk, so that a chunk goes
+#: to the file as it is instead of being copied into a buffer first.
+_WRITE_BUFFER: Final = 64 * 1024
 
 
 class _PartMeta(msgspec.Struct):
