@@ -174,6 +174,12 @@ async def test_testing_faults(capsys: pytest.CaptureFixture[str]) -> None:
     assert "faults injected: {" in out
 
 
+async def test_testing_recordings(capsys: pytest.CaptureFixture[str]) -> None:
+    out = await run_main("testing_recordings", capsys)
+    assert "cut after 500000 bytes" in out and "resumed: 206 bytes 500000-1999999/2000000" in out
+    assert "complete: 2000000 bytes, sha256 checked" in out and "auth refused 0" in out
+
+
 async def test_testing_scripted(capsys: pytest.CaptureFixture[str]) -> None:
     out = await run_main("testing_scripted", capsys)
     assert "retries: {'503': 1, 'connection': 1, '429': 1}" in out
@@ -564,6 +570,7 @@ TESTED = {
     "recordings_transcripts.py",
     "testing_faults.py",
     "testing_pytest.py",
+    "testing_recordings.py",
     "testing_scripted.py",
     "unknown_values.py",
     "webhooks_aiohttp.py",

@@ -311,3 +311,26 @@ async def test_filters_reach_every_shard_and_the_fingerprint() -> None:
         assert set(ids) == expected
         asked = [r.query for r in server.requests if r.path.endswith("/recordings")]
         assert asked and all("status=available" in q and "failed" not in q for q in asked)
+
+
+@pytest.mark.parametrize("offset_tokens", [True, False], ids=["offset-tokens", "key-tokens"])
+@pytest.mark.parametrize("shards", [1, 4])
+@pytest.mark.parametrize("appear_at", [2, 5])
+async def test_recordings_created_while_the_listing_runs(
+    offset_tokens: bool, shards: int, appear_at: int
+) -> None:
+    """New recordings at the top while pages are fetched: an API whose tokens count the
+    recordings served before then repeats some in the next page; none is listed twice."""
+    ds = SPREAD
+    calls = list(ds.call_ids)
+    new_calls = set(calls[-12:]) | set(random.Random(appear_at).sample(calls[:-12], 6))
+    new = {ds.index(c) for c in new_calls}
+    async with workspace(
+        ds, unlisted=new_calls, unlisted_until=appear_at, offset_tokens=offset_tokens
+    ) as (server, client):
+        everything = recordings_in(server, ds.timeline.start, ds.timeline.end)
+        before = recordings_in(server, ds.timeline.start, ds.timeline.end, skip=new)  # type: ignore[arg-type]
+        listed = [r.id async for r in whole(client, ds, shards=shards, page_size=30)]
+    assert Counter(listed).most_common(1)[0][1] == 1, "a recording was listed twice"
+    assert set(before) <= set(listed), f"{len(set(before) - set(listed))} recordings lost"
+    assert set(listed) <= set(everything)

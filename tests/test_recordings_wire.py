@@ -112,3 +112,22 @@ async def test_a_recording_served_again_on_the_next_page_is_listed_once(
     found = [r.id async for r in mock_client.list_recordings(WORKSPACE, page_size=2)]
     assert found == ids
     assert mock_api.sent == [RECORDINGS + "?limit=2", RECORDINGS + "?limit=2&pageToken=p2"]
+
+
+@pytest.mark.parametrize("slash", ["/", "\\/"], ids=["plain", "escaped"])
+async def test_a_decode_error_keeps_the_body_without_presigned_queries(
+    mock_api: MockAPI, mock_client: Client, slash: str
+) -> None:
+    """The body a DecodeError keeps (for logs) holds no presigned signature."""
+    url = f"https:{slash}{slash}s3.example{slash}r.mp3?X-Amz-Credential=AKIA&X-Amz-Signature=0f3a"
+    body = f'{{"results": [{{"id": "{RECORDING}", "url": "{url}", "duration": "long"}}]}}'
+    mock_api.get(ANY, body=body.encode())
+    mock_api.get(ANY, body=body.encode()[len('{"results": [') : -2])
+    with pytest.raises(DecodeError) as info:
+        [r async for r in mock_client.list_recordings(WORKSPACE)]
+    with pytest.raises(DecodeError) as single:
+        await mock_client.get_recording(WORKSPACE, RECORDING)
+    for err in (info.value, single.value):
+        assert b"X-Amz" not in err.body and b"AKIA" not in err.body
+        assert b"r.mp3?[redacted]" in err.body
+        assert "X-Amz" not in str(err)

@@ -16,6 +16,7 @@ Imports: msgspec, the standard library, and the package's `_engine` (its types),
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -29,15 +30,18 @@ from ..ratelimit._workspaces import workspace_of
 if TYPE_CHECKING:
     from .._engine import Decode, Engine
 
-__all__ = ["fetch_page", "get_item", "json_decode", "pager"]
+__all__ = ["fetch_page", "get_item", "json_decode", "pager", "redact_queries"]
 
 _T = TypeVar("_T")
 _P = TypeVar("_P")
 _Pg = TypeVar("_Pg", bound=Pager[Any, Any])
 
 
-def json_decode(decode: Callable[[bytes], _T], what: str) -> Decode[_T]:
+def json_decode(decode: Callable[[bytes], _T], what: str, *, presigned: bool = False) -> Decode[_T]:
     """Return the engine's decoder for a msgspec ``decode`` of ``what`` ("a recording").
+
+    With ``presigned`` (bodies that carry presigned URLs: recordings, transcriptions),
+    the body a `DecodeError` keeps has every URL's query replaced by ``[redacted]``.
 
     Raises (from the returned function):
         DecodeError: The body is not JSON, or not ``what``; ``path`` names the JSON path.
@@ -47,9 +51,20 @@ def json_decode(decode: Callable[[bytes], _T], what: str) -> Decode[_T]:
         try:
             return decode(body)
         except msgspec.MsgspecError as exc:
-            raise _protocol._decode_error(exc, what, body, url) from exc
+            kept = redact_queries(body) if presigned else body
+            raise _protocol._decode_error(exc, what, kept, url) from exc
 
     return run
+
+
+#: A URL's query in a JSON body: after ``?``, up to the closing quote or whitespace (the
+#: slashes may be escaped, ``https:\/\/``).
+_QUERY = re.compile(rb"(https?:(?:\\?/){2}[^\s\"?]*)\?[^\s\"]*")
+
+
+def redact_queries(body: bytes) -> bytes:
+    """Return ``body`` with the query of every URL in it replaced by ``[redacted]``."""
+    return _QUERY.sub(rb"\1?[redacted]", body)
 
 
 async def get_item(engine: Engine, path: str, decode: Decode[_T]) -> _T:

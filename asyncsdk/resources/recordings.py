@@ -43,8 +43,10 @@ __all__ = ["RecordingsResource", "call_recordings_path", "recordings_path"]
 #: An ID as callers pass it.
 Id = str | uuid.UUID
 
-_decode_recording = json_decode(RECORDING_DECODER.decode, "a valid recording")
-_decode_recording_page = json_decode(RecordingPage.from_json, "a valid page of recordings")
+_decode_recording = json_decode(RECORDING_DECODER.decode, "a valid recording", presigned=True)
+_decode_recording_page = json_decode(
+    RecordingPage.from_json, "a valid page of recordings", presigned=True
+)
 _decode_call_recording = json_decode(CALL_RECORDING_DECODER.decode, "a valid call recording")
 _decode_call_recording_page = json_decode(
     CallRecordingPage.from_json, "a valid page of call recordings"

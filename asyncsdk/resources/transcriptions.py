@@ -28,8 +28,12 @@ __all__ = ["TranscriptionsResource", "transcriptions_path"]
 #: An ID as callers pass it.
 Id = str | uuid.UUID
 
-_decode_transcription = json_decode(TRANSCRIPTION_DECODER.decode, "a valid transcription")
-_decode_page = json_decode(TranscriptionPage.from_json, "a valid page of transcriptions")
+_decode_transcription = json_decode(
+    TRANSCRIPTION_DECODER.decode, "a valid transcription", presigned=True
+)
+_decode_page = json_decode(
+    TranscriptionPage.from_json, "a valid page of transcriptions", presigned=True
+)
 
 
 def transcriptions_path(workspace_id: object) -> str:

@@ -27,7 +27,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv``, serve until SIGINT or SIGTERM, and return the exit status (0)."""
     parser = argparse.ArgumentParser(
         prog="python -m asyncsdk.server",
-        description="Serve a deterministic Bird Voice API (get and list calls) on loopback.",
+        description="Serve a deterministic Bird Voice API on loopback: calls, their recordings "
+        "and transcriptions, and an object store for their media.",
     )
     add_server_arguments(parser)
     add_webhook_arguments(parser)

@@ -31,21 +31,22 @@ import random
 import uuid
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from decimal import Decimal
 from http import HTTPStatus
 
 from aiohttp import web
 
 from asyncsdk.server._config import ScriptedResponse, ServerConfig
 from asyncsdk.server._dataset import Dataset
-from asyncsdk.server._limiter import Quota, workspace_key
+from asyncsdk.server._limiter import Quota, policy_header, workspace_key
 from asyncsdk.server._listing import CALL_LOG_ROUTE, CHANNEL_CALLS_ROUTE, Listing
+from asyncsdk.server._recordings import script_id
 from asyncsdk.server._replies import (
     BAD_GATEWAY_HTML,
     JSON_TYPE,
     Reply,
     error_body,
     error_reply,
+    path_id_refusal,
     send,
 )
 from asyncsdk.server._stats import RecordedRequest, ServerStats
@@ -55,7 +56,6 @@ __all__ = ["CALL_ROUTE", "BirdApi", "policy_header", "script_key"]
 #: The one route the server implements ("Get a call").
 CALL_ROUTE = "/workspaces/{workspaceId}/channels/{channelId}/calls/{callId}"
 _PATH_IDS = ("workspaceId", "channelId", "callId")
-_UUID_TEXT_LENGTH = 36
 #: Bits of a request id that hold the request counter.
 _COUNTER_BITS = 48
 #: Builds the success answer of a list endpoint.
@@ -70,28 +70,6 @@ def script_key(call_id: uuid.UUID | str) -> str:
         return str(uuid.UUID(call_id))
     except ValueError:
         return call_id
-
-
-def policy_header(rate: float) -> str:
-    """Return the ``RateLimit-Policy`` value for ``rate`` requests per second: ``200;w=1``.
-
-    The quota is written in plain decimal (``200``, ``12.5``, ``0.001``), never with an
-    exponent, over a window of one second.
-    """
-    quota = format(Decimal(repr(float(rate))), "f")
-    if "." in quota:
-        quota = quota.rstrip("0").rstrip(".")
-    return f"{quota};w=1"
-
-
-def _is_uuid(text: str) -> bool:
-    if len(text) != _UUID_TEXT_LENGTH:
-        return False
-    try:
-        uuid.UUID(text)
-    except ValueError:
-        return False
-    return True
 
 
 class BirdApi:
@@ -184,7 +162,8 @@ class BirdApi:
     ) -> web.StreamResponse:
         now = asyncio.get_running_loop().time()
         request_id = self._arrive(request, now, "")
-        decided = self._decide(request, now, "", functools.partial(answer, request))
+        item = script_id(request.match_info)  # a recording's, as a call's id
+        decided = self._decide(request, now, item, functools.partial(answer, request))
         return await self._answer(request, decided, request_id)
 
     async def _handle_other(self, request: web.Request) -> web.StreamResponse:
@@ -243,7 +222,7 @@ class BirdApi:
         queue = self._scripts.get(script_key(call_id))
         if queue:
             self._stats.scripted += 1
-            return self._scripted(queue.popleft(), request.match_info)
+            return self._scripted(queue.popleft(), request.match_info, answer)
         config = self._config
         started = now if self._started is None else self._started
         outage = config.outage
@@ -374,10 +353,9 @@ class BirdApi:
 
     def _lookup(self, ids: Mapping[str, str]) -> Reply:
         """Answer from the dataset: 422 for a malformed id, 404 for an unknown one."""
-        bad = [name for name in _PATH_IDS if not _is_uuid(ids[name])]
-        if bad:
-            details = {name: ["must be a valid UUID"] for name in bad}
-            return error_reply(422, f"{bad[0]} must be a UUID", details)
+        refusal = path_id_refusal(ids, _PATH_IDS)
+        if refusal is not None:
+            return refusal
         if not self.known_workspace(uuid.UUID(ids["workspaceId"])):
             return error_reply(404, "workspace not found")
         if uuid.UUID(ids["channelId"]) != self._dataset.channel_id:
@@ -387,11 +365,13 @@ class BirdApi:
             return error_reply(404, "call not found")
         return Reply(200, body)
 
-    def _scripted(self, script: ScriptedResponse, ids: Mapping[str, str]) -> Reply:
+    def _scripted(
+        self, script: ScriptedResponse, ids: Mapping[str, str], answer: _Answer | None
+    ) -> Reply:
         if script.body is not None:
             reply = Reply(script.status, script.body)
         elif script.status == HTTPStatus.OK:
-            reply = self._lookup(ids)
+            reply = self._lookup(ids) if answer is None else answer()
         else:
             reply = Reply(script.status, error_body(script.status, _phrase(script.status)))
         reply.headers = {"Content-Type": JSON_TYPE, **script.headers}

@@ -1,7 +1,8 @@
 """Command-line front of the embedded server: arguments, and serving until a signal.
 
-`add_server_arguments` and `config_from_args` let another command (``asyncsdk serve``)
-offer the same options; `serve` runs a server until SIGINT or SIGTERM.
+`add_server_arguments` (from `asyncsdk.server._options`) and `config_from_args` let
+another command (``asyncsdk serve``) offer the same options; `serve` runs a server until
+SIGINT or SIGTERM.
 
 Imports: the server's own modules and the standard library.
 """
@@ -16,15 +17,17 @@ import os
 import signal
 from collections.abc import Callable
 
-from asyncsdk.server._config import DEFAULT_ACCESS_KEYS, DEFAULT_BURST, Faults, ServerConfig
-from asyncsdk.server._dataset import (
-    DEFAULT_DATASET_SEED,
-    DEFAULT_DATASET_SIZE,
-    DEFAULT_DATASET_SPAN,
-    DEFAULT_DATASET_START,
-    Dataset,
+from asyncsdk.server._config import Faults, ServerConfig
+from asyncsdk.server._dataset import DEFAULT_DATASET_SIZE, Dataset
+from asyncsdk.server._mediaconfig import MediaFaults, RecordingsConfig
+from asyncsdk.server._options import (
+    DEFAULT_PORT,
+    ENV_SIGNING_KEY,
+    FAULT_OPTIONS,
+    add_server_arguments,
+    add_webhook_arguments,
 )
-from asyncsdk.server._server import DEFAULT_HOST, EmbeddedServer
+from asyncsdk.server._server import EmbeddedServer
 from asyncsdk.server._webhooks import WebhookConfig, WebhookSender
 
 __all__ = [
@@ -36,157 +39,34 @@ __all__ = [
     "dataset_from_args",
     "describe",
     "how_to_list",
+    "recordings_config_from_args",
     "serve",
     "webhook_config_from_args",
 ]
 
-#: Port the command-line server listens on by default.
-DEFAULT_PORT = 8080
-#: (option, Faults field, what it injects) for each --fault-* option.
-_FAULT_OPTIONS: tuple[tuple[str, str, str], ...] = (
-    ("--fault-429", "throttle", "a 429 whatever the rate (throttling not caused by this client)"),
-    ("--fault-500", "error_500", "500 with a JSON error"),
-    ("--fault-502", "error_502_html", "502 with an HTML page"),
-    ("--fault-503", "error_503", "503 with a JSON error"),
-    ("--fault-429-burst", "burst_429", "a burst of consecutive 429s"),
-    ("--fault-reset", "reset", "a connection reset"),
-    ("--fault-truncate", "truncate", "a body cut in half"),
-    ("--fault-slow", "slow", "an answer delayed by --slow-seconds"),
-)
 
+def recordings_config_from_args(args: argparse.Namespace) -> RecordingsConfig | None:
+    """Return the `RecordingsConfig` the parsed options describe (``None``: no recordings).
 
-def add_server_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the embedded server's options to ``parser``."""
-    parser.add_argument("--host", default=DEFAULT_HOST, help="interface (default: %(default)s)")
-    parser.add_argument(
-        "--port", type=int, default=DEFAULT_PORT, help="port, 0 for a free one (%(default)s)"
-    )
-    parser.add_argument(
-        "--size",
-        type=int,
-        default=None,
-        help=f"calls (default: {DEFAULT_DATASET_SIZE}, or --webhook-calls if that is more)",
-    )
-    parser.add_argument(
-        "--seed", type=int, default=DEFAULT_DATASET_SEED, help="seed of data and faults"
-    )
-    parser.add_argument(
-        "--start",
-        type=_aware_datetime,
-        default=DEFAULT_DATASET_START,
-        metavar="WHEN",
-        help="earliest createdAt, RFC 3339 (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--span-days",
-        type=float,
-        default=DEFAULT_DATASET_SPAN / dt.timedelta(days=1),
-        metavar="DAYS",
-        help="days the calls are created over (default: %(default)g)",
-    )
-    parser.add_argument(
-        "--busy-share",
-        type=float,
-        default=0.0,
-        metavar="P",
-        help="share of the calls created in one hour mid-span (default: 0, even)",
-    )
-    parser.add_argument(
-        "--access-key",
-        action="append",
-        dest="access_keys",
-        metavar="KEY",
-        help=f"accepted access key, repeatable (default: {', '.join(DEFAULT_ACCESS_KEYS)})",
-    )
-    parser.add_argument(
-        "--bearer-token",
-        action="append",
-        dest="bearer_tokens",
-        metavar="TOKEN",
-        help="accepted bearer token, repeatable (default: test-jwt)",
-    )
-    parser.add_argument(
-        "--rate-limit", type=float, default=None, metavar="RPS", help="requests/s (default: off)"
-    )
-    parser.add_argument(
-        "--burst", type=int, default=DEFAULT_BURST, help="bucket size (default: %(default)s)"
-    )
-    parser.add_argument(
-        "--no-policy-header",
-        action="store_false",
-        dest="policy_header",
-        help="with --rate-limit, do not send the RateLimit-Policy header",
-    )
-    parser.add_argument(
-        "--no-limit-headers",
-        action="store_false",
-        dest="limit_headers",
-        help="with --rate-limit, do not send X-RateLimit-Limit, -Remaining, -Reset",
-    )
-    parser.add_argument("--latency", type=float, default=0.0, help="seconds added per response")
-    parser.add_argument(
-        "--latency-jitter", type=float, default=0.0, help="extra random 0..N seconds"
-    )
-    parser.add_argument(
-        "--page-latency",
-        type=float,
-        default=0.0,
-        metavar="S",
-        help="extra seconds per listed page of 1000 calls, scaled by its size",
-    )
-    for option, _, what in _FAULT_OPTIONS:
-        parser.add_argument(
-            option, type=float, default=0.0, metavar="P", help=f"probability of {what}"
+    Raises:
+        ValueError: An option is out of range (the message names it).
+    """
+    if not args.recordings:
+        return None
+    try:
+        faults = MediaFaults(**args.media_faults)
+        sizes: tuple[int, ...] = args.recording_size or ()
+        return RecordingsConfig(
+            size=sizes[0] if len(sizes) == 1 else None,
+            sizes=sizes if len(sizes) > 1 else (),
+            url_ttl=args.url_ttl,
+            latency=args.media_latency,
+            bandwidth=args.media_bandwidth,
+            faults=faults,
+            store_port=args.store_port,
         )
-    parser.add_argument(
-        "--slow-seconds", type=float, default=Faults().slow_seconds, help="delay of a slow answer"
-    )
-    parser.add_argument(
-        "--fault-429-retry-after",
-        type=_int_list,
-        default=Faults().throttle_retry_after,
-        metavar="S[,S...]",
-        help="Retry-After values (whole seconds) of a --fault-429 answer, drawn uniformly "
-        "(default: 0,1)",
-    )
-    parser.add_argument(
-        "--retry-after-503",
-        type=int,
-        default=None,
-        metavar="S",
-        help="Retry-After (whole seconds) of a 503 answer (default: none)",
-    )
-    parser.add_argument(
-        "--rate-schedule",
-        type=_schedule,
-        default=(),
-        metavar="T:RPS[,T:RPS...]",
-        help="change --rate-limit to RPS at T seconds after the first request, e.g. 10:100,20:300",
-    )
-    parser.add_argument(
-        "--neighbour-rate",
-        type=float,
-        default=0.0,
-        metavar="RPS",
-        help="requests/s a simulated second client takes from the same rate limit",
-    )
-    parser.add_argument(
-        "--workspace-quota",
-        type=_workspace_quota,
-        action="append",
-        default=[],
-        dest="workspace_quotas",
-        metavar="WORKSPACE:RPS[:BURST]",
-        help="a quota of its own for WORKSPACE (a UUID, served the dataset's calls), "
-        "repeatable; BURST defaults to --burst",
-    )
-    parser.add_argument(
-        "--outage",
-        type=_outage,
-        default=None,
-        metavar="START:SECONDS",
-        help="answer every request 503 for SECONDS, from START seconds after the first request",
-    )
+    except ValueError as exc:
+        raise ValueError(f"recordings options: {exc}") from None
 
 
 def config_from_args(args: argparse.Namespace) -> ServerConfig:
@@ -196,7 +76,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         ValueError: An option is out of range (the message names it).
     """
     faults = Faults(
-        **{field: getattr(args, _dest(option)) for option, field, _ in _FAULT_OPTIONS},
+        **{field: getattr(args, _dest(option)) for option, field, _ in FAULT_OPTIONS},
         slow_seconds=args.slow_seconds,
         throttle_retry_after=args.fault_429_retry_after,
         retry_after_503=args.retry_after_503,
@@ -221,6 +101,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
             (ws, rate, args.burst if burst is None else burst)
             for ws, rate, burst in args.workspace_quotas
         ),
+        recordings=recordings_config_from_args(args),
     )
 
 
@@ -261,63 +142,6 @@ def dataset_size(size: int | None, webhook_calls: int | None) -> int:
     return size
 
 
-def _aware_datetime(text: str) -> dt.datetime:
-    value = dt.datetime.fromisoformat(text)
-    if value.utcoffset() is None:
-        raise argparse.ArgumentTypeError(f"{text!r} has no time zone; add Z or +00:00")
-    return value
-
-
-def _int_list(text: str) -> tuple[int, ...]:
-    """Parse ``0,1`` into ``(0, 1)``."""
-    try:
-        return tuple(int(part) for part in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected whole seconds like 0,1; got {text!r}") from None
-
-
-def _pairs(text: str, what: str) -> list[tuple[float, float]]:
-    """Parse ``A:B,C:D`` into ``[(A, B), (C, D)]`` (floats)."""
-    pairs = []
-    for part in text.split(","):
-        first, sep, second = part.partition(":")
-        try:
-            if not sep:
-                raise ValueError(part)
-            pairs.append((float(first), float(second)))
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {what}; got {text!r}") from None
-    return pairs
-
-
-def _schedule(text: str) -> tuple[tuple[float, float], ...]:
-    """Parse ``10:100,20:300`` into ``((10.0, 100.0), (20.0, 300.0))``."""
-    return tuple(_pairs(text, "T:RPS pairs like 10:100,20:300"))
-
-
-def _outage(text: str) -> tuple[float, float]:
-    """Parse ``5:10`` (start 5 s, for 10 s) into ``(5.0, 10.0)``."""
-    pairs = _pairs(text, "START:SECONDS like 5:10")
-    if len(pairs) != 1:
-        raise argparse.ArgumentTypeError(f"expected one START:SECONDS like 5:10; got {text!r}")
-    return pairs[0]
-
-
-def _workspace_quota(text: str) -> tuple[str, float, int | None]:
-    """Parse ``WORKSPACE:RPS[:BURST]`` (checked by `ServerConfig`)."""
-    parts = text.split(":")
-    try:
-        if len(parts) not in (2, 3):
-            raise ValueError
-        rate = float(parts[1])
-        burst = int(parts[2]) if len(parts) == 3 else None
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected WORKSPACE:RPS[:BURST] like <uuid>:200:50; got {text!r}"
-        ) from None
-    return parts[0], rate, burst
-
-
 def _dest(option: str) -> str:
     return option.lstrip("-").replace("-", "_")
 
@@ -347,8 +171,20 @@ def how_to_list(server: EmbeddedServer) -> str:
             f"  then fetch:  asyncsdk fetch {ds.workspace_id} {ds.channel_id} --ids calls.jsonl"
             f" --out details.jsonl --base-url {base}",
             "  (with BIRD_ACCESS_KEY set to one of the server's access keys)",
+            *_recordings_lines(server),
         ]
     )
+
+
+def _recordings_lines(server: EmbeddedServer) -> list[str]:
+    """The lines that point to the recordings, if the server has them."""
+    if server.config.recordings is None:
+        return []
+    ws = server.dataset.workspace_id
+    return [
+        f"its recordings: GET {server.base_url}/workspaces/{ws}/recordings?limit=99, then"
+        f" .../recordings/<id>.mp3 answers 307 to the object store at {server.objects.base_url}",
+    ]
 
 
 async def serve(
@@ -392,65 +228,6 @@ async def serve(
     finally:
         for signum in installed:
             loop.remove_signal_handler(signum)
-
-
-#: Where ``--signing-key`` is read from when not given (command lines are visible).
-ENV_SIGNING_KEY = "BIRD_WEBHOOK_SIGNING_KEY"
-
-
-def add_webhook_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the options that make the server deliver call-status webhooks."""
-    group = parser.add_argument_group("webhooks (call lifecycles delivered as Bird does)")
-    group.add_argument("--webhook-url", default=None, metavar="URL", help="deliver events here")
-    group.add_argument(
-        "--signing-key",
-        default=None,
-        metavar="KEY",
-        help=f"key to sign deliveries with (default: ${ENV_SIGNING_KEY})",
-    )
-    defaults = WebhookConfig(url="http://127.0.0.1/", signing_key="-")
-    group.add_argument(
-        "--calls-per-second",
-        type=float,
-        default=defaults.calls_per_second,
-        metavar="N",
-        help="calls started per second (%(default)s)",
-    )
-    group.add_argument(
-        "--webhook-calls",
-        type=int,
-        default=None,
-        metavar="N",
-        help="calls to simulate (default: the whole dataset)",
-    )
-    group.add_argument(
-        "--event-step",
-        type=float,
-        default=defaults.step,
-        metavar="S",
-        help="seconds between a call's status events (%(default)s)",
-    )
-    group.add_argument(
-        "--first-retry",
-        type=float,
-        default=defaults.first_retry,
-        metavar="S",
-        help="seconds before retrying a failed delivery; doubles each time (%(default)s)",
-    )
-    group.add_argument(
-        "--retry-for",
-        type=float,
-        default=defaults.retry_for,
-        metavar="S",
-        help="seconds a delivery is retried before it is given up (%(default)s)",
-    )
-    group.add_argument(
-        "--duplicate",
-        type=float,
-        default=0.0,
-        metavar="P",
-        help="probability of sending a delivered event again, as when a 2xx is lost",
-    )
 
 
 def webhook_config_from_args(args: argparse.Namespace) -> WebhookConfig | None:

@@ -10,12 +10,25 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 
-__all__ = ["Admission", "Quota", "TokenBucket", "workspace_key"]
+__all__ = ["Admission", "Quota", "TokenBucket", "policy_header", "workspace_key"]
 
 #: The neighbour of a `Quota` is served in steps of this share of the time its bucket
 #: takes to fill: short enough that its tokens are taken as they come.
 NEIGHBOUR_STEP = 0.25
+
+
+def policy_header(rate: float) -> str:
+    """Return the ``RateLimit-Policy`` value for ``rate`` requests per second: ``200;w=1``.
+
+    The quota is written in plain decimal (``200``, ``12.5``, ``0.001``), never with an
+    exponent, over a window of one second.
+    """
+    quota = format(Decimal(repr(float(rate))), "f")
+    if "." in quota:
+        quota = quota.rstrip("0").rstrip(".")
+    return f"{quota};w=1"
 
 
 @dataclass(frozen=True, slots=True)

@@ -117,6 +117,9 @@ class RecordingsConfig:
     Attributes:
         size: Bytes of every recording's mp3; ``None`` sizes each by its call's
             duration (``bytes_per_second`` per second, at least `MIN_RECORDING_SIZE`).
+        sizes: Bytes of the mp3s, cycled over the recordings by index (recording ``i``
+            has ``sizes[i % len(sizes)]``): several sizes in one server. Takes the
+            place of ``size`` when given.
         bytes_per_second: Bytes per second of call, when ``size`` is ``None``.
         transcribed_every: Recording ``i`` has a transcription when ``i`` is a multiple
             of this (1: all of them).
@@ -139,6 +142,7 @@ class RecordingsConfig:
     """
 
     size: int | None = None
+    sizes: tuple[int, ...] = ()
     bytes_per_second: int = DEFAULT_BYTES_PER_SECOND
     transcribed_every: int = 1
     unavailable_every: int = 0
@@ -151,9 +155,14 @@ class RecordingsConfig:
     store_port: int = 0
 
     def __post_init__(self) -> None:
-        _count("size", self.size, least=0, optional=True)
-        if self.size is not None and self.size > MAX_OBJECT_SIZE:
-            raise ValueError(f"size must be at most {MAX_OBJECT_SIZE} bytes, got {self.size}")
+        sizes: object = self.sizes
+        if isinstance(sizes, str) or not isinstance(sizes, tuple | list):
+            raise ValueError(f"sizes must be a tuple of byte counts, got {self.sizes!r}")
+        object.__setattr__(self, "sizes", tuple(self.sizes))
+        for name, value in (("size", self.size), *(("sizes", v) for v in self.sizes)):
+            _count(name, value, least=0, optional=name == "size")
+            if value is not None and value > MAX_OBJECT_SIZE:
+                raise ValueError(f"{name} must be at most {MAX_OBJECT_SIZE} bytes, got {value}")
         _count("bytes_per_second", self.bytes_per_second, least=1)
         _count("transcribed_every", self.transcribed_every, least=1)
         _count("unavailable_every", self.unavailable_every, least=0)

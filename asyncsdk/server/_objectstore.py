@@ -49,43 +49,33 @@ from asyncsdk.server._media import ObjectCatalog, Resolver, StoredObject
 from asyncsdk.server._mediaconfig import RecordingsConfig
 from asyncsdk.server._presign import (
     ByteRange,
+    bandwidth_wait,
+    body_faults,
     check_presigned,
     etag_matches,
+    hostile_range,
     parse_range,
     presign_query,
     s3_error,
 )
+from asyncsdk.server._sites import start_runner
 from asyncsdk.server._stats import ObjectStoreStats, RecordedRequest
 
-__all__ = ["STREAM_CHUNK", "ObjectStore", "StoreFault", "bandwidth_wait"]
+__all__ = ["STREAM_CHUNK", "ObjectStore", "StoreFault"]
 
 #: Bytes per write of a body at full speed.
 STREAM_CHUNK = 1 << 20
 #: A fault `ObjectStore.fail_next` can queue.
-StoreFault = Literal["expired", "reset", "replace", "trickle"]
-_STORE_FAULTS = frozenset(("expired", "reset", "replace", "trickle"))
+StoreFault = Literal["expired", "reset", "replace", "trickle", "ignore_range", "wrong_range"]
+_STORE_FAULTS = frozenset(("expired", "reset", "replace", "trickle", "ignore_range", "wrong_range"))
+_RANGE_FAULTS = frozenset(("ignore_range", "wrong_range"))
+_BODY_FAULTS = frozenset(("reset", "replace", "trickle"))
 _XML = "application/xml"
 #: Smallest write when a bandwidth cap paces the body, in bytes.
 _PACED_CHUNK_MIN = 16 * 1024
 #: Writes of a trickled body per second.
 _TRICKLE_STEPS = 20
 _LAST_MODIFIED = format_datetime(dt.datetime(2026, 1, 1, tzinfo=dt.UTC), usegmt=True)
-
-
-def bandwidth_wait(now: float, next_free: float, size: int, bandwidth: int) -> tuple[float, float]:
-    """Pace ``size`` bytes under a cap of ``bandwidth`` bytes/s shared by every answer.
-
-    Args:
-        now: The clock now, in seconds.
-        next_free: When the cap lets the next byte go (the previous call's second value).
-        size: Bytes about to be written.
-        bandwidth: The cap, bytes per second.
-
-    Returns:
-        Seconds to wait before writing, and the new ``next_free``.
-    """
-    start = max(now, next_free)
-    return start - now, start + size / bandwidth
 
 
 @dataclass(slots=True)
@@ -181,10 +171,15 @@ class ObjectStore:
     def fail_next(self, key: str, kind: StoreFault, *, after: int | None = None) -> None:
         """Queue one fault for ``key``, before any drawn fault.
 
-        ``"expired"`` applies to the next presigned URL made for ``key``; the others to
+        ``"expired"`` applies to the next presigned URL made for ``key`` (the ``url`` of
+        a listed recording or transcription counts: queue it after listing); the others to
         the next answer of ``key`` with a body: ``"reset"`` cuts it after ``after`` bytes
         (default: half the body), ``"replace"`` cuts it likewise and replaces the object,
-        ``"trickle"`` sends it at the trickle rate.
+        ``"trickle"`` sends it at the trickle rate. Two hostile answers apply to the
+        next ranged request of ``key``: ``"ignore_range"`` answers 200 with the whole
+        body (a server that ignores ``Range``), ``"wrong_range"`` a 206 of another range
+        than the one asked (from half its start; from 0, one byte short), with its true
+        ``Content-Range``.
 
         Raises:
             ValueError: ``kind`` is not a fault of the store, or ``after`` is negative.
@@ -225,22 +220,22 @@ class ObjectStore:
 
     # --- lifecycle --------------------------------------------------------------------
 
-    async def start(self, host: str, port: int) -> None:
-        """Start listening on ``host``:``port`` (0: a free port)."""
+    async def start(self, host: str, port: int, *, shutdown_timeout: float = 0.25) -> None:
+        """Start listening on ``host``:``port`` (0: a free port).
+
+        Args:
+            host: Interface to listen on.
+            port: Port to listen on; 0 picks a free one (read it from `base_url`).
+            shutdown_timeout: Seconds `stop` lets answers in flight (a long download)
+                finish before it cuts them.
+        """
         app = web.Application()
         app.router.add_route("*", "/{key:.*}", self._handle)
-        runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
-        await runner.setup()
-        try:
-            site = web.TCPSite(runner, host, port)
-            await site.start()
-            bound_host, bound_port = runner.addresses[0][:2]
-        except BaseException:
-            await runner.cleanup()
-            raise
+        runner = web.AppRunner(
+            app, access_log=None, handler_cancellation=True, shutdown_timeout=shutdown_timeout
+        )
+        self._base_url = await start_runner(runner, host, port)
         self._runner = runner
-        shown = f"[{bound_host}]" if ":" in bound_host else bound_host
-        self._base_url = f"http://{shown}:{bound_port}"
 
     async def stop(self) -> None:
         """Stop listening and close every connection; does nothing if not running."""
@@ -356,6 +351,9 @@ class ObjectStore:
             )
             plan.headers["Content-Range"] = f"bytes */{obj.size}"
             return plan
+        queue = self._queued.get(obj.key)
+        if isinstance(span, ByteRange) and queue and queue[0][0] in _RANGE_FAULTS:
+            span = hostile_range(queue.popleft()[0], span)
         if span == "ignore":
             plan = _Plan(200, headers, obj=obj, span=ByteRange(0, obj.size))
         else:
@@ -366,26 +364,15 @@ class ObjectStore:
         return plan
 
     def _draw_faults(self, plan: _Plan, obj: StoredObject) -> None:
-        """Draw the body's faults in a fixed order; a queued fault comes first."""
-        faults = self._config.faults
-        rng = self._fault_rng
-        draws = {kind: rng.random() < getattr(faults, kind) for kind in ("reset", "replace")}
-        draws["trickle"] = rng.random() < faults.trickle
-        point = rng.random()
+        """Draw the body's faults (always four draws); a queued fault comes first."""
+        draws = tuple(self._fault_rng.random() for _ in range(4))
+        queue = self._queued.get(obj.key)
+        queued = queue.popleft() if queue and queue[0][0] in _BODY_FAULTS else None
         assert plan.span is not None
         length = plan.span.end - plan.span.start
-        after = faults.cut_after
-        queue = self._queued.get(obj.key)
-        if queue and queue[0][0] != "expired":
-            kind, after = queue.popleft()
-            draws = {"reset": kind == "reset", "replace": kind == "replace"}
-            draws["trickle"] = kind == "trickle"
-            if after is None:
-                after = length // 2
-        if length > 0 and (draws["reset"] or draws["replace"]):
-            plan.cut = min(after, length - 1) if after is not None else int(point * length)
-            plan.replace = draws["replace"] and not draws["reset"]
-        plan.trickle = draws["trickle"]
+        plan.cut, plan.replace, plan.trickle = body_faults(
+            draws, self._config.faults, queued, length
+        )
 
     async def _stream(self, request: web.Request, plan: _Plan) -> web.StreamResponse:
         """Send the headers and the planned slice of the body, paced and cut as planned."""

@@ -1,5 +1,7 @@
 """The object store's rules, without I/O: presigned URLs, ranges, preconditions, S3 errors.
 
+And the pacing of a bandwidth cap (`bandwidth_wait`).
+
 A presigned URL carries S3's query parameters (``X-Amz-Algorithm``, ``-Credential``,
 ``-Date``, ``-Expires``, ``-SignedHeaders``, ``-Signature``). Its signature is an
 HMAC-SHA256, under the store's secret, over the path, the date and the expiry: not
@@ -12,7 +14,7 @@ The decisions on ``Range``, ``If-Range``, ``If-Match`` and ``If-None-Match`` fol
 ``If-Range`` that is not the current ETag (a date included) turns the answer into a
 200 with the whole body.
 
-Imports: the standard library only.
+Imports: the server's `_mediaconfig` and the standard library.
 """
 
 from __future__ import annotations
@@ -21,19 +23,23 @@ import datetime as dt
 import hashlib
 import hmac
 import re
-import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 from xml.sax.saxutils import escape
+
+from asyncsdk.server._mediaconfig import MediaFaults
 
 __all__ = [
     "ALGORITHM",
     "AMZ_DATE_FORMAT",
     "ByteRange",
     "Verdict",
+    "bandwidth_wait",
+    "body_faults",
     "check_presigned",
     "etag_matches",
+    "hostile_range",
     "parse_range",
     "presign_query",
     "s3_error",
@@ -63,16 +69,13 @@ def presign_query(secret: bytes, path: str, signed_at: dt.datetime, ttl: int) ->
     """Return the query string that presigns ``path`` from ``signed_at`` for ``ttl`` seconds."""
     date = signed_at.astimezone(dt.UTC).strftime(AMZ_DATE_FORMAT)
     expires = str(ttl)
-    credential = f"{_KEY_ID}/{date[:8]}/eu-west-1/s3/aws4_request"
-    return urllib.parse.urlencode(
-        {
-            "X-Amz-Algorithm": ALGORITHM,
-            "X-Amz-Credential": credential,
-            "X-Amz-Date": date,
-            "X-Amz-Expires": expires,
-            "X-Amz-SignedHeaders": "host",
-            "X-Amz-Signature": _signature(secret, path, date, expires),
-        }
+    # Every value is URL-safe but the credential's slashes, written encoded: a listed
+    # page presigns a URL per recording, and urlencode would cost most of the page.
+    credential = f"{_KEY_ID}%2F{date[:8]}%2Feu-west-1%2Fs3%2Faws4_request"
+    return (
+        f"X-Amz-Algorithm={ALGORITHM}&X-Amz-Credential={credential}&X-Amz-Date={date}"
+        f"&X-Amz-Expires={expires}&X-Amz-SignedHeaders=host"
+        f"&X-Amz-Signature={_signature(secret, path, date, expires)}"
     )
 
 
@@ -146,6 +149,19 @@ def parse_range(header: str | None, size: int) -> ByteRange | Literal["ignore", 
     return ByteRange(start, end)
 
 
+def hostile_range(kind: str, asked: ByteRange) -> ByteRange | Literal["ignore"]:
+    """Return what a hostile store serves for ``asked``: ``"ignore_range"`` or another range.
+
+    ``"ignore_range"`` ignores it (the whole body, 200); ``"wrong_range"`` serves from
+    half its start, or one byte short of its end when it starts at 0.
+    """
+    if kind == "ignore_range":
+        return "ignore"
+    if asked.start > 0:
+        return ByteRange(asked.start // 2, asked.end)
+    return ByteRange(0, max(1, asked.end - 1))
+
+
 def etag_matches(header: str, etag: str) -> bool:
     """Whether an ``If-Match`` / ``If-None-Match`` list names ``etag`` (or is ``*``)."""
     tags = [tag.strip() for tag in header.split(",")]
@@ -160,3 +176,56 @@ def s3_error(code: str, message: str, resource: str, request_id: str, **extra: s
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n<Error>' + "".join(parts) + "</Error>"
     ).encode()
+
+
+def bandwidth_wait(now: float, next_free: float, size: int, bandwidth: int) -> tuple[float, float]:
+    """Pace ``size`` bytes under a cap of ``bandwidth`` bytes/s shared by every answer.
+
+    Args:
+        now: The clock now, in seconds.
+        next_free: When the cap lets the next byte go (the previous call's second value).
+        size: Bytes about to be written.
+        bandwidth: The cap, bytes per second.
+
+    Returns:
+        Seconds to wait before writing, and the new ``next_free``.
+    """
+    start = max(now, next_free)
+    return start - now, start + size / bandwidth
+
+
+def body_faults(
+    draws: tuple[float, ...],
+    faults: MediaFaults,
+    queued: tuple[str, int | None] | None,
+    length: int,
+) -> tuple[int | None, bool, bool]:
+    """Decide the faults of one body of ``length`` bytes.
+
+    Args:
+        draws: Four uniform numbers in ``[0, 1)``: reset, replace, trickle, and the cut
+            point (always drawn, so that the seeded sequence does not depend on what
+            was decided).
+        faults: The configured probabilities.
+        queued: A fault queued for this object (``kind``, ``after``), taking the place
+            of the drawn ones; ``after`` defaults to half the body.
+        length: Bytes of the body.
+
+    Returns:
+        Bytes to send before the cut (``None``: no cut), whether the object is replaced
+        at the cut, and whether the body trickles.
+    """
+    reset, replace, trickle = (
+        draws[0] < faults.reset,
+        draws[1] < faults.replace,
+        draws[2] < faults.trickle,
+    )
+    after = faults.cut_after
+    if queued is not None:
+        kind, after = queued
+        reset, replace, trickle = kind == "reset", kind == "replace", kind == "trickle"
+        after = length // 2 if after is None else after
+    cut = None
+    if length > 0 and (reset or replace):
+        cut = min(after, length - 1) if after is not None else int(draws[3] * length)
+    return cut, cut is not None and replace and not reset, trickle

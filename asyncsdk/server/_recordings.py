@@ -9,7 +9,9 @@ call*, see `asyncsdk.server._app`; they count against the workspace's GET quota)
   calls it "the ID for the call"), ``direction``, ``status``, ``from``, ``to``,
   ``startAt`` / ``endAt`` over ``createdAt`` (read as ``ServerConfig.time_precision``,
   ``start_inclusive`` and ``end_inclusive`` say, as the calls log): a sharded listing
-  works as the calls log's. Recordings of ongoing calls are left out (they are the
+  works as the calls log's; ``ServerConfig.unlisted``, ``unlisted_until`` and
+  ``offset_tokens`` apply as to the calls log (the recordings of calls not created yet
+  are not listed). Recordings of ongoing calls are left out (they are the
   call's);
 * ``GET /workspaces/{ws}/recordings/{id}``: the metadata (200), or a 307 to the media
   when ``RecordingsConfig.metadata_redirect`` says so (by default when ``Accept``
@@ -19,10 +21,8 @@ call*, see `asyncsdk.server._app`; they count against the workspace's GET quota)
 * ``GET /workspaces/{ws}/transcriptions``: ``limit`` 1..99 (default 10), ``pageToken``;
 * ``GET /workspaces/{ws}/transcriptions/{id}``: metadata, or 307 to its JSON as above;
 * ``GET /workspaces/{ws}/transcriptions/{id}.{json,srt,vtt,txt}``: 307 to that file;
-* ``GET /workspaces/{ws}/channels/{ch}/calls/{call}/recordings``: the recording of an
-  ongoing call (``limit`` 1..1000, default 10); for another call an empty page or 404
-  (``RecordingsConfig.ended_call_recordings``);
-* ``GET .../calls/{call}/recordings/{id}``: that recording, while the call is ongoing.
+* the call-scoped ``.../channels/{ch}/calls/{call}/recordings[/{id}]``, answered by
+  `asyncsdk.server._callrecordings`.
 
 A malformed id or parameter is 422, an unknown workspace, channel, call, recording,
 transcription or format 404, with the API's JSON error body.
@@ -34,6 +34,7 @@ the standard library.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -41,6 +42,13 @@ from dataclasses import dataclass
 from aiohttp import web
 from multidict import MultiMapping
 
+from asyncsdk.server._callrecordings import (
+    CALL_RECORDING_ROUTE,
+    CALL_RECORDINGS_ROUTE,
+    CallRecordingsApi,
+    invalid_reply,
+    page_reply,
+)
 from asyncsdk.server._config import ServerConfig
 from asyncsdk.server._listing import parse_window, scan_page, window_indices
 from asyncsdk.server._objectstore import ObjectStore
@@ -65,14 +73,13 @@ __all__ = [
     "TRANSCRIPTION_ROUTE",
     "RecordingsApi",
     "redirects",
+    "script_id",
 ]
 
 RECORDINGS_ROUTE = "/workspaces/{workspaceId}/recordings"
 RECORDING_ROUTE = "/workspaces/{workspaceId}/recordings/{recordingId}"
 TRANSCRIPTIONS_ROUTE = "/workspaces/{workspaceId}/transcriptions"
 TRANSCRIPTION_ROUTE = "/workspaces/{workspaceId}/transcriptions/{transcriptionId}"
-CALL_RECORDINGS_ROUTE = "/workspaces/{workspaceId}/channels/{channelId}/calls/{callId}/recordings"
-CALL_RECORDING_ROUTE = CALL_RECORDINGS_ROUTE + "/{recordingId}"
 #: Largest ``limit`` of the recordings and transcriptions lists.
 MAX_RECORDINGS_PAGE_SIZE = 99
 _DEFAULT_PAGE_SIZE = 10
@@ -102,6 +109,12 @@ def redirects(mode: str, accept: str | None) -> bool:
     return True
 
 
+def script_id(ids: Mapping[str, str]) -> str:
+    """Return the id scripts for a request are filed under: its recording or transcription."""
+    item = ids.get("recordingId") or ids.get("transcriptionId") or ""
+    return item.partition(".")[0]
+
+
 @dataclass(frozen=True, slots=True)
 class _Query:
     """A parsed, checked recordings query."""
@@ -115,15 +128,19 @@ class _Query:
     to: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class _Item:
+    """What a get of one recording or transcription needs to know of its kind."""
+
+    name: str  # the path parameter
+    what: str  # for messages
+    formats: tuple[str, ...]  # the file suffixes; the first is the metadata's file
+    index: Callable[[uuid.UUID], int | None]
+    key: Callable[[int, str], str]
+
+
 def _found(reply_body: bytes) -> Reply:
     return Reply(200, reply_body)
-
-
-def _page(bodies: list[bytes], token: str | None) -> Reply:
-    body = b'{"results":[' + b",".join(bodies) + b"]"
-    if token is not None:
-        body += b',"nextPageToken":"' + token.encode() + b'"'
-    return Reply(200, body + b"}")
 
 
 class RecordingsApi:
@@ -150,6 +167,7 @@ class RecordingsApi:
         dataset = recordings.dataset
         # The recordings of calls not created yet (`ServerConfig.unlisted`) are not
         # listed either: a live workspace for sharded recordings listings.
+        self._answered = 0  # list requests answered, for ``unlisted_until``
         self._unlisted = frozenset(
             index for call_id in config.unlisted if (index := dataset.index(call_id)) is not None
         )
@@ -158,6 +176,7 @@ class RecordingsApi:
                 f"asyncsdk.server.recordings-token:{config.seed}:{dataset.seed}".encode()
             ).digest()
         )
+        self._calls = CallRecordingsApi(recordings, self._tokens, known_workspace)
 
     def routes(self) -> list[tuple[str, Answer]]:
         """Return each route with the function answering it."""
@@ -166,8 +185,8 @@ class RecordingsApi:
             (RECORDING_ROUTE, self.get_recording),
             (TRANSCRIPTIONS_ROUTE, self.list_transcriptions),
             (TRANSCRIPTION_ROUTE, self.get_transcription),
-            (CALL_RECORDINGS_ROUTE, self.list_call_recordings),
-            (CALL_RECORDING_ROUTE, self.get_call_recording),
+            (CALL_RECORDINGS_ROUTE, self._calls.list_call_recordings),
+            (CALL_RECORDING_ROUTE, self._calls.get_call_recording),
         ]
 
     # --- shared checks ----------------------------------------------------------------
@@ -177,7 +196,7 @@ class RecordingsApi:
         try:
             workspace = parse_uuid("workspaceId", ids["workspaceId"])
         except InvalidParameterError as exc:
-            return _invalid(exc)
+            return invalid_reply(exc)
         if not self._known_workspace(workspace):
             return error_reply(404, "workspace not found")
         return None
@@ -200,20 +219,32 @@ class RecordingsApi:
             query = self._parse(request.match_info, request.query)
             position = self._tokens.position(request.query.get("pageToken"), query.digest)
         except InvalidParameterError as exc:
-            return _invalid(exc)
-        found, following = scan_page(
-            query.window,
-            query.window.stop if position is None else position,
-            query.limit,
-            lambda index: self._keeps(query, index),
-        )
+            return invalid_reply(exc)
+        # As the calls list: `unlisted` hides recordings until the `unlisted_until`-th
+        # list request, and `offset_tokens` makes a token count what was served before.
+        self._answered += 1
+        until = self._config.unlisted_until
+        hidden = self._unlisted if until is None or self._answered < until else frozenset()
+
+        def keep(index: int) -> bool:
+            return index not in hidden and self._keeps(query, index)
+
+        if self._config.offset_tokens:
+            offset = position or 0
+            listed = (index for index in reversed(query.window) if keep(index))
+            found = list(itertools.islice(listed, offset, offset + query.limit + 1))
+            following = offset + query.limit if len(found) > query.limit else None
+            found = found[: query.limit]
+        else:
+            end = query.window.stop if position is None else position
+            found, following = scan_page(query.window, end, query.limit, keep)
         bodies = [self._recording(index) for index in found]
         token = None if following is None else self._tokens.make(query.digest, following)
-        return _page(bodies, token)
+        return page_reply(bodies, token)
 
     def _keeps(self, query: _Query, index: int) -> bool:
         recordings = self._set
-        if recordings.active(index) or index in self._unlisted:
+        if recordings.active(index):
             return False
         facts = recordings.facts(index)
         return (
@@ -274,27 +305,36 @@ class RecordingsApi:
 
     def get_recording(self, request: web.Request) -> Reply:
         """Answer ``GET /workspaces/{ws}/recordings/{id}`` and ``{id}.mp3``."""
+        recordings = self._set
+        return self._get(
+            request,
+            _Item("recordingId", "recording", ("mp3",), recordings.index, recordings.media_key),
+            self._recording,
+        )
+
+    def _get(self, request: web.Request, item: _Item, metadata: Callable[[int], bytes]) -> Reply:
+        """Answer a get of one recording or transcription: metadata, or 307 to a file."""
         refused = self._workspace(request.match_info)
         if refused is not None:
             return refused
-        text, dot, fmt = request.match_info["recordingId"].partition(".")
+        text, dot, fmt = request.match_info[item.name].partition(".")
         try:
-            recording_id = parse_uuid("recordingId", text)
+            item_id = parse_uuid(item.name, text)
         except InvalidParameterError as exc:
-            return _invalid(exc)
-        recordings = self._set
-        index = recordings.index(recording_id)
-        if index is not None and recordings.active(index):
-            index = None  # the call's recording, not yet the workspace's
-        if dot and fmt != "mp3":
-            return error_reply(404, f"no recording format {fmt!r}; use .mp3")
-        mode = recordings.config.metadata_redirect
+            return invalid_reply(exc)
+        index = item.index(item_id)
+        if index is not None and self._set.active(index):
+            index = None  # the call's, not yet the workspace's
+        if dot and fmt not in item.formats:
+            formats = ", ".join("." + f for f in item.formats)
+            return error_reply(404, f"no {item.what} format {fmt!r}; use {formats}")
+        mode = self._set.config.metadata_redirect
         if dot or redirects(mode, request.headers.get("Accept")):
-            key = None if index is None else recordings.media_key(index)
-            return self._media(index, key, "recording")
+            key = None if index is None else item.key(index, fmt or item.formats[0])
+            return self._media(index, key, item.what)
         if index is None:
-            return error_reply(404, "recording not found")
-        return _found(self._recording(index))
+            return error_reply(404, f"{item.what} not found")
+        return _found(metadata(index))
 
     # --- transcriptions ---------------------------------------------------------------
 
@@ -310,7 +350,7 @@ class RecordingsApi:
             digest = query_digest(["transcriptions", request.match_info["workspaceId"].lower()])
             position = self._tokens.position(params.get("pageToken"), digest)
         except InvalidParameterError as exc:
-            return _invalid(exc)
+            return invalid_reply(exc)
         window = range(recordings.dataset.size)
         found, following = scan_page(
             window,
@@ -320,7 +360,7 @@ class RecordingsApi:
         )
         bodies = [self._transcription(index) for index in found]
         token = None if following is None else self._tokens.make(digest, following)
-        return _page(bodies, token)
+        return page_reply(bodies, token)
 
     def _transcription(self, index: int) -> bytes:
         recordings = self._set
@@ -331,85 +371,12 @@ class RecordingsApi:
 
     def get_transcription(self, request: web.Request) -> Reply:
         """Answer ``GET /workspaces/{ws}/transcriptions/{id}`` and ``{id}.{format}``."""
-        refused = self._workspace(request.match_info)
-        if refused is not None:
-            return refused
-        text, dot, fmt = request.match_info["transcriptionId"].partition(".")
-        try:
-            transcription_id = parse_uuid("transcriptionId", text)
-        except InvalidParameterError as exc:
-            return _invalid(exc)
         recordings = self._set
-        index = recordings.transcription_index(transcription_id)
-        if index is not None and recordings.active(index):
-            index = None
-        if dot and fmt not in TRANSCRIPT_FORMATS:
-            return error_reply(404, f"no transcript format {fmt!r}; use .json, .srt, .vtt or .txt")
-        mode = recordings.config.metadata_redirect
-        if dot or redirects(mode, request.headers.get("Accept")):
-            key = None if index is None else recordings.transcript_key(index, fmt or "json")
-            return self._media(index, key, "transcription")
-        if index is None:
-            return error_reply(404, "transcription not found")
-        return _found(self._transcription(index))
-
-    # --- a call's recordings ----------------------------------------------------------
-
-    def _call_index(self, ids: Mapping[str, str]) -> int | Reply:
-        """Return the index of the path's call, or the 422 / 404 that refuses it."""
-        names = ("workspaceId", "channelId", "callId") + (
-            ("recordingId",) if "recordingId" in ids else ()
+        item = _Item(
+            "transcriptionId",
+            "transcription",
+            tuple(TRANSCRIPT_FORMATS),
+            recordings.transcription_index,
+            recordings.transcript_key,
         )
-        bad = []
-        for name in names:
-            try:
-                parse_uuid(name, ids[name])
-            except InvalidParameterError:
-                bad.append(name)
-        if bad:
-            return error_reply(
-                422, f"{bad[0]} must be a UUID", {name: ["must be a valid UUID"] for name in bad}
-            )
-        dataset = self._set.dataset
-        if not self._known_workspace(uuid.UUID(ids["workspaceId"])):
-            return error_reply(404, "workspace not found")
-        if uuid.UUID(ids["channelId"]) != dataset.channel_id:
-            return error_reply(404, "channel not found")
-        index = dataset.index(ids["callId"])
-        if index is None:
-            return error_reply(404, "call not found")
-        return index
-
-    def list_call_recordings(self, request: web.Request) -> Reply:
-        """Answer ``GET .../channels/{ch}/calls/{call}/recordings``."""
-        index = self._call_index(request.match_info)
-        if isinstance(index, Reply):
-            return index
-        params = request.query
-        try:
-            parse_limit(params.get("limit"), _DEFAULT_PAGE_SIZE, _MAX_CALL_PAGE_SIZE)
-            digest = query_digest(["call-recordings", request.match_info["callId"].lower()])
-            self._tokens.position(params.get("pageToken"), digest)
-        except InvalidParameterError as exc:
-            return _invalid(exc)
-        if self._set.active(index):
-            return _page([self._set.call_recording(index)], None)
-        if self._set.config.ended_call_recordings == "not_found":
-            return error_reply(404, "the call is not active; use the Recordings API")
-        return _page([], None)
-
-    def get_call_recording(self, request: web.Request) -> Reply:
-        """Answer ``GET .../channels/{ch}/calls/{call}/recordings/{id}``."""
-        index = self._call_index(request.match_info)
-        if isinstance(index, Reply):
-            return index
-        recordings = self._set
-        if recordings.index(request.match_info["recordingId"]) != index:
-            return error_reply(404, "recording not found")
-        if not recordings.active(index):
-            return error_reply(404, "the call is not active; use the Recordings API")
-        return _found(recordings.call_recording(index))
-
-
-def _invalid(exc: InvalidParameterError) -> Reply:
-    return error_reply(422, str(exc), {exc.name: [exc.problem]})
+        return self._get(request, item, self._transcription)

@@ -18,6 +18,7 @@ Imports: msgspec, the server's own modules and the standard library.
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 import uuid
 from typing import Any
@@ -104,6 +105,13 @@ class RecordingSet:
     Args:
         dataset: The calls recorded.
         config: Sizes, transcriptions, availability.
+
+    Attributes:
+        dataset: The calls recorded.
+        config: Sizes, transcriptions, availability.
+        ids: Every recording id, in index order (those of ongoing calls included): a
+            lazy sequence, as `Dataset.call_ids`.
+        transcription_ids: Every transcription id, in index order.
     """
 
     def __init__(self, dataset: Dataset, config: RecordingsConfig) -> None:
@@ -112,9 +120,7 @@ class RecordingSet:
         rng = random.Random(f"asyncsdk.server.recordings:{dataset.seed}")
         self._prefix = id_prefix(rng)
         self._transcription_prefix = id_prefix(rng)
-        #: Every recording id, in index order (those of ongoing calls included).
         self.ids = CallIds(self._prefix, range(dataset.size))
-        #: Every transcription id, in index order.
         self.transcription_ids = CallIds(
             self._transcription_prefix, range(0, dataset.size, config.transcribed_every)
         )
@@ -148,6 +154,18 @@ class RecordingSet:
         """Return the id of recording ``index``'s transcription (whether it has one or not)."""
         return uuid.UUID(int=self._transcription_prefix | index)
 
+    def listed(
+        self, start: dt.datetime | None = None, end: dt.datetime | None = None
+    ) -> list[uuid.UUID]:
+        """Return the ids the workspace lists created in ``[start, end)``, oldest first.
+
+        Those of ongoing calls are left out. ``None`` leaves a bound open. With the
+        default ``ServerConfig`` (microsecond precision, ``[startAt, endAt)``) this is
+        what a listing of that window returns, for tests to compare with.
+        """
+        window = self.dataset.timeline.indices(start, end)
+        return [self.recording_id(i) for i in window if not self.active(i)]
+
     # --- facts ------------------------------------------------------------------------
 
     def facts(self, index: int) -> Facts:
@@ -177,6 +195,8 @@ class RecordingSet:
 
     def size(self, index: int) -> int:
         """Return the bytes of recording ``index``'s mp3."""
+        if self.config.sizes:
+            return self.config.sizes[index % len(self.config.sizes)]
         if self.config.size is not None:
             return self.config.size
         duration = self.facts(index).duration or 0
@@ -245,13 +265,27 @@ class RecordingSet:
 
     # --- media ------------------------------------------------------------------------
 
-    def media_key(self, index: int) -> str:
-        """Return the object key of recording ``index``'s mp3."""
-        return f"recordings/{self.recording_id(index)}.mp3"
+    def media_key(self, recording: int | uuid.UUID | str, fmt: str = "mp3") -> str:
+        """Return the object key of a recording's file (an mp3).
 
-    def transcript_key(self, index: int, fmt: str) -> str:
-        """Return the object key of recording ``index``'s transcript in ``fmt``."""
-        return f"transcriptions/{self.transcription_id(index)}.{fmt}"
+        Args:
+            recording: The recording's index, or its id.
+            fmt: The file's suffix.
+        """
+        if isinstance(recording, int):
+            recording = self.recording_id(recording)
+        return f"recordings/{uuid.UUID(str(recording))}.{fmt}"
+
+    def transcript_key(self, transcription: int | uuid.UUID | str, fmt: str) -> str:
+        """Return the object key of a transcript in ``fmt``.
+
+        Args:
+            transcription: The index of its recording, or the transcription's id.
+            fmt: ``json``, ``srt``, ``vtt`` or ``txt``.
+        """
+        if isinstance(transcription, int):
+            transcription = self.transcription_id(transcription)
+        return f"transcriptions/{uuid.UUID(str(transcription))}.{fmt}"
 
     def resolve(self, key: str) -> ObjectSource | None:
         """Return what an object key holds (for the object store), or ``None``."""

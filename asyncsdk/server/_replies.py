@@ -10,7 +10,8 @@ Imports: aiohttp and the standard library.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import uuid
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Literal
@@ -23,6 +24,7 @@ __all__ = [
     "Reply",
     "error_body",
     "error_reply",
+    "path_id_refusal",
     "send",
 ]
 
@@ -46,6 +48,8 @@ _CODES: Mapping[int, str] = {
     502: "BadGateway",
     503: "ServiceUnavailable",
 }
+
+_UUID_TEXT_LENGTH = 36
 
 ReplyAction = Literal["respond", "reset", "truncate"]
 
@@ -88,6 +92,23 @@ class Reply:
 def error_reply(status: int, message: str, details: Mapping[str, list[str]] | None = None) -> Reply:
     """Return a JSON error `Reply`."""
     return Reply(status, error_body(status, message, details))
+
+
+def path_id_refusal(ids: Mapping[str, str], names: Iterable[str]) -> Reply | None:
+    """Return the 422 for the path ids among ``names`` that are not UUIDs, or ``None``."""
+    bad = []
+    for name in names:
+        text = ids[name]
+        try:
+            if len(text) != _UUID_TEXT_LENGTH:
+                raise ValueError(text)
+            uuid.UUID(text)
+        except ValueError:
+            bad.append(name)
+    if not bad:
+        return None
+    details = {name: ["must be a valid UUID"] for name in bad}
+    return error_reply(422, f"{bad[0]} must be a UUID", details)
 
 
 async def send(request: web.Request, reply: Reply, request_id: str) -> web.StreamResponse:

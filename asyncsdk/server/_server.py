@@ -19,6 +19,7 @@ from asyncsdk.server._dataset import Dataset
 from asyncsdk.server._objectstore import ObjectStore
 from asyncsdk.server._recordings import RecordingsApi
 from asyncsdk.server._recordingset import RecordingSet
+from asyncsdk.server._sites import start_runner
 from asyncsdk.server._stats import RecordedRequest, ServerStats
 
 __all__ = ["DEFAULT_HOST", "DEFAULT_SHUTDOWN_TIMEOUT", "EmbeddedServer"]
@@ -157,6 +158,9 @@ class EmbeddedServer:
 
         Once the queue is empty the call is answered normally again. Scripted answers
         bypass the rate limiter and faults, but not the method and credential checks.
+        A recording's or a transcription's id works the same for its gets (metadata
+        and files): ``ScriptedResponse(307, headers={"Location": "ftp://x/"})`` is a
+        hostile redirect.
         """
         self._api.script(call_id, responses)
 
@@ -171,7 +175,9 @@ class EmbeddedServer:
             raise RuntimeError("the server is already running")
         recordings = self._config.recordings
         if self._store is not None and recordings is not None:
-            await self._store.start(self._host, recordings.store_port)
+            await self._store.start(
+                self._host, recordings.store_port, shutdown_timeout=self._shutdown_timeout
+            )
         runner = web.AppRunner(
             self._api.make_app(),
             access_log=None,
@@ -179,19 +185,13 @@ class EmbeddedServer:
             shutdown_timeout=self._shutdown_timeout,
             max_line_size=MAX_REQUEST_LINE,
         )
-        await runner.setup()
         try:
-            site = web.TCPSite(runner, self._host, self._port)
-            await site.start()
-            host, port = runner.addresses[0][:2]
+            self._base_url = await start_runner(runner, self._host, self._port)
         except BaseException:
-            await runner.cleanup()
             if self._store is not None:
                 await self._store.stop()
             raise
         self._runner = runner
-        shown = f"[{host}]" if ":" in host else host
-        self._base_url = f"http://{shown}:{port}"
 
     async def stop(self) -> None:
         """Stop listening and close every connection; does nothing if not running."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -16,9 +18,10 @@ from asyncsdk.server import (
     EmbeddedServer,
     MediaFaults,
     RecordingsConfig,
+    ScriptedResponse,
     ServerConfig,
 )
-from asyncsdk.server._objectstore import bandwidth_wait
+from asyncsdk.server._presign import bandwidth_wait
 
 AUTH = {"Authorization": "AccessKey test-access-key"}
 SIZE = 300_000
@@ -326,3 +329,85 @@ async def test_a_gigabyte_is_servable_without_holding_it(
             status == 206 and headers["Content-Range"] == f"bytes {size - 3000}-{size - 1}/{size}"
         )
         assert body == server.objects.content(key, size - 3000)
+
+
+async def test_stopping_cuts_a_download_in_flight(
+    dataset: Dataset, anonymous: aiohttp.ClientSession
+) -> None:
+    faults = MediaFaults(trickle=1.0, trickle_rate=1000)  # 300 KB would take 5 minutes
+    server = EmbeddedServer(config(faults=faults), dataset=dataset)
+    await server.start()
+    try:
+        location = await redirect(server)
+        async with anonymous.get(location) as response:
+            first = await response.content.read(10)
+            assert first
+            await asyncio.wait_for(server.stop(), 30)  # a bound that turns a hang into a failure
+            with pytest.raises(aiohttp.ClientPayloadError):
+                await response.read()
+    finally:
+        await server.stop()
+
+
+async def test_cut_answers_log_no_server_errors(
+    server: EmbeddedServer, anonymous: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    key = server.recordings.media_key(first_listed(server))
+    server.objects.fail_next(key, "reset", after=10)
+    with caplog.at_level(logging.WARNING):
+        assert (await fetch(anonymous, await redirect(server)))[3] is True
+    assert not [r for r in caplog.records if r.name.startswith("aiohttp")]
+
+
+@pytest.mark.parametrize(
+    ("kind", "asked", "status", "content_range"),
+    [
+        ("ignore_range", "bytes=1000-", 200, None),
+        ("wrong_range", "bytes=1000-", 206, f"bytes 500-{SIZE - 1}/{SIZE}"),
+        ("wrong_range", "bytes=0-", 206, f"bytes 0-{SIZE - 2}/{SIZE}"),
+    ],
+)
+async def test_hostile_range_answers_on_request(
+    server: EmbeddedServer,
+    anonymous: aiohttp.ClientSession,
+    kind: Any,
+    asked: str,
+    status: int,
+    content_range: str | None,
+) -> None:
+    key = server.recordings.media_key(first_listed(server))
+    server.objects.fail_next(key, kind)
+    location = await redirect(server)
+    assert (await fetch(anonymous, location))[0] == 200  # not ranged: not affected
+    got, headers, body, _ = await fetch(anonymous, location, {"Range": asked})
+    assert (got, headers.get("Content-Range")) == (status, content_range)
+    assert int(headers["Content-Length"]) == len(body)
+    got, headers, _, _ = await fetch(anonymous, location, {"Range": asked})
+    assert got == 206  # only the next one
+
+
+async def test_scripted_answers_for_a_recording(
+    server: EmbeddedServer, anonymous: aiohttp.ClientSession
+) -> None:
+    """Hostile redirects from Bird's side, queued by recording id as by call id."""
+    index = first_listed(server)
+    recording_id = server.recordings.recording_id(index)
+    ws = server.dataset.workspace_id
+    url = f"{server.base_url}/workspaces/{ws}/recordings/{recording_id}"
+    server.script(
+        recording_id,
+        ScriptedResponse(307, headers={"Location": "ftp://127.0.0.1/x.mp3"}),
+        ScriptedResponse(307, headers={"Location": url + ".mp3"}),
+        ScriptedResponse(200),
+    )
+    async with aiohttp.ClientSession(headers=AUTH) as session:
+        for expected in ("ftp://127.0.0.1/x.mp3", url + ".mp3"):
+            async with session.get(url + ".mp3", allow_redirects=False) as response:
+                assert (response.status, response.headers["Location"]) == (307, expected)
+        async with session.get(url, allow_redirects=False) as response:
+            assert response.status == 200  # the scripted 200 is the real metadata
+            assert (await response.json())["id"] == str(recording_id)
+        async with session.get(url + ".mp3", allow_redirects=False) as response:
+            assert response.status == 307  # the script is used up: the real answer
+            assert response.headers["Location"].startswith(server.objects.base_url)
+    assert server.stats.scripted == 3

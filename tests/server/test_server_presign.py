@@ -7,8 +7,10 @@ import urllib.parse
 
 import pytest
 
+from asyncsdk.server import MediaFaults
 from asyncsdk.server._presign import (
     ByteRange,
+    body_faults,
     check_presigned,
     etag_matches,
     parse_range,
@@ -88,3 +90,18 @@ def test_s3_error_bodies_escape_what_they_quote() -> None:
     body = s3_error("NoSuchKey", "missing <key>", "/a&b", "RID", Key="a&b")
     assert body.startswith(b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>NoSuchKey</Code>')
     assert b"missing &lt;key&gt;" in body and b"<Key>a&amp;b</Key>" in body
+
+
+def test_body_faults_are_drawn_or_queued() -> None:
+    faults = MediaFaults(reset=0.5, replace=0.5, trickle=0.5)
+    assert body_faults((0.9, 0.9, 0.9, 0.3), faults, None, 1000) == (None, False, False)
+    assert body_faults((0.1, 0.9, 0.1, 0.3), faults, None, 1000) == (300, False, True)
+    assert body_faults((0.9, 0.1, 0.9, 0.3), faults, None, 1000) == (300, True, False)
+    assert body_faults((0.1, 0.1, 0.9, 0.3), faults, None, 1000) == (300, False, False)
+    assert body_faults((0.1, 0.9, 0.9, 0.3), faults, None, 0) == (None, False, False)
+    fixed = MediaFaults(reset=1.0, cut_after=5000)
+    assert body_faults((0.0, 0.9, 0.9, 0.3), fixed, None, 1000) == (999, False, False)
+    nothing = MediaFaults()
+    assert body_faults((0.0,) * 4, nothing, ("reset", None), 1000) == (500, False, False)
+    assert body_faults((0.0,) * 4, nothing, ("replace", 7), 1000) == (7, True, False)
+    assert body_faults((0.0,) * 4, nothing, ("trickle", None), 1000) == (None, False, True)

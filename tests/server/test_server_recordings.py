@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -11,6 +12,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+import yaml
 from yarl import URL
 
 from asyncsdk.server import (
@@ -19,7 +21,16 @@ from asyncsdk.server import (
     RecordingsConfig,
     ServerConfig,
 )
-from asyncsdk.server._recordings import redirects
+from asyncsdk.server._recordings import (
+    CALL_RECORDING_ROUTE,
+    CALL_RECORDINGS_ROUTE,
+    MAX_RECORDINGS_PAGE_SIZE,
+    RECORDING_ROUTE,
+    RECORDINGS_ROUTE,
+    TRANSCRIPTION_ROUTE,
+    TRANSCRIPTIONS_ROUTE,
+    redirects,
+)
 
 Params = list[tuple[str, str]]
 ZERO = "0001-01-01T00:00:00Z"
@@ -76,6 +87,7 @@ async def test_recordings_are_listed_newest_first_each_once(
     first = results[0]
     index = server.recordings.index(first["id"])
     assert index is not None
+    assert server.recordings.media_key(first["id"]) == server.recordings.media_key(index)
     assert first["sourceId"] == str(server.dataset.call_ids[index])
     assert first["source"] == "call" and first["format"] == "mp3"
     assert first["status"] == "available" and "X-Amz-Signature=" in first["url"]
@@ -106,6 +118,7 @@ async def test_a_time_window_is_half_open_on_created_at(session: aiohttp.ClientS
         ]
     assert [r["id"] for r in results] == expected
     assert len(expected) > 100
+    assert list(reversed(recordings.listed(start, end))) == [uuid.UUID(i) for i in expected]
 
 
 @pytest.mark.parametrize(
@@ -380,3 +393,40 @@ async def test_a_call_recording_has_the_references_fields(
     active = next(i for i in range(server.dataset.size) if server.recordings.active(i))
     (recording,) = (await get_json(session, call_recordings_url(server, active)))["results"]
     assert set(recording) == set(reference)
+
+
+def test_every_recordings_route_is_in_the_contract() -> None:
+    spec = yaml.safe_load((Path(__file__).parents[2] / "docs/spec/openapi.yaml").read_text())
+    paths = {p.replace("{format}", "json") for p in spec["paths"]}
+    for route in (
+        RECORDINGS_ROUTE,
+        RECORDING_ROUTE,
+        RECORDING_ROUTE + ".mp3",
+        TRANSCRIPTIONS_ROUTE,
+        TRANSCRIPTION_ROUTE,
+        TRANSCRIPTION_ROUTE + ".json",
+        CALL_RECORDINGS_ROUTE,
+        CALL_RECORDING_ROUTE,
+    ):
+        assert route in paths
+    limit = spec["components"]["parameters"]["limitRecordings"]["schema"]
+    assert (limit["minimum"], limit["maximum"]) == (1, MAX_RECORDINGS_PAGE_SIZE)
+
+
+async def test_shards_of_a_window_list_each_recording_once(
+    session: aiohttp.ClientSession,
+) -> None:
+    """Whole-second shards, as the SDK's sharded listings send them, cover the window."""
+    ds = Dataset(400, seed=8, span=dt.timedelta(seconds=40))  # ten per second
+    start = ds.timeline.start
+    bounds = [start + dt.timedelta(seconds=s) for s in (0, 7, 8, 21, 40)]
+    async with EmbeddedServer(dataset=ds) as server:
+        found: list[str] = []
+        for low, high in itertools.pairwise(bounds):
+            params = [("startAt", low.isoformat()), ("endAt", high.isoformat()), ("limit", "9")]
+            found += [
+                r["id"] for r in await all_results(session, ws_url(server, "recordings"), params)
+            ]
+        expected = server.recordings.listed(bounds[0], bounds[-1])
+    assert sorted(found) == sorted(map(str, expected))
+    assert len(found) == len(set(found)) > 300
