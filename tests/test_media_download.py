@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -323,3 +324,20 @@ async def test_a_whole_part_left_by_an_earlier_run_needs_no_request(
     assert result.sha256 == media_server.objects.sha256(key) and result.resumed
     assert media_server.objects.stats.requests == 0
     assert sorted(os.listdir(tmp_path)) == [f"{rid}.mp3"]
+
+
+async def test_logs_show_presigned_urls_redacted(
+    media_server: EmbeddedServer,
+    media_client: Client,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    ws, rid, key = _ids(media_server)
+    media_server.objects.fail_next(key, "reset", after=1000)
+    with caplog.at_level(logging.DEBUG, logger="asyncsdk"):
+        await media_client.download_recording(ws, rid, tmp_path)
+    store_lines = [r.getMessage() for r in caplog.records if "object store" in r.getMessage()]
+    assert len(store_lines) == 2
+    assert all("?[redacted]" in line for line in store_lines)
+    assert "X-Amz-Signature" not in caplog.text and "X-Amz-Credential" not in caplog.text
+    assert ACCESS_KEY not in caplog.text

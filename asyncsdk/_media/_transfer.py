@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import re
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Final
@@ -54,6 +55,8 @@ _ERROR_PEEK: Final = 512
 _BROKEN: Final = (aiohttp.ClientError, TimeoutError, ConnectionError)
 _CODE: Final = re.compile(r"<Code>([A-Za-z0-9 .]{1,64})</Code>").search
 _MESSAGE: Final = re.compile(r"<Message>([^<]{1,160})</Message>").search
+
+logger: Final = logging.getLogger("asyncsdk")
 
 #: Ask Bird's media endpoint for a fresh presigned URL.
 Locate = Callable[[], Awaitable[URL]]
@@ -214,6 +217,13 @@ class MediaTransfer:
             )
             return None
         self._status = response.status
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "GET %s -> %d (object store, from byte %d)",
+                redact_url(str(url)),
+                response.status,
+                self.offset,
+            )
         verdict = judge(
             response.status, response.headers, offset=self.offset, etag=self.etag, size=self.size
         )
