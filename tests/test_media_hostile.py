@@ -382,7 +382,7 @@ async def test_a_body_that_goes_silent_is_resumed(
 ) -> None:
     _bird, store, base = hostile
     store.answers = [Stall(300_000), ranged()]
-    timeout = Timeout(connect=5, read=0.2, total=30)
+    timeout = Timeout(connect=5, read=1.0, total=30)
     async with client(base, timeout=timeout) as c:
         result = await c.download_recording(WS, REC, tmp_path)
     assert result.sha256 == hashlib.sha256(BODY).hexdigest()
@@ -393,11 +393,11 @@ async def test_a_slow_consumer_is_not_a_silent_body(hostile: tuple[Bird, Store, 
     _bird, store, base = hostile
     store.answers = [whole()]
     digest = hashlib.sha256()
-    timeout = Timeout(connect=5, read=1.0, total=30)
+    timeout = Timeout(connect=5, read=2.0, total=30)
     async with client(base, timeout=timeout) as c, c.open_recording(WS, REC) as stream:
         async for chunk in stream:
             if stream.received == len(chunk):  # the first chunk
-                await asyncio.sleep(1.5)  # longer than the read timeout, holding a chunk
+                await asyncio.sleep(2.5)  # longer than the read timeout, holding a chunk
             digest.update(chunk)
     assert digest.hexdigest() == hashlib.sha256(BODY).hexdigest()
     assert stream.resumes == 0 and len(store.requests) == 1
