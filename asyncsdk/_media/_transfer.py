@@ -33,7 +33,7 @@ from typing import Final
 import aiohttp
 from yarl import URL
 
-from ..config import RetryPolicy
+from ..config import DEFAULT_MEDIA_READ_TIMEOUT, RetryPolicy
 from ..errors import MediaChangedError, MediaError, RedirectError
 from ..models import redact_url
 from ..retry import backoff_delay
@@ -48,8 +48,6 @@ CHUNK_SIZE: Final = 256 * 1024
 READ_BUFFER: Final = 4 * CHUNK_SIZE
 #: Most requests to the object store after the first, for one read.
 MAX_RESUMES: Final = 64
-#: Seconds of silence allowed when ``timeout`` says none.
-_DEFAULT_READ: Final = 60.0
 #: Bytes of an object-store error body kept for the message.
 _ERROR_PEEK: Final = 512
 _BROKEN: Final = (aiohttp.ClientError, TimeoutError, ConnectionError)
@@ -116,7 +114,8 @@ class MediaTransfer:
         self._slots = slots
         # aiohttp bounds connecting; the body's silences are bounded by a watchdog here.
         self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout.sock_connect)
-        self._read = timeout.sock_read if timeout.sock_read is not None else _DEFAULT_READ
+        read = timeout.sock_read
+        self._read = read if read is not None else DEFAULT_MEDIA_READ_TIMEOUT
         self._policy = policy
         self._ranged = ranged
         self._on_restart = on_restart
