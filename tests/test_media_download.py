@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -24,7 +25,7 @@ from asyncsdk import (
 from asyncsdk._media import CHUNK_SIZE
 from asyncsdk.server import Dataset, EmbeddedServer, RecordingsConfig, ServerConfig
 
-from ._support import ACCESS_KEY
+from ._support import ACCESS_KEY, wait_until
 
 SIZE = 3 * CHUNK_SIZE + 12_345
 #: Request headers the object store may see: none of them Bird's.
@@ -341,3 +342,27 @@ async def test_logs_show_presigned_urls_redacted(
     assert all("?[redacted]" in line for line in store_lines)
     assert "X-Amz-Signature" not in caplog.text and "X-Amz-Credential" not in caplog.text
     assert ACCESS_KEY not in caplog.text
+
+
+async def test_object_store_transfers_are_bounded_by_their_own_slots(
+    media_server: EmbeddedServer, tmp_path: Path
+) -> None:
+    ws, rid, _key = _ids(media_server)
+    other = str(media_server.recordings.recording_id(1))
+    async with Client(
+        access_key=ACCESS_KEY, base_url=media_server.base_url, max_media_transfers=1
+    ) as c:
+        async with c.open_recording(ws, rid) as stream:
+            async for _chunk in stream:
+                break  # holds the only slot, its answer open
+            second = asyncio.create_task(c.download_recording(ws, other, tmp_path))
+            # The second download's request to Bird is made (paced by the limiter)...
+            await wait_until(lambda: c.stats.succeeded == 2, what="the second 307")
+            await asyncio.sleep(0)
+            # ...but it waits for a slot before it reaches the object store.
+            assert media_server.objects.stats.requests == 1
+        result = await asyncio.wait_for(second, 60)
+    assert result.size == SIZE
+    assert media_server.objects.stats.requests == 2
+    # Bird's limiter saw Bird's two requests only, not the object store's.
+    assert c.stats.attempts == 2
