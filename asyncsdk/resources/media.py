@@ -17,10 +17,11 @@ state), `_media`, `_protocol`, `errors`, `ratelimit._workspaces` and `_mediatype
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Final, Literal, overload
 
 from yarl import URL
@@ -85,18 +86,11 @@ class MediaResource:
     __slots__ = ()
     _engine: Engine
 
-    def _transfer(
-        self,
-        path: str,
-        *,
-        offset: int = 0,
-        etag: str | None = None,
-        size: int | None = None,
-        ranged: bool = True,
-        on_restart: Callable[[], Awaitable[None]] | None = None,
-        max_bytes: int | None = None,
-    ) -> MediaTransfer:
-        """Make the transfer of one media path (``/workspaces/...``), checked and unsent.
+    def _transfer(self, path: str) -> functools.partial[MediaTransfer]:
+        """Return a maker of transfers of one media path (``/workspaces/...``), unsent.
+
+        Call it with `MediaTransfer`'s keyword arguments (what is held, ``ranged``,
+        ``on_restart``, ``max_bytes``).
 
         Raises:
             ConfigurationError: The client's session sends default headers that would
@@ -123,19 +117,14 @@ class MediaResource:
                 endpoint_url, decode, settings.max_response_bytes, workspace
             )
 
-        return MediaTransfer(
+        return functools.partial(
+            MediaTransfer,
             session,
             locate,
             endpoint=endpoint,
             slots=engine.transfers,
             timeout=settings.media_timeout,
             policy=settings.retry_policy,
-            offset=offset,
-            etag=etag,
-            size=size,
-            ranged=ranged,
-            on_restart=on_restart,
-            max_bytes=max_bytes,
         )
 
     async def download_recording(
@@ -193,8 +182,7 @@ class MediaResource:
         await part.open()
         ok = False
         try:
-            transfer = self._transfer(
-                path,
+            transfer = self._transfer(path)(
                 offset=part.offset,
                 etag=part.etag,
                 size=part.size,
@@ -260,7 +248,7 @@ class MediaResource:
             InvalidIDError: An ID is not a UUID; nothing was sent.
             ConfigurationError: ``format`` is not a plain extension.
         """
-        return MediaStream(self._transfer(_recording_path(workspace_id, recording_id, format)))
+        return MediaStream(self._transfer(_recording_path(workspace_id, recording_id, format))())
 
     @overload
     async def get_transcript(
@@ -324,7 +312,7 @@ class MediaResource:
         async def restart() -> None:  # another version: its bytes only
             parts.clear()
 
-        transfer = self._transfer(path, max_bytes=max_bytes, on_restart=restart)
+        transfer = self._transfer(path)(max_bytes=max_bytes, on_restart=restart)
         async with contextlib.aclosing(transfer.chunks()) as chunks:
             async for chunk in chunks:
                 parts.append(chunk)
