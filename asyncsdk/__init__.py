@@ -30,11 +30,15 @@ from .errors import (
     ConfigurationError,
     ConflictError,
     DecodeError,
+    DestinationError,
     InvalidIDError,
     LimiterTimeoutError,
+    MediaChangedError,
+    MediaError,
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
+    RedirectError,
     RequestError,
     ResponseTooLargeError,
     RunStoppedError,
@@ -88,6 +92,7 @@ from .models import (
     TranscriptionStatus,
 )
 from .ratelimit import PerWorkspaceLimiter, RateLimiter, TokenBucketLimiter
+from .resources import DownloadResult, MediaStream
 from .stats import ClientStats, WaitStats, WorkspaceStats
 
 # A library logs, the application decides where it goes: without this, Python's
@@ -134,11 +139,16 @@ __all__ = [
     "ConflictError",
     "Contact",
     "DecodeError",
+    "DestinationError",
+    "DownloadResult",
     "HangupSource",
     "InvalidIDError",
     "Leftovers",
     "LimiterTimeoutError",
     "ListingCheckpoint",
+    "MediaChangedError",
+    "MediaError",
+    "MediaStream",
     "NotFoundError",
     "Notification",
     "Number",
@@ -157,6 +167,7 @@ __all__ = [
     "RecordingPage",
     "RecordingSource",
     "RecordingStatus",
+    "RedirectError",
     "RequestError",
     "ResponseTooLargeError",
     "RetryPolicy",

@@ -56,7 +56,12 @@ T_co = TypeVar("T_co", covariant=True)
 
 
 class Decode(Protocol[T_co]):
-    """Turn a 2xx body into a model, or raise `DecodeError` naming ``url``."""
+    """Turn a 2xx body into a model, or raise `DecodeError` naming ``url``.
+
+    A decode with a ``redirect(status, headers, *, url)`` method (the media endpoints',
+    `asyncsdk.resources.media`) is handed their 3xx answer instead: it returns where
+    the redirect points, or raises; no other endpoint's redirect is ever followed.
+    """
 
     def __call__(self, body: bytes, *, url: object) -> T_co: ...
 
@@ -91,6 +96,7 @@ class Engine:
         "session",
         "settings",
         "state",
+        "transfers",
     )
 
     def __init__(
@@ -125,6 +131,8 @@ class Engine:
         self.session = session
         self._owns_session = session is None
         self.state = State.UNOPENED
+        # Object-store transfers (asyncsdk._media): bounded by their own slots, not paced.
+        self.transfers = asyncio.Semaphore(settings.max_media_transfers)
 
     # --- limiters and counters, as the client shows them ---
 
@@ -361,6 +369,9 @@ class Engine:
             limiter.on_failure()
         else:
             limiter.on_success(resp.headers)
+        follow = getattr(decode, "redirect", None)  # a media endpoint's decode takes its 3xx
+        if follow is not None and 300 <= status < 400:
+            return follow(status, resp.headers, url=url)  # type: ignore[no-any-return]
         if 200 <= status < 300:
             return decode(resp.body, url=url)
         raise _protocol.api_error(status, resp.headers, resp.body, url=str(url), reason=resp.reason)

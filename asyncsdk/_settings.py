@@ -23,7 +23,14 @@ import aiohttp
 from yarl import URL
 
 from . import _protocol
-from .config import DEFAULT_BASE_URL, RateLimit, RetryPolicy, Timeout
+from .config import (
+    DEFAULT_BASE_URL,
+    DEFAULT_MAX_MEDIA_TRANSFERS,
+    DEFAULT_MEDIA_READ_TIMEOUT,
+    RateLimit,
+    RetryPolicy,
+    Timeout,
+)
 from .errors import ConfigurationError
 from .ratelimit import RateLimiter, TokenBucketLimiter
 
@@ -50,6 +57,7 @@ class Settings:
     max_response_bytes: int
     max_page_bytes: int
     headers: dict[str, str]
+    max_media_transfers: int = DEFAULT_MAX_MEDIA_TRANSFERS
 
     def __repr__(self) -> str:
         return f"<Settings base_url={self.base_url!r} auth={self.scheme}>"
@@ -61,6 +69,16 @@ class Settings:
             burst=self.rate_limit.burst,
             adaptive=self.rate_limit.adaptive,
             max_pause=self.retry_policy.max_retry_after,
+        )
+
+    @property
+    def media_timeout(self) -> aiohttp.ClientTimeout:
+        """Per object-store request: connect and read as set, no total (bodies are large)."""
+        read = self.timeout.read
+        return aiohttp.ClientTimeout(
+            total=None,
+            sock_connect=self.timeout.connect,
+            sock_read=read if read is not None else DEFAULT_MEDIA_READ_TIMEOUT,
         )
 
 
@@ -77,6 +95,7 @@ def resolve_settings(
     max_response_bytes: int,
     max_page_bytes: int,
     allow_insecure_http: bool,
+    max_media_transfers: int = DEFAULT_MAX_MEDIA_TRANSFERS,
 ) -> Settings:
     """Check and resolve `Client`'s arguments; see `Client` for each.
 
@@ -98,6 +117,7 @@ def resolve_settings(
         ("max_connections", max_connections),
         ("max_response_bytes", max_response_bytes),
         ("max_page_bytes", max_page_bytes),
+        ("max_media_transfers", max_media_transfers),
     ):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigurationError(f"{name} must be a positive int, got {value!r}")
@@ -125,6 +145,7 @@ def resolve_settings(
             "Accept": "application/json",
             "User-Agent": _user_agent(),
         },
+        max_media_transfers=max_media_transfers,
     )
 
 

@@ -25,6 +25,7 @@ from ._engine import Engine, State
 from ._settings import ENV_ACCESS_KEY, ENV_BASE_URL, check_limiter, resolve_settings
 from .config import (
     DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_MEDIA_TRANSFERS,
     DEFAULT_MAX_PAGE_BYTES,
     DEFAULT_MAX_RESPONSE_BYTES,
     RateLimit,
@@ -33,13 +34,18 @@ from .config import (
 )
 from .ratelimit import RateLimiter
 from .ratelimit._workspaces import DEFAULT_MAX_WORKSPACES
-from .resources import CallsResource, RecordingsResource, TranscriptionsResource
+from .resources import (
+    CallsResource,
+    MediaResource,
+    RecordingsResource,
+    TranscriptionsResource,
+)
 from .stats import ClientStats, WorkspaceStats
 
 __all__ = ["ENV_ACCESS_KEY", "ENV_BASE_URL", "Client"]
 
 
-class Client(CallsResource, RecordingsResource, TranscriptionsResource):
+class Client(CallsResource, RecordingsResource, TranscriptionsResource, MediaResource):
     """Async client for Bird's Voice API; one per application, shared by every task.
 
     Use it as an async context manager, or create it at start-up and ``await
@@ -83,6 +89,9 @@ class Client(CallsResource, RecordingsResource, TranscriptionsResource):
             ``rate_limit`` (for example one shared by a fleet of workers). If it has
             ``for_workspace`` (`PerWorkspaceLimiter`, as `RedisRateLimiter` does), each
             workspace waits on the child it returns; otherwise every workspace shares it.
+        max_media_transfers: Object-store transfers (recordings, transcripts) the
+            client runs at once. They are not paced by Bird's rate limiter (another
+            host): the request to Bird's media endpoint before each is.
         max_workspaces: Workspaces whose limiters the client keeps (each workspace has
             its own, as Bird's quota is per workspace); beyond it the least recently
             used idle one is dropped, and starts afresh when called again.
@@ -110,6 +119,7 @@ class Client(CallsResource, RecordingsResource, TranscriptionsResource):
         allow_insecure_http: bool = False,
         limiter: RateLimiter | None = None,
         max_workspaces: int = DEFAULT_MAX_WORKSPACES,
+        max_media_transfers: int = DEFAULT_MAX_MEDIA_TRANSFERS,
     ) -> None:
         settings = resolve_settings(
             access_key=access_key,
@@ -123,6 +133,7 @@ class Client(CallsResource, RecordingsResource, TranscriptionsResource):
             max_response_bytes=max_response_bytes,
             max_page_bytes=max_page_bytes,
             allow_insecure_http=allow_insecure_http,
+            max_media_transfers=max_media_transfers,
         )
         custom = check_limiter(limiter, rate_limit)
         self._engine = Engine(settings, custom, session, max_workspaces)

@@ -19,9 +19,11 @@ __all__ = [
     "DEFAULT_BASE_URL",
     "DEFAULT_CONCURRENCY",
     "DEFAULT_MAX_CONNECTIONS",
+    "DEFAULT_MAX_MEDIA_TRANSFERS",
     "DEFAULT_MAX_PAGE_BYTES",
     "DEFAULT_MAX_RESPONSE_BYTES",
     "DEFAULT_MAX_RETRIES",
+    "DEFAULT_MEDIA_READ_TIMEOUT",
     "RateLimit",
     "RetryPolicy",
     "Timeout",
@@ -44,6 +46,12 @@ DEFAULT_TOTAL_TIMEOUT = 30.0
 DEFAULT_MAX_CONNECTIONS = 100
 #: Bytes a response body may have; larger ones are refused unread. A call is ~3 KB.
 DEFAULT_MAX_RESPONSE_BYTES = 4 * 1024 * 1024
+#: Object-store transfers (recordings, transcripts) one client runs at once; they are
+#: not paced by Bird's rate limiter (another host), so this bounds them instead.
+DEFAULT_MAX_MEDIA_TRANSFERS = 8
+#: Seconds an object-store body may stay silent when ``Timeout.read`` is ``None``: a
+#: recording has no per-attempt total (it may take minutes), so a stall needs a bound.
+DEFAULT_MEDIA_READ_TIMEOUT = 60.0
 #: Bytes a page of a list endpoint may have. A page holds up to 1,000 calls: about
 #: 3.2 MB when indented, so this leaves room for calls ten times the usual size.
 DEFAULT_MAX_PAGE_BYTES = 32 * 1024 * 1024

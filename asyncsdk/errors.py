@@ -7,6 +7,7 @@
     ├── InvalidIDError            (also ValueError) a path ID that is not a UUID; no request sent
     ├── ClientClosedError         (also RuntimeError) the client was used after aclose()
     ├── RunStoppedError           a bulk run stopped early: every later request would fail
+    ├── DestinationError          (also OSError) a download's file cannot be written; names it
     ├── RequestError              anything that went wrong with one request; carries method + url
     │   ├── APIError              the API answered with an error status
     │   │   ├── BadRequestError            400
@@ -22,7 +23,10 @@
     │   ├── LimiterTimeoutError   (also TimeoutError) waited too long for the client's own
     │   │                         rate limiter (or would have): this attempt was not sent
     │   ├── ResponseTooLargeError the body was larger than the client's cap; not read
-    │   └── DecodeError           a 2xx body that is not a valid call or page; keeps the bytes
+    │   ├── DecodeError           a 2xx body that is not a valid call or page; keeps the bytes
+    │   └── MediaError            a recording's or transcript's media could not be read whole
+    │       ├── RedirectError     Bird's media endpoint gave no usable 307 (scheme, host, Location)
+    │       └── MediaChangedError the object changed between resumes and could not start again
     └── (nothing else: no aiohttp or asyncio exception escapes undressed)
 
 `asyncio.CancelledError` is never wrapped: cancelling a task cancels it.
@@ -30,6 +34,10 @@
 Every `RequestError` says which request failed (``method``, ``url`` — the URL never
 holds credentials, they travel in a header) and, once retries are in play, how many
 attempts were made. Messages fit on one log line.
+
+One idea: the exception tree, drawn once above; every class in it is a few lines of
+fields and a message, and one file is what lets every other module import it without
+a cycle.
 
 Imports: the standard library only.
 """
@@ -50,11 +58,15 @@ __all__ = [
     "ConfigurationError",
     "ConflictError",
     "DecodeError",
+    "DestinationError",
     "InvalidIDError",
     "LimiterTimeoutError",
+    "MediaChangedError",
+    "MediaError",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
+    "RedirectError",
     "RequestError",
     "ResponseTooLargeError",
     "RunStoppedError",
@@ -331,3 +343,65 @@ class DecodeError(RequestError):
         super().__init__(message, method=method, url=url, attempts=attempts)
         self.path = path
         self.body = body
+
+
+class MediaError(RequestError):
+    """A recording's or transcript's media could not be read whole.
+
+    Raised for what the object store answered that cannot be used (a status that is
+    not retried, a ``206`` for another range than asked, a ``Content-Length`` that
+    disagrees with the body or the range), and when the resumes allowed by
+    `RetryPolicy` ran out. ``url`` is Bird's media endpoint; the object store's
+    presigned URL appears only redacted, in the message.
+
+    Attributes:
+        received: Bytes of the object held when it failed (the offset reached).
+        size: The object's size in bytes, when the object store said it.
+        resumes: Requests made to the object store after the first one.
+        status: The object store's last HTTP status, if it answered.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        method: str,
+        url: str,
+        received: int = 0,
+        size: int | None = None,
+        resumes: int = 0,
+        status: int | None = None,
+        attempts: int = 1,
+    ) -> None:
+        super().__init__(message, method=method, url=url, attempts=attempts)
+        self.received = received
+        self.size = size
+        self.resumes = resumes
+        self.status = status
+
+
+class RedirectError(MediaError):
+    """Bird's media endpoint gave no redirect the SDK may follow; nothing was fetched from it.
+
+    The ``Location`` was missing or relative, named another scheme than ``https`` (or
+    plain ``http`` to a non-loopback host), the endpoint answered ``200`` instead of a
+    redirect, or the object store answered with a second redirect.
+    """
+
+
+class MediaChangedError(MediaError):
+    """The object changed (another ETag) between two parts of one read; nothing was spliced.
+
+    A download starts again from byte 0 instead; a stream (`Client.open_recording`)
+    has already handed the earlier bytes on, so it raises this.
+    """
+
+
+class DestinationError(BirdError, OSError):
+    """A download's destination cannot be written: the file is named, nothing is left behind.
+
+    Raised before any request when the directory does not exist or is not writable,
+    and during a download when writing fails (a full disk); the ``.part`` file is then
+    removed. ``filename`` (of `OSError`) is the file concerned and ``errno`` the
+    system's code, when there is one.
+    """

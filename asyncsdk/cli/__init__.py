@@ -4,9 +4,11 @@ Outside the SDK core: it uses the public API, the bulk helpers, `asyncsdk.webhoo
 the embedded server and argparse.
 
 Exit codes:
-    0: success (for ``fetch``: every ID fetched; for ``export``: every call written).
-    1: the API refused or failed some calls (``fetch`` lists them in its failures file;
-       ``export`` stops at a page that failed, ``--resume`` continues); for ``listen``,
+    0: success (for ``fetch``: every ID fetched; for ``export``: every call written; for
+       ``recordings``: every recording with media archived).
+    1: the API refused or failed some calls or recordings (``fetch`` and ``recordings``
+       list them in their failures file; ``export`` stops at a page that failed,
+       ``--resume`` continues); for ``listen``,
        a stage of its pipeline failed (the line before says which). Also a run that
        stopped before anything succeeded because nothing could (``stopped: <why>``:
        nothing answers at the API's address, or the credential is refused): the IDs not
@@ -42,7 +44,7 @@ from asyncsdk.server import (
     webhook_config_from_args,
 )
 
-from . import _demo, _export, _fetch, _listen
+from . import _demo, _export, _fetch, _listen, _recordings
 from ._common import UsageError
 
 __all__ = ["main"]
@@ -92,6 +94,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _export.add_export_arguments(export)
     export.set_defaults(handler=_export.run_export)
+
+    recordings = commands.add_parser(
+        "recordings",
+        help="archive a time window's recordings and transcripts to a directory (resumable)",
+    )
+    _recordings.add_arguments(recordings)
+    recordings.set_defaults(handler=_recordings.run)
 
     serve_cmd = commands.add_parser("serve", help="run the embedded Bird API server")
     add_server_arguments(serve_cmd)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from typing import Any
 
 import asyncsdk
 
@@ -50,8 +51,8 @@ def add_api_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def client_from_args(args: argparse.Namespace) -> asyncsdk.Client:
-    """Build the client the options describe.
+def client_from_args(args: argparse.Namespace, **options: Any) -> asyncsdk.Client:
+    """Build the client the options describe (``options``: more `Client` arguments).
 
     Raises:
         UsageError: No credential, or a setting the client refuses.
@@ -67,6 +68,7 @@ def client_from_args(args: argparse.Namespace) -> asyncsdk.Client:
             base_url=args.base_url,
             rate_limit=args.rate_limit,
             max_retries=args.max_retries,
+            **options,
         )
     except asyncsdk.ConfigurationError as exc:
         raise UsageError(str(exc)) from exc

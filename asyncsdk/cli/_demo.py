@@ -5,8 +5,11 @@ fetches a few thousand calls with `gather_calls` and the summary shows what it t
 failures by kind, retries, throttled responses, and the rate achieved against the
 limit. Then the event pipeline (`asyncsdk.cli._pipeline`): the server delivers call
 webhooks to a listener that fetches the details into SQLite, and the result is checked.
+Then a small archive of recordings (`asyncsdk.cli._recordings`, the ``recordings``
+command) from a server whose presigned URLs sometimes expire and whose bodies sometimes
+break, each file checked against the server's SHA-256.
 
-Imports: the SDK's public API, the embedded server, and the standard library.
+Imports: msgspec, the SDK's public API, the embedded server, and the standard library.
 """
 
 from __future__ import annotations
@@ -17,14 +20,26 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import msgspec
+
 import asyncsdk
-from asyncsdk.server import Dataset, EmbeddedServer, Faults, ServerConfig
+from asyncsdk.server import (
+    Dataset,
+    EmbeddedServer,
+    Faults,
+    MediaFaults,
+    RecordingsConfig,
+    ServerConfig,
+)
 
 from ._pipeline import main_demo
 from ._progress import Progress
+from ._recordings import run as archive_command
 from ._render import describe_call
 
 DEMO_ACCESS_KEY = "demo-access-key"
+#: Bytes of each recording in the archive part.
+DEMO_RECORDING_BYTES = 300_000
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,6 +57,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=300,
         help="calls played through the webhook pipeline afterwards, 0 for none (%(default)s)",
+    )
+    parser.add_argument(
+        "--recordings",
+        type=int,
+        default=40,
+        help="recordings archived at the end, 0 for none (%(default)s)",
     )
 
 
@@ -98,8 +119,65 @@ async def run(args: argparse.Namespace) -> int:
         f"({100 * rate / args.limit:.0f}%)"
     )
     print("server stopped")
+    ok = True
     if args.webhook_calls > 0:
         with tempfile.TemporaryDirectory(prefix="asyncsdk-demo-") as workdir:
             ok = await main_demo(Path(workdir), calls=args.webhook_calls, seed=args.seed)
-        return 0 if ok else 1
-    return 0
+    if args.recordings > 0:
+        with tempfile.TemporaryDirectory(prefix="asyncsdk-demo-") as workdir:
+            ok = await _archive(Path(workdir), args) and ok
+    return 0 if ok else 1
+
+
+async def _archive(workdir: Path, args: argparse.Namespace) -> bool:
+    """Archive recordings through expiring URLs and broken bodies; check every file."""
+    config = ServerConfig(
+        access_keys=(DEMO_ACCESS_KEY,),
+        seed=args.seed,
+        record_requests=False,
+        recordings=RecordingsConfig(
+            size=DEMO_RECORDING_BYTES,
+            transcribed_every=2,
+            latency=0.02,
+            faults=MediaFaults(expired=0.1, reset=0.05),
+        ),
+    )
+    dataset = Dataset(size=args.recordings, seed=args.seed)
+    async with EmbeddedServer(config, dataset=dataset) as server:
+        print(
+            f"\narchiving {args.recordings} recordings of {DEMO_RECORDING_BYTES // 1000} KB: "
+            "10% of the presigned URLs expired, 5% of the bodies cut"
+        )
+        out = workdir / "archive"
+        command = argparse.Namespace(
+            workspace=str(dataset.workspace_id),
+            since=dataset.timeline.start,
+            until=dataset.timeline.end,
+            out=out,
+            channel=None,
+            transcripts=("txt",),
+            shards=4,
+            resume=False,
+            no_progress=True,
+            base_url=server.base_url,
+            access_key=DEMO_ACCESS_KEY,
+            rate_limit=None,
+            concurrency=8,
+            max_retries=3,
+        )
+        code = await archive_command(command)
+        lines = (out / "manifest.jsonl").read_text().splitlines()
+        recordings = server.recordings
+        checked = 0
+        for line in lines:
+            entry = msgspec.json.decode(line)
+            index = recordings.index(entry["id"])
+            key = recordings.media_key(index) if index is not None else ""
+            checked += index is not None and entry["sha256"] == server.objects.sha256(key)
+        store = server.objects.stats
+    print(f"files archived    {len(lines)}, {checked} matching the server's SHA-256")
+    print(
+        f"object store      {store.expired_refused} expired URLs refused, {store.cut} bodies "
+        f"cut, {store.authorization_refused} requests with a credential"
+    )
+    return code == 0 and checked == len(lines) > 0 and store.authorization_refused == 0

@@ -21,6 +21,15 @@ def _clock(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}"
 
 
+def show(stream: TextIO, text: str, *, tty: bool, final: bool) -> None:
+    """Write a progress line: redrawn in place on a terminal, ``progress: ...`` elsewhere."""
+    if tty:
+        stream.write(f"\r{text}\033[K" + ("\n" if final else ""))
+    else:
+        stream.write(f"progress: {text}\n")
+    stream.flush()
+
+
 class Progress:
     """Counts outcomes and reports rate and ETA on ``stream`` (stderr by default)."""
 

@@ -1,0 +1,116 @@
+"""What the media methods hand back: `DownloadResult` and `MediaStream`.
+
+Imports: the standard library and the package's `_media` (the transfer a stream reads).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from .._media import MediaTransfer
+
+__all__ = ["DownloadResult", "MediaStream"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DownloadResult:
+    """A finished download (`Client.download_recording`).
+
+    Attributes:
+        path: The file, at its final name.
+        size: Its size in bytes.
+        sha256: The SHA-256 of its bytes, as 64 hex digits.
+        etag: The object's ETag, as the object store sent it (quotes included).
+        content_type: The object's ``Content-Type``, if the object store sent one.
+        resumed: Whether any part came from a resumed request (a ``Range`` after a
+            break, an expired URL, or a ``.part`` file left by an earlier run).
+        resumes: Requests to the object store after the first.
+        restarts: Times the download started again from byte 0 because the object
+            changed (or the store ignored ``Range`` and the ETag differed).
+        ranges_ignored: Ranged requests the object store answered whole, with the
+            same ETag: the bytes held were received again and thrown away.
+    """
+
+    path: Path
+    size: int
+    sha256: str
+    etag: str | None
+    content_type: str | None
+    resumed: bool
+    resumes: int = 0
+    restarts: int = 0
+    ranges_ignored: int = 0
+
+
+class MediaStream:
+    """A recording's bytes as an async iterator, resumed on breaks (`Client.open_recording`).
+
+    Use it as an async context manager; iterate it once. ``size``, ``etag`` and
+    ``content_type`` are known once the first chunk has arrived.
+
+    Attributes:
+        size: The object's size in bytes, once the object store said it.
+        etag: The object's ETag.
+        content_type: The object's ``Content-Type``.
+        received: Bytes handed on so far.
+        resumes: Requests to the object store after the first.
+    """
+
+    def __init__(self, transfer: MediaTransfer) -> None:
+        self._transfer = transfer
+        self._chunks: AsyncIterator[bytes] | None = None
+
+    def __repr__(self) -> str:
+        return f"<MediaStream received={self.received} size={self.size}>"
+
+    @property
+    def size(self) -> int | None:
+        """The object's size in bytes, once known."""
+        return self._transfer.size
+
+    @property
+    def etag(self) -> str | None:
+        """The object's ETag, once known."""
+        return self._transfer.etag
+
+    @property
+    def content_type(self) -> str | None:
+        """The object's ``Content-Type``, once known."""
+        return self._transfer.content_type
+
+    @property
+    def received(self) -> int:
+        """Bytes handed on so far."""
+        return self._transfer.offset
+
+    @property
+    def resumes(self) -> int:
+        """Requests to the object store after the first."""
+        return self._transfer.resumes
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        if self._chunks is not None:
+            raise RuntimeError("a MediaStream is iterated once")
+        self._chunks = self._transfer.chunks()
+        return self._chunks
+
+    async def aclose(self) -> None:
+        """Stop reading and release the connection and the media slot. Idempotent."""
+        chunks = self._chunks
+        if chunks is not None and hasattr(chunks, "aclose"):
+            await chunks.aclose()
