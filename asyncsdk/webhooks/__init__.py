@@ -3,7 +3,9 @@
 Verification and parsing (`verify_signature`, `parse_event`, `CallEvent`) use only the
 standard library and msgspec, so they work in any framework. Above them:
 `webhook_handler` / `webhook_app`, a receiver for aiohttp.web that acknowledges an event
-only once it is handed on, and `enrich_events`, which turns events into full calls::
+only once it is handed on, and `enrich_events`, which turns events into full calls.
+Across processes, `RedisStreamSink` is the receivers' sink and `enrich_stream` the
+workers' loop (Redis Streams, a consumer group)::
 
     queue: asyncio.Queue[CallEvent] = asyncio.Queue(maxsize=1000)
     app = webhook_app(signing_key, queue, path="/bird/voice")
@@ -42,6 +44,17 @@ from asyncsdk.webhooks._signature import (
     parse_timestamp,
     verify_signature,
 )
+from asyncsdk.webhooks._stream import (
+    DEFAULT_STREAM,
+    DEFAULT_STREAM_MAXLEN,
+    ENTRY_VERSION,
+    RedisStreamSink,
+    StreamError,
+    StreamFullError,
+    StreamSinkStats,
+    StreamUnavailableError,
+    decode_entry,
+)
 
 __all__ = [
     "DEFAULT_DEDUPE_ENTRIES",
@@ -50,7 +63,10 @@ __all__ = [
     "DEFAULT_MAX_BODY",
     "DEFAULT_REMEMBER",
     "DEFAULT_RETRY_AFTER",
+    "DEFAULT_STREAM",
+    "DEFAULT_STREAM_MAXLEN",
     "DEFAULT_TOLERANCE",
+    "ENTRY_VERSION",
     "RECEIVER",
     "REQUEST_ID_HEADER",
     "SIGNATURE_HEADER",
@@ -64,11 +80,17 @@ __all__ = [
     "InvalidSignatureError",
     "MissingHeaderError",
     "ReceiverStats",
+    "RedisStreamSink",
     "SeenDeliveries",
     "StaleTimestampError",
+    "StreamError",
+    "StreamFullError",
+    "StreamSinkStats",
+    "StreamUnavailableError",
     "WebhookError",
     "WebhookReceiver",
     "compute_signature",
+    "decode_entry",
     "enrich_events",
     "parse_event",
     "parse_timestamp",
