@@ -44,6 +44,7 @@ from asyncsdk.webhooks._signature import (
     parse_timestamp,
     verify_signature,
 )
+from asyncsdk.webhooks._store import SQLiteCallStore, StreamResult
 from asyncsdk.webhooks._stream import (
     DEFAULT_STREAM,
     DEFAULT_STREAM_MAXLEN,
@@ -55,12 +56,23 @@ from asyncsdk.webhooks._stream import (
     StreamUnavailableError,
     decode_entry,
 )
+from asyncsdk.webhooks._trim import trim_acknowledged
+from asyncsdk.webhooks._workers import (
+    DEFAULT_MAX_DELIVERIES,
+    DEFAULT_MIN_IDLE,
+    StreamStore,
+    StreamWorker,
+    StreamWorkerStats,
+    enrich_stream,
+)
 
 __all__ = [
     "DEFAULT_DEDUPE_ENTRIES",
     "DEFAULT_DEDUPE_TTL",
     "DEFAULT_HAND_OFF_TIMEOUT",
     "DEFAULT_MAX_BODY",
+    "DEFAULT_MAX_DELIVERIES",
+    "DEFAULT_MIN_IDLE",
     "DEFAULT_REMEMBER",
     "DEFAULT_RETRY_AFTER",
     "DEFAULT_STREAM",
@@ -81,19 +93,26 @@ __all__ = [
     "MissingHeaderError",
     "ReceiverStats",
     "RedisStreamSink",
+    "SQLiteCallStore",
     "SeenDeliveries",
     "StaleTimestampError",
     "StreamError",
     "StreamFullError",
+    "StreamResult",
     "StreamSinkStats",
+    "StreamStore",
     "StreamUnavailableError",
+    "StreamWorker",
+    "StreamWorkerStats",
     "WebhookError",
     "WebhookReceiver",
     "compute_signature",
     "decode_entry",
     "enrich_events",
+    "enrich_stream",
     "parse_event",
     "parse_timestamp",
+    "trim_acknowledged",
     "verify_signature",
     "webhook_app",
     "webhook_handler",
