@@ -44,7 +44,7 @@ from asyncsdk.webhooks._signature import (
     parse_timestamp,
     verify_signature,
 )
-from asyncsdk.webhooks._store import SQLiteCallStore, StreamResult
+from asyncsdk.webhooks._store import SQLiteCallStore, StreamResult, StreamStore
 from asyncsdk.webhooks._stream import (
     DEFAULT_STREAM,
     DEFAULT_STREAM_MAXLEN,
@@ -57,14 +57,13 @@ from asyncsdk.webhooks._stream import (
     decode_entry,
 )
 from asyncsdk.webhooks._trim import trim_acknowledged
-from asyncsdk.webhooks._workers import (
+from asyncsdk.webhooks._worker import (
     DEFAULT_MAX_DELIVERIES,
     DEFAULT_MIN_IDLE,
-    StreamStore,
     StreamWorker,
     StreamWorkerStats,
-    enrich_stream,
 )
+from asyncsdk.webhooks._workers import enrich_stream
 
 __all__ = [
     "DEFAULT_DEDUPE_ENTRIES",

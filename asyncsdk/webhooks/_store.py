@@ -40,12 +40,20 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final, TypeVar
+from typing import Final, Protocol, TypeVar, runtime_checkable
 
 from asyncsdk.models import Call
 from asyncsdk.webhooks._events import CallEvent
 
-__all__ = ["UPSERT", "Row", "SQLiteCallStore", "StreamResult", "row", "state_rank"]
+__all__ = [
+    "UPSERT",
+    "Row",
+    "SQLiteCallStore",
+    "StreamResult",
+    "StreamStore",
+    "row",
+    "state_rank",
+]
 
 _T = TypeVar("_T")
 
@@ -138,6 +146,24 @@ class StreamResult:
     entry_id: str
     event: CallEvent
     call: Call | None
+
+
+@runtime_checkable
+class StreamStore(Protocol):
+    """Where `enrich_stream` commits: idempotent, and knows which entries it committed.
+
+    `SQLiteCallStore` is one. A store of your own must commit each batch atomically
+    (the rows and the entry ids together) and never move a call back to an older
+    state, so replays are harmless.
+    """
+
+    async def committed(self, stream: str, entry_ids: Sequence[str]) -> set[str]:
+        """Return which of ``entry_ids`` of ``stream`` were committed already."""
+        ...
+
+    async def commit(self, stream: str, results: Sequence[StreamResult]) -> None:
+        """Commit ``results`` (rows and entry ids) in one transaction."""
+        ...
 
 
 class SQLiteCallStore:
