@@ -50,8 +50,10 @@ def add_api_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def client_from_args(args: argparse.Namespace) -> asyncsdk.Client:
-    """Build the client the options describe.
+def client_from_args(
+    args: argparse.Namespace, *, limiter: asyncsdk.RateLimiter | None = None
+) -> asyncsdk.Client:
+    """Build the client the options describe (with ``limiter``, it sets the rate instead).
 
     Raises:
         UsageError: No credential, or a setting the client refuses.
@@ -65,7 +67,8 @@ def client_from_args(args: argparse.Namespace) -> asyncsdk.Client:
         return asyncsdk.Client(
             access_key=access_key,
             base_url=args.base_url,
-            rate_limit=args.rate_limit,
+            rate_limit=args.rate_limit if limiter is None else None,
+            limiter=limiter,
             max_retries=args.max_retries,
         )
     except asyncsdk.ConfigurationError as exc:
