@@ -559,6 +559,7 @@ TESTED = {
     "list_then_fetch.py",
     "own_session.py",
     "quickstart.py",
+    "streams_pipeline.py",
     "testing_faults.py",
     "testing_pytest.py",
     "testing_scripted.py",
