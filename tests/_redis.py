@@ -2,10 +2,11 @@
 
 Persistence is off (``--save ''``, ``--appendonly no``), so nothing is written to disk
 and a restart starts empty, like a crashed cache; ``aof=True`` turns the append-only
-file on (``appendfsync always``), kept across `stop` and `start`. When ``redis-server`` is missing the
-Redis tests are skipped with a reason in the summary, unless ``ASYNCSDK_REQUIRE_REDIS=1``
-(set by ``.ci/run``), which makes the missing server a failure. ``make test`` installs
-Debian's ``redis-server`` first when it runs as root.
+file on (``appendfsync always``), kept across `stop` and `start`. When
+``redis-server`` is missing the Redis tests are skipped with a reason in the summary,
+unless ``ASYNCSDK_REQUIRE_REDIS=1`` (set by ``.ci/run``), which makes the missing
+server a failure. ``make test`` installs Debian's ``redis-server`` first when it runs
+as root.
 """
 
 from __future__ import annotations
