@@ -12,9 +12,10 @@ Imports: redis and the standard library.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-import redis.asyncio as aioredis
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
 
 __all__ = ["MAX_REASON", "ConsumerGroup", "Entries", "failure_reason"]
 
@@ -70,9 +71,11 @@ class ConsumerGroup:
 
     async def create(self) -> None:
         """Create the group from the stream's start (and the stream), unless it exists."""
+        from redis.exceptions import ResponseError
+
         try:
             await self.redis.xgroup_create(self.stream, self.group, id="0", mkstream=True)
-        except aioredis.ResponseError as exc:
+        except ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
 

@@ -43,16 +43,17 @@ import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import msgspec
-import redis.asyncio as aioredis
-import redis.exceptions
 
 from asyncsdk.errors import BirdError, ConfigurationError
 from asyncsdk.webhooks._dedupe import DEFAULT_DEDUPE_TTL
 from asyncsdk.webhooks._errors import InvalidEventError
 from asyncsdk.webhooks._events import CallEvent, parse_event
+
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
 
 __all__ = [
     "DEFAULT_STREAM",
@@ -63,8 +64,10 @@ __all__ = [
     "StreamFullError",
     "StreamSinkStats",
     "StreamUnavailableError",
+    "check_seconds",
     "connect",
     "decode_entry",
+    "redis_client_class",
     "redis_failures",
 ]
 
@@ -129,8 +132,24 @@ class StreamFullError(StreamError):
     """The stream holds ``maxlen`` entries: the workers are behind; the receiver answers 503."""
 
 
-#: The exceptions of redis-py that mean Redis did not (or may not have) done the command.
-redis_failures: Final = (redis.exceptions.RedisError, OSError, TimeoutError)
+def redis_client_class() -> type[aioredis.Redis]:
+    """Return redis-py's `redis.asyncio.Redis`, imported on first use (an optional extra).
+
+    Raises:
+        ImportError: redis-py is not installed; says what to install.
+    """
+    try:
+        import redis.asyncio
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError("Redis Streams need redis-py: pip install 'asyncsdk[redis]'") from exc
+    return redis.asyncio.Redis
+
+
+def redis_failures() -> tuple[type[BaseException], ...]:
+    """Return the exceptions that mean Redis did not (or may not have) done a command."""
+    import redis.exceptions
+
+    return (redis.exceptions.RedisError, OSError, TimeoutError)
 
 
 def connect(redis_or_url: str | aioredis.Redis, *, timeout: float) -> aioredis.Redis:
@@ -139,16 +158,16 @@ def connect(redis_or_url: str | aioredis.Redis, *, timeout: float) -> aioredis.R
     Raises:
         ConfigurationError: Not a URL or a `redis.asyncio.Redis`, or a bad timeout.
     """
-    if isinstance(redis_or_url, aioredis.Redis):
+    redis_class = redis_client_class()
+    if isinstance(redis_or_url, redis_class):
         return redis_or_url
     if not isinstance(redis_or_url, str) or "://" not in redis_or_url:
         raise ConfigurationError(
             "redis must be a redis.asyncio.Redis or a URL like 'redis://127.0.0.1:6379/0', "
             f"got {type(redis_or_url).__name__}"
         )
-    if not (isinstance(timeout, int | float) and math.isfinite(timeout) and timeout > 0):
-        raise ConfigurationError(f"timeout must be a positive number of seconds, got {timeout!r}")
-    client: aioredis.Redis = aioredis.Redis.from_url(
+    timeout = check_seconds("timeout", timeout)
+    client: aioredis.Redis = redis_class.from_url(
         redis_or_url, socket_timeout=timeout, socket_connect_timeout=timeout
     )
     return client
@@ -205,11 +224,12 @@ def decode_entry(fields: Mapping[bytes, bytes]) -> CallEvent:
         ) from None
 
 
-def _check_positive(name: str, value: float) -> float:
+def check_seconds(name: str, value: float) -> float:
+    """Return ``value`` as seconds, or raise `ConfigurationError` naming ``name``."""
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigurationError(f"{name} must be a number, got {type(value).__name__}")
+        raise ConfigurationError(f"{name} must be a number of seconds, got {value!r}")
     if not (math.isfinite(value) and value > 0):
-        raise ConfigurationError(f"{name} must be a finite number > 0, got {value!r}")
+        raise ConfigurationError(f"{name} must be a finite number of seconds > 0, got {value!r}")
     return float(value)
 
 
@@ -267,11 +287,11 @@ class RedisStreamSink:
             raise ConfigurationError(f"stream must be a key without braces, got {stream!r}")
         if isinstance(maxlen, bool) or not isinstance(maxlen, int) or maxlen < 0:
             raise ConfigurationError(f"maxlen must be an int >= 0 (0: no limit), got {maxlen!r}")
-        self._owns = not isinstance(redis, aioredis.Redis)
+        self._owns = not isinstance(redis, redis_client_class())
         self.redis = connect(redis, timeout=timeout)
         self.stream = stream
         self.maxlen = maxlen
-        self.ttl = _check_positive("ttl", ttl)
+        self.ttl = check_seconds("ttl", ttl)
         self._script = self.redis.register_script(_APPEND)
         self.stats = StreamSinkStats()
 
@@ -313,7 +333,7 @@ class RedisStreamSink:
         args = [int(self.ttl * 1000), self.maxlen, *entry_fields(event, traceparent)]
         try:
             outcome, detail = await self._script(keys=redis_keys, args=args)
-        except redis_failures as exc:
+        except redis_failures() as exc:
             self.stats.unavailable += 1
             raise StreamUnavailableError(
                 f"Redis did not store the event for stream {self.stream!r}: "

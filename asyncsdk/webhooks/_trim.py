@@ -15,9 +15,10 @@ Imports: redis and the standard library.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import redis.asyncio as aioredis
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
 
 __all__ = ["safe_bound", "trim_acknowledged"]
 

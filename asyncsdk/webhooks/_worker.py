@@ -30,7 +30,7 @@ When Redis fails, the worker logs it, waits (growing to `MAX_REDIS_BACKOFF` seco
 and tries again; a group lost with a Redis restart without persistence is created
 again. `StreamWorker.stop` stops reading and finishes what was read (fetch, commit,
 acknowledge). Several workers share the workspace's GET budget when their clients
-share a `asyncsdk.RedisRateLimiter`.
+share a `asyncsdk.redis_limiter.RedisRateLimiter`.
 
 Imports: redis, the standard library, the SDK's public API (``from asyncsdk import``),
 and the webhooks' `_enrich`, `_errors`, `_events`, `_group`, `_store`, `_stream` and
@@ -41,13 +41,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import uuid
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from typing import Final
-
-import redis.asyncio as aioredis
+from typing import TYPE_CHECKING, Final
 
 from asyncsdk import DEFAULT_CONCURRENCY, BirdError, Call, Client, ConfigurationError
 from asyncsdk.webhooks._enrich import enrich_events
@@ -58,11 +55,16 @@ from asyncsdk.webhooks._store import StreamResult, StreamStore
 from asyncsdk.webhooks._stream import (
     DEFAULT_REDIS_TIMEOUT,
     DEFAULT_STREAM,
+    check_seconds,
     connect,
     decode_entry,
+    redis_client_class,
     redis_failures,
 )
 from asyncsdk.webhooks._trim import trim_acknowledged
+
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
 
 __all__ = [
     "DEFAULT_MAX_DELIVERIES",
@@ -121,14 +123,6 @@ class _Held:
 _Ready = StreamResult | str
 
 
-def _check_seconds(name: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigurationError(f"{name} must be a number of seconds, got {value!r}")
-    if not (math.isfinite(value) and value > 0):
-        raise ConfigurationError(f"{name} must be a finite number of seconds > 0, got {value!r}")
-    return float(value)
-
-
 def _check_count(name: str, value: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigurationError(f"{name} must be an int >= 1, got {value!r}")
@@ -179,7 +173,7 @@ class StreamWorker:
                 f"store must have committed() and commit() (a StreamStore), got {store!r}"
             )
         self._client = client
-        self._owns = not isinstance(redis, aioredis.Redis)
+        self._owns = not isinstance(redis, redis_client_class())
         self.redis = connect(redis, timeout=max(DEFAULT_REDIS_TIMEOUT, block + 1.0))
         self.group, self.consumer, self.stream, self.store = group, consumer, stream, store
         self.workspace_id, self.channel_id = workspace_id, channel_id
@@ -187,9 +181,9 @@ class StreamWorker:
         self.concurrency = _check_count("concurrency", concurrency)
         self.batch = _check_count("batch", batch)
         self.max_deliveries = _check_count("max_deliveries", max_deliveries)
-        self.min_idle = _check_seconds("min_idle", min_idle)
-        self.claim_every = _check_seconds("claim_every", claim_every or self.min_idle / 2)
-        self.block = _check_seconds("block", block)
+        self.min_idle = check_seconds("min_idle", min_idle)
+        self.claim_every = check_seconds("claim_every", claim_every or self.min_idle / 2)
+        self.block = check_seconds("block", block)
         self.dead_letters = dead_letters or f"{{{stream}}}:dead"
         self.trim = trim
         self._names = (stream, group)
@@ -254,7 +248,7 @@ class StreamWorker:
         while True:
             try:
                 result = await call(*args)  # type: ignore[operator]
-            except redis_failures as exc:
+            except redis_failures() as exc:
                 self.stats.redis_errors += 1
                 self._redis_failures += 1
                 if "NOGROUP" in str(exc):  # Redis restarted empty: the group is gone

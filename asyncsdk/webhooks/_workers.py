@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection
-
-import redis.asyncio as aioredis
+from typing import TYPE_CHECKING
 
 from asyncsdk import DEFAULT_CONCURRENCY, Client
 from asyncsdk.webhooks._events import TERMINAL_STATUSES
 from asyncsdk.webhooks._store import StreamStore
 from asyncsdk.webhooks._stream import DEFAULT_STREAM
 from asyncsdk.webhooks._worker import DEFAULT_MAX_DELIVERIES, DEFAULT_MIN_IDLE, StreamWorker
+
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
 
 __all__ = ["enrich_stream"]
 
@@ -53,7 +55,7 @@ def enrich_stream(
 
     Args:
         client: The client to fetch with; give the clients of all workers one
-            `asyncsdk.RedisRateLimiter` to share the workspace's GET budget.
+            `asyncsdk.redis_limiter.RedisRateLimiter` to share the workspace's GET budget.
         redis: A `redis.asyncio.Redis` (not closed by the worker) or a URL.
         group: The consumer group (created from the stream's start if absent).
         consumer: This worker's name in the group, stable across its restarts (so a
