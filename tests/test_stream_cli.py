@@ -19,9 +19,10 @@ from asyncsdk.server import Dataset, EmbeddedServer, ServerConfig
 from asyncsdk.webhooks import TERMINAL_STATUSES, RedisStreamSink, decode_entry
 
 from ._redis import RedisServer, run_redis
-from ._streams import event_for, until
+from ._streams import until
 from ._support import free_port
 from ._webhooks import SIGNING_KEY, deliver, event_body
+from .test_webhooks_enrich import event_for
 
 ROOT = Path(__file__).resolve().parent.parent
 ACCESS_KEY = "stream-cli-access-key"
@@ -146,7 +147,7 @@ async def test_a_worker_on_sigterm_finishes_the_entries_it_read(
     for call_id in terminal:
         call = ds.call(call_id)
         assert call is not None
-        await sink(event_for(ds, call_id, call.status or "completed"))
+        await sink(event_for(slow_api, call_id, call.status or "completed"))
     await sink.aclose()
     await until(lambda: len(slow_api.requests) >= 1, "the first fetch (each takes 0.3 s)")
     proc.send_signal(signal.SIGTERM)  # while fetches are in flight

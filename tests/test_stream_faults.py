@@ -42,9 +42,10 @@ from asyncsdk.webhooks import (
 )
 
 from ._redis import RedisServer, redis_executable, run_redis
-from ._streams import event_for, until
+from ._streams import until
 from ._support import free_port
 from ._webhooks import SIGNING_KEY, deliver, event_body
+from .test_webhooks_enrich import event_for
 
 ROOT = Path(__file__).resolve().parent.parent
 ACCESS_KEY = "stream-faults-access-key"
@@ -211,7 +212,7 @@ async def test_workers_killed_between_fetch_and_commit_and_between_commit_and_xa
         lock.execute("BEGIN EXCLUSIVE")
         call = ds.call(first)
         assert call is not None
-        await sink(event_for(ds, first, call.status or "completed"))
+        await sink(event_for(api, first, call.status or "completed"))
         await until(lambda: gets(first) == 1, "worker a fetching the call")
         await _kill(a)
         lock.execute("ROLLBACK")
@@ -222,7 +223,7 @@ async def test_workers_killed_between_fetch_and_commit_and_between_commit_and_xa
         lock.execute("BEGIN EXCLUSIVE")
         call = ds.call(second)
         assert call is not None
-        await sink(event_for(ds, second, call.status or "completed"))
+        await sink(event_for(api, second, call.status or "completed"))
         await until(lambda: gets(second) == 1, "worker b fetching the second call")
         async with aioredis.Redis.from_url(redis_server.url) as r:
             await r.execute_command("CLIENT", "PAUSE", "60000", "WRITE")

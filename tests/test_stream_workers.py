@@ -24,7 +24,8 @@ from asyncsdk.webhooks import (
 )
 
 from ._redis import RedisServer, run_redis
-from ._streams import event_for, until
+from ._streams import until
+from .test_webhooks_enrich import event_for
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +51,7 @@ async def _fill(url: str, stream: str, server: EmbeddedServer, calls: int) -> in
         call = ds.call(call_id)
         assert call is not None
         for status in ("ringing", call.status or "completed"):
-            await sink(event_for(ds, call_id, status))
+            await sink(event_for(server, call_id, status))
             n += 1
     await sink.aclose()
     return n
@@ -115,7 +116,7 @@ async def test_an_entry_committed_but_not_acknowledged_is_acknowledged_without_a
     ds = server.dataset
     call_id = next(c for c in ds.call_ids if (ds.call(c) or c).status == "completed")  # type: ignore[union-attr]
     sink = RedisStreamSink(redis_server.url, stream=stream)
-    await sink(event_for(ds, call_id, "completed"))
+    await sink(event_for(server, call_id, "completed"))
     await sink.aclose()
     path = tmp_path / "calls.sqlite"
     hanging = _CommitsThenHangs(path)
@@ -157,9 +158,9 @@ async def test_a_call_that_always_404s_goes_to_the_dead_letters_with_the_reason(
     ds = server.dataset
     good = ds.call_ids[0]
     sink = RedisStreamSink(redis_server.url, stream=stream)
-    poison = event_for(ds, good, "completed", id=str(uuid.uuid4()))
+    poison = event_for(server, good, "completed", id=str(uuid.uuid4()))
     await sink(poison)
-    await sink(event_for(ds, good, "completed"))
+    await sink(event_for(server, good, "completed"))
     async with aioredis.Redis.from_url(redis_server.url) as r:
         await r.xadd(stream, {"v": "1", "event": b"{not json"})  # does not decode
         await r.xadd(stream, {"something": "else"})  # not ours
@@ -223,7 +224,7 @@ async def test_redis_restarted_empty_the_worker_waits_recreates_its_group_and_go
         await until(lambda: worker.stats.redis_errors > 0, "the worker to see Redis gone")
         own_redis.start()
         sink = RedisStreamSink(own_redis.url, stream=stream)
-        await sink(event_for(ds, ds.call_ids[5], "completed"))
+        await sink(event_for(server, ds.call_ids[5], "completed"))
         await sink.aclose()
         await until(lambda: worker.stats.acknowledged == 5, "the event after the restart")
         worker.stop()
