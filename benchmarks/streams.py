@@ -6,9 +6,11 @@ append-only file at ``appendfsync everysec``, ``asyncsdk listen --redis`` replic
 
 1. **throughput**: signed deliveries (signed before the clock starts) posted 64 at a
    time, alternately to 2 replicas while 3 workers drain the stream; events
-   acknowledged (2xx) per second. The baseline in the same run: one
-   ``asyncsdk listen --out`` process (the single-process pipeline: JSON Lines, fsync)
-   fed the same way.
+   acknowledged (2xx) per second, and the CPU the receiving side (replicas and Redis)
+   spent per event, which a loaded machine distorts less than the rate. The baseline
+   in the same run: one ``asyncsdk listen --out --enrich`` process (the single-process
+   pipeline: JSON Lines with fsync, enrichment in the same process, 50 GET/s) fed the
+   same way.
 2. **kills**: lifecycle events delivered by the embedded server (retrying as Bird
    does) through the example's balancer to 2 replicas and 3 workers; one replica and
    one worker SIGKILLed mid-run. Lost, doubled and wrong rows are counted (all must
@@ -181,7 +183,7 @@ async def _blast(deliveries: list[tuple[str, bytes, dict]], concurrency: int = 6
 
 
 async def throughput(events: int) -> dict[str, Any]:
-    """Events acknowledged per second: 2 replicas + 3 workers, and one ``listen --out``."""
+    """Events acknowledged per second: 2 replicas + 3 workers, and one ``listen --enrich``."""
     from asyncsdk.server import Dataset, EmbeddedServer, ServerConfig
 
     work = Path(tempfile.mkdtemp(prefix="asyncsdk-bench-streams-"))
@@ -229,16 +231,35 @@ async def throughput(events: int) -> dict[str, Any]:
                 for n in range(3)
             ]
             urls = [f"http://127.0.0.1:{p}/bird" for p in ports]
-            result["streams_2_receivers_3_workers"] = await _blast(_deliveries(urls, events, None))
+            deliveries = _deliveries(urls, events, None)
+            pids = [p.pid for p in procs] + [redis.pid]
+            before = [_cpu(pid) for pid in pids]
+            measured = await _blast(deliveries)
+            spent = [round(_cpu(pid) - b, 2) for pid, b in zip(pids, before, strict=True)]
+            measured["cpu_seconds"] = {
+                "receivers": sum(spent[:2]), "workers": sum(spent[2:5]), "redis": spent[5],
+            }  # fmt: skip
+            receiving = sum(spent[:2]) + spent[5]
+            measured["receiving_cpu_ms_per_event"] = round(receiving / events * 1000, 3)
+            result["streams_2_receivers_3_workers"] = measured
             await _stop(procs)
             port = _port()
             single = await _start(
                 "listen", "--out", str(work / "events.jsonl"), "--port", str(port),
-                "--path", "/bird", expect="listening", cwd=work,
+                "--path", "/bird", "--enrich", str(api.dataset.workspace_id),
+                "--db", str(work / "single.sqlite"), "--base-url", api.base_url,
+                "--rate-limit", "50", expect="listening", cwd=work,
             )  # fmt: skip
             url = f"http://127.0.0.1:{port}/bird"
-            result["baseline_listen_out_1_process"] = await _blast(_deliveries([url], events, None))
+            deliveries = _deliveries([url], events, None)
+            before_single = _cpu(single.pid)
+            measured = await _blast(deliveries)
+            spent_single = _cpu(single.pid) - before_single
+            measured["cpu_seconds"] = {"receiver": round(spent_single, 2)}
+            measured["receiving_cpu_ms_per_event"] = round(spent_single / events * 1000, 3)
+            result["baseline_listen_out_enrich_1_process"] = measured
             await _stop([single])
+        result["load_average_1min_after"] = round(os.getloadavg()[0], 1)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return result
