@@ -19,6 +19,7 @@ from asyncsdk.webhooks import (
     RedisStreamSink,
     SQLiteCallStore,
     StreamResult,
+    StreamUnavailableError,
     enrich_stream,
     trim_acknowledged,
 )
@@ -230,6 +231,29 @@ async def test_redis_restarted_empty_the_worker_waits_recreates_its_group_and_go
         worker.stop()
         await running
     assert not running.exception()
+
+
+async def test_a_worker_stopped_while_redis_is_down_ends_instead_of_waiting_for_it(
+    own_redis: RedisServer, server: EmbeddedServer, client: Client, tmp_path: Path
+) -> None:
+    async with SQLiteCallStore(tmp_path / "calls.sqlite") as store:
+        worker = enrich_stream(
+            client,
+            own_redis.url,
+            stream=_stream(),
+            group="g",
+            consumer="w",
+            store=store,
+            workspace_id=server.dataset.workspace_id,
+            block=0.05,
+        )
+        running = asyncio.create_task(worker.run())
+        await until(lambda: worker.stats.redis_errors == 0 and worker.held == 0, "a start")
+        own_redis.stop()
+        await until(lambda: worker.stats.redis_errors > 0, "the worker to see Redis gone")
+        worker.stop()
+        with pytest.raises(StreamUnavailableError, match="stay pending"):
+            await asyncio.wait_for(running, 60)
 
 
 @pytest.mark.parametrize(

@@ -32,6 +32,7 @@ from asyncsdk.webhooks import (
     DEFAULT_MIN_IDLE,
     DEFAULT_STREAM,
     SQLiteCallStore,
+    StreamError,
     StreamWorker,
     enrich_stream,
 )
@@ -164,6 +165,9 @@ async def run(args: argparse.Namespace) -> int:
                 await running
             except asyncio.CancelledError:
                 code = 130
+            except StreamError as exc:  # Redis failed while stopping: nothing lost
+                print(f"asyncsdk: error: enrich stopped: {exc}", file=sys.stderr)
+                code = 1
             except asyncsdk.RunStoppedError as exc:
                 print(f"asyncsdk: error: enrich stopped: {exc.reason}", file=sys.stderr)
                 code = 1

@@ -40,6 +40,7 @@ and the webhooks' `_enrich`, `_errors`, `_events`, `_group`, `_store`, `_stream`
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import Collection
@@ -55,6 +56,7 @@ from asyncsdk.webhooks._store import StreamResult, StreamStore
 from asyncsdk.webhooks._stream import (
     DEFAULT_REDIS_TIMEOUT,
     DEFAULT_STREAM,
+    StreamUnavailableError,
     check_seconds,
     connect,
     decode_entry,
@@ -214,6 +216,8 @@ class StreamWorker:
         """Work until `stop`; return the counters.
 
         Raises:
+            StreamUnavailableError: Redis failed while stopping (what was read and not
+                acknowledged stays pending, for another worker).
             RunStoppedError: The first fetches showed that none can succeed (the API
                 unreachable, the credential refused); the entries stay pending.
             Exception: The store's error when a commit fails (the entries stay pending).
@@ -244,7 +248,12 @@ class StreamWorker:
     # --- Redis -------------------------------------------------------------------
 
     async def _redis_call(self, call: object, *args: object) -> object:
-        """Run ``call(*args)`` against Redis until it works (or the worker stops)."""
+        """Run ``call(*args)`` against Redis until it works.
+
+        Raises:
+            StreamUnavailableError: It failed while the worker was stopping: a stop
+                must not wait for Redis to come back.
+        """
         while True:
             try:
                 result = await call(*args)  # type: ignore[operator]
@@ -257,6 +266,12 @@ class StreamWorker:
                     )
                     await self._redis_call(self._group.create)
                     continue
+                if self._stopping.is_set():  # stopping: what is not acknowledged stays pending
+                    raise StreamUnavailableError(
+                        f"Redis failed while the worker was stopping ({type(exc).__name__}: "
+                        f"{exc}); the entries not acknowledged stay pending",
+                        stream=self.stream,
+                    ) from exc
                 pause = redis_backoff(self._redis_failures)
                 logger.warning(
                     "stream %s: Redis failed (%s: %s); trying again in %.1fs",
@@ -265,7 +280,8 @@ class StreamWorker:
                     exc,
                     pause,
                 )
-                await asyncio.sleep(pause)
+                with contextlib.suppress(TimeoutError):  # a stop ends the wait
+                    await asyncio.wait_for(self._stopping.wait(), pause)
                 continue
             self._redis_failures = 0
             return result
