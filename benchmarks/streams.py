@@ -67,10 +67,14 @@ async def _start(*argv: str, expect: str, cwd: Path) -> asyncio.subprocess.Proce
     return proc
 
 
-async def _stop(procs: list[asyncio.subprocess.Process]) -> None:
+async def _stop(procs: list[asyncio.subprocess.Process], *, hurry: bool = False) -> None:
+    """SIGTERM (twice with ``hurry``: do not finish a backlog), then wait for the exit."""
     for proc in procs:
         if proc.returncode is None:
             proc.send_signal(signal.SIGTERM)
+            if hurry:
+                await asyncio.sleep(0.2)
+                proc.send_signal(signal.SIGTERM)
     for proc in procs:
         try:
             await asyncio.wait_for(proc.wait(), 120)
@@ -258,7 +262,7 @@ async def throughput(events: int) -> dict[str, Any]:
             measured["cpu_seconds"] = {"receiver": round(spent_single, 2)}
             measured["receiving_cpu_ms_per_event"] = round(spent_single / events * 1000, 3)
             result["baseline_listen_out_enrich_1_process"] = measured
-            await _stop([single])
+            await _stop([single], hurry=True)  # its enrichment backlog is not measured
         result["load_average_1min_after"] = round(os.getloadavg()[0], 1)
     finally:
         shutil.rmtree(work, ignore_errors=True)
