@@ -289,3 +289,40 @@ def test_bad_settings_say_what_to_pass(kwargs: dict[str, object], message: str) 
 def test_a_redis_that_is_not_a_url_is_refused() -> None:
     with pytest.raises(ConfigurationError, match="URL"):
         RedisStreamSink("127.0.0.1:6379")
+
+
+async def test_concurrent_appends_go_out_together_and_each_gets_its_own_answer(
+    redis_server: RedisServer,
+) -> None:
+    from asyncsdk.webhooks._batching import ScriptBatcher
+
+    async with aioredis.Redis.from_url(redis_server.url) as r:
+        script = r.register_script(
+            "if ARGV[1] == 'bad' then return redis.error_reply('refused') end return ARGV[1]"
+        )
+        batcher = ScriptBatcher(r, script, max_batch=4)
+        names = [f"n{i}" for i in range(10)]
+        calls = [batcher([], [name]) for name in names[:5]]
+        calls.append(batcher([], ["bad"]))
+        calls += [batcher([], [name]) for name in names[5:]]
+        gone = asyncio.ensure_future(batcher([], ["cancelled"]))
+        await asyncio.sleep(0)
+        gone.cancel()
+        answers = await asyncio.gather(*calls, return_exceptions=True)
+        await batcher.aclose()
+    assert [a.decode() for a in answers[:5] if isinstance(a, bytes)] == names[:5]
+    assert isinstance(answers[5], aioredis.ResponseError)
+    assert [a.decode() for a in answers[6:] if isinstance(a, bytes)] == names[5:]
+
+
+async def test_two_hundred_deliveries_at_once_are_each_stored_once(
+    redis_server: RedisServer,
+) -> None:
+    stream = _stream()
+    sink = RedisStreamSink(redis_server.url, stream=stream)
+    events = [parse_event(event_body(uuid.uuid4()), request_id=f"b{n}") for n in range(200)]
+    stored = await asyncio.gather(*(sink(e) for e in events), *(sink(e) for e in events[:50]))
+    assert stored == [None] * 250
+    assert (sink.stats.appended, sink.stats.duplicates) == (200, 50)
+    assert len(await _entries(redis_server.url, stream)) == 200
+    await sink.aclose()

@@ -30,10 +30,11 @@ context for the worker to continue; the receiver leaves it out for now).
 
 redis-py's `redis.asyncio.Redis` and its ``register_script`` (``EVALSHA``, reloaded
 after ``NOSCRIPT``) are used as they are; the script is ours because no library
-offers a deduplicated append.
+offers a deduplicated append. Concurrent deliveries' appends go out together, one
+pipeline per round trip (`asyncsdk.webhooks._batching`).
 
-Imports: redis, msgspec, the standard library, `asyncsdk.errors` and the webhooks'
-`_dedupe` (its default ttl), `_errors` and `_events`.
+Imports: redis (when used), msgspec, the standard library, `asyncsdk.errors` and the
+webhooks' `_batching`, `_dedupe` (its default ttl), `_errors` and `_events`.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from typing import TYPE_CHECKING, Final
 import msgspec
 
 from asyncsdk.errors import BirdError, ConfigurationError
+from asyncsdk.webhooks._batching import ScriptBatcher
 from asyncsdk.webhooks._dedupe import DEFAULT_DEDUPE_TTL
 from asyncsdk.webhooks._errors import InvalidEventError
 from asyncsdk.webhooks._events import CallEvent, parse_event
@@ -292,7 +294,7 @@ class RedisStreamSink:
         self.stream = stream
         self.maxlen = maxlen
         self.ttl = check_seconds("ttl", ttl)
-        self._script = self.redis.register_script(_APPEND)
+        self._append = ScriptBatcher(self.redis, self.redis.register_script(_APPEND))
         self.stats = StreamSinkStats()
 
     def __repr__(self) -> str:
@@ -332,7 +334,7 @@ class RedisStreamSink:
         ]
         args = [int(self.ttl * 1000), self.maxlen, *entry_fields(event, traceparent)]
         try:
-            outcome, detail = await self._script(keys=redis_keys, args=args)
+            outcome, detail = await self._append(redis_keys, args)
         except redis_failures() as exc:
             self.stats.unavailable += 1
             raise StreamUnavailableError(
@@ -355,5 +357,6 @@ class RedisStreamSink:
 
     async def aclose(self) -> None:
         """Close the Redis connections, if the sink made the client from a URL."""
+        await self._append.aclose()
         if self._owns:
             await self.redis.aclose()
