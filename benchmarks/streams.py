@@ -180,11 +180,12 @@ async def _blast(deliveries: list[tuple[str, bytes, dict]], concurrency: int = 6
 
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         await asyncio.gather(*(one(session) for _ in range(concurrency)))
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     return {"acknowledged": acknowledged, "seconds": round(elapsed, 2),
-            "per_second": round(acknowledged / elapsed), "answers": answers}  # fmt: skip
+            "per_second": round(acknowledged / elapsed), "answers": answers,
+            "sender_cpu_seconds": round(cpu, 2)}  # fmt: skip
 
 
 async def throughput(events: int) -> dict[str, Any]:
