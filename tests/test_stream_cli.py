@@ -160,3 +160,49 @@ async def test_a_worker_on_sigterm_finishes_the_entries_it_read(
     assert f"acknowledged {read} held 0" in summary
     async with aioredis.Redis.from_url(redis_server.url) as r:
         assert (await r.xpending(stream, "g"))["pending"] == 0
+
+
+def test_webhooks_and_the_command_line_import_without_redis_py() -> None:
+    """Redis is an optional extra: only building a stream sink or worker needs it."""
+    code = (
+        "import sys; sys.modules['redis'] = None\n"
+        "import asyncsdk.webhooks, asyncsdk.cli\n"
+        "try:\n"
+        "    asyncsdk.webhooks.RedisStreamSink('redis://127.0.0.1:1/0')\n"
+        "except ImportError as exc:\n"
+        "    print(exc)\n"
+    )
+    import subprocess
+
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "pip install 'asyncsdk[redis]'" in done.stdout
+
+
+async def test_a_second_sigterm_stops_a_worker_at_once_leaving_its_entries_pending(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    config = ServerConfig(access_keys=(ACCESS_KEY,), latency=30.0)  # fetches never finish
+    async with EmbeddedServer(config, dataset=Dataset(size=20, seed=4)) as api:
+        stream = f"cli:{uuid.uuid4().hex[:8]}"
+        ds = api.dataset
+        proc, first = await _start(
+            "enrich", "--redis", redis_server.url, "--stream", stream, "--group", "g",
+            "--consumer", "w", "--workspace", str(ds.workspace_id),
+            "--db", str(tmp_path / "calls.sqlite"), "--base-url", api.base_url, "--no-progress",
+        )  # fmt: skip
+        assert first.startswith("enriching stream")
+        sink = RedisStreamSink(redis_server.url, stream=stream)
+        call_id = next(c for c in ds.call_ids if (ds.call(c) or c).status in TERMINAL_STATUSES)  # type: ignore[union-attr]
+        await sink(event_for(api, call_id, "completed"))
+        await sink.aclose()
+        await until(lambda: len(api.requests) >= 1, "the fetch to start")
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)  # do not wait for the fetch
+        _, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 130, err
+    async with aioredis.Redis.from_url(redis_server.url) as r:
+        assert (await r.xpending(stream, "g"))["pending"] == 1  # for another worker
