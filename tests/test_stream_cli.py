@@ -150,6 +150,11 @@ async def test_a_worker_on_sigterm_finishes_the_entries_it_read(
         await sink(event_for(slow_api, call_id, call.status or "completed"))
     await sink.aclose()
     await until(lambda: len(slow_api.requests) >= 1, "the first fetch (each takes 0.3 s)")
+    async with aioredis.Redis.from_url(redis_server.url) as r:
+        # The fetch took its grant from the limit the workers share in Redis (whose key
+        # expires about a second after its last grant).
+        limit_keys = await r.keys("asyncsdk:ratelimit:*")
+        assert limit_keys or (await r.info("stats"))["expired_keys"] > 0
     proc.send_signal(signal.SIGTERM)  # while fetches are in flight
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 0, err
