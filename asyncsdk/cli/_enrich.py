@@ -105,15 +105,15 @@ async def run(args: argparse.Namespace) -> int:
     """Enrich until SIGINT or SIGTERM; finish what was read; print a summary."""
     _check(args)
     consumer = args.consumer or f"{socket.gethostname()}-{os.getpid()}"
-    access_key = args.access_key or os.environ.get("BIRD_ACCESS_KEY") or ""
+    access_key = args.access_key or os.environ.get("BIRD_ACCESS_KEY")
+    if not access_key:
+        raise UsageError("no credentials: set BIRD_ACCESS_KEY or pass --access-key")
     from asyncsdk.redis_limiter import RedisRateLimiter  # redis-py: an optional extra
 
     try:
+        # Keyed by a hash of the credential: every worker using it shares one limit.
         limiter = RedisRateLimiter(
-            args.redis,
-            rate=args.rate_limit or DEFAULT_SHARED_RATE,
-            credential=access_key or None,
-            key=None if access_key else "asyncsdk-enrich",
+            args.redis, rate=args.rate_limit or DEFAULT_SHARED_RATE, credential=access_key
         )
     except asyncsdk.ConfigurationError as exc:
         raise UsageError(str(exc)) from exc
@@ -133,19 +133,18 @@ async def run(args: argparse.Namespace) -> int:
         max_deliveries=args.max_deliveries,
     )
     running: asyncio.Task[object] | None = None
+    signals = 0
 
     def on_signal() -> None:
-        if running is None:
-            return
-        if not stopping[0]:
-            stopping[0] = True
+        nonlocal signals
+        signals += 1
+        if signals == 1:
             print("enrich: stopping: finishing the entries read (again to stop now)",
                   file=sys.stderr, flush=True)  # fmt: skip
             worker.stop()
-        else:
+        elif running is not None:
             running.cancel()
 
-    stopping = [False]
     uninstall = on_stop_signals(on_signal)
     progress: asyncio.Task[None] | None = None
     code = 0
