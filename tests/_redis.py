@@ -1,10 +1,12 @@
 """A real ``redis-server`` for the tests: started from PATH on a free loopback port.
 
 Persistence is off (``--save ''``, ``--appendonly no``), so nothing is written to disk
-and a restart starts empty, like a crashed cache. When ``redis-server`` is missing the
-Redis tests are skipped with a reason in the summary, unless ``ASYNCSDK_REQUIRE_REDIS=1``
-(set by ``.ci/run``), which makes the missing server a failure. ``make test`` installs
-Debian's ``redis-server`` first when it runs as root.
+and a restart starts empty, like a crashed cache; ``aof=True`` turns the append-only
+file on (``appendfsync always``), kept across `stop` and `start`. When
+``redis-server`` is missing the Redis tests are skipped with a reason in the summary,
+unless ``ASYNCSDK_REQUIRE_REDIS=1`` (set by ``.ci/run``), which makes the missing
+server a failure. ``make test`` installs Debian's ``redis-server`` first when it runs
+as root.
 """
 
 from __future__ import annotations
@@ -44,8 +46,10 @@ def _ping(port: int) -> bool:
 class RedisServer:
     """One ``redis-server`` on ``127.0.0.1:port``; `stop` then `start` keeps the port."""
 
-    def __init__(self, executable: str, port: int | None = None) -> None:
+    def __init__(self, executable: str, port: int | None = None, *, aof: bool = False) -> None:
         self.executable = executable
+        #: With the append-only file on, fsynced at every write (``appendfsync always``).
+        self.aof = aof
         self.port = port or free_port()
         self._proc: subprocess.Popen[bytes] | None = None
         self._dir = tempfile.mkdtemp(prefix="asyncsdk-redis-")
@@ -70,7 +74,7 @@ class RedisServer:
                 "--save",
                 "",
                 "--appendonly",
-                "no",
+                *(("yes", "--appendfsync", "always") if self.aof else ("no",)),
                 "--dir",
                 self._dir,
                 "--loglevel",

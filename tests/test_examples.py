@@ -568,6 +568,7 @@ TESTED = {
     "recordings_archive.py",
     "recordings_stream.py",
     "recordings_transcripts.py",
+    "streams_pipeline.py",
     "testing_faults.py",
     "testing_pytest.py",
     "testing_recordings.py",

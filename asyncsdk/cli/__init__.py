@@ -44,7 +44,7 @@ from asyncsdk.server import (
     webhook_config_from_args,
 )
 
-from . import _demo, _export, _fetch, _listen, _recordings
+from . import _demo, _enrich, _export, _fetch, _listen, _recordings
 from ._common import UsageError
 
 __all__ = ["main"]
@@ -112,6 +112,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _listen.add_arguments(listen)
     listen.set_defaults(handler=_listen.run)
+
+    enrich = commands.add_parser(
+        "enrich", help="enrich a Redis stream's call events into SQLite (one worker of a group)"
+    )
+    _enrich.add_arguments(enrich)
+    enrich.set_defaults(handler=_enrich.run)
 
     demo = commands.add_parser("demo", help="bulk-fetch from a local rate-limited server")
     _demo.add_arguments(demo)

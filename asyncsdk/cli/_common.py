@@ -51,8 +51,13 @@ def add_api_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def client_from_args(args: argparse.Namespace, **options: Any) -> asyncsdk.Client:
-    """Build the client the options describe (``options``: more `Client` arguments).
+def client_from_args(
+    args: argparse.Namespace, *, limiter: asyncsdk.RateLimiter | None = None, **options: Any
+) -> asyncsdk.Client:
+    """Build the client the options describe.
+
+    With ``limiter``, the limiter sets the rate instead of ``--rate-limit``;
+    ``options`` are more `Client` arguments.
 
     Raises:
         UsageError: No credential, or a setting the client refuses.
@@ -66,7 +71,8 @@ def client_from_args(args: argparse.Namespace, **options: Any) -> asyncsdk.Clien
         return asyncsdk.Client(
             access_key=access_key,
             base_url=args.base_url,
-            rate_limit=args.rate_limit,
+            rate_limit=args.rate_limit if limiter is None else None,
+            limiter=limiter,
             max_retries=args.max_retries,
             **options,
         )

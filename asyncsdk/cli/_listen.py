@@ -1,10 +1,11 @@
 """``asyncsdk listen``: the command around `Listener` (options, signals, summary).
 
 The pipeline itself, how it keeps every event and catches up on start, is described
-in `asyncsdk.cli._listener`.
+in `asyncsdk.cli._listener`. With ``--redis URL`` the command runs a receiver replica
+instead (`asyncsdk.cli._replica`): events go to a Redis stream, for ``asyncsdk enrich``.
 
 Imports: the SDK's public API, the listener's modules (`_listener`, `_catchup`),
-`_common` and the standard library.
+`_replica`, `_common` and the standard library.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import argparse
 import asyncio
 import contextlib
 import os
-import signal
 import sys
 import uuid
 from pathlib import Path
@@ -28,6 +28,7 @@ from ._listener import (
     ListenOptions,
     StageFailure,
 )
+from ._replica import add_replica_arguments, on_stop_signals, report_lines, run_replica
 
 __all__ = [
     "ListenOptions",
@@ -53,10 +54,7 @@ HURRYING = "listen: stopping now: what is left is in {out}, and the next start a
 
 async def report_progress(listener: Listener, stream: TextIO, interval: float) -> None:
     """Write ``listener``'s progress line every ``interval`` seconds until cancelled."""
-    while True:
-        await asyncio.sleep(interval)
-        stream.write(f"listen: {listener.progress_line()}\n")
-        stream.flush()
+    await report_lines("listen", listener.progress_line, stream, interval)
 
 
 # --- the command --------------------------------------------------------------------
@@ -77,7 +75,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"the subscription's signing key, repeatable during a rotation (default: "
         f"${ENV_SIGNING_KEY}); prefer the variable, command lines are visible to others",
     )
-    parser.add_argument("--out", required=True, type=Path, help="JSON Lines file of events")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="JSON Lines file of events (without --redis)"
+    )
     parser.add_argument(
         "--enrich",
         metavar="WORKSPACE",
@@ -109,7 +109,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="events accepted ahead of processing; beyond, 503 (%(default)s)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress lines")
+    add_replica_arguments(parser)
     add_api_arguments(parser)
+
+
+def signing_keys(args: argparse.Namespace) -> tuple[str, ...]:
+    """Return the signing keys (``--signing-key``, else the variable).
+
+    Raises:
+        UsageError: None given.
+    """
+    keys = tuple(args.signing_keys or ())
+    if not keys and os.environ.get(ENV_SIGNING_KEY):
+        keys = (os.environ[ENV_SIGNING_KEY],)
+    if not keys or not all(keys):
+        raise UsageError(f"no signing key: set {ENV_SIGNING_KEY} or pass --signing-key")
+    return keys
 
 
 def options_from_args(args: argparse.Namespace) -> ListenOptions:
@@ -118,11 +133,9 @@ def options_from_args(args: argparse.Namespace) -> ListenOptions:
     Raises:
         UsageError: No signing key, or an option out of range.
     """
-    keys = tuple(args.signing_keys or ())
-    if not keys and os.environ.get(ENV_SIGNING_KEY):
-        keys = (os.environ[ENV_SIGNING_KEY],)
-    if not keys or not all(keys):
-        raise UsageError(f"no signing key: set {ENV_SIGNING_KEY} or pass --signing-key")
+    keys = signing_keys(args)
+    if args.out is None:
+        raise UsageError("--out FILE is needed (or --redis URL, to run a replica)")
     if args.queue_size < 1:
         raise UsageError(f"--queue-size must be at least 1, got {args.queue_size}")
     if not 0 <= args.port <= 65535:
@@ -155,6 +168,8 @@ def options_from_args(args: argparse.Namespace) -> ListenOptions:
 
 async def run(args: argparse.Namespace) -> int:
     """Listen until SIGINT or SIGTERM; finish what was accepted; print a summary."""
+    if args.redis is not None:
+        return await run_replica(args, signing_keys(args))
     options = options_from_args(args)
     client = client_from_args(args) if options.workspace is not None else None
     try:
@@ -171,12 +186,7 @@ async def run(args: argparse.Namespace) -> int:
             print(HURRYING.format(out=options.out), file=sys.stderr, flush=True)
             listener.hurry()
 
-    loop = asyncio.get_running_loop()
-    installed: list[signal.Signals] = []
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(signum, on_signal)
-            installed.append(signum)
+    uninstall = on_stop_signals(on_signal)
     progress: asyncio.Task[None] | None = None
     try:
         async with contextlib.AsyncExitStack() as stack:
@@ -201,8 +211,7 @@ async def run(args: argparse.Namespace) -> int:
     finally:
         if progress is not None:
             progress.cancel()
-        for signum in installed:
-            loop.remove_signal_handler(signum)
+        uninstall()
     print(summary(listener), flush=True)
     if listener.failure is not None:
         kept = f"every event acknowledged is in {options.out}"

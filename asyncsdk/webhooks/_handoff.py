@@ -1,11 +1,15 @@
 """Handing an accepted event to the sink: a queue at once, or a callable in bounded time.
 
 A sink is an `asyncio.Queue` (``put_nowait``: full means refused, never a wait) or an
-async callable. A callable runs as its own task, awaited for ``timeout`` seconds at
-most, so the wait is bounded even for a sink that ignores its cancellation; whatever
-it does wrong (raise when called or when awaited, return something not awaitable,
-take other arguments, not return in time) is a refusal, never an exception to the
-receiver, and is logged through the receiver's throttled warnings. A sink given up on
+async callable. A callable that also has ``store_delivery(event, keys)`` (a
+`DeliverySink`, such as `RedisStreamSink`) is given the delivery's dedupe keys too
+(its request id and signature), so it can dedupe where it stores.
+
+A callable runs as its own task, awaited for ``timeout`` seconds at most, so the wait
+is bounded even for a sink that ignores its cancellation; whatever it does wrong
+(raise when called or when awaited, return something not awaitable, take other
+arguments, not return in time) is a refusal, never an exception to the receiver, and
+is logged through the receiver's throttled warnings. A sink given up on
 is cancelled and kept referenced until it ends; while `MAX_ABANDONED` of them have not
 ended (a sink that ignores its cancellation), events are refused without calling it.
 
@@ -15,16 +19,23 @@ Imports: the standard library, `asyncsdk.errors` and the webhooks' `_events`.
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import logging
 import math
 from collections.abc import Awaitable, Callable
-from typing import Final
+from typing import Final, Protocol, runtime_checkable
 
 from asyncsdk.errors import ConfigurationError
 from asyncsdk.webhooks._events import CallEvent
 
-__all__ = ["DEFAULT_HAND_OFF_TIMEOUT", "EventSink", "HandOff", "check_hand_off_timeout"]
+__all__ = [
+    "DEFAULT_HAND_OFF_TIMEOUT",
+    "DeliverySink",
+    "EventSink",
+    "HandOff",
+    "check_hand_off_timeout",
+]
 
 logger: Final = logging.getLogger("asyncsdk")
 
@@ -37,6 +48,16 @@ EventSink = (
     | asyncio.Queue[CallEvent | None]
     | Callable[[CallEvent], Awaitable[object]]
 )
+
+
+@runtime_checkable
+class DeliverySink(Protocol):
+    """A sink that dedupes where it stores: given each delivery's keys with its event."""
+
+    async def store_delivery(self, event: CallEvent, keys: tuple[str, ...]) -> bool:
+        """Store ``event`` unless one of ``keys`` was stored; return whether it was new."""
+        ...
+
 
 #: ``warn(kind, message, *args)``: a warning, throttled per kind by the receiver.
 Warn = Callable[..., None]
@@ -57,6 +78,11 @@ def check_hand_off_timeout(value: float) -> float:
             f"hand_off_timeout must be a finite number of seconds > 0, got {value!r}"
         )
     return float(value)
+
+
+async def _store(sink: DeliverySink, keys: tuple[str, ...], event: CallEvent) -> bool:
+    """Give ``event`` and its delivery's ``keys`` to a `DeliverySink`."""
+    return await sink.store_delivery(event, keys)
 
 
 async def _take(call: Callable[[CallEvent], Awaitable[object]], event: CallEvent) -> object:
@@ -88,7 +114,7 @@ class HandOff:
         TypeError: ``sink`` is neither a queue nor callable.
     """
 
-    __slots__ = ("_abandoned", "_call", "_queue", "_warn", "timeout")
+    __slots__ = ("_abandoned", "_call", "_delivery", "_queue", "_warn", "timeout")
 
     def __init__(self, sink: EventSink, timeout: float, warn: Warn) -> None:
         if isinstance(sink, asyncio.Queue):
@@ -100,13 +126,14 @@ class HandOff:
             raise TypeError(
                 f"sink must be an asyncio.Queue or an async callable, got {type(sink).__name__}"
             )
+        self._delivery: DeliverySink | None = sink if isinstance(sink, DeliverySink) else None
         self.timeout = timeout
         self._warn = warn
         # Sinks given up on after the timeout, cancelled, kept until they end.
         self._abandoned: set[asyncio.Future[object]] = set()
 
-    async def __call__(self, event: CallEvent) -> bool:
-        """Give ``event`` to the sink; return whether it took it."""
+    async def __call__(self, event: CallEvent, keys: tuple[str, ...] = ()) -> bool:
+        """Give ``event`` (with its dedupe ``keys``) to the sink; return whether it took it."""
         if self._queue is not None:
             return self._put(self._queue, event)
         assert self._call is not None
@@ -122,7 +149,10 @@ class HandOff:
         taking: asyncio.Future[object] | None = None
         try:
             # Even a call that raises at once ends the task with its error.
-            taking = asyncio.ensure_future(_take(self._call, event))
+            call: Callable[[CallEvent], Awaitable[object]] = self._call
+            if self._delivery is not None and keys:
+                call = functools.partial(_store, self._delivery, keys)
+            taking = asyncio.ensure_future(_take(call, event))
             await asyncio.wait((taking,), timeout=self.timeout)
         except asyncio.CancelledError:  # the request itself was cancelled
             if taking is not None:

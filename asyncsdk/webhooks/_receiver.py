@@ -20,7 +20,9 @@
    to hand off is a refusal: a full queue, a callable that raises (when called or in
    what it returns), one that is not async or takes other arguments, or one too slow
    to return gets 503 with ``Retry-After``; the delivery is *not* remembered and no
-   request waits on it, so Bird's retry is processed like a first delivery.
+   request waits on it, so Bird's retry is processed like a first delivery. A sink
+   with ``store_delivery`` (`RedisStreamSink`) is given both keys, and dedupes across
+   replicas where it stores.
 
 Imports: aiohttp, the standard library, `asyncsdk.errors`, and the webhooks' `_dedupe`,
 `_errors`, `_events`, `_handoff` and `_signature`.
@@ -321,7 +323,7 @@ class WebhookReceiver:
             self._pending[key] = done
         accepted = False
         try:
-            accepted = await self._handoff(event)
+            accepted = await self._handoff(event, keys)
         finally:
             for key in keys:
                 del self._pending[key]

@@ -1,0 +1,90 @@
+"""`ScriptBatcher`: many concurrent calls of one Redis script, sent together.
+
+A receiver handles its deliveries concurrently; each wants one script call. Sent one
+by one, every call costs a round trip and redis-py's per-command work. The batcher is
+a group commit: calls made while a batch is on the wire wait for the next one, and
+each batch is one pipeline (``EVALSHA`` per call, no transaction: each script is atomic
+on its own), so the cost per call falls as load rises, and an idle receiver still
+sends a lone call at once. redis-py's pipeline loads the script first when Redis lost
+it (a restart), as a lone ``EVALSHA`` would.
+
+Each caller gets its own script's answer, or the error of its own command, or the
+error of the whole batch (the connection failed: none of them is known to be stored).
+A caller that is cancelled (a hand-off that timed out) leaves its call in the batch:
+it may still be stored, as a call cut off on the wire may be.
+
+redis-py offers pipelines but no batching of independent callers; this is that layer.
+
+Imports: the standard library.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any, Final
+
+__all__ = ["MAX_BATCH", "ScriptBatcher"]
+
+#: Calls sent in one pipeline at most.
+MAX_BATCH: Final = 256
+
+_Call = tuple[Sequence[Any], Sequence[Any], "asyncio.Future[Any]"]
+
+
+class ScriptBatcher:
+    """Send the calls of one script made meanwhile as one pipeline, in turn.
+
+    Args:
+        redis: A `redis.asyncio.Redis`.
+        script: The script (``redis.register_script(...)``).
+        max_batch: Calls per pipeline at most.
+    """
+
+    def __init__(self, redis: Any, script: Any, max_batch: int = MAX_BATCH) -> None:
+        self._redis = redis
+        self._script = script
+        self._max = max_batch
+        self._waiting: list[_Call] = []
+        self._sender: asyncio.Task[None] | None = None
+
+    async def __call__(self, keys: Sequence[Any], args: Sequence[Any]) -> Any:
+        """Run the script with ``keys`` and ``args`` in the next batch; return its answer."""
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._waiting.append((keys, args, future))
+        if self._sender is None or self._sender.done():
+            self._sender = asyncio.create_task(self._send(), name="asyncsdk-stream: appending")
+        return await future
+
+    async def _send(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting[: self._max], self._waiting[self._max :]
+            try:
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for keys, args, _ in batch:
+                        await self._script(keys=keys, args=args, client=pipe)
+                    answers = await pipe.execute(raise_on_error=False)
+            except asyncio.CancelledError:
+                _fail(batch, ConnectionError("the Redis batch was cancelled"))
+                raise
+            except Exception as exc:  # the connection failed: none of them is known stored
+                _fail(batch, exc)
+                continue
+            for (_, _, future), answer in zip(batch, answers, strict=True):
+                if future.done():  # its caller gave up
+                    continue
+                if isinstance(answer, Exception):
+                    future.set_exception(answer)
+                else:
+                    future.set_result(answer)
+
+    async def aclose(self) -> None:
+        """Wait for the batch on the wire and those waiting (bounded by Redis' timeouts)."""
+        if self._sender is not None:
+            await asyncio.gather(self._sender, return_exceptions=True)
+
+
+def _fail(batch: list[_Call], error: BaseException) -> None:
+    for _, _, future in batch:
+        if not future.done():
+            future.set_exception(error)

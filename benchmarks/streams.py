@@ -1,0 +1,439 @@
+"""Scenario ``streams``: the pipeline across processes on Redis Streams, measured and checked.
+
+Three measurements, each with real processes on loopback (``redis-server`` with its
+append-only file at ``appendfsync everysec``, ``asyncsdk listen --redis`` replicas,
+``asyncsdk enrich`` workers, the embedded API server):
+
+1. **throughput**: signed deliveries (signed before the clock starts) posted 64 at a
+   time, alternately to 2 replicas while 3 workers drain the stream; events
+   acknowledged (2xx) per second, and the CPU the receiving side (replicas and Redis)
+   spent per event, which a loaded machine distorts less than the rate. The baseline
+   in the same run: one ``asyncsdk listen --out`` process (JSON Lines with fsync, no
+   enrichment: with it, its 1,000-event intake fills at 50 GET/s and it answers 503,
+   as designed, so its rate would measure the API budget, not the receiver) fed the
+   same way.
+2. **kills**: lifecycle events delivered by the embedded server (retrying as Bird
+   does) through the example's balancer to 2 replicas and 3 workers; one replica and
+   one worker SIGKILLed mid-run. Lost, doubled and wrong rows are counted (all must
+   be 0). The workers share 500 GET/s here, so the run is not bound by the API.
+3. **latency**: from an event's 2xx (its stream entry id is Redis time at the
+   append) to its row's commit, p50 and p99, with the workers sharing 50 GET/s
+   (Bird's documented limit) and calls arriving below it; for all events, and for
+   the fetched (terminal) ones alone.
+
+Run alone: ``python -m benchmarks.streams [--quick]``; ``main()`` returns the numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import json
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+ACCESS_KEY = "bench-access-key"
+SIGNING_KEY = "bench-signing-key"
+ENV = {**os.environ, "BIRD_ACCESS_KEY": ACCESS_KEY, "BIRD_WEBHOOK_SIGNING_KEY": SIGNING_KEY}
+FULL = {"throughput_events": 20_000, "kill_events": 20_000, "latency_calls": 400}
+QUICK = {"throughput_events": 3_000, "kill_events": 2_000, "latency_calls": 60}
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def _start(*argv: str, expect: str, cwd: Path) -> asyncio.subprocess.Process:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "asyncsdk", *argv, "--no-progress", env=ENV, cwd=cwd,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    line = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode()
+    if not line.startswith(expect):
+        raise RuntimeError(f"{argv[0]} did not start: {line!r}")
+    return proc
+
+
+async def _stop(procs: list[asyncio.subprocess.Process], *, hurry: bool = False) -> None:
+    """SIGTERM (twice with ``hurry``: do not finish a backlog), then wait for the exit."""
+    for proc in procs:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+            if hurry:
+                await asyncio.sleep(0.2)
+                proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        try:
+            await asyncio.wait_for(proc.wait(), 120)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+
+
+class _Redis:
+    def __init__(self, work: Path) -> None:
+        self.port = _port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.work = work
+        self.proc: asyncio.subprocess.Process | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
+    async def __aenter__(self) -> _Redis:
+        executable = shutil.which("redis-server")
+        if executable is None:
+            raise SystemExit("benchmarks.streams needs redis-server on PATH")
+        self.proc = await asyncio.create_subprocess_exec(
+            executable, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.work),
+            "--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
+            stdout=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        import redis.asyncio as aioredis
+
+        async with aioredis.Redis.from_url(self.url) as r:
+            for _ in range(500):
+                try:
+                    await r.ping()
+                    break
+                except Exception:
+                    await asyncio.sleep(0.02)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            await self.proc.wait()
+
+
+def _cpu(pid: int | None) -> float:
+    """CPU seconds (user + system) a live process has used, from ``/proc``."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _deliveries(urls: list[str], count: int, public: str | None) -> list[tuple[str, bytes, dict]]:
+    """Signed deliveries of ``count`` events, spread over ``urls`` in turn."""
+    from asyncsdk.server import Dataset
+    from asyncsdk.webhooks import compute_signature
+
+    dataset = Dataset(size=max(count, 1), seed=11)
+    stamp = str(int(time.time()))
+    out = []
+    for n, call_id in enumerate(dataset.call_ids[:count]):
+        url = urls[n % len(urls)]
+        body = dataset.body(call_id) or b"{}"
+        body = b'{"service":"channels","event":"voice.outbound","payload":' + body + b"}"
+        signed = (public or url.rsplit("/", 1)[0]) + "/bird"
+        headers = {
+            "messagebird-signature": compute_signature(
+                SIGNING_KEY, timestamp=stamp, url=signed, body=body
+            ),
+            "messagebird-request-timestamp": stamp,
+            "messagebird-request-id": str(uuid.uuid4()),
+            "Content-Type": "application/json",
+        }
+        out.append((url, body, headers))
+    return out
+
+
+async def _blast(deliveries: list[tuple[str, bytes, dict]], concurrency: int = 64) -> dict:
+    """Post every delivery (retrying a non-2xx, as Bird would); return counts and rate."""
+    import aiohttp
+
+    answers: dict[int, int] = {}
+    queue = list(reversed(deliveries))
+    acknowledged = 0
+
+    async def one(session: aiohttp.ClientSession) -> None:
+        nonlocal acknowledged
+        while queue:
+            url, body, headers = queue.pop()
+            for _ in range(50):
+                async with session.post(url, data=body, headers=headers) as resp:
+                    await resp.read()
+                    answers[resp.status] = answers.get(resp.status, 0) + 1
+                    if 200 <= resp.status < 300:
+                        acknowledged += 1
+                        break
+                await asyncio.sleep(0.05)
+
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        started, cpu = time.perf_counter(), time.process_time()
+        await asyncio.gather(*(one(session) for _ in range(concurrency)))
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+    return {"acknowledged": acknowledged, "seconds": round(elapsed, 2),
+            "per_second": round(acknowledged / elapsed), "answers": answers,
+            "sender_cpu_seconds": round(cpu, 2)}  # fmt: skip
+
+
+async def throughput(events: int) -> dict[str, Any]:
+    """Events acknowledged per second: 2 replicas + 3 workers, and one ``listen --out``."""
+    from asyncsdk.server import Dataset, EmbeddedServer, ServerConfig
+
+    work = Path(tempfile.mkdtemp(prefix="asyncsdk-bench-streams-"))
+    result: dict[str, Any] = {"events": events}
+    try:
+        async with (
+            _Redis(work) as redis,
+            EmbeddedServer(
+                ServerConfig(access_keys=(ACCESS_KEY,)), dataset=Dataset(size=events, seed=11)
+            ) as api,
+        ):
+            ports = [_port(), _port()]
+            procs = [
+                await _start(
+                    "listen",
+                    "--redis",
+                    redis.url,
+                    "--port",
+                    str(p),
+                    "--path",
+                    "/bird",
+                    expect="listening",
+                    cwd=work,
+                )
+                for p in ports
+            ]
+            procs += [
+                await _start(
+                    "enrich",
+                    "--redis",
+                    redis.url,
+                    "--group",
+                    "g",
+                    "--consumer",
+                    f"w{n}",
+                    "--workspace",
+                    str(api.dataset.workspace_id),
+                    "--db",
+                    str(work / "calls.sqlite"),
+                    "--base-url",
+                    api.base_url,
+                    expect="enriching",
+                    cwd=work,
+                )
+                for n in range(3)
+            ]
+            urls = [f"http://127.0.0.1:{p}/bird" for p in ports]
+            deliveries = _deliveries(urls, events, None)
+            pids = [p.pid for p in procs] + [redis.pid]
+            before = [_cpu(pid) for pid in pids]
+            measured = await _blast(deliveries)
+            spent = [round(_cpu(pid) - b, 2) for pid, b in zip(pids, before, strict=True)]
+            measured["cpu_seconds"] = {
+                "receivers": sum(spent[:2]), "workers": sum(spent[2:5]), "redis": spent[5],
+            }  # fmt: skip
+            receiving = sum(spent[:2]) + spent[5]
+            measured["receiving_cpu_ms_per_event"] = round(receiving / events * 1000, 3)
+            result["streams_2_receivers_3_workers"] = measured
+            await _stop(procs)
+            port = _port()
+            single = await _start(
+                "listen", "--out", str(work / "events.jsonl"), "--port", str(port),
+                "--path", "/bird", expect="listening", cwd=work,
+            )  # fmt: skip
+            url = f"http://127.0.0.1:{port}/bird"
+            deliveries = _deliveries([url], events, None)
+            before_single = _cpu(single.pid)
+            measured = await _blast(deliveries)
+            spent_single = _cpu(single.pid) - before_single
+            measured["cpu_seconds"] = {"receiver": round(spent_single, 2)}
+            measured["receiving_cpu_ms_per_event"] = round(spent_single / events * 1000, 3)
+            result["baseline_listen_out_1_process"] = measured
+            await _stop([single])
+        result["load_average_1min_after"] = round(os.getloadavg()[0], 1)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return result
+
+
+def _load_balancer() -> Any:
+    path = ROOT / "examples" / "streams_pipeline.py"
+    spec = importlib.util.spec_from_file_location("asyncsdk_example_streams_pipeline", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.Balancer
+
+
+async def _pipeline(
+    calls: int, *, rate: float, calls_per_second: float, kill: bool
+) -> dict[str, Any]:
+    """Deliver ``calls`` lifecycles through a balancer to 2 replicas and 3 workers; check."""
+    from aiohttp import web
+
+    from asyncsdk.server import Dataset, EmbeddedServer, ServerConfig, WebhookConfig, WebhookSender
+    from asyncsdk.webhooks import TERMINAL_STATUSES
+
+    work = Path(tempfile.mkdtemp(prefix="asyncsdk-bench-streams-"))
+    db = work / "calls.sqlite"
+    dataset = Dataset(size=calls, seed=13)
+    balancer = _load_balancer()([f"http://127.0.0.1:{_port()}" for _ in range(2)])
+    front = web.Application()
+    front.router.add_post("/bird", balancer.handle)
+    runner = web.AppRunner(front, access_log=None)
+    front_port = _port()
+    public = f"http://127.0.0.1:{front_port}"
+    procs: list[asyncio.subprocess.Process] = []
+    try:
+        async with (
+            _Redis(work) as redis,
+            EmbeddedServer(ServerConfig(access_keys=(ACCESS_KEY,)), dataset=dataset) as api,
+        ):
+            for backend in balancer.backends:
+                procs.append(await _start(
+                    "listen", "--redis", redis.url, "--port", backend.rsplit(":", 1)[1],
+                    "--path", "/bird", "--public-url", public, expect="listening", cwd=work,
+                ))  # fmt: skip
+            for n in range(3):
+                procs.append(await _start(
+                    "enrich", "--redis", redis.url, "--group", "g", "--consumer", f"w{n}",
+                    "--workspace", str(dataset.workspace_id), "--db", str(db),
+                    "--base-url", api.base_url, "--rate-limit", str(rate), "--min-idle", "2",
+                    expect="enriching", cwd=work,
+                ))  # fmt: skip
+            await runner.setup()
+            await web.TCPSite(runner, "127.0.0.1", front_port).start()
+            config = WebhookConfig(
+                url=f"{public}/bird", signing_key=SIGNING_KEY, calls_per_second=calls_per_second,
+                step=0.05, first_retry=0.1, max_retry_delay=1.0, retry_for=600.0, concurrency=64,
+            )  # fmt: skip
+            started = time.perf_counter()
+            async with WebhookSender(config, dataset) as sender:
+                if kill:
+                    third = calls  # about 3.6 events a call: a little under a third of them
+                    while sender.stats.delivered < third:  # noqa: ASYNC110 - polls a counter
+                        await asyncio.sleep(0.05)
+                    procs[0].send_signal(signal.SIGKILL)  # a replica
+                    procs[2].send_signal(signal.SIGKILL)  # a worker
+                stats = await sender.wait_done()
+            delivered = stats.delivered
+            for _ in range(12_000):  # at most 10 minutes
+                if db.exists():
+                    with sqlite3.connect(db, timeout=30) as conn:
+                        query = "SELECT count(DISTINCT request_id) FROM stream_entries"
+                        if conn.execute(query).fetchone()[0] >= delivered:
+                            break
+                await asyncio.sleep(0.05)
+            elapsed = time.perf_counter() - started
+            await _stop(procs)
+        with sqlite3.connect(db) as conn:
+            entries = conn.execute(
+                "SELECT entry, request_id, call_id, committed_at FROM stream_entries"
+            ).fetchall()
+            rows = {
+                i: (s, src) for i, s, src in conn.execute("SELECT id, status, source FROM calls")
+            }
+        ids = [r for _, r, _, _ in entries]
+        wrong = 0
+        for call_id in dataset.call_ids:
+            call = dataset.call(call_id)
+            assert call is not None
+            source = "api" if call.status in TERMINAL_STATUSES else "event"
+            wrong += rows.get(str(call_id)) != (call.status, source)
+        fetched = {
+            str(c) for c in dataset.call_ids if (dataset.call(c) or c).status in TERMINAL_STATUSES
+        }  # type: ignore[union-attr]
+        lat_all = [t - int(e.split("-")[0]) / 1000 for e, _, _, t in entries]
+        terminal_ids = {
+            rid for d in sender.deliveries if d.final and str(d.call_id) in fetched
+            for rid in (d.request_id,)
+        }  # fmt: skip
+        lat_fetched = [
+            t - int(e.split("-")[0]) / 1000 for e, r, _, t in entries if r in terminal_ids
+        ]
+        return {
+            "calls": calls,
+            "events_delivered": delivered,
+            "gave_up": stats.gave_up,
+            "lost": delivered - len(set(ids)),
+            "doubled": len(ids) - len(set(ids)),
+            "rows_wrong": wrong,
+            "seconds": round(elapsed, 1),
+            "killed": "1 replica + 1 worker (SIGKILL)" if kill else "none",
+            "get_rate_shared": rate,
+            "latency_all_p50_ms": _ms(lat_all, 0.5),
+            "latency_all_p99_ms": _ms(lat_all, 0.99),
+            "latency_fetched_p50_ms": _ms(lat_fetched, 0.5),
+            "latency_fetched_p99_ms": _ms(lat_fetched, 0.99),
+        }
+    finally:
+        for proc in procs:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+        await runner.cleanup()
+        await balancer.aclose()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _ms(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 1)
+
+
+def _calls_for(events: int) -> int:
+    from asyncsdk.server import Dataset
+    from asyncsdk.server._lifecycle import lifecycle
+
+    dataset = Dataset(size=events, seed=13)
+    total = 0
+    for n, call_id in enumerate(dataset.call_ids, 1):
+        call = dataset.call(call_id)
+        assert call is not None
+        total += len(lifecycle(call.status, call.direction)[1])
+        if total >= events:
+            return n
+    return events
+
+
+async def run(quick: bool = False) -> dict[str, Any]:
+    """Measure the three scenarios; return their numbers."""
+    sizes = QUICK if quick else FULL
+    out: dict[str, Any] = {"throughput": await throughput(sizes["throughput_events"])}
+    out["kills"] = await _pipeline(
+        _calls_for(sizes["kill_events"]), rate=500.0, calls_per_second=400.0, kill=True
+    )
+    out["latency_at_50_get_per_second"] = await _pipeline(
+        sizes["latency_calls"], rate=50.0, calls_per_second=40.0, kill=False
+    )
+    return out
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Run the scenario and print its numbers as JSON; return them."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.streams")
+    parser.add_argument("--quick", action="store_true", help="small sizes, a smoke run")
+    args = parser.parse_args(argv)
+    numbers = asyncio.run(run(quick=args.quick))
+    print(json.dumps(numbers, indent=2))
+    return numbers
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,213 @@
+"""``asyncsdk listen --redis`` and ``asyncsdk enrich``: usage, and stopping in order."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+import redis.asyncio as aioredis
+
+from asyncsdk.cli import main
+from asyncsdk.server import Dataset, EmbeddedServer, ServerConfig
+from asyncsdk.webhooks import TERMINAL_STATUSES, RedisStreamSink, decode_entry
+
+from ._redis import RedisServer, run_redis
+from ._streams import until
+from ._support import free_port
+from ._webhooks import SIGNING_KEY, deliver, event_body
+from .test_webhooks_enrich import event_for
+
+ROOT = Path(__file__).resolve().parent.parent
+ACCESS_KEY = "stream-cli-access-key"
+ENV = {**os.environ, "BIRD_ACCESS_KEY": ACCESS_KEY, "BIRD_WEBHOOK_SIGNING_KEY": SIGNING_KEY}
+
+
+@pytest.fixture(scope="module")
+def redis_server() -> Iterator[RedisServer]:
+    yield from run_redis()
+
+
+@pytest.fixture
+async def slow_api() -> AsyncIterator[EmbeddedServer]:
+    config = ServerConfig(access_keys=(ACCESS_KEY,), latency=0.3)
+    async with EmbeddedServer(config, dataset=Dataset(size=50, seed=4)) as server:
+        yield server
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["listen", "--redis", "redis://127.0.0.1:1/0", "--out", "x.jsonl"], "--out is not for"),
+        (["listen", "--redis", "redis://127.0.0.1:1/0", "--enrich", str(uuid.uuid4())], "enrich"),
+        (["listen", "--redis", "127.0.0.1:6379"], "URL"),
+        (["listen"], "--out FILE is needed"),
+        (
+            [
+                "enrich",
+                "--redis",
+                "redis://127.0.0.1:1/0",
+                "--group",
+                "g",
+                "--db",
+                "c.sqlite",
+                "--workspace",
+                "not-a-uuid",
+            ],
+            "--workspace must be a UUID",
+        ),
+        (
+            [
+                "enrich",
+                "--redis",
+                "redis://127.0.0.1:1/0",
+                "--group",
+                "g",
+                "--db",
+                "c.sqlite",
+                "--workspace",
+                str(uuid.uuid4()),
+                "--min-idle",
+                "0",
+            ],
+            "--min-idle",
+        ),
+    ],
+)
+def test_bad_usage_is_refused_before_anything_runs(
+    argv: list[str],
+    message: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("BIRD_WEBHOOK_SIGNING_KEY", "k")
+    monkeypatch.setenv("BIRD_ACCESS_KEY", "a")
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+async def _start(*argv: str) -> tuple[asyncio.subprocess.Process, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "asyncsdk", *argv, env=ENV, cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    return proc, (await asyncio.wait_for(proc.stdout.readline(), 60)).decode()
+
+
+async def test_a_replica_appends_and_stops_on_sigterm_with_a_summary(
+    redis_server: RedisServer,
+) -> None:
+    stream = f"cli:{uuid.uuid4().hex[:8]}"
+    port = free_port()
+    proc, first = await _start(
+        "listen", "--redis", redis_server.url, "--stream", stream, "--port", str(port),
+        "--path", "/bird",
+    )  # fmt: skip
+    assert first.startswith(f"listening on http://127.0.0.1:{port}/bird (stream {stream})")
+    url = f"http://127.0.0.1:{port}/bird"
+    async with aiohttp.ClientSession() as session:
+        body = event_body(uuid.uuid4())
+        assert (await deliver(session, url, body, request_id="one"))[0] == 200
+        assert (await deliver(session, url, body, request_id="one"))[0] == 200
+    proc.send_signal(signal.SIGTERM)
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err
+    assert "1 events appended" in out.decode()
+    assert "1 duplicates acknowledged" in out.decode()
+    assert "closing the port" in err.decode()
+    async with aioredis.Redis.from_url(redis_server.url) as r:
+        entries = await r.xrange(stream)
+    assert [decode_entry(f).request_id for _, f in entries] == ["one"]
+    with pytest.raises(ConnectionRefusedError):  # the port is closed
+        await asyncio.open_connection("127.0.0.1", port)
+    assert "redis://" not in out.decode() + err.decode()
+
+
+async def test_a_worker_on_sigterm_finishes_the_entries_it_read(
+    redis_server: RedisServer, slow_api: EmbeddedServer, tmp_path: Path
+) -> None:
+    stream = f"cli:{uuid.uuid4().hex[:8]}"
+    ds = slow_api.dataset
+    terminal = [c for c in ds.call_ids if (ds.call(c) or c).status in TERMINAL_STATUSES][:5]  # type: ignore[union-attr]
+    db = tmp_path / "calls.sqlite"
+    proc, first = await _start(
+        "enrich", "--redis", redis_server.url, "--stream", stream, "--group", "g",
+        "--consumer", "w", "--workspace", str(ds.workspace_id), "--db", str(db),
+        "--base-url", slow_api.base_url, "--no-progress",
+    )  # fmt: skip
+    assert first.startswith(f"enriching stream {stream} as w in group g")
+    sink = RedisStreamSink(redis_server.url, stream=stream)
+    for call_id in terminal:
+        call = ds.call(call_id)
+        assert call is not None
+        await sink(event_for(slow_api, call_id, call.status or "completed"))
+    await sink.aclose()
+    await until(lambda: len(slow_api.requests) >= 1, "the first fetch (each takes 0.3 s)")
+    async with aioredis.Redis.from_url(redis_server.url) as r:
+        # The fetch took its grant from the limit the workers share in Redis (whose key
+        # expires about a second after its last grant).
+        limit_keys = await r.keys("asyncsdk:ratelimit:*")
+        assert limit_keys or (await r.info("stats"))["expired_keys"] > 0
+    proc.send_signal(signal.SIGTERM)  # while fetches are in flight
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err
+    assert "finishing the entries read" in err.decode()
+    summary = out.decode().strip().splitlines()[-1]
+    read = int(summary.split()[1])
+    assert read >= 1
+    assert f"acknowledged {read} held 0" in summary
+    async with aioredis.Redis.from_url(redis_server.url) as r:
+        assert (await r.xpending(stream, "g"))["pending"] == 0
+
+
+def test_webhooks_and_the_command_line_import_without_redis_py() -> None:
+    """Redis is an optional extra: only building a stream sink or worker needs it."""
+    code = (
+        "import sys; sys.modules['redis'] = None\n"
+        "import asyncsdk.webhooks, asyncsdk.cli\n"
+        "try:\n"
+        "    asyncsdk.webhooks.RedisStreamSink('redis://127.0.0.1:1/0')\n"
+        "except ImportError as exc:\n"
+        "    print(exc)\n"
+    )
+    import subprocess
+
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "pip install 'asyncsdk[redis]'" in done.stdout
+
+
+async def test_a_second_sigterm_stops_a_worker_at_once_leaving_its_entries_pending(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    config = ServerConfig(access_keys=(ACCESS_KEY,), latency=30.0)  # fetches never finish
+    async with EmbeddedServer(config, dataset=Dataset(size=20, seed=4)) as api:
+        stream = f"cli:{uuid.uuid4().hex[:8]}"
+        ds = api.dataset
+        proc, first = await _start(
+            "enrich", "--redis", redis_server.url, "--stream", stream, "--group", "g",
+            "--consumer", "w", "--workspace", str(ds.workspace_id),
+            "--db", str(tmp_path / "calls.sqlite"), "--base-url", api.base_url, "--no-progress",
+        )  # fmt: skip
+        assert first.startswith("enriching stream")
+        sink = RedisStreamSink(redis_server.url, stream=stream)
+        call_id = next(c for c in ds.call_ids if (ds.call(c) or c).status in TERMINAL_STATUSES)  # type: ignore[union-attr]
+        await sink(event_for(api, call_id, "completed"))
+        await sink.aclose()
+        await until(lambda: len(api.requests) >= 1, "the fetch to start")
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)  # do not wait for the fetch
+        _, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 130, err
+    async with aioredis.Redis.from_url(redis_server.url) as r:
+        assert (await r.xpending(stream, "g"))["pending"] == 1  # for another worker

@@ -1,0 +1,282 @@
+"""`enrich_stream` in-process against real Redis, SQLite and the embedded server."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import uuid
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+
+from asyncsdk import Client, ConfigurationError
+from asyncsdk.cli._calldb import read_calls
+from asyncsdk.server import EmbeddedServer
+from asyncsdk.webhooks import (
+    TERMINAL_STATUSES,
+    RedisStreamSink,
+    SQLiteCallStore,
+    StreamResult,
+    StreamUnavailableError,
+    enrich_stream,
+    trim_acknowledged,
+)
+
+from ._redis import RedisServer, run_redis
+from ._streams import until
+from .test_webhooks_enrich import event_for
+
+
+@pytest.fixture(scope="module")
+def redis_server() -> Iterator[RedisServer]:
+    yield from run_redis()
+
+
+@pytest.fixture
+def own_redis() -> Iterator[RedisServer]:
+    yield from run_redis()
+
+
+def _stream() -> str:
+    return f"test:stream:{uuid.uuid4().hex[:8]}"
+
+
+async def _fill(url: str, stream: str, server: EmbeddedServer, calls: int) -> int:
+    """Append each call's events (a non-terminal one, then its dataset status)."""
+    ds = server.dataset
+    sink = RedisStreamSink(url, stream=stream)
+    n = 0
+    for call_id in ds.call_ids[:calls]:
+        call = ds.call(call_id)
+        assert call is not None
+        for status in ("ringing", call.status or "completed"):
+            await sink(event_for(server, call_id, status))
+            n += 1
+    await sink.aclose()
+    return n
+
+
+async def test_every_event_is_committed_then_acknowledged_and_the_stream_trimmed(
+    redis_server: RedisServer, server: EmbeddedServer, client: Client, tmp_path: Path
+) -> None:
+    stream = _stream()
+    total = await _fill(redis_server.url, stream, server, 20)
+    async with SQLiteCallStore(tmp_path / "calls.sqlite") as store:
+        worker = enrich_stream(
+            client,
+            redis_server.url,
+            stream=stream,
+            group="g",
+            consumer="w1",
+            store=store,
+            workspace_id=server.dataset.workspace_id,
+            block=0.1,
+            claim_every=0.2,
+        )
+        running = asyncio.create_task(worker.run())
+        await until(lambda: worker.stats.acknowledged == total, "every entry acknowledged")
+        worker.stop()
+        stats = await running
+    rows = read_calls(tmp_path / "calls.sqlite")
+    ds = server.dataset
+    assert len(rows) == 20
+    for call_id in ds.call_ids[:20]:
+        status, source, stored = rows[str(call_id)]
+        expected = ds.call(call_id)
+        assert expected is not None
+        if expected.status in TERMINAL_STATUSES:
+            assert (status, source, stored) == (expected.status, "api", expected)
+    terminal = sum(1 for c in ds.call_ids[:20] if (ds.call(c) or c).status in TERMINAL_STATUSES)  # type: ignore[union-attr]
+    assert stats.enriched == terminal
+    assert stats.enriched + stats.passed == total
+    async with aioredis.Redis.from_url(redis_server.url) as r:
+        assert (await r.xpending(stream, "g"))["pending"] == 0
+        await trim_acknowledged(r, stream)
+        assert await r.xlen(stream) == 0
+    db = sqlite3.connect(tmp_path / "calls.sqlite")
+    assert db.execute("SELECT count(*) FROM stream_entries").fetchone()[0] == total
+
+
+class _CommitsThenHangs(SQLiteCallStore):
+    """Commits, then never returns: a worker killed between its commit and its XACK."""
+
+    async def commit(self, stream: str, results: Sequence[StreamResult]) -> None:
+        await super().commit(stream, results)
+        self.did_commit.set()
+        await asyncio.Event().wait()
+
+    did_commit: asyncio.Event
+
+
+async def test_an_entry_committed_but_not_acknowledged_is_acknowledged_without_a_fetch(
+    redis_server: RedisServer, server: EmbeddedServer, client: Client, tmp_path: Path
+) -> None:
+    stream = _stream()
+    ds = server.dataset
+    call_id = next(c for c in ds.call_ids if (ds.call(c) or c).status == "completed")  # type: ignore[union-attr]
+    sink = RedisStreamSink(redis_server.url, stream=stream)
+    await sink(event_for(server, call_id, "completed"))
+    await sink.aclose()
+    path = tmp_path / "calls.sqlite"
+    hanging = _CommitsThenHangs(path)
+    hanging.did_commit = asyncio.Event()
+    await hanging.open()
+    options = dict(
+        stream=stream,
+        group="g",
+        store=hanging,
+        workspace_id=ds.workspace_id,
+        min_idle=0.2,
+        claim_every=0.1,
+        block=0.1,
+    )
+    first = enrich_stream(client, redis_server.url, consumer="dies", **options)  # type: ignore[arg-type]
+    running = asyncio.create_task(first.run())
+    await asyncio.wait_for(hanging.did_commit.wait(), 60)
+    running.cancel()  # killed after the commit, before XACK
+    await asyncio.gather(running, return_exceptions=True)
+    await hanging.close()
+    fetched = len(server.requests)
+    async with SQLiteCallStore(path) as store:
+        options["store"] = store
+        second = enrich_stream(client, redis_server.url, consumer="survivor", **options)  # type: ignore[arg-type]
+        running = asyncio.create_task(second.run())
+        await until(lambda: second.stats.acknowledged == 1, "the entry acknowledged")
+        second.stop()
+        stats = await running
+    assert (stats.replayed, stats.enriched) == (1, 0)
+    assert len(server.requests) == fetched  # not fetched again
+    async with aioredis.Redis.from_url(redis_server.url) as r:
+        assert (await r.xpending(stream, "g"))["pending"] == 0
+
+
+async def test_a_call_that_always_404s_goes_to_the_dead_letters_with_the_reason(
+    redis_server: RedisServer, server: EmbeddedServer, client: Client, tmp_path: Path
+) -> None:
+    stream = _stream()
+    ds = server.dataset
+    good = ds.call_ids[0]
+    sink = RedisStreamSink(redis_server.url, stream=stream)
+    poison = event_for(server, good, "completed", id=str(uuid.uuid4()))
+    await sink(poison)
+    await sink(event_for(server, good, "completed"))
+    async with aioredis.Redis.from_url(redis_server.url) as r:
+        await r.xadd(stream, {"v": "1", "event": b"{not json"})  # does not decode
+        await r.xadd(stream, {"something": "else"})  # not ours
+    await sink.aclose()
+    async with SQLiteCallStore(tmp_path / "calls.sqlite") as store:
+        worker = enrich_stream(
+            client,
+            redis_server.url,
+            stream=stream,
+            group="g",
+            consumer="w",
+            store=store,
+            workspace_id=ds.workspace_id,
+            min_idle=0.5,
+            claim_every=0.1,
+            block=0.05,
+            max_deliveries=3,
+        )
+        running = asyncio.create_task(worker.run())
+        await until(lambda: worker.stats.dead_lettered == 3, "three dead letters")
+        worker.stop()
+        stats = await running
+    # The 404, delivered three times at least (a claim that comes while a fetch is slower
+    # than min_idle counts a delivery too): fetched each time it was not in flight.
+    assert 1 <= stats.failed <= 3
+    assert stats.enriched == 1
+    async with aioredis.Redis.from_url(redis_server.url) as r:
+        dead = await r.xrange(worker.dead_letters)
+        assert (await r.xpending(stream, "g"))["pending"] == 0
+    reasons = sorted(fields[b"reason"].decode() for _, fields in dead)
+    assert len(reasons) == 3
+    assert reasons[0].startswith("InvalidEventError")
+    assert reasons[1].startswith("InvalidEventError")
+    assert reasons[2].startswith("NotFoundError")
+    by_reason = {fields[b"reason"].decode()[:8]: fields for _, fields in dead}
+    assert int(by_reason["NotFound"][b"deliveries"]) >= 3
+    assert by_reason["NotFound"][b"entry.event"] == poison.to_json()
+
+
+async def test_redis_restarted_empty_the_worker_waits_recreates_its_group_and_goes_on(
+    own_redis: RedisServer, server: EmbeddedServer, client: Client, tmp_path: Path
+) -> None:
+    stream = _stream()
+    ds = server.dataset
+    await _fill(own_redis.url, stream, server, 2)
+    async with SQLiteCallStore(tmp_path / "calls.sqlite") as store:
+        worker = enrich_stream(
+            client,
+            own_redis.url,
+            stream=stream,
+            group="g",
+            consumer="w",
+            store=store,
+            workspace_id=ds.workspace_id,
+            block=0.05,
+            claim_every=0.1,
+        )
+        running = asyncio.create_task(worker.run())
+        await until(lambda: worker.stats.acknowledged == 4, "the first events")
+        own_redis.stop()
+        await until(lambda: worker.stats.redis_errors > 0, "the worker to see Redis gone")
+        own_redis.start()
+        sink = RedisStreamSink(own_redis.url, stream=stream)
+        await sink(event_for(server, ds.call_ids[5], "completed"))
+        await sink.aclose()
+        await until(lambda: worker.stats.acknowledged == 5, "the event after the restart")
+        worker.stop()
+        await running
+    assert not running.exception()
+
+
+async def test_a_worker_stopped_while_redis_is_down_ends_instead_of_waiting_for_it(
+    own_redis: RedisServer, server: EmbeddedServer, client: Client, tmp_path: Path
+) -> None:
+    async with SQLiteCallStore(tmp_path / "calls.sqlite") as store:
+        worker = enrich_stream(
+            client,
+            own_redis.url,
+            stream=_stream(),
+            group="g",
+            consumer="w",
+            store=store,
+            workspace_id=server.dataset.workspace_id,
+            block=0.05,
+        )
+        running = asyncio.create_task(worker.run())
+        await until(lambda: worker.stats.redis_errors == 0 and worker.held == 0, "a start")
+        own_redis.stop()
+        await until(lambda: worker.stats.redis_errors > 0, "the worker to see Redis gone")
+        worker.stop()
+        with pytest.raises(StreamUnavailableError, match="stay pending"):
+            await asyncio.wait_for(running, 60)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"group": ""}, "group"),
+        ({"consumer": ""}, "consumer"),
+        ({"batch": 0}, "batch"),
+        ({"min_idle": 0}, "min_idle"),
+        ({"max_deliveries": 0}, "max_deliveries"),
+        ({"store": object()}, "StreamStore"),
+    ],
+)
+async def test_bad_settings_say_what_to_pass(
+    kwargs: dict[str, object], message: str, tmp_path: Path
+) -> None:
+    options: dict[str, object] = {
+        "group": "g",
+        "consumer": "c",
+        "store": SQLiteCallStore(tmp_path / "x.sqlite"),
+        "workspace_id": uuid.uuid4(),
+        **kwargs,
+    }
+    async with Client(access_key="k") as client:
+        with pytest.raises(ConfigurationError, match=message):
+            enrich_stream(client, "redis://127.0.0.1:1/0", **options)  # type: ignore[arg-type]
