@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest docs bench clean redis-server
+.PHONY: demo check test lint typecheck pytest docs bench clean redis-server
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,13 @@ $(STAMP): pyproject.toml
 ## demo: start the embedded Bird API server and fetch calls through the real client
 demo: $(STAMP)
 	$(BIN)/asyncsdk demo
+
+# The unit tests: no server, socket, process or real waiting (tests/_fastloop.py decides).
+UNIT := -m "not integration and not slow"
+
+## check: the fast loop, in seconds: ruff, mypy --strict and the unit tests
+check: lint typecheck
+	$(BIN)/pytest -q $(UNIT) --durations=5
 
 ## test: ruff, mypy --strict on the package, the whole pytest suite, and the docs build
 test: lint typecheck pytest docs

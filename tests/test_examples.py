@@ -169,11 +169,13 @@ async def test_bulk_cancel(example_env: dict[str, str], capsys: pytest.CaptureFi
     assert "stopped at the first failure: NotFoundError" in out
 
 
+@pytest.mark.integration
 async def test_testing_faults(capsys: pytest.CaptureFixture[str]) -> None:
     out = await run_main("testing_faults", capsys)
     assert "faults injected: {" in out
 
 
+@pytest.mark.integration
 async def test_testing_scripted(capsys: pytest.CaptureFixture[str]) -> None:
     out = await run_main("testing_scripted", capsys)
     assert "retries: {'503': 1, 'connection': 1, '429': 1}" in out
