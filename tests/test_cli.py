@@ -179,7 +179,7 @@ def test_fetch_reads_ids_from_stdin(api: tuple[str, Dataset], tmp_path: Path) ->
         (None, "cannot read"),
         ("", "holds no call IDs"),
         ("\n# only a comment\n", "holds no call IDs"),
-        (f"{uuid.uuid4()}\nnot-a-uuid\n", "ids.txt:2: not a call UUID: 'not-a-uuid'"),
+        (f"{uuid.UUID(int=4)}\nnot-a-uuid\n", "ids.txt:2: not a call UUID: 'not-a-uuid'"),
     ],
 )
 def test_bad_id_files_are_one_clear_line_and_exit_2(
