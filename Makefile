@@ -42,8 +42,10 @@ redis-server:
 		{ apt-get update -qq && apt-get install -y -qq redis-server >/dev/null; } || \
 		echo "could not install redis-server: the Redis tests will be skipped"
 
+# Two workers (pytest-xdist), each given a whole test file at a time: a file's
+# module-scoped fixtures (a server process, the benchmark runs) are set up once.
 pytest: $(STAMP) redis-server
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile
 
 ## docs: build the documentation site into site/; a broken link or reference fails it
 docs: $(STAMP)

@@ -173,18 +173,6 @@ def _fixture_functions(item: pytest.Item) -> list[Any]:
     ]
 
 
-def shares_a_module_fixture(item: pytest.Item) -> bool:
-    """Whether ``item`` uses a fixture of the test package set up once per module or more."""
-    info = getattr(item, "_fixtureinfo", None)
-    if info is None:
-        return False
-    return any(
-        fixturedef.scope != "function" and _is_test_code(fixturedef.func)
-        for name in item.fixturenames  # type: ignore[attr-defined]
-        for fixturedef in info.name2fixturedefs.get(name, ())
-    )
-
-
 def classify(item: pytest.Item) -> str | None:
     """Why ``item`` is an integration test, or ``None`` for a unit test."""
     if item.get_closest_marker("integration") is not None:

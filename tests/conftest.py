@@ -15,18 +15,9 @@ from ._aioresponses_compat import MockAPI
 from ._support import ACCESS_KEY, MOCK_BASE, fixture_bytes
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark ``integration`` every test that needs a server, a socket, a process or Redis.
-
-    Under pytest-xdist (``make pytest`` runs ``--dist loadgroup``), also keep together
-    the tests of a module that share one of its module-scoped fixtures (a server
-    process, a benchmark run), so that each worker does not set it up again.
-    """
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``integration`` every test that needs a server, a socket, a process or Redis."""
     _fastloop.mark_items(items)
-    if config.pluginmanager.hasplugin("xdist"):
-        for item in items:
-            if _fastloop.shares_a_module_fixture(item):
-                item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
 
 
 @pytest.hookimpl(wrapper=True)
