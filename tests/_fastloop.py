@@ -5,14 +5,21 @@ waiting; the rest are unit tests, and ``make check`` runs only those. Nobody has
 mark a test by hand for the common cases:
 
 - **Found before it runs** (`classify`): the test's code, the code of every fixture it
-  uses (however indirectly) and of the helpers of the test package they call are read
-  for the names of what starts a server, a process or a Redis, or opens a socket
-  (`TRIGGERS`). A match marks the test ``integration``, with the reason.
-- **Caught while it runs** (`FastLoopGuard`): a test left unmarked that binds or
-  connects a socket, starts a process, or waits in real time (a ``time.sleep`` or an
+  uses (however indirectly) and of the functions it calls in `FOLLOWED` (the tests'
+  helpers, the command line, the examples, the benchmarks) are read for the names of
+  what starts a server, a process or a Redis, or opens a socket (`TRIGGERS`). A match
+  marks the test ``integration``, with the reason.
+- **Caught while it runs** (`FastLoopGuard`): a unit test, or its fixtures, that binds
+  or connects a TCP/IP socket (loopback included), resolves a host name, starts a
+  process (but `ALLOWED_COMMANDS`), or waits in real time (a ``time.sleep`` or an
   asyncio timer of `REAL_WAIT` seconds or more that fires on a real event loop) fails,
   saying what it did and how to mark it. So a test that the names missed is never
   run silently in the fast loop, in ``make check`` or in ``make test``.
+
+The names are read from code objects (``co_names``), not from text: cheap (a few
+hundred milliseconds for the whole suite) and blind to what a test reaches only
+dynamically, which the guard then catches. No library decides this from what a test
+does, so it is written here.
 
 ``@pytest.mark.integration`` marks what the names cannot see; ``@pytest.mark.slow``
 marks a test that needs none of these but costs seconds of CPU. ``make check`` leaves
@@ -108,7 +115,7 @@ FOLLOWED = tuple(ROOT / part for part in ("tests", "asyncsdk/cli", "examples", "
 
 
 @functools.cache
-def _is_test_module(name: str) -> bool:
+def _is_followed_module(name: str) -> bool:
     """Whether module ``name`` is a file whose code `triggers_in` reads through."""
     file = getattr(sys.modules.get(name), "__file__", None)
     if file is None:
@@ -117,9 +124,9 @@ def _is_test_module(name: str) -> bool:
     return any(path.is_relative_to(part) for part in FOLLOWED)
 
 
-def _is_test_code(obj: object) -> bool:
+def _is_followed(obj: object) -> bool:
     module = getattr(obj, "__module__", None)
-    return isinstance(module, str) and _is_test_module(module)
+    return isinstance(module, str) and _is_followed_module(module)
 
 
 def _functions_of(obj: object) -> Iterator[types.FunctionType]:
@@ -139,11 +146,11 @@ def _functions_of(obj: object) -> Iterator[types.FunctionType]:
 
 
 def triggers_in(roots: list[Any]) -> set[str]:
-    """The `TRIGGERS` that ``roots`` use, following helpers of the test package.
+    """The `TRIGGERS` that ``roots`` use, following the functions they call in `FOLLOWED`.
 
-    Each root is read, then every function or class of the ``tests`` package it names
-    (a helper, a fixture's helper, a module-level scenario), once each; code outside the
-    test package is not followed: its names are the triggers themselves.
+    Each root is read, then every function or class of `FOLLOWED` it names (a helper, a
+    fixture's helper, a command, a module-level scenario), once each; other code (the
+    core, the libraries) is not read: only the names used to reach it count.
     """
     found: set[str] = set()
     seen: set[int] = set()
@@ -157,7 +164,7 @@ def triggers_in(roots: list[Any]) -> set[str]:
             if name in TRIGGERS:
                 found.add(name)
             target = fn.__globals__.get(name)
-            if target is not None and _is_test_code(target):
+            if target is not None and _is_followed(target):
                 todo.extend(_functions_of(target))
     return found
 
