@@ -219,7 +219,7 @@ def test_ctrl_c_stops_cleanly_with_everything_fetched_on_disk(
     ids = write_ids(tmp_path / "ids.txt", list(ds.call_ids))
     out = tmp_path / "calls.jsonl"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "asyncsdk", *fetch_argv(api, ids, out, "--rate-limit", "100")],
+        [sys.executable, "-m", "asyncsdk", *fetch_argv(api, ids, out, "--rate-limit", "25")],
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "BIRD_ACCESS_KEY": ACCESS_KEY},
