@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest docs bench clean redis-server
+.PHONY: demo check test lint typecheck pytest docs bench clean redis-server
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,13 @@ $(STAMP): pyproject.toml
 ## demo: start the embedded Bird API server and fetch calls through the real client
 demo: $(STAMP)
 	$(BIN)/asyncsdk demo
+
+# The unit tests: no server, socket, process or real waiting (tests/_fastloop.py decides).
+UNIT := -m "not integration and not slow"
+
+## check: the fast loop, in seconds: ruff, mypy --strict and the unit tests
+check: lint typecheck
+	$(BIN)/pytest -q $(UNIT) --durations=5
 
 ## test: ruff, mypy --strict on the package, the whole pytest suite, and the docs build
 test: lint typecheck pytest docs
@@ -35,8 +42,10 @@ redis-server:
 		{ apt-get update -qq && apt-get install -y -qq redis-server >/dev/null; } || \
 		echo "could not install redis-server: the Redis tests will be skipped"
 
+# Two workers (pytest-xdist), each given a whole test file at a time: a file's
+# module-scoped fixtures (a server process, the benchmark runs) are set up once.
 pytest: $(STAMP) redis-server
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile
 
 ## docs: build the documentation site into site/; a broken link or reference fails it
 docs: $(STAMP)

@@ -1,16 +1,37 @@
-"""Shared fixtures: the API fixtures on disk, a wire-level mock, the embedded server."""
+"""Shared fixtures (the API fixtures on disk, a wire-level mock, the embedded server) and
+the split between the fast loop and the full suite (`tests._fastloop`)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
 
 import pytest
 
 from asyncsdk import Client
 from asyncsdk.server import Dataset, EmbeddedServer, ServerConfig
 
+from . import _fastloop
 from ._aioresponses_compat import MockAPI
 from ._support import ACCESS_KEY, MOCK_BASE, fixture_bytes
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``integration`` every test that needs a server, a socket, a process or Redis."""
+    _fastloop.mark_items(items)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
+    """A unit test's fixtures may not open sockets, start processes or wait in real time."""
+    with _fastloop.guarded(item):
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    """Nor may the unit test itself."""
+    with _fastloop.guarded(item):
+        return (yield)
 
 
 @pytest.fixture

@@ -176,6 +176,7 @@ def test_page_generator_is_deterministic_and_decodes() -> None:
     assert len({c.id for c in calls}) == _data.PAGE_SIZE
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("kind", ["sdk", "handwritten"])
 def test_webhook_receiver_counts_every_acknowledged_event(kind: str) -> None:
     """A receiver's count covers every delivery it acknowledged, however far its consumer lags.

@@ -162,7 +162,7 @@ def test_ctrl_c_stops_cleanly_and_resume_finishes(
     api: Api, straight: list[str], tmp_path: Path
 ) -> None:
     out = tmp_path / "calls.jsonl"
-    proc = start_export(api, out, "--rate-limit", "30")
+    proc = start_export(api, out, "--rate-limit", "10")
     wait_for_lines(proc, out, 600)
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=30)

@@ -169,17 +169,20 @@ async def test_bulk_cancel(example_env: dict[str, str], capsys: pytest.CaptureFi
     assert "stopped at the first failure: NotFoundError" in out
 
 
+@pytest.mark.integration
 async def test_testing_faults(capsys: pytest.CaptureFixture[str]) -> None:
     out = await run_main("testing_faults", capsys)
     assert "faults injected: {" in out
 
 
+@pytest.mark.integration
 async def test_testing_recordings(capsys: pytest.CaptureFixture[str]) -> None:
     out = await run_main("testing_recordings", capsys)
     assert "cut after 500000 bytes" in out and "resumed: 206 bytes 500000-1999999/2000000" in out
     assert "complete: 2000000 bytes, sha256 checked" in out and "auth refused 0" in out
 
 
+@pytest.mark.integration
 async def test_testing_scripted(capsys: pytest.CaptureFixture[str]) -> None:
     out = await run_main("testing_scripted", capsys)
     assert "retries: {'503': 1, 'connection': 1, '429': 1}" in out

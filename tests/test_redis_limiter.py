@@ -578,6 +578,7 @@ async def test_a_subclass_hooks_every_workspace(redis_server: RedisServer) -> No
         await limiter.aclose()
 
 
+@pytest.mark.integration
 async def test_an_outage_seen_by_several_workspaces_is_one_outage(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

@@ -170,9 +170,12 @@ async def test_retry_after_beyond_the_cap_raises_with_the_value(server: Embedded
 
 
 async def test_retry_budget_stops_a_storm_during_an_outage() -> None:
-    policy = RetryPolicy(max_retries=3, initial_backoff=0.001, max_backoff=0.002, budget=50)
-    # In an outage one request probes at a time, about one a second, so every call costs
-    # about a second here: 40 calls keep the test short and the budget still binds.
+    # In an outage one request probes at a time, each after the limiter's outage pause:
+    # max_retry_after also caps that pause (1 s by default), so the probes follow each
+    # other at once instead of a second apart; the budget still binds over 40 calls.
+    policy = RetryPolicy(
+        max_retries=3, initial_backoff=0.001, max_backoff=0.002, budget=50, max_retry_after=0.01
+    )
     async with EmbeddedServer(faulty(error_503=1.0), dataset=Dataset(size=40)) as server:
         ds = server.dataset
         async with Client(

@@ -36,6 +36,7 @@ def _runs() -> list[SharedResult]:
     ]
 
 
+@pytest.mark.slow
 def test_every_id_of_every_client_gets_exactly_one_outcome() -> None:
     """The harness itself: 4 x 1,000 IDs, each answered once, none lost to throttling."""
     for run in _runs()[:2]:
@@ -44,6 +45,7 @@ def test_every_id_of_every_client_gets_exactly_one_outcome() -> None:
         assert all(t > 0.0 for t in run.finished)
 
 
+@pytest.mark.slow
 @pytest.mark.xfail(
     strict=True,
     reason=(
