@@ -26,7 +26,8 @@ access keeps the run going. A client that has already fetched something has prov
 access: its runs start at full width and do not stop this way.
 
 Imports: the standard library, msgspec, and the client, config, errors, models,
-_giveup, _protocol and _source modules of this package.
+_giveup, _protocol, _source and telemetry (the INTERNAL span of `gather_calls`)
+modules of this package.
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ from .client import Client
 from .config import DEFAULT_CONCURRENCY
 from .errors import BirdError, ConfigurationError, PermissionDeniedError, RunStoppedError
 from .models import Call
+from .telemetry import operation
+from .telemetry._attributes import gather_attributes, gather_items
 
 __all__ = ["CallResult", "CallStream", "Leftovers", "SequenceNotStr", "gather_calls", "iter_calls"]
 
@@ -528,6 +531,7 @@ async def _cancel_all(
     return Leftovers(tuple(results), tuple(unfinished))
 
 
+@operation("gather_calls", gather_attributes, gather_items)
 async def gather_calls(
     client: Client,
     workspace_id: CallId,

@@ -58,6 +58,7 @@ import asyncio
 import logging
 import random
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager
 from typing import Final, TypeVar
 
 import tenacity
@@ -79,6 +80,9 @@ T = TypeVar("T")
 logger: Final = logging.getLogger("asyncsdk")
 
 Sleep = Callable[[float], Awaitable[None]]
+#: Wraps each wait before a retry: called with its cause (``"retry_after"`` or
+#: ``"backoff"``) and its seconds, the sleep runs inside what it returns (telemetry).
+OnWait = Callable[[str, float], AbstractContextManager[object]]
 
 
 def retry_reason(exc: BaseException, policy: RetryPolicy) -> str | None:
@@ -192,9 +196,10 @@ class Retrier:
         rand: Uniform [0, 1) source for jitter.
         on_retry: Called with the reason just before each retry's wait.
         clock: The time in seconds, for deadlines; the running loop's clock by default.
+        on_wait: Wraps each wait before a retry (`OnWait`), for telemetry.
     """
 
-    __slots__ = ("_budget", "_clock", "_on_retry", "_policy", "_rand", "_sleep")
+    __slots__ = ("_budget", "_clock", "_on_retry", "_on_wait", "_policy", "_rand", "_sleep")
 
     def __init__(
         self,
@@ -205,8 +210,10 @@ class Retrier:
         rand: Callable[[], float] = random.random,
         on_retry: Callable[[str], None] | None = None,
         clock: Callable[[], float] | None = None,
+        on_wait: OnWait | None = None,
     ) -> None:
         self._clock = clock
+        self._on_wait = on_wait
         self._policy = policy
         self._budget = budget
         self._sleep = sleep
@@ -257,6 +264,7 @@ class Retrier:
         first_failure = clock()
         count = 0
         counted = 0  # failures that use up max_retries (not throttling)
+        cause = "backoff"  # of the coming wait, set by before_sleep
 
         async def numbered() -> T:
             nonlocal count
@@ -298,7 +306,10 @@ class Retrier:
             return False
 
         def before_sleep(state: tenacity.RetryCallState) -> None:
+            nonlocal cause
             exc = _failure(state)
+            has_retry_after = isinstance(exc, APIError) and exc.retry_after is not None
+            cause = "retry_after" if has_retry_after else "backoff"
             reason = retry_reason(exc, policy) or "?"
             logger.debug(
                 "retry %s of GET %s after %s (%s), waiting %.3fs",
@@ -313,12 +324,22 @@ class Retrier:
             if self._on_retry is not None:
                 self._on_retry(reason)
 
+        sleep: Sleep = self._sleep
+        on_wait = self._on_wait
+        if on_wait is not None:
+
+            async def traced_sleep(seconds: float) -> None:
+                with on_wait(cause, seconds):
+                    await self._sleep(seconds)
+
+            sleep = traced_sleep
+
         retrying = tenacity.AsyncRetrying(
             retry=tenacity.retry_if_exception(lambda e: retry_reason(e, policy) is not None),
             wait=wait,
             stop=stop,
             before_sleep=before_sleep,
-            sleep=self._sleep,
+            sleep=sleep,
             reraise=True,
         )
         result: T = await retrying(numbered)

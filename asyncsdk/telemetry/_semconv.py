@@ -1,0 +1,135 @@
+"""No I/O: the names and values telemetry records, decided by small pure functions.
+
+What the OpenTelemetry HTTP conventions (stable) ask of a client span, and what the SDK
+adds, computed from plain values so that each rule is tested without a provider:
+
+- `url_template`: a span's name comes from the URL template, never the raw path (IDs in
+  a path would make every span name unique): each UUID segment becomes the placeholder
+  its collection names (``calls/<uuid>`` -> ``calls/{callId}``), so a new endpoint
+  (recordings, a media GET) gets its template without being listed here; a URL that is
+  not under the API root (a presigned media URL after a redirect) has none, and its span
+  is named by the method alone;
+- `redact_url`: ``url.full`` without credentials or presigned signatures;
+- `error_type`: ``error.type``, the status code as text or the exception's qualified name;
+- the wait causes and attribute names the SDK adds (no convention covers client-side
+  rate-limiter waits; the names follow .NET's ``time_in_queue`` under our namespace).
+
+Imports: the standard library only.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from typing import Final
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+__all__ = [
+    "DURATION_BUCKETS",
+    "WAIT_BACKOFF",
+    "WAIT_OUTAGE",
+    "WAIT_PROBE",
+    "WAIT_QUOTA_PAUSE",
+    "WAIT_RATE",
+    "WAIT_RETRY_AFTER",
+    "error_type",
+    "redact_url",
+    "retry_wait_cause",
+    "url_template",
+]
+
+DURATION_BUCKETS: Final = (
+    *(0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75),
+    *(1.0, 2.5, 5.0, 7.5, 10.0),
+)
+"""Histogram bucket bounds in seconds, as the HTTP conventions give them."""
+
+#: Why an attempt waited (the ``asyncsdk.wait.cause`` attribute).
+WAIT_RATE: Final = "rate_limit"  # the limiter's pace: its turn in the queue
+WAIT_QUOTA_PAUSE: Final = "quota_pause"  # every request paused: the quota is used up
+WAIT_OUTAGE: Final = "outage_probe"  # the server seems down: one request probes at a time
+WAIT_PROBE: Final = "probe"  # the first request's answer is awaited to learn the rate
+WAIT_RETRY_AFTER: Final = "retry_after"  # the server's Retry-After before a retry
+WAIT_BACKOFF: Final = "backoff"  # the retry policy's jittered backoff
+
+_UUID: Final = re.compile(r"[0-9a-fA-F]{8}-?(?:[0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}\Z")
+#: Query keys whose value is a secret (presigned URLs); compared in lower case.
+_SECRET_KEYS: Final = frozenset(
+    {"x-amz-signature", "signature", "sig", "awsaccesskeyid", "x-amz-credential"}
+    | {"x-amz-security-token", "x-goog-signature", "x-goog-credential", "token"}
+)
+REDACTED: Final = "REDACTED"
+
+
+@functools.lru_cache(maxsize=256)
+def _template_of(segments: tuple[str, ...]) -> str:
+    parts: list[str] = []
+    previous = ""
+    for segment in segments:
+        if _UUID.match(segment):
+            noun = previous[:-1] if previous.endswith("s") else previous
+            parts.append("{" + (noun + "Id" if noun else "id") + "}")
+        else:
+            parts.append(segment)
+        previous = segment
+    return "/".join(parts)
+
+
+def url_template(path: str, base_path: str = "") -> str | None:
+    """Return the URL template of ``path`` under the API root ``base_path``, or ``None``.
+
+    ``/workspaces/<uuid>/channels/<uuid>/calls/<uuid>`` ->
+    ``/workspaces/{workspaceId}/channels/{channelId}/calls/{callId}``. A path outside
+    ``base_path``, or with no UUID at all and no ``/workspaces`` root, has none.
+    """
+    if base_path and not path.startswith(base_path + "/"):
+        return None
+    rest = path[len(base_path) :]
+    if not rest.startswith("/workspaces/"):
+        return None
+    segments = tuple(rest.split("/"))
+    return base_path + _template_of(segments)
+
+
+def redact_url(url: str) -> str:
+    """Return ``url`` without user info, and with secret query values as ``REDACTED``.
+
+    The user and password become ``REDACTED:REDACTED`` (as the conventions say); the
+    values of signature and credential keys (``X-Amz-Signature``, ``Signature``,
+    ``sig``, ``AWSAccessKeyId`` ...) become ``REDACTED``; the rest is kept.
+    """
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = "REDACTED:REDACTED@" + netloc.rpartition("@")[2]
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        if any(key.lower() in _SECRET_KEYS for key, _ in pairs):
+            query = urlencode(
+                [(k, REDACTED if k.lower() in _SECRET_KEYS else v) for k, v in pairs], safe="{}"
+            )
+    if netloc == parts.netloc and query == parts.query and not parts.fragment:
+        return url
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+
+
+def error_type(status: int | None, exc: BaseException | None) -> str | None:
+    """Return ``error.type``: the status as text for 4xx/5xx, else the exception's type.
+
+    ``None`` when the attempt succeeded. A cancelled attempt is
+    ``asyncio.CancelledError``; an SDK error its class's qualified name
+    (``asyncsdk.errors.APITimeoutError``).
+    """
+    if status is not None and status >= 400:
+        return str(status)
+    if exc is None:
+        return None
+    cls = type(exc)
+    module = cls.__module__
+    return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
+
+
+def retry_wait_cause(retry_after: float | None) -> str:
+    """Name the cause of a wait before a retry: the server's ``Retry-After``, or backoff."""
+    return WAIT_RETRY_AFTER if retry_after is not None else WAIT_BACKOFF
