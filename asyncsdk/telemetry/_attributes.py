@@ -39,7 +39,8 @@ def page_attributes(query: object, page_token: object = None) -> dict[str, Any]:
     """Attributes of a listing page's span, read from its query's path.
 
     ``/workspaces/W/channels/C/calls`` (a channel's calls) or
-    ``/workspaces/W/channels/calls`` (the calls log); whether a ``page_token`` was sent (not the token itself).
+    ``/workspaces/W/channels/calls`` (the calls log); whether a ``page_token`` was sent
+    (not the token itself).
     """
     parts = str(getattr(query, "path", "")).strip("/").split("/")
     attrs: dict[str, Any] = {"asyncsdk.page.first": page_token is None}

@@ -65,8 +65,9 @@ from ._semconv import (
 __all__ = ["CallTrace", "ClientHooks", "Instruments"]
 
 SCOPE: Final = "asyncsdk"
-#: Waits shorter than this many nanoseconds are no wait: no span (an uncontended acquire).
-_NO_WAIT_NS: Final = 10_000
+#: Waits shorter than this many nanoseconds get no span (the histogram has them all): an
+#: uncontended acquire takes microseconds, a wait worth seeing in a trace milliseconds.
+_NO_WAIT_NS: Final = 1_000_000
 #: Attempts whose answers feed the throttled-share gauge.
 _SHARE_WINDOW: Final = 100
 #: Deliveries whose span contexts are kept for the enrichment spans to link to.
@@ -113,6 +114,7 @@ class Instruments:
         clock: Callable[[], int] | None,
     ) -> None:
         version = _version()
+        self._given = tracer_provider is not None or meter_provider is not None
         self.clock: Callable[[], int] = clock or time.time_ns
         self.tracer = (tracer_provider or trace.get_tracer_provider()).get_tracer(SCOPE, version)
         meter = (meter_provider or metrics.get_meter_provider()).get_meter(SCOPE, version)
@@ -133,11 +135,6 @@ class Instruments:
             unit="s",
             description="Time waited before a retry, by cause (retry_after, backoff).",
             explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS),
-        )
-        self.active = meter.create_up_down_counter(
-            "http.client.active_requests",
-            unit="{request}",
-            description="Attempts on the wire now.",
         )
         self.items = meter.create_counter(
             "asyncsdk.items",
@@ -172,6 +169,7 @@ class Instruments:
                 "Retry tokens left (retries stop below half).",
                 "budget",
             ),
+            ("http.client.active_requests", "{request}", "Attempts on the wire now.", "active"),
         ):
             meter.create_observable_gauge(
                 name, callbacks=[self._gauge(callback)], unit=unit, description=description
@@ -196,6 +194,17 @@ class Instruments:
         for queue in list(self._queues):
             yield Observation(queue.qsize())
 
+    def configured(self) -> bool:
+        """Whether a provider was passed, or a global one is configured by now."""
+        if self._given:
+            return True
+        tracer_provider = trace.get_tracer_provider()
+        meter_provider = metrics.get_meter_provider()
+        return not (
+            isinstance(tracer_provider, trace.ProxyTracerProvider | trace.NoOpTracerProvider)
+            and type(meter_provider).__name__ in ("_ProxyMeterProvider", "NoOpMeterProvider")
+        )
+
     def watch_queue(self, queue: object) -> None:
         """Report ``queue``'s depth (an `asyncio.Queue`) while it lives."""
         if isinstance(queue, asyncio.Queue):
@@ -207,8 +216,14 @@ class Instruments:
         base_path: str,
         limiter: Callable[[], object],
         budget: Callable[[], int],
-    ) -> ClientHooks:
-        """Return the hooks of one client (see `ClientHooks`)."""
+    ) -> ClientHooks | None:
+        """Return the hooks of one client (see `ClientHooks`); ``None`` if nothing records.
+
+        Nothing records when no provider was passed and no global one is configured
+        when the client is created: the client then pays nothing, as without telemetry.
+        """
+        if not self.configured():
+            return None
         hooks = ClientHooks(self, base_url, base_path, limiter, budget)
         self._clients.add(hooks)
         return hooks
@@ -306,9 +321,11 @@ class ClientHooks:
         self.server_address = parts.hostname or ""
         self.server_port = parts.port or (443 if parts.scheme == "https" else 80)
         self.base_path = base_path
+        self.base_url = base_url + "/"
         self._limiter = limiter
         self._budget = budget
         self._answers: deque[bool] = deque(maxlen=_SHARE_WINDOW)
+        self.in_flight = 0
         self._throttled = 0
         self.gauge_attributes: dict[str, str] = {}
         self._metric_base: dict[str, Any] = {
@@ -325,6 +342,8 @@ class ClientHooks:
         """The current value of one of the client's gauges."""
         if what == "budget":
             return self._budget()
+        if what == "active":
+            return self.in_flight
         if what == "share":
             answers = self._answers
             return self._throttled / len(answers) if answers else None
@@ -397,14 +416,15 @@ class CallTrace:
     def __init__(self, hooks: ClientHooks, url: object) -> None:
         self._hooks = hooks
         text = str(url)
-        path = getattr(url, "path", None)
+        path = getattr(url, "raw_path", None)
         self.template = url_template(path, hooks.base_path) if isinstance(path, str) else None
         self.attempts = 0
         self._attrs: dict[str, Any] = {
             "http.request.method": "GET",
             "server.address": hooks.server_address,
             "server.port": hooks.server_port,
-            "url.full": redact_url(text),
+            # The API's own URLs are built from validated parts: nothing to redact.
+            "url.full": text if text.startswith(hooks.base_url) else redact_url(text),
         }
         if self.template is not None:
             self._attrs["url.template"] = self.template
@@ -450,7 +470,7 @@ class CallTrace:
             _SUPPRESS_HTTP_INSTRUMENTATION_KEY, True, trace.set_span_in_context(span)
         )
         self._token = otel_context.attach(ctx)
-        instruments.active.add(1, self._hooks._metric_base)
+        self._hooks.in_flight += 1
 
     def end(
         self,
@@ -467,23 +487,23 @@ class CallTrace:
         instruments = hooks.instruments
         otel_context.detach(token)  # type: ignore[arg-type]
         end = instruments.clock()
+        hooks.in_flight -= 1
         kind = error_type(status, exc)
         metric = dict(hooks._metric_base)
+        attrs: dict[str, Any] = {}
         if status is not None:
-            span.set_attribute("http.response.status_code", status)
-            metric["http.response.status_code"] = status
+            attrs["http.response.status_code"] = metric["http.response.status_code"] = status
             request_id = headers.get("x-request-id") if headers is not None else None
             if request_id:
-                span.set_attribute(_REQUEST_ID, [request_id[:200]])
+                attrs[_REQUEST_ID] = (request_id[:200],)
             hooks.answered(status == 429 or (status == 503 and "Retry-After" in (headers or {})))
         if self.template is not None:
             metric["url.template"] = self.template
         if kind is not None:
-            span.set_attribute("error.type", kind)
-            metric["error.type"] = kind
+            attrs["error.type"] = metric["error.type"] = kind
             span.set_status(Status(StatusCode.ERROR, kind))
             if exc is not None and not isinstance(exc, asyncio.CancelledError):
                 span.record_exception(exc, escaped=True)
+        span.set_attributes(attrs)
         span.end(end_time=end)
         instruments.duration.record((end - self._start) / 1e9, metric)
-        instruments.active.add(-1, hooks._metric_base)

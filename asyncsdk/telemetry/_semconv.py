@@ -19,7 +19,6 @@ Imports: the standard library only.
 
 from __future__ import annotations
 
-import functools
 import re
 from typing import Final
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -52,7 +51,6 @@ WAIT_PROBE: Final = "probe"  # the first request's answer is awaited to learn th
 WAIT_RETRY_AFTER: Final = "retry_after"  # the server's Retry-After before a retry
 WAIT_BACKOFF: Final = "backoff"  # the retry policy's jittered backoff
 
-_UUID: Final = re.compile(r"[0-9a-fA-F]{8}-?(?:[0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}\Z")
 #: Query keys whose value is a secret (presigned URLs); compared in lower case.
 _SECRET_KEYS: Final = frozenset(
     {"x-amz-signature", "signature", "sig", "awsaccesskeyid", "x-amz-credential"}
@@ -61,18 +59,16 @@ _SECRET_KEYS: Final = frozenset(
 REDACTED: Final = "REDACTED"
 
 
-@functools.lru_cache(maxsize=256)
-def _template_of(segments: tuple[str, ...]) -> str:
-    parts: list[str] = []
-    previous = ""
-    for segment in segments:
-        if _UUID.match(segment):
-            noun = previous[:-1] if previous.endswith("s") else previous
-            parts.append("{" + (noun + "Id" if noun else "id") + "}")
-        else:
-            parts.append(segment)
-        previous = segment
-    return "/".join(parts)
+#: A collection's segment followed by a UUID: ``/calls/<uuid>``.
+_ITEM: Final = re.compile(
+    r"/([A-Za-z]+?)s?/[0-9a-fA-F]{8}-?(?:[0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}(?=/|$)"
+)
+
+
+def _placeholder(match: re.Match[str]) -> str:
+    whole = match.group(0)
+    collection = whole[1 : whole.index("/", 1)]
+    return f"/{collection}/{{{match.group(1)}Id}}"
 
 
 def url_template(path: str, base_path: str = "") -> str | None:
@@ -87,8 +83,7 @@ def url_template(path: str, base_path: str = "") -> str | None:
     rest = path[len(base_path) :]
     if not rest.startswith("/workspaces/"):
         return None
-    segments = tuple(rest.split("/"))
-    return base_path + _template_of(segments)
+    return base_path + _ITEM.sub(_placeholder, rest)
 
 
 def redact_url(url: str) -> str:
