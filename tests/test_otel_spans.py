@@ -7,6 +7,7 @@ every wait's duration is exact; the rest talks to the embedded server over loopb
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import random
 
@@ -20,7 +21,16 @@ from asyncsdk.server import EmbeddedServer, ScriptedResponse
 
 from ._aioresponses_compat import MockAPI
 from ._otel import recorded
-from ._support import ACCESS_KEY, CALL, CALL_URL, CHANNEL, MOCK_BASE, WORKSPACE, fixture_bytes
+from ._support import (
+    ACCESS_KEY,
+    CALL,
+    CALL_URL,
+    CHANNEL,
+    MOCK_BASE,
+    WORKSPACE,
+    fixture_bytes,
+    wait_until,
+)
 from ._vtime import VirtualTimeLoop
 
 TEMPLATE = "/workspaces/{workspaceId}/channels/{channelId}/calls/{callId}"
@@ -109,7 +119,7 @@ def test_span_tree_of_a_call_that_waits_is_throttled_fails_and_succeeds() -> Non
         assert attrs["url.template"] == TEMPLATE
     # The children tile the operation: each starts where the one before ended.
     assert kids[0].start_time == root.start_time
-    for before, after in zip(kids, kids[1:], strict=False):
+    for before, after in itertools.pairwise(kids):
         assert after.start_time == before.end_time
     assert kids[-1].end_time == root.end_time
 
@@ -129,8 +139,6 @@ async def test_cancelled_mid_attempt_ends_every_span(
         task = asyncio.create_task(
             client.get_call(dataset.workspace_id, dataset.channel_id, call_id)
         )
-        from ._support import wait_until
-
         await wait_until(lambda: server.stats.requests >= 1, what="the request to arrive")
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
