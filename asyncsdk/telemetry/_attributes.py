@@ -14,6 +14,8 @@ from typing import Any, Final
 
 __all__ = [
     "call_attributes",
+    "delivery_outcome",
+    "enrich_attributes",
     "gather_attributes",
     "gather_items",
     "page_attributes",
@@ -74,3 +76,38 @@ def gather_items(results: list[object]) -> tuple[int, int]:
     """``gather_calls``' items for ``asyncsdk.items``: calls fetched, and errors."""
     failed = sum(1 for r in results if isinstance(r, BaseException))
     return len(results) - failed, failed
+
+
+def enrich_attributes(
+    workspace: str, channel_id: str | None, call_id: str, status: str | None
+) -> dict[str, Any]:
+    """Attributes of an event's enrichment span: the call it fetches, and the status."""
+    attrs: dict[str, Any] = {WORKSPACE: workspace, CALL: call_id}
+    if channel_id is not None:
+        attrs[CHANNEL] = channel_id
+    if status is not None:
+        attrs["bird.call.status"] = status[:_MAX]
+    return attrs
+
+
+#: A refused delivery's reason by its status (bounded: the receiver's stats have the rest).
+_REFUSALS: Final = {
+    400: "bad-request",
+    401: "unauthorized",
+    405: "method",
+    413: "too-large",
+}
+
+
+def delivery_outcome(status: int, text: str | None) -> tuple[str, str | None]:
+    """Name a webhook delivery's outcome from the receiver's answer: (outcome, reason).
+
+    ``accepted`` and ``duplicate`` (200), ``busy`` (503: Bird delivers it again), or
+    ``refused`` with a reason (``unauthorized``, ``bad-request``, ``too-large``,
+    ``method``).
+    """
+    if status == 200:
+        return ("duplicate" if text == "duplicate" else "accepted"), None
+    if status == 503:
+        return "busy", None
+    return "refused", _REFUSALS.get(status, str(status))

@@ -30,8 +30,8 @@ Clock: every span's start and end and every duration come from one clock (nanose
 since the epoch, ``time.time_ns`` unless a test passes its own), so a trace's waits
 and attempts add up exactly.
 
-Imports: opentelemetry (api), the standard library, `asyncsdk.errors` and the
-telemetry's `_semconv`.
+Imports: opentelemetry (api), the standard library, and the telemetry's `_attributes`
+and `_semconv`.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ import asyncio
 import time
 import weakref
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, Final
 
@@ -51,6 +51,7 @@ from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from ._attributes import delivery_outcome
 from ._semconv import (
     DURATION_BUCKETS,
     WAIT_OUTAGE,
@@ -262,6 +263,24 @@ class Instruments:
             return False
         self.remember_delivery(request_id, span_context)
         return True
+
+    async def delivery(self, request_id: str | None, handle: Callable[[], Awaitable[Any]]) -> Any:
+        """Run a webhook receiver's ``handle()`` in its span; count the outcome.
+
+        An accepted delivery's span context is remembered under its ``request_id``, for
+        the enrichment span of its event to link to.
+        """
+        with self.span("webhook.receive", {}) as span:
+            response = await handle()
+            outcome, reason = delivery_outcome(response.status, response.text)
+            attrs = {"asyncsdk.webhook.outcome": outcome}
+            if reason is not None:
+                attrs["asyncsdk.webhook.reason"] = reason
+            span.set_attributes({**attrs, "http.response.status_code": response.status})
+            self.deliveries.add(1, attrs)
+            if outcome == "accepted" and request_id:
+                self.remember_delivery(request_id[:200], span.get_span_context())
+            return response
 
     @contextmanager
     def span(
