@@ -67,6 +67,7 @@ def client_from_args(args: argparse.Namespace) -> asyncsdk.Client:
             base_url=args.base_url,
             rate_limit=args.rate_limit,
             max_retries=args.max_retries,
+            telemetry=getattr(args, "telemetry", None),  # set by _telemetry.with_telemetry
         )
     except asyncsdk.ConfigurationError as exc:
         raise UsageError(str(exc)) from exc
