@@ -72,6 +72,7 @@ PUBLIC_NAMES: dict[str, frozenset[str]] = {
             "ShardedListing",
             "SipInsights",
             "SipType",
+            "Telemetry",
             "Timeout",
             "TokenBucketLimiter",
             "UnprocessableEntityError",
