@@ -16,7 +16,7 @@ own, created on first use and bounded in number; a custom limiter is asked for a
 per workspace if it can give one (``for_workspace``), else shared by all.
 
 Telemetry hooks in here and only here: with ``Client(telemetry=...)`` set,
-``Engine.telemetry`` holds the client's hooks (`asyncsdk.telemetry._otel.ClientHooks`):
+``Engine.telemetry`` holds the client's hooks (`asyncsdk.telemetry._attempts.ClientHooks`):
 each call gets a `CallTrace` (``None`` otherwise) that its attempts report to around the
 limiter's wait and the wire request, and the retrier reports its sleeps; with telemetry
 off, each of those points is one ``is None`` test.
@@ -56,7 +56,7 @@ from .stats import ClientStats, Counters, WorkspaceStats
 
 if TYPE_CHECKING:
     from .telemetry import Telemetry
-    from .telemetry._otel import CallTrace, ClientHooks
+    from .telemetry._attempts import CallTrace, ClientHooks
 
 __all__ = ["Decode", "Engine", "State"]
 

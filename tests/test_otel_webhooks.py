@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 
 import aiohttp
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 import asyncsdk
+from asyncsdk import Telemetry
 from asyncsdk.server import EmbeddedServer
 from asyncsdk.webhooks import CallEvent, WebhookReceiver, enrich_events
 
@@ -35,16 +38,28 @@ async def _enrich_all(
             return [result async for _event, result in stream]
 
 
-async def test_delivery_span_is_linked_from_the_enrichment_span(server: EmbeddedServer) -> None:
-    rec = recorded()
-    dataset = server.dataset
-    queue: asyncio.Queue[CallEvent] = asyncio.Queue(maxsize=10)
-    receiver = WebhookReceiver(SIGNING_KEY, queue, telemetry=rec.telemetry)
+@contextlib.asynccontextmanager
+async def receiving(
+    telemetry: Telemetry, queue: asyncio.Queue[CallEvent]
+) -> AsyncIterator[tuple[aiohttp.ClientSession, str]]:
+    """A receiver with ``telemetry`` on loopback: a session and the URL to deliver to."""
+    receiver = WebhookReceiver(SIGNING_KEY, queue, telemetry=telemetry)
     app = web.Application()
     app.router.add_post("/hook", receiver.handle)
-    body = event_body(dataset.call_ids[0]).replace(b'"channelId"', b'"otherField"')
     async with TestServer(app, host="127.0.0.1") as hooks, aiohttp.ClientSession() as session:
-        url = str(hooks.make_url("/hook"))
+        yield session, str(hooks.make_url("/hook"))
+
+
+def body_for(call_id: object) -> bytes:
+    """An event for ``call_id`` whose payload names no channel: the stream's is used."""
+    return event_body(str(call_id)).replace(b'"channelId"', b'"otherField"')
+
+
+async def test_delivery_span_is_linked_from_the_enrichment_span(server: EmbeddedServer) -> None:
+    rec = recorded()
+    queue: asyncio.Queue[CallEvent] = asyncio.Queue(maxsize=10)
+    body = body_for(server.dataset.call_ids[0])
+    async with receiving(rec.telemetry, queue) as (session, url):
         assert (await deliver(session, url, body, request_id="d-1"))[0] == 200
         assert (await deliver(session, url, body, request_id="d-1"))[1] == "duplicate"
         assert (await deliver(session, url, body, request_id="d-2", key="wrong"))[0] == 401
@@ -82,23 +97,18 @@ async def test_delivery_span_is_linked_from_the_enrichment_span(server: Embedded
 
 async def test_link_travels_as_a_traceparent(server: EmbeddedServer) -> None:
     """A receiver in one process, the enrichment in another: the entry carries the link."""
-    receiving, enriching = recorded(), recorded()
-    dataset = server.dataset
+    receiver, enriching = recorded(), recorded()
     queue: asyncio.Queue[CallEvent] = asyncio.Queue()
-    receiver = WebhookReceiver(SIGNING_KEY, queue, telemetry=receiving.telemetry)
-    app = web.Application()
-    app.router.add_post("/hook", receiver.handle)
-    body = event_body(dataset.call_ids[1]).replace(b'"channelId"', b'"otherField"')
-    async with TestServer(app, host="127.0.0.1") as hooks, aiohttp.ClientSession() as session:
-        url = str(hooks.make_url("/hook"))
+    async with receiving(receiver.telemetry, queue) as (session, url):
+        body = body_for(server.dataset.call_ids[1])
         assert (await deliver(session, url, body, request_id="d-9"))[0] == 200
-    traceparent = receiving.telemetry.delivery_traceparent("d-9")
+    traceparent = receiver.telemetry.delivery_traceparent("d-9")
     assert traceparent is not None
-    assert receiving.telemetry.delivery_traceparent("unknown") is None
+    assert receiver.telemetry.delivery_traceparent("unknown") is None
     assert not enriching.telemetry.link_delivery("d-x", "not a traceparent")
     assert enriching.telemetry.link_delivery("d-9", traceparent)
     await _enrich_all(enriching, server, [queue.get_nowait()])
-    (receive,) = receiving.spans()
+    (receive,) = receiver.spans()
     (enrich,) = [s for s in enriching.spans() if s.name == "webhook.enrich"]
     assert receive.context is not None
     assert [link.context.span_id for link in enrich.links] == [receive.context.span_id]

@@ -1,79 +1,53 @@
-"""The OpenTelemetry side of `Telemetry`: the only module that imports ``opentelemetry``.
+"""The OpenTelemetry side of `Telemetry`: its tracer, meter and instruments, and webhooks.
 
-`Instruments` holds one tracer, one meter and the instruments of a `Telemetry`;
-`ClientHooks` binds them to one client (its server address, the gauges it feeds);
-`CallTrace` follows one API call through its attempts. The engine calls them at few
-points, and only when telemetry is on (``Engine.telemetry`` is not ``None``):
-
-- per attempt: `CallTrace.before_wait` / `CallTrace.after_wait` around the limiter's
-  ``acquire`` (a child span for a wait that took time, and the wait histogram), then
-  `CallTrace.begin` / `CallTrace.end` around the wire request: the CLIENT span;
-- per retry: `ClientHooks.retry_wait`, a context manager around the retrier's sleep;
-- per operation: `ClientHooks.operation` (an INTERNAL span, the current one while the
-  operation runs).
-
-Another GET (a recording's media, with its redirect) gets its CLIENT span the same way:
-``trace = engine.telemetry.call(url)`` once per operation, then for each wire request
-``trace.begin()`` before it is sent and ``trace.end(status, headers, exc)`` when its
-body is read or it failed; a redirect's second request is a resend
-(``http.request.resend_count``), and a URL outside the API root (a presigned one) is
-named ``GET`` and its signature redacted in ``url.full``.
+`Instruments` holds one tracer, one meter and the instruments of a `Telemetry`, the
+gauges' callbacks over the clients bound to it, and the span contexts of webhook
+deliveries their enrichment spans link to (in this process, or from a ``traceparent``
+carried across a stream). The per-call hooks the engine calls are in `_attempts`; these
+two modules are the only importers of ``opentelemetry``, and they are imported only when
+a `Telemetry` is created.
 
 Spans and contexts: a span is made current (``context.attach``) only inside the one
 coroutine that ends it, and detached in that coroutine's ``finally``; nothing is
 attached in one callback and detached in another, so cancellation cannot leave a
-context behind ("Failed to detach context"). While an attempt is on the wire its
-context carries OpenTelemetry's ``suppress_http_instrumentation`` key, as the Azure SDK
-does: the aiohttp client instrumentation, if installed, makes no second span for it.
+context behind ("Failed to detach context").
 
 Clock: every span's start and end and every duration come from one clock (nanoseconds
 since the epoch, ``time.time_ns`` unless a test passes its own), so a trace's waits
 and attempts add up exactly.
 
-Imports: opentelemetry (api), the standard library, and the telemetry's `_attributes`
-and `_semconv`.
+Imports: opentelemetry (api), the standard library, and the telemetry's `_attempts`,
+`_attributes` and `_semconv`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 import weakref
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from opentelemetry import context as otel_context
 from opentelemetry import metrics, trace
-from opentelemetry.context import _SUPPRESS_HTTP_INSTRUMENTATION_KEY
 from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from ._attributes import delivery_outcome
-from ._semconv import (
-    DURATION_BUCKETS,
-    WAIT_OUTAGE,
-    WAIT_PROBE,
-    WAIT_QUOTA_PAUSE,
-    WAIT_RATE,
-    error_type,
-    redact_url,
-    url_template,
-)
+from ._semconv import DURATION_BUCKETS, error_type
 
-__all__ = ["CallTrace", "ClientHooks", "Instruments"]
+if TYPE_CHECKING:
+    from ._attempts import ClientHooks
+
+__all__ = ["Instruments", "fail"]
 
 SCOPE: Final = "asyncsdk"
-#: Waits shorter than this many nanoseconds get no span (the histogram has them all): an
-#: uncontended acquire takes microseconds, a wait worth seeing in a trace milliseconds.
-_NO_WAIT_NS: Final = 1_000_000
-#: Attempts whose answers feed the throttled-share gauge.
-_SHARE_WINDOW: Final = 100
 #: Deliveries whose span contexts are kept for the enrichment spans to link to.
 _LINKS_KEPT: Final = 10_000
-_REQUEST_ID: Final = "http.response.header.x-request-id"
 _PROPAGATOR: Final = TraceContextTextMapPropagator()
 
 
@@ -84,19 +58,6 @@ def _version() -> str:
         return version("asyncsdk")
     except PackageNotFoundError:  # a source tree
         return "0+unknown"
-
-
-def limiter_wait_cause(limiter: object, now: float) -> str:
-    """Name why an attempt arriving at loop time ``now`` would wait in ``limiter``.
-
-    Read from the limiter's ``holding(now)`` when it has one (`TokenBucketLimiter`);
-    any other limiter's wait is its pace.
-    """
-    holding = getattr(limiter, "holding", None)
-    why = holding(now) if holding is not None else None
-    return {"pause": WAIT_QUOTA_PAUSE, "outage": WAIT_OUTAGE, "probe": WAIT_PROBE}.get(
-        why or "", WAIT_RATE
-    )
 
 
 class Instruments:
@@ -119,23 +80,22 @@ class Instruments:
         self.clock: Callable[[], int] = clock or time.time_ns
         self.tracer = (tracer_provider or trace.get_tracer_provider()).get_tracer(SCOPE, version)
         meter = (meter_provider or metrics.get_meter_provider()).get_meter(SCOPE, version)
-        self.duration = meter.create_histogram(
+        seconds = functools.partial(
+            meter.create_histogram,
+            unit="s",
+            explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS),
+        )
+        self.duration = seconds(
             "http.client.request.duration",
-            unit="s",
             description="Duration of HTTP client requests (one per attempt).",
-            explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS),
         )
-        self.limiter_wait = meter.create_histogram(
+        self.limiter_wait = seconds(
             "asyncsdk.client.rate_limit.wait",
-            unit="s",
             description="Time an attempt waited for the client's rate limiter, by cause.",
-            explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS),
         )
-        self.retry_wait = meter.create_histogram(
+        self.retry_wait = seconds(
             "asyncsdk.client.retry.wait",
-            unit="s",
             description="Time waited before a retry, by cause (retry_after, backoff).",
-            explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS),
         )
         self.items = meter.create_counter(
             "asyncsdk.items",
@@ -225,6 +185,8 @@ class Instruments:
         """
         if not self.configured():
             return None
+        from ._attempts import ClientHooks
+
         hooks = ClientHooks(self, base_url, base_path, limiter, budget)
         self._clients.add(hooks)
         return hooks
@@ -300,14 +262,15 @@ class Instruments:
         try:
             yield span
         except BaseException as exc:
-            _fail(span, exc)
+            fail(span, exc)
             raise
         finally:
             otel_context.detach(token)
             span.end(end_time=clock())
 
 
-def _fail(span: trace.Span, exc: BaseException) -> None:
+def fail(span: trace.Span, exc: BaseException) -> None:
+    """Mark ``span`` failed by ``exc`` (a cancellation without a recorded exception)."""
     kind = error_type(None, exc)
     span.set_attribute("error.type", kind or "")
     if isinstance(exc, asyncio.CancelledError):
@@ -315,214 +278,3 @@ def _fail(span: trace.Span, exc: BaseException) -> None:
         return
     span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
     span.record_exception(exc, escaped=True)
-
-
-class ClientHooks:
-    """One client's telemetry: what the engine calls (module docstring).
-
-    Attributes:
-        instruments: The `Instruments` it records with.
-        gauge_attributes: The attributes of its gauges (none: no IDs in metrics).
-    """
-
-    def __init__(
-        self,
-        instruments: Instruments,
-        base_url: str,
-        base_path: str,
-        limiter: Callable[[], object],
-        budget: Callable[[], int],
-    ) -> None:
-        from urllib.parse import urlsplit
-
-        self.instruments = instruments
-        parts = urlsplit(base_url)
-        self.server_address = parts.hostname or ""
-        self.server_port = parts.port or (443 if parts.scheme == "https" else 80)
-        self.base_path = base_path
-        self.base_url = base_url + "/"
-        self._limiter = limiter
-        self._budget = budget
-        self._answers: deque[bool] = deque(maxlen=_SHARE_WINDOW)
-        self.in_flight = 0
-        self._throttled = 0
-        self.gauge_attributes: dict[str, str] = {}
-        self._metric_base: dict[str, Any] = {
-            "http.request.method": "GET",
-            "server.address": self.server_address,
-            "server.port": self.server_port,
-        }
-
-    def call(self, url: object) -> CallTrace:
-        """Start following one API call to ``url`` (a `yarl.URL` or a string)."""
-        return CallTrace(self, url)
-
-    def gauge(self, what: str) -> float | None:
-        """The current value of one of the client's gauges."""
-        if what == "budget":
-            return self._budget()
-        if what == "active":
-            return self.in_flight
-        if what == "share":
-            answers = self._answers
-            return self._throttled / len(answers) if answers else None
-        limiter = self._limiter()
-        if what == "rate":
-            rate = getattr(limiter, "rate", None)
-            return float(rate) if isinstance(rate, int | float) else None
-        limit = getattr(limiter, "limit_estimate", None)
-        return float(limit) if isinstance(limit, int | float) else None
-
-    def count_items(self, operation: str, done: int, failed: int) -> None:
-        """Count the items an operation resolved (``asyncsdk.items``), by outcome."""
-        items = self.instruments.items
-        if done:
-            items.add(done, {"asyncsdk.operation": operation, "asyncsdk.outcome": "done"})
-        if failed:
-            items.add(failed, {"asyncsdk.operation": operation, "asyncsdk.outcome": "failed"})
-
-    def answered(self, throttled: bool) -> None:
-        """Count an answer in the throttled-share window."""
-        answers = self._answers
-        if len(answers) == answers.maxlen and answers[0]:
-            self._throttled -= 1
-        answers.append(throttled)
-        self._throttled += throttled
-
-    def operation(
-        self, name: str, attributes: Mapping[str, Any], links: list[Link] | None = None
-    ) -> Any:
-        """An INTERNAL span around one SDK operation, current while it runs."""
-        return self.instruments.span(name, attributes, links=links)
-
-    @contextmanager
-    def retry_wait(self, cause: str, seconds: float) -> Iterator[None]:
-        """A child span around the retrier's sleep of ``seconds`` before a retry."""
-        instruments = self.instruments
-        clock = instruments.clock
-        start = clock()
-        span = instruments.tracer.start_span(
-            "asyncsdk.wait",
-            attributes={"asyncsdk.wait.cause": cause, "asyncsdk.wait.planned": seconds},
-            start_time=start,
-        )
-        try:
-            yield
-        except BaseException as exc:
-            _fail(span, exc)
-            raise
-        finally:
-            end = clock()
-            span.end(end_time=end)
-            instruments.retry_wait.record((end - start) / 1e9, {"asyncsdk.wait.cause": cause})
-
-
-class CallTrace:
-    """One API call's attempts: their waits, CLIENT spans and metrics (module docstring)."""
-
-    __slots__ = (
-        "_attrs",
-        "_cause",
-        "_hooks",
-        "_span",
-        "_start",
-        "_token",
-        "_waited",
-        "attempts",
-        "template",
-    )
-
-    def __init__(self, hooks: ClientHooks, url: object) -> None:
-        self._hooks = hooks
-        text = str(url)
-        path = getattr(url, "raw_path", None)
-        self.template = url_template(path, hooks.base_path) if isinstance(path, str) else None
-        self.attempts = 0
-        self._attrs: dict[str, Any] = {
-            "http.request.method": "GET",
-            "server.address": hooks.server_address,
-            "server.port": hooks.server_port,
-            # The API's own URLs are built from validated parts: nothing to redact.
-            "url.full": text if text.startswith(hooks.base_url) else redact_url(text),
-        }
-        if self.template is not None:
-            self._attrs["url.template"] = self.template
-        self._span: trace.Span | None = None
-        self._token: object = None
-        self._start = 0
-        self._waited = 0
-        self._cause = WAIT_RATE
-
-    def before_wait(self, limiter: object) -> None:
-        """Note why and when the attempt starts waiting for ``limiter``."""
-        self._cause = limiter_wait_cause(limiter, asyncio.get_running_loop().time())
-        self._waited = self._hooks.instruments.clock()
-
-    def after_wait(self, exc: BaseException | None = None) -> None:
-        """Record the wait just ended (a span if it took time), or how it failed."""
-        instruments = self._hooks.instruments
-        start, end = self._waited, instruments.clock()
-        cause = self._cause
-        instruments.limiter_wait.record((end - start) / 1e9, {"asyncsdk.wait.cause": cause})
-        if end - start < _NO_WAIT_NS and exc is None:
-            return
-        span = instruments.tracer.start_span(
-            "asyncsdk.wait", attributes={"asyncsdk.wait.cause": cause}, start_time=start
-        )
-        if exc is not None:
-            _fail(span, exc)
-        span.end(end_time=end)
-
-    def begin(self) -> None:
-        """Start the attempt's CLIENT span, current (with HTTP instrumentation suppressed)."""
-        instruments = self._hooks.instruments
-        attrs = self._attrs
-        if self.attempts:
-            attrs = {**attrs, "http.request.resend_count": self.attempts}
-        self.attempts += 1
-        name = f"GET {self.template}" if self.template is not None else "GET"
-        self._start = start = instruments.clock()
-        span = self._span = instruments.tracer.start_span(
-            name, kind=SpanKind.CLIENT, attributes=attrs, start_time=start
-        )
-        ctx = otel_context.set_value(
-            _SUPPRESS_HTTP_INSTRUMENTATION_KEY, True, trace.set_span_in_context(span)
-        )
-        self._token = otel_context.attach(ctx)
-        self._hooks.in_flight += 1
-
-    def end(
-        self,
-        status: int | None,
-        headers: Mapping[str, str] | None = None,
-        exc: BaseException | None = None,
-    ) -> None:
-        """End the attempt's span with its answer (``status``, ``headers``) or ``exc``."""
-        span, token = self._span, self._token
-        if span is None:
-            return
-        self._span = self._token = None
-        hooks = self._hooks
-        instruments = hooks.instruments
-        otel_context.detach(token)  # type: ignore[arg-type]
-        end = instruments.clock()
-        hooks.in_flight -= 1
-        kind = error_type(status, exc)
-        metric = dict(hooks._metric_base)
-        attrs: dict[str, Any] = {}
-        if status is not None:
-            attrs["http.response.status_code"] = metric["http.response.status_code"] = status
-            request_id = headers.get("x-request-id") if headers is not None else None
-            if request_id:
-                attrs[_REQUEST_ID] = (request_id[:200],)
-            hooks.answered(status == 429 or (status == 503 and "Retry-After" in (headers or {})))
-        if self.template is not None:
-            metric["url.template"] = self.template
-        if kind is not None:
-            attrs["error.type"] = metric["error.type"] = kind
-            span.set_status(Status(StatusCode.ERROR, kind))
-            if exc is not None and not isinstance(exc, asyncio.CancelledError):
-                span.record_exception(exc, escaped=True)
-        span.set_attributes(attrs)
-        span.end(end_time=end)
-        instruments.duration.record((end - self._start) / 1e9, metric)
