@@ -196,3 +196,32 @@ async def test_gather_and_pages_get_operation_spans(
     }
     assert counted[("gather_calls", "done")] == 3
     assert counted[("list_calls.page", "done")] == 2
+
+
+async def test_limiter_timeout_ends_its_wait_span_with_the_error(server: EmbeddedServer) -> None:
+    rec = recorded()
+    dataset = server.dataset
+    async with asyncsdk.Client(
+        access_key=ACCESS_KEY,
+        base_url=server.base_url,
+        rate_limit=RateLimit(rate=0.5, adaptive=False),
+        timeout=asyncsdk.Timeout(deadline=30.0, limiter_wait=0.05),
+        telemetry=rec.telemetry,
+    ) as client:
+        await client.get_call(dataset.workspace_id, dataset.channel_id, dataset.call_ids[0])
+        with pytest.raises(asyncsdk.LimiterTimeoutError):  # the next token is 2 s away
+            await client.get_call(dataset.workspace_id, dataset.channel_id, dataset.call_ids[1])
+    roots = [s for s in rec.spans() if s.parent is None]
+    assert [s.name for s in roots] == ["get_call", "get_call"]
+    failed = roots[1]
+    assert (failed.attributes or {})["error.type"] == "asyncsdk.errors.LimiterTimeoutError"
+    (wait,) = rec.children(failed)  # refused at once: no attempt went out
+    assert wait.name == "asyncsdk.wait"
+    assert (wait.attributes or {})["error.type"] == "asyncsdk.errors.LimiterTimeoutError"
+    assert [s.kind for s in rec.children(roots[0])] == [SpanKind.CLIENT]  # the deadline path
+
+
+def test_telemetry_without_providers_or_globals_records_nothing() -> None:
+    """Telemetry() uses the global providers; none configured: the client pays nothing."""
+    client = asyncsdk.Client(access_key=ACCESS_KEY, telemetry=asyncsdk.Telemetry())
+    assert client._engine.telemetry is None
