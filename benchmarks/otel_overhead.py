@@ -35,6 +35,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -209,6 +210,15 @@ def run(
 ) -> dict[str, Any]:
     """Measure ``variants`` for ``rounds`` rounds, and the import time; return JSON."""
     base = _base_tree(base_ref)
+    try:
+        return _run(base, rounds, warmup, count, imports, variants)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _run(
+    base: Path, rounds: int, warmup: int, count: int, imports: int, variants: Sequence[str]
+) -> dict[str, Any]:
     others = [v for v in variants if v != "before"]
     samples: dict[str, list[float]] = {v: [] for v in ("before", *others)}
     paired: dict[str, list[float]] = {v: [] for v in others}

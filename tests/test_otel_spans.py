@@ -7,9 +7,11 @@ every wait's duration is exact; the rest talks to the embedded server over loopb
 from __future__ import annotations
 
 import asyncio
+import inspect
 import itertools
 import logging
 import random
+from unittest.mock import AsyncMock, create_autospec
 
 import pytest
 from opentelemetry import context as otel_context
@@ -225,3 +227,11 @@ def test_telemetry_without_providers_or_globals_records_nothing() -> None:
     """Telemetry() uses the global providers; none configured: the client pays nothing."""
     client = asyncsdk.Client(access_key=ACCESS_KEY, telemetry=asyncsdk.Telemetry())
     assert client._engine.telemetry is None
+
+
+def test_traced_methods_are_still_coroutine_functions() -> None:
+    """Autospec mocks and frameworks that inspect handlers see ``async def`` as before."""
+    assert inspect.iscoroutinefunction(asyncsdk.Client.get_call)
+    assert inspect.iscoroutinefunction(asyncsdk.gather_calls)
+    mock = create_autospec(asyncsdk.Client, instance=True)
+    assert isinstance(mock.get_call, AsyncMock)

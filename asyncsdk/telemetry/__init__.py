@@ -152,14 +152,19 @@ def operation(
     helper); ``attributes`` gets the other arguments and returns the span's attributes
     (IDs, never a credential). ``items``, if given, counts what the result holds as
     ``(done, failed)`` into the ``asyncsdk.items`` counter; an exception counts as one
-    failed. Without telemetry, the call goes straight through: the wrapper is a plain
-    function that returns the coroutine itself.
+    failed. Without telemetry, the call goes straight through. The wrapper is an
+    ``async def`` itself, so that the method still looks like one (`unittest.mock`'s
+    autospec, frameworks that inspect handlers).
     """
 
     def decorate(
         fn: Callable[P, Coroutine[Any, Any, T]],
     ) -> Callable[P, Coroutine[Any, Any, T]]:
-        async def traced(hooks: ClientHooks, *args: Any, **kwargs: Any) -> T:
+        @functools.wraps(fn)
+        async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+            hooks = hooks_of(args[0] if args else kwargs.get("client"))
+            if hooks is None:
+                return await fn(*args, **kwargs)
             given = {k: v for k, v in kwargs.items() if k != "client"}
             try:
                 with hooks.operation(name, attributes(*args[1:], **given)):
@@ -171,13 +176,6 @@ def operation(
             if items is not None:
                 hooks.count_items(name, *items(result))
             return result
-
-        @functools.wraps(fn)
-        def wrapper(*args: P.args, **kwargs: P.kwargs) -> Coroutine[Any, Any, T]:
-            hooks = hooks_of(args[0] if args else kwargs.get("client"))
-            if hooks is None:
-                return fn(*args, **kwargs)
-            return traced(hooks, *args, **kwargs)
 
         return wrapper
 
