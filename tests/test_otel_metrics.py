@@ -87,13 +87,17 @@ async def test_no_secret_in_spans_events_or_metrics(server: EmbeddedServer) -> N
         ("https://u:p@h.test/a?sig=s3cr3t", "https://REDACTED:REDACTED@h.test/a?sig=REDACTED"),
         ("https://h.test/a?AWSAccessKeyId=K&Signature=S", None),
         ("https://h.test/a?page=2", "https://h.test/a?page=2"),
+        (
+            "https://api.test/workspaces/w/channels/calls?from=%2B3161234&to=%2B3162&limit=5",
+            "https://api.test/workspaces/w/channels/calls?from=REDACTED&to=REDACTED&limit=5",
+        ),
     ],
 )
 def test_redact_url(url: str, expected: str | None) -> None:
     redacted = redact_url(url)
     if expected is not None:
         assert redacted == expected
-    for secret in ("abc123", "AKIA", "p@", "s3cr3t", "=K&", "=S"):
+    for secret in ("abc123", "AKIA", "p@", "s3cr3t", "=K&", "=S", "3161"):
         assert secret not in redacted
 
 

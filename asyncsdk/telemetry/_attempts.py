@@ -200,8 +200,10 @@ class CallTrace:
             "http.request.method": "GET",
             "server.address": hooks.server_address,
             "server.port": hooks.server_port,
-            # The API's own URLs are built from validated parts: nothing to redact.
-            "url.full": text if text.startswith(hooks.base_url) else redact_url(text),
+            # The API's own URLs are built from validated parts: only a query may need it.
+            "url.full": redact_url(text)
+            if "?" in text or not text.startswith(hooks.base_url)
+            else text,
         }
         if self.template is not None:
             self._attrs["url.template"] = self.template

@@ -55,6 +55,8 @@ WAIT_BACKOFF: Final = "backoff"  # the retry policy's jittered backoff
 _SECRET_KEYS: Final = frozenset(
     {"x-amz-signature", "signature", "sig", "awsaccesskeyid", "x-amz-credential"}
     | {"x-amz-security-token", "x-goog-signature", "x-goog-credential", "token"}
+    # the calls log's filters by phone number: personal data, not for every trace
+    | {"from", "to"}
 )
 REDACTED: Final = "REDACTED"
 
@@ -91,7 +93,8 @@ def redact_url(url: str) -> str:
 
     The user and password become ``REDACTED:REDACTED`` (as the conventions say); the
     values of signature and credential keys (``X-Amz-Signature``, ``Signature``,
-    ``sig``, ``AWSAccessKeyId`` ...) become ``REDACTED``; the rest is kept.
+    ``sig``, ``AWSAccessKeyId`` ...) and of the phone-number filters ``from`` and ``to``
+    become ``REDACTED``; the rest is kept.
     """
     parts = urlsplit(url)
     netloc = parts.netloc
