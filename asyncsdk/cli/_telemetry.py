@@ -94,7 +94,8 @@ async def telemetry_from_args(args: argparse.Namespace) -> AsyncIterator[Telemet
         from opentelemetry.sdk.trace import TracerProvider
     except ImportError as exc:
         raise UsageError(_MISSING.format(option=option, name=exc.name)) from exc
-    resource = Resource.create({"service.name": f"asyncsdk {args.command}"})
+    command = getattr(args, "command", None) or "cli"
+    resource = Resource.create({"service.name": f"asyncsdk {command}"})
     with contextlib.ExitStack() as stack:
         meter_provider = tracer_provider = None
         if port is not None:
