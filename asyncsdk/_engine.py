@@ -17,9 +17,10 @@ per workspace if it can give one (``for_workspace``), else shared by all.
 
 Telemetry hooks in here and only here: with ``Client(telemetry=...)`` set,
 ``Engine.telemetry`` holds the client's hooks (`asyncsdk.telemetry._attempts.ClientHooks`):
-each call gets a `CallTrace` (``None`` otherwise) that its attempts report to around the
-limiter's wait and the wire request, and the retrier reports its sleeps; with telemetry
-off, each of those points is one ``is None`` test.
+each call gets a `CallTrace` (``None`` otherwise): its INTERNAL span (the operation,
+named from the URL template) is current while the call runs, its attempts report to it
+around the limiter's wait and the wire request, and the retrier reports its sleeps;
+with telemetry off, each of those points is one ``is None`` test.
 
 Imports: aiohttp, yarl, the standard library, and the package's `_protocol`,
 `_settings`, `_transport`, `errors`, `ratelimit`, `retry`, `stats` and `telemetry`
@@ -283,12 +284,17 @@ class Engine:
                     )
                 else:
                     self._retrier.budget.refill()
-        except RequestError:
-            counters.failed += 1
+        except BaseException as exc:
+            if isinstance(exc, RequestError):
+                counters.failed += 1
+            if trace is not None:
+                trace.close(exc)
             raise
         finally:
             lane.users -= 1
         counters.succeeded += 1
+        if trace is not None:
+            trace.close(None, result)
         return result
 
     async def _run_with_deadline(

@@ -139,6 +139,7 @@ async def _requests(variant: str, base_url: str, warmup: int, count: int) -> dic
         "wall_us": wall / count * 1e6,
         "otel_imported": loaded,
         "python_calls": calls / 100,
+        "asyncsdk_file": asyncsdk.__file__,
     }
 
 
@@ -171,7 +172,9 @@ def _worker(variant: str, url: str, warmup: int, count: int, base: Path) -> dict
             *("--url", url, "--warmup", str(warmup), "--requests", str(count)),
         ],
         env=env,
-        cwd=ROOT,
+        # not ROOT: ``-m`` puts the working directory first on sys.path, before the
+        # PYTHONPATH that brings ``before``'s tree
+        cwd=tempfile.gettempdir(),
         check=True,
         capture_output=True,
         text=True,
@@ -231,6 +234,10 @@ def _run(
                 # each variant right after a run of `before`: a ratio from one moment
                 ref = _worker("before", server.base_url, warmup, count, base)
                 result = _worker(variant, server.base_url, warmup, count, base)
+                if not ref["asyncsdk_file"].startswith(str(base)) or result[
+                    "asyncsdk_file"
+                ].startswith(str(base)):
+                    raise RuntimeError(f"wrong tree: {ref['asyncsdk_file']}")
                 samples["before"].append(ref["cpu_us"])
                 samples[variant].append(result["cpu_us"])
                 paired[variant].append(result["cpu_us"] / ref["cpu_us"])

@@ -187,8 +187,8 @@ async def test_gather_and_pages_get_operation_spans(
     gather = roots["gather_calls"]
     assert (gather.attributes or {})["asyncsdk.items"] == 3
     assert [s.name for s in rec.children(gather)] == ["get_call"] * 3
-    page = roots["list_calls.page"]
-    assert (page.attributes or {})["asyncsdk.listing"] == "call_log"
+    page = roots["list_call_log.page"]
+    assert (page.attributes or {})["bird.workspace.id"] == str(dataset.workspace_id)
     (attempt,) = [s for s in rec.children(page) if s.kind is SpanKind.CLIENT]
     assert attempt.name == "GET /workspaces/{workspaceId}/channels/calls"
     items = rec.metrics()["asyncsdk.items"]
@@ -197,7 +197,7 @@ async def test_gather_and_pages_get_operation_spans(
         for p in items.data.data_points
     }
     assert counted[("gather_calls", "done")] == 3
-    assert counted[("list_calls.page", "done")] == 2
+    assert counted[("list_call_log.page", "done")] == 2
 
 
 async def test_limiter_timeout_ends_its_wait_span_with_the_error(server: EmbeddedServer) -> None:

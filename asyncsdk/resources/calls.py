@@ -6,8 +6,7 @@ on bad input), builds the path and query, and hands them to the request engine
 back a `CallPager` (`asyncsdk.listing`) without sending anything.
 
 Imports: the standard library, and the package's `_engine` (its type), `_protocol`,
-`listing`, `models`, `ratelimit._workspaces` (which workspace a path names) and
-`telemetry` (the INTERNAL span of each operation; no opentelemetry without it).
+`listing`, `models` and `ratelimit._workspaces` (which workspace a path names).
 """
 
 from __future__ import annotations
@@ -22,8 +21,6 @@ from ..listing import CallPager, ListQuery
 from ..listing._query import Values, build_query, check_page_token
 from ..models import Call, CallPage
 from ..ratelimit._workspaces import workspace_of
-from ..telemetry import operation
-from ..telemetry._attributes import call_attributes, page_attributes, page_items
 
 if TYPE_CHECKING:
     from .._engine import Engine
@@ -48,7 +45,6 @@ class CallsResource:
     def __init__(self) -> None:
         self._prefix: tuple[object, object, str, str] = _NO_PREFIX
 
-    @operation("get_call", call_attributes)
     async def get_call(
         self, workspace_id: str | uuid.UUID, channel_id: str | uuid.UUID, call_id: str | uuid.UUID
     ) -> Call:
@@ -89,7 +85,6 @@ class CallsResource:
             url, _protocol.decode_call, engine.settings.max_response_bytes, prefix[3]
         )
 
-    @operation("list_calls.page", page_attributes, page_items)
     async def _fetch_page(self, query: ListQuery, page_token: str | None) -> CallPage:
         """Fetch one page of a list query (the fetcher every `CallPager` is given)."""
         engine = self._engine

@@ -9,8 +9,10 @@ calls them at few points, and only when telemetry is on (``Engine.telemetry`` is
   ``acquire`` (a child span for a wait that took time, and the wait histogram), then
   `CallTrace.begin` / `CallTrace.end` around the wire request: the CLIENT span;
 - per retry: `ClientHooks.retry_wait`, a context manager around the retrier's sleep;
-- per operation: `ClientHooks.operation` (an INTERNAL span, the current one while the
-  operation runs).
+- per API call: `ClientHooks.call` opens the operation's INTERNAL span (``get_call``,
+  a listing's page: named from the URL template, with the IDs the path holds), the
+  current one until `CallTrace.close`; the resources need no decorator, and cost
+  nothing with telemetry off.
 
 Another GET (a recording's media, with its redirect) gets its CLIENT span the same way:
 ``trace = engine.telemetry.call(url)`` once per operation (when ``engine.telemetry`` is
@@ -18,8 +20,10 @@ not ``None``), then for each wire request ``trace.begin()`` right before it is s
 ``trace.end(status, headers, exc)`` once its body is read or it failed, in the same
 coroutine; a redirect's second request is a resend (``http.request.resend_count``), and
 a URL outside the API root (a presigned one) is named ``GET`` with its signature
-redacted in ``url.full``. Wrap the method in `asyncsdk.telemetry.operation` for its
-INTERNAL span.
+redacted in ``url.full``. Its INTERNAL span: `CallTrace` opens one for each URL
+template `asyncsdk.telemetry._semconv.operation_of` knows (add the endpoint's template
+and name to ``_OPERATIONS``, one line) and ``trace.close(exc, result)`` ends it; or
+wrap the method in `asyncsdk.telemetry.operation`.
 
 While an attempt is on the wire its context carries OpenTelemetry's
 ``suppress_http_instrumentation`` key, as the Azure SDK does: the aiohttp client
@@ -50,6 +54,7 @@ from ._semconv import (
     WAIT_QUOTA_PAUSE,
     WAIT_RATE,
     error_type,
+    operation_of,
     redact_url,
     url_template,
 )
@@ -182,6 +187,7 @@ class CallTrace:
         "_attrs",
         "_cause",
         "_hooks",
+        "_operation",
         "_span",
         "_start",
         "_token",
@@ -212,6 +218,32 @@ class CallTrace:
         self._start = 0
         self._waited = 0
         self._cause = WAIT_RATE
+        self._operation: tuple[str, trace.Span, object] | None = None
+        known = operation_of(path, hooks.base_path) if isinstance(path, str) else None
+        if known is not None:  # the operation's INTERNAL span, current until `close`
+            instruments = hooks.instruments
+            span = instruments.tracer.start_span(
+                known[0], attributes=known[1], start_time=instruments.clock()
+            )
+            token = otel_context.attach(trace.set_span_in_context(span))
+            self._operation = (known[0], span, token)
+
+    def close(self, exc: BaseException | None = None, result: object = None) -> None:
+        """End the operation's INTERNAL span (with ``exc``), count a page's calls."""
+        operation = self._operation
+        if operation is None:
+            return
+        self._operation = None
+        name, span, token = operation
+        otel_context.detach(token)  # type: ignore[arg-type]
+        if exc is not None:
+            fail(span, exc)
+        span.end(end_time=self._hooks.instruments.clock())
+        if name.endswith(".page"):
+            if exc is None:
+                self._hooks.count_items(name, len(getattr(result, "results", ())), 0)
+            elif isinstance(exc, Exception):
+                self._hooks.count_items(name, 0, 1)
 
     def before_wait(self, limiter: object) -> None:
         """Note why and when the attempt starts waiting for ``limiter``."""

@@ -13,13 +13,10 @@ from __future__ import annotations
 from typing import Any, Final
 
 __all__ = [
-    "call_attributes",
     "delivery_outcome",
     "enrich_attributes",
     "gather_attributes",
     "gather_items",
-    "page_attributes",
-    "page_items",
 ]
 
 WORKSPACE: Final = "bird.workspace.id"
@@ -32,30 +29,6 @@ def _id(value: object) -> str:
     return str(value)[:_MAX]
 
 
-def call_attributes(workspace_id: object, channel_id: object, call_id: object) -> dict[str, Any]:
-    """Attributes of a ``get_call`` span."""
-    return {WORKSPACE: _id(workspace_id), CHANNEL: _id(channel_id), CALL: _id(call_id)}
-
-
-def page_attributes(query: object, page_token: object = None) -> dict[str, Any]:
-    """Attributes of a listing page's span, read from its query's path.
-
-    ``/workspaces/W/channels/C/calls`` (a channel's calls) or
-    ``/workspaces/W/channels/calls`` (the calls log); whether a ``page_token`` was sent
-    (not the token itself).
-    """
-    parts = str(getattr(query, "path", "")).strip("/").split("/")
-    attrs: dict[str, Any] = {"asyncsdk.page.first": page_token is None}
-    if len(parts) >= 2 and parts[0] == "workspaces":
-        attrs[WORKSPACE] = parts[1]
-    if len(parts) >= 5 and parts[2] == "channels":
-        attrs[CHANNEL] = parts[3]
-        attrs["asyncsdk.listing"] = "channel_calls"
-    else:
-        attrs["asyncsdk.listing"] = "call_log"
-    return attrs
-
-
 def gather_attributes(
     workspace_id: object = None, channel_id: object = None, call_ids: object = (), **_: object
 ) -> dict[str, Any]:
@@ -65,11 +38,6 @@ def gather_attributes(
     except TypeError:
         count = -1
     return {WORKSPACE: _id(workspace_id), CHANNEL: _id(channel_id), "asyncsdk.items": count}
-
-
-def page_items(page: object) -> tuple[int, int]:
-    """A listing page's items for ``asyncsdk.items``: its calls, none failed."""
-    return len(getattr(page, "results", ())), 0
 
 
 def gather_items(results: list[object]) -> tuple[int, int]:

@@ -32,6 +32,7 @@ __all__ = [
     "WAIT_RATE",
     "WAIT_RETRY_AFTER",
     "error_type",
+    "operation_of",
     "redact_url",
     "retry_wait_cause",
     "url_template",
@@ -86,6 +87,32 @@ def url_template(path: str, base_path: str = "") -> str | None:
     if not rest.startswith("/workspaces/"):
         return None
     return base_path + _ITEM.sub(_placeholder, rest)
+
+
+#: The SDK operation each endpoint's URL template is (the INTERNAL span's name): an
+#: endpoint added here gets its operation span from the engine, with no decorator.
+_OPERATIONS: Final = {
+    "/workspaces/{workspaceId}/channels/{channelId}/calls/{callId}": "get_call",
+    "/workspaces/{workspaceId}/channels/{channelId}/calls": "list_calls.page",
+    "/workspaces/{workspaceId}/channels/calls": "list_call_log.page",
+}
+
+
+def operation_of(path: str, base_path: str = "") -> tuple[str, dict[str, str]] | None:
+    """Return the SDK operation a request to ``path`` is, with its IDs as attributes.
+
+    ``("get_call", {"bird.workspace.id": ..., "bird.channel.id": ..., "bird.call.id":
+    ...})`` for *Get a call*; ``None`` for a path no operation is known for.
+    """
+    template = url_template(path, base_path)
+    name = _OPERATIONS.get(template[len(base_path) :]) if template is not None else None
+    if name is None:
+        return None
+    ids = {
+        f"bird.{match.group(1)}.id": match.group(0).rpartition("/")[2]
+        for match in _ITEM.finditer(path)
+    }
+    return name, ids
 
 
 def redact_url(url: str) -> str:
