@@ -143,12 +143,7 @@ class Engine:
                 lambda: self.limiter,
                 lambda: budget.available,
             )
-        self._retrier = Retrier(
-            policy,
-            budget,
-            on_retry=self.counters.count_retry,
-            on_wait=None if self.telemetry is None else self.telemetry.retry_wait,
-        )
+        self._retrier = Retrier(policy, budget, on_retry=self.counters.count_retry)
         self.session = session
         self._owns_session = session is None
         self.state = State.UNOPENED
@@ -281,6 +276,7 @@ class Engine:
                         ),
                         exc,
                         deadline=None,
+                        on_wait=None if trace is None else trace.retry_wait,
                     )
                 else:
                     self._retrier.budget.refill()
@@ -320,7 +316,8 @@ class Engine:
 
         try:
             async with asyncio.timeout_at(deadline):
-                return await self._retrier.run(attempt, deadline=deadline)
+                on_wait = None if trace is None else trace.retry_wait
+                return await self._retrier.run(attempt, deadline=deadline, on_wait=on_wait)
         except TimeoutError as exc:
             if isinstance(exc, APITimeoutError | LimiterTimeoutError):
                 raise

@@ -196,10 +196,9 @@ class Retrier:
         rand: Uniform [0, 1) source for jitter.
         on_retry: Called with the reason just before each retry's wait.
         clock: The time in seconds, for deadlines; the running loop's clock by default.
-        on_wait: Wraps each wait before a retry (`OnWait`), for telemetry.
     """
 
-    __slots__ = ("_budget", "_clock", "_on_retry", "_on_wait", "_policy", "_rand", "_sleep")
+    __slots__ = ("_budget", "_clock", "_on_retry", "_policy", "_rand", "_sleep")
 
     def __init__(
         self,
@@ -210,10 +209,8 @@ class Retrier:
         rand: Callable[[], float] = random.random,
         on_retry: Callable[[str], None] | None = None,
         clock: Callable[[], float] | None = None,
-        on_wait: OnWait | None = None,
     ) -> None:
         self._clock = clock
-        self._on_wait = on_wait
         self._policy = policy
         self._budget = budget
         self._sleep = sleep
@@ -225,12 +222,19 @@ class Retrier:
         """The budget this retrier draws from."""
         return self._budget
 
-    async def run(self, attempt: Callable[[], Awaitable[T]], *, deadline: float | None) -> T:
+    async def run(
+        self,
+        attempt: Callable[[], Awaitable[T]],
+        *,
+        deadline: float | None,
+        on_wait: OnWait | None = None,
+    ) -> T:
         """Await ``attempt()``; retry it while the policy, budget and deadline allow.
 
         Args:
             attempt: Makes one attempt; raises a `RequestError` on failure.
             deadline: Loop time after which no retry is started, or ``None``.
+            on_wait: Wraps each wait before a retry (`OnWait`): the call's telemetry.
 
         Raises:
             RequestError: The last attempt's error, with ``attempts`` set.
@@ -238,12 +242,17 @@ class Retrier:
         try:
             result = await attempt()
         except RequestError as exc:
-            return await self.after_failure(attempt, exc, deadline=deadline)
+            return await self.after_failure(attempt, exc, deadline=deadline, on_wait=on_wait)
         self._budget.refill()
         return result
 
     async def after_failure(
-        self, attempt: Callable[[], Awaitable[T]], first: RequestError, *, deadline: float | None
+        self,
+        attempt: Callable[[], Awaitable[T]],
+        first: RequestError,
+        *,
+        deadline: float | None,
+        on_wait: OnWait | None = None,
     ) -> T:
         """Continue after a first attempt that failed with ``first``: retry or re-raise.
 
@@ -325,7 +334,6 @@ class Retrier:
                 self._on_retry(reason)
 
         sleep: Sleep = self._sleep
-        on_wait = self._on_wait
         if on_wait is not None:
 
             async def traced_sleep(seconds: float) -> None:

@@ -64,9 +64,14 @@ __all__ = ["CallTrace", "ClientHooks", "limiter_wait_cause"]
 #: Waits shorter than this many nanoseconds get no span (the histogram has them all): an
 #: uncontended acquire takes microseconds, a wait worth seeing in a trace milliseconds.
 _NO_WAIT_NS: Final = 1_000_000
+#: Waits shorter than this many nanoseconds are not recorded at all: an acquire that
+#: did not wait (the attempts are counted by ``http.client.request.duration``).
+_NO_HISTOGRAM_NS: Final = 10_000
 #: Attempts whose answers feed the throttled-share gauge.
 _SHARE_WINDOW: Final = 100
 _REQUEST_ID: Final = "http.response.header.x-request-id"
+#: What `TokenBucketLimiter.holding` says, as a wait cause.
+_HOLDING: Final = {"pause": WAIT_QUOTA_PAUSE, "outage": WAIT_OUTAGE, "probe": WAIT_PROBE}
 
 
 def limiter_wait_cause(limiter: object, now: float) -> str:
@@ -77,9 +82,7 @@ def limiter_wait_cause(limiter: object, now: float) -> str:
     """
     holding = getattr(limiter, "holding", None)
     why = holding(now) if holding is not None else None
-    return {"pause": WAIT_QUOTA_PAUSE, "outage": WAIT_OUTAGE, "probe": WAIT_PROBE}.get(
-        why or "", WAIT_RATE
-    )
+    return WAIT_RATE if why is None else _HOLDING.get(why, WAIT_RATE)
 
 
 class ClientHooks:
@@ -158,27 +161,6 @@ class ClientHooks:
         """An INTERNAL span around one SDK operation, current while it runs."""
         return self.instruments.span(name, attributes, links=links)
 
-    @contextmanager
-    def retry_wait(self, cause: str, seconds: float) -> Iterator[None]:
-        """A child span around the retrier's sleep of ``seconds`` before a retry."""
-        instruments = self.instruments
-        clock = instruments.clock
-        start = clock()
-        span = instruments.tracer.start_span(
-            "asyncsdk.wait",
-            attributes={"asyncsdk.wait.cause": cause, "asyncsdk.wait.planned": seconds},
-            start_time=start,
-        )
-        try:
-            yield
-        except BaseException as exc:
-            fail(span, exc)
-            raise
-        finally:
-            end = clock()
-            span.end(end_time=end)
-            instruments.retry_wait.record((end - start) / 1e9, {"asyncsdk.wait.cause": cause})
-
 
 class CallTrace:
     """One API call's attempts: their waits, CLIENT spans and metrics (module docstring)."""
@@ -186,6 +168,7 @@ class CallTrace:
     __slots__ = (
         "_attrs",
         "_cause",
+        "_ctx",
         "_hooks",
         "_operation",
         "_span",
@@ -200,7 +183,9 @@ class CallTrace:
         self._hooks = hooks
         text = str(url)
         path = getattr(url, "raw_path", None)
-        self.template = url_template(path, hooks.base_path) if isinstance(path, str) else None
+        if not isinstance(path, str):
+            path = None
+        self.template = url_template(path, hooks.base_path) if path else None
         self.attempts = 0
         self._attrs: dict[str, Any] = {
             "http.request.method": "GET",
@@ -218,15 +203,17 @@ class CallTrace:
         self._start = 0
         self._waited = 0
         self._cause = WAIT_RATE
-        self._operation: tuple[str, trace.Span, object] | None = None
-        known = operation_of(path, hooks.base_path) if isinstance(path, str) else None
-        if known is not None:  # the operation's INTERNAL span, current until `close`
+        self._operation: tuple[str, trace.Span] | None = None
+        # The parent of the attempts and waits: the operation's span, else the caller's.
+        self._ctx: otel_context.Context | None = None
+        known = operation_of(path, self.template, hooks.base_path) if path else None
+        if known is not None:
             instruments = hooks.instruments
             span = instruments.tracer.start_span(
                 known[0], attributes=known[1], start_time=instruments.clock()
             )
-            token = otel_context.attach(trace.set_span_in_context(span))
-            self._operation = (known[0], span, token)
+            self._ctx = trace.set_span_in_context(span)
+            self._operation = (known[0], span)
 
     def close(self, exc: BaseException | None = None, result: object = None) -> None:
         """End the operation's INTERNAL span (with ``exc``), count a page's calls."""
@@ -234,8 +221,7 @@ class CallTrace:
         if operation is None:
             return
         self._operation = None
-        name, span, token = operation
-        otel_context.detach(token)  # type: ignore[arg-type]
+        name, span = operation
         if exc is not None:
             fail(span, exc)
         span.end(end_time=self._hooks.instruments.clock())
@@ -255,11 +241,16 @@ class CallTrace:
         instruments = self._hooks.instruments
         start, end = self._waited, instruments.clock()
         cause = self._cause
-        instruments.limiter_wait.record((end - start) / 1e9, {"asyncsdk.wait.cause": cause})
         if end - start < _NO_WAIT_NS and exc is None:
+            if end - start >= _NO_HISTOGRAM_NS:
+                instruments.limiter_wait.record((end - start) / 1e9, {"asyncsdk.wait.cause": cause})
             return
+        instruments.limiter_wait.record((end - start) / 1e9, {"asyncsdk.wait.cause": cause})
         span = instruments.tracer.start_span(
-            "asyncsdk.wait", attributes={"asyncsdk.wait.cause": cause}, start_time=start
+            "asyncsdk.wait",
+            context=self._ctx,
+            attributes={"asyncsdk.wait.cause": cause},
+            start_time=start,
         )
         if exc is not None:
             fail(span, exc)
@@ -275,7 +266,7 @@ class CallTrace:
         name = f"GET {self.template}" if self.template is not None else "GET"
         self._start = start = instruments.clock()
         span = self._span = instruments.tracer.start_span(
-            name, kind=SpanKind.CLIENT, attributes=attrs, start_time=start
+            name, context=self._ctx, kind=SpanKind.CLIENT, attributes=attrs, start_time=start
         )
         ctx = otel_context.set_value(
             _SUPPRESS_HTTP_INSTRUMENTATION_KEY, True, trace.set_span_in_context(span)
@@ -318,3 +309,25 @@ class CallTrace:
         span.set_attributes(attrs)
         span.end(end_time=end)
         instruments.duration.record((end - self._start) / 1e9, metric)
+
+    @contextmanager
+    def retry_wait(self, cause: str, seconds: float) -> Iterator[None]:
+        """A child span around the retrier's sleep of ``seconds`` before a retry."""
+        instruments = self._hooks.instruments
+        clock = instruments.clock
+        start = clock()
+        span = instruments.tracer.start_span(
+            "asyncsdk.wait",
+            context=self._ctx,
+            attributes={"asyncsdk.wait.cause": cause, "asyncsdk.wait.planned": seconds},
+            start_time=start,
+        )
+        try:
+            yield
+        except BaseException as exc:
+            fail(span, exc)
+            raise
+        finally:
+            end = clock()
+            span.end(end_time=end)
+            instruments.retry_wait.record((end - start) / 1e9, {"asyncsdk.wait.cause": cause})

@@ -98,13 +98,15 @@ _OPERATIONS: Final = {
 }
 
 
-def operation_of(path: str, base_path: str = "") -> tuple[str, dict[str, str]] | None:
+def operation_of(
+    path: str, template: str | None, base_path: str = ""
+) -> tuple[str, dict[str, str]] | None:
     """Return the SDK operation a request to ``path`` is, with its IDs as attributes.
 
-    ``("get_call", {"bird.workspace.id": ..., "bird.channel.id": ..., "bird.call.id":
-    ...})`` for *Get a call*; ``None`` for a path no operation is known for.
+    ``template`` is ``url_template(path, base_path)``. ``("get_call",
+    {"bird.workspace.id": ..., "bird.channel.id": ..., "bird.call.id": ...})`` for *Get
+    a call*; ``None`` for a path no operation is known for.
     """
-    template = url_template(path, base_path)
     name = _OPERATIONS.get(template[len(base_path) :]) if template is not None else None
     if name is None:
         return None
