@@ -144,7 +144,13 @@ class Instruments:
 
     def _gauge(self, what: str) -> Callable[[CallbackOptions], Iterable[Observation]]:
         def observe(_options: CallbackOptions) -> Iterable[Observation]:
-            for client in list(self._clients):
+            # A Prometheus scrape calls this from its own thread while a client may be
+            # created: that collection skips the gauges rather than fail.
+            try:
+                clients = list(self._clients)
+            except RuntimeError:
+                return
+            for client in clients:
                 value = client.gauge(what)
                 if value is not None:
                     yield Observation(value, client.gauge_attributes)
@@ -152,7 +158,11 @@ class Instruments:
         return observe
 
     def _queue_depth(self, _options: CallbackOptions) -> Iterable[Observation]:
-        for queue in list(self._queues):
+        try:
+            queues = list(self._queues)
+        except RuntimeError:  # changed by another thread meanwhile: next collection
+            return
+        for queue in queues:
             yield Observation(queue.qsize())
 
     def configured(self) -> bool:
