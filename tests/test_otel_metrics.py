@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import pytest
@@ -11,11 +12,14 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import asyncsdk
+from asyncsdk import TokenBucketLimiter
 from asyncsdk.server import EmbeddedServer, ScriptedResponse
+from asyncsdk.telemetry._attempts import limiter_wait_cause
 from asyncsdk.telemetry._semconv import DURATION_BUCKETS, redact_url, url_template
 
 from ._otel import exported_text, recorded
 from ._support import ACCESS_KEY
+from ._vtime import run
 
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
@@ -141,3 +145,30 @@ async def test_aiohttp_instrumentation_is_suppressed_inside_attempts(
         assert [s.name.split(" ")[0] for s in rec.spans()] == ["GET", "get_call"]
     else:
         assert len(generic) == 1  # the control: the instrumentation is live
+
+
+def test_wait_causes_from_the_limiter_state() -> None:
+    """The cause a limiter wait is given: the pace, a quota pause, an outage, a probe."""
+
+    async def scenario() -> list[str]:
+        loop = asyncio.get_running_loop()
+        causes = []
+        paced = TokenBucketLimiter(10.0, adaptive=False)
+        await paced.acquire()
+        causes.append(limiter_wait_cause(paced, loop.time()))
+        paced.on_success({"RateLimit-Remaining": "0", "RateLimit-Reset": "5"})
+        causes.append(limiter_wait_cause(paced, loop.time()))
+        assert paced.limit_estimate == 10.0
+        probing = TokenBucketLimiter(None)  # adaptive with no known rate: the first probes
+        await probing.acquire()
+        causes.append(limiter_wait_cause(probing, loop.time()))
+        assert probing.limit_estimate is None
+        down = TokenBucketLimiter(100.0, adaptive=False)
+        for _ in range(40):  # nearly every attempt of the last second failed: an outage
+            await down.acquire()
+            down.on_failure()
+        causes.append(limiter_wait_cause(down, loop.time()))
+        causes.append(limiter_wait_cause(object(), loop.time()))  # a limiter that says nothing
+        return causes
+
+    assert run(scenario()) == ["rate_limit", "quota_pause", "probe", "outage_probe", "rate_limit"]
