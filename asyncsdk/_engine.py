@@ -18,13 +18,13 @@ per workspace if it can give one (``for_workspace``), else shared by all.
 Telemetry hooks in here and only here: with ``Client(telemetry=...)`` set,
 ``Engine.telemetry`` holds the client's hooks (`asyncsdk.telemetry._attempts.ClientHooks`):
 each call gets a `CallTrace` (``None`` otherwise): its INTERNAL span (the operation,
-named from the URL template) is current while the call runs, its attempts report to it
-around the limiter's wait and the wire request, and the retrier reports its sleeps;
-with telemetry off, each of those points is one ``is None`` test.
+named from the URL template) is the parent of its attempts' and waits' spans, its
+attempts report to it around the limiter's wait and the wire request, and the retrier
+reports its sleeps; with telemetry off, each of those points is one ``is None`` test.
 
 Imports: aiohttp, yarl, the standard library, and the package's `_protocol`,
 `_settings`, `_transport`, `errors`, `ratelimit`, `retry`, `stats` and `telemetry`
-(its types; its ``_otel`` hooks are built by `Telemetry`).
+(its types; the ``_attempts`` hooks are built by `Telemetry`).
 """
 
 from __future__ import annotations

@@ -8,11 +8,12 @@ calls them at few points, and only when telemetry is on (``Engine.telemetry`` is
 - per attempt: `CallTrace.before_wait` / `CallTrace.after_wait` around the limiter's
   ``acquire`` (a child span for a wait that took time, and the wait histogram), then
   `CallTrace.begin` / `CallTrace.end` around the wire request: the CLIENT span;
-- per retry: `ClientHooks.retry_wait`, a context manager around the retrier's sleep;
+- per retry: `CallTrace.retry_wait`, a context manager around the retrier's sleep;
 - per API call: `ClientHooks.call` opens the operation's INTERNAL span (``get_call``,
   a listing's page: named from the URL template, with the IDs the path holds), the
-  current one until `CallTrace.close`; the resources need no decorator, and cost
-  nothing with telemetry off.
+  explicit parent of the call's attempt and wait spans (not attached as the current
+  context: one attach per attempt is enough), ended by `CallTrace.close`; the
+  resources need no decorator, and cost nothing with telemetry off.
 
 Another GET (a recording's media, with its redirect) gets its CLIENT span the same way:
 ``trace = engine.telemetry.call(url)`` once per operation (when ``engine.telemetry`` is
