@@ -11,6 +11,8 @@ import inspect
 import itertools
 import logging
 import random
+import subprocess
+import sys
 from unittest.mock import AsyncMock, create_autospec
 
 import pytest
@@ -235,3 +237,40 @@ def test_traced_methods_are_still_coroutine_functions() -> None:
     assert inspect.iscoroutinefunction(asyncsdk.gather_calls)
     mock = create_autospec(asyncsdk.Client, instance=True)
     assert isinstance(mock.get_call, AsyncMock)
+
+
+_HIDE_OTEL = """
+import sys
+class Hide:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "opentelemetry":
+            raise ImportError(name)
+sys.meta_path.insert(0, Hide())
+"""
+
+
+@pytest.mark.parametrize("hidden", [False, True])
+def test_import_loads_no_opentelemetry_and_without_it_telemetry_says_what_to_install(
+    hidden: bool,
+) -> None:
+    code = (_HIDE_OTEL if hidden else "") + (
+        "import sys, asyncsdk\n"
+        "assert not [m for m in sys.modules if m.startswith('opentelemetry')]\n"
+        "client = asyncsdk.Client(access_key='k')\n"  # works without the extra
+        "try:\n"
+        "    asyncsdk.Telemetry()\n"
+        "except asyncsdk.ConfigurationError as exc:\n"
+        "    print('refused:', exc)\n"
+        "else:\n"
+        "    print('created')\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    if hidden:
+        assert proc.stdout.strip() == (
+            "refused: telemetry needs opentelemetry-api: pip install 'asyncsdk[otel]'"
+        )
+    else:
+        assert proc.stdout.strip() == "created"

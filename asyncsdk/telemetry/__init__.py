@@ -78,7 +78,7 @@ class Telemetry:
     ) -> None:
         try:
             from ._otel import Instruments
-        except ImportError as exc:  # pragma: no cover - exercised without the extra
+        except ImportError as exc:  # without the extra (tested with opentelemetry hidden)
             raise ConfigurationError(
                 "telemetry needs opentelemetry-api: pip install 'asyncsdk[otel]'"
             ) from exc
