@@ -376,14 +376,15 @@ class Engine:
         counters.limiter_wait.record(started - waited)
         counters.attempts += 1
         lane.attempts += 1
+        headers = self.settings.headers
         if trace is not None:
             trace.after_wait()
-            trace.begin()
+            headers = trace.begin(headers)
         try:
             resp = await _transport.get(
                 session,
                 url,
-                headers=self.settings.headers,
+                headers=headers,
                 client_timeout=self.settings.client_timeout,
                 max_bytes=max_bytes,
             )

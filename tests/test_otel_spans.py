@@ -157,6 +157,27 @@ async def test_cancelled_mid_attempt_ends_every_span(
     assert not [r for r in caplog.records if "detach" in r.getMessage().lower()]
 
 
+async def test_each_attempt_carries_its_trace_context_to_the_server(
+    server: EmbeddedServer,
+) -> None:
+    rec = recorded()
+    dataset = server.dataset
+    call_id = dataset.call_ids[0]
+    server.script(call_id, ScriptedResponse(503, headers={"Retry-After": "0"}))
+    async with asyncsdk.Client(
+        access_key=ACCESS_KEY, base_url=server.base_url, telemetry=rec.telemetry
+    ) as client:
+        await client.get_call(dataset.workspace_id, dataset.channel_id, call_id)
+    attempts = [s for s in rec.spans() if s.kind is SpanKind.CLIENT]
+    sent = [r.headers["traceparent"].split("-")[1:3] for r in server.requests]
+    expected = []
+    for span in attempts:
+        assert span.context is not None
+        expected.append([f"{span.context.trace_id:032x}", f"{span.context.span_id:016x}"])
+    assert len(sent) == 2
+    assert sent == expected  # one per attempt, each naming its own span
+
+
 async def test_no_telemetry_records_nothing_and_imports_nothing_new(
     server: EmbeddedServer,
 ) -> None:
@@ -164,6 +185,7 @@ async def test_no_telemetry_records_nothing_and_imports_nothing_new(
     async with asyncsdk.Client(access_key=ACCESS_KEY, base_url=server.base_url) as client:
         assert client._engine.telemetry is None
         await client.get_call(dataset.workspace_id, dataset.channel_id, dataset.call_ids[0])
+    assert "traceparent" not in server.requests[-1].headers
 
 
 def test_telemetry_must_be_a_telemetry() -> None:

@@ -44,7 +44,7 @@ from typing import Any, Final
 from urllib.parse import urlsplit
 
 from opentelemetry import context as otel_context
-from opentelemetry import trace
+from opentelemetry import propagate, trace
 from opentelemetry.context import _SUPPRESS_HTTP_INSTRUMENTATION_KEY
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
@@ -257,8 +257,13 @@ class CallTrace:
             fail(span, exc)
         span.end(end_time=end)
 
-    def begin(self) -> None:
-        """Start the attempt's CLIENT span, current (with HTTP instrumentation suppressed)."""
+    def begin(self, headers: dict[str, str]) -> dict[str, str]:
+        """Start the attempt's CLIENT span; return ``headers`` with its trace context.
+
+        The span is current while the request is sent (with HTTP instrumentation
+        suppressed), and the returned headers carry it to the server (``traceparent``,
+        by the configured propagator), as an HTTP client instrumentation would.
+        """
         instruments = self._hooks.instruments
         attrs = self._attrs
         if self.attempts:
@@ -274,6 +279,9 @@ class CallTrace:
         )
         self._token = otel_context.attach(ctx)
         self._hooks.in_flight += 1
+        sent = dict(headers)
+        propagate.inject(sent, context=ctx)
+        return sent
 
     def end(
         self,
