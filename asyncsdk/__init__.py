@@ -94,6 +94,7 @@ from .models import (
 from .ratelimit import PerWorkspaceLimiter, RateLimiter, TokenBucketLimiter
 from .resources import DownloadResult, MediaStream
 from .stats import ClientStats, WaitStats, WorkspaceStats
+from .telemetry import Telemetry
 
 # A library logs, the application decides where it goes: without this, Python's
 # last-resort handler would print the SDK's warnings to stderr.
@@ -178,6 +179,7 @@ __all__ = [
     "ShardedListing",
     "SipInsights",
     "SipType",
+    "Telemetry",
     "Timeout",
     "TokenBucketLimiter",
     "Transcription",

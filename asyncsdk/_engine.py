@@ -15,8 +15,16 @@ Bird's quota is per workspace, so each workspace a client calls gets a limiter o
 own, created on first use and bounded in number; a custom limiter is asked for a child
 per workspace if it can give one (``for_workspace``), else shared by all.
 
+Telemetry hooks in here and only here: with ``Client(telemetry=...)`` set,
+``Engine.telemetry`` holds the client's hooks (`asyncsdk.telemetry._attempts.ClientHooks`):
+each call gets a `CallTrace` (``None`` otherwise): its INTERNAL span (the operation,
+named from the URL template) is the parent of its attempts' and waits' spans, its
+attempts report to it around the limiter's wait and the wire request, and the retrier
+reports its sleeps; with telemetry off, each of those points is one ``is None`` test.
+
 Imports: aiohttp, yarl, the standard library, and the package's `_protocol`,
-`_settings`, `_transport`, `errors`, `ratelimit`, `retry` and `stats`.
+`_settings`, `_transport`, `errors`, `ratelimit`, `retry`, `stats` and `telemetry`
+(its types; the ``_attempts`` hooks are built by `Telemetry`).
 """
 
 from __future__ import annotations
@@ -27,7 +35,7 @@ import functools
 import logging
 import time
 import warnings
-from typing import Final, Protocol, TypeVar
+from typing import TYPE_CHECKING, Final, Protocol, TypeVar
 
 import aiohttp
 from yarl import URL
@@ -46,6 +54,10 @@ from .ratelimit import RateLimiter
 from .ratelimit._workspaces import Lane, Lanes, lane_factory
 from .retry import Retrier, RetryBudget
 from .stats import ClientStats, Counters, WorkspaceStats
+
+if TYPE_CHECKING:
+    from .telemetry import Telemetry
+    from .telemetry._attempts import CallTrace, ClientHooks
 
 __all__ = ["Decode", "Engine", "State"]
 
@@ -82,6 +94,7 @@ class Engine:
         limiter: A caller's custom limiter, or ``None`` for local token buckets.
         session: A caller's session (left open), or ``None`` for the engine's own.
         max_workspaces: Workspaces whose limiters are kept (an LRU of idle ones).
+        telemetry: Where spans and metrics go, or ``None`` for none.
     """
 
     __slots__ = (
@@ -96,6 +109,7 @@ class Engine:
         "session",
         "settings",
         "state",
+        "telemetry",
         "transfers",
     )
 
@@ -105,6 +119,7 @@ class Engine:
         limiter: RateLimiter | None,
         session: aiohttp.ClientSession | None,
         max_workspaces: int,
+        telemetry: Telemetry | None = None,
     ) -> None:
         if session is not None and not isinstance(session, aiohttp.ClientSession):
             raise ConfigurationError(
@@ -125,9 +140,16 @@ class Engine:
         self._shared: Lane | None = Lane("", own) if factory is None else None
         self.counters = Counters()
         policy = settings.retry_policy
-        self._retrier = Retrier(
-            policy, RetryBudget(policy.budget), on_retry=self.counters.count_retry
-        )
+        budget = RetryBudget(policy.budget)
+        self.telemetry: ClientHooks | None = None
+        if telemetry is not None:
+            self.telemetry = telemetry._instruments.bind(
+                settings.base_url,
+                settings.base_path,
+                lambda: self.limiter,
+                lambda: budget.available,
+            )
+        self._retrier = Retrier(policy, budget, on_retry=self.counters.count_retry)
         self.session = session
         self._owns_session = session is None
         self.state = State.UNOPENED
@@ -242,30 +264,41 @@ class Engine:
         counters.calls += 1
         lane = self._shared or self._lanes.checkout(workspace)
         deadline = self.settings.timeout.deadline
+        trace = None if self.telemetry is None else self.telemetry.call(url)
         try:
             if deadline is not None:
                 result = await self._run_with_deadline(
-                    session, url, deadline, decode, max_bytes, lane
+                    session, url, deadline, decode, max_bytes, lane, trace
                 )
             else:
                 # The first attempt is made here, not through the retrier, so that a
                 # success pays for no extra layer; only a failure goes to the retrier.
                 try:
-                    result = await self._attempt(session, url, decode, max_bytes, lane)
+                    result = await self._attempt(
+                        session, url, decode, max_bytes, lane, None, None, trace
+                    )
                 except RequestError as exc:
                     result = await self._retrier.after_failure(
-                        functools.partial(self._attempt, session, url, decode, max_bytes, lane),
+                        functools.partial(
+                            self._attempt, session, url, decode, max_bytes, lane, None, None, trace
+                        ),
                         exc,
                         deadline=None,
+                        on_wait=None if trace is None else trace.retry_wait,
                     )
                 else:
                     self._retrier.budget.refill()
-        except RequestError:
-            counters.failed += 1
+        except BaseException as exc:
+            if isinstance(exc, RequestError):
+                counters.failed += 1
+            if trace is not None:
+                trace.close(exc)
             raise
         finally:
             lane.users -= 1
         counters.succeeded += 1
+        if trace is not None:
+            trace.close(None, result)
         return result
 
     async def _run_with_deadline(
@@ -276,6 +309,7 @@ class Engine:
         decode: Decode[T],
         max_bytes: int,
         lane: Lane,
+        trace: CallTrace | None,
     ) -> T:
         deadline = asyncio.get_running_loop().time() + seconds
         attempts = 0
@@ -284,11 +318,14 @@ class Engine:
         async def attempt() -> T:
             nonlocal attempts
             attempts += 1
-            return await self._attempt(session, url, decode, max_bytes, lane, deadline, queued)
+            return await self._attempt(
+                session, url, decode, max_bytes, lane, deadline, queued, trace
+            )
 
         try:
             async with asyncio.timeout_at(deadline):
-                return await self._retrier.run(attempt, deadline=deadline)
+                on_wait = None if trace is None else trace.retry_wait
+                return await self._retrier.run(attempt, deadline=deadline, on_wait=on_wait)
         except TimeoutError as exc:
             if isinstance(exc, APITimeoutError | LimiterTimeoutError):
                 raise
@@ -319,39 +356,58 @@ class Engine:
         lane: Lane,
         deadline: float | None = None,
         queued: _Queued | None = None,
+        trace: CallTrace | None = None,
     ) -> T:
         """Wait for the workspace's limiter, send one request, return its decoded body or raise.
 
         Every limiter grant is answered by exactly one of ``on_success``,
-        ``on_throttle`` or ``on_failure``.
+        ``on_throttle`` or ``on_failure``; with telemetry, every `CallTrace.begin` by
+        one `CallTrace.end`.
         """
         if self.state is not State.OPEN:
             raise ClientClosedError("this Client was closed while the call was retrying")
         counters = self.counters
         limiter = lane.limiter
+        if trace is not None:
+            trace.before_wait(limiter)
         waited = time.perf_counter()
-        if deadline is None and self.settings.timeout.limiter_wait is None:
-            await limiter.acquire()
-        else:
-            await self._acquire_bounded(url, lane, deadline, queued)
+        try:
+            if deadline is None and self.settings.timeout.limiter_wait is None:
+                await limiter.acquire()
+            else:
+                await self._acquire_bounded(url, lane, deadline, queued)
+        except BaseException as exc:
+            if trace is not None:
+                trace.after_wait(exc)
+            raise
         started = time.perf_counter()
         counters.limiter_wait.record(started - waited)
         counters.attempts += 1
         lane.attempts += 1
+        headers = self.settings.headers
+        if trace is not None:
+            trace.after_wait()
+            headers = trace.begin(headers)
         try:
             resp = await _transport.get(
                 session,
                 url,
-                headers=self.settings.headers,
+                headers=headers,
                 client_timeout=self.settings.client_timeout,
                 max_bytes=max_bytes,
             )
-        except APIConnectionError:  # reset, refused, cut off, timed out: the server's
+        except APIConnectionError as exc:  # reset, refused, cut off, timed out: the server's
             limiter.on_failure()
+            if trace is not None:
+                trace.end(None, None, exc)
             raise
-        except BaseException:  # cancelled, a body refused as too large: this client's
+        except BaseException as exc:  # cancelled, a body refused as too large: this client's
             limiter.on_failure(server=False)
+            if trace is not None:
+                trace.end(getattr(exc, "status", None), None, exc)
             raise
+        if trace is not None:
+            trace.end(resp.status, resp.headers)
         status = resp.status
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(

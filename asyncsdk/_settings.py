@@ -7,7 +7,8 @@ only that. A setting that cannot work raises `ConfigurationError` before any req
 with what to pass.
 
 Imports: aiohttp (its timeout type), yarl, the standard library, and the package's
-`_protocol`, `config`, `errors`, `ratelimit` and `retry`.
+`_protocol`, `config`, `errors`, `ratelimit`, `retry` and `telemetry` (its check, which
+imports no opentelemetry).
 """
 
 from __future__ import annotations
@@ -33,8 +34,16 @@ from .config import (
 )
 from .errors import ConfigurationError
 from .ratelimit import RateLimiter, TokenBucketLimiter
+from .telemetry import check_telemetry
 
-__all__ = ["ENV_ACCESS_KEY", "ENV_BASE_URL", "Settings", "check_limiter", "resolve_settings"]
+__all__ = [
+    "ENV_ACCESS_KEY",
+    "ENV_BASE_URL",
+    "Settings",
+    "check_limiter",
+    "check_telemetry",
+    "resolve_settings",
+]
 
 #: Environment variables read when the matching argument is not given.
 ENV_ACCESS_KEY: Final = "BIRD_ACCESS_KEY"

@@ -7,7 +7,8 @@ inherited from the resources (`asyncsdk.resources`), thin modules over the engin
 What is left here is the lifecycle users see and the settings and counters they read.
 
 Imports: aiohttp (the session type), the standard library, and the package's
-`_engine`, `_protocol`, `_settings`, `config`, `ratelimit`, `resources` and `stats`;
+`_engine`, `_protocol`, `_settings`, `config`, `ratelimit`, `resources`, `stats` and
+`telemetry` (its `Telemetry` type);
 nothing imports this but the package root and the helpers built on the public client
 API (bulk, sharded listings, webhooks).
 """
@@ -22,7 +23,13 @@ import aiohttp
 
 from . import _protocol
 from ._engine import Engine, State
-from ._settings import ENV_ACCESS_KEY, ENV_BASE_URL, check_limiter, resolve_settings
+from ._settings import (
+    ENV_ACCESS_KEY,
+    ENV_BASE_URL,
+    check_limiter,
+    check_telemetry,
+    resolve_settings,
+)
 from .config import (
     DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_MEDIA_TRANSFERS,
@@ -41,6 +48,7 @@ from .resources import (
     TranscriptionsResource,
 )
 from .stats import ClientStats, WorkspaceStats
+from .telemetry import Telemetry
 
 __all__ = ["ENV_ACCESS_KEY", "ENV_BASE_URL", "Client"]
 
@@ -95,6 +103,9 @@ class Client(CallsResource, RecordingsResource, TranscriptionsResource, MediaRes
         max_workspaces: Workspaces whose limiters the client keeps (each workspace has
             its own, as Bird's quota is per workspace); beyond it the least recently
             used idle one is dropped, and starts afresh when called again.
+        telemetry: A `Telemetry` to record OpenTelemetry spans and metrics through
+            (an INTERNAL span per call, a CLIENT span per attempt, its waits); ``None``
+            (the default) records nothing and imports nothing.
 
     Raises:
         ConfigurationError: A setting is invalid; the message says what to pass.
@@ -120,6 +131,7 @@ class Client(CallsResource, RecordingsResource, TranscriptionsResource, MediaRes
         limiter: RateLimiter | None = None,
         max_workspaces: int = DEFAULT_MAX_WORKSPACES,
         max_media_transfers: int = DEFAULT_MAX_MEDIA_TRANSFERS,
+        telemetry: Telemetry | None = None,
     ) -> None:
         settings = resolve_settings(
             access_key=access_key,
@@ -136,7 +148,7 @@ class Client(CallsResource, RecordingsResource, TranscriptionsResource, MediaRes
             max_media_transfers=max_media_transfers,
         )
         custom = check_limiter(limiter, rate_limit)
-        self._engine = Engine(settings, custom, session, max_workspaces)
+        self._engine = Engine(settings, custom, session, max_workspaces, check_telemetry(telemetry))
         super().__init__()
 
     # --- settings, read-only ---

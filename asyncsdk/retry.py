@@ -58,6 +58,7 @@ import asyncio
 import logging
 import random
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager
 from typing import Final, TypeVar
 
 import tenacity
@@ -79,6 +80,9 @@ T = TypeVar("T")
 logger: Final = logging.getLogger("asyncsdk")
 
 Sleep = Callable[[float], Awaitable[None]]
+#: Wraps each wait before a retry: called with its cause (``"retry_after"`` or
+#: ``"backoff"``) and its seconds, the sleep runs inside what it returns (telemetry).
+OnWait = Callable[[str, float], AbstractContextManager[object]]
 
 
 def retry_reason(exc: BaseException, policy: RetryPolicy) -> str | None:
@@ -218,12 +222,19 @@ class Retrier:
         """The budget this retrier draws from."""
         return self._budget
 
-    async def run(self, attempt: Callable[[], Awaitable[T]], *, deadline: float | None) -> T:
+    async def run(
+        self,
+        attempt: Callable[[], Awaitable[T]],
+        *,
+        deadline: float | None,
+        on_wait: OnWait | None = None,
+    ) -> T:
         """Await ``attempt()``; retry it while the policy, budget and deadline allow.
 
         Args:
             attempt: Makes one attempt; raises a `RequestError` on failure.
             deadline: Loop time after which no retry is started, or ``None``.
+            on_wait: Wraps each wait before a retry (`OnWait`): the call's telemetry.
 
         Raises:
             RequestError: The last attempt's error, with ``attempts`` set.
@@ -231,12 +242,17 @@ class Retrier:
         try:
             result = await attempt()
         except RequestError as exc:
-            return await self.after_failure(attempt, exc, deadline=deadline)
+            return await self.after_failure(attempt, exc, deadline=deadline, on_wait=on_wait)
         self._budget.refill()
         return result
 
     async def after_failure(
-        self, attempt: Callable[[], Awaitable[T]], first: RequestError, *, deadline: float | None
+        self,
+        attempt: Callable[[], Awaitable[T]],
+        first: RequestError,
+        *,
+        deadline: float | None,
+        on_wait: OnWait | None = None,
     ) -> T:
         """Continue after a first attempt that failed with ``first``: retry or re-raise.
 
@@ -257,6 +273,7 @@ class Retrier:
         first_failure = clock()
         count = 0
         counted = 0  # failures that use up max_retries (not throttling)
+        cause = "backoff"  # of the coming wait, set by before_sleep
 
         async def numbered() -> T:
             nonlocal count
@@ -298,7 +315,10 @@ class Retrier:
             return False
 
         def before_sleep(state: tenacity.RetryCallState) -> None:
+            nonlocal cause
             exc = _failure(state)
+            has_retry_after = isinstance(exc, APIError) and exc.retry_after is not None
+            cause = "retry_after" if has_retry_after else "backoff"
             reason = retry_reason(exc, policy) or "?"
             logger.debug(
                 "retry %s of GET %s after %s (%s), waiting %.3fs",
@@ -313,12 +333,21 @@ class Retrier:
             if self._on_retry is not None:
                 self._on_retry(reason)
 
+        sleep: Sleep = self._sleep
+        if on_wait is not None:
+
+            async def traced_sleep(seconds: float) -> None:
+                with on_wait(cause, seconds):
+                    await self._sleep(seconds)
+
+            sleep = traced_sleep
+
         retrying = tenacity.AsyncRetrying(
             retry=tenacity.retry_if_exception(lambda e: retry_reason(e, policy) is not None),
             wait=wait,
             stop=stop,
             before_sleep=before_sleep,
-            sleep=self._sleep,
+            sleep=sleep,
             reraise=True,
         )
         result: T = await retrying(numbered)

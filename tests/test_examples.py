@@ -192,6 +192,30 @@ async def test_testing_scripted(capsys: pytest.CaptureFixture[str]) -> None:
     assert "scripted answers: 5" in out
 
 
+async def test_otel_trace(capsys: pytest.CaptureFixture[str]) -> None:
+    out = await run_main("otel_trace", capsys)
+    rows = [line.split() for line in out.splitlines()]
+    if rows[6][-1] == "asyncsdk.wait.cause=rate_limit":  # a short backoff: the pace again
+        del rows[6]
+    assert [row[0] for row in rows[:-1]] == [
+        "get_call",
+        "asyncsdk.wait",
+        "GET",
+        "asyncsdk.wait",
+        "GET",
+        "asyncsdk.wait",
+        "GET",
+    ]
+    assert rows[1][-1] == "asyncsdk.wait.cause=rate_limit"
+    assert rows[2][-1] == "status=429"
+    assert rows[3][-1] == "asyncsdk.wait.cause=retry_after"
+    assert rows[4][-2:] == ["status=503", "resend=1"]
+    assert rows[5][-1] == "asyncsdk.wait.cause=backoff"
+    assert rows[6][-2:] == ["status=200", "resend=2"]
+    assert out.splitlines()[-1].startswith("metrics: ")
+    assert "http.client.request.duration" in out.splitlines()[-1]
+
+
 async def test_testing_pytest() -> None:
     """The pytest example passes when pytest runs it, as a reader would."""
     proc = await asyncio.create_subprocess_exec(
@@ -566,6 +590,7 @@ TESTED = {
     "fastapi_app.py",
     "list_calls.py",
     "list_then_fetch.py",
+    "otel_trace.py",
     "own_session.py",
     "quickstart.py",
     "recordings_archive.py",

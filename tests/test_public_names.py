@@ -87,6 +87,7 @@ PUBLIC_NAMES: dict[str, frozenset[str]] = {
             "ShardedListing",
             "SipInsights",
             "SipType",
+            "Telemetry",
             "Timeout",
             "TokenBucketLimiter",
             "Transcription",

@@ -4,7 +4,8 @@ Built on `iter_calls`, so its rules (concurrency, the lone first request, stoppi
 run that cannot succeed) are the same.
 
 Imports: the standard library and the core modules `client`, `config`, `errors`,
-`models`, `_protocol`, and this package's ``_iterate`` and ``_results``.
+`models`, `_protocol`, `telemetry` (the INTERNAL span of `gather_calls`), and this
+package's ``_iterate`` and ``_results``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from ..client import Client
 from ..config import DEFAULT_CONCURRENCY
 from ..errors import BirdError, RunStoppedError
 from ..models import Call
+from ..telemetry import operation
+from ..telemetry._attributes import gather_attributes, gather_items
 from ._iterate import CallId, iter_calls
 from ._results import CallResult, SequenceNotStr
 
@@ -25,6 +28,7 @@ __all__ = ["Progress", "gather_calls"]
 Progress = Callable[[int, int], None]
 
 
+@operation("gather_calls", gather_attributes, gather_items)
 async def gather_calls(
     client: Client,
     workspace_id: CallId,

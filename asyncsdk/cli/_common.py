@@ -74,6 +74,7 @@ def client_from_args(
             rate_limit=args.rate_limit if limiter is None else None,
             limiter=limiter,
             max_retries=args.max_retries,
+            telemetry=getattr(args, "telemetry", None),  # set by _telemetry.with_telemetry
             **options,
         )
     except asyncsdk.ConfigurationError as exc:

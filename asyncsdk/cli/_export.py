@@ -43,6 +43,7 @@ import msgspec
 import asyncsdk
 from asyncsdk._giveup import give_up_reason
 
+from . import _telemetry
 from ._checkpoint import Checkpointer, ExportState, cut_back, prepare, write_state
 from ._common import UsageError, add_api_arguments, client_from_args
 from ._progress import BAR_INTERVAL, LINE_INTERVAL
@@ -90,6 +91,7 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-progress", action="store_true", help="do not report progress")
     add_api_arguments(parser)
+    _telemetry.add_options(parser)
 
 
 def _when(text: str) -> dt.datetime:
@@ -169,6 +171,7 @@ def _collector_for_pages() -> Iterator[None]:
         gc.unfreeze()
 
 
+@_telemetry.with_telemetry
 async def run_export(args: argparse.Namespace) -> int:
     """Export the window to JSON Lines; return 0 once every call is written, else 1."""
     with _collector_for_pages():

@@ -28,6 +28,7 @@ import msgspec
 
 import asyncsdk
 
+from . import _telemetry
 from ._common import UsageError, add_api_arguments, client_from_args
 from ._progress import Progress
 
@@ -74,6 +75,7 @@ def add_fetch_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-progress", action="store_true", help="do not report progress")
     add_api_arguments(parser)
+    _telemetry.add_options(parser)
 
 
 async def run_get(args: argparse.Namespace) -> int:
@@ -248,6 +250,7 @@ def _prepare(args: argparse.Namespace) -> tuple[Path, Path, int | None, set[int]
     return out, failures_path, total, done
 
 
+@_telemetry.with_telemetry
 async def run_fetch(args: argparse.Namespace) -> int:
     """Export calls to JSON Lines; return 0 if every ID was fetched, else 1."""
     out, failures_path, total, done = _prepare(args)

@@ -19,6 +19,7 @@ import uuid
 from pathlib import Path
 from typing import TextIO
 
+from . import _telemetry
 from ._catchup import load_seen
 from ._common import UsageError, add_api_arguments, client_from_args
 from ._listener import (
@@ -111,6 +112,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress lines")
     add_replica_arguments(parser)
     add_api_arguments(parser)
+    _telemetry.add_options(parser)
 
 
 def signing_keys(args: argparse.Namespace) -> tuple[str, ...]:
@@ -166,6 +168,7 @@ def options_from_args(args: argparse.Namespace) -> ListenOptions:
     )
 
 
+@_telemetry.with_telemetry
 async def run(args: argparse.Namespace) -> int:
     """Listen until SIGINT or SIGTERM; finish what was accepted; print a summary."""
     if args.redis is not None:
@@ -173,7 +176,7 @@ async def run(args: argparse.Namespace) -> int:
     options = options_from_args(args)
     client = client_from_args(args) if options.workspace is not None else None
     try:
-        listener = Listener(options, client)
+        listener = Listener(options, client, telemetry=args.telemetry)
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
     stop = listener.stopping

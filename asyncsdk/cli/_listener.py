@@ -101,7 +101,12 @@ class Listener:
         client: The client to fetch details with (required with a workspace).
     """
 
-    def __init__(self, options: ListenOptions, client: asyncsdk.Client | None = None) -> None:
+    def __init__(
+        self,
+        options: ListenOptions,
+        client: asyncsdk.Client | None = None,
+        telemetry: asyncsdk.Telemetry | None = None,
+    ) -> None:
         if options.workspace is not None and client is None:
             raise ValueError("enriching needs a client")
         self.options = options
@@ -117,6 +122,7 @@ class Listener:
             trust_forwarded=options.trust_forwarded,
             max_body=options.max_body,
             dedupe=self.seen,
+            telemetry=telemetry,
         )
         self.store = CallStore(options.db) if options.workspace is not None else None
         self._client = client

@@ -146,6 +146,31 @@ class TokenBucketLimiter:
         """How many times every request was paused (exhausted or correlated throttling)."""
         return self._pauses
 
+    @property
+    def limit_estimate(self) -> float | None:
+        """The server's limit as the limiter knows it, requests per second, if it does.
+
+        The stated or configured ceiling; else the rate at which throttling last
+        appeared; ``None`` before either.
+        """
+        control = self._control
+        return control.ceiling if control.ceiling is not None else (control.w_max or None)
+
+    def holding(self, now: float) -> str | None:
+        """Say what holds a request arriving at loop time ``now`` beyond its pace.
+
+        ``"pause"`` (every request paused: the quota is used up), ``"outage"`` (the
+        server seems down: one probe at a time), ``"probe"`` (the first answer is
+        awaited to learn the rate), or ``None`` (only the pace).
+        """
+        if self._outage:
+            return "outage"
+        if now < self._paused_until:
+            return "pause"
+        if self._probe_started is not None and self._control.phase is Phase.PROBE:
+            return "probe"
+        return None
+
     def expected_wait(self) -> float:
         """Seconds a request arriving now would wait, by the current pause, rate and queue.
 

@@ -32,8 +32,13 @@ Rules:
 - **Nothing lost silently**: closing the stream early cancels the fetches in flight;
   `EventStream.leftovers` lists the events taken but not yielded.
 
+Telemetry: with the client's telemetry on, each fetch runs in a ``webhook.enrich``
+span linked to the ``webhook.receive`` span of the delivery that started it (by its
+request id; across processes, `asyncsdk.Telemetry.link_delivery` with the
+``traceparent`` carried in the entry).
+
 Imports: the standard library, the core modules the bulk helpers use (`client`,
-`config`, `errors`, `models`, `_giveup`, `_protocol`, `_pump`, `_source`) and the
+`config`, `errors`, `models`, `telemetry`, `_giveup`, `_protocol`, `_pump`, `_source`) and the
 webhooks' `_errors` and `_events`.
 """
 
@@ -60,6 +65,8 @@ from asyncsdk.client import Client
 from asyncsdk.config import DEFAULT_CONCURRENCY
 from asyncsdk.errors import BirdError, ConfigurationError, RunStoppedError
 from asyncsdk.models import Call
+from asyncsdk.telemetry import span_for
+from asyncsdk.telemetry._attributes import enrich_attributes
 from asyncsdk.webhooks._errors import ChannelUnknownError
 from asyncsdk.webhooks._events import TERMINAL_STATUSES, CallEvent
 
@@ -179,13 +186,15 @@ async def _enrich(
 
     proven = False  # an answer showed that the endpoint and the credential work
 
-    async def fetch(channel_id: str | None, call_id: str) -> Call | BirdError:
-        try:
-            if channel_id is None:
-                return await _look_up(client, workspace, call_id)
-            return await client.get_call(workspace, channel_id, call_id)
-        except BirdError as exc:
-            return exc
+    async def fetch(channel_id: str | None, call_id: str, event: CallEvent) -> Call | BirdError:
+        attrs = enrich_attributes(workspace, channel_id, call_id, event.payload.status)
+        with span_for(client, "webhook.enrich", attrs, (event.request_id,)):
+            try:
+                if channel_id is None:
+                    return await _look_up(client, workspace, call_id)
+                return await client.get_call(workspace, channel_id, call_id)
+            except BirdError as exc:
+                return exc
 
     def take(event: object) -> None:
         nonlocal held
@@ -207,7 +216,8 @@ async def _enrich(
             return
         payload_channel = event.payload.channel_id
         channel_id = str(payload_channel) if payload_channel is not None else channel
-        task: asyncio.Task[Call | BirdError] = asyncio.create_task(fetch(channel_id, call_id))
+        fetching = fetch(channel_id, call_id, event)
+        task: asyncio.Task[Call | BirdError] = asyncio.create_task(fetching)
         running = fetches[key] = by_task[task] = _Fetch(key, task)
         running.events.append(event)
         task.add_done_callback(completed.put_nowait)

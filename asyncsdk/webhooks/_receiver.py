@@ -24,8 +24,12 @@
    with ``store_delivery`` (`RedisStreamSink`) is given both keys, and dedupes across
    replicas where it stores.
 
-Imports: aiohttp, the standard library, `asyncsdk.errors`, and the webhooks' `_dedupe`,
-`_errors`, `_events`, `_handoff` and `_signature`.
+With ``telemetry``, each delivery is handled in a ``webhook.receive`` span, its outcome
+is counted (``asyncsdk.webhook.deliveries``) and a queue sink's depth reported; the
+enrichment span of an accepted event links to its delivery's span.
+
+Imports: aiohttp, the standard library, `asyncsdk.errors`, `asyncsdk.telemetry`, and
+the webhooks' `_dedupe`, `_errors`, `_events`, `_handoff` and `_signature`.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from asyncsdk.errors import ConfigurationError
+from asyncsdk.telemetry import Telemetry, check_telemetry
 from asyncsdk.webhooks._dedupe import SeenDeliveries
 from asyncsdk.webhooks._errors import (
     InvalidEventError,
@@ -172,9 +177,11 @@ class WebhookReceiver:
     """Bird's call webhooks for aiohttp.web: `handle` is the request handler.
 
     Takes the arguments of `webhook_handler`, which returns ``WebhookReceiver(...).handle``;
-    build the receiver yourself to keep its `stats` at hand::
+    build the receiver yourself to keep its `stats` at hand, or to pass ``telemetry``
+    (a `asyncsdk.Telemetry`: a span per delivery, linked from its event's enrichment
+    span, and the deliveries and queue depth as metrics)::
 
-        receiver = WebhookReceiver(signing_key, queue)
+        receiver = WebhookReceiver(signing_key, queue, telemetry=telemetry)
         app.router.add_post("/bird/voice", receiver.handle)
 
     Attributes:
@@ -195,8 +202,12 @@ class WebhookReceiver:
         tolerance: float | None = DEFAULT_TOLERANCE,
         retry_after: int = DEFAULT_RETRY_AFTER,
         hand_off_timeout: float = DEFAULT_HAND_OFF_TIMEOUT,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self._keys = signing_keys(signing_key)
+        self._telemetry = check_telemetry(telemetry)
+        if self._telemetry is not None:
+            self._telemetry._instruments.watch_queue(sink)
         self._warnings = _WarningThrottle()
         self._handoff = HandOff(
             sink, check_hand_off_timeout(hand_off_timeout), self._warnings.warning
@@ -242,6 +253,15 @@ class WebhookReceiver:
 
     async def handle(self, request: web.BaseRequest) -> web.Response:
         """Handle one delivery: the aiohttp request handler (checks in the module's order)."""
+        if self._telemetry is None:
+            return await self._handle(request)
+        request_id = request.headers.get(REQUEST_ID_HEADER)
+        response: web.Response = await self._telemetry._instruments.delivery(
+            request_id, lambda: self._handle(request)
+        )
+        return response
+
+    async def _handle(self, request: web.BaseRequest) -> web.Response:
         stats = self.stats
         stats.received += 1
         if request.method != "POST":

@@ -1,0 +1,119 @@
+"""The CLI's telemetry: --metrics-port scraped during a run, --otlp-endpoint receiving spans."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from asyncsdk.cli import main
+from asyncsdk.server import EmbeddedServer, ScriptedResponse
+
+from ._support import ACCESS_KEY, wait_until
+
+TIMEOUT = 60.0
+
+
+def _argv(server: EmbeddedServer, ids: Path, out: Path, *extra: str) -> list[str]:
+    dataset = server.dataset
+    return [
+        *("fetch", str(dataset.workspace_id), str(dataset.channel_id)),
+        *("--ids", str(ids), "--out", str(out), "--base-url", server.base_url),
+        *("--no-progress", "--rate-limit", "200"),
+        *extra,
+    ]
+
+
+async def test_metrics_port_is_scraped_during_a_fetch(
+    server: EmbeddedServer, tmp_path: Path
+) -> None:
+    dataset = server.dataset
+    ids = [str(c) for c in dataset.call_ids[:6]]
+    server.script(ids[-1], ScriptedResponse(delay=TIMEOUT * 2))  # keeps the run going
+    id_file = tmp_path / "ids.txt"
+    id_file.write_text("\n".join(ids) + "\n")
+    proc = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "asyncsdk"),
+        *_argv(server, id_file, tmp_path / "calls.jsonl", "--metrics-port", "0"),
+        stderr=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.DEVNULL,
+        env={**os.environ, "BIRD_ACCESS_KEY": ACCESS_KEY},
+    )
+    assert proc.stderr is not None
+    try:
+        line = (await asyncio.wait_for(proc.stderr.readline(), TIMEOUT)).decode()
+        assert line.startswith("metrics: http://127.0.0.1:"), line
+        url = line.split()[1]
+        page = ""
+        async with aiohttp.ClientSession() as session:
+
+            async def five_done() -> bool:
+                nonlocal page
+                async with session.get(url) as resp:
+                    page = await resp.text()
+                return 'http_response_status_code="200"' in page and any(
+                    row.startswith("http_client_request_duration_seconds_count")
+                    and row.endswith(" 5.0")
+                    for row in page.splitlines()
+                )
+
+            await wait_until(five_done, within=TIMEOUT, what="five attempts in the metrics")
+        assert "# TYPE http_client_request_duration_seconds histogram" in page
+        assert "http_client_request_duration_seconds_bucket{" in page
+        assert "asyncsdk_client_rate_limit_wait_seconds" in page
+        assert "http_client_active_requests" in page
+        assert str(dataset.call_ids[0]) not in page  # no IDs in metrics
+        assert ACCESS_KEY not in page
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGINT)
+        await asyncio.wait_for(proc.wait(), TIMEOUT)
+        await proc.stderr.read()
+    assert proc.returncode == 130
+
+
+async def test_otlp_endpoint_receives_the_spans(
+    server: EmbeddedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    received: list[bytes] = []
+
+    async def collect(request: web.Request) -> web.Response:
+        assert request.content_type == "application/x-protobuf"
+        received.append(await request.read())
+        return web.Response(status=200)
+
+    app = web.Application()
+    app.router.add_post("/v1/traces", collect)
+    dataset = server.dataset
+    id_file = tmp_path / "ids.txt"
+    id_file.write_text("".join(f"{c}\n" for c in dataset.call_ids[:3]))
+    async with TestServer(app, host="127.0.0.1") as collector:
+        endpoint = str(collector.make_url("/v1/traces"))
+        argv = _argv(server, id_file, tmp_path / "calls.jsonl", "--otlp-endpoint", endpoint)
+        monkeypatch.setenv("BIRD_ACCESS_KEY", ACCESS_KEY)
+        code = await asyncio.to_thread(main, argv)
+    assert code == 0
+    names: list[str] = []
+    for body in received:
+        request = ExportTraceServiceRequest.FromString(body)
+        for resource in request.resource_spans:
+            for scope in resource.scope_spans:
+                names += [span.name for span in scope.spans]
+    attempt = "GET /workspaces/{workspaceId}/channels/{channelId}/calls/{callId}"
+    # The limiter's waits at 200/s are spans of their own when they last a millisecond.
+    assert {attempt, "get_call"} <= set(names) <= {attempt, "get_call", "asyncsdk.wait"}
+    assert names.count("get_call") == 3
+
+
+def test_bad_metrics_port_is_a_usage_error(server: EmbeddedServer, tmp_path: Path) -> None:
+    ids = tmp_path / "ids.txt"
+    ids.write_text(f"{server.dataset.call_ids[0]}\n")
+    assert main(_argv(server, ids, tmp_path / "o.jsonl", "--metrics-port", "70000")) == 2
