@@ -192,6 +192,7 @@ async def test_testing_scripted(capsys: pytest.CaptureFixture[str]) -> None:
     assert "scripted answers: 5" in out
 
 
+@pytest.mark.integration
 async def test_otel_trace(capsys: pytest.CaptureFixture[str]) -> None:
     out = await run_main("otel_trace", capsys)
     rows = [line.split() for line in out.splitlines()]
