@@ -32,36 +32,34 @@ import asyncio
 import cProfile
 import gc
 import pstats
-import resource
-import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from benchmarks._canned import FIXTURE, CannedServer, pin
+from benchmarks import _canned
+from benchmarks._canned import ACCESS_KEY, FIXTURE, CannedServer, pin
 from benchmarks._harness import (
-    ROOT,
     Json,
-    Worker,
+    cpu_seconds,
     fmt,
     fmt_range,
     fmt_ratio,
+    interleaved,
     make_result,
     paired_ratio,
     scenario_main,
-    serve,
     summarize,
+    table,
     target,
 )
+from benchmarks._procs import ROOT, Worker, serve
 
 NAME = "client_cost"
 TITLE = "Client CPU per request: the SDK against hand-written loops"
 
-ACCESS_KEY = "benchmark-key"
-#: Any ids: the canned server answers every path alike.
-WORKSPACE_ID = "11111111-1111-4111-8111-111111111111"
-CHANNEL_ID = "22222222-2222-4222-8222-222222222222"
+#: As strings: what every contender is given.
+WORKSPACE_ID, CHANNEL_ID = str(_canned.WORKSPACE_ID), str(_canned.CHANNEL_ID)
 CONCURRENCY = 64
 SERVER_CPU = 0
 CLIENT_CPU = 1
@@ -216,11 +214,6 @@ FETCHERS: dict[str, Callable[[str, list[str]], Awaitable[int]]] = {
 }
 
 
-def _cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
 class _GCClock:
     """CPU seconds spent in the cyclic garbage collector, from `gc.callbacks`."""
 
@@ -240,9 +233,9 @@ def _one_round(key: str, base: str, n: int) -> Json:
     gc_clock = _GCClock()
     gc.callbacks.append(gc_clock)
     try:
-        cpu, wall = _cpu_seconds(), time.perf_counter()
+        cpu, wall = cpu_seconds(), time.perf_counter()
         fetched = asyncio.run(FETCHERS[key](base, ids))
-        wall, cpu = time.perf_counter() - wall, _cpu_seconds() - cpu
+        wall, cpu = time.perf_counter() - wall, cpu_seconds() - cpu
     finally:
         gc.callbacks.remove(gc_clock)
     if fetched != n:
@@ -270,7 +263,8 @@ def _profile(key: str, base: str, n: int) -> Json:
     return {"calls": n, "own_us": own, "cumulative_us": cumulative}
 
 
-def _worker(key: str, base: str) -> None:
+def _worker(argv: list[str]) -> None:
+    key, base = argv
     cpus = pin(CLIENT_CPU)
 
     def handle(message: Json) -> Json:
@@ -295,14 +289,12 @@ def run(*, quick: bool = False) -> Json:
     client_cpus: dict[str, Any] = {}
     profile: Json | None = None
     with CannedServer(cpu=SERVER_CPU) as server:
-        workers = {
-            k: Worker("benchmarks.client_cost", ["--worker", k, server.base_url]) for k in keys
-        }
+        workers = {k: Worker("benchmarks.client_cost", [k, server.base_url]) for k in keys}
         try:
             for key in keys:  # imports, first connections, caches: not measured
                 client_cpus[key] = workers[key].request({"calls": params["warmup_calls"]})["cpus"]
-            for r in range(rounds):
-                for key in keys[r % len(keys) :] + keys[: r % len(keys)]:
+            for order in interleaved(keys, rounds):
+                for key in order:
                     reply = workers[key].request({"calls": n[key]})
                     cpu_us[key].append(reply["cpu_s"] / n[key] * 1e6)
                     gc_us[key].append(reply["gc_s"] / n[key] * 1e6)
@@ -341,19 +333,19 @@ def run(*, quick: bool = False) -> Json:
     }
     targets = [
         target(
-            name=f"SDK / hand-written CPU per request <= {MAX_SDK_OVER_HANDWRITTEN}",
-            value=sdk_ratio["median"],
-            op="<=",
-            threshold=MAX_SDK_OVER_HANDWRITTEN,
-            basis="client process CPU (user + system) per request, median of per-round ratios",
+            f"SDK / hand-written CPU per request <= {MAX_SDK_OVER_HANDWRITTEN}",
+            sdk_ratio["median"],
+            "<=",
+            MAX_SDK_OVER_HANDWRITTEN,
+            "client process CPU (user + system) per request, median of per-round ratios",
         ),
         *(
             target(
-                name=f"SDK / {CONTENDERS[k]} CPU per request < 1 (SDK cheaper)",
-                value=ratios[f"sdk/{k} cpu"]["median"],
-                op="<=",
-                threshold=1.0,
-                basis="client process CPU per request, median of per-round ratios",
+                f"SDK / {CONTENDERS[k]} CPU per request < 1 (SDK cheaper)",
+                ratios[f"sdk/{k} cpu"]["median"],
+                "<=",
+                1.0,
+                "client process CPU per request, median of per-round ratios",
             )
             for k in PYDANTIC_STACKS
         ),
@@ -520,46 +512,31 @@ def _tables(results: Json, ratios: Json) -> list[Json]:
         ]
         for r in (results[k] for k in CONTENDERS)
     ]
+    named = {
+        "sdk/handwritten cpu": "SDK / hand-written, CPU per request",
+        **{f"sdk/{k} cpu": f"SDK / {CONTENDERS[k]}, CPU per request" for k in PYDANTIC_STACKS},
+        "sdk/handwritten cpu outside gc": "SDK / hand-written, CPU per request outside GC",
+        "sdk/handwritten requests_per_s": "SDK / hand-written, requests/s",
+    }
     return [
-        {
-            "title": "Client CPU per request and throughput, median (min-max) across rounds",
-            "columns": [
+        table(
+            "Client CPU per request and throughput, median (min-max) across rounds",
+            [
                 "contender",
                 "CPU us / request",
                 "of which GC",
                 "median / hand-written median",
                 "requests/s (wall)",
             ],
-            "rows": rows,
-        },
-        {
-            "title": "Per-round ratios, SDK / other, median (min-max)",
-            "columns": ["ratio", "value"],
-            "rows": [
-                ["SDK / hand-written, CPU per request", fmt_ratio(ratios["sdk/handwritten cpu"])],
-                *(
-                    [f"SDK / {CONTENDERS[k]}, CPU per request", fmt_ratio(ratios[f"sdk/{k} cpu"])]
-                    for k in PYDANTIC_STACKS
-                ),
-                [
-                    "SDK / hand-written, CPU per request outside GC",
-                    fmt_ratio(ratios["sdk/handwritten cpu outside gc"]),
-                ],
-                [
-                    "SDK / hand-written, requests/s",
-                    fmt_ratio(ratios["sdk/handwritten requests_per_s"]),
-                ],
-            ],
-        },
+            rows,
+        ),
+        table(
+            "Per-round ratios, SDK / other, median (min-max)",
+            ["ratio", "value"],
+            ([label, fmt_ratio(ratios[key])] for key, label in named.items()),
+        ),
     ]
 
 
-def _main(argv: list[str]) -> None:
-    if argv[:1] == ["--worker"]:
-        _worker(argv[1], argv[2])
-    else:
-        scenario_main(run, argv)
-
-
 if __name__ == "__main__":
-    _main(sys.argv[1:])
+    scenario_main(run, _worker)

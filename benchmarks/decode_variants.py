@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import gc
 import sys
-import tracemalloc
 import types
 import typing
 import uuid
@@ -33,13 +31,16 @@ from benchmarks._harness import (
     fmt,
     fmt_range,
     fmt_ratio,
+    held_bytes,
+    interleaved,
     make_result,
     paired_ratio,
-    run_json,
     scenario_main,
     summarize,
+    table,
     time_loops,
 )
+from benchmarks._procs import run_json
 
 NAME = "decode_variants"
 TITLE = "Diagnostic: what limits the SDK decoder"
@@ -117,47 +118,39 @@ def _variants() -> dict[str, type]:
     }
 
 
-def _memory_per_call(decoder: msgspec.json.Decoder[Any], data: bytes, count: int) -> float:
-    gc.collect()
-    tracemalloc.start()
-    before, _ = tracemalloc.get_traced_memory()
-    calls = decoder.decode(data)
-    gc.collect()
-    held, _ = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
+def _memory_per_call(decode: Callable[[bytes], list[Any]], data: bytes, count: int) -> float:
+    calls, held, _ = held_bytes(lambda: decode(data))
     assert len(calls) == count
-    return (held - before) / count
+    return held / count
 
 
-def _worker(quick: bool) -> None:
+def _worker(argv: list[str]) -> None:
     import orjson
 
-    params = QUICK if quick else FULL
-    rounds, seconds = int(params["rounds"]), float(params["seconds_per_sample"])
+    params = QUICK if "--quick" in argv else FULL
     count = int(params["memory_calls"])
     one = _data.fixture_bytes()
     page = _data.page_bytes(count)
-    structs = _variants()
     one_fns: dict[str, Callable[[], object]] = {"orjson": functools.partial(orjson.loads, one)}
-    decoders = {}
-    for name, struct in structs.items():
-        decoders[name] = msgspec.json.Decoder(list[struct])  # type: ignore[valid-type]
+    decoders: dict[str, Callable[[bytes], Any]] = {"orjson": orjson.loads}
+    for name, struct in _variants().items():
+        decoders[name] = msgspec.json.Decoder(list[struct]).decode  # type: ignore[valid-type]
         one_decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(struct)
         one_fns[name] = functools.partial(one_decoder.decode, one)
+    seconds = float(params["seconds_per_sample"])
     loops = {name: calibrate(fn, seconds) for name, fn in one_fns.items()}
     samples: dict[str, list[float]] = {name: [] for name in one_fns}
-    names = list(one_fns)
-    for r in range(rounds):
-        for name in names[r % len(names) :] + names[: r % len(names)]:
+    for order in interleaved(one_fns, int(params["rounds"])):
+        for name in order:
             samples[name].append(loops[name] / time_loops(one_fns[name], loops[name]))
-    memory = {"orjson": _orjson_memory(page, count)}
-    memory.update({n: _memory_per_call(d, page, count) for n, d in decoders.items()})
     print(
         msgspec.json.encode(
             {
                 "samples": samples,
-                "memory_bytes_per_call": memory,
-                "breakdown": _breakdown(decoders["as shipped"].decode(page)),
+                "memory_bytes_per_call": {
+                    n: _memory_per_call(d, page, count) for n, d in decoders.items()
+                },
+                "breakdown": _breakdown(decoders["as shipped"](page)),
                 "input_bytes": len(one),
             }
         ).decode()
@@ -200,23 +193,9 @@ def _breakdown(calls: list[Any]) -> dict[str, dict[str, float]]:
     }
 
 
-def _orjson_memory(page: bytes, count: int) -> float:
-    import orjson
-
-    gc.collect()
-    tracemalloc.start()
-    before, _ = tracemalloc.get_traced_memory()
-    calls = orjson.loads(page)
-    gc.collect()
-    held, _ = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    assert len(calls) == count
-    return (held - before) / count
-
-
 def run(*, quick: bool = False) -> Json:
     params = QUICK if quick else FULL
-    raw = run_json("benchmarks.decode_variants", ["--worker"] + (["--quick"] if quick else []))
+    raw = run_json("benchmarks.decode_variants", ["--quick"] if quick else [])
     samples: dict[str, list[float]] = raw["samples"]
     memory: dict[str, float] = raw["memory_bytes_per_call"]
     breakdown: dict[str, dict[str, float]] = raw["breakdown"]
@@ -257,29 +236,27 @@ def run(*, quick: bool = False) -> Json:
         parameters={**params, "input_bytes": raw["input_bytes"], "process": "one worker"},
         results={**results, "breakdown_as_shipped": breakdown},
         ratios=ratios,
-        targets=[],
         tables=[
-            {
-                "title": "Model variants vs orjson (one call, fixture as given)",
-                "columns": [
+            table(
+                "Model variants vs orjson (one call, fixture as given)",
+                [
                     "variant",
                     "calls/s median (min-max)",
                     "speed / orjson",
                     "bytes per call held",
                     "memory / orjson dicts",
                 ],
-                "rows": rows,
-            },
-            {
-                "title": "Where a shipped Call's bytes go (sys.getsizeof, per call)",
-                "columns": ["object kind", "bytes per call", "objects per call"],
-                "rows": [
+                rows,
+            ),
+            table(
+                "Where a shipped Call's bytes go (sys.getsizeof, per call)",
+                ["object kind", "bytes per call", "objects per call"],
+                (
                     [kind, fmt(v["bytes"], digits=4), f"{v['objects']:g}"]
                     for kind, v in breakdown.items()
-                ],
-            },
+                ),
+            ),
         ],
-        chart=None,
         notes=[
             *_findings(results, breakdown),
             "All variants run in one process with rounds interleaved, so compare rows with "
@@ -316,7 +293,4 @@ def _findings(results: Json, breakdown: dict[str, dict[str, float]]) -> list[str
 
 
 if __name__ == "__main__":
-    if len(sys.argv) >= 2 and sys.argv[1] == "--worker":
-        _worker(quick="--quick" in sys.argv[2:])
-    else:
-        scenario_main(run)
+    scenario_main(run, _worker)

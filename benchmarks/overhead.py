@@ -28,34 +28,28 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import sys
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 
-from benchmarks._canned import FIXTURE, CannedServer
+from benchmarks._canned import ACCESS_KEY, CALL_ID, CHANNEL_ID, FIXTURE, WORKSPACE_ID, CannedServer
 from benchmarks._harness import (
     Json,
     fmt,
     fmt_range,
     fmt_ratio,
+    interleaved,
     make_result,
     paired_ratio,
-    run_json,
     scenario_main,
     sources_sha256,
     summarize,
+    table,
     target,
 )
+from benchmarks._procs import run_json
 
 NAME = "overhead"
 TITLE = "Cost of the resilience machinery on the success path"
-
-ACCESS_KEY = "benchmark-key"
-#: Any ids: the canned server answers every path alike.
-WORKSPACE_ID = uuid.UUID("11111111-1111-4111-8111-111111111111")
-CHANNEL_ID = uuid.UUID("22222222-2222-4222-8222-222222222222")
-CALL_ID = uuid.UUID("33333333-3333-4333-8333-333333333333")
 
 #: micro variant -> label
 MICRO: dict[str, str] = {
@@ -170,9 +164,8 @@ async def _micro(rounds: int, seconds: float, warmup: float) -> Json:
             n *= 2
         counts[key] = max(1, round(n * seconds / elapsed))
     samples: dict[str, list[float]] = {key: [] for key in loops}
-    keys = list(loops)
-    for r in range(rounds):
-        for key in keys[r % len(keys) :] + keys[: r % len(keys)]:
+    for order in interleaved(loops, rounds):
+        for key in order:
             samples[key].append(await timed(key, counts[key]) / counts[key] * 1e9)
     return {"ns_per_call": samples, "loops_per_sample": counts}
 
@@ -239,9 +232,8 @@ async def _e2e(port: int, rounds: int, calls: int) -> Json:
             raise RuntimeError("the two paths decoded different calls")
         for key in paths:
             await timed(key, E2E_WARMUP_CALLS)
-        keys = list(paths)
-        for r in range(rounds):
-            for key in keys if r % 2 == 0 else keys[::-1]:
+        for order in interleaved(paths, rounds):
+            for key in order:
                 w, c = await timed(key, calls)
                 wall[key].append(w / calls * 1e6)
                 cpu[key].append(c / calls * 1e6)
@@ -259,17 +251,12 @@ def run(*, quick: bool = False) -> Json:
     sources = sources_sha256(MEASURED_SOURCES)  # before the children import them
     micro = run_json(
         "benchmarks.overhead",
-        [
-            "--micro",
-            str(params["micro_rounds"]),
-            str(params["micro_seconds"]),
-            str(params["micro_warmup"]),
-        ],
+        ["micro", *(str(params[f"micro_{k}"]) for k in ("rounds", "seconds", "warmup"))],
     )
     with CannedServer() as server:
         e2e = run_json(
             "benchmarks.overhead",
-            ["--e2e", str(server.port), str(params["e2e_rounds"]), str(params["e2e_calls"])],
+            ["e2e", str(server.port), str(params["e2e_rounds"]), str(params["e2e_calls"])],
         )
 
     ns = micro["ns_per_call"]
@@ -298,18 +285,18 @@ def run(*, quick: bool = False) -> Json:
     both_ns = results["micro"]["both"]["ns_per_call"]["median"]
     targets = [
         target(
-            name=f"client/bare time per call <= {1 + MAX_OVERHEAD:.2f}",
-            value=ratios["end_to_end"]["client/bare"]["median"],
-            op="<=",
-            threshold=1 + MAX_OVERHEAD,
-            basis="end to end, median of per-round ratios (overhead <= 5 % of the bare request)",
+            f"client/bare time per call <= {1 + MAX_OVERHEAD:.2f}",
+            ratios["end_to_end"]["client/bare"]["median"],
+            "<=",
+            1 + MAX_OVERHEAD,
+            "end to end, median of per-round ratios (overhead <= 5 % of the bare request)",
         ),
         target(
-            name="limiter + retrier (micro) <= 5 % of a client call, in %",
-            value=100 * both_ns / (client_us * 1e3),
-            op="<=",
-            threshold=100 * MAX_OVERHEAD,
-            basis="micro 'both' ns per call (it includes the await of fn: an upper bound) "
+            "limiter + retrier (micro) <= 5 % of a client call, in %",
+            100 * both_ns / (client_us * 1e3),
+            "<=",
+            100 * MAX_OVERHEAD,
+            "micro 'both' ns per call (it includes the await of fn: an upper bound) "
             "over the end-to-end client us per call, medians",
         ),
     ]
@@ -386,39 +373,32 @@ def _tables(results: Json, ratios: Json) -> list[Json]:
         for key, r in e2e.items()
     ]
     return [
-        {
-            "title": "Micro: ns per call, median (min-max)",
-            "columns": ["variant", "ns per call", "over await fn()", "ratio to await fn()"],
-            "rows": micro_rows,
-        },
-        {
-            "title": "End to end: us per call, median (min-max)",
-            "columns": ["path", "wall us", "client CPU us", "wall overhead", "CPU overhead"],
-            "rows": e2e_rows,
-        },
-        {
-            "title": "End to end: per-round ratio client / bare, median (min-max)",
-            "columns": ["wall time", "client CPU time"],
-            "rows": [
-                [
-                    fmt_ratio(ratios["end_to_end"]["client/bare"]),
-                    fmt_ratio(ratios["end_to_end"]["client/bare cpu"]),
-                ]
-            ],
-        },
+        table(
+            "Micro: ns per call, median (min-max)",
+            ["variant", "ns per call", "over await fn()", "ratio to await fn()"],
+            micro_rows,
+        ),
+        table(
+            "End to end: us per call, median (min-max)",
+            ["path", "wall us", "client CPU us", "wall overhead", "CPU overhead"],
+            e2e_rows,
+        ),
+        table(
+            "End to end: per-round ratio client / bare, median (min-max)",
+            ["wall time", "client CPU time"],
+            [[fmt_ratio(ratios["end_to_end"][f"client/bare{s}"]) for s in ("", " cpu")]],
+        ),
     ]
 
 
-def _main(argv: list[str]) -> None:
+def _worker(argv: list[str]) -> None:
     import json
 
-    if argv[:1] == ["--micro"]:
+    if argv[0] == "micro":
         print(json.dumps(asyncio.run(_micro(int(argv[1]), float(argv[2]), float(argv[3])))))
-    elif argv[:1] == ["--e2e"]:
-        print(json.dumps(asyncio.run(_e2e(int(argv[1]), int(argv[2]), int(argv[3])))))
     else:
-        scenario_main(run, argv)
+        print(json.dumps(asyncio.run(_e2e(int(argv[1]), int(argv[2]), int(argv[3])))))
 
 
 if __name__ == "__main__":
-    _main(sys.argv[1:])
+    scenario_main(run, _worker)

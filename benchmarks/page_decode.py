@@ -13,6 +13,8 @@ persistent worker process, rounds interleaved (as in ``decode``):
 * ``msgspec`` -- ``msgspec.json.decode`` to dicts;
 * ``pydantic`` -- pydantic v2 validating into an equivalent model (``TypeAdapter``).
 
+Timed as ``decode`` is (`benchmarks._harness.time_workers`).
+
 The garbage collector is enabled during timing, as in an application. Each page decoded
 is dropped before the next, as a listing does once a page is handled.
 
@@ -24,24 +26,22 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import sys
 from collections.abc import Callable
 from typing import Any
 
 from benchmarks import _data
 from benchmarks._harness import (
     Json,
-    Worker,
-    calibrate,
     fmt_range,
     fmt_ratio,
+    grid,
     make_result,
     paired_ratio,
     scenario_main,
-    serve,
+    serve_timings,
     summarize,
     target,
-    time_loops,
+    time_workers,
 )
 
 NAME = "page_decode"
@@ -87,74 +87,45 @@ def _decoder(key: str) -> Callable[[bytes], Any]:
         from asyncsdk.models import PAGE_DECODER
 
         return PAGE_DECODER.decode
-    if key == "orjson":
-        import orjson
-
-        return orjson.loads
-    if key == "msgspec":
-        import msgspec
-
-        return msgspec.json.decode
     if key == "pydantic":
         from benchmarks._pydantic_models import CALL_PAGE_ADAPTER
 
         return CALL_PAGE_ADAPTER.validate_json
-    raise ValueError(f"unknown contender {key!r}")
+    from benchmarks._decoders import decoders
+
+    return decoders(key)[1]
 
 
-def _worker(key: str) -> None:
-    decode = _decoder(key)
+def _worker(argv: list[str]) -> None:
+    decode = _decoder(argv[0])
     inputs = _inputs()
-    calls = {case: functools.partial(decode, data) for case, data in inputs.items()}
     for case, data in inputs.items():  # every contender reads the whole page
         result = decode(data)
         results = result["results"] if isinstance(result, dict) else result.results
-        assert len(results) == _data.PAGE_SIZE, (key, case)
-
-    def handle(msg: Json) -> Json:
-        if msg["op"] == "hello":
-            return {
-                "sizes": {c: len(d) for c, d in inputs.items()},
-                "sha256": {c: hashlib.sha256(d).hexdigest() for c, d in inputs.items()},
-            }
-        if msg["op"] == "calibrate":
-            return {"loops": calibrate(calls[msg["case"]], msg["seconds"])}
-        if msg["op"] == "time":
-            return {"seconds": time_loops(calls[msg["case"]], msg["loops"])}
-        raise ValueError(f"unknown op {msg['op']!r}")
-
-    serve(handle)
+        assert len(results) == _data.PAGE_SIZE, (argv[0], case)
+    serve_timings(
+        {case: functools.partial(decode, data) for case, data in inputs.items()},
+        {
+            "sizes": {c: len(d) for c, d in inputs.items()},
+            "inputs": {c: hashlib.sha256(d).hexdigest() for c, d in inputs.items()},
+        },
+    )
 
 
 def run(*, quick: bool = False) -> Json:
     params = dict(QUICK if quick else FULL)
-    rounds, seconds = int(params["rounds"]), float(params["seconds_per_sample"])
     keys = list(CONTENDERS)
-    workers = {key: Worker("benchmarks.page_decode", ["--worker", key]) for key in keys}
-    try:
-        hello = {key: w.request({"op": "hello"}) for key, w in workers.items()}
-        if len({json.dumps(h["sha256"], sort_keys=True) for h in hello.values()}) != 1:
-            raise RuntimeError("workers built different inputs; the generator is not deterministic")
-        sizes: dict[str, int] = hello[keys[0]]["sizes"]
-        loops = {
-            key: {
-                case: w.request({"op": "calibrate", "case": case, "seconds": seconds})["loops"]
-                for case in CASES
-            }
-            for key, w in workers.items()
-        }
-        samples: dict[str, dict[str, list[float]]] = {c: {k: [] for k in keys} for c in CASES}
-        for r in range(rounds):
-            order = keys[r % len(keys) :] + keys[: r % len(keys)]
-            for case in CASES:
-                for key in order:
-                    n = loops[key][case]
-                    elapsed = workers[key].request({"op": "time", "case": case, "loops": n})
-                    samples[case][key].append(n * _data.PAGE_SIZE / elapsed["seconds"])
-    finally:
-        for w in workers.values():
-            w.close()
-
+    timings = time_workers(
+        "benchmarks.page_decode",
+        keys,
+        list(CASES),
+        rounds=int(params["rounds"]),
+        seconds=float(params["seconds_per_sample"]),
+    )
+    sizes: dict[str, int] = timings.hello[keys[0]]["sizes"]
+    rates = {
+        c: {k: [_data.PAGE_SIZE / s for s in timings.seconds[c][k]] for k in keys} for c in CASES
+    }
     results: Json = {
         case: {
             "label": label,
@@ -162,9 +133,9 @@ def run(*, quick: bool = False) -> Json:
             "contenders": {
                 key: {
                     "name": CONTENDERS[key],
-                    "loops_per_sample": loops[key][case],
-                    "calls_per_s": summarize(samples[case][key]),
-                    "pages_per_s": summarize([x / _data.PAGE_SIZE for x in samples[case][key]]),
+                    "loops_per_sample": timings.loops[key][case],
+                    "calls_per_s": summarize(rates[case][key]),
+                    "pages_per_s": summarize([x / _data.PAGE_SIZE for x in rates[case][key]]),
                 }
                 for key in keys
             },
@@ -172,16 +143,16 @@ def run(*, quick: bool = False) -> Json:
         for case, label in CASES.items()
     }
     ratios: Json = {
-        case: {f"sdk/{b}": paired_ratio(samples[case]["sdk"], samples[case][b]) for b in BASELINES}
+        case: {f"sdk/{b}": paired_ratio(rates[case]["sdk"], rates[case][b]) for b in BASELINES}
         for case in CASES
     }
     targets = [
         target(
-            name=f"sdk/{b} >= {t} ({case})",
-            value=ratios[case][f"sdk/{b}"]["median"],
-            op=">=",
-            threshold=t,
-            basis=f"median of per-round speed ratios, {CASES[case]}",
+            f"sdk/{b} >= {t} ({case})",
+            ratios[case][f"sdk/{b}"]["median"],
+            ">=",
+            t,
+            f"median of per-round speed ratios, {CASES[case]}",
         )
         for case in CASES
         for b, t in TARGETS
@@ -200,21 +171,34 @@ def run(*, quick: bool = False) -> Json:
             "cases": {c: {"label": label, "bytes": sizes[c]} for c, label in CASES.items()},
             "gc": "enabled during timing, as in an application",
             "page_seed": _data.SEED,
-            "input_sha256": hello[keys[0]]["sha256"],
+            "input_sha256": timings.hello[keys[0]]["inputs"],
         },
         results=results,
         ratios=ratios,
         targets=targets,
-        tables=_tables(results, ratios, keys),
+        tables=[
+            grid(
+                "Calls per second, median (min-max)",
+                "contender",
+                CONTENDERS,
+                CASES,
+                lambda k, c: fmt_range(results[c]["contenders"][k]["calls_per_s"]),
+            ),
+            grid(
+                "SDK speed ratios (per-round ratio: median (min-max))",
+                "ratio",
+                {f"sdk/{b}": f"sdk/{b}" for b in BASELINES},
+                CASES,
+                lambda name, c: fmt_ratio(ratios[c][name]),
+            ),
+            grid("Input sizes", "", {"bytes": "bytes"}, CASES, lambda _, c: f"{sizes[c]:,}"),
+        ],
         chart={
             "title": "Page decode throughput (calls/s, median; bars show min-max)",
             "xlabel": "calls per second",
             "groups": {
-                results[c]["label"]: {
-                    results[c]["contenders"][k]["name"]: results[c]["contenders"][k]["calls_per_s"]
-                    for k in keys
-                }
-                for c in CASES
+                label: {CONTENDERS[k]: results[c]["contenders"][k]["calls_per_s"] for k in keys}
+                for c, label in CASES.items()
             },
         },
         notes=[
@@ -229,28 +213,5 @@ def run(*, quick: bool = False) -> Json:
     )
 
 
-def _tables(results: Json, ratios: Json, keys: list[str]) -> list[Json]:
-    cases = list(CASES)
-    header = ["contender", *(results[c]["label"] for c in cases)]
-    calls = [
-        [CONTENDERS[k]] + [fmt_range(results[c]["contenders"][k]["calls_per_s"]) for c in cases]
-        for k in keys
-    ]
-    ratio_rows = [[name] + [fmt_ratio(ratios[c][name]) for c in cases] for name in ratios[cases[0]]]
-    sizes = [["bytes", *(f"{results[c]['bytes']:,}" for c in cases)]]
-    return [
-        {"title": "Calls per second, median (min-max)", "columns": header, "rows": calls},
-        {
-            "title": "SDK speed ratios (per-round ratio: median (min-max))",
-            "columns": ["ratio", *header[1:]],
-            "rows": ratio_rows,
-        },
-        {"title": "Input sizes", "columns": ["", *header[1:]], "rows": sizes},
-    ]
-
-
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "--worker":
-        _worker(sys.argv[2])
-    else:
-        scenario_main(run)
+    scenario_main(run, _worker)

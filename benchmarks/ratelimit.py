@@ -28,11 +28,11 @@ Run alone: ``python -m benchmarks.ratelimit [--quick]``.
 from __future__ import annotations
 
 import asyncio
+import functools
 import statistics
 import time
 import uuid
 from collections import Counter
-from collections.abc import Sequence
 
 from benchmarks._harness import (
     Json,
@@ -42,8 +42,10 @@ from benchmarks._harness import (
     scenario_main,
     sources_sha256,
     summarize,
+    table,
     target,
 )
+from benchmarks._lab import against
 from benchmarks._serverproc import ServerProcess
 
 NAME = "ratelimit"
@@ -82,22 +84,17 @@ MEASURED_SOURCES = ("client.py", "ratelimit.py", "retry.py", "_throttling/_rate.
 # --- the server process ------------------------------------------------------------------
 
 
-def _server(extra: Sequence[str]) -> ServerProcess:
-    options = [
-        *("--rate-limit", f"{RATE:g}", "--burst", str(SERVER["burst"])),
-        *("--latency", str(SERVER["latency_s"])),
-        *extra,
-    ]
-    return ServerProcess(options, size=int(SERVER["dataset_size"]), access_key=ACCESS_KEY)
-
-
 # --- the client (this process) -----------------------------------------------------------
 
 
-async def _fetch(
-    mode: str, server: ServerProcess, call_ids: Sequence[uuid.UUID], concurrency: int
-) -> Json:
+async def _fetch(server: ServerProcess, mode: str, calls: int) -> Json:
     import asyncsdk
+    from asyncsdk.server import Dataset
+
+    dataset = Dataset(size=SERVER["dataset_size"])
+    if (dataset.workspace_id, dataset.channel_id) != (server.workspace_id, server.channel_id):
+        raise RuntimeError("the server's dataset differs from the one the ids come from")
+    call_ids = list(dataset.call_ids[:calls])
 
     rate_limit: float | asyncsdk.RateLimit | None
     kind = MODES[mode][2]
@@ -113,7 +110,7 @@ async def _fetch(
         rate_limit=rate_limit,
         max_retries=CLIENT["max_retries"],
     )
-    semaphore = asyncio.Semaphore(concurrency)
+    semaphore = asyncio.Semaphore(CLIENT["concurrency"])
     done_at: list[float] = []
 
     async def one(call_id: uuid.UUID) -> asyncsdk.Call:
@@ -153,18 +150,13 @@ async def _fetch(
 
 
 def _one_run(mode: str, calls: int) -> Json:
-    from asyncsdk.server import Dataset
-
-    server = _server(MODES[mode][1])
-    try:
-        dataset = Dataset(size=SERVER["dataset_size"])
-        if (dataset.workspace_id, dataset.channel_id) != (server.workspace_id, server.channel_id):
-            raise RuntimeError("the server's dataset differs from the one the ids come from")
-        ids = list(dataset.call_ids[:calls])
-        run = asyncio.run(_fetch(mode, server, ids, CLIENT["concurrency"]))
-        seen = server.stop()
-    finally:
-        server.kill()
+    options = [
+        *("--rate-limit", f"{RATE:g}", "--burst", str(SERVER["burst"])),
+        *("--latency", str(SERVER["latency_s"])),
+        *MODES[mode][1],
+    ]
+    fetch = functools.partial(_fetch, mode=mode, calls=calls)
+    run, seen = against(options, int(SERVER["dataset_size"]), fetch, access_key=ACCESS_KEY)
     run["server"] = seen
     if seen["requests"] != run["attempts"] or seen["throttled"] != run["throttled"]:
         raise RuntimeError(f"{mode}: client and server counts differ: {run} vs {seen}")
@@ -255,19 +247,19 @@ def _targets(
     share = result["share_429_pct"]["median"]
     return [
         target(
-            name=f"{mode}: achieved/R >= {min_ratio}",
-            value=result["achieved_over_r"]["median"],
-            op=">=",
-            threshold=min_ratio,
-            basis=basis,
+            f"{mode}: achieved/R >= {min_ratio}",
+            result["achieved_over_r"]["median"],
+            ">=",
+            min_ratio,
+            basis,
         ),
         # Stated as the share of answers that were not 429, so that it is positive.
         target(
-            name=f"{mode}: 429 share <= {max_share} % (answers not 429 >= {100 - max_share} %)",
-            value=100.0 - share,
-            op=">=",
-            threshold=100.0 - max_share,
-            basis=basis,
+            f"{mode}: 429 share <= {max_share} % (answers not 429 >= {100 - max_share} %)",
+            100.0 - share,
+            ">=",
+            100.0 - max_share,
+            basis,
         ),
     ]
 
@@ -292,9 +284,9 @@ def _tables(results: Json) -> list[Json]:
             ]
         )
     return [
-        {
-            "title": "Per mode, median (min-max) over runs",
-            "columns": [
+        table(
+            "Per mode, median (min-max) over runs",
+            [
                 "mode",
                 "achieved / R",
                 "steady state / R",
@@ -305,8 +297,8 @@ def _tables(results: Json) -> list[Json]:
                 "retries",
                 "failed calls (all runs)",
             ],
-            "rows": rows,
-        }
+            rows,
+        )
     ]
 
 

@@ -25,29 +25,26 @@ import argparse
 import asyncio
 import json
 import shutil
-import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
 from collections.abc import Sequence
 
 from benchmarks._harness import (
-    ROOT,
     Json,
-    _child_env,
     fmt,
     fmt_range,
     fmt_ratio,
     make_result,
     paired_ratio,
     scenario_main,
-    start_announced,
     summarize,
+    table,
     target,
 )
+from benchmarks._procs import Announced, run_together, wait_for_go
 
 NAME = "redis_limiter"
 TITLE = "Redis rate limiter: acquire cost and fleet accuracy"
@@ -106,29 +103,6 @@ class _Redis:
             self._proc.terminate()
             self._proc.wait(timeout=10)
         shutil.rmtree(self._dir, ignore_errors=True)
-
-
-class _ApiServer:
-    def __init__(self, rate: float) -> None:
-        self._proc, found = start_announced(
-            "asyncsdk.server",
-            [
-                *("--port", "0", "--access-key", ACCESS_KEY, "--size", "2000"),
-                *("--rate-limit", f"{rate:g}", "--burst", str(SERVER_BURST)),
-            ],
-        )
-        self.base_url = found["url"]
-
-    def stop(self) -> None:
-        if self._proc.poll() is None:
-            self._proc.send_signal(signal.SIGINT)
-            try:
-                self._proc.wait(timeout=STARTUP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
-        if self._proc.stdout is not None:
-            self._proc.stdout.close()
 
 
 # --- acquire cost ------------------------------------------------------------------------
@@ -225,52 +199,20 @@ def _worker(argv: Sequence[str]) -> None:
             await asyncio.gather(*(loop(i) for i in range(TASKS_PER_PROCESS)))
         await limiter.aclose()
 
-    print("ready", flush=True)
-    sys.stdin.readline()
+    wait_for_go()
     asyncio.run(main())
     print(json.dumps({"grants": grants, "outcomes": dict(outcomes)}), flush=True)
 
 
 def _fleet_run(redis_url: str, base_url: str, processes: int, seconds: float, run: int) -> Json:
-    procs = [
-        subprocess.Popen(
-            [
-                *(sys.executable, "-m", "benchmarks.redis_limiter", "--worker"),
-                *(
-                    "--redis",
-                    redis_url,
-                    "--base-url",
-                    base_url,
-                    "--key",
-                    f"fleet-{processes}-{run}",
-                ),
-                *("--seconds", str(seconds), "--offset", str(i * 250)),
-            ],
-            cwd=ROOT,
-            env=_child_env(),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
+    argvs = [
+        [
+            *("--redis", redis_url, "--base-url", base_url, "--key", f"fleet-{processes}-{run}"),
+            *("--seconds", str(seconds), "--offset", str(i * 250)),
+        ]
         for i in range(processes)
     ]
-    try:
-        for proc in procs:
-            assert proc.stdout is not None
-            if proc.stdout.readline().strip() != "ready":
-                raise RuntimeError("a worker did not start")
-        go = time.time()
-        for proc in procs:
-            assert proc.stdin is not None
-            proc.stdin.write("go\n")
-            proc.stdin.flush()
-        outputs = [proc.communicate(timeout=seconds + STARTUP_TIMEOUT)[0] for proc in procs]
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-    results = [json.loads(out.strip().splitlines()[-1]) for out in outputs]
+    go, results = run_together("benchmarks.redis_limiter", argvs, timeout=seconds + STARTUP_TIMEOUT)
     grants = sorted(t for r in results for t in r["grants"])
     steady = [t for t in grants if go + EDGE <= t < go + seconds - EDGE]
     per_second = [sum(1 for t in grants if go + k <= t < go + k + 1) for k in range(int(seconds))]
@@ -292,8 +234,9 @@ def run(*, quick: bool = False) -> Json:
     redis = _Redis()
     try:
         cost = asyncio.run(_acquire_cost(redis.url, params["acquires"], params["rounds"]))
-        server = _ApiServer(RATE)
-        try:
+        argv = ["--port", "0", "--access-key", ACCESS_KEY, "--size", "2000"]
+        argv += ["--rate-limit", f"{RATE:g}", "--burst", str(SERVER_BURST)]
+        with Announced("asyncsdk.server", argv) as server:
             fleet: Json = {}
             for n in PROCESS_COUNTS:
                 runs = [
@@ -306,8 +249,6 @@ def run(*, quick: bool = False) -> Json:
                     "throttled": sum(r["throttled"] for r in runs),
                     "runs": runs,
                 }
-        finally:
-            server.stop()
     finally:
         redis.stop()
     return make_result(
@@ -334,7 +275,6 @@ def run(*, quick: bool = False) -> Json:
         },
         targets=_targets(fleet),
         tables=_tables(cost, fleet),
-        chart=None,
         notes=_notes(params),
     )
 
@@ -350,15 +290,7 @@ def _targets(fleet: Json) -> list[Json]:
                 name=f"{n} processes >= 0.95", value=worst_low, op=">=", threshold=0.95, basis=basis
             )
         )
-        out.append(
-            target(
-                name=f"{n} processes <= 1.02",
-                value=worst_high,
-                op="<=",
-                threshold=1.02,
-                basis=basis,
-            )
-        )
+        out.append(target(f"{n} processes <= 1.02", worst_high, "<=", 1.02, basis))
     return out
 
 
@@ -386,16 +318,16 @@ def _tables(cost: Json, fleet: Json) -> list[Json]:
         for n, row in fleet.items()
     ]
     return [
-        {
-            "title": "Cost of one acquire, microseconds (median (min-max) over rounds)",
-            "columns": ["limiter", "sequential, 1 task", f"concurrent, {CONCURRENT_TASKS} tasks"],
-            "rows": cost_rows,
-        },
-        {
-            "title": f"Processes sharing {RATE:g}/s (burst {BURST}) through one Redis key",
-            "columns": ["processes", "granted rate / shared rate", "busiest second", "429s"],
-            "rows": fleet_rows,
-        },
+        table(
+            "Cost of one acquire, microseconds (median (min-max) over rounds)",
+            ["limiter", "sequential, 1 task", f"concurrent, {CONCURRENT_TASKS} tasks"],
+            cost_rows,
+        ),
+        table(
+            f"Processes sharing {RATE:g}/s (burst {BURST}) through one Redis key",
+            ["processes", "granted rate / shared rate", "busiest second", "429s"],
+            fleet_rows,
+        ),
     ]
 
 
@@ -411,12 +343,5 @@ def _notes(params: Json) -> list[str]:
     ]
 
 
-def _main(argv: list[str]) -> None:
-    if argv[:1] == ["--worker"]:
-        _worker(argv[1:])
-    else:
-        scenario_main(run, argv)
-
-
 if __name__ == "__main__":
-    _main(sys.argv[1:])
+    scenario_main(run, _worker)

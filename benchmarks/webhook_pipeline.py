@@ -16,11 +16,12 @@ runs in a fresh process. Run alone: ``python -m benchmarks.webhook_pipeline``.
 from __future__ import annotations
 
 import asyncio
-import sys
+import json
 import tempfile
 from pathlib import Path
 
-from benchmarks._harness import Json, fmt, make_result, run_json, scenario_main, summarize, target
+from benchmarks._harness import Json, fmt, make_result, scenario_main, summarize, table, target
+from benchmarks._procs import run_json
 
 NAME = "webhook_pipeline"
 TITLE = "Webhook pipeline end to end"
@@ -45,15 +46,17 @@ def calls_for(events: int, seed: int = SEED) -> int:
     return events
 
 
-def _one(events: int, calls_per_second: float) -> Json:
+def _one(argv: list[str]) -> None:
+    """One round in this (fresh) process: print its counts as one JSON line."""
     from asyncsdk.cli._pipeline import run_pipeline
 
+    events, calls_per_second = int(argv[0]), float(argv[1])
     calls = calls_for(events)
     with tempfile.TemporaryDirectory(prefix="asyncsdk-bench-") as workdir:
         report = asyncio.run(
             run_pipeline(Path(workdir), calls=calls, calls_per_second=calls_per_second, seed=SEED)
         )
-    return {
+    found = {
         "calls": report.calls,
         "events": report.events,
         "written": report.written,
@@ -70,6 +73,7 @@ def _one(events: int, calls_per_second: float) -> Json:
         "api_faults": report.api["faults"],
         "api_requests": report.api["requests"],
     }
+    print(json.dumps(found))
 
 
 def run(*, quick: bool = False) -> Json:
@@ -77,7 +81,7 @@ def run(*, quick: bool = False) -> Json:
     samples = [
         run_json(
             "benchmarks.webhook_pipeline",
-            ["--one", str(params["events"]), str(params["calls_per_second"])],
+            [str(params["events"]), str(params["calls_per_second"])],
         )
         for _ in range(int(params["rounds"]))
     ]
@@ -98,20 +102,19 @@ def run(*, quick: bool = False) -> Json:
         ),
         parameters={**params, "seed": SEED},
         results=results,
-        ratios={},
         targets=[
             target(
-                name="share of events written exactly once, every row at its final state",
-                value=1.0 - bad / max(1, sum(s["events"] for s in samples)),
-                op=">=",
-                threshold=1.0,
-                basis=f"1 - (lost + doubled + rows wrong) / events, over {len(samples)} rounds",
+                "share of events written exactly once, every row at its final state",
+                1.0 - bad / max(1, sum(s["events"] for s in samples)),
+                ">=",
+                1.0,
+                f"1 - (lost + doubled + rows wrong) / events, over {len(samples)} rounds",
             )
         ],
         tables=[
-            {
-                "title": "Each round",
-                "columns": [
+            table(
+                "Each round",
+                [
                     "events",
                     "calls",
                     "seconds",
@@ -123,7 +126,7 @@ def run(*, quick: bool = False) -> Json:
                     "fetched",
                     "API faults",
                 ],
-                "rows": [
+                (
                     [
                         f"{s['events']:,}",
                         f"{s['calls']:,}",
@@ -137,10 +140,9 @@ def run(*, quick: bool = False) -> Json:
                         ", ".join(f"{k} {v}" for k, v in sorted(s["api_faults"].items())),
                     ]
                     for s in samples
-                ],
-            }
+                ),
+            )
         ],
-        chart=None,
         notes=[
             "All processes share one machine: the sender, the API server, the listener and "
             "SQLite run in one event loop, so events/s is the whole pipeline's, not the "
@@ -150,9 +152,4 @@ def run(*, quick: bool = False) -> Json:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 4 and sys.argv[1] == "--one":
-        import json
-
-        print(json.dumps(_one(int(sys.argv[2]), float(sys.argv[3]))))
-    else:
-        scenario_main(run)
+    scenario_main(run, _one)

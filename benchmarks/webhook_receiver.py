@@ -25,7 +25,6 @@ import hashlib
 import hmac
 import itertools
 import json
-import resource
 import sys
 import time
 import uuid
@@ -33,17 +32,21 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from benchmarks._harness import (
-    ROOT,
+    FIXTURES,
     Json,
-    Worker,
+    cpu_seconds,
     fmt_range,
     fmt_ratio,
+    grid,
+    interleaved,
     make_result,
     paired_ratio,
     scenario_main,
     summarize,
+    table,
     target,
 )
+from benchmarks._procs import Worker
 
 NAME = "webhook_receiver"
 TITLE = "Webhook receiver throughput"
@@ -59,7 +62,7 @@ TARGET_EPS = 3000.0
 FULL = {"rounds": 6, "events_per_round": 6000, "connections": 32}
 QUICK = {"rounds": 2, "events_per_round": 300, "connections": 8}
 
-BODY = (ROOT / "tests" / "fixtures" / "webhook_voice_outbound.json").read_bytes()
+BODY = (FIXTURES / "webhook_voice_outbound.json").read_bytes()
 STATS_TIMEOUT = 60.0
 """Seconds a receiver may take to consume what it acknowledged before a stats answer."""
 
@@ -67,19 +70,15 @@ STATS_TIMEOUT = 60.0
 # --- the receiver (child process) ------------------------------------------------------
 
 
-def _cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def _receiver(kind: str, consume_pause: float = 0.0) -> None:
+def _receiver(argv: list[str]) -> None:
     """Serve deliveries on a free port (printed), answering stats requests on stdin.
 
-    ``consume_pause`` (seconds) makes the queue's consumer that much slower per event,
-    as a real pipeline's would be; the benchmark leaves it at 0.
+    ``argv`` is the kind and ``consume_pause``: seconds that make the queue's consumer
+    that much slower per event, as a real pipeline's would be; the benchmark gives 0.
     """
     from aiohttp import web
 
+    kind, consume_pause = argv[0], float(argv[1])
     counts = {"accepted": 0}
 
     async def main() -> None:
@@ -129,7 +128,7 @@ def _receiver(kind: str, consume_pause: float = 0.0) -> None:
             # An acknowledgement means the event is on the queue, not yet consumed: once
             # the load has its answers, the count is exact only after the queue drains.
             await asyncio.wait_for(queue.join(), STATS_TIMEOUT)
-            return {"cpu": _cpu(), "accepted": counts["accepted"]}
+            return {"cpu": cpu_seconds(), "accepted": counts["accepted"]}
 
         await loop.run_in_executor(None, _answer_stats, loop, stats)
         consumer.cancel()
@@ -213,10 +212,8 @@ async def _load(
 
 class _Receiver:
     def __init__(self, kind: str, consume_pause: float = 0.0) -> None:
-        args = ["--receiver", kind, str(consume_pause)]
-        self.worker = Worker("benchmarks.webhook_receiver", args)
-        assert self.worker._proc.stdout is not None
-        self.port = json.loads(self.worker._proc.stdout.readline())["port"]
+        self.worker = Worker("benchmarks.webhook_receiver", [kind, str(consume_pause)])
+        self.port = self.worker.read()["port"]
         self.url = f"http://127.0.0.1:{self.port}{PATH}"
 
     def stats(self) -> Json:
@@ -238,8 +235,8 @@ def run(*, quick: bool = False) -> Json:
     try:
         for receiver in receivers.values():  # warm-up: connections, caches
             asyncio.run(_load(receiver.url, _signed(receiver.url, 200), connections))
-        for r in range(rounds):
-            for key in keys[r % len(keys) :] + keys[: r % len(keys)]:
+        for order in interleaved(keys, rounds):
+            for key in order:
                 receiver = receivers[key]
                 deliveries = _signed(receiver.url, per_round)
                 before = receiver.stats()
@@ -286,37 +283,30 @@ def run(*, quick: bool = False) -> Json:
         ratios=ratios,
         targets=[
             target(
-                name=f"sdk >= {TARGET_EPS:,.0f} verified events per CPU-second",
-                value=results["sdk"]["events_per_cpu_second"]["median"],
-                op=">=",
-                threshold=TARGET_EPS,
-                basis="median of the rounds; receiver process CPU time (user + system)",
+                f"sdk >= {TARGET_EPS:,.0f} verified events per CPU-second",
+                results["sdk"]["events_per_cpu_second"]["median"],
+                ">=",
+                TARGET_EPS,
+                "median of the rounds; receiver process CPU time (user + system)",
             )
         ],
         tables=[
-            {
-                "title": "Receiver throughput, median (min-max)",
-                "columns": [
-                    "contender",
-                    "events / CPU-second",
-                    "events / wall-second",
-                    "receiver CPU share",
-                ],
-                "rows": [
-                    [
-                        CONTENDERS[k],
-                        fmt_range(results[k]["events_per_cpu_second"]),
-                        fmt_range(results[k]["events_per_wall_second"]),
-                        fmt_range(results[k]["receiver_cpu_share"]),
-                    ]
-                    for k in keys
-                ],
-            },
-            {
-                "title": "SDK ratio (per round: median (min-max); above 1 is faster)",
-                "columns": ["ratio", "value"],
-                "rows": [[name, fmt_ratio(value)] for name, value in ratios.items()],
-            },
+            grid(
+                "Receiver throughput, median (min-max)",
+                "contender",
+                CONTENDERS,
+                {
+                    "events_per_cpu_second": "events / CPU-second",
+                    "events_per_wall_second": "events / wall-second",
+                    "receiver_cpu_share": "receiver CPU share",
+                },
+                lambda k, metric: fmt_range(results[k][metric]),
+            ),
+            table(
+                "SDK ratio (per round: median (min-max); above 1 is faster)",
+                ["ratio", "value"],
+                ([name, fmt_ratio(value)] for name, value in ratios.items()),
+            ),
         ],
         chart={
             "title": "Webhook receiver (events per CPU-second, median; bars min-max)",
@@ -337,7 +327,4 @@ def run(*, quick: bool = False) -> Json:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 4 and sys.argv[1] == "--receiver":
-        _receiver(sys.argv[2], float(sys.argv[3]))
-    else:
-        scenario_main(run)
+    scenario_main(run, _receiver)
