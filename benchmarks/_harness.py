@@ -2,7 +2,8 @@
 
 A scenario module holds only its scenario; everything here serves all of them:
 
-* the environment a result records (`machine`, `packages`, `sources_sha256`);
+* the environment a result records (`machine`, `packages` with the commit and
+  `sources_sha256`, a digest of the SDK's sources as they were);
 * statistics (`summarize`, `paired_ratio`) and `interleaved`, the round order that lets a
   slow spell on a shared machine hit every contender alike;
 * timing (`calibrate`, `time_loops`) and `time_workers`, which times named calls in one
@@ -101,7 +102,11 @@ def packages() -> Json:
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         commit = ""
-    found: Json = {"asyncsdk": version, "asyncsdk_commit": commit or None}
+    found: Json = {
+        "asyncsdk": version,
+        "asyncsdk_commit": commit or None,
+        "asyncsdk_sources_sha256": sources_sha256(),
+    }
     for name in PACKAGES + TOOLS:
         try:
             found[name] = importlib.metadata.version(name)
@@ -110,15 +115,12 @@ def packages() -> Json:
     return found
 
 
-def sources_sha256(names: Sequence[str]) -> Json:
-    """Short digests of SDK source files, for results measured on an uncommitted tree.
-
-    Call it before the measured code is imported: the code measured is the code hashed.
-    """
-    return {
-        name: hashlib.sha256((ROOT / "asyncsdk" / name).read_bytes()).hexdigest()[:12]
-        for name in names
-    }
+def sources_sha256() -> str:
+    """One digest of every asyncsdk source file: what an uncommitted tree held, moves included."""
+    digest = hashlib.sha256()
+    for path in sorted((ROOT / "asyncsdk").rglob("*.py")):
+        digest.update(path.relative_to(ROOT).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:12]
 
 
 # --- statistics ----------------------------------------------------------------------------

@@ -9,8 +9,6 @@ settled) it records its resident set (``VmRSS`` from ``/proc/self/status``) as t
 baseline, samples it every few thousand results, and at the end reads the high-water mark
 (``ru_maxrss``). Growth is the peak after the warm-up less the baseline; if the IDs or
 results were kept anywhere, it would grow with N.
-
-Run alone: ``python -m benchmarks.bulk_memory [--quick]``.
 """
 
 from __future__ import annotations
@@ -22,17 +20,9 @@ import time
 import uuid
 from collections.abc import Iterator
 
+from benchmarks import _harness as h
 from benchmarks._canned import ACCESS_KEY, CHANNEL_ID, FIXTURE, WORKSPACE_ID, CannedServer, pin
-from benchmarks._harness import (
-    Json,
-    fmt,
-    make_result,
-    maxrss_kb,
-    rss_kb,
-    scenario_main,
-    table,
-    target,
-)
+from benchmarks._harness import Json
 from benchmarks._procs import run_json
 
 NAME = "bulk_memory"
@@ -75,14 +65,14 @@ async def _stream(base_url: str, n: int, warmup: int) -> Json:
                 failed += result.error is not None
                 done += 1
                 if done == warmup:
-                    baseline, maxrss_warmup = rss_kb(), maxrss_kb()
+                    baseline, maxrss_warmup = h.rss_kb(), h.maxrss_kb()
                     samples.append([done, baseline])
                     warm = time.perf_counter()
                 elif done > warmup and done % every == 0:
-                    samples.append([done, rss_kb()])
+                    samples.append([done, h.rss_kb()])
         ended = time.perf_counter()
         stats = client.stats
-    final, maxrss_end = rss_kb(), maxrss_kb()
+    final, maxrss_end = h.rss_kb(), h.maxrss_kb()
     samples.append([done, final])
     if done != n or failed or stats.failed or stats.retries or stats.throttled:
         raise RuntimeError(f"expected {n} successes, got {done} results, {failed} failed: {stats}")
@@ -155,7 +145,7 @@ def run(*, quick: bool = False) -> Json:
     }
     baseline_large = _mb(large["baseline_rss_kb"])
     targets = [
-        target(
+        h.target(
             f"peak RSS at N={sizes[-1]:,}, MB <= RSS after warm-up "
             f"({baseline_large:.1f}) + {MAX_GROWTH_MB:.0f}",
             _mb(large["peak_rss_kb"]),
@@ -164,7 +154,7 @@ def run(*, quick: bool = False) -> Json:
             f"VmRSS after {warmup:,} warm-up calls vs the highest VmRSS sampled after "
             "it (and ru_maxrss, if it rose after the warm-up)",
         ),
-        target(
+        h.target(
             f"peak RSS at N={sizes[-1]:,} / at N={sizes[0]:,} <= {MAX_PEAK_RATIO}",
             peak_ratio,
             "<=",
@@ -174,8 +164,8 @@ def run(*, quick: bool = False) -> Json:
     ]
     slope = (large["growth_kb"] - small["growth_kb"]) * 1024 / (sizes[-1] - sizes[0])
     columns = ("baseline_rss_mb", "peak_rss_mb", "growth_mb", "calls_per_s", "seconds")
-    rows = [[f"{n:,}", *(fmt(results[f"n_{n}"][c]) for c in columns)] for n in sizes]
-    return make_result(
+    rows = [[f"{n:,}", *(h.fmt(results[f"n_{n}"][c]) for c in columns)] for n in sizes]
+    return h.make_result(
         scenario=NAME,
         title=TITLE,
         description=(
@@ -196,7 +186,7 @@ def run(*, quick: bool = False) -> Json:
         ratios=ratios,
         targets=targets,
         tables=[
-            table(
+            h.table(
                 "Client resident memory (MB) and throughput per N",
                 [
                     "IDs (N)",
@@ -212,7 +202,7 @@ def run(*, quick: bool = False) -> Json:
         chart=_chart(results, sizes),
         notes=[
             f"Growth difference between N={sizes[-1]:,} and N={sizes[0]:,}: "
-            f"{fmt(_mb(large['growth_kb'] - small['growth_kb']))} MB, "
+            f"{h.fmt(_mb(large['growth_kb'] - small['growth_kb']))} MB, "
             f"{slope:+.2f} bytes per extra ID; a leak of one small object per ID would show "
             "as tens of bytes or more.",
             "RSS is sampled from /proc/self/status every "
@@ -238,4 +228,4 @@ def _chart(results: Json, sizes: list[int]) -> Json:
 
 
 if __name__ == "__main__":
-    scenario_main(run, _worker)
+    h.scenario_main(run, _worker)

@@ -11,31 +11,14 @@ Inputs (all built from ``tests/fixtures/call_realistic.json``):
 
 Each contender (`benchmarks._decoders`) runs in its own persistent worker process, timed by
 `benchmarks._harness.time_workers` (rounds interleaved, ratios taken per round).
-
-Run alone: ``python -m benchmarks.decode [--quick]``.
 """
 
 from __future__ import annotations
 
-import functools
-import hashlib
-from collections.abc import Callable
-
-from benchmarks import _data
+from benchmarks import _data, _decoders
+from benchmarks import _harness as h
 from benchmarks._decoders import LABELS, decoders
-from benchmarks._harness import (
-    Json,
-    fmt_range,
-    fmt_ratio,
-    grid,
-    make_result,
-    paired_ratio,
-    scenario_main,
-    serve_timings,
-    summarize,
-    target,
-    time_workers,
-)
+from benchmarks._harness import Json
 
 NAME = "decode"
 TITLE = "Decode throughput"
@@ -55,69 +38,26 @@ FULL = {"rounds": 15, "seconds_per_sample": 0.15}
 QUICK = {"rounds": 3, "seconds_per_sample": 0.01}
 
 
-def _inputs() -> dict[str, bytes]:
-    one = _data.fixture_bytes()
-    return {
-        "one": one,
-        "one_compact": _data.compact(one),
+def _worker(argv: list[str]) -> None:
+    one, page = decoders(argv[0])
+    one_call = _data.fixture_bytes()
+    inputs = {
+        "one": one_call,
+        "one_compact": _data.compact(one_call),
         "page": _data.page_bytes(),
         "page_indented": _data.page_bytes(indent=2),
     }
-
-
-def _worker(argv: list[str]) -> None:
-    one, page = decoders(argv[0])
-    inputs = _inputs()
-    calls = {
-        case: functools.partial(page if CASES[case][1] > 1 else one, data)
-        for case, data in inputs.items()
-    }
-    sizes = {c: len(d) for c, d in inputs.items()}
-    digests = {c: hashlib.sha256(d).hexdigest() for c, d in inputs.items()}
-    serve_timings(calls, {"sizes": sizes, "inputs": digests})
+    _decoders.serve(inputs, lambda case: page if CASES[case][1] > 1 else one)
 
 
 def run(*, quick: bool = False) -> Json:
     params = dict(QUICK if quick else FULL)
-    keys = list(LABELS)
-    timings = time_workers(
-        "benchmarks.decode",
-        keys,
-        list(CASES),
-        rounds=int(params["rounds"]),
-        seconds=float(params["seconds_per_sample"]),
+    results, ratios, digests = _decoders.contest(
+        "benchmarks.decode", LABELS, CASES, BASELINES, params
     )
-    sizes: dict[str, int] = timings.hello[keys[0]]["sizes"]
-    rates = {  # calls per second, one sample per round
-        case: {k: [per_doc / s for s in timings.seconds[case][k]] for k in keys}
-        for case, (_, per_doc) in CASES.items()
-    }
-    results: Json = {
-        case: {
-            "label": label,
-            "bytes": sizes[case],
-            "calls_per_document": per_doc,
-            "contenders": {
-                key: {
-                    "name": LABELS[key],
-                    "loops_per_sample": timings.loops[key][case],
-                    "calls_per_s": summarize(rates[case][key]),
-                    "mb_per_s": summarize(
-                        [x * sizes[case] / per_doc / 1e6 for x in rates[case][key]]
-                    ),
-                }
-                for key in keys
-            },
-        }
-        for case, (label, per_doc) in CASES.items()
-    }
-    ratios: Json = {
-        case: {f"sdk/{b}": paired_ratio(rates[case]["sdk"], rates[case][b]) for b in BASELINES}
-        for case in CASES
-    }
     headline = f"case '{HEADLINE_CASE}' ({CASES[HEADLINE_CASE][0]})"
     targets = [
-        target(
+        h.target(
             f"sdk/{b} >= {t}",
             ratios[HEADLINE_CASE][f"sdk/{b}"]["median"],
             ">=",
@@ -126,12 +66,7 @@ def run(*, quick: bool = False) -> Json:
         )
         for b, t in TARGETS
     ]
-    cases = {case: label for case, (label, _) in CASES.items()}
-
-    def rate(metric: str) -> Callable[[str, str], str]:
-        return lambda k, c: fmt_range(results[c]["contenders"][k][metric])
-
-    return make_result(
+    return h.make_result(
         scenario=NAME,
         title=TITLE,
         description=(
@@ -142,41 +77,25 @@ def run(*, quick: bool = False) -> Json:
         ),
         parameters={
             **params,
-            "cases": {c: {"label": label, "bytes": sizes[c]} for c, label in cases.items()},
+            "cases": {c: {"label": r["label"], "bytes": r["bytes"]} for c, r in results.items()},
             "headline_case": HEADLINE_CASE,
             "gc": "enabled during timing, as in an application",
             "page_seed": _data.SEED,
-            "input_sha256": timings.hello[keys[0]]["inputs"],
+            "input_sha256": digests,
         },
         results=results,
         ratios=ratios,
         targets=targets,
-        tables=[
-            grid(
-                "Calls per second, median (min-max)",
-                "contender",
-                LABELS,
-                cases,
-                rate("calls_per_s"),
-            ),
-            grid("MB per second, median (min-max)", "contender", LABELS, cases, rate("mb_per_s")),
-            grid(
-                "SDK speed ratios (per-round ratio: median (min-max))",
-                "ratio",
-                {name: name for name in ratios[HEADLINE_CASE]},
-                cases,
-                lambda name, c: fmt_ratio(ratios[c][name]),
-            ),
-            grid("Input sizes", "", {"bytes": "bytes"}, cases, lambda _, c: f"{sizes[c]:,}"),
-        ],
-        chart={
-            "title": "Decode throughput (calls/s, median; bars show min-max)",
-            "xlabel": "calls per second",
-            "groups": {
-                label: {LABELS[k]: results[c]["contenders"][k]["calls_per_s"] for k in keys}
-                for c, label in cases.items()
+        tables=_decoders.tables(
+            results,
+            ratios,
+            LABELS,
+            {
+                "calls_per_s": "Calls per second, median (min-max)",
+                "mb_per_s": "MB per second, median (min-max)",
             },
-        },
+        ),
+        chart=_decoders.chart("Decode throughput (calls/s, median; bars show min-max)", results),
         notes=[
             "The headline ratios and the targets use the fixture file as given (indented). "
             "The compact rows show the wire form; the page rows show the per-call cost "
@@ -188,4 +107,4 @@ def run(*, quick: bool = False) -> Json:
 
 
 if __name__ == "__main__":
-    scenario_main(run, _worker)
+    h.scenario_main(run, _worker)

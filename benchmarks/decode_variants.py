@@ -7,8 +7,6 @@ variants follow the real models as they change. It then times each variant again
 No targets: the numbers inform a model change; the models themselves are not touched.
 
 Everything runs in one worker process (variants of one library, interleaved per round).
-
-Run alone: ``python -m benchmarks.decode_variants [--quick]``.
 """
 
 from __future__ import annotations
@@ -25,21 +23,8 @@ from typing import Any
 import msgspec
 
 from benchmarks import _data
-from benchmarks._harness import (
-    Json,
-    calibrate,
-    fmt,
-    fmt_range,
-    fmt_ratio,
-    held_bytes,
-    interleaved,
-    make_result,
-    paired_ratio,
-    scenario_main,
-    summarize,
-    table,
-    time_loops,
-)
+from benchmarks import _harness as h
+from benchmarks._harness import Json
 from benchmarks._procs import run_json
 
 NAME = "decode_variants"
@@ -119,7 +104,7 @@ def _variants() -> dict[str, type]:
 
 
 def _memory_per_call(decode: Callable[[bytes], list[Any]], data: bytes, count: int) -> float:
-    calls, held, _ = held_bytes(lambda: decode(data))
+    calls, held, _ = h.held_bytes(lambda: decode(data))
     assert len(calls) == count
     return held / count
 
@@ -138,11 +123,11 @@ def _worker(argv: list[str]) -> None:
         one_decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(struct)
         one_fns[name] = functools.partial(one_decoder.decode, one)
     seconds = float(params["seconds_per_sample"])
-    loops = {name: calibrate(fn, seconds) for name, fn in one_fns.items()}
+    loops = {name: h.calibrate(fn, seconds) for name, fn in one_fns.items()}
     samples: dict[str, list[float]] = {name: [] for name in one_fns}
-    for order in interleaved(one_fns, int(params["rounds"])):
+    for order in h.interleaved(one_fns, int(params["rounds"])):
         for name in order:
-            samples[name].append(loops[name] / time_loops(one_fns[name], loops[name]))
+            samples[name].append(loops[name] / h.time_loops(one_fns[name], loops[name]))
     print(
         msgspec.json.encode(
             {
@@ -202,8 +187,8 @@ def run(*, quick: bool = False) -> Json:
     base = samples["orjson"]
     results: Json = {
         name: {
-            "calls_per_s": summarize(s),
-            "vs_orjson": paired_ratio(s, base),
+            "calls_per_s": h.summarize(s),
+            "vs_orjson": h.paired_ratio(s, base),
             "memory_bytes_per_call": round(memory[name], 1),
             "memory_vs_orjson": round(memory[name] / memory["orjson"], 3),
         }
@@ -217,14 +202,14 @@ def run(*, quick: bool = False) -> Json:
     rows = [
         [
             name,
-            fmt_range(r["calls_per_s"]),
-            fmt_ratio(r["vs_orjson"]),
-            fmt(r["memory_bytes_per_call"], digits=4),
+            h.fmt_range(r["calls_per_s"]),
+            h.fmt_ratio(r["vs_orjson"]),
+            h.fmt(r["memory_bytes_per_call"], digits=4),
             f"{r['memory_vs_orjson']:.2f}",
         ]
         for name, r in results.items()
     ]
-    return make_result(
+    return h.make_result(
         scenario=NAME,
         title=TITLE,
         description=(
@@ -237,7 +222,7 @@ def run(*, quick: bool = False) -> Json:
         results={**results, "breakdown_as_shipped": breakdown},
         ratios=ratios,
         tables=[
-            table(
+            h.table(
                 "Model variants vs orjson (one call, fixture as given)",
                 [
                     "variant",
@@ -248,11 +233,11 @@ def run(*, quick: bool = False) -> Json:
                 ],
                 rows,
             ),
-            table(
+            h.table(
                 "Where a shipped Call's bytes go (sys.getsizeof, per call)",
                 ["object kind", "bytes per call", "objects per call"],
                 (
-                    [kind, fmt(v["bytes"], digits=4), f"{v['objects']:g}"]
+                    [kind, h.fmt(v["bytes"], digits=4), f"{v['objects']:g}"]
                     for kind, v in breakdown.items()
                 ),
             ),
@@ -293,4 +278,4 @@ def _findings(results: Json, breakdown: dict[str, dict[str, float]]) -> list[str
 
 
 if __name__ == "__main__":
-    scenario_main(run, _worker)
+    h.scenario_main(run, _worker)

@@ -13,8 +13,6 @@ peak resident set (``ru_maxrss``).
   taken per round.
 * Memory: the peak resident set of ``--shards 8`` at N and at 10 N; flat memory keeps
   the ratio near 1.
-
-Run alone: ``python -m benchmarks.export [--quick]``.
 """
 
 from __future__ import annotations
@@ -24,20 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks._harness import (
-    Json,
-    fmt,
-    fmt_range,
-    fmt_ratio,
-    interleaved,
-    make_result,
-    maxrss_kb,
-    paired_ratio,
-    scenario_main,
-    summarize,
-    table,
-    target,
-)
+from benchmarks import _harness as h
+from benchmarks._harness import Json
 from benchmarks._procs import Announced, run_json
 
 NAME = "export"
@@ -77,7 +63,9 @@ def _worker(argv: list[str]) -> None:
         seconds = time.perf_counter() - started
         with out.open("rb") as f:
             lines = sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
-    print(json.dumps({"code": code, "calls": lines, "seconds": seconds, "maxrss_kb": maxrss_kb()}))
+    print(
+        json.dumps({"code": code, "calls": lines, "seconds": seconds, "maxrss_kb": h.maxrss_kb()})
+    )
 
 
 def _export(server: Announced, shards: int, calls: int) -> Json:
@@ -109,7 +97,7 @@ def run(*, quick: bool = False) -> Json:
     contenders = {"sharded": SHARDS, "sequential": 1}
     samples: dict[str, list[Json]] = {key: [] for key in contenders}
     with _server(calls) as server:
-        for order in interleaved(contenders, rounds):
+        for order in h.interleaved(contenders, rounds):
             for key in order:
                 samples[key].append(_export(server, contenders[key], calls))
     memory: dict[int, Json] = {}
@@ -118,15 +106,15 @@ def run(*, quick: bool = False) -> Json:
             memory[n] = _export(server, SHARDS, n)
 
     rate = {k: [calls / s["seconds"] for s in v] for k, v in samples.items()}
-    speedup = paired_ratio(rate["sharded"], rate["sequential"])
+    speedup = h.paired_ratio(rate["sharded"], rate["sequential"])
     small, large = memory[memory_calls[0]], memory[memory_calls[-1]]
     rss_ratio = large["maxrss_kb"] / small["maxrss_kb"]
     results: Json = {
         key: {
             "shards": contenders[key],
-            "calls_per_s": summarize(rate[key]),
-            "seconds": summarize([s["seconds"] for s in samples[key]]),
-            "peak_rss_mb": summarize([s["maxrss_kb"] / 1024 for s in samples[key]]),
+            "calls_per_s": h.summarize(rate[key]),
+            "seconds": h.summarize([s["seconds"] for s in samples[key]]),
+            "peak_rss_mb": h.summarize([s["maxrss_kb"] / 1024 for s in samples[key]]),
         }
         for key in contenders
     }
@@ -145,14 +133,14 @@ def run(*, quick: bool = False) -> Json:
         f"peak_rss n_{memory_calls[-1]}/n_{memory_calls[0]}": round(rss_ratio, 4),
     }
     targets = [
-        target(
+        h.target(
             f"--shards {SHARDS} / sequential calls per s >= {MIN_SPEEDUP}",
             speedup["median"],
             ">=",
             MIN_SPEEDUP,
             f"median of per-round ratios, {calls:,} calls, {rounds} rounds",
         ),
-        target(
+        h.target(
             f"peak RSS at {memory_calls[-1]:,} / at {memory_calls[0]:,} calls <= {MAX_RSS_RATIO}",
             rss_ratio,
             "<=",
@@ -162,7 +150,7 @@ def run(*, quick: bool = False) -> Json:
     ]
     latency_bound = calls / PAGE_SIZE * PAGE_LATENCY
     columns = ("calls_per_s", "seconds", "peak_rss_mb")
-    return make_result(
+    return h.make_result(
         scenario=NAME,
         title=TITLE,
         description=(
@@ -185,20 +173,20 @@ def run(*, quick: bool = False) -> Json:
         ratios=ratios,
         targets=targets,
         tables=[
-            table(
+            h.table(
                 "Throughput, median (min-max) across rounds",
                 ["export", "calls/s", "seconds", "peak RSS, MB"],
                 [
-                    [f"--shards {shards}", *(fmt_range(results[k][c]) for c in columns)]
+                    [f"--shards {shards}", *(h.fmt_range(results[k][c]) for c in columns)]
                     for k, shards in contenders.items()
                 ]
-                + [["sharded / sequential, per round", fmt_ratio(speedup), "", ""]],
+                + [["sharded / sequential, per round", h.fmt_ratio(speedup), "", ""]],
             ),
-            table(
+            h.table(
                 f"Peak resident set of --shards {SHARDS} against the number of calls",
                 ["calls", "peak RSS, MB", "seconds", "calls/s"],
                 (
-                    [f"{n:,}", *(fmt(results["memory"][f"n_{n}"][c]) for c in columns[::-1])]
+                    [f"{n:,}", *(h.fmt(results["memory"][f"n_{n}"][c]) for c in columns[::-1])]
                     for n in memory_calls
                 ),
             ),
@@ -229,4 +217,4 @@ def run(*, quick: bool = False) -> Json:
 
 
 if __name__ == "__main__":
-    scenario_main(run, _worker)
+    h.scenario_main(run, _worker)

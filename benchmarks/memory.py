@@ -6,8 +6,6 @@ file, starts ``tracemalloc``, decodes the array with its ``decode_page`` (the sa
 modules as the ``decode`` scenario), collects garbage and reports the traced memory still
 held. The input bytes are read before tracing starts, so only the decoded objects (and the
 list that holds them) count.
-
-Run alone: ``python -m benchmarks.memory [--quick]``.
 """
 
 from __future__ import annotations
@@ -17,8 +15,9 @@ import tempfile
 from pathlib import Path
 
 from benchmarks import _data
+from benchmarks import _harness as h
 from benchmarks._decoders import LABELS, decoders
-from benchmarks._harness import Json, fmt, held_bytes, make_result, scenario_main, table, target
+from benchmarks._harness import Json
 from benchmarks._procs import run_json
 
 NAME = "memory"
@@ -46,7 +45,7 @@ def _worker(argv: list[str]) -> None:
     key, path, count = argv[0], argv[1], int(argv[2])
     decode_page = decoders(key)[1]
     data = Path(path).read_bytes()
-    calls, held, peak = held_bytes(lambda: decode_page(data))
+    calls, held, peak = h.held_bytes(lambda: decode_page(data))
     if len(calls) != count:
         raise RuntimeError(f"decoded {len(calls)} calls, expected {count}")
     print(
@@ -83,14 +82,14 @@ def run(*, quick: bool = False) -> Json:
     rows = [
         [
             r["name"],
-            fmt(r["bytes_per_call"], digits=4),
+            h.fmt(r["bytes_per_call"], digits=4),
             f"{r['bytes_per_call'] / json_per_call:.2f}x",
             f"{r['held_bytes'] / 2**20:,.1f}",
-            fmt(r["peak_bytes_per_call"], digits=4),
+            h.fmt(r["peak_bytes_per_call"], digits=4),
         ]
         for r in results.values()
     ]
-    return make_result(
+    return h.make_result(
         scenario=NAME,
         title=TITLE,
         description=(
@@ -107,7 +106,7 @@ def run(*, quick: bool = False) -> Json:
         results=results,
         ratios=ratios,
         targets=[
-            target(
+            h.target(
                 f"sdk/dict <= {TARGET}",
                 ratios["sdk/orjson"],
                 "<=",
@@ -116,12 +115,12 @@ def run(*, quick: bool = False) -> Json:
             )
         ],
         tables=[
-            table(
+            h.table(
                 "Memory held per decoded call",
                 ["contender", "bytes per call", "vs JSON size", "MiB total", "peak bytes per call"],
                 rows,
             ),
-            table(
+            h.table(
                 "Ratios (bytes per call)",
                 ["ratio", "value"],
                 ([name, f"{value:.2f}"] for name, value in ratios.items()),
@@ -146,4 +145,4 @@ def run(*, quick: bool = False) -> Json:
 
 
 if __name__ == "__main__":
-    scenario_main(run, _worker)
+    h.scenario_main(run, _worker)

@@ -13,36 +13,21 @@ persistent worker process, rounds interleaved (as in ``decode``):
 * ``msgspec`` -- ``msgspec.json.decode`` to dicts;
 * ``pydantic`` -- pydantic v2 validating into an equivalent model (``TypeAdapter``).
 
-Timed as ``decode`` is (`benchmarks._harness.time_workers`).
+Timed as ``decode`` is (`benchmarks._decoders.contest`).
 
 The garbage collector is enabled during timing, as in an application. Each page decoded
 is dropped before the next, as a listing does once a page is handled.
-
-Run alone: ``python -m benchmarks.page_decode [--quick]``.
 """
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import json
 from collections.abc import Callable
 from typing import Any
 
-from benchmarks import _data
-from benchmarks._harness import (
-    Json,
-    fmt_range,
-    fmt_ratio,
-    grid,
-    make_result,
-    paired_ratio,
-    scenario_main,
-    serve_timings,
-    summarize,
-    target,
-    time_workers,
-)
+from benchmarks import _data, _decoders
+from benchmarks import _harness as h
+from benchmarks._harness import Json
 
 NAME = "page_decode"
 TITLE = "Page decode: 1,000 calls of a list endpoint"
@@ -55,10 +40,10 @@ CONTENDERS: dict[str, str] = {
     "msgspec": "msgspec.json.decode -> dict",
     "pydantic": "pydantic v2 -> model",
 }
-#: case -> label
-CASES: dict[str, str] = {
-    "wire": "page of 1,000 calls, compact (wire form)",
-    "indented": "page of 1,000 calls, indented",
+#: case -> (label, calls per document)
+CASES: dict[str, tuple[str, int]] = {
+    "wire": ("page of 1,000 calls, compact (wire form)", _data.PAGE_SIZE),
+    "indented": ("page of 1,000 calls, indented", _data.PAGE_SIZE),
 }
 BASELINES = ("orjson", "pydantic", "sdk_gc")
 TARGETS = (("orjson", 1.5), ("pydantic", 4.0))
@@ -67,14 +52,6 @@ FULL = {"rounds": 15, "seconds_per_sample": 0.2}
 QUICK = {"rounds": 2, "seconds_per_sample": 0.01}
 
 TOKEN = "WyIyMDI2LTEwLTAyVDA5OjE0OjAzLjEyM1oiLCJiN2E0YjJlNiJd"
-
-
-def _inputs() -> dict[str, bytes]:
-    page = {"results": _data.page_calls(_data.PAGE_SIZE), "nextPageToken": TOKEN}
-    return {
-        "wire": json.dumps(page, separators=(",", ":"), ensure_ascii=False).encode(),
-        "indented": json.dumps(page, indent=2, ensure_ascii=False).encode(),
-    }
 
 
 def _decoder(key: str) -> Callable[[bytes], Any]:
@@ -91,73 +68,39 @@ def _decoder(key: str) -> Callable[[bytes], Any]:
         from benchmarks._pydantic_models import CALL_PAGE_ADAPTER
 
         return CALL_PAGE_ADAPTER.validate_json
-    from benchmarks._decoders import decoders
-
-    return decoders(key)[1]
+    return _decoders.decoders(key)[1]
 
 
 def _worker(argv: list[str]) -> None:
     decode = _decoder(argv[0])
-    inputs = _inputs()
+    page = {"results": _data.page_calls(_data.PAGE_SIZE), "nextPageToken": TOKEN}
+    inputs = {
+        "wire": json.dumps(page, separators=(",", ":"), ensure_ascii=False).encode(),
+        "indented": json.dumps(page, indent=2, ensure_ascii=False).encode(),
+    }
     for case, data in inputs.items():  # every contender reads the whole page
         result = decode(data)
         results = result["results"] if isinstance(result, dict) else result.results
         assert len(results) == _data.PAGE_SIZE, (argv[0], case)
-    serve_timings(
-        {case: functools.partial(decode, data) for case, data in inputs.items()},
-        {
-            "sizes": {c: len(d) for c, d in inputs.items()},
-            "inputs": {c: hashlib.sha256(d).hexdigest() for c, d in inputs.items()},
-        },
-    )
+    _decoders.serve(inputs, lambda case: decode)
 
 
 def run(*, quick: bool = False) -> Json:
     params = dict(QUICK if quick else FULL)
-    keys = list(CONTENDERS)
-    timings = time_workers(
-        "benchmarks.page_decode",
-        keys,
-        list(CASES),
-        rounds=int(params["rounds"]),
-        seconds=float(params["seconds_per_sample"]),
-    )
-    sizes: dict[str, int] = timings.hello[keys[0]]["sizes"]
-    rates = {
-        c: {k: [_data.PAGE_SIZE / s for s in timings.seconds[c][k]] for k in keys} for c in CASES
-    }
-    results: Json = {
-        case: {
-            "label": label,
-            "bytes": sizes[case],
-            "contenders": {
-                key: {
-                    "name": CONTENDERS[key],
-                    "loops_per_sample": timings.loops[key][case],
-                    "calls_per_s": summarize(rates[case][key]),
-                    "pages_per_s": summarize([x / _data.PAGE_SIZE for x in rates[case][key]]),
-                }
-                for key in keys
-            },
-        }
-        for case, label in CASES.items()
-    }
-    ratios: Json = {
-        case: {f"sdk/{b}": paired_ratio(rates[case]["sdk"], rates[case][b]) for b in BASELINES}
-        for case in CASES
-    }
+    module = "benchmarks.page_decode"
+    results, ratios, digests = _decoders.contest(module, CONTENDERS, CASES, BASELINES, params)
     targets = [
-        target(
+        h.target(
             f"sdk/{b} >= {t} ({case})",
             ratios[case][f"sdk/{b}"]["median"],
             ">=",
             t,
-            f"median of per-round speed ratios, {CASES[case]}",
+            f"median of per-round speed ratios, {label}",
         )
-        for case in CASES
+        for case, (label, _) in CASES.items()
         for b, t in TARGETS
     ]
-    return make_result(
+    return h.make_result(
         scenario=NAME,
         title=TITLE,
         description=(
@@ -168,39 +111,20 @@ def run(*, quick: bool = False) -> Json:
         ),
         parameters={
             **params,
-            "cases": {c: {"label": label, "bytes": sizes[c]} for c, label in CASES.items()},
+            "cases": {c: {"label": r["label"], "bytes": r["bytes"]} for c, r in results.items()},
             "gc": "enabled during timing, as in an application",
             "page_seed": _data.SEED,
-            "input_sha256": timings.hello[keys[0]]["inputs"],
+            "input_sha256": digests,
         },
         results=results,
         ratios=ratios,
         targets=targets,
-        tables=[
-            grid(
-                "Calls per second, median (min-max)",
-                "contender",
-                CONTENDERS,
-                CASES,
-                lambda k, c: fmt_range(results[c]["contenders"][k]["calls_per_s"]),
-            ),
-            grid(
-                "SDK speed ratios (per-round ratio: median (min-max))",
-                "ratio",
-                {f"sdk/{b}": f"sdk/{b}" for b in BASELINES},
-                CASES,
-                lambda name, c: fmt_ratio(ratios[c][name]),
-            ),
-            grid("Input sizes", "", {"bytes": "bytes"}, CASES, lambda _, c: f"{sizes[c]:,}"),
-        ],
-        chart={
-            "title": "Page decode throughput (calls/s, median; bars show min-max)",
-            "xlabel": "calls per second",
-            "groups": {
-                label: {CONTENDERS[k]: results[c]["contenders"][k]["calls_per_s"] for k in keys}
-                for c, label in CASES.items()
-            },
-        },
+        tables=_decoders.tables(
+            results, ratios, CONTENDERS, {"calls_per_s": "Calls per second, median (min-max)"}
+        ),
+        chart=_decoders.chart(
+            "Page decode throughput (calls/s, median; bars show min-max)", results
+        ),
         notes=[
             "sdk pauses the garbage collector while msgspec builds the page (about 17 "
             "GC-tracked objects per call: UUIDs and lists, none of which can form a cycle) "
@@ -214,4 +138,4 @@ def run(*, quick: bool = False) -> Json:
 
 
 if __name__ == "__main__":
-    scenario_main(run, _worker)
+    h.scenario_main(run, _worker)

@@ -12,8 +12,6 @@ The consumer spends on each page as long as a page takes to fetch (measured firs
 the same process): waiting on I/O (``asyncio.sleep``, like a database write) or busy on
 the CPU. Without prefetch a listing takes about ``PAGES x (fetch + work)``; with it about
 ``PAGES x max(fetch, work)`` plus one fetch: half, for equal fetch and work.
-
-Run alone: ``python -m benchmarks.prefetch [--quick]``.
 """
 
 from __future__ import annotations
@@ -24,18 +22,8 @@ import statistics
 import time
 from collections.abc import Awaitable, Callable
 
-from benchmarks._harness import (
-    Json,
-    fmt_range,
-    fmt_ratio,
-    interleaved,
-    make_result,
-    paired_ratio,
-    scenario_main,
-    summarize,
-    table,
-    target,
-)
+from benchmarks import _harness as h
+from benchmarks._harness import Json
 from benchmarks._procs import Announced, run_json
 
 NAME = "prefetch"
@@ -103,7 +91,7 @@ async def _client(base_url: str, workspace: str, pages: int, rounds: int) -> Jso
 
         works = {"io": io_work, "cpu": cpu_work}
         times: Json = {kind: {"prefetch": [], "sequential": []} for kind in WORK_KINDS}
-        for order in interleaved([prefetch, sequential], rounds):
+        for order in h.interleaved([prefetch, sequential], rounds):
             for kind in WORK_KINDS:
                 for mode in order:
                     times[kind][mode.__name__].append(await mode(works[kind]))
@@ -129,20 +117,20 @@ def run(*, quick: bool = False) -> Json:
     times = measured["times"]
     fetch = measured["fetch_seconds"]
     ratios: Json = {
-        f"{kind}: prefetch/sequential time": paired_ratio(
+        f"{kind}: prefetch/sequential time": h.paired_ratio(
             times[kind]["prefetch"], times[kind]["sequential"]
         )
         for kind in WORK_KINDS
     }
     results: Json = {
-        kind: {mode: summarize(times[kind][mode]) for mode in ("prefetch", "sequential")}
+        kind: {mode: h.summarize(times[kind][mode]) for mode in ("prefetch", "sequential")}
         for kind in WORK_KINDS
     }
     results["fetch_seconds_per_page"] = round(fetch, 4)
     ideal = (pages + 1) / (2 * pages)
     labels = {"io": "consumer waits on I/O", "cpu": "consumer busy on the CPU"}
     targets = [
-        target(
+        h.target(
             f"{labels[kind]}: prefetch / sequential time <= {MAX_RATIO}",
             ratios[f"{kind}: prefetch/sequential time"]["median"],
             "<=",
@@ -151,7 +139,7 @@ def run(*, quick: bool = False) -> Json:
         )
         for kind in WORK_KINDS
     ]
-    return make_result(
+    return h.make_result(
         scenario=NAME,
         title=TITLE,
         description=(
@@ -171,15 +159,15 @@ def run(*, quick: bool = False) -> Json:
         ratios=ratios,
         targets=targets,
         tables=[
-            table(
+            h.table(
                 "Seconds to list and consume every page, median (min-max)",
                 ["consumer", "with prefetch", "without", "ratio (per round)"],
                 (
                     [
                         labels[kind],
-                        fmt_range(results[kind]["prefetch"]),
-                        fmt_range(results[kind]["sequential"]),
-                        fmt_ratio(ratios[f"{kind}: prefetch/sequential time"]),
+                        h.fmt_range(results[kind]["prefetch"]),
+                        h.fmt_range(results[kind]["sequential"]),
+                        h.fmt_ratio(ratios[f"{kind}: prefetch/sequential time"]),
                     ]
                     for kind in WORK_KINDS
                 ),
@@ -197,4 +185,4 @@ def run(*, quick: bool = False) -> Json:
 
 
 if __name__ == "__main__":
-    scenario_main(run, _worker)
+    h.scenario_main(run, _worker)

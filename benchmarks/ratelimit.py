@@ -21,8 +21,6 @@ server's own counters, which the server process prints when it stops.
 The server process is `benchmarks._serverproc`: the same options and
 `asyncsdk.server.serve` loop as ``python -m asyncsdk.server``, plus one JSON line of
 `ServerStats` on shutdown, and without per-request recording.
-
-Run alone: ``python -m benchmarks.ratelimit [--quick]``.
 """
 
 from __future__ import annotations
@@ -34,17 +32,8 @@ import time
 import uuid
 from collections import Counter
 
-from benchmarks._harness import (
-    Json,
-    fmt,
-    fmt_range,
-    make_result,
-    scenario_main,
-    sources_sha256,
-    summarize,
-    table,
-    target,
-)
+from benchmarks import _harness as h
+from benchmarks._harness import Json
 from benchmarks._lab import against
 from benchmarks._serverproc import ServerProcess
 
@@ -74,11 +63,6 @@ FULL = {"calls": 3000, "repeats": 3}
 QUICK = {"calls": 600, "repeats": 1}
 
 ACCESS_KEY = "benchmark-key"
-
-
-#: The SDK sources whose behaviour this scenario measures; their digests go in the result,
-#: because the commit alone does not say what an uncommitted working tree held.
-MEASURED_SOURCES = ("client.py", "ratelimit.py", "retry.py", "_throttling/_rate.py")
 
 
 # --- the server process ------------------------------------------------------------------
@@ -168,9 +152,6 @@ def _one_run(mode: str, calls: int) -> Json:
 
 def run(*, quick: bool = False) -> Json:
     params = dict(QUICK if quick else FULL)
-    sources = sources_sha256(MEASURED_SOURCES)
-    import asyncsdk  # noqa: F401  (now: the code measured is the code hashed)
-
     calls, repeats = params["calls"], params["repeats"]
     runs: dict[str, list[Json]] = {mode: [] for mode in MODES}
     for _ in range(repeats):
@@ -180,7 +161,7 @@ def run(*, quick: bool = False) -> Json:
     results: Json = {}
     for mode, samples in runs.items():
         summary = {
-            key: summarize([float(s[key]) for s in samples])
+            key: h.summarize([float(s[key]) for s in samples])
             for key in (
                 "wall_s",
                 "achieved_per_s",
@@ -209,7 +190,7 @@ def run(*, quick: bool = False) -> Json:
         " (the harder case: the adaptive target applied without the policy header)",
     )
 
-    return make_result(
+    return h.make_result(
         scenario=NAME,
         title=TITLE,
         description=(
@@ -225,7 +206,6 @@ def run(*, quick: bool = False) -> Json:
             **{f"server_{k}": v for k, v in SERVER.items()},
             **CLIENT,
             "modes": {mode: label for mode, (label, _, _) in MODES.items()},
-            "sources_sha256": sources,
         },
         results=results,
         ratios={mode: results[mode]["achieved_over_r"] for mode in MODES},
@@ -246,7 +226,7 @@ def _targets(
     basis = f"median of {repeats} run(s), each against a fresh server{suffix}"
     share = result["share_429_pct"]["median"]
     return [
-        target(
+        h.target(
             f"{mode}: achieved/R >= {min_ratio}",
             result["achieved_over_r"]["median"],
             ">=",
@@ -254,7 +234,7 @@ def _targets(
             basis,
         ),
         # Stated as the share of answers that were not 429, so that it is positive.
-        target(
+        h.target(
             f"{mode}: 429 share <= {max_share} % (answers not 429 >= {100 - max_share} %)",
             100.0 - share,
             ">=",
@@ -273,18 +253,18 @@ def _tables(results: Json) -> list[Json]:
         rows.append(
             [
                 r["label"],
-                fmt_range(r["achieved_over_r"]),
-                fmt_range(r["steady_over_r"]),
-                fmt_range(r["achieved_per_s"]),
-                fmt_range(r["wall_s"]),
-                fmt_range(r["share_429_pct"]),
-                fmt_range(r["attempts"], digits=4),
-                fmt_range(r["retries"]),
+                h.fmt_range(r["achieved_over_r"]),
+                h.fmt_range(r["steady_over_r"]),
+                h.fmt_range(r["achieved_per_s"]),
+                h.fmt_range(r["wall_s"]),
+                h.fmt_range(r["share_429_pct"]),
+                h.fmt_range(r["attempts"], digits=4),
+                h.fmt_range(r["retries"]),
                 ", ".join(f"{k} {v}" for k, v in sorted(errors.items())) or "0",
             ]
         )
     return [
-        table(
+        h.table(
             "Per mode, median (min-max) over runs",
             [
                 "mode",
@@ -314,7 +294,7 @@ def _notes(results: Json, repeats: int) -> list[str]:
         "client pauses every request for that long: each throttling episode costs about a "
         "second of sending.",
         f"The no-header adaptive case is the harder one: its first run ended with the limiter "
-        f"at {fmt(first['final_limiter_rate'])} requests/s after {first['throttled']} 429s.",
+        f"at {h.fmt(first['final_limiter_rate'])} requests/s after {first['throttled']} 429s.",
         f"Repeats: {repeats} per mode, modes interleaved, a fresh server process each.",
         f"Median wall time of the configured mode: "
         f"{statistics.median(r['wall_s'] for r in results['configured']['runs']):.2f} s.",
@@ -322,4 +302,4 @@ def _notes(results: Json, repeats: int) -> list[str]:
 
 
 if __name__ == "__main__":
-    scenario_main(run)
+    h.scenario_main(run)

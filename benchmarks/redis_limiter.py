@@ -15,8 +15,6 @@ Two measurements, against a ``redis-server`` this scenario starts on a free loop
   few seconds after a common start. Measured from the workers' grant times: granted
   requests per second over the steady window (the first and last half second dropped)
   divided by the shared rate, the busiest whole second, and 429 answers.
-
-Run alone: ``python -m benchmarks.redis_limiter [--quick]``.
 """
 
 from __future__ import annotations
@@ -32,18 +30,8 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 
-from benchmarks._harness import (
-    Json,
-    fmt,
-    fmt_range,
-    fmt_ratio,
-    make_result,
-    paired_ratio,
-    scenario_main,
-    summarize,
-    table,
-    target,
-)
+from benchmarks import _harness as h
+from benchmarks._harness import Json
 from benchmarks._procs import Announced, run_together, wait_for_go
 
 NAME = "redis_limiter"
@@ -109,7 +97,7 @@ class _Redis:
 
 
 async def _acquire_cost(redis_url: str, acquires: int, rounds: int) -> Json:
-    from asyncsdk.ratelimit import TokenBucketLimiter
+    from asyncsdk import TokenBucketLimiter
     from asyncsdk.redis_limiter import RedisRateLimiter
 
     huge = 1e9  # never waits: only the limiter's own work is timed
@@ -144,9 +132,13 @@ async def _acquire_cost(redis_url: str, acquires: int, rounds: int) -> Json:
                 samples[f"redis_{how}"].append(await measure(redis_limiter, acquires // 4))
     finally:
         await redis_limiter.aclose()
-    return {name: summarize(values) for name, values in samples.items()} | {
-        "ratio_sequential": paired_ratio(samples["redis_sequential"], samples["local_sequential"]),
-        "ratio_concurrent": paired_ratio(samples["redis_concurrent"], samples["local_concurrent"]),
+    return {name: h.summarize(values) for name, values in samples.items()} | {
+        "ratio_sequential": h.paired_ratio(
+            samples["redis_sequential"], samples["local_sequential"]
+        ),
+        "ratio_concurrent": h.paired_ratio(
+            samples["redis_concurrent"], samples["local_concurrent"]
+        ),
     }
 
 
@@ -244,14 +236,14 @@ def run(*, quick: bool = False) -> Json:
                     for r in range(params["repeats"])
                 ]
                 fleet[str(n)] = {
-                    "accuracy": summarize([r["accuracy"] for r in runs]),
+                    "accuracy": h.summarize([r["accuracy"] for r in runs]),
                     "busiest_second": max(r["busiest_second"] for r in runs),
                     "throttled": sum(r["throttled"] for r in runs),
                     "runs": runs,
                 }
     finally:
         redis.stop()
-    return make_result(
+    return h.make_result(
         scenario=NAME,
         title=TITLE,
         description=(
@@ -286,11 +278,11 @@ def _targets(fleet: Json) -> list[Json]:
         worst_high = row["accuracy"]["max"]
         basis = "granted/s over the steady window / shared rate, worst run"
         out.append(
-            target(
+            h.target(
                 name=f"{n} processes >= 0.95", value=worst_low, op=">=", threshold=0.95, basis=basis
             )
         )
-        out.append(target(f"{n} processes <= 1.02", worst_high, "<=", 1.02, basis))
+        out.append(h.target(f"{n} processes <= 1.02", worst_high, "<=", 1.02, basis))
     return out
 
 
@@ -298,32 +290,36 @@ def _tables(cost: Json, fleet: Json) -> list[Json]:
     cost_rows = [
         [
             "TokenBucketLimiter (local)",
-            fmt_range(cost["local_sequential"]),
-            fmt_range(cost["local_concurrent"]),
+            h.fmt_range(cost["local_sequential"]),
+            h.fmt_range(cost["local_concurrent"]),
         ],
         [
             "RedisRateLimiter (loopback Redis)",
-            fmt_range(cost["redis_sequential"]),
-            fmt_range(cost["redis_concurrent"]),
+            h.fmt_range(cost["redis_sequential"]),
+            h.fmt_range(cost["redis_concurrent"]),
         ],
-        ["Redis / local", fmt_ratio(cost["ratio_sequential"]), fmt_ratio(cost["ratio_concurrent"])],
+        [
+            "Redis / local",
+            h.fmt_ratio(cost["ratio_sequential"]),
+            h.fmt_ratio(cost["ratio_concurrent"]),
+        ],
     ]
     fleet_rows = [
         [
             n,
             "{median:.3f} ({min:.3f}-{max:.3f})".format(**row["accuracy"]),
-            fmt(row["busiest_second"]),
-            fmt(row["throttled"]),
+            h.fmt(row["busiest_second"]),
+            h.fmt(row["throttled"]),
         ]
         for n, row in fleet.items()
     ]
     return [
-        table(
+        h.table(
             "Cost of one acquire, microseconds (median (min-max) over rounds)",
             ["limiter", "sequential, 1 task", f"concurrent, {CONCURRENT_TASKS} tasks"],
             cost_rows,
         ),
-        table(
+        h.table(
             f"Processes sharing {RATE:g}/s (burst {BURST}) through one Redis key",
             ["processes", "granted rate / shared rate", "busiest second", "429s"],
             fleet_rows,
@@ -344,4 +340,4 @@ def _notes(params: Json) -> list[str]:
 
 
 if __name__ == "__main__":
-    scenario_main(run, _worker)
+    h.scenario_main(run, _worker)

@@ -43,7 +43,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from benchmarks._harness import Json, make_result, scenario_main, sources_sha256, table, target
+from benchmarks._harness import Json, make_result, scenario_main, table, target
 from benchmarks._lab import Workload, against, ids, run_fleet, run_peer, run_sdk
 from benchmarks._situations import (
     BIN,
@@ -60,13 +60,6 @@ NAME = "throttling"
 TITLE = "Throttling lab"
 CONTENDERS = ("sdk", "sdk_r", "peer")
 LABELS = {"sdk": "SDK, default", "sdk_r": "SDK, rate_limit=R", "peer": "per-request loop"}
-MEASURED_SOURCES = (
-    "_throttling/_rate.py",
-    "_throttling/_verdicts.py",
-    "ratelimit.py",
-    "retry.py",
-    "client.py",
-)
 
 
 # --- one run ---------------------------------------------------------------------------------
@@ -97,7 +90,6 @@ async def _fleet(server: Any, workers: int, per_worker: int, size: int) -> Json:
 
 
 def run(*, quick: bool = False) -> Json:
-    sources = sources_sha256(MEASURED_SOURCES)
     scenarios = matrix(quick)
     results: Json = {}
     for scenario in scenarios:
@@ -140,7 +132,6 @@ def run(*, quick: bool = False) -> Json:
             "scenarios": {s.name: s.title for s in scenarios},
             "r": {s.name: s.r for s in scenarios},
             "server_options": {s.name: list(s.server) for s in scenarios},
-            "sources_sha256": sources,
         },
         results=results,
         ratios={

@@ -10,7 +10,7 @@ the state *Get a call* returns.
 
 It is a correctness run at volume more than a speed race: the result is the count of
 events lost, doubled and rows wrong (all must be 0), with the time it took. Each round
-runs in a fresh process. Run alone: ``python -m benchmarks.webhook_pipeline``.
+runs in a fresh process.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ import json
 import tempfile
 from pathlib import Path
 
-from benchmarks._harness import Json, fmt, make_result, scenario_main, summarize, table, target
+from benchmarks import _harness as h
+from benchmarks._harness import Json
 from benchmarks._procs import run_json
 
 NAME = "webhook_pipeline"
@@ -89,10 +90,10 @@ def run(*, quick: bool = False) -> Json:
     rates = [s["events"] / s["seconds"] for s in samples]
     results = {
         "rounds": samples,
-        "events_per_second": summarize(rates),
-        "seconds": summarize([s["seconds"] for s in samples]),
+        "events_per_second": h.summarize(rates),
+        "seconds": h.summarize([s["seconds"] for s in samples]),
     }
-    return make_result(
+    return h.make_result(
         scenario=NAME,
         title=TITLE,
         description=(
@@ -103,7 +104,7 @@ def run(*, quick: bool = False) -> Json:
         parameters={**params, "seed": SEED},
         results=results,
         targets=[
-            target(
+            h.target(
                 "share of events written exactly once, every row at its final state",
                 1.0 - bad / max(1, sum(s["events"] for s in samples)),
                 ">=",
@@ -112,7 +113,7 @@ def run(*, quick: bool = False) -> Json:
             )
         ],
         tables=[
-            table(
+            h.table(
                 "Each round",
                 [
                     "events",
@@ -130,8 +131,8 @@ def run(*, quick: bool = False) -> Json:
                     [
                         f"{s['events']:,}",
                         f"{s['calls']:,}",
-                        fmt(s["seconds"]),
-                        fmt(s["events"] / s["seconds"]),
+                        h.fmt(s["seconds"]),
+                        h.fmt(s["events"] / s["seconds"]),
                         str(s["lost"]),
                         str(s["doubled"]),
                         str(s["wrong_rows"]),
@@ -152,4 +153,4 @@ def run(*, quick: bool = False) -> Json:
 
 
 if __name__ == "__main__":
-    scenario_main(run, _one)
+    h.scenario_main(run, _one)

@@ -31,21 +31,8 @@ import uuid
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from benchmarks._harness import (
-    FIXTURES,
-    Json,
-    cpu_seconds,
-    fmt_range,
-    fmt_ratio,
-    grid,
-    interleaved,
-    make_result,
-    paired_ratio,
-    scenario_main,
-    summarize,
-    table,
-    target,
-)
+from benchmarks import _harness as h
+from benchmarks._harness import Json
 from benchmarks._procs import Worker
 
 NAME = "webhook_receiver"
@@ -62,7 +49,7 @@ TARGET_EPS = 3000.0
 FULL = {"rounds": 6, "events_per_round": 6000, "connections": 32}
 QUICK = {"rounds": 2, "events_per_round": 300, "connections": 8}
 
-BODY = (FIXTURES / "webhook_voice_outbound.json").read_bytes()
+BODY = (h.FIXTURES / "webhook_voice_outbound.json").read_bytes()
 STATS_TIMEOUT = 60.0
 """Seconds a receiver may take to consume what it acknowledged before a stats answer."""
 
@@ -128,7 +115,7 @@ def _receiver(argv: list[str]) -> None:
             # An acknowledgement means the event is on the queue, not yet consumed: once
             # the load has its answers, the count is exact only after the queue drains.
             await asyncio.wait_for(queue.join(), STATS_TIMEOUT)
-            return {"cpu": cpu_seconds(), "accepted": counts["accepted"]}
+            return {"cpu": h.cpu_seconds(), "accepted": counts["accepted"]}
 
         await loop.run_in_executor(None, _answer_stats, loop, stats)
         consumer.cancel()
@@ -235,7 +222,7 @@ def run(*, quick: bool = False) -> Json:
     try:
         for receiver in receivers.values():  # warm-up: connections, caches
             asyncio.run(_load(receiver.url, _signed(receiver.url, 200), connections))
-        for order in interleaved(keys, rounds):
+        for order in h.interleaved(keys, rounds):
             for key in order:
                 receiver = receivers[key]
                 deliveries = _signed(receiver.url, per_round)
@@ -258,18 +245,18 @@ def run(*, quick: bool = False) -> Json:
     results = {
         key: {
             "label": CONTENDERS[key],
-            "events_per_cpu_second": summarize(eps_cpu[key]),
-            "events_per_wall_second": summarize(eps_wall[key]),
-            "receiver_cpu_share": summarize(cpu_share[key]),
+            "events_per_cpu_second": h.summarize(eps_cpu[key]),
+            "events_per_wall_second": h.summarize(eps_wall[key]),
+            "receiver_cpu_share": h.summarize(cpu_share[key]),
         }
         for key in keys
     }
     ratios = {
-        "sdk/handwritten events per cpu-second": paired_ratio(
+        "sdk/handwritten events per cpu-second": h.paired_ratio(
             eps_cpu["sdk"], eps_cpu["handwritten"]
         )
     }
-    return make_result(
+    return h.make_result(
         scenario=NAME,
         title=TITLE,
         description=(
@@ -282,7 +269,7 @@ def run(*, quick: bool = False) -> Json:
         results=results,
         ratios=ratios,
         targets=[
-            target(
+            h.target(
                 f"sdk >= {TARGET_EPS:,.0f} verified events per CPU-second",
                 results["sdk"]["events_per_cpu_second"]["median"],
                 ">=",
@@ -291,7 +278,7 @@ def run(*, quick: bool = False) -> Json:
             )
         ],
         tables=[
-            grid(
+            h.grid(
                 "Receiver throughput, median (min-max)",
                 "contender",
                 CONTENDERS,
@@ -300,12 +287,12 @@ def run(*, quick: bool = False) -> Json:
                     "events_per_wall_second": "events / wall-second",
                     "receiver_cpu_share": "receiver CPU share",
                 },
-                lambda k, metric: fmt_range(results[k][metric]),
+                lambda k, metric: h.fmt_range(results[k][metric]),
             ),
-            table(
+            h.table(
                 "SDK ratio (per round: median (min-max); above 1 is faster)",
                 ["ratio", "value"],
-                ([name, fmt_ratio(value)] for name, value in ratios.items()),
+                ([name, h.fmt_ratio(value)] for name, value in ratios.items()),
             ),
         ],
         chart={
@@ -327,4 +314,4 @@ def run(*, quick: bool = False) -> Json:
 
 
 if __name__ == "__main__":
-    scenario_main(run, _receiver)
+    h.scenario_main(run, _receiver)

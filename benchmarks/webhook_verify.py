@@ -12,7 +12,7 @@ Contenders, each in its own worker process, rounds interleaved:
   into dicts (no validation, no timestamp check);
 * ``handwritten_orjson`` -- the same with `orjson.loads`.
 
-Target: ``sdk`` <= 25 us per event. Run alone: ``python -m benchmarks.webhook_verify``.
+Target: ``sdk`` <= 25 us per event.
 """
 
 from __future__ import annotations
@@ -23,20 +23,8 @@ import hmac
 import json
 from collections.abc import Callable
 
-from benchmarks._harness import (
-    FIXTURES,
-    Json,
-    fmt_range,
-    fmt_ratio,
-    make_result,
-    paired_ratio,
-    scenario_main,
-    serve_timings,
-    summarize,
-    table,
-    target,
-    time_workers,
-)
+from benchmarks import _harness as h
+from benchmarks._harness import Json
 
 NAME = "webhook_verify"
 TITLE = "Webhook verification and parsing"
@@ -54,8 +42,8 @@ QUICK = {"rounds": 3, "seconds_per_sample": 0.01}
 
 
 def _vector() -> tuple[str, dict[str, str], str, bytes]:
-    vector = json.loads((FIXTURES / "webhook_signature_vector.json").read_text())
-    body = (FIXTURES / vector["bodyFile"]).read_bytes()
+    vector = json.loads((h.FIXTURES / "webhook_signature_vector.json").read_text())
+    body = (h.FIXTURES / vector["bodyFile"]).read_bytes()
     return vector["signingKey"], vector["headers"], vector["url"], body
 
 
@@ -101,13 +89,13 @@ def _contender(key: str) -> Callable[[], object]:
 def _worker(argv: list[str]) -> None:
     fn = _contender(argv[0])
     fn()  # fails loudly if the vector does not verify
-    serve_timings({"event": fn})
+    h.serve_timings({"event": fn})
 
 
 def run(*, quick: bool = False) -> Json:
     params = dict(QUICK if quick else FULL)
     keys = list(CONTENDERS)
-    timings = time_workers(
+    timings = h.time_workers(
         "benchmarks.webhook_verify",
         keys,
         ["event"],
@@ -117,11 +105,11 @@ def run(*, quick: bool = False) -> Json:
     samples = {key: [s * 1e6 for s in timings.seconds["event"][key]] for key in keys}  # us
     body_bytes = len(_vector()[3])
     results = {
-        key: {"label": CONTENDERS[key], "us_per_event": summarize(samples[key])} for key in keys
+        key: {"label": CONTENDERS[key], "us_per_event": h.summarize(samples[key])} for key in keys
     }
-    ratios = {f"sdk/{b} time": paired_ratio(samples["sdk"], samples[b]) for b in BASELINES}
+    ratios = {f"sdk/{b} time": h.paired_ratio(samples["sdk"], samples[b]) for b in BASELINES}
     sdk_us = results["sdk"]["us_per_event"]["median"]
-    return make_result(
+    return h.make_result(
         scenario=NAME,
         title=TITLE,
         description=(
@@ -133,7 +121,7 @@ def run(*, quick: bool = False) -> Json:
         results=results,
         ratios=ratios,
         targets=[
-            target(
+            h.target(
                 f"sdk <= {TARGET_US:g} us per event",
                 sdk_us,
                 "<=",
@@ -142,18 +130,18 @@ def run(*, quick: bool = False) -> Json:
             )
         ],
         tables=[
-            table(
+            h.table(
                 "Microseconds per event, median (min-max)",
                 ["contender", "us per event", "events per second"],
                 (
-                    [label, fmt_range(us), f"{1e6 / us['median']:,.0f}"]
+                    [label, h.fmt_range(us), f"{1e6 / us['median']:,.0f}"]
                     for label, us in ((CONTENDERS[k], results[k]["us_per_event"]) for k in keys)
                 ),
             ),
-            table(
+            h.table(
                 "SDK time ratios (per-round: median (min-max); above 1 is slower)",
                 ["ratio", "value"],
-                ([name, fmt_ratio(value)] for name, value in ratios.items()),
+                ([name, h.fmt_ratio(value)] for name, value in ratios.items()),
             ),
         ],
         chart={
@@ -171,4 +159,4 @@ def run(*, quick: bool = False) -> Json:
 
 
 if __name__ == "__main__":
-    scenario_main(run, _worker)
+    h.scenario_main(run, _worker)

@@ -36,7 +36,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from benchmarks._harness import Json, make_result, scenario_main, sources_sha256, table, target
+from benchmarks._harness import Json, make_result, scenario_main, table, target
 from benchmarks._lab import ACCESS_KEY, Workload, against, ids, outcomes, tally, until
 from benchmarks._serverproc import ServerProcess
 from benchmarks._situations import BIN, WARMUP, per_second, rate_chart, share_429
@@ -46,7 +46,6 @@ TITLE = "Throttling lab: one client, two workspaces"
 CONTENDERS = ("sdk", "one_limiter")
 LABELS = {"sdk": "SDK, default (a limiter per workspace)", "one_limiter": "one limiter for both"}
 RUNS = 3
-MEASURED_SOURCES = ("_workspaces.py", "client.py", "ratelimit.py", "_throttling/_rate.py")
 
 
 @dataclass(frozen=True)
@@ -197,7 +196,6 @@ def run(*, quick: bool = False) -> Json:
             "burst": BURST,
             "variants": {v.name: v.title for v in variants},
             "runs": runs_of,
-            "sources_sha256": sources_sha256(MEASURED_SOURCES),
         },
         results=results,
         ratios={
