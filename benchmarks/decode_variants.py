@@ -14,8 +14,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import sys
-import types
-import typing
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -26,6 +24,7 @@ from benchmarks import _data
 from benchmarks import _harness as h
 from benchmarks._harness import Json
 from benchmarks._procs import run_json
+from benchmarks._rebuild import variant
 
 NAME = "decode_variants"
 TITLE = "Diagnostic: what limits the SDK decoder"
@@ -35,57 +34,6 @@ QUICK = {"rounds": 2, "seconds_per_sample": 0.01, "memory_calls": 1_000}
 
 #: The redundant copies of the parent's ids in every call-flow command.
 _COMMAND_ID_COPIES = {("CallFlowCommand", "call_id"), ("CallFlowCommand", "call_flow_id")}
-
-
-def _remap(tp: Any, replace: dict[Any, Any], rebuild: Callable[[type], type]) -> Any:
-    if isinstance(tp, type) and issubclass(tp, msgspec.Struct):
-        return rebuild(tp)
-    origin = typing.get_origin(tp)
-    if origin is typing.Annotated:
-        base = typing.get_args(tp)[0]
-        return replace.get(base, tp)
-    if origin in (typing.Union, types.UnionType):
-        return typing.Union[tuple(_remap(a, replace, rebuild) for a in typing.get_args(tp))]  # noqa: UP007
-    if origin is list:
-        return list[_remap(typing.get_args(tp)[0], replace, rebuild)]  # type: ignore[misc]
-    return replace.get(tp, tp)
-
-
-def variant(
-    root: type,
-    *,
-    replace: dict[Any, Any] | None = None,
-    drop: frozenset[tuple[str, str]] = frozenset(),
-) -> type:
-    """Rebuild the Struct ``root`` and its nested Structs with types replaced, fields dropped."""
-    replace = replace or {}
-    built: dict[type, type] = {}
-
-    def rebuild(cls: type) -> type:
-        if cls not in built:
-            config = cls.__struct_config__  # type: ignore[attr-defined]
-            fields: list[Any] = []
-            for f in msgspec.structs.fields(cls):
-                if (cls.__name__, f.name) in drop:
-                    continue
-                tp = _remap(f.type, replace, rebuild)
-                if f.required:
-                    fields.append((f.name, tp, msgspec.field(name=f.encode_name)))
-                else:
-                    fields.append(
-                        (f.name, tp, msgspec.field(default=f.default, name=f.encode_name))
-                    )
-            built[cls] = msgspec.defstruct(
-                cls.__name__,
-                fields,
-                kw_only=True,
-                frozen=config.frozen,
-                gc=config.gc,
-                omit_defaults=config.omit_defaults,
-            )
-        return built[cls]
-
-    return rebuild(root)
 
 
 def _variants() -> dict[str, type]:

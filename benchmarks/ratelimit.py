@@ -40,15 +40,12 @@ from benchmarks._serverproc import ServerProcess
 NAME = "ratelimit"
 TITLE = "Rate-limit utilisation"
 
+NO_POLICY = ("--no-policy-header",)
 #: mode -> (label, extra server options, client rate_limit argument as a string)
 MODES: dict[str, tuple[str, tuple[str, ...], str]] = {
     "configured": ("configured: Client(rate_limit=R)", (), "R"),
     "adaptive": ("adaptive, server states RateLimit-Policy", (), "None"),
-    "adaptive_no_policy": (
-        "adaptive, no policy header (CUBIC discovery)",
-        ("--no-policy-header",),
-        "None",
-    ),
+    "adaptive_no_policy": ("adaptive, no policy header (CUBIC discovery)", NO_POLICY, "None"),
     "no_limiter": ("no limiter: RateLimit(rate=None, adaptive=False)", (), "off"),
 }
 #: mode -> (minimum achieved/R, maximum 429 share in %); modes absent have no target.
@@ -63,9 +60,11 @@ FULL = {"calls": 3000, "repeats": 3}
 QUICK = {"calls": 600, "repeats": 1}
 
 ACCESS_KEY = "benchmark-key"
-
-
-# --- the server process ------------------------------------------------------------------
+#: What each run reports, summarized over the runs of a mode.
+SUMMARIZED = (
+    *("wall_s", "achieved_per_s", "achieved_over_r", "steady_over_r", "attempts"),
+    *("throttled", "retries", "share_429_pct", "failed", "limiter_wait_s"),
+)
 
 
 # --- the client (this process) -----------------------------------------------------------
@@ -160,21 +159,7 @@ def run(*, quick: bool = False) -> Json:
 
     results: Json = {}
     for mode, samples in runs.items():
-        summary = {
-            key: h.summarize([float(s[key]) for s in samples])
-            for key in (
-                "wall_s",
-                "achieved_per_s",
-                "achieved_over_r",
-                "steady_over_r",
-                "attempts",
-                "throttled",
-                "retries",
-                "share_429_pct",
-                "failed",
-                "limiter_wait_s",
-            )
-        }
+        summary = {key: h.summarize([float(s[key]) for s in samples]) for key in SUMMARIZED}
         results[mode] = {"label": MODES[mode][0], **summary, "runs": samples}
 
     targets = []
@@ -250,36 +235,20 @@ def _tables(results: Json) -> list[Json]:
         errors: Counter[str] = Counter()
         for one in r["runs"]:
             errors.update(one["errors"])
+        ranges = [h.fmt_range(r[key]) for key in ("achieved_over_r", "steady_over_r")]
+        ranges += [h.fmt_range(r[key]) for key in ("achieved_per_s", "wall_s", "share_429_pct")]
         rows.append(
             [
                 r["label"],
-                h.fmt_range(r["achieved_over_r"]),
-                h.fmt_range(r["steady_over_r"]),
-                h.fmt_range(r["achieved_per_s"]),
-                h.fmt_range(r["wall_s"]),
-                h.fmt_range(r["share_429_pct"]),
+                *ranges,
                 h.fmt_range(r["attempts"], digits=4),
                 h.fmt_range(r["retries"]),
                 ", ".join(f"{k} {v}" for k, v in sorted(errors.items())) or "0",
             ]
         )
-    return [
-        h.table(
-            "Per mode, median (min-max) over runs",
-            [
-                "mode",
-                "achieved / R",
-                "steady state / R",
-                "calls/s",
-                "wall s",
-                "429 share %",
-                "HTTP attempts",
-                "retries",
-                "failed calls (all runs)",
-            ],
-            rows,
-        )
-    ]
+    columns = ("mode", "achieved / R", "steady state / R", "calls/s", "wall s", "429 share %")
+    columns += ("HTTP attempts", "retries", "failed calls (all runs)")
+    return [h.table("Per mode, median (min-max) over runs", columns, rows)]
 
 
 def _notes(results: Json, repeats: int) -> list[str]:

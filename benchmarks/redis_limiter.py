@@ -133,12 +133,8 @@ async def _acquire_cost(redis_url: str, acquires: int, rounds: int) -> Json:
     finally:
         await redis_limiter.aclose()
     return {name: h.summarize(values) for name, values in samples.items()} | {
-        "ratio_sequential": h.paired_ratio(
-            samples["redis_sequential"], samples["local_sequential"]
-        ),
-        "ratio_concurrent": h.paired_ratio(
-            samples["redis_concurrent"], samples["local_concurrent"]
-        ),
+        f"ratio_{how}": h.paired_ratio(samples[f"redis_{how}"], samples[f"local_{how}"])
+        for how in ("sequential", "concurrent")
     }
 
 
@@ -251,19 +247,14 @@ def run(*, quick: bool = False) -> Json:
             "(loopback Redis, no waiting), and the aggregate granted rate of 2, 4 and 8 "
             f"processes sharing {RATE:g} requests/s through one Redis key."
         ),
-        parameters={
-            **params,
-            "rate": RATE,
-            "burst": BURST,
-            "server_burst": SERVER_BURST,
-            "tasks_per_process": TASKS_PER_PROCESS,
-            "concurrent_tasks": CONCURRENT_TASKS,
-            "process_counts": list(PROCESS_COUNTS),
-        },
+        parameters=params
+        | dict(
+            rate=RATE, burst=BURST, server_burst=SERVER_BURST, tasks_per_process=TASKS_PER_PROCESS
+        )
+        | dict(concurrent_tasks=CONCURRENT_TASKS, process_counts=list(PROCESS_COUNTS)),
         results={"acquire_cost_us": cost, "fleet": fleet},
         ratios={
-            "redis_vs_local_sequential": cost["ratio_sequential"],
-            "redis_vs_local_concurrent": cost["ratio_concurrent"],
+            f"redis_vs_local_{how}": cost[f"ratio_{how}"] for how in ("sequential", "concurrent")
         },
         targets=_targets(fleet),
         tables=_tables(cost, fleet),
@@ -272,38 +263,26 @@ def run(*, quick: bool = False) -> Json:
 
 
 def _targets(fleet: Json) -> list[Json]:
-    out = []
-    for n, row in fleet.items():
-        worst_low = row["accuracy"]["min"]
-        worst_high = row["accuracy"]["max"]
-        basis = "granted/s over the steady window / shared rate, worst run"
-        out.append(
-            h.target(
-                name=f"{n} processes >= 0.95", value=worst_low, op=">=", threshold=0.95, basis=basis
-            )
-        )
-        out.append(h.target(f"{n} processes <= 1.02", worst_high, "<=", 1.02, basis))
-    return out
+    basis = "granted/s over the steady window / shared rate, worst run"
+    return [
+        h.target(f"{n} processes {op} {bound}", row["accuracy"][worst], op, bound, basis)
+        for n, row in fleet.items()
+        for worst, op, bound in (("min", ">=", 0.95), ("max", "<=", 1.02))
+    ]
 
 
 def _tables(cost: Json, fleet: Json) -> list[Json]:
-    cost_rows = [
-        [
-            "TokenBucketLimiter (local)",
-            h.fmt_range(cost["local_sequential"]),
-            h.fmt_range(cost["local_concurrent"]),
-        ],
-        [
-            "RedisRateLimiter (loopback Redis)",
-            h.fmt_range(cost["redis_sequential"]),
-            h.fmt_range(cost["redis_concurrent"]),
-        ],
-        [
-            "Redis / local",
-            h.fmt_ratio(cost["ratio_sequential"]),
-            h.fmt_ratio(cost["ratio_concurrent"]),
-        ],
-    ]
+    limiters = {
+        "local": "TokenBucketLimiter (local)",
+        "redis": "RedisRateLimiter (loopback Redis)",
+        "ratio": "Redis / local",
+    }
+
+    def cost_cell(limiter: str, how: str) -> str:
+        if limiter == "ratio":
+            return h.fmt_ratio(cost[f"ratio_{how}"])
+        return h.fmt_range(cost[f"{limiter}_{how}"])
+
     fleet_rows = [
         [
             n,
@@ -314,10 +293,15 @@ def _tables(cost: Json, fleet: Json) -> list[Json]:
         for n, row in fleet.items()
     ]
     return [
-        h.table(
+        h.grid(
             "Cost of one acquire, microseconds (median (min-max) over rounds)",
-            ["limiter", "sequential, 1 task", f"concurrent, {CONCURRENT_TASKS} tasks"],
-            cost_rows,
+            "limiter",
+            limiters,
+            {
+                "sequential": "sequential, 1 task",
+                "concurrent": f"concurrent, {CONCURRENT_TASKS} tasks",
+            },
+            cost_cell,
         ),
         h.table(
             f"Processes sharing {RATE:g}/s (burst {BURST}) through one Redis key",
