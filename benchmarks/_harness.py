@@ -154,6 +154,14 @@ def paired_ratio(numerator: Sequence[float], denominator: Sequence[float]) -> Js
     return summarize([a / b for a, b in zip(numerator, denominator, strict=True)], digits=3)
 
 
+def by_contender(labels: Mapping[str, str], samples: Mapping[str, Mapping[str, Any]]) -> Json:
+    """Per contender: its label and the `summarize` of each metric's samples (metric -> key)."""
+    return {
+        key: {"label": label, **{metric: summarize(s[key]) for metric, s in samples.items()}}
+        for key, label in labels.items()
+    }
+
+
 def interleaved(keys: Iterable[K], rounds: int) -> Iterator[list[K]]:
     """Yield each round's order: A B C, then B C A, then C A B, ..."""
     keys = list(keys)
@@ -324,6 +332,15 @@ def fmt_ratio(summary: Json) -> str:
 def table(title: str, columns: Sequence[str], rows: Iterable[Sequence[str]]) -> Json:
     """A render-ready table: a title, column headings, rows of string cells."""
     return {"title": title, "columns": list(columns), "rows": [list(row) for row in rows]}
+
+
+def ratio_table(
+    title: str, ratios: Mapping[str, Json], names: Mapping[str, str] | None = None
+) -> Json:
+    """A `table` of `paired_ratio` results: those ``names`` names, in its order, else all."""
+    names = names or {key: key for key in ratios}
+    rows = ([name, fmt_ratio(ratios[key])] for key, name in names.items())
+    return table(title, ["ratio", "value"], rows)
 
 
 def grid(

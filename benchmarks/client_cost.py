@@ -275,11 +275,7 @@ def run(*, quick: bool = False) -> Json:
                 w.close()
         server_cpus = server.cpus
 
-    results: Json = {
-        key: {"label": CONTENDERS[key]}
-        | {metric: h.summarize(samples[metric][key]) for metric in samples}
-        for key in keys
-    }
+    results: Json = h.by_contender(CONTENDERS, samples)
     ratios: Json = {
         "sdk/handwritten cpu": sdk_ratio,
         **{f"sdk/{k} cpu": h.paired_ratio(cpu_us["sdk"], cpu_us[k]) for k in PYDANTIC_STACKS},
@@ -413,11 +409,7 @@ def _tables(results: Json, ratios: Json) -> list[Json]:
             ],
             rows,
         ),
-        h.table(
-            "Per-round ratios, SDK / other, median (min-max)",
-            ["ratio", "value"],
-            ([label, h.fmt_ratio(ratios[key])] for key, label in named.items()),
-        ),
+        h.ratio_table("Per-round ratios, SDK / other, median (min-max)", ratios, named),
     ]
 
 

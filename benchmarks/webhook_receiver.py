@@ -209,16 +209,12 @@ class _Receiver:
 
 def run(*, quick: bool = False) -> Json:
     params = dict(QUICK if quick else FULL)
-    rounds, per_round, connections = (
-        int(params["rounds"]),
-        int(params["events_per_round"]),
-        int(params["connections"]),
-    )
+    rounds, per_round, connections = (int(params[k]) for k in FULL)
     keys = list(CONTENDERS)
     receivers = {key: _Receiver(key) for key in keys}
-    eps_cpu: dict[str, list[float]] = {k: [] for k in keys}
-    eps_wall: dict[str, list[float]] = {k: [] for k in keys}
-    cpu_share: dict[str, list[float]] = {k: [] for k in keys}
+    metrics = ("events_per_cpu_second", "events_per_wall_second", "receiver_cpu_share")
+    samples: dict[str, dict[str, list[float]]] = {m: {k: [] for k in keys} for m in metrics}
+    eps_cpu, eps_wall, cpu_share = samples.values()
     try:
         for receiver in receivers.values():  # warm-up: connections, caches
             asyncio.run(_load(receiver.url, _signed(receiver.url, 200), connections))
@@ -242,20 +238,9 @@ def run(*, quick: bool = False) -> Json:
     finally:
         for receiver in receivers.values():
             receiver.worker.close()
-    results = {
-        key: {
-            "label": CONTENDERS[key],
-            "events_per_cpu_second": h.summarize(eps_cpu[key]),
-            "events_per_wall_second": h.summarize(eps_wall[key]),
-            "receiver_cpu_share": h.summarize(cpu_share[key]),
-        }
-        for key in keys
-    }
-    ratios = {
-        "sdk/handwritten events per cpu-second": h.paired_ratio(
-            eps_cpu["sdk"], eps_cpu["handwritten"]
-        )
-    }
+    results = h.by_contender(CONTENDERS, samples)
+    ratio = h.paired_ratio(eps_cpu["sdk"], eps_cpu["handwritten"])
+    ratios = {"sdk/handwritten events per cpu-second": ratio}
     return h.make_result(
         scenario=NAME,
         title=TITLE,
@@ -289,19 +274,13 @@ def run(*, quick: bool = False) -> Json:
                 },
                 lambda k, metric: h.fmt_range(results[k][metric]),
             ),
-            h.table(
-                "SDK ratio (per round: median (min-max); above 1 is faster)",
-                ["ratio", "value"],
-                ([name, h.fmt_ratio(value)] for name, value in ratios.items()),
-            ),
+            h.ratio_table("SDK ratio (per round: median (min-max); above 1 is faster)", ratios),
         ],
         chart={
             "title": "Webhook receiver (events per CPU-second, median; bars min-max)",
             "xlabel": "verified events per second of one core",
             "groups": {
-                "loopback, keep-alive": {
-                    CONTENDERS[k]: results[k]["events_per_cpu_second"] for k in keys
-                }
+                "loopback, keep-alive": {r["label"]: r[metrics[0]] for r in results.values()}
             },
         },
         notes=[

@@ -104,9 +104,7 @@ def run(*, quick: bool = False) -> Json:
     )
     samples = {key: [s * 1e6 for s in timings.seconds["event"][key]] for key in keys}  # us
     body_bytes = len(_vector()[3])
-    results = {
-        key: {"label": CONTENDERS[key], "us_per_event": h.summarize(samples[key])} for key in keys
-    }
+    results = h.by_contender(CONTENDERS, {"us_per_event": samples})
     ratios = {f"sdk/{b} time": h.paired_ratio(samples["sdk"], samples[b]) for b in BASELINES}
     sdk_us = results["sdk"]["us_per_event"]["median"]
     return h.make_result(
@@ -138,10 +136,8 @@ def run(*, quick: bool = False) -> Json:
                     for label, us in ((CONTENDERS[k], results[k]["us_per_event"]) for k in keys)
                 ),
             ),
-            h.table(
-                "SDK time ratios (per-round: median (min-max); above 1 is slower)",
-                ["ratio", "value"],
-                ([name, h.fmt_ratio(value)] for name, value in ratios.items()),
+            h.ratio_table(
+                "SDK time ratios (per-round: median (min-max); above 1 is slower)", ratios
             ),
         ],
         chart={
