@@ -23,6 +23,8 @@ WARMUP = 2.0
 
 Timeline = list[list[int]]
 NO_HEADERS = "--no-policy-header --no-limit-headers"
+#: 200/s with a bucket of 20: the rate and burst most situations use.
+AT_200 = (200.0, 20)
 MS30 = "--latency 0.03"
 
 
@@ -96,8 +98,7 @@ def matrix(quick: bool) -> list[Scenario]:
         _limited(
             "outage",
             "Outage: 10 s of 503s from the 5th second, 200/s stated",
-            200.0,
-            20,
+            *AT_200,
             "--latency 0.03 --outage 5:10",
             Workload(calls=20000, duration=25.0),
             outage=(5.0, 10.0),
@@ -128,16 +129,14 @@ def matrix(quick: bool) -> list[Scenario]:
         _limited(
             "stated",
             "Stated limit: 200/s, burst 20, RateLimit-Policy on every answer",
-            200.0,
-            20,
+            *AT_200,
             "--latency 0.03",
             Workload(calls=100_000, duration=seconds * 0.75),
         ),
         _limited(
             "change",
             "Limit changes: 200/s, 100/s from 10 s, 300/s from 20 s (no headers)",
-            200.0,
-            20,
+            *AT_200,
             f"--rate-schedule 10:100,20:300 {NO_HEADERS} {MS30}",
             Workload(calls=100_000, duration=30.0),
             schedule=((10.0, 100.0), (20.0, 300.0)),
@@ -146,8 +145,7 @@ def matrix(quick: bool) -> list[Scenario]:
         _limited(
             "neighbour",
             "A neighbour takes 100/s of the account's 200/s (no headers)",
-            200.0,
-            20,
+            *AT_200,
             f"--neighbour-rate 100 {NO_HEADERS} {MS30}",
             Workload(calls=100_000, duration=seconds),
             neighbour=100.0,
@@ -155,8 +153,7 @@ def matrix(quick: bool) -> list[Scenario]:
         _limited(
             "shared-4",
             "Four processes, each with its own default client, share 200/s, burst 20, 30 ms",
-            200.0,
-            20,
+            *AT_200,
             f"{NO_HEADERS} {MS30}",
             Workload(calls=4 * int(1000 * scale), max_retries=3),
             workers=4,

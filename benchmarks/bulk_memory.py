@@ -123,19 +123,12 @@ def run(*, quick: bool = False) -> Json:
         server_cpus = server.cpus
     small, large = runs[sizes[0]], runs[sizes[-1]]
 
+    in_mb = ("baseline_rss", "peak_rss", "growth", "final_rss", "maxrss_after_warmup", "maxrss_end")
     results: Json = {
-        f"n_{n}": {
-            "calls": n,
-            "baseline_rss_mb": round(_mb(r["baseline_rss_kb"]), 2),
-            "peak_rss_mb": round(_mb(r["peak_rss_kb"]), 2),
-            "growth_mb": round(_mb(r["growth_kb"]), 2),
-            "final_rss_mb": round(_mb(r["final_rss_kb"]), 2),
-            "maxrss_after_warmup_mb": round(_mb(r["maxrss_after_warmup_kb"]), 2),
-            "maxrss_end_mb": round(_mb(r["maxrss_end_kb"]), 2),
-            "calls_per_s": round(r["calls_per_s"], 1),
-            "seconds": round(r["seconds"], 2),
-            "rss_samples_kb": r["rss_samples_kb"],
-        }
+        f"n_{n}": {"calls": n}
+        | {f"{key}_mb": round(_mb(r[f"{key}_kb"]), 2) for key in in_mb}
+        | {"calls_per_s": round(r["calls_per_s"], 1), "seconds": round(r["seconds"], 2)}
+        | {"rss_samples_kb": r["rss_samples_kb"]}
         for n, r in runs.items()
     }
     peak_ratio = large["peak_rss_kb"] / small["peak_rss_kb"]
@@ -188,14 +181,14 @@ def run(*, quick: bool = False) -> Json:
         tables=[
             h.table(
                 "Client resident memory (MB) and throughput per N",
-                [
+                (
                     "IDs (N)",
                     "baseline RSS after warm-up",
                     "peak RSS",
                     "growth",
                     "calls/s",
                     "seconds",
-                ],
+                ),
                 rows,
             ),
         ],

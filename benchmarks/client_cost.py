@@ -239,9 +239,6 @@ def _worker(argv: list[str]) -> None:
     serve(handle)
 
 
-# --- the scenario (parent process) ---------------------------------------------------------
-
-
 def run(*, quick: bool = False) -> Json:
     params = dict(QUICK if quick else FULL)
     rounds = int(params["rounds"])
@@ -400,13 +397,10 @@ def _tables(results: Json, ratios: Json) -> list[Json]:
     return [
         h.table(
             "Client CPU per request and throughput, median (min-max) across rounds",
-            [
-                "contender",
-                "CPU us / request",
-                "of which GC",
-                "median / hand-written median",
+            (
+                *("contender", "CPU us / request", "of which GC", "median / hand-written median"),
                 "requests/s (wall)",
-            ],
+            ),
             rows,
         ),
         h.ratio_table("Per-round ratios, SDK / other, median (min-max)", ratios, named),

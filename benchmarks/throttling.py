@@ -62,9 +62,6 @@ CONTENDERS = ("sdk", "sdk_r", "peer")
 LABELS = {"sdk": "SDK, default", "sdk_r": "SDK, rate_limit=R", "peer": "per-request loop"}
 
 
-# --- one run ---------------------------------------------------------------------------------
-
-
 def _one_run(scenario: Scenario, contender: str) -> Json:
     size = max(scenario.work.calls, 1000)
     work, call_ids = scenario.work, ids(scenario.work.calls, size)
@@ -84,9 +81,6 @@ def _one_run(scenario: Scenario, contender: str) -> Json:
 
 async def _fleet(server: Any, workers: int, per_worker: int, size: int) -> Json:
     return {"workers": run_fleet(server, workers, per_worker, size=size)}
-
-
-# --- the scenario ----------------------------------------------------------------------------
 
 
 def run(*, quick: bool = False) -> Json:
@@ -223,21 +217,10 @@ def _table(scenarios: Sequence[Scenario], results: Json) -> Json:
                     after or "-",
                 ]
             )
-    return table(
-        "Per scenario and contender (one run each)",
-        [
-            "scenario",
-            "contender",
-            "accepted / available",
-            "429 share %",
-            "completion s",
-            "IDs ending as calls %",
-            "one outcome per ID",
-            "requests",
-            "after each change (10 s): ratio, 429s, time back to 90 %",
-        ],
-        rows,
-    )
+    columns = ("scenario", "contender", "accepted / available", "429 share %", "completion s")
+    columns += ("IDs ending as calls %", "one outcome per ID", "requests")
+    columns += ("after each change (10 s): ratio, 429s, time back to 90 %",)
+    return table("Per scenario and contender (one run each)", columns, rows)
 
 
 def _targets(scenarios: Sequence[Scenario], results: Json) -> list[Json]:
@@ -254,12 +237,8 @@ def _targets(scenarios: Sequence[Scenario], results: Json) -> list[Json]:
     if "sporadic" in results:
         peer = results["sporadic"]["peer"]["wall_s"]
         for c in ("sdk", "sdk_r"):
-            add(
-                f"sporadic: {LABELS[c]} completion / peer's <= 1.5",
-                results["sporadic"][c]["wall_s"] / peer,
-                "<=",
-                1.5,
-            )
+            ratio = results["sporadic"][c]["wall_s"] / peer
+            add(f"sporadic: {LABELS[c]} completion / peer's <= 1.5", ratio, "<=", 1.5)
     if "brownout" in results:
         for c in CONTENDERS:
             ok = 100 * results["brownout"][c]["ok_share"]
@@ -278,18 +257,15 @@ def _targets(scenarios: Sequence[Scenario], results: Json) -> list[Json]:
         if name.startswith("discover") or name in ("neighbour", "stated"):
             ratio, share = {"stated": (0.97, 0.5), "neighbour": (0.85, 5.0)}.get(name, (0.9, 3.0))
             for c in ("sdk", "sdk_r") if name == "stated" else ("sdk",):
-                who = f"{name}: {LABELS[c]}"
+                who, got = f"{name}: {LABELS[c]}", r[c]
                 add(
                     f"{who} accepted / available >= {ratio}",
-                    r[c]["achieved_over_available"],
+                    got["achieved_over_available"],
                     ">=",
                     ratio,
                 )
-                not_429(
-                    f"{who} 429 share <= {share} % (not 429 >= {100 - share:g} %)",
-                    r[c]["share_429_pct"],
-                    share,
-                )
+                cap = f"429 share <= {share} % (not 429 >= {100 - share:g} %)"
+                not_429(f"{who} {cap}", got["share_429_pct"], share)
         if name == "change":
             for a in sdk["after_change"]:
                 at = f"change: SDK, default, 10 s after {a['at_s']:g}s"
@@ -298,12 +274,8 @@ def _targets(scenarios: Sequence[Scenario], results: Json) -> list[Json]:
                 not_429(f"{at} <= 5 % (not 429 >= 95 %)", a["share_429_pct"], 5.0)
         if name == "outage" and s.outage is not None:
             back = sdk["after_change"][0]["back_to_90pct_s"]
-            add(
-                "outage: SDK, default, back to 90 % of the limit within 3 s",
-                99.0 if back is None else back,
-                "<=",
-                3.0,
-            )
+            back = 99.0 if back is None else back
+            add("outage: SDK, default, back to 90 % of the limit within 3 s", back, "<=", 3.0)
     return found
 
 
