@@ -32,8 +32,6 @@ warm-up), the share of 429s, the time to get back to 90 % of a changed limit, th
 accepted rate in the 10 s after each change, completion time, and that every ID got
 exactly one outcome. A chart per scenario shows the rate each contender sent over time
 against the server's limit.
-
-Run alone: ``python -m benchmarks.throttling [--quick]``.
 """
 
 from __future__ import annotations

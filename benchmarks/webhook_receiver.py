@@ -13,8 +13,7 @@ Contenders (each its own receiver process, rounds interleaved):
 * ``handwritten`` -- a minimal aiohttp handler: `hmac.new` + `json.loads` into a queue,
   no timestamp window, no dedupe, no bounded read.
 
-Target: ``sdk`` >= 3,000 verified events per CPU-second. Run alone:
-``python -m benchmarks.webhook_receiver``.
+Target: ``sdk`` >= 3,000 verified events per CPU-second.
 """
 
 from __future__ import annotations

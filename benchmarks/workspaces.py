@@ -22,8 +22,6 @@ accepted over available (each workspace's quota while it had IDs left, after a 2
 warm-up and without its last, draining second; the total is the sum of both), the share
 of 429s per workspace, each workspace's completion time, and that every ID got exactly
 one outcome (none lost). The SDK's headline run is the median of ``RUNS`` runs.
-
-Run alone: ``python -m benchmarks.workspaces [--quick]``.
 """
 
 from __future__ import annotations
