@@ -1,70 +1,62 @@
-"""Shared benchmark plumbing: environment facts, statistics, subprocess workers, result files.
+"""The benchmarks' shared harness: environment, statistics, timing, targets, result files.
 
-The scenario interface. A scenario is a module under ``benchmarks`` that defines:
+A scenario module holds only its scenario; everything here serves all of them:
 
-* ``NAME: str`` -- the key used by ``--only`` and the result file name (``<NAME>.json``);
-* ``TITLE: str`` -- the heading on the results page;
-* ``run(*, quick: bool) -> dict`` -- measures and returns a result built by `make_result`.
+* the environment a result records (`machine`, `packages` with the commit and
+  `sources_sha256`, a digest of the SDK's sources as they were);
+* statistics (`summarize`, `paired_ratio`) and `interleaved`, the round order that lets a
+  slow spell on a shared machine hit every contender alike;
+* timing (`calibrate`, `time_loops`) and `time_workers`, which times named calls in one
+  persistent worker process per contender (the child side is `serve_timings`);
+* memory (`held_bytes`), CPU and resident-set readings (`cpu_seconds`, `rss_kb`);
+* the result document (`make_result`) with its `target`, `table` and `grid` parts, which
+  `benchmarks._render` draws without scenario-specific code;
+* `scenario_main`, the ``python -m benchmarks.<scenario> [--quick | --worker ARGS]`` entry.
 
-and ends with ``if __name__ == "__main__": scenario_main(run)`` so it also runs alone. The
-runner (``benchmarks/run.py``) lists the scenario modules in its registry; adding a scenario is
-adding a module and a registry line. Results are rendered generically from the keys
-`make_result` fills (``tables``, ``targets``, ``chart``, ``notes``), so a new scenario needs no
-rendering code.
-
-Contenders run in subprocesses: either one-shot (`run_json`: a fresh interpreter that prints
-one JSON document) or persistent (`Worker`: a process that answers JSON requests line by line,
-so the parent can interleave rounds A B C A B C across isolated processes).
-
-Imports: the standard library only.
+pyperf would time the loops, but not interleave contenders living in separate processes
+round by round, nor produce the tables and targets the page shows; the statistics are a
+median and a range. Imports: the standard library and `benchmarks._procs`.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
+import gc
 import hashlib
 import importlib.metadata
 import json
 import math
 import os
 import platform
-import re
+import resource
 import statistics
 import subprocess
 import sys
 import time
 import tomllib
-from collections.abc import Callable, Sequence
+import tracemalloc
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-ROOT = Path(__file__).resolve().parent.parent
+from benchmarks._procs import ROOT, Json, Worker, serve
+
 RESULTS_DIR = ROOT / "benchmarks" / "results"
+FIXTURES = ROOT / "tests" / "fixtures"
 
 #: Keys every scenario result carries; ``tests/test_benchmarks.py`` checks them.
 RESULT_KEYS = (
-    "scenario",
-    "title",
-    "description",
-    "timestamp",
-    "machine",
-    "python",
-    "packages",
-    "parameters",
-    "results",
-    "ratios",
-    "targets",
-    "tables",
-    "chart",
-    "notes",
+    *("scenario", "title", "description", "timestamp", "machine", "python", "packages"),
+    *("parameters", "results", "ratios", "targets", "tables", "chart", "notes"),
 )
-
 #: Runtime dependencies of asyncsdk, then the peers and tools the benchmarks use.
 PACKAGES = ("msgspec", "aiohttp", "tenacity", "orjson", "pydantic", "pydantic-core", "httpx")
 TOOLS = ("matplotlib",)
 
-Json = dict[str, Any]
+K = TypeVar("K")
+T = TypeVar("T")
 
 
 # --- the environment ---------------------------------------------------------------------
@@ -92,40 +84,29 @@ def machine() -> Json:
     }
 
 
-def python_info() -> Json:
-    return {
-        "version": platform.python_version(),
-        "implementation": platform.python_implementation(),
-        "compiler": platform.python_compiler(),
-    }
-
-
-def _asyncsdk_version() -> str:
+def packages() -> Json:
+    """Return the versions of asyncsdk (and its commit), its dependencies, peers and tools."""
     try:
-        return importlib.metadata.version("asyncsdk")
+        version = importlib.metadata.version("asyncsdk")
     except importlib.metadata.PackageNotFoundError:
         with (ROOT / "pyproject.toml").open("rb") as f:
-            return str(tomllib.load(f)["project"]["version"]) + " (source tree)"
-
-
-def _git_commit() -> str | None:
+            version = str(tomllib.load(f)["project"]["version"]) + " (source tree)"
     try:
-        out = subprocess.run(
+        commit = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"],
             cwd=ROOT,
             capture_output=True,
             text=True,
             timeout=5,
             check=True,
-        )
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None
-
-
-def packages() -> Json:
-    """Return the versions of asyncsdk, its dependencies, the peers and the tools."""
-    found: Json = {"asyncsdk": _asyncsdk_version(), "asyncsdk_commit": _git_commit()}
+        commit = ""
+    found: Json = {
+        "asyncsdk": version,
+        "asyncsdk_commit": commit or None,
+        "asyncsdk_sources_sha256": sources_sha256(),
+    }
     for name in PACKAGES + TOOLS:
         try:
             found[name] = importlib.metadata.version(name)
@@ -134,8 +115,12 @@ def packages() -> Json:
     return found
 
 
-def timestamp() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+def sources_sha256() -> str:
+    """One digest of every asyncsdk source file: what an uncommitted tree held, moves included."""
+    digest = hashlib.sha256()
+    for path in sorted((ROOT / "asyncsdk").rglob("*.py")):
+        digest.update(path.relative_to(ROOT).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:12]
 
 
 # --- statistics ----------------------------------------------------------------------------
@@ -169,7 +154,147 @@ def paired_ratio(numerator: Sequence[float], denominator: Sequence[float]) -> Js
     return summarize([a / b for a, b in zip(numerator, denominator, strict=True)], digits=3)
 
 
-def target(*, name: str, value: float, op: str, threshold: float, basis: str) -> Json:
+def by_contender(labels: Mapping[str, str], samples: Mapping[str, Mapping[str, Any]]) -> Json:
+    """Per contender: its label and the `summarize` of each metric's samples (metric -> key)."""
+    return {
+        key: {"label": label, **{metric: summarize(s[key]) for metric, s in samples.items()}}
+        for key, label in labels.items()
+    }
+
+
+def interleaved(keys: Iterable[K], rounds: int) -> Iterator[list[K]]:
+    """Yield each round's order: A B C, then B C A, then C A B, ..."""
+    keys = list(keys)
+    for r in range(rounds):
+        yield keys[r % len(keys) :] + keys[: r % len(keys)]
+
+
+# --- timing, memory, CPU -------------------------------------------------------------------
+
+
+def time_loops(fn: Callable[[], object], loops: int) -> float:
+    """Return the seconds ``loops`` calls of ``fn`` take (the garbage collector stays on)."""
+    start = time.perf_counter()
+    for _ in range(loops):
+        fn()
+    return time.perf_counter() - start
+
+
+def calibrate(fn: Callable[[], object], seconds: float) -> int:
+    """Return how many calls of ``fn`` take about ``seconds`` (after one warm-up call)."""
+    fn()
+    loops = 1
+    while True:
+        elapsed = time_loops(fn, loops)
+        if elapsed >= seconds / 5 or loops >= 1 << 24:
+            return max(1, math.ceil(loops * seconds / max(elapsed, 1e-9)))
+        loops *= 2
+
+
+def serve_timings(calls: Mapping[str, Callable[[], object]], hello: Json | None = None) -> None:
+    """Answer `time_workers` in a worker: ``hello``, then calibrate and time one case at a time."""
+
+    def handle(msg: Json) -> Json:
+        if msg["op"] == "hello":
+            return hello or {}
+        if msg["op"] == "calibrate":
+            return {"loops": calibrate(calls[msg["case"]], msg["seconds"])}
+        return {"seconds": time_loops(calls[msg["case"]], msg["loops"])}
+
+    serve(handle)
+
+
+@dataclasses.dataclass(frozen=True)
+class Timings:
+    """What `time_workers` measured.
+
+    Attributes:
+        hello: Each contender's hello (what its worker says it built).
+        loops: Calls per sample, by contender and case.
+        seconds: Seconds per call, by case and contender, one sample per round.
+    """
+
+    hello: dict[str, Json]
+    loops: dict[str, dict[str, int]]
+    seconds: dict[str, dict[str, list[float]]]
+
+
+def time_workers(
+    module: str, keys: Sequence[str], cases: Sequence[str], *, rounds: int, seconds: float
+) -> Timings:
+    """Time each case in one worker per contender (``module --worker KEY``), interleaved.
+
+    Each sample is calibrated to about ``seconds``; each round runs every case, each case
+    every contender, in the order `interleaved` gives. Workers must build the same inputs:
+    their hellos' ``inputs`` (digests) must agree.
+    """
+    workers = {key: Worker(module, [key]) for key in keys}
+    try:
+        hello = {key: w.request({"op": "hello"}) for key, w in workers.items()}
+        if len({json.dumps(h.get("inputs"), sort_keys=True) for h in hello.values()}) != 1:
+            raise RuntimeError("workers built different inputs; the generator is not deterministic")
+        loops = {
+            key: {
+                c: w.request({"op": "calibrate", "case": c, "seconds": seconds})["loops"]
+                for c in cases
+            }
+            for key, w in workers.items()
+        }
+        found: dict[str, dict[str, list[float]]] = {c: {k: [] for k in keys} for c in cases}
+        for order in interleaved(keys, rounds):
+            for case in cases:
+                for key in order:
+                    n = loops[key][case]
+                    took = workers[key].request({"op": "time", "case": case, "loops": n})
+                    found[case][key].append(took["seconds"] / n)
+    finally:
+        for w in workers.values():
+            w.close()
+    return Timings(hello, loops, found)
+
+
+def held_bytes(build: Callable[[], T]) -> tuple[T, int, int]:
+    """Call ``build`` under tracemalloc; return its result, bytes still held, peak bytes.
+
+    Garbage is collected before and after, so only what the result keeps alive counts.
+    """
+    gc.collect()
+    tracemalloc.start()
+    before, _ = tracemalloc.get_traced_memory()
+    result = build()
+    gc.collect()
+    held, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return result, held - before, peak - before
+
+
+def cpu_seconds() -> float:
+    """This process's CPU time, user + system, every thread (``getrusage``)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def maxrss_kb() -> int:
+    """This process's resident-set high-water mark, kB (Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def rss_kb() -> int:
+    """The current resident set in kB (``VmRSS``; the high-water mark if /proc is missing)."""
+    try:
+        with open("/proc/self/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return maxrss_kb()
+
+
+# --- the result document -----------------------------------------------------------------
+
+
+def target(name: str, value: float, op: str, threshold: float, basis: str) -> Json:
     """Evaluate a reported target (never asserted): ``value op threshold``."""
     if op not in (">=", "<="):
         raise ValueError(f"op must be '>=' or '<=', not {op!r}")
@@ -204,7 +329,33 @@ def fmt_ratio(summary: Json) -> str:
     return f"{summary['median']:.2f}x ({summary['min']:.2f}-{summary['max']:.2f})"
 
 
-# --- the result document -----------------------------------------------------------------
+def table(title: str, columns: Sequence[str], rows: Iterable[Sequence[str]]) -> Json:
+    """A render-ready table: a title, column headings, rows of string cells."""
+    return {"title": title, "columns": list(columns), "rows": [list(row) for row in rows]}
+
+
+def ratio_table(
+    title: str, ratios: Mapping[str, Json], names: Mapping[str, str] | None = None
+) -> Json:
+    """A `table` of `paired_ratio` results: those ``names`` names, in its order, else all."""
+    names = names or {key: key for key in ratios}
+    rows = ([name, fmt_ratio(ratios[key])] for key, name in names.items())
+    return table(title, ["ratio", "value"], rows)
+
+
+def grid(
+    title: str,
+    corner: str,
+    rows: Mapping[str, str],
+    columns: Mapping[str, str],
+    cell: Callable[[str, str], str],
+) -> Json:
+    """A `table` of ``cell(row, column)``: rows and columns given as key -> label."""
+    return table(
+        title,
+        [corner, *columns.values()],
+        ([label, *(cell(r, c) for c in columns)] for r, label in rows.items()),
+    )
 
 
 def make_result(
@@ -214,32 +365,39 @@ def make_result(
     description: str,
     parameters: Json,
     results: Json,
-    ratios: Json,
-    targets: list[Json],
-    tables: list[Json],
-    chart: Json | None,
-    notes: list[str],
+    ratios: Json | None = None,
+    targets: Sequence[Json] = (),
+    tables: Sequence[Json] = (),
+    chart: Json | None = None,
+    notes: Sequence[str] = (),
+    **extra: Any,
 ) -> Json:
     """Wrap a scenario's measurements with the machine, Python and package versions.
 
-    ``tables`` are render-ready: ``{"title", "columns", "rows"}`` with string cells. ``chart``
-    is ``{"title", "xlabel", "groups": {group: {bar: {"median", "min", "max"}}}}`` or None.
+    ``tables`` are `table` documents. ``chart`` is ``{"title", "xlabel", "groups": {group:
+    {bar: {"median", "min", "max"}}}}`` or None. ``extra`` keys (``line_charts``: see
+    `benchmarks._render.render_line_charts`) go in as they are.
     """
     return {
         "scenario": scenario,
         "title": title,
         "description": description,
-        "timestamp": timestamp(),
+        "timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": machine(),
-        "python": python_info(),
+        "python": {
+            "version": platform.python_version(),
+            "implementation": platform.python_implementation(),
+            "compiler": platform.python_compiler(),
+        },
         "packages": packages(),
         "parameters": parameters,
         "results": results,
-        "ratios": ratios,
-        "targets": targets,
-        "tables": tables,
+        "ratios": ratios or {},
+        "targets": list(targets),
+        "tables": list(tables),
         "chart": chart,
-        "notes": notes,
+        "notes": list(notes),
+        **extra,
     }
 
 
@@ -251,163 +409,20 @@ def write_json(path: Path, data: Json) -> None:
     tmp.replace(path)
 
 
-# --- subprocesses --------------------------------------------------------------------------
+def scenario_main(
+    run: Callable[..., Json], worker: Callable[[list[str]], object] | None = None
+) -> None:
+    """Entry point of ``python -m benchmarks.<scenario>``.
 
-
-def _child_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    env["PYTHONHASHSEED"] = "0"
-    return env
-
-
-def run_json(module: str, args: Sequence[str], *, timeout: float = 600) -> Json:
-    """Run ``python -m module *args`` in a fresh interpreter and parse the JSON it prints."""
-    proc = subprocess.run(
-        [sys.executable, "-m", module, *args],
-        cwd=ROOT,
-        env=_child_env(),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"{module} {' '.join(args)} failed:\n{proc.stderr}")
-    result: Json = json.loads(proc.stdout)
-    return result
-
-
-class Worker:
-    """A persistent ``python -m module *args`` process answering one JSON line per request.
-
-    The child calls `serve`. Keeping the process alive lets the parent interleave rounds
-    across contenders, each in its own interpreter, without paying start-up per round.
+    ``--worker ARGS`` runs the scenario's child side (``worker(ARGS)``: see
+    `benchmarks._procs`); otherwise it runs the scenario (``--quick``: a smoke run) and
+    prints the result as JSON.
     """
-
-    def __init__(self, module: str, args: Sequence[str]) -> None:
-        self.label = f"{module} {' '.join(args)}"
-        self._proc = subprocess.Popen(
-            [sys.executable, "-m", module, *args],
-            cwd=ROOT,
-            env=_child_env(),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            bufsize=1,
-        )
-
-    def request(self, message: Json) -> Json:
-        assert self._proc.stdin is not None
-        assert self._proc.stdout is not None
-        self._proc.stdin.write(json.dumps(message) + "\n")
-        self._proc.stdin.flush()
-        line = self._proc.stdout.readline()
-        if not line:
-            raise RuntimeError(f"worker {self.label!r} exited (code {self._proc.wait()})")
-        reply: Json = json.loads(line)
-        if "error" in reply:
-            raise RuntimeError(f"worker {self.label!r}: {reply['error']}")
-        return reply
-
-    def close(self) -> None:
-        if self._proc.poll() is None:
-            assert self._proc.stdin is not None
-            self._proc.stdin.close()
-            try:
-                self._proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
-        if self._proc.stdout is not None:
-            self._proc.stdout.close()
-
-    def __enter__(self) -> Worker:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-def serve(handle: Callable[[Json], Json]) -> None:
-    """Answer requests from a parent `Worker`: one JSON line in, one JSON line out."""
-    for line in sys.stdin:
-        try:
-            reply = handle(json.loads(line))
-        except Exception as exc:  # report to the parent instead of dying mid-protocol
-            reply = {"error": f"{type(exc).__name__}: {exc}"}
-        sys.stdout.write(json.dumps(reply) + "\n")
-        sys.stdout.flush()
-
-
-# --- timing --------------------------------------------------------------------------------
-
-
-def time_loops(fn: Callable[[], object], loops: int) -> float:
-    """Return the seconds ``loops`` calls of ``fn`` take (the garbage collector stays on)."""
-    start = time.perf_counter()
-    for _ in range(loops):
-        fn()
-    return time.perf_counter() - start
-
-
-def calibrate(fn: Callable[[], object], seconds: float) -> int:
-    """Return how many calls of ``fn`` take about ``seconds`` (after one warm-up call)."""
-    fn()
-    loops = 1
-    while True:
-        elapsed = time_loops(fn, loops)
-        if elapsed >= seconds / 5 or loops >= 1 << 24:
-            return max(1, math.ceil(loops * seconds / max(elapsed, 1e-9)))
-        loops *= 2
-
-
-# --- running a scenario alone ------------------------------------------------------------
-
-
-def scenario_main(run: Callable[..., Json], argv: Sequence[str] | None = None) -> None:
-    """Entry point of ``python -m benchmarks.<scenario> [--quick]``: print the result JSON."""
+    argv = sys.argv[1:]
+    if argv[:1] == ["--worker"] and worker is not None:
+        worker(argv[1:])
+        return
     parser = argparse.ArgumentParser(description=(run.__module__ or "").rsplit(".", 1)[-1])
     parser.add_argument("--quick", action="store_true", help="few, short rounds (a smoke run)")
     ns = parser.parse_args(argv)
     print(json.dumps(run(quick=ns.quick), indent=2, ensure_ascii=False))
-
-
-#: The line the embedded server prints once it is up (``asyncsdk.server`` ``describe``).
-SERVER_ANNOUNCEMENT = re.compile(
-    r"serving (?P<url>http://\S+) workspace=(?P<ws>\S+) channel=(?P<ch>\S+)"
-)
-
-
-def start_announced(
-    module: str, argv: Sequence[str]
-) -> tuple[subprocess.Popen[str], re.Match[str]]:
-    """Run ``python -m module *argv`` and wait for the embedded server's announcement.
-
-    Returns the process (its stdout still open, for whatever it prints later) and the
-    match, whose groups are ``url``, ``ws`` and ``ch``.
-    """
-    proc = subprocess.Popen(
-        [sys.executable, "-m", module, *argv],
-        cwd=ROOT,
-        env=_child_env(),
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    found = SERVER_ANNOUNCEMENT.search(line)
-    if found is None:
-        proc.kill()
-        proc.wait()
-        proc.stdout.close()
-        raise RuntimeError(f"the server did not announce itself: {line!r}")
-    return proc, found
-
-
-def sources_sha256(names: Sequence[str]) -> Json:
-    """Short digests of SDK source files, for results measured on an uncommitted tree."""
-    return {
-        name: hashlib.sha256((ROOT / "asyncsdk" / name).read_bytes()).hexdigest()[:12]
-        for name in names
-    }

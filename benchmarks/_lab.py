@@ -1,9 +1,9 @@
-"""The throttling lab's machinery: a server process per run, and the three contenders.
+"""The throttling lab's machinery: a server process per run, the contenders, the timelines.
 
 Each run starts the embedded server in its own process (`benchmarks._serverproc`), so
 that its token bucket starts full and its event loop never shares a core with the
-client's. When the run ends the server prints its `ServerStats` as one JSON line,
-timeline included: requests, 200s and 429s per 0.1 s.
+client's (`against`). When the run ends the server prints its `ServerStats` as one JSON
+line, timeline included: requests, 200s and 429s per 0.1 s (`benchmarks._timeline`).
 
 The contenders fetch the same IDs at the same concurrency through one of:
 
@@ -16,27 +16,32 @@ The contenders fetch the same IDs at the same concurrency through one of:
 Every contender gets the same retries (``max_retries`` after the first attempt) and the
 same per-attempt timeout. Each returns one outcome per ID: ``"ok"`` or an error name.
 
-Imports: the standard library, aiohttp, msgspec, tenacity, asyncsdk.
+Processes sharing one quota without coordinating (web-app replicas, workers, each with
+its own client) are `run_fleet`: ``python -m benchmarks._lab --worker ...`` processes
+(`fleet_worker`) released together.
+
+Imports: the standard library, aiohttp, msgspec, tenacity, asyncsdk, the harness.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import dataclasses
+import json
+import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections import Counter
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Coroutine, Sequence
 from typing import Any
 
-from benchmarks._harness import Json
+from benchmarks._procs import Json, run_together, wait_for_go
 from benchmarks._serverproc import ServerProcess
 
 ACCESS_KEY = "lab-key"
-
-
-def lab_server(options: Sequence[str], *, size: int) -> ServerProcess:
-    """Start the embedded server with ``options`` in its own process (fresh per run)."""
-    return ServerProcess(options, size=size, access_key=ACCESS_KEY)
+#: Seconds a fleet worker may run at most before it stops taking IDs (a bound, never reached).
+MAX_SECONDS = 300.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,7 +63,31 @@ class Workload:
     timeout: float = 2.0
 
 
-async def _ids(ids: Sequence[uuid.UUID], duration: float | None) -> AsyncIterator[uuid.UUID]:
+def against(
+    options: Sequence[str],
+    size: int,
+    fetch: Callable[[ServerProcess], Coroutine[Any, Any, Json]],
+    *,
+    access_key: str = ACCESS_KEY,
+) -> tuple[Json, Json]:
+    """Run ``fetch`` against a fresh server with ``options``; return its result, server stats."""
+    server = ServerProcess(options, size=size, access_key=access_key)
+    try:
+        run = asyncio.run(fetch(server))
+        return run, server.stats()
+    finally:
+        server.kill()
+
+
+def ids(count: int, size: int | None = None) -> list[uuid.UUID]:
+    """The first ``count`` call IDs of the embedded server's dataset of ``size`` calls."""
+    from asyncsdk.server import Dataset
+
+    return list(Dataset(size=size or count).call_ids[:count])
+
+
+async def until(ids: Sequence[uuid.UUID], duration: float | None) -> AsyncIterator[uuid.UUID]:
+    """Hand out ``ids`` one by one, none after ``duration`` seconds (None: all of them)."""
     end = time.monotonic() + duration if duration is not None else float("inf")
     for call_id in ids:
         if time.monotonic() >= end:
@@ -66,10 +95,32 @@ async def _ids(ids: Sequence[uuid.UUID], duration: float | None) -> AsyncIterato
         yield call_id
 
 
+async def outcomes(stream: AsyncIterable[Any]) -> dict[int, str]:
+    """Each ``iter_calls`` result's outcome by index: ``"ok"`` or the error's name."""
+    found: dict[int, str] = {}
+    async for result in stream:
+        if result.index in found:
+            raise RuntimeError(f"ID {result.index} got two outcomes")
+        found[result.index] = "ok" if result.ok else type(result.error).__name__
+    return found
+
+
+def tally(found: dict[int, str]) -> Json:
+    """IDs, whether each got exactly one outcome, the share that ended as calls, errors."""
+    ok = sum(1 for v in found.values() if v == "ok")
+    return {
+        "ids": len(found),
+        "exactly_once": sorted(found) == list(range(len(found))),
+        "ok": ok,
+        "ok_share": ok / len(found) if found else 0.0,
+        "errors": dict(Counter(v for v in found.values() if v != "ok")),
+    }
+
+
 async def run_sdk(
     server: ServerProcess,
     work: Workload,
-    ids: Sequence[uuid.UUID],
+    call_ids: Sequence[uuid.UUID],
     rate: float | None,
     *,
     adaptive: bool = True,
@@ -84,24 +135,22 @@ async def run_sdk(
         max_retries=work.max_retries,
         timeout=asyncsdk.Timeout(connect=work.timeout, total=work.timeout),
     )
-    outcomes: dict[int, str] = {}
     start = time.perf_counter()
     async with client:
-        async for result in asyncsdk.iter_calls(
-            client,
-            server.workspace_id,
-            server.channel_id,
-            _ids(ids, work.duration),
-            concurrency=work.concurrency,
-        ):
-            if result.index in outcomes:
-                raise RuntimeError(f"ID {result.index} got two outcomes")
-            outcomes[result.index] = "ok" if result.ok else type(result.error).__name__
+        found = await outcomes(
+            asyncsdk.iter_calls(
+                client,
+                server.workspace_id,
+                server.channel_id,
+                until(call_ids, work.duration),
+                concurrency=work.concurrency,
+            )
+        )
         wall = time.perf_counter() - start
     stats = client.stats
     return {
         "wall_s": wall,
-        "outcomes": outcomes,
+        "outcomes": found,
         "attempts": stats.attempts,
         "retries": stats.retries,
         "throttled": stats.throttled,
@@ -109,7 +158,7 @@ async def run_sdk(
     }
 
 
-async def run_peer(server: ServerProcess, work: Workload, ids: Sequence[uuid.UUID]) -> Json:
+async def run_peer(server: ServerProcess, work: Workload, call_ids: Sequence[uuid.UUID]) -> Json:
     """Fetch with a hand-written aiohttp + msgspec + tenacity loop (see the module doc)."""
     import aiohttp
     import msgspec
@@ -134,7 +183,7 @@ async def run_peer(server: ServerProcess, work: Workload, ids: Sequence[uuid.UUI
     headers = {"Authorization": f"AccessKey {ACCESS_KEY}"}
     base = f"{server.base_url}/workspaces/{server.workspace_id}/channels/{server.channel_id}/calls/"
     timeout = aiohttp.ClientTimeout(total=work.timeout, sock_connect=work.timeout)
-    outcomes: dict[int, str] = {}
+    found: dict[int, str] = {}
     attempts = 0
 
     async def fetch(session: aiohttp.ClientSession, call_id: uuid.UUID) -> Any:
@@ -165,18 +214,72 @@ async def run_peer(server: ServerProcess, work: Workload, ids: Sequence[uuid.UUI
                 ):
                     with attempt:
                         await fetch(session, call_id)
-                outcomes[index] = "ok"
+                found[index] = "ok"
             except Exception as exc:
-                outcomes[index] = type(exc).__name__
+                found[index] = type(exc).__name__
             finally:
                 semaphore.release()
 
         tasks = []
         index = 0
-        async for call_id in _ids(ids, work.duration):
+        async for call_id in until(call_ids, work.duration):
             await semaphore.acquire()
             tasks.append(asyncio.create_task(one(index, call_id)))
             index += 1
         await asyncio.gather(*tasks)
         wall = time.perf_counter() - start
-    return {"wall_s": wall, "outcomes": outcomes, "attempts": attempts, "limiter": "none"}
+    return {"wall_s": wall, "outcomes": found, "attempts": attempts, "limiter": "none"}
+
+
+# --- processes sharing a quota ---------------------------------------------------------------
+
+
+def fleet_worker(argv: Sequence[str]) -> None:
+    """One process of a fleet: its own default client fetches its IDs once released.
+
+    Prints one JSON line: completion time, outcomes by kind, attempts, 429s, the limiter.
+    """
+    import asyncsdk
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks._lab --worker")
+    for name in ("url", "ws", "ch"):
+        parser.add_argument(name)
+    for name in ("--first", "--count", "--size"):
+        parser.add_argument(name, type=int, required=True)
+    parser.add_argument("--concurrency", type=int, default=64)
+    args = parser.parse_args(argv)
+    chunk = ids(args.size)[args.first : args.first + args.count]
+
+    async def fetch() -> Json:
+        client = asyncsdk.Client(access_key=ACCESS_KEY, base_url=args.url)
+        start = time.perf_counter()
+        async with client:
+            stream = asyncsdk.iter_calls(
+                client, args.ws, args.ch, until(chunk, MAX_SECONDS), concurrency=args.concurrency
+            )
+            found = await outcomes(stream)
+            wall = time.perf_counter() - start
+        return {
+            "wall_s": wall,
+            "outcomes": dict(Counter(found.values())),
+            "attempts": client.stats.attempts,
+            "throttled": client.stats.throttled,
+            "limiter": repr(client.limiter),
+        }
+
+    wait_for_go()
+    print(json.dumps(asyncio.run(fetch())), flush=True)
+
+
+def run_fleet(server: ServerProcess, workers: int, per_worker: int, *, size: int) -> list[Json]:
+    """Run ``workers`` fleet processes against ``server``, each its own ``per_worker`` IDs."""
+    where = [server.base_url, str(server.workspace_id), str(server.channel_id)]
+    argvs = [
+        [*where, f"--first={i * per_worker}", f"--count={per_worker}", f"--size={size}"]
+        for i in range(workers)
+    ]
+    return run_together("benchmarks._lab", argvs, timeout=MAX_SECONDS + 60.0)[1]
+
+
+if __name__ == "__main__":  # python -m benchmarks._lab --worker ...: one fleet process
+    fleet_worker(sys.argv[2:])

@@ -35,7 +35,7 @@ def _md_table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str
 def _environment(result: Json) -> list[str]:
     m, py, pk = result["machine"], result["python"], result["packages"]
     load = m.get("load_average_1_5_15_min")
-    versions = ", ".join(f"{k} {v}" for k, v in pk.items() if v and k != "asyncsdk_commit")
+    versions = ", ".join(f"{k} {v}" for k, v in pk.items() if v and "_" not in k)
     commit = f" (commit `{pk['asyncsdk_commit']}`)" if pk.get("asyncsdk_commit") else ""
     return [
         f"- **Machine:** {m['cpu']}, {m['cores']} cores, {m['arch']}, {m['os']}"

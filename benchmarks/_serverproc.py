@@ -9,7 +9,7 @@ per 0.1 s). `ServerProcess` starts one, reads where it listens, and stops it.
 A server of its own, fresh for each run, starts with a full bucket and never shares an
 event loop (or, on two cores, a core) with the client being measured.
 
-Imports: the standard library and asyncsdk.server (in the child).
+Imports: the standard library, the benchmarks' harness and asyncsdk.server (in the child).
 """
 
 from __future__ import annotations
@@ -18,15 +18,10 @@ import argparse
 import asyncio
 import dataclasses
 import json
-import signal
 import sys
-import uuid
 from collections.abc import Sequence
 
-from benchmarks._harness import Json, start_announced
-
-#: Seconds to wait for the server to exit after SIGINT and print its counters.
-STOP_TIMEOUT = 60.0
+from benchmarks._procs import Announced, Json
 
 
 def serve_main(argv: Sequence[str]) -> None:
@@ -65,8 +60,8 @@ def serve_main(argv: Sequence[str]) -> None:
     )
 
 
-class ServerProcess:
-    """The embedded server in a child process; `stop` returns the counters it printed.
+class ServerProcess(Announced):
+    """The embedded server in a child process; `stats` stops it and returns its counters.
 
     Args:
         options: Server options (``--rate-limit 200 --latency 0.03 ...``).
@@ -76,23 +71,12 @@ class ServerProcess:
 
     def __init__(self, options: Sequence[str], *, size: int, access_key: str) -> None:
         argv = ["--port", "0", "--size", str(size), "--access-key", access_key, *options]
-        self._proc, found = start_announced("benchmarks._serverproc", argv)
-        self.base_url = found["url"]
-        self.workspace_id = uuid.UUID(found["ws"])
-        self.channel_id = uuid.UUID(found["ch"])
+        super().__init__("benchmarks._serverproc", argv)
 
-    def stop(self) -> Json:
+    def stats(self) -> Json:
         """Stop the server (SIGINT) and return the stats it printed."""
-        self._proc.send_signal(signal.SIGINT)
-        out, _ = self._proc.communicate(timeout=STOP_TIMEOUT)
-        stats: Json = json.loads(out.strip().splitlines()[-1])
+        stats: Json = json.loads(self.stop().strip().splitlines()[-1])
         return stats
-
-    def kill(self) -> None:
-        """Kill the server if it still runs (after a failure)."""
-        if self._proc.poll() is None:
-            self._proc.kill()
-            self._proc.wait()
 
 
 if __name__ == "__main__":

@@ -9,30 +9,25 @@ settled) it records its resident set (``VmRSS`` from ``/proc/self/status``) as t
 baseline, samples it every few thousand results, and at the end reads the high-water mark
 (``ru_maxrss``). Growth is the peak after the warm-up less the baseline; if the IDs or
 results were kept anywhere, it would grow with N.
-
-Run alone: ``python -m benchmarks.bulk_memory [--quick]``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import resource
-import sys
+import json
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
-from benchmarks._canned import FIXTURE, CannedServer, pin
-from benchmarks._harness import Json, fmt, make_result, run_json, scenario_main, target
+from benchmarks import _harness as h
+from benchmarks._canned import ACCESS_KEY, CHANNEL_ID, FIXTURE, WORKSPACE_ID, CannedServer, pin
+from benchmarks._harness import Json
+from benchmarks._procs import run_json
 
 NAME = "bulk_memory"
 TITLE = "iter_calls memory against the number of IDs"
 
-ACCESS_KEY = "benchmark-key"
-WORKSPACE_ID = uuid.UUID("11111111-1111-4111-8111-111111111111")
-CHANNEL_ID = uuid.UUID("22222222-2222-4222-8222-222222222222")
 CONCURRENCY = 64
 SERVER_CPU = 0
 CLIENT_CPU = 1
@@ -44,26 +39,8 @@ MAX_PEAK_RATIO = 1.10  # peak RSS at the largest N over peak RSS at the smallest
 FULL = {"sizes": [100_000, 1_000_000], "warmup_calls": 5_000}
 QUICK = {"sizes": [5_000, 20_000], "warmup_calls": 1_000}
 
-_STATUS = Path("/proc/self/status")
-
 
 # --- the client (a child process) ----------------------------------------------------------
-
-
-def _maxrss_kb() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kB on Linux
-
-
-def _rss_kb() -> int:
-    """Return the current resident set in kB (the high-water mark if /proc is missing)."""
-    try:
-        with _STATUS.open("rb") as f:
-            for line in f:
-                if line.startswith(b"VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return _maxrss_kb()
 
 
 def _ids(n: int) -> Iterator[uuid.UUID]:
@@ -88,14 +65,14 @@ async def _stream(base_url: str, n: int, warmup: int) -> Json:
                 failed += result.error is not None
                 done += 1
                 if done == warmup:
-                    baseline, maxrss_warmup = _rss_kb(), _maxrss_kb()
+                    baseline, maxrss_warmup = h.rss_kb(), h.maxrss_kb()
                     samples.append([done, baseline])
                     warm = time.perf_counter()
                 elif done > warmup and done % every == 0:
-                    samples.append([done, _rss_kb()])
+                    samples.append([done, h.rss_kb()])
         ended = time.perf_counter()
         stats = client.stats
-    final, maxrss_end = _rss_kb(), _maxrss_kb()
+    final, maxrss_end = h.rss_kb(), h.maxrss_kb()
     samples.append([done, final])
     if done != n or failed or stats.failed or stats.retries or stats.throttled:
         raise RuntimeError(f"expected {n} successes, got {done} results, {failed} failed: {stats}")
@@ -118,11 +95,10 @@ async def _stream(base_url: str, n: int, warmup: int) -> Json:
     }
 
 
-def _client_main(base_url: str, n: int, warmup: int) -> None:
-    import json
-
+def _worker(argv: list[str]) -> None:
     cpus = pin(CLIENT_CPU)
-    print(json.dumps({**asyncio.run(_stream(base_url, n, warmup)), "cpus": cpus}))
+    result = asyncio.run(_stream(argv[0], int(argv[1]), int(argv[2])))
+    print(json.dumps({**result, "cpus": cpus}))
 
 
 # --- the scenario (parent process) ---------------------------------------------------------
@@ -141,25 +117,18 @@ def run(*, quick: bool = False) -> Json:
         for n in sizes:
             runs[n] = run_json(
                 "benchmarks.bulk_memory",
-                ["--client", server.base_url, str(n), str(warmup)],
+                [server.base_url, str(n), str(warmup)],
                 timeout=3600,
             )
         server_cpus = server.cpus
     small, large = runs[sizes[0]], runs[sizes[-1]]
 
+    in_mb = ("baseline_rss", "peak_rss", "growth", "final_rss", "maxrss_after_warmup", "maxrss_end")
     results: Json = {
-        f"n_{n}": {
-            "calls": n,
-            "baseline_rss_mb": round(_mb(r["baseline_rss_kb"]), 2),
-            "peak_rss_mb": round(_mb(r["peak_rss_kb"]), 2),
-            "growth_mb": round(_mb(r["growth_kb"]), 2),
-            "final_rss_mb": round(_mb(r["final_rss_kb"]), 2),
-            "maxrss_after_warmup_mb": round(_mb(r["maxrss_after_warmup_kb"]), 2),
-            "maxrss_end_mb": round(_mb(r["maxrss_end_kb"]), 2),
-            "calls_per_s": round(r["calls_per_s"], 1),
-            "seconds": round(r["seconds"], 2),
-            "rss_samples_kb": r["rss_samples_kb"],
-        }
+        f"n_{n}": {"calls": n}
+        | {f"{key}_mb": round(_mb(r[f"{key}_kb"]), 2) for key in in_mb}
+        | {"calls_per_s": round(r["calls_per_s"], 1), "seconds": round(r["seconds"], 2)}
+        | {"rss_samples_kb": r["rss_samples_kb"]}
         for n, r in runs.items()
     }
     peak_ratio = large["peak_rss_kb"] / small["peak_rss_kb"]
@@ -169,36 +138,27 @@ def run(*, quick: bool = False) -> Json:
     }
     baseline_large = _mb(large["baseline_rss_kb"])
     targets = [
-        target(
-            name=f"peak RSS at N={sizes[-1]:,}, MB <= RSS after warm-up "
+        h.target(
+            f"peak RSS at N={sizes[-1]:,}, MB <= RSS after warm-up "
             f"({baseline_large:.1f}) + {MAX_GROWTH_MB:.0f}",
-            value=_mb(large["peak_rss_kb"]),
-            op="<=",
-            threshold=round(baseline_large + MAX_GROWTH_MB, 1),
-            basis=f"VmRSS after {warmup:,} warm-up calls vs the highest VmRSS sampled after "
+            _mb(large["peak_rss_kb"]),
+            "<=",
+            round(baseline_large + MAX_GROWTH_MB, 1),
+            f"VmRSS after {warmup:,} warm-up calls vs the highest VmRSS sampled after "
             "it (and ru_maxrss, if it rose after the warm-up)",
         ),
-        target(
-            name=f"peak RSS at N={sizes[-1]:,} / at N={sizes[0]:,} <= {MAX_PEAK_RATIO}",
-            value=peak_ratio,
-            op="<=",
-            threshold=MAX_PEAK_RATIO,
-            basis=f"{sizes[-1] // sizes[0]}x the IDs; flat memory keeps the ratio near 1",
+        h.target(
+            f"peak RSS at N={sizes[-1]:,} / at N={sizes[0]:,} <= {MAX_PEAK_RATIO}",
+            peak_ratio,
+            "<=",
+            MAX_PEAK_RATIO,
+            f"{sizes[-1] // sizes[0]}x the IDs; flat memory keeps the ratio near 1",
         ),
     ]
     slope = (large["growth_kb"] - small["growth_kb"]) * 1024 / (sizes[-1] - sizes[0])
-    rows = [
-        [
-            f"{n:,}",
-            fmt(results[f"n_{n}"]["baseline_rss_mb"]),
-            fmt(results[f"n_{n}"]["peak_rss_mb"]),
-            fmt(results[f"n_{n}"]["growth_mb"]),
-            fmt(results[f"n_{n}"]["calls_per_s"]),
-            fmt(results[f"n_{n}"]["seconds"]),
-        ]
-        for n in sizes
-    ]
-    return make_result(
+    columns = ("baseline_rss_mb", "peak_rss_mb", "growth_mb", "calls_per_s", "seconds")
+    rows = [[f"{n:,}", *(h.fmt(results[f"n_{n}"][c]) for c in columns)] for n in sizes]
+    return h.make_result(
         scenario=NAME,
         title=TITLE,
         description=(
@@ -219,23 +179,23 @@ def run(*, quick: bool = False) -> Json:
         ratios=ratios,
         targets=targets,
         tables=[
-            {
-                "title": "Client resident memory (MB) and throughput per N",
-                "columns": [
+            h.table(
+                "Client resident memory (MB) and throughput per N",
+                (
                     "IDs (N)",
                     "baseline RSS after warm-up",
                     "peak RSS",
                     "growth",
                     "calls/s",
                     "seconds",
-                ],
-                "rows": rows,
-            },
+                ),
+                rows,
+            ),
         ],
         chart=_chart(results, sizes),
         notes=[
             f"Growth difference between N={sizes[-1]:,} and N={sizes[0]:,}: "
-            f"{fmt(_mb(large['growth_kb'] - small['growth_kb']))} MB, "
+            f"{h.fmt(_mb(large['growth_kb'] - small['growth_kb']))} MB, "
             f"{slope:+.2f} bytes per extra ID; a leak of one small object per ID would show "
             "as tens of bytes or more.",
             "RSS is sampled from /proc/self/status every "
@@ -260,12 +220,5 @@ def _chart(results: Json, sizes: list[int]) -> Json:
     }
 
 
-def _main(argv: list[str]) -> None:
-    if argv[:1] == ["--client"]:
-        _client_main(argv[1], int(argv[2]), int(argv[3]))
-    else:
-        scenario_main(run, argv)
-
-
 if __name__ == "__main__":
-    _main(sys.argv[1:])
+    h.scenario_main(run, _worker)

@@ -20,48 +20,31 @@ Each round builds a fresh client or session inside a fresh event loop and fetche
 rounds alternate A B C D, B C D A, ... Per round the worker reports its own CPU time
 (``resource.getrusage(RUSAGE_SELF)``, user + system, every thread), the part of it
 spent in the cyclic garbage collector (timed from `gc.callbacks`) and the wall time.
-If the SDK misses its CPU target, its worker also runs one round under `cProfile` and
-the top functions go in the notes.
-
-Run alone: ``python -m benchmarks.client_cost [--quick]``.
+If the SDK misses its CPU target, the SDK's and the hand-written loop's workers also
+run one round under `cProfile` (`benchmarks._profile`), and the difference goes in the notes.
 """
 
 from __future__ import annotations
 
 import asyncio
-import cProfile
 import gc
-import pstats
-import resource
-import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from benchmarks._canned import FIXTURE, CannedServer, pin
-from benchmarks._harness import (
-    ROOT,
-    Json,
-    Worker,
-    fmt,
-    fmt_range,
-    fmt_ratio,
-    make_result,
-    paired_ratio,
-    scenario_main,
-    serve,
-    summarize,
-    target,
-)
+from benchmarks import _canned
+from benchmarks import _harness as h
+from benchmarks._canned import ACCESS_KEY, FIXTURE, CannedServer, pin
+from benchmarks._harness import Json
+from benchmarks._procs import Worker, serve
+from benchmarks._profile import compare_profiles, profile_notes, profile_round
 
 NAME = "client_cost"
 TITLE = "Client CPU per request: the SDK against hand-written loops"
 
-ACCESS_KEY = "benchmark-key"
-#: Any ids: the canned server answers every path alike.
-WORKSPACE_ID = "11111111-1111-4111-8111-111111111111"
-CHANNEL_ID = "22222222-2222-4222-8222-222222222222"
+#: As strings: what every contender is given.
+WORKSPACE_ID, CHANNEL_ID = str(_canned.WORKSPACE_ID), str(_canned.CHANNEL_ID)
 CONCURRENCY = 64
 SERVER_CPU = 0
 CLIENT_CPU = 1
@@ -81,9 +64,6 @@ MAX_SDK_OVER_HANDWRITTEN = 1.05  # CPU per request
 FULL = {"calls": 20_000, "httpx_calls": 20_000, "rounds": 5, "warmup_calls": 1_000}
 QUICK = {"calls": 2_000, "httpx_calls": 200, "rounds": 2, "warmup_calls": 100}
 PROFILE_CALLS = {"full": 5_000, "quick": 500}
-PROFILE_TOP = 8
-#: Functions cheaper than this (us of own time per request) are left out of a profile.
-PROFILE_FLOOR_US = 0.05
 
 
 def call_ids(n: int) -> list[str]:
@@ -110,6 +90,9 @@ def _retryable(exc: BaseException) -> bool:
     return isinstance(exc, aiohttp.ClientError | TimeoutError)
 
 
+HEADERS = {"Authorization": f"AccessKey {ACCESS_KEY}", "Accept": "application/json"}
+
+
 def _url(base: str, call_id: str) -> str:
     return f"{base}/workspaces/{WORKSPACE_ID}/channels/{CHANNEL_ID}/calls/{call_id}"
 
@@ -134,13 +117,12 @@ async def _handwritten(base: str, ids: list[str]) -> int:
     import asyncsdk
 
     decoder = msgspec.json.Decoder(asyncsdk.Call)
-    headers = {"Authorization": f"AccessKey {ACCESS_KEY}", "Accept": "application/json"}
     semaphore = asyncio.Semaphore(CONCURRENCY)
     connector = aiohttp.TCPConnector(limit=CONCURRENCY)
     async with aiohttp.ClientSession(connector=connector) as session:
 
         async def fetch(call_id: str) -> asyncsdk.Call:
-            async with semaphore, session.get(_url(base, call_id), headers=headers) as resp:
+            async with semaphore, session.get(_url(base, call_id), headers=HEADERS) as resp:
                 body = await resp.read()
                 if resp.status != 200:
                     raise _StatusError(resp.status)
@@ -161,7 +143,6 @@ async def _tenacity_pydantic(base: str, ids: list[str]) -> int:
 
     from benchmarks._pydantic_models import CALL_ADAPTER, Call
 
-    headers = {"Authorization": f"AccessKey {ACCESS_KEY}", "Accept": "application/json"}
     semaphore = asyncio.Semaphore(CONCURRENCY)
     connector = aiohttp.TCPConnector(limit=CONCURRENCY)
     async with aiohttp.ClientSession(connector=connector) as session:
@@ -176,7 +157,7 @@ async def _tenacity_pydantic(base: str, ids: list[str]) -> int:
                     reraise=True,
                 ):
                     with attempt:
-                        async with session.get(url, headers=headers) as resp:
+                        async with session.get(url, headers=HEADERS) as resp:
                             body = await resp.read()
                             if resp.status != 200:
                                 raise _StatusError(resp.status)
@@ -192,14 +173,13 @@ async def _httpx_pydantic(base: str, ids: list[str]) -> int:
 
     from benchmarks._pydantic_models import CALL_ADAPTER, Call
 
-    headers = {"Authorization": f"AccessKey {ACCESS_KEY}", "Accept": "application/json"}
     semaphore = asyncio.Semaphore(CONCURRENCY)
     limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
     async with httpx.AsyncClient(http1=True, http2=False, limits=limits) as client:
 
         async def fetch(call_id: str) -> Call:
             async with semaphore:
-                resp = await client.get(_url(base, call_id), headers=headers)
+                resp = await client.get(_url(base, call_id), headers=HEADERS)
                 if resp.status_code != 200:
                     raise _StatusError(resp.status_code)
                 return CALL_ADAPTER.validate_json(resp.content)
@@ -214,11 +194,6 @@ FETCHERS: dict[str, Callable[[str, list[str]], Awaitable[int]]] = {
     "tenacity_pydantic": _tenacity_pydantic,
     "httpx_pydantic": _httpx_pydantic,
 }
-
-
-def _cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 class _GCClock:
@@ -240,9 +215,9 @@ def _one_round(key: str, base: str, n: int) -> Json:
     gc_clock = _GCClock()
     gc.callbacks.append(gc_clock)
     try:
-        cpu, wall = _cpu_seconds(), time.perf_counter()
+        cpu, wall = h.cpu_seconds(), time.perf_counter()
         fetched = asyncio.run(FETCHERS[key](base, ids))
-        wall, cpu = time.perf_counter() - wall, _cpu_seconds() - cpu
+        wall, cpu = time.perf_counter() - wall, h.cpu_seconds() - cpu
     finally:
         gc.callbacks.remove(gc_clock)
     if fetched != n:
@@ -250,38 +225,18 @@ def _one_round(key: str, base: str, n: int) -> Json:
     return {"cpu_s": cpu, "gc_s": gc_clock.seconds, "wall_s": wall, "calls": n}
 
 
-def _profile(key: str, base: str, n: int) -> Json:
-    """Run one round under cProfile; return us per request by function: own, cumulative."""
-    ids = call_ids(n)
-    profiler = cProfile.Profile()
-    profiler.enable()
-    asyncio.run(FETCHERS[key](base, ids))
-    profiler.disable()
-    stats: Any = pstats.Stats(profiler).stats  # {(file, line, fn): (cc, nc, tt, ct, callers)}
-    own: Json = {}
-    cumulative: Json = {}
-    for (file, line, fn), (_cc, _calls, tt, ct, _callers) in stats.items():
-        where = file.rsplit("site-packages/", 1)[-1].rsplit(str(ROOT) + "/", 1)[-1]
-        name = f"{where}:{line}({fn})"
-        if tt / n * 1e6 >= PROFILE_FLOOR_US:
-            own[name] = own.get(name, 0.0) + tt / n * 1e6
-        if where.startswith("asyncsdk/"):
-            cumulative[name] = ct / n * 1e6
-    return {"calls": n, "own_us": own, "cumulative_us": cumulative}
-
-
-def _worker(key: str, base: str) -> None:
+def _worker(argv: list[str]) -> None:
+    key, base = argv
     cpus = pin(CLIENT_CPU)
 
     def handle(message: Json) -> Json:
         if "profile" in message:
-            return _profile(key, base, int(message["profile"]))
+            n = int(message["profile"])
+            ids = call_ids(n)
+            return profile_round(lambda: asyncio.run(FETCHERS[key](base, ids)), n)
         return {**_one_round(key, base, int(message["calls"])), "cpus": cpus}
 
     serve(handle)
-
-
-# --- the scenario (parent process) ---------------------------------------------------------
 
 
 def run(*, quick: bool = False) -> Json:
@@ -289,28 +244,26 @@ def run(*, quick: bool = False) -> Json:
     rounds = int(params["rounds"])
     keys = list(CONTENDERS)
     n = {k: int(params["httpx_calls" if k == "httpx_pydantic" else "calls"]) for k in keys}
-    cpu_us: dict[str, list[float]] = {k: [] for k in keys}
-    gc_us: dict[str, list[float]] = {k: [] for k in keys}
-    rps: dict[str, list[float]] = {k: [] for k in keys}
+    metrics = ("cpu_us_per_request", "gc_us_per_request", "requests_per_s")
+    samples: dict[str, dict[str, list[float]]] = {m: {k: [] for k in keys} for m in metrics}
+    cpu_us, gc_us, rps = samples.values()
     client_cpus: dict[str, Any] = {}
     profile: Json | None = None
     with CannedServer(cpu=SERVER_CPU) as server:
-        workers = {
-            k: Worker("benchmarks.client_cost", ["--worker", k, server.base_url]) for k in keys
-        }
+        workers = {k: Worker("benchmarks.client_cost", [k, server.base_url]) for k in keys}
         try:
             for key in keys:  # imports, first connections, caches: not measured
                 client_cpus[key] = workers[key].request({"calls": params["warmup_calls"]})["cpus"]
-            for r in range(rounds):
-                for key in keys[r % len(keys) :] + keys[: r % len(keys)]:
+            for order in h.interleaved(keys, rounds):
+                for key in order:
                     reply = workers[key].request({"calls": n[key]})
                     cpu_us[key].append(reply["cpu_s"] / n[key] * 1e6)
                     gc_us[key].append(reply["gc_s"] / n[key] * 1e6)
                     rps[key].append(n[key] / reply["wall_s"])
-            sdk_ratio = paired_ratio(cpu_us["sdk"], cpu_us["handwritten"])
+            sdk_ratio = h.paired_ratio(cpu_us["sdk"], cpu_us["handwritten"])
             if sdk_ratio["median"] > MAX_SDK_OVER_HANDWRITTEN:
                 count = PROFILE_CALLS["quick" if quick else "full"]
-                profile = _compare_profiles(
+                profile = compare_profiles(
                     workers["sdk"].request({"profile": count}),
                     workers["handwritten"].request({"profile": count}),
                 )
@@ -319,41 +272,34 @@ def run(*, quick: bool = False) -> Json:
                 w.close()
         server_cpus = server.cpus
 
-    results: Json = {
-        key: {
-            "label": CONTENDERS[key],
-            "cpu_us_per_request": summarize(cpu_us[key]),
-            "gc_us_per_request": summarize(gc_us[key]),
-            "requests_per_s": summarize(rps[key]),
-        }
-        for key in keys
-    }
+    results: Json = h.by_contender(CONTENDERS, samples)
     ratios: Json = {
         "sdk/handwritten cpu": sdk_ratio,
-        **{f"sdk/{k} cpu": paired_ratio(cpu_us["sdk"], cpu_us[k]) for k in PYDANTIC_STACKS},
-        "sdk/handwritten requests_per_s": paired_ratio(rps["sdk"], rps["handwritten"]),
-        "sdk/handwritten cpu outside gc": paired_ratio(
+        **{f"sdk/{k} cpu": h.paired_ratio(cpu_us["sdk"], cpu_us[k]) for k in PYDANTIC_STACKS},
+        "sdk/handwritten requests_per_s": h.paired_ratio(rps["sdk"], rps["handwritten"]),
+        "sdk/handwritten cpu outside gc": h.paired_ratio(
             *(
                 [c - g for c, g in zip(cpu_us[k], gc_us[k], strict=True)]
                 for k in ("sdk", "handwritten")
             )
         ),
     }
+    basis = "client process CPU (user + system) per request, median of per-round ratios"
     targets = [
-        target(
-            name=f"SDK / hand-written CPU per request <= {MAX_SDK_OVER_HANDWRITTEN}",
-            value=sdk_ratio["median"],
-            op="<=",
-            threshold=MAX_SDK_OVER_HANDWRITTEN,
-            basis="client process CPU (user + system) per request, median of per-round ratios",
+        h.target(
+            f"SDK / hand-written CPU per request <= {MAX_SDK_OVER_HANDWRITTEN}",
+            sdk_ratio["median"],
+            "<=",
+            MAX_SDK_OVER_HANDWRITTEN,
+            basis,
         ),
         *(
-            target(
-                name=f"SDK / {CONTENDERS[k]} CPU per request < 1 (SDK cheaper)",
-                value=ratios[f"sdk/{k} cpu"]["median"],
-                op="<=",
-                threshold=1.0,
-                basis="client process CPU per request, median of per-round ratios",
+            h.target(
+                f"SDK / {CONTENDERS[k]} CPU per request < 1 (SDK cheaper)",
+                ratios[f"sdk/{k} cpu"]["median"],
+                "<=",
+                1.0,
+                "client process CPU per request, median of per-round ratios",
             )
             for k in PYDANTIC_STACKS
         ),
@@ -376,9 +322,9 @@ def run(*, quick: bool = False) -> Json:
         "ends, and the `uuid.UUID` objects inside them are tracked by Python's cyclic "
         "collector, which rescans them on each full collection. The hand-written loop "
         "also holds N pending tasks at once (asyncio.gather over every ID); gather_calls "
-        f"holds {CONCURRENCY}. GC took {fmt(gc_median['handwritten'])} us per request in "
-        f"the hand-written loop and {fmt(gc_median['sdk'])} in the SDK; outside GC the "
-        f"SDK's CPU per request was {fmt_ratio(ratios['sdk/handwritten cpu outside gc'])} "
+        f"holds {CONCURRENCY}. GC took {h.fmt(gc_median['handwritten'])} us per request in "
+        f"the hand-written loop and {h.fmt(gc_median['sdk'])} in the SDK; outside GC the "
+        f"SDK's CPU per request was {h.fmt_ratio(ratios['sdk/handwritten cpu outside gc'])} "
         "the loop's. The SDK's own work (ID validation, limiter, retrier, counters) is in "
         "that second figure.",
         "httpx+pydantic: nearly all of its CPU is httpcore's connection pool "
@@ -393,8 +339,8 @@ def run(*, quick: bool = False) -> Json:
         ),
     ]
     if profile is not None:
-        notes += _profile_notes(profile)
-    return make_result(
+        notes += profile_notes(profile)
+    return h.make_result(
         scenario=NAME,
         title=TITLE,
         description=(
@@ -420,91 +366,13 @@ def run(*, quick: bool = False) -> Json:
     )
 
 
-def _group(function: str) -> str:
-    """Name the package a profiled function belongs to."""
-    if function.startswith("~:0("):
-        return "C builtins"
-    if function.startswith(("asyncsdk/", "benchmarks/")):
-        return "asyncsdk / the loop"
-    if "/asyncio/" in function:
-        return "asyncio"
-    if function.startswith("/"):
-        return "other stdlib"
-    return function.split("/", 1)[0]
-
-
-def _compare_profiles(sdk: Json, handwritten: Json) -> Json:
-    """Rank the SDK's functions, and its own time per request by package against the loop's."""
-
-    def top(table: Json) -> list[list[Any]]:
-        ranked = sorted(table.items(), key=lambda item: item[1], reverse=True)[:PROFILE_TOP]
-        return [[name, round(us, 2)] for name, us in ranked]
-
-    def by_group(own: Json) -> dict[str, float]:
-        groups: dict[str, float] = {}
-        for name, us in own.items():
-            groups[_group(name)] = groups.get(_group(name), 0.0) + us
-        return groups
-
-    base = handwritten["own_us"]
-    extra = {name: us - base.get(name, 0.0) for name, us in sdk["own_us"].items()}
-    sdk_groups, base_groups = by_group(sdk["own_us"]), by_group(base)
-    return {
-        "calls": sdk["calls"],
-        "sdk_own_us_total": round(sum(sdk["own_us"].values()), 1),
-        "handwritten_own_us_total": round(sum(base.values()), 1),
-        "own_us_by_package": {
-            group: {
-                "sdk": round(sdk_groups.get(group, 0.0), 1),
-                "handwritten": round(base_groups.get(group, 0.0), 1),
-            }
-            for group in sorted(
-                sdk_groups.keys() | base_groups.keys(),
-                key=lambda g: -(sdk_groups.get(g, 0.0) + base_groups.get(g, 0.0)),
-            )
-        },
-        "sdk_top_cumulative_us": top(sdk["cumulative_us"]),
-        "sdk_top_own_us": top(sdk["own_us"]),
-        "sdk_top_extra_own_us": top({name: us for name, us in extra.items() if us > 0}),
-    }
-
-
-def _profile_notes(profile: Json) -> list[str]:
-    def listing(rows: list[list[Any]]) -> str:
-        return "; ".join(f"`{name}` {fmt(us)}" for name, us in rows[:6])
-
-    packages = "; ".join(
-        f"{group} {fmt(v['sdk'])} vs {fmt(v['handwritten'])}"
-        for group, v in profile["own_us_by_package"].items()
-    )
-    return [
-        "Profile hint (the SDK missed its CPU target): the SDK and hand-written workers each "
-        f"ran one round of {profile['calls']} requests under cProfile, which inflates every "
-        "figure, most for code that makes many small Python calls. Own us per request, all "
-        f"functions: SDK {fmt(profile['sdk_own_us_total'])}, hand-written "
-        f"{fmt(profile['handwritten_own_us_total'])}; by package, SDK vs hand-written: "
-        f"{packages}.",
-        "asyncsdk functions by cumulative us per request: "
-        + listing(profile["sdk_top_cumulative_us"])
-        + ". Functions by extra own us per request in the SDK over the hand-written loop "
-        "(matched by name, so the loop's own `fetch` is not set against `_transport.get`): "
-        + listing(profile["sdk_top_extra_own_us"])
-        + ". Full lists in results.sdk_profile.",
-    ]
-
-
 def _chart(results: Json) -> Json:
+    cpu = {r["label"]: r["cpu_us_per_request"] for k, r in results.items() if k != "httpx_pydantic"}
     return {
         "title": "Client CPU per request, concurrency 64 (us; min-max; httpx+pydantic is off "
         "this scale)",
         "xlabel": "client CPU microseconds per request",
-        "groups": {
-            "client CPU": {
-                CONTENDERS[k]: results[k]["cpu_us_per_request"]
-                for k in CONTENDERS
-                if k != "httpx_pydantic"
-            }
-        },
+        "groups": {"client CPU": cpu},
     }
 
 
@@ -513,53 +381,31 @@ def _tables(results: Json, ratios: Json) -> list[Json]:
     rows = [
         [
             r["label"],
-            fmt_range(r["cpu_us_per_request"]),
-            fmt_range(r["gc_us_per_request"]),
+            h.fmt_range(r["cpu_us_per_request"]),
+            h.fmt_range(r["gc_us_per_request"]),
             f"{r['cpu_us_per_request']['median'] / base:.2f}x",
-            fmt_range(r["requests_per_s"]),
+            h.fmt_range(r["requests_per_s"]),
         ]
         for r in (results[k] for k in CONTENDERS)
     ]
+    named = {
+        "sdk/handwritten cpu": "SDK / hand-written, CPU per request",
+        **{f"sdk/{k} cpu": f"SDK / {CONTENDERS[k]}, CPU per request" for k in PYDANTIC_STACKS},
+        "sdk/handwritten cpu outside gc": "SDK / hand-written, CPU per request outside GC",
+        "sdk/handwritten requests_per_s": "SDK / hand-written, requests/s",
+    }
     return [
-        {
-            "title": "Client CPU per request and throughput, median (min-max) across rounds",
-            "columns": [
-                "contender",
-                "CPU us / request",
-                "of which GC",
-                "median / hand-written median",
+        h.table(
+            "Client CPU per request and throughput, median (min-max) across rounds",
+            (
+                *("contender", "CPU us / request", "of which GC", "median / hand-written median"),
                 "requests/s (wall)",
-            ],
-            "rows": rows,
-        },
-        {
-            "title": "Per-round ratios, SDK / other, median (min-max)",
-            "columns": ["ratio", "value"],
-            "rows": [
-                ["SDK / hand-written, CPU per request", fmt_ratio(ratios["sdk/handwritten cpu"])],
-                *(
-                    [f"SDK / {CONTENDERS[k]}, CPU per request", fmt_ratio(ratios[f"sdk/{k} cpu"])]
-                    for k in PYDANTIC_STACKS
-                ),
-                [
-                    "SDK / hand-written, CPU per request outside GC",
-                    fmt_ratio(ratios["sdk/handwritten cpu outside gc"]),
-                ],
-                [
-                    "SDK / hand-written, requests/s",
-                    fmt_ratio(ratios["sdk/handwritten requests_per_s"]),
-                ],
-            ],
-        },
+            ),
+            rows,
+        ),
+        h.ratio_table("Per-round ratios, SDK / other, median (min-max)", ratios, named),
     ]
 
 
-def _main(argv: list[str]) -> None:
-    if argv[:1] == ["--worker"]:
-        _worker(argv[1], argv[2])
-    else:
-        scenario_main(run, argv)
-
-
 if __name__ == "__main__":
-    _main(sys.argv[1:])
+    h.scenario_main(run, _worker)

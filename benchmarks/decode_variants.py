@@ -7,19 +7,13 @@ variants follow the real models as they change. It then times each variant again
 No targets: the numbers inform a model change; the models themselves are not touched.
 
 Everything runs in one worker process (variants of one library, interleaved per round).
-
-Run alone: ``python -m benchmarks.decode_variants [--quick]``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
-import gc
 import sys
-import tracemalloc
-import types
-import typing
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -27,19 +21,10 @@ from typing import Any
 import msgspec
 
 from benchmarks import _data
-from benchmarks._harness import (
-    Json,
-    calibrate,
-    fmt,
-    fmt_range,
-    fmt_ratio,
-    make_result,
-    paired_ratio,
-    run_json,
-    scenario_main,
-    summarize,
-    time_loops,
-)
+from benchmarks import _harness as h
+from benchmarks._harness import Json
+from benchmarks._procs import run_json
+from benchmarks._rebuild import variant
 
 NAME = "decode_variants"
 TITLE = "Diagnostic: what limits the SDK decoder"
@@ -49,57 +34,6 @@ QUICK = {"rounds": 2, "seconds_per_sample": 0.01, "memory_calls": 1_000}
 
 #: The redundant copies of the parent's ids in every call-flow command.
 _COMMAND_ID_COPIES = {("CallFlowCommand", "call_id"), ("CallFlowCommand", "call_flow_id")}
-
-
-def _remap(tp: Any, replace: dict[Any, Any], rebuild: Callable[[type], type]) -> Any:
-    if isinstance(tp, type) and issubclass(tp, msgspec.Struct):
-        return rebuild(tp)
-    origin = typing.get_origin(tp)
-    if origin is typing.Annotated:
-        base = typing.get_args(tp)[0]
-        return replace.get(base, tp)
-    if origin in (typing.Union, types.UnionType):
-        return typing.Union[tuple(_remap(a, replace, rebuild) for a in typing.get_args(tp))]  # noqa: UP007
-    if origin is list:
-        return list[_remap(typing.get_args(tp)[0], replace, rebuild)]  # type: ignore[misc]
-    return replace.get(tp, tp)
-
-
-def variant(
-    root: type,
-    *,
-    replace: dict[Any, Any] | None = None,
-    drop: frozenset[tuple[str, str]] = frozenset(),
-) -> type:
-    """Rebuild the Struct ``root`` and its nested Structs with types replaced, fields dropped."""
-    replace = replace or {}
-    built: dict[type, type] = {}
-
-    def rebuild(cls: type) -> type:
-        if cls not in built:
-            config = cls.__struct_config__  # type: ignore[attr-defined]
-            fields: list[Any] = []
-            for f in msgspec.structs.fields(cls):
-                if (cls.__name__, f.name) in drop:
-                    continue
-                tp = _remap(f.type, replace, rebuild)
-                if f.required:
-                    fields.append((f.name, tp, msgspec.field(name=f.encode_name)))
-                else:
-                    fields.append(
-                        (f.name, tp, msgspec.field(default=f.default, name=f.encode_name))
-                    )
-            built[cls] = msgspec.defstruct(
-                cls.__name__,
-                fields,
-                kw_only=True,
-                frozen=config.frozen,
-                gc=config.gc,
-                omit_defaults=config.omit_defaults,
-            )
-        return built[cls]
-
-    return rebuild(root)
 
 
 def _variants() -> dict[str, type]:
@@ -117,47 +51,39 @@ def _variants() -> dict[str, type]:
     }
 
 
-def _memory_per_call(decoder: msgspec.json.Decoder[Any], data: bytes, count: int) -> float:
-    gc.collect()
-    tracemalloc.start()
-    before, _ = tracemalloc.get_traced_memory()
-    calls = decoder.decode(data)
-    gc.collect()
-    held, _ = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
+def _memory_per_call(decode: Callable[[bytes], list[Any]], data: bytes, count: int) -> float:
+    calls, held, _ = h.held_bytes(lambda: decode(data))
     assert len(calls) == count
-    return (held - before) / count
+    return held / count
 
 
-def _worker(quick: bool) -> None:
+def _worker(argv: list[str]) -> None:
     import orjson
 
-    params = QUICK if quick else FULL
-    rounds, seconds = int(params["rounds"]), float(params["seconds_per_sample"])
+    params = QUICK if "--quick" in argv else FULL
     count = int(params["memory_calls"])
     one = _data.fixture_bytes()
     page = _data.page_bytes(count)
-    structs = _variants()
     one_fns: dict[str, Callable[[], object]] = {"orjson": functools.partial(orjson.loads, one)}
-    decoders = {}
-    for name, struct in structs.items():
-        decoders[name] = msgspec.json.Decoder(list[struct])  # type: ignore[valid-type]
+    decoders: dict[str, Callable[[bytes], Any]] = {"orjson": orjson.loads}
+    for name, struct in _variants().items():
+        decoders[name] = msgspec.json.Decoder(list[struct]).decode  # type: ignore[valid-type]
         one_decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(struct)
         one_fns[name] = functools.partial(one_decoder.decode, one)
-    loops = {name: calibrate(fn, seconds) for name, fn in one_fns.items()}
+    seconds = float(params["seconds_per_sample"])
+    loops = {name: h.calibrate(fn, seconds) for name, fn in one_fns.items()}
     samples: dict[str, list[float]] = {name: [] for name in one_fns}
-    names = list(one_fns)
-    for r in range(rounds):
-        for name in names[r % len(names) :] + names[: r % len(names)]:
-            samples[name].append(loops[name] / time_loops(one_fns[name], loops[name]))
-    memory = {"orjson": _orjson_memory(page, count)}
-    memory.update({n: _memory_per_call(d, page, count) for n, d in decoders.items()})
+    for order in h.interleaved(one_fns, int(params["rounds"])):
+        for name in order:
+            samples[name].append(loops[name] / h.time_loops(one_fns[name], loops[name]))
     print(
         msgspec.json.encode(
             {
                 "samples": samples,
-                "memory_bytes_per_call": memory,
-                "breakdown": _breakdown(decoders["as shipped"].decode(page)),
+                "memory_bytes_per_call": {
+                    n: _memory_per_call(d, page, count) for n, d in decoders.items()
+                },
+                "breakdown": _breakdown(decoders["as shipped"](page)),
                 "input_bytes": len(one),
             }
         ).decode()
@@ -200,31 +126,17 @@ def _breakdown(calls: list[Any]) -> dict[str, dict[str, float]]:
     }
 
 
-def _orjson_memory(page: bytes, count: int) -> float:
-    import orjson
-
-    gc.collect()
-    tracemalloc.start()
-    before, _ = tracemalloc.get_traced_memory()
-    calls = orjson.loads(page)
-    gc.collect()
-    held, _ = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    assert len(calls) == count
-    return (held - before) / count
-
-
 def run(*, quick: bool = False) -> Json:
     params = QUICK if quick else FULL
-    raw = run_json("benchmarks.decode_variants", ["--worker"] + (["--quick"] if quick else []))
+    raw = run_json("benchmarks.decode_variants", ["--quick"] if quick else [])
     samples: dict[str, list[float]] = raw["samples"]
     memory: dict[str, float] = raw["memory_bytes_per_call"]
     breakdown: dict[str, dict[str, float]] = raw["breakdown"]
     base = samples["orjson"]
     results: Json = {
         name: {
-            "calls_per_s": summarize(s),
-            "vs_orjson": paired_ratio(s, base),
+            "calls_per_s": h.summarize(s),
+            "vs_orjson": h.paired_ratio(s, base),
             "memory_bytes_per_call": round(memory[name], 1),
             "memory_vs_orjson": round(memory[name] / memory["orjson"], 3),
         }
@@ -238,14 +150,14 @@ def run(*, quick: bool = False) -> Json:
     rows = [
         [
             name,
-            fmt_range(r["calls_per_s"]),
-            fmt_ratio(r["vs_orjson"]),
-            fmt(r["memory_bytes_per_call"], digits=4),
+            h.fmt_range(r["calls_per_s"]),
+            h.fmt_ratio(r["vs_orjson"]),
+            h.fmt(r["memory_bytes_per_call"], digits=4),
             f"{r['memory_vs_orjson']:.2f}",
         ]
         for name, r in results.items()
     ]
-    return make_result(
+    return h.make_result(
         scenario=NAME,
         title=TITLE,
         description=(
@@ -257,29 +169,24 @@ def run(*, quick: bool = False) -> Json:
         parameters={**params, "input_bytes": raw["input_bytes"], "process": "one worker"},
         results={**results, "breakdown_as_shipped": breakdown},
         ratios=ratios,
-        targets=[],
         tables=[
-            {
-                "title": "Model variants vs orjson (one call, fixture as given)",
-                "columns": [
-                    "variant",
-                    "calls/s median (min-max)",
-                    "speed / orjson",
-                    "bytes per call held",
-                    "memory / orjson dicts",
-                ],
-                "rows": rows,
-            },
-            {
-                "title": "Where a shipped Call's bytes go (sys.getsizeof, per call)",
-                "columns": ["object kind", "bytes per call", "objects per call"],
-                "rows": [
-                    [kind, fmt(v["bytes"], digits=4), f"{v['objects']:g}"]
+            h.table(
+                "Model variants vs orjson (one call, fixture as given)",
+                (
+                    *("variant", "calls/s median (min-max)", "speed / orjson"),
+                    *("bytes per call held", "memory / orjson dicts"),
+                ),
+                rows,
+            ),
+            h.table(
+                "Where a shipped Call's bytes go (sys.getsizeof, per call)",
+                ["object kind", "bytes per call", "objects per call"],
+                (
+                    [kind, h.fmt(v["bytes"], digits=4), f"{v['objects']:g}"]
                     for kind, v in breakdown.items()
-                ],
-            },
+                ),
+            ),
         ],
-        chart=None,
         notes=[
             *_findings(results, breakdown),
             "All variants run in one process with rounds interleaved, so compare rows with "
@@ -316,7 +223,4 @@ def _findings(results: Json, breakdown: dict[str, dict[str, float]]) -> list[str
 
 
 if __name__ == "__main__":
-    if len(sys.argv) >= 2 and sys.argv[1] == "--worker":
-        _worker(quick="--quick" in sys.argv[2:])
-    else:
-        scenario_main(run)
+    h.scenario_main(run, _worker)

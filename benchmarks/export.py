@@ -13,36 +13,18 @@ peak resident set (``ru_maxrss``).
   taken per round.
 * Memory: the peak resident set of ``--shards 8`` at N and at 10 N; flat memory keeps
   the ratio near 1.
-
-Run alone: ``python -m benchmarks.export [--quick]``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import resource
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-from benchmarks._harness import (
-    ROOT,
-    Json,
-    _child_env,
-    fmt,
-    fmt_range,
-    fmt_ratio,
-    make_result,
-    paired_ratio,
-    scenario_main,
-    start_announced,
-    summarize,
-    target,
-)
+from benchmarks import _harness as h
+from benchmarks._harness import Json
+from benchmarks._procs import Announced, run_json
 
 NAME = "export"
 TITLE = "Export: sharded against sequential listing"
@@ -64,49 +46,41 @@ QUICK = {"calls": 5_000, "rounds": 1, "memory_calls": [5_000, 10_000]}
 # --- the client (a child process) ----------------------------------------------------------
 
 
-def _client_main(base_url: str, workspace: str, shards: int) -> None:
+def _worker(argv: list[str]) -> None:
+    """Run one export of the whole day (``argv``: base URL, workspace, shards) and time it."""
     from asyncsdk.cli import main
 
+    base_url, workspace, shards = argv
     with tempfile.TemporaryDirectory(prefix="asyncsdk-export-") as tmp:
         out = Path(tmp) / "calls.jsonl"
-        argv = [
+        command = [
             *("export", workspace, "--since", SINCE, "--until", UNTIL),
-            *("--out", str(out), "--base-url", base_url, "--shards", str(shards)),
+            *("--out", str(out), "--base-url", base_url, "--shards", shards),
             *("--page-size", str(PAGE_SIZE), "--no-progress", "--access-key", ACCESS_KEY),
         ]
         started = time.perf_counter()
-        code = main(argv)
+        code = main(command)
         seconds = time.perf_counter() - started
         with out.open("rb") as f:
             lines = sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
-    maxrss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"code": code, "calls": lines, "seconds": seconds, "maxrss_kb": maxrss_kb}))
-
-
-def _export(base_url: str, workspace: str, shards: int) -> Json:
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.export", "--client", base_url, workspace, str(shards)],
-        cwd=ROOT,
-        env=_child_env(),
-        capture_output=True,
-        text=True,
-        timeout=3600,
-        check=False,
+    print(
+        json.dumps({"code": code, "calls": lines, "seconds": seconds, "maxrss_kb": h.maxrss_kb()})
     )
-    if proc.returncode != 0:
-        raise RuntimeError(f"export client failed:\n{proc.stderr}")
-    result: Json = json.loads(proc.stdout)
-    if result["code"] != 0:
-        raise RuntimeError(f"export exited {result['code']}:\n{proc.stderr}")
+
+
+def _export(server: Announced, shards: int, calls: int) -> Json:
+    args = [server.base_url, str(server.workspace_id), str(shards)]
+    result = run_json("benchmarks.export", args, timeout=3600)
+    if result["code"] != 0 or result["calls"] != calls:
+        raise RuntimeError(f"export exited {result['code']}, {result['calls']} calls, not {calls}")
     return result
 
 
 # --- the scenario (parent process) ---------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _server(calls: int) -> Iterator[tuple[str, str]]:
-    proc, found = start_announced(
+def _server(calls: int) -> Announced:
+    return Announced(
         "asyncsdk.server",
         [
             *("--port", "0", "--size", str(calls), "--seed", str(SEED)),
@@ -114,13 +88,6 @@ def _server(calls: int) -> Iterator[tuple[str, str]]:
             *("--access-key", ACCESS_KEY),
         ],
     )
-    try:
-        yield found["url"], found["ws"]
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        assert proc.stdout is not None
-        proc.stdout.close()
 
 
 def run(*, quick: bool = False) -> Json:
@@ -129,31 +96,25 @@ def run(*, quick: bool = False) -> Json:
     memory_calls: list[int] = sorted(params["memory_calls"])
     contenders = {"sharded": SHARDS, "sequential": 1}
     samples: dict[str, list[Json]] = {key: [] for key in contenders}
-    with _server(calls) as (url, workspace):
-        for r in range(rounds):
-            order = list(contenders) if r % 2 == 0 else list(reversed(contenders))
+    with _server(calls) as server:
+        for order in h.interleaved(contenders, rounds):
             for key in order:
-                result = _export(url, workspace, contenders[key])
-                if result["calls"] != calls:
-                    raise RuntimeError(f"{key}: {result['calls']} calls written, not {calls}")
-                samples[key].append(result)
+                samples[key].append(_export(server, contenders[key], calls))
     memory: dict[int, Json] = {}
     for n in memory_calls:
-        with _server(n) as (url, workspace):
-            memory[n] = _export(url, workspace, SHARDS)
-        if memory[n]["calls"] != n:
-            raise RuntimeError(f"memory run: {memory[n]['calls']} calls written, not {n}")
+        with _server(n) as server:
+            memory[n] = _export(server, SHARDS, n)
 
     rate = {k: [calls / s["seconds"] for s in v] for k, v in samples.items()}
-    speedup = paired_ratio(rate["sharded"], rate["sequential"])
+    speedup = h.paired_ratio(rate["sharded"], rate["sequential"])
     small, large = memory[memory_calls[0]], memory[memory_calls[-1]]
     rss_ratio = large["maxrss_kb"] / small["maxrss_kb"]
     results: Json = {
         key: {
             "shards": contenders[key],
-            "calls_per_s": summarize(rate[key]),
-            "seconds": summarize([s["seconds"] for s in samples[key]]),
-            "peak_rss_mb": summarize([s["maxrss_kb"] / 1024 for s in samples[key]]),
+            "calls_per_s": h.summarize(rate[key]),
+            "seconds": h.summarize([s["seconds"] for s in samples[key]]),
+            "peak_rss_mb": h.summarize([s["maxrss_kb"] / 1024 for s in samples[key]]),
         }
         for key in contenders
     }
@@ -172,24 +133,24 @@ def run(*, quick: bool = False) -> Json:
         f"peak_rss n_{memory_calls[-1]}/n_{memory_calls[0]}": round(rss_ratio, 4),
     }
     targets = [
-        target(
-            name=f"--shards {SHARDS} / sequential calls per s >= {MIN_SPEEDUP}",
-            value=speedup["median"],
-            op=">=",
-            threshold=MIN_SPEEDUP,
-            basis=f"median of per-round ratios, {calls:,} calls, {rounds} rounds",
+        h.target(
+            f"--shards {SHARDS} / sequential calls per s >= {MIN_SPEEDUP}",
+            speedup["median"],
+            ">=",
+            MIN_SPEEDUP,
+            f"median of per-round ratios, {calls:,} calls, {rounds} rounds",
         ),
-        target(
-            name=f"peak RSS at {memory_calls[-1]:,} / at {memory_calls[0]:,} calls "
-            f"<= {MAX_RSS_RATIO}",
-            value=rss_ratio,
-            op="<=",
-            threshold=MAX_RSS_RATIO,
-            basis=f"ru_maxrss of the export process, --shards {SHARDS}",
+        h.target(
+            f"peak RSS at {memory_calls[-1]:,} / at {memory_calls[0]:,} calls <= {MAX_RSS_RATIO}",
+            rss_ratio,
+            "<=",
+            MAX_RSS_RATIO,
+            f"ru_maxrss of the export process, --shards {SHARDS}",
         ),
     ]
     latency_bound = calls / PAGE_SIZE * PAGE_LATENCY
-    return make_result(
+    columns = ("calls_per_s", "seconds", "peak_rss_mb")
+    return h.make_result(
         scenario=NAME,
         title=TITLE,
         description=(
@@ -212,33 +173,23 @@ def run(*, quick: bool = False) -> Json:
         ratios=ratios,
         targets=targets,
         tables=[
-            {
-                "title": "Throughput, median (min-max) across rounds",
-                "columns": ["export", "calls/s", "seconds", "peak RSS, MB"],
-                "rows": [
-                    [
-                        f"--shards {contenders[k]}",
-                        fmt_range(results[k]["calls_per_s"]),
-                        fmt_range(results[k]["seconds"]),
-                        fmt_range(results[k]["peak_rss_mb"]),
-                    ]
-                    for k in contenders
+            h.table(
+                "Throughput, median (min-max) across rounds",
+                ["export", "calls/s", "seconds", "peak RSS, MB"],
+                [
+                    [f"--shards {shards}", *(h.fmt_range(results[k][c]) for c in columns)]
+                    for k, shards in contenders.items()
                 ]
-                + [["sharded / sequential, per round", fmt_ratio(speedup), "", ""]],
-            },
-            {
-                "title": f"Peak resident set of --shards {SHARDS} against the number of calls",
-                "columns": ["calls", "peak RSS, MB", "seconds", "calls/s"],
-                "rows": [
-                    [
-                        f"{n:,}",
-                        fmt(results["memory"][f"n_{n}"]["peak_rss_mb"]),
-                        fmt(results["memory"][f"n_{n}"]["seconds"]),
-                        fmt(results["memory"][f"n_{n}"]["calls_per_s"]),
-                    ]
+                + [["sharded / sequential, per round", h.fmt_ratio(speedup), "", ""]],
+            ),
+            h.table(
+                f"Peak resident set of --shards {SHARDS} against the number of calls",
+                ["calls", "peak RSS, MB", "seconds", "calls/s"],
+                (
+                    [f"{n:,}", *(h.fmt(results["memory"][f"n_{n}"][c]) for c in columns[::-1])]
                     for n in memory_calls
-                ],
-            },
+                ),
+            ),
         ],
         chart={
             "title": f"Export of {calls:,} calls (calls/s, median; bars show min-max)",
@@ -266,7 +217,4 @@ def run(*, quick: bool = False) -> Json:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 5 and sys.argv[1] == "--client":
-        _client_main(sys.argv[2], sys.argv[3], int(sys.argv[4]))
-    else:
-        scenario_main(run)
+    h.scenario_main(run, _worker)

@@ -6,24 +6,19 @@ file, starts ``tracemalloc``, decodes the array with its ``decode_page`` (the sa
 modules as the ``decode`` scenario), collects garbage and reports the traced memory still
 held. The input bytes are read before tracing starts, so only the decoded objects (and the
 list that holds them) count.
-
-Run alone: ``python -m benchmarks.memory [--quick]``.
 """
 
 from __future__ import annotations
 
-import gc
-import importlib
 import json
-import sys
 import tempfile
-import tracemalloc
 from pathlib import Path
-from typing import Any
 
 from benchmarks import _data
-from benchmarks._harness import Json, fmt, make_result, run_json, scenario_main, target
-from benchmarks.decoders import CONTENDERS
+from benchmarks import _harness as h
+from benchmarks._decoders import LABELS, decoders
+from benchmarks._harness import Json
+from benchmarks._procs import run_json
 
 NAME = "memory"
 TITLE = "Memory per decoded call"
@@ -46,27 +41,22 @@ def _write_input(path: Path, count: int) -> None:
         f.write(b"]")
 
 
-def _worker(key: str, path: str, count: int) -> None:
-    module: Any = importlib.import_module(CONTENDERS[key])
+def _worker(argv: list[str]) -> None:
+    key, path, count = argv[0], argv[1], int(argv[2])
+    decode_page = decoders(key)[1]
     data = Path(path).read_bytes()
-    gc.collect()
-    tracemalloc.start()
-    before, _ = tracemalloc.get_traced_memory()
-    calls = module.decode_page(data)
-    gc.collect()
-    held, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
+    calls, held, peak = h.held_bytes(lambda: decode_page(data))
     if len(calls) != count:
         raise RuntimeError(f"decoded {len(calls)} calls, expected {count}")
     print(
         json.dumps(
             {
-                "name": module.name,
+                "name": LABELS[key],
                 "calls": count,
-                "held_bytes": held - before,
-                "peak_bytes": peak - before,
-                "bytes_per_call": (held - before) / count,
-                "peak_bytes_per_call": (peak - before) / count,
+                "held_bytes": held,
+                "peak_bytes": peak,
+                "bytes_per_call": held / count,
+                "peak_bytes_per_call": peak / count,
             }
         )
     )
@@ -80,7 +70,7 @@ def run(*, quick: bool = False) -> Json:
         _write_input(path, count)
         input_bytes = path.stat().st_size
         results: Json = {
-            key: run_json("benchmarks.memory", ["--worker", key, str(path), str(count)])
+            key: run_json("benchmarks.memory", [key, str(path), str(count)])
             for key in MEMORY_CONTENDERS
         }
     per_call = {key: r["bytes_per_call"] for key, r in results.items()}
@@ -92,14 +82,14 @@ def run(*, quick: bool = False) -> Json:
     rows = [
         [
             r["name"],
-            fmt(r["bytes_per_call"], digits=4),
+            h.fmt(r["bytes_per_call"], digits=4),
             f"{r['bytes_per_call'] / json_per_call:.2f}x",
             f"{r['held_bytes'] / 2**20:,.1f}",
-            fmt(r["peak_bytes_per_call"], digits=4),
+            h.fmt(r["peak_bytes_per_call"], digits=4),
         ]
         for r in results.values()
     ]
-    return make_result(
+    return h.make_result(
         scenario=NAME,
         title=TITLE,
         description=(
@@ -116,31 +106,25 @@ def run(*, quick: bool = False) -> Json:
         results=results,
         ratios=ratios,
         targets=[
-            target(
-                name=f"sdk/dict <= {TARGET}",
-                value=ratios["sdk/orjson"],
-                op="<=",
-                threshold=TARGET,
-                basis="bytes per call, SDK Call Structs / orjson dicts",
+            h.target(
+                f"sdk/dict <= {TARGET}",
+                ratios["sdk/orjson"],
+                "<=",
+                TARGET,
+                "bytes per call, SDK Call Structs / orjson dicts",
             )
         ],
         tables=[
-            {
-                "title": "Memory held per decoded call",
-                "columns": [
-                    "contender",
-                    "bytes per call",
-                    "vs JSON size",
-                    "MiB total",
-                    "peak bytes per call",
-                ],
-                "rows": rows,
-            },
-            {
-                "title": "Ratios (bytes per call)",
-                "columns": ["ratio", "value"],
-                "rows": [[name, f"{value:.2f}"] for name, value in ratios.items()],
-            },
+            h.table(
+                "Memory held per decoded call",
+                ["contender", "bytes per call", "vs JSON size", "MiB total", "peak bytes per call"],
+                rows,
+            ),
+            h.table(
+                "Ratios (bytes per call)",
+                ["ratio", "value"],
+                ([name, f"{value:.2f}"] for name, value in ratios.items()),
+            ),
         ],
         chart={
             "title": f"Memory per decoded call ({count:,} calls held; lower is better)",
@@ -161,7 +145,4 @@ def run(*, quick: bool = False) -> Json:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 5 and sys.argv[1] == "--worker":
-        _worker(sys.argv[2], sys.argv[3], int(sys.argv[4]))
-    else:
-        scenario_main(run)
+    h.scenario_main(run, _worker)

@@ -20,42 +20,22 @@ Two measurements, each in a fresh client process:
   client's own arguments, then ``_protocol.decode_call`` -- the client's attempt without
   the limiter, the retrier and the counters. Rounds alternate which path goes first. Wall
   time and the client process's CPU time (``time.process_time``) per call are reported.
-
-Run alone: ``python -m benchmarks.overhead [--quick]``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import sys
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 
-from benchmarks._canned import FIXTURE, CannedServer
-from benchmarks._harness import (
-    Json,
-    fmt,
-    fmt_range,
-    fmt_ratio,
-    make_result,
-    paired_ratio,
-    run_json,
-    scenario_main,
-    sources_sha256,
-    summarize,
-    target,
-)
+from benchmarks import _harness as h
+from benchmarks._canned import ACCESS_KEY, CALL_ID, CHANNEL_ID, FIXTURE, WORKSPACE_ID, CannedServer
+from benchmarks._harness import Json
+from benchmarks._procs import run_json
 
 NAME = "overhead"
 TITLE = "Cost of the resilience machinery on the success path"
-
-ACCESS_KEY = "benchmark-key"
-#: Any ids: the canned server answers every path alike.
-WORKSPACE_ID = uuid.UUID("11111111-1111-4111-8111-111111111111")
-CHANNEL_ID = uuid.UUID("22222222-2222-4222-8222-222222222222")
-CALL_ID = uuid.UUID("33333333-3333-4333-8333-333333333333")
 
 #: micro variant -> label
 MICRO: dict[str, str] = {
@@ -72,26 +52,9 @@ E2E: dict[str, str] = {
 }
 MAX_OVERHEAD = 0.05  # of the bare request's time
 
-FULL = {
-    "micro_rounds": 15,
-    "micro_seconds": 0.1,
-    "micro_warmup": 3.0,
-    "e2e_rounds": 20,
-    "e2e_calls": 1000,
-}
-QUICK = {
-    "micro_rounds": 3,
-    "micro_seconds": 0.01,
-    "micro_warmup": 0.5,
-    "e2e_rounds": 3,
-    "e2e_calls": 100,
-}
+FULL = dict(micro_rounds=15, micro_seconds=0.1, micro_warmup=3.0, e2e_rounds=20, e2e_calls=1000)
+QUICK = dict(micro_rounds=3, micro_seconds=0.01, micro_warmup=0.5, e2e_rounds=3, e2e_calls=100)
 E2E_WARMUP_CALLS = 200
-
-
-#: The SDK sources whose behaviour this scenario measures; their digests go in the result,
-#: because the commit alone does not say what an uncommitted working tree held.
-MEASURED_SOURCES = ("client.py", "ratelimit.py", "retry.py")
 
 
 # --- micro (a child process) ---------------------------------------------------------------
@@ -104,8 +67,7 @@ async def _fn() -> int:
 async def _micro(rounds: int, seconds: float, warmup: float) -> Json:
     from multidict import CIMultiDict, CIMultiDictProxy
 
-    from asyncsdk.config import RetryPolicy
-    from asyncsdk.ratelimit import TokenBucketLimiter
+    from asyncsdk import RetryPolicy, TokenBucketLimiter
     from asyncsdk.retry import Retrier, RetryBudget
 
     policy = RetryPolicy()
@@ -170,9 +132,8 @@ async def _micro(rounds: int, seconds: float, warmup: float) -> Json:
             n *= 2
         counts[key] = max(1, round(n * seconds / elapsed))
     samples: dict[str, list[float]] = {key: [] for key in loops}
-    keys = list(loops)
-    for r in range(rounds):
-        for key in keys[r % len(keys) :] + keys[: r % len(keys)]:
+    for order in h.interleaved(loops, rounds):
+        for key in order:
             samples[key].append(await timed(key, counts[key]) / counts[key] * 1e9)
     return {"ns_per_call": samples, "loops_per_sample": counts}
 
@@ -184,8 +145,8 @@ async def _e2e(port: int, rounds: int, calls: int) -> Json:
     import aiohttp
     from yarl import URL
 
-    from asyncsdk import Client, _protocol, _transport
-    from asyncsdk.config import DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_RESPONSE_BYTES, Timeout
+    from asyncsdk import Client, Timeout, _protocol, _transport
+    from asyncsdk.config import DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_RESPONSE_BYTES
 
     timeout = Timeout()
     client_timeout = aiohttp.ClientTimeout(
@@ -239,9 +200,8 @@ async def _e2e(port: int, rounds: int, calls: int) -> Json:
             raise RuntimeError("the two paths decoded different calls")
         for key in paths:
             await timed(key, E2E_WARMUP_CALLS)
-        keys = list(paths)
-        for r in range(rounds):
-            for key in keys if r % 2 == 0 else keys[::-1]:
+        for order in h.interleaved(paths, rounds):
+            for key in order:
                 w, c = await timed(key, calls)
                 wall[key].append(w / calls * 1e6)
                 cpu[key].append(c / calls * 1e6)
@@ -256,64 +216,55 @@ async def _e2e(port: int, rounds: int, calls: int) -> Json:
 
 def run(*, quick: bool = False) -> Json:
     params = dict(QUICK if quick else FULL)
-    sources = sources_sha256(MEASURED_SOURCES)  # before the children import them
     micro = run_json(
         "benchmarks.overhead",
-        [
-            "--micro",
-            str(params["micro_rounds"]),
-            str(params["micro_seconds"]),
-            str(params["micro_warmup"]),
-        ],
+        ["micro", *(str(params[f"micro_{k}"]) for k in ("rounds", "seconds", "warmup"))],
     )
     with CannedServer() as server:
         e2e = run_json(
             "benchmarks.overhead",
-            ["--e2e", str(server.port), str(params["e2e_rounds"]), str(params["e2e_calls"])],
+            ["e2e", str(server.port), str(params["e2e_rounds"]), str(params["e2e_calls"])],
         )
 
     ns = micro["ns_per_call"]
     us, cpu = e2e["us_per_call"], e2e["cpu_us_per_call"]
     results: Json = {
-        "micro": {key: {"label": MICRO[key], "ns_per_call": summarize(ns[key])} for key in MICRO},
+        "micro": {key: {"label": MICRO[key], "ns_per_call": h.summarize(ns[key])} for key in MICRO},
         "end_to_end": {
-            key: {
-                "label": E2E[key],
-                "us_per_call": summarize(us[key]),
-                "cpu_us_per_call": summarize(cpu[key]),
-            }
-            for key in E2E
+            key: {"label": label, "us_per_call": h.summarize(us[key])}
+            | {"cpu_us_per_call": h.summarize(cpu[key])}
+            for key, label in E2E.items()
         },
     }
     ratios: Json = {
         "micro": {
-            f"{key}/bare": paired_ratio(ns[key], ns["bare"]) for key in MICRO if key != "bare"
+            f"{key}/bare": h.paired_ratio(ns[key], ns["bare"]) for key in MICRO if key != "bare"
         },
         "end_to_end": {
-            "client/bare": paired_ratio(us["client"], us["bare"]),
-            "client/bare cpu": paired_ratio(cpu["client"], cpu["bare"]),
+            "client/bare": h.paired_ratio(us["client"], us["bare"]),
+            "client/bare cpu": h.paired_ratio(cpu["client"], cpu["bare"]),
         },
     }
     client_us = results["end_to_end"]["client"]["us_per_call"]["median"]
     both_ns = results["micro"]["both"]["ns_per_call"]["median"]
     targets = [
-        target(
-            name=f"client/bare time per call <= {1 + MAX_OVERHEAD:.2f}",
-            value=ratios["end_to_end"]["client/bare"]["median"],
-            op="<=",
-            threshold=1 + MAX_OVERHEAD,
-            basis="end to end, median of per-round ratios (overhead <= 5 % of the bare request)",
+        h.target(
+            f"client/bare time per call <= {1 + MAX_OVERHEAD:.2f}",
+            ratios["end_to_end"]["client/bare"]["median"],
+            "<=",
+            1 + MAX_OVERHEAD,
+            "end to end, median of per-round ratios (overhead <= 5 % of the bare request)",
         ),
-        target(
-            name="limiter + retrier (micro) <= 5 % of a client call, in %",
-            value=100 * both_ns / (client_us * 1e3),
-            op="<=",
-            threshold=100 * MAX_OVERHEAD,
-            basis="micro 'both' ns per call (it includes the await of fn: an upper bound) "
+        h.target(
+            "limiter + retrier (micro) <= 5 % of a client call, in %",
+            100 * both_ns / (client_us * 1e3),
+            "<=",
+            100 * MAX_OVERHEAD,
+            "micro 'both' ns per call (it includes the await of fn: an upper bound) "
             "over the end-to-end client us per call, medians",
         ),
     ]
-    return make_result(
+    return h.make_result(
         scenario=NAME,
         title=TITLE,
         description=(
@@ -327,7 +278,6 @@ def run(*, quick: bool = False) -> Json:
             "e2e_warmup_calls": E2E_WARMUP_CALLS,
             "fixture_bytes": FIXTURE.stat().st_size,
             "micro_loops_per_sample": micro["loops_per_sample"],
-            "sources_sha256": sources,
         },
         results=results,
         ratios=ratios,
@@ -354,8 +304,9 @@ def run(*, quick: bool = False) -> Json:
     )
 
 
-def _diff(value: float, base: float, unit: str) -> str:
-    return f"{fmt(value - base)} {unit} ({100 * (value - base) / base:+.1f} %)"
+def _diff(value: Json, base: Json) -> str:
+    change = value["median"] - base["median"]
+    return f"{h.fmt(change)} us ({100 * change / base['median']:+.1f} %)"
 
 
 def _tables(results: Json, ratios: Json) -> list[Json]:
@@ -364,61 +315,48 @@ def _tables(results: Json, ratios: Json) -> list[Json]:
     micro_rows = [
         [
             r["label"],
-            fmt_range(r["ns_per_call"]),
-            "-" if key == "bare" else f"{fmt(r['ns_per_call']['median'] - bare_ns)} ns",
-            "-" if key == "bare" else fmt_ratio(ratios["micro"][f"{key}/bare"]),
+            h.fmt_range(r["ns_per_call"]),
+            "-" if key == "bare" else f"{h.fmt(r['ns_per_call']['median'] - bare_ns)} ns",
+            "-" if key == "bare" else h.fmt_ratio(ratios["micro"][f"{key}/bare"]),
         ]
         for key, r in micro.items()
     ]
-    bare = e2e["bare"]
+    metrics = ("us_per_call", "cpu_us_per_call")
+
+    def over(key: str, metric: str) -> str:
+        return "-" if key == "bare" else _diff(e2e[key][metric], e2e["bare"][metric])
+
     e2e_rows = [
-        [
-            r["label"],
-            fmt_range(r["us_per_call"]),
-            fmt_range(r["cpu_us_per_call"]),
-            "-"
-            if key == "bare"
-            else _diff(r["us_per_call"]["median"], bare["us_per_call"]["median"], "us"),
-            "-"
-            if key == "bare"
-            else _diff(r["cpu_us_per_call"]["median"], bare["cpu_us_per_call"]["median"], "us"),
-        ]
+        [r["label"], *(h.fmt_range(r[m]) for m in metrics), *(over(key, m) for m in metrics)]
         for key, r in e2e.items()
     ]
     return [
-        {
-            "title": "Micro: ns per call, median (min-max)",
-            "columns": ["variant", "ns per call", "over await fn()", "ratio to await fn()"],
-            "rows": micro_rows,
-        },
-        {
-            "title": "End to end: us per call, median (min-max)",
-            "columns": ["path", "wall us", "client CPU us", "wall overhead", "CPU overhead"],
-            "rows": e2e_rows,
-        },
-        {
-            "title": "End to end: per-round ratio client / bare, median (min-max)",
-            "columns": ["wall time", "client CPU time"],
-            "rows": [
-                [
-                    fmt_ratio(ratios["end_to_end"]["client/bare"]),
-                    fmt_ratio(ratios["end_to_end"]["client/bare cpu"]),
-                ]
-            ],
-        },
+        h.table(
+            "Micro: ns per call, median (min-max)",
+            ["variant", "ns per call", "over await fn()", "ratio to await fn()"],
+            micro_rows,
+        ),
+        h.table(
+            "End to end: us per call, median (min-max)",
+            ["path", "wall us", "client CPU us", "wall overhead", "CPU overhead"],
+            e2e_rows,
+        ),
+        h.table(
+            "End to end: per-round ratio client / bare, median (min-max)",
+            ["wall time", "client CPU time"],
+            [[h.fmt_ratio(ratios["end_to_end"][f"client/bare{s}"]) for s in ("", " cpu")]],
+        ),
     ]
 
 
-def _main(argv: list[str]) -> None:
+def _worker(argv: list[str]) -> None:
     import json
 
-    if argv[:1] == ["--micro"]:
+    if argv[0] == "micro":
         print(json.dumps(asyncio.run(_micro(int(argv[1]), float(argv[2]), float(argv[3])))))
-    elif argv[:1] == ["--e2e"]:
-        print(json.dumps(asyncio.run(_e2e(int(argv[1]), int(argv[2]), int(argv[3])))))
     else:
-        scenario_main(run, argv)
+        print(json.dumps(asyncio.run(_e2e(int(argv[1]), int(argv[2]), int(argv[3])))))
 
 
 if __name__ == "__main__":
-    _main(sys.argv[1:])
+    h.scenario_main(run, _worker)

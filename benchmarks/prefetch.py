@@ -12,8 +12,6 @@ The consumer spends on each page as long as a page takes to fetch (measured firs
 the same process): waiting on I/O (``asyncio.sleep``, like a database write) or busy on
 the CPU. Without prefetch a listing takes about ``PAGES x (fetch + work)``; with it about
 ``PAGES x max(fetch, work)`` plus one fetch: half, for equal fetch and work.
-
-Run alone: ``python -m benchmarks.prefetch [--quick]``.
 """
 
 from __future__ import annotations
@@ -21,24 +19,12 @@ from __future__ import annotations
 import asyncio
 import json
 import statistics
-import subprocess
-import sys
 import time
 from collections.abc import Awaitable, Callable
 
-from benchmarks._harness import (
-    ROOT,
-    Json,
-    _child_env,
-    fmt_range,
-    fmt_ratio,
-    make_result,
-    paired_ratio,
-    scenario_main,
-    start_announced,
-    summarize,
-    target,
-)
+from benchmarks import _harness as h
+from benchmarks._harness import Json
+from benchmarks._procs import Announced, run_json
 
 NAME = "prefetch"
 TITLE = "Prefetch: the next page in flight while the caller works"
@@ -105,16 +91,16 @@ async def _client(base_url: str, workspace: str, pages: int, rounds: int) -> Jso
 
         works = {"io": io_work, "cpu": cpu_work}
         times: Json = {kind: {"prefetch": [], "sequential": []} for kind in WORK_KINDS}
-        for r in range(rounds):
+        for order in h.interleaved([prefetch, sequential], rounds):
             for kind in WORK_KINDS:
-                order = [prefetch, sequential] if r % 2 == 0 else [sequential, prefetch]
                 for mode in order:
                     times[kind][mode.__name__].append(await mode(works[kind]))
     return {"fetch_seconds": fetch, "times": times}
 
 
-def _client_main(base_url: str, workspace: str, pages: int, rounds: int) -> None:
-    print(json.dumps(asyncio.run(_client(base_url, workspace, pages, rounds))))
+def _worker(argv: list[str]) -> None:
+    base_url, workspace, pages, rounds = argv
+    print(json.dumps(asyncio.run(_client(base_url, workspace, int(pages), int(rounds)))))
 
 
 # --- the scenario (parent process) ---------------------------------------------------------
@@ -123,60 +109,37 @@ def _client_main(base_url: str, workspace: str, pages: int, rounds: int) -> None
 def run(*, quick: bool = False) -> Json:
     params = dict(QUICK if quick else FULL)
     pages, rounds = int(params["pages"]), int(params["rounds"])
-    proc, found = start_announced(
-        "asyncsdk.server",
-        [
-            *("--port", "0", "--size", str(pages * PAGE_SIZE * 2), "--seed", "3"),
-            *("--latency", str(LATENCY), "--access-key", ACCESS_KEY),
-        ],
-    )
-    try:
-        child = subprocess.run(
-            [
-                *(sys.executable, "-m", "benchmarks.prefetch", "--client"),
-                *(found["url"], found["ws"], str(pages), str(rounds)),
-            ],
-            cwd=ROOT,
-            env=_child_env(),
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        assert proc.stdout is not None
-        proc.stdout.close()
-    if child.returncode != 0:
-        raise RuntimeError(f"prefetch client failed:\n{child.stderr}")
-    measured: Json = json.loads(child.stdout)
+    argv = ["--port", "0", "--size", str(pages * PAGE_SIZE * 2), "--seed", "3"]
+    argv += ["--latency", str(LATENCY), "--access-key", ACCESS_KEY]
+    with Announced("asyncsdk.server", argv) as server:
+        args = [server.base_url, str(server.workspace_id), str(pages), str(rounds)]
+        measured = run_json("benchmarks.prefetch", args)
     times = measured["times"]
     fetch = measured["fetch_seconds"]
     ratios: Json = {
-        f"{kind}: prefetch/sequential time": paired_ratio(
+        f"{kind}: prefetch/sequential time": h.paired_ratio(
             times[kind]["prefetch"], times[kind]["sequential"]
         )
         for kind in WORK_KINDS
     }
     results: Json = {
-        kind: {mode: summarize(times[kind][mode]) for mode in ("prefetch", "sequential")}
+        kind: {mode: h.summarize(times[kind][mode]) for mode in ("prefetch", "sequential")}
         for kind in WORK_KINDS
     }
     results["fetch_seconds_per_page"] = round(fetch, 4)
     ideal = (pages + 1) / (2 * pages)
     labels = {"io": "consumer waits on I/O", "cpu": "consumer busy on the CPU"}
     targets = [
-        target(
-            name=f"{labels[kind]}: prefetch / sequential time <= {MAX_RATIO}",
-            value=ratios[f"{kind}: prefetch/sequential time"]["median"],
-            op="<=",
-            threshold=MAX_RATIO,
-            basis=f"median of per-round ratios, {pages} pages, work per page = fetch time",
+        h.target(
+            f"{labels[kind]}: prefetch / sequential time <= {MAX_RATIO}",
+            ratios[f"{kind}: prefetch/sequential time"]["median"],
+            "<=",
+            MAX_RATIO,
+            f"median of per-round ratios, {pages} pages, work per page = fetch time",
         )
         for kind in WORK_KINDS
     ]
-    return make_result(
+    return h.make_result(
         scenario=NAME,
         title=TITLE,
         description=(
@@ -196,21 +159,20 @@ def run(*, quick: bool = False) -> Json:
         ratios=ratios,
         targets=targets,
         tables=[
-            {
-                "title": "Seconds to list and consume every page, median (min-max)",
-                "columns": ["consumer", "with prefetch", "without", "ratio (per round)"],
-                "rows": [
+            h.table(
+                "Seconds to list and consume every page, median (min-max)",
+                ["consumer", "with prefetch", "without", "ratio (per round)"],
+                (
                     [
                         labels[kind],
-                        fmt_range(results[kind]["prefetch"]),
-                        fmt_range(results[kind]["sequential"]),
-                        fmt_ratio(ratios[f"{kind}: prefetch/sequential time"]),
+                        h.fmt_range(results[kind]["prefetch"]),
+                        h.fmt_range(results[kind]["sequential"]),
+                        h.fmt_ratio(ratios[f"{kind}: prefetch/sequential time"]),
                     ]
                     for kind in WORK_KINDS
-                ],
-            }
+                ),
+            )
         ],
-        chart=None,
         notes=[
             f"A page took {fetch * 1000:.1f} ms to fetch (median of three un-prefetched "
             f"listings), so each consumer spent that long per page. The ideal ratio is "
@@ -223,7 +185,4 @@ def run(*, quick: bool = False) -> Json:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 6 and sys.argv[1] == "--client":
-        _client_main(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
-    else:
-        scenario_main(run)
+    h.scenario_main(run, _worker)

@@ -21,43 +21,31 @@ server's own counters, which the server process prints when it stops.
 The server process is `benchmarks._serverproc`: the same options and
 `asyncsdk.server.serve` loop as ``python -m asyncsdk.server``, plus one JSON line of
 `ServerStats` on shutdown, and without per-request recording.
-
-Run alone: ``python -m benchmarks.ratelimit [--quick]``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import statistics
 import time
 import uuid
 from collections import Counter
-from collections.abc import Sequence
 
-from benchmarks._harness import (
-    Json,
-    fmt,
-    fmt_range,
-    make_result,
-    scenario_main,
-    sources_sha256,
-    summarize,
-    target,
-)
+from benchmarks import _harness as h
+from benchmarks._harness import Json
+from benchmarks._lab import against
 from benchmarks._serverproc import ServerProcess
 
 NAME = "ratelimit"
 TITLE = "Rate-limit utilisation"
 
+NO_POLICY = ("--no-policy-header",)
 #: mode -> (label, extra server options, client rate_limit argument as a string)
 MODES: dict[str, tuple[str, tuple[str, ...], str]] = {
     "configured": ("configured: Client(rate_limit=R)", (), "R"),
     "adaptive": ("adaptive, server states RateLimit-Policy", (), "None"),
-    "adaptive_no_policy": (
-        "adaptive, no policy header (CUBIC discovery)",
-        ("--no-policy-header",),
-        "None",
-    ),
+    "adaptive_no_policy": ("adaptive, no policy header (CUBIC discovery)", NO_POLICY, "None"),
     "no_limiter": ("no limiter: RateLimit(rate=None, adaptive=False)", (), "off"),
 }
 #: mode -> (minimum achieved/R, maximum 429 share in %); modes absent have no target.
@@ -72,32 +60,24 @@ FULL = {"calls": 3000, "repeats": 3}
 QUICK = {"calls": 600, "repeats": 1}
 
 ACCESS_KEY = "benchmark-key"
-
-
-#: The SDK sources whose behaviour this scenario measures; their digests go in the result,
-#: because the commit alone does not say what an uncommitted working tree held.
-MEASURED_SOURCES = ("client.py", "ratelimit.py", "retry.py", "_throttling/_rate.py")
-
-
-# --- the server process ------------------------------------------------------------------
-
-
-def _server(extra: Sequence[str]) -> ServerProcess:
-    options = [
-        *("--rate-limit", f"{RATE:g}", "--burst", str(SERVER["burst"])),
-        *("--latency", str(SERVER["latency_s"])),
-        *extra,
-    ]
-    return ServerProcess(options, size=int(SERVER["dataset_size"]), access_key=ACCESS_KEY)
+#: What each run reports, summarized over the runs of a mode.
+SUMMARIZED = (
+    *("wall_s", "achieved_per_s", "achieved_over_r", "steady_over_r", "attempts"),
+    *("throttled", "retries", "share_429_pct", "failed", "limiter_wait_s"),
+)
 
 
 # --- the client (this process) -----------------------------------------------------------
 
 
-async def _fetch(
-    mode: str, server: ServerProcess, call_ids: Sequence[uuid.UUID], concurrency: int
-) -> Json:
+async def _fetch(server: ServerProcess, mode: str, calls: int) -> Json:
     import asyncsdk
+    from asyncsdk.server import Dataset
+
+    dataset = Dataset(size=SERVER["dataset_size"])
+    if (dataset.workspace_id, dataset.channel_id) != (server.workspace_id, server.channel_id):
+        raise RuntimeError("the server's dataset differs from the one the ids come from")
+    call_ids = list(dataset.call_ids[:calls])
 
     rate_limit: float | asyncsdk.RateLimit | None
     kind = MODES[mode][2]
@@ -113,7 +93,7 @@ async def _fetch(
         rate_limit=rate_limit,
         max_retries=CLIENT["max_retries"],
     )
-    semaphore = asyncio.Semaphore(concurrency)
+    semaphore = asyncio.Semaphore(CLIENT["concurrency"])
     done_at: list[float] = []
 
     async def one(call_id: uuid.UUID) -> asyncsdk.Call:
@@ -153,18 +133,13 @@ async def _fetch(
 
 
 def _one_run(mode: str, calls: int) -> Json:
-    from asyncsdk.server import Dataset
-
-    server = _server(MODES[mode][1])
-    try:
-        dataset = Dataset(size=SERVER["dataset_size"])
-        if (dataset.workspace_id, dataset.channel_id) != (server.workspace_id, server.channel_id):
-            raise RuntimeError("the server's dataset differs from the one the ids come from")
-        ids = list(dataset.call_ids[:calls])
-        run = asyncio.run(_fetch(mode, server, ids, CLIENT["concurrency"]))
-        seen = server.stop()
-    finally:
-        server.kill()
+    options = [
+        *("--rate-limit", f"{RATE:g}", "--burst", str(SERVER["burst"])),
+        *("--latency", str(SERVER["latency_s"])),
+        *MODES[mode][1],
+    ]
+    fetch = functools.partial(_fetch, mode=mode, calls=calls)
+    run, seen = against(options, int(SERVER["dataset_size"]), fetch, access_key=ACCESS_KEY)
     run["server"] = seen
     if seen["requests"] != run["attempts"] or seen["throttled"] != run["throttled"]:
         raise RuntimeError(f"{mode}: client and server counts differ: {run} vs {seen}")
@@ -176,9 +151,6 @@ def _one_run(mode: str, calls: int) -> Json:
 
 def run(*, quick: bool = False) -> Json:
     params = dict(QUICK if quick else FULL)
-    sources = sources_sha256(MEASURED_SOURCES)
-    import asyncsdk  # noqa: F401  (now: the code measured is the code hashed)
-
     calls, repeats = params["calls"], params["repeats"]
     runs: dict[str, list[Json]] = {mode: [] for mode in MODES}
     for _ in range(repeats):
@@ -187,21 +159,7 @@ def run(*, quick: bool = False) -> Json:
 
     results: Json = {}
     for mode, samples in runs.items():
-        summary = {
-            key: summarize([float(s[key]) for s in samples])
-            for key in (
-                "wall_s",
-                "achieved_per_s",
-                "achieved_over_r",
-                "steady_over_r",
-                "attempts",
-                "throttled",
-                "retries",
-                "share_429_pct",
-                "failed",
-                "limiter_wait_s",
-            )
-        }
+        summary = {key: h.summarize([float(s[key]) for s in samples]) for key in SUMMARIZED}
         results[mode] = {"label": MODES[mode][0], **summary, "runs": samples}
 
     targets = []
@@ -217,7 +175,7 @@ def run(*, quick: bool = False) -> Json:
         " (the harder case: the adaptive target applied without the policy header)",
     )
 
-    return make_result(
+    return h.make_result(
         scenario=NAME,
         title=TITLE,
         description=(
@@ -233,7 +191,6 @@ def run(*, quick: bool = False) -> Json:
             **{f"server_{k}": v for k, v in SERVER.items()},
             **CLIENT,
             "modes": {mode: label for mode, (label, _, _) in MODES.items()},
-            "sources_sha256": sources,
         },
         results=results,
         ratios={mode: results[mode]["achieved_over_r"] for mode in MODES},
@@ -254,20 +211,20 @@ def _targets(
     basis = f"median of {repeats} run(s), each against a fresh server{suffix}"
     share = result["share_429_pct"]["median"]
     return [
-        target(
-            name=f"{mode}: achieved/R >= {min_ratio}",
-            value=result["achieved_over_r"]["median"],
-            op=">=",
-            threshold=min_ratio,
-            basis=basis,
+        h.target(
+            f"{mode}: achieved/R >= {min_ratio}",
+            result["achieved_over_r"]["median"],
+            ">=",
+            min_ratio,
+            basis,
         ),
         # Stated as the share of answers that were not 429, so that it is positive.
-        target(
-            name=f"{mode}: 429 share <= {max_share} % (answers not 429 >= {100 - max_share} %)",
-            value=100.0 - share,
-            op=">=",
-            threshold=100.0 - max_share,
-            basis=basis,
+        h.target(
+            f"{mode}: 429 share <= {max_share} % (answers not 429 >= {100 - max_share} %)",
+            100.0 - share,
+            ">=",
+            100.0 - max_share,
+            basis,
         ),
     ]
 
@@ -278,36 +235,20 @@ def _tables(results: Json) -> list[Json]:
         errors: Counter[str] = Counter()
         for one in r["runs"]:
             errors.update(one["errors"])
+        ranges = [h.fmt_range(r[key]) for key in ("achieved_over_r", "steady_over_r")]
+        ranges += [h.fmt_range(r[key]) for key in ("achieved_per_s", "wall_s", "share_429_pct")]
         rows.append(
             [
                 r["label"],
-                fmt_range(r["achieved_over_r"]),
-                fmt_range(r["steady_over_r"]),
-                fmt_range(r["achieved_per_s"]),
-                fmt_range(r["wall_s"]),
-                fmt_range(r["share_429_pct"]),
-                fmt_range(r["attempts"], digits=4),
-                fmt_range(r["retries"]),
+                *ranges,
+                h.fmt_range(r["attempts"], digits=4),
+                h.fmt_range(r["retries"]),
                 ", ".join(f"{k} {v}" for k, v in sorted(errors.items())) or "0",
             ]
         )
-    return [
-        {
-            "title": "Per mode, median (min-max) over runs",
-            "columns": [
-                "mode",
-                "achieved / R",
-                "steady state / R",
-                "calls/s",
-                "wall s",
-                "429 share %",
-                "HTTP attempts",
-                "retries",
-                "failed calls (all runs)",
-            ],
-            "rows": rows,
-        }
-    ]
+    columns = ("mode", "achieved / R", "steady state / R", "calls/s", "wall s", "429 share %")
+    columns += ("HTTP attempts", "retries", "failed calls (all runs)")
+    return [h.table("Per mode, median (min-max) over runs", columns, rows)]
 
 
 def _notes(results: Json, repeats: int) -> list[str]:
@@ -322,7 +263,7 @@ def _notes(results: Json, repeats: int) -> list[str]:
         "client pauses every request for that long: each throttling episode costs about a "
         "second of sending.",
         f"The no-header adaptive case is the harder one: its first run ended with the limiter "
-        f"at {fmt(first['final_limiter_rate'])} requests/s after {first['throttled']} 429s.",
+        f"at {h.fmt(first['final_limiter_rate'])} requests/s after {first['throttled']} 429s.",
         f"Repeats: {repeats} per mode, modes interleaved, a fresh server process each.",
         f"Median wall time of the configured mode: "
         f"{statistics.median(r['wall_s'] for r in results['configured']['runs']):.2f} s.",
@@ -330,4 +271,4 @@ def _notes(results: Json, repeats: int) -> list[str]:
 
 
 if __name__ == "__main__":
-    scenario_main(run)
+    h.scenario_main(run)

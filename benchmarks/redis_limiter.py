@@ -15,8 +15,6 @@ Two measurements, against a ``redis-server`` this scenario starts on a free loop
   few seconds after a common start. Measured from the workers' grant times: granted
   requests per second over the steady window (the first and last half second dropped)
   divided by the shared rate, the busiest whole second, and 429 answers.
-
-Run alone: ``python -m benchmarks.redis_limiter [--quick]``.
 """
 
 from __future__ import annotations
@@ -25,29 +23,16 @@ import argparse
 import asyncio
 import json
 import shutil
-import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
 from collections.abc import Sequence
 
-from benchmarks._harness import (
-    ROOT,
-    Json,
-    _child_env,
-    fmt,
-    fmt_range,
-    fmt_ratio,
-    make_result,
-    paired_ratio,
-    scenario_main,
-    start_announced,
-    summarize,
-    target,
-)
+from benchmarks import _harness as h
+from benchmarks._harness import Json
+from benchmarks._procs import Announced, run_together, wait_for_go
 
 NAME = "redis_limiter"
 TITLE = "Redis rate limiter: acquire cost and fleet accuracy"
@@ -108,29 +93,6 @@ class _Redis:
         shutil.rmtree(self._dir, ignore_errors=True)
 
 
-class _ApiServer:
-    def __init__(self, rate: float) -> None:
-        self._proc, found = start_announced(
-            "asyncsdk.server",
-            [
-                *("--port", "0", "--access-key", ACCESS_KEY, "--size", "2000"),
-                *("--rate-limit", f"{rate:g}", "--burst", str(SERVER_BURST)),
-            ],
-        )
-        self.base_url = found["url"]
-
-    def stop(self) -> None:
-        if self._proc.poll() is None:
-            self._proc.send_signal(signal.SIGINT)
-            try:
-                self._proc.wait(timeout=STARTUP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
-        if self._proc.stdout is not None:
-            self._proc.stdout.close()
-
-
 # --- acquire cost ------------------------------------------------------------------------
 
 
@@ -170,9 +132,9 @@ async def _acquire_cost(redis_url: str, acquires: int, rounds: int) -> Json:
                 samples[f"redis_{how}"].append(await measure(redis_limiter, acquires // 4))
     finally:
         await redis_limiter.aclose()
-    return {name: summarize(values) for name, values in samples.items()} | {
-        "ratio_sequential": paired_ratio(samples["redis_sequential"], samples["local_sequential"]),
-        "ratio_concurrent": paired_ratio(samples["redis_concurrent"], samples["local_concurrent"]),
+    return {name: h.summarize(values) for name, values in samples.items()} | {
+        f"ratio_{how}": h.paired_ratio(samples[f"redis_{how}"], samples[f"local_{how}"])
+        for how in ("sequential", "concurrent")
     }
 
 
@@ -225,52 +187,20 @@ def _worker(argv: Sequence[str]) -> None:
             await asyncio.gather(*(loop(i) for i in range(TASKS_PER_PROCESS)))
         await limiter.aclose()
 
-    print("ready", flush=True)
-    sys.stdin.readline()
+    wait_for_go()
     asyncio.run(main())
     print(json.dumps({"grants": grants, "outcomes": dict(outcomes)}), flush=True)
 
 
 def _fleet_run(redis_url: str, base_url: str, processes: int, seconds: float, run: int) -> Json:
-    procs = [
-        subprocess.Popen(
-            [
-                *(sys.executable, "-m", "benchmarks.redis_limiter", "--worker"),
-                *(
-                    "--redis",
-                    redis_url,
-                    "--base-url",
-                    base_url,
-                    "--key",
-                    f"fleet-{processes}-{run}",
-                ),
-                *("--seconds", str(seconds), "--offset", str(i * 250)),
-            ],
-            cwd=ROOT,
-            env=_child_env(),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
+    argvs = [
+        [
+            *("--redis", redis_url, "--base-url", base_url, "--key", f"fleet-{processes}-{run}"),
+            *("--seconds", str(seconds), "--offset", str(i * 250)),
+        ]
         for i in range(processes)
     ]
-    try:
-        for proc in procs:
-            assert proc.stdout is not None
-            if proc.stdout.readline().strip() != "ready":
-                raise RuntimeError("a worker did not start")
-        go = time.time()
-        for proc in procs:
-            assert proc.stdin is not None
-            proc.stdin.write("go\n")
-            proc.stdin.flush()
-        outputs = [proc.communicate(timeout=seconds + STARTUP_TIMEOUT)[0] for proc in procs]
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-    results = [json.loads(out.strip().splitlines()[-1]) for out in outputs]
+    go, results = run_together("benchmarks.redis_limiter", argvs, timeout=seconds + STARTUP_TIMEOUT)
     grants = sorted(t for r in results for t in r["grants"])
     steady = [t for t in grants if go + EDGE <= t < go + seconds - EDGE]
     per_second = [sum(1 for t in grants if go + k <= t < go + k + 1) for k in range(int(seconds))]
@@ -292,8 +222,9 @@ def run(*, quick: bool = False) -> Json:
     redis = _Redis()
     try:
         cost = asyncio.run(_acquire_cost(redis.url, params["acquires"], params["rounds"]))
-        server = _ApiServer(RATE)
-        try:
+        argv = ["--port", "0", "--access-key", ACCESS_KEY, "--size", "2000"]
+        argv += ["--rate-limit", f"{RATE:g}", "--burst", str(SERVER_BURST)]
+        with Announced("asyncsdk.server", argv) as server:
             fleet: Json = {}
             for n in PROCESS_COUNTS:
                 runs = [
@@ -301,16 +232,14 @@ def run(*, quick: bool = False) -> Json:
                     for r in range(params["repeats"])
                 ]
                 fleet[str(n)] = {
-                    "accuracy": summarize([r["accuracy"] for r in runs]),
+                    "accuracy": h.summarize([r["accuracy"] for r in runs]),
                     "busiest_second": max(r["busiest_second"] for r in runs),
                     "throttled": sum(r["throttled"] for r in runs),
                     "runs": runs,
                 }
-        finally:
-            server.stop()
     finally:
         redis.stop()
-    return make_result(
+    return h.make_result(
         scenario=NAME,
         title=TITLE,
         description=(
@@ -318,84 +247,67 @@ def run(*, quick: bool = False) -> Json:
             "(loopback Redis, no waiting), and the aggregate granted rate of 2, 4 and 8 "
             f"processes sharing {RATE:g} requests/s through one Redis key."
         ),
-        parameters={
-            **params,
-            "rate": RATE,
-            "burst": BURST,
-            "server_burst": SERVER_BURST,
-            "tasks_per_process": TASKS_PER_PROCESS,
-            "concurrent_tasks": CONCURRENT_TASKS,
-            "process_counts": list(PROCESS_COUNTS),
-        },
+        parameters=params
+        | dict(
+            rate=RATE, burst=BURST, server_burst=SERVER_BURST, tasks_per_process=TASKS_PER_PROCESS
+        )
+        | dict(concurrent_tasks=CONCURRENT_TASKS, process_counts=list(PROCESS_COUNTS)),
         results={"acquire_cost_us": cost, "fleet": fleet},
         ratios={
-            "redis_vs_local_sequential": cost["ratio_sequential"],
-            "redis_vs_local_concurrent": cost["ratio_concurrent"],
+            f"redis_vs_local_{how}": cost[f"ratio_{how}"] for how in ("sequential", "concurrent")
         },
         targets=_targets(fleet),
         tables=_tables(cost, fleet),
-        chart=None,
         notes=_notes(params),
     )
 
 
 def _targets(fleet: Json) -> list[Json]:
-    out = []
-    for n, row in fleet.items():
-        worst_low = row["accuracy"]["min"]
-        worst_high = row["accuracy"]["max"]
-        basis = "granted/s over the steady window / shared rate, worst run"
-        out.append(
-            target(
-                name=f"{n} processes >= 0.95", value=worst_low, op=">=", threshold=0.95, basis=basis
-            )
-        )
-        out.append(
-            target(
-                name=f"{n} processes <= 1.02",
-                value=worst_high,
-                op="<=",
-                threshold=1.02,
-                basis=basis,
-            )
-        )
-    return out
+    basis = "granted/s over the steady window / shared rate, worst run"
+    return [
+        h.target(f"{n} processes {op} {bound}", row["accuracy"][worst], op, bound, basis)
+        for n, row in fleet.items()
+        for worst, op, bound in (("min", ">=", 0.95), ("max", "<=", 1.02))
+    ]
 
 
 def _tables(cost: Json, fleet: Json) -> list[Json]:
-    cost_rows = [
-        [
-            "TokenBucketLimiter (local)",
-            fmt_range(cost["local_sequential"]),
-            fmt_range(cost["local_concurrent"]),
-        ],
-        [
-            "RedisRateLimiter (loopback Redis)",
-            fmt_range(cost["redis_sequential"]),
-            fmt_range(cost["redis_concurrent"]),
-        ],
-        ["Redis / local", fmt_ratio(cost["ratio_sequential"]), fmt_ratio(cost["ratio_concurrent"])],
-    ]
+    limiters = {
+        "local": "TokenBucketLimiter (local)",
+        "redis": "RedisRateLimiter (loopback Redis)",
+        "ratio": "Redis / local",
+    }
+
+    def cost_cell(limiter: str, how: str) -> str:
+        if limiter == "ratio":
+            return h.fmt_ratio(cost[f"ratio_{how}"])
+        return h.fmt_range(cost[f"{limiter}_{how}"])
+
     fleet_rows = [
         [
             n,
             "{median:.3f} ({min:.3f}-{max:.3f})".format(**row["accuracy"]),
-            fmt(row["busiest_second"]),
-            fmt(row["throttled"]),
+            h.fmt(row["busiest_second"]),
+            h.fmt(row["throttled"]),
         ]
         for n, row in fleet.items()
     ]
     return [
-        {
-            "title": "Cost of one acquire, microseconds (median (min-max) over rounds)",
-            "columns": ["limiter", "sequential, 1 task", f"concurrent, {CONCURRENT_TASKS} tasks"],
-            "rows": cost_rows,
-        },
-        {
-            "title": f"Processes sharing {RATE:g}/s (burst {BURST}) through one Redis key",
-            "columns": ["processes", "granted rate / shared rate", "busiest second", "429s"],
-            "rows": fleet_rows,
-        },
+        h.grid(
+            "Cost of one acquire, microseconds (median (min-max) over rounds)",
+            "limiter",
+            limiters,
+            {
+                "sequential": "sequential, 1 task",
+                "concurrent": f"concurrent, {CONCURRENT_TASKS} tasks",
+            },
+            cost_cell,
+        ),
+        h.table(
+            f"Processes sharing {RATE:g}/s (burst {BURST}) through one Redis key",
+            ["processes", "granted rate / shared rate", "busiest second", "429s"],
+            fleet_rows,
+        ),
     ]
 
 
@@ -411,12 +323,5 @@ def _notes(params: Json) -> list[str]:
     ]
 
 
-def _main(argv: list[str]) -> None:
-    if argv[:1] == ["--worker"]:
-        _worker(argv[1:])
-    else:
-        scenario_main(run, argv)
-
-
 if __name__ == "__main__":
-    _main(sys.argv[1:])
+    h.scenario_main(run, _worker)

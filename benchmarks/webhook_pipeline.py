@@ -10,17 +10,19 @@ the state *Get a call* returns.
 
 It is a correctness run at volume more than a speed race: the result is the count of
 events lost, doubled and rows wrong (all must be 0), with the time it took. Each round
-runs in a fresh process. Run alone: ``python -m benchmarks.webhook_pipeline``.
+runs in a fresh process.
 """
 
 from __future__ import annotations
 
 import asyncio
-import sys
+import json
 import tempfile
 from pathlib import Path
 
-from benchmarks._harness import Json, fmt, make_result, run_json, scenario_main, summarize, target
+from benchmarks import _harness as h
+from benchmarks._harness import Json
+from benchmarks._procs import run_json
 
 NAME = "webhook_pipeline"
 TITLE = "Webhook pipeline end to end"
@@ -45,15 +47,17 @@ def calls_for(events: int, seed: int = SEED) -> int:
     return events
 
 
-def _one(events: int, calls_per_second: float) -> Json:
+def _one(argv: list[str]) -> None:
+    """One round in this (fresh) process: print its counts as one JSON line."""
     from asyncsdk.cli._pipeline import run_pipeline
 
+    events, calls_per_second = int(argv[0]), float(argv[1])
     calls = calls_for(events)
     with tempfile.TemporaryDirectory(prefix="asyncsdk-bench-") as workdir:
         report = asyncio.run(
             run_pipeline(Path(workdir), calls=calls, calls_per_second=calls_per_second, seed=SEED)
         )
-    return {
+    found = {
         "calls": report.calls,
         "events": report.events,
         "written": report.written,
@@ -70,6 +74,7 @@ def _one(events: int, calls_per_second: float) -> Json:
         "api_faults": report.api["faults"],
         "api_requests": report.api["requests"],
     }
+    print(json.dumps(found))
 
 
 def run(*, quick: bool = False) -> Json:
@@ -77,7 +82,7 @@ def run(*, quick: bool = False) -> Json:
     samples = [
         run_json(
             "benchmarks.webhook_pipeline",
-            ["--one", str(params["events"]), str(params["calls_per_second"])],
+            [str(params["events"]), str(params["calls_per_second"])],
         )
         for _ in range(int(params["rounds"]))
     ]
@@ -85,10 +90,10 @@ def run(*, quick: bool = False) -> Json:
     rates = [s["events"] / s["seconds"] for s in samples]
     results = {
         "rounds": samples,
-        "events_per_second": summarize(rates),
-        "seconds": summarize([s["seconds"] for s in samples]),
+        "events_per_second": h.summarize(rates),
+        "seconds": h.summarize([s["seconds"] for s in samples]),
     }
-    return make_result(
+    return h.make_result(
         scenario=NAME,
         title=TITLE,
         description=(
@@ -98,49 +103,37 @@ def run(*, quick: bool = False) -> Json:
         ),
         parameters={**params, "seed": SEED},
         results=results,
-        ratios={},
         targets=[
-            target(
-                name="share of events written exactly once, every row at its final state",
-                value=1.0 - bad / max(1, sum(s["events"] for s in samples)),
-                op=">=",
-                threshold=1.0,
-                basis=f"1 - (lost + doubled + rows wrong) / events, over {len(samples)} rounds",
+            h.target(
+                "share of events written exactly once, every row at its final state",
+                1.0 - bad / max(1, sum(s["events"] for s in samples)),
+                ">=",
+                1.0,
+                f"1 - (lost + doubled + rows wrong) / events, over {len(samples)} rounds",
             )
         ],
         tables=[
-            {
-                "title": "Each round",
-                "columns": [
-                    "events",
-                    "calls",
-                    "seconds",
-                    "events/s",
-                    "lost",
-                    "doubled",
-                    "rows wrong",
-                    "sent twice / acknowledged as duplicates",
-                    "fetched",
-                    "API faults",
-                ],
-                "rows": [
+            h.table(
+                "Each round",
+                (
+                    *("events", "calls", "seconds", "events/s", "lost", "doubled", "rows wrong"),
+                    *("sent twice / acknowledged as duplicates", "fetched", "API faults"),
+                ),
+                (
                     [
                         f"{s['events']:,}",
                         f"{s['calls']:,}",
-                        fmt(s["seconds"]),
-                        fmt(s["events"] / s["seconds"]),
-                        str(s["lost"]),
-                        str(s["doubled"]),
-                        str(s["wrong_rows"]),
+                        h.fmt(s["seconds"]),
+                        h.fmt(s["events"] / s["seconds"]),
+                        *(str(s[k]) for k in ("lost", "doubled", "wrong_rows")),
                         f"{s['sent_twice']} / {s['duplicates_acknowledged']}",
                         f"{s['enriched']:,}",
                         ", ".join(f"{k} {v}" for k, v in sorted(s["api_faults"].items())),
                     ]
                     for s in samples
-                ],
-            }
+                ),
+            )
         ],
-        chart=None,
         notes=[
             "All processes share one machine: the sender, the API server, the listener and "
             "SQLite run in one event loop, so events/s is the whole pipeline's, not the "
@@ -150,9 +143,4 @@ def run(*, quick: bool = False) -> Json:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 4 and sys.argv[1] == "--one":
-        import json
-
-        print(json.dumps(_one(int(sys.argv[2]), float(sys.argv[3]))))
-    else:
-        scenario_main(run)
+    h.scenario_main(run, _one)

@@ -13,8 +13,7 @@ Contenders (each its own receiver process, rounds interleaved):
 * ``handwritten`` -- a minimal aiohttp handler: `hmac.new` + `json.loads` into a queue,
   no timestamp window, no dedupe, no bounded read.
 
-Target: ``sdk`` >= 3,000 verified events per CPU-second. Run alone:
-``python -m benchmarks.webhook_receiver``.
+Target: ``sdk`` >= 3,000 verified events per CPU-second.
 """
 
 from __future__ import annotations
@@ -25,25 +24,15 @@ import hashlib
 import hmac
 import itertools
 import json
-import resource
 import sys
 import time
 import uuid
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from benchmarks._harness import (
-    ROOT,
-    Json,
-    Worker,
-    fmt_range,
-    fmt_ratio,
-    make_result,
-    paired_ratio,
-    scenario_main,
-    summarize,
-    target,
-)
+from benchmarks import _harness as h
+from benchmarks._harness import Json
+from benchmarks._procs import Worker
 
 NAME = "webhook_receiver"
 TITLE = "Webhook receiver throughput"
@@ -59,7 +48,7 @@ TARGET_EPS = 3000.0
 FULL = {"rounds": 6, "events_per_round": 6000, "connections": 32}
 QUICK = {"rounds": 2, "events_per_round": 300, "connections": 8}
 
-BODY = (ROOT / "tests" / "fixtures" / "webhook_voice_outbound.json").read_bytes()
+BODY = (h.FIXTURES / "webhook_voice_outbound.json").read_bytes()
 STATS_TIMEOUT = 60.0
 """Seconds a receiver may take to consume what it acknowledged before a stats answer."""
 
@@ -67,19 +56,15 @@ STATS_TIMEOUT = 60.0
 # --- the receiver (child process) ------------------------------------------------------
 
 
-def _cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def _receiver(kind: str, consume_pause: float = 0.0) -> None:
+def _receiver(argv: list[str]) -> None:
     """Serve deliveries on a free port (printed), answering stats requests on stdin.
 
-    ``consume_pause`` (seconds) makes the queue's consumer that much slower per event,
-    as a real pipeline's would be; the benchmark leaves it at 0.
+    ``argv`` is the kind and ``consume_pause``: seconds that make the queue's consumer
+    that much slower per event, as a real pipeline's would be; the benchmark gives 0.
     """
     from aiohttp import web
 
+    kind, consume_pause = argv[0], float(argv[1])
     counts = {"accepted": 0}
 
     async def main() -> None:
@@ -129,7 +114,7 @@ def _receiver(kind: str, consume_pause: float = 0.0) -> None:
             # An acknowledgement means the event is on the queue, not yet consumed: once
             # the load has its answers, the count is exact only after the queue drains.
             await asyncio.wait_for(queue.join(), STATS_TIMEOUT)
-            return {"cpu": _cpu(), "accepted": counts["accepted"]}
+            return {"cpu": h.cpu_seconds(), "accepted": counts["accepted"]}
 
         await loop.run_in_executor(None, _answer_stats, loop, stats)
         consumer.cancel()
@@ -213,10 +198,8 @@ async def _load(
 
 class _Receiver:
     def __init__(self, kind: str, consume_pause: float = 0.0) -> None:
-        args = ["--receiver", kind, str(consume_pause)]
-        self.worker = Worker("benchmarks.webhook_receiver", args)
-        assert self.worker._proc.stdout is not None
-        self.port = json.loads(self.worker._proc.stdout.readline())["port"]
+        self.worker = Worker("benchmarks.webhook_receiver", [kind, str(consume_pause)])
+        self.port = self.worker.read()["port"]
         self.url = f"http://127.0.0.1:{self.port}{PATH}"
 
     def stats(self) -> Json:
@@ -225,21 +208,17 @@ class _Receiver:
 
 def run(*, quick: bool = False) -> Json:
     params = dict(QUICK if quick else FULL)
-    rounds, per_round, connections = (
-        int(params["rounds"]),
-        int(params["events_per_round"]),
-        int(params["connections"]),
-    )
+    rounds, per_round, connections = (int(params[k]) for k in FULL)
     keys = list(CONTENDERS)
     receivers = {key: _Receiver(key) for key in keys}
-    eps_cpu: dict[str, list[float]] = {k: [] for k in keys}
-    eps_wall: dict[str, list[float]] = {k: [] for k in keys}
-    cpu_share: dict[str, list[float]] = {k: [] for k in keys}
+    metrics = ("events_per_cpu_second", "events_per_wall_second", "receiver_cpu_share")
+    samples: dict[str, dict[str, list[float]]] = {m: {k: [] for k in keys} for m in metrics}
+    eps_cpu, eps_wall, cpu_share = samples.values()
     try:
         for receiver in receivers.values():  # warm-up: connections, caches
             asyncio.run(_load(receiver.url, _signed(receiver.url, 200), connections))
-        for r in range(rounds):
-            for key in keys[r % len(keys) :] + keys[: r % len(keys)]:
+        for order in h.interleaved(keys, rounds):
+            for key in order:
                 receiver = receivers[key]
                 deliveries = _signed(receiver.url, per_round)
                 before = receiver.stats()
@@ -258,21 +237,10 @@ def run(*, quick: bool = False) -> Json:
     finally:
         for receiver in receivers.values():
             receiver.worker.close()
-    results = {
-        key: {
-            "label": CONTENDERS[key],
-            "events_per_cpu_second": summarize(eps_cpu[key]),
-            "events_per_wall_second": summarize(eps_wall[key]),
-            "receiver_cpu_share": summarize(cpu_share[key]),
-        }
-        for key in keys
-    }
-    ratios = {
-        "sdk/handwritten events per cpu-second": paired_ratio(
-            eps_cpu["sdk"], eps_cpu["handwritten"]
-        )
-    }
-    return make_result(
+    results = h.by_contender(CONTENDERS, samples)
+    ratio = h.paired_ratio(eps_cpu["sdk"], eps_cpu["handwritten"])
+    ratios = {"sdk/handwritten events per cpu-second": ratio}
+    return h.make_result(
         scenario=NAME,
         title=TITLE,
         description=(
@@ -285,46 +253,33 @@ def run(*, quick: bool = False) -> Json:
         results=results,
         ratios=ratios,
         targets=[
-            target(
-                name=f"sdk >= {TARGET_EPS:,.0f} verified events per CPU-second",
-                value=results["sdk"]["events_per_cpu_second"]["median"],
-                op=">=",
-                threshold=TARGET_EPS,
-                basis="median of the rounds; receiver process CPU time (user + system)",
+            h.target(
+                f"sdk >= {TARGET_EPS:,.0f} verified events per CPU-second",
+                results["sdk"]["events_per_cpu_second"]["median"],
+                ">=",
+                TARGET_EPS,
+                "median of the rounds; receiver process CPU time (user + system)",
             )
         ],
         tables=[
-            {
-                "title": "Receiver throughput, median (min-max)",
-                "columns": [
-                    "contender",
-                    "events / CPU-second",
-                    "events / wall-second",
-                    "receiver CPU share",
-                ],
-                "rows": [
-                    [
-                        CONTENDERS[k],
-                        fmt_range(results[k]["events_per_cpu_second"]),
-                        fmt_range(results[k]["events_per_wall_second"]),
-                        fmt_range(results[k]["receiver_cpu_share"]),
-                    ]
-                    for k in keys
-                ],
-            },
-            {
-                "title": "SDK ratio (per round: median (min-max); above 1 is faster)",
-                "columns": ["ratio", "value"],
-                "rows": [[name, fmt_ratio(value)] for name, value in ratios.items()],
-            },
+            h.grid(
+                "Receiver throughput, median (min-max)",
+                "contender",
+                CONTENDERS,
+                {
+                    "events_per_cpu_second": "events / CPU-second",
+                    "events_per_wall_second": "events / wall-second",
+                    "receiver_cpu_share": "receiver CPU share",
+                },
+                lambda k, metric: h.fmt_range(results[k][metric]),
+            ),
+            h.ratio_table("SDK ratio (per round: median (min-max); above 1 is faster)", ratios),
         ],
         chart={
             "title": "Webhook receiver (events per CPU-second, median; bars min-max)",
             "xlabel": "verified events per second of one core",
             "groups": {
-                "loopback, keep-alive": {
-                    CONTENDERS[k]: results[k]["events_per_cpu_second"] for k in keys
-                }
+                "loopback, keep-alive": {r["label"]: r[metrics[0]] for r in results.values()}
             },
         },
         notes=[
@@ -337,7 +292,4 @@ def run(*, quick: bool = False) -> Json:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 4 and sys.argv[1] == "--receiver":
-        _receiver(sys.argv[2], float(sys.argv[3]))
-    else:
-        scenario_main(run)
+    h.scenario_main(run, _receiver)

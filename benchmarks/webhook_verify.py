@@ -12,7 +12,7 @@ Contenders, each in its own worker process, rounds interleaved:
   into dicts (no validation, no timestamp check);
 * ``handwritten_orjson`` -- the same with `orjson.loads`.
 
-Target: ``sdk`` <= 25 us per event. Run alone: ``python -m benchmarks.webhook_verify``.
+Target: ``sdk`` <= 25 us per event.
 """
 
 from __future__ import annotations
@@ -21,24 +21,10 @@ import base64
 import hashlib
 import hmac
 import json
-import sys
 from collections.abc import Callable
 
-from benchmarks._harness import (
-    ROOT,
-    Json,
-    Worker,
-    calibrate,
-    fmt_range,
-    fmt_ratio,
-    make_result,
-    paired_ratio,
-    scenario_main,
-    serve,
-    summarize,
-    target,
-    time_loops,
-)
+from benchmarks import _harness as h
+from benchmarks._harness import Json
 
 NAME = "webhook_verify"
 TITLE = "Webhook verification and parsing"
@@ -54,12 +40,10 @@ TARGET_US = 25.0
 FULL = {"rounds": 15, "seconds_per_sample": 0.2}
 QUICK = {"rounds": 3, "seconds_per_sample": 0.01}
 
-FIXTURES = ROOT / "tests" / "fixtures"
-
 
 def _vector() -> tuple[str, dict[str, str], str, bytes]:
-    vector = json.loads((FIXTURES / "webhook_signature_vector.json").read_text())
-    body = (FIXTURES / vector["bodyFile"]).read_bytes()
+    vector = json.loads((h.FIXTURES / "webhook_signature_vector.json").read_text())
+    body = (h.FIXTURES / vector["bodyFile"]).read_bytes()
     return vector["signingKey"], vector["headers"], vector["url"], body
 
 
@@ -102,45 +86,28 @@ def _contender(key: str) -> Callable[[], object]:
     return handwritten
 
 
-def _worker(key: str) -> None:
-    fn = _contender(key)
+def _worker(argv: list[str]) -> None:
+    fn = _contender(argv[0])
     fn()  # fails loudly if the vector does not verify
-
-    def handle(msg: Json) -> Json:
-        if msg["op"] == "calibrate":
-            return {"loops": calibrate(fn, msg["seconds"])}
-        if msg["op"] == "time":
-            return {"seconds": time_loops(fn, msg["loops"])}
-        raise ValueError(f"unknown op {msg['op']!r}")
-
-    serve(handle)
+    h.serve_timings({"event": fn})
 
 
 def run(*, quick: bool = False) -> Json:
     params = dict(QUICK if quick else FULL)
-    rounds, seconds = int(params["rounds"]), float(params["seconds_per_sample"])
     keys = list(CONTENDERS)
-    workers = {key: Worker("benchmarks.webhook_verify", ["--worker", key]) for key in keys}
-    samples: dict[str, list[float]] = {key: [] for key in keys}  # us per event
-    try:
-        loops = {
-            key: w.request({"op": "calibrate", "seconds": seconds})["loops"]
-            for key, w in workers.items()
-        }
-        for r in range(rounds):
-            for key in keys[r % len(keys) :] + keys[: r % len(keys)]:
-                elapsed = workers[key].request({"op": "time", "loops": loops[key]})["seconds"]
-                samples[key].append(elapsed / loops[key] * 1e6)
-    finally:
-        for w in workers.values():
-            w.close()
+    timings = h.time_workers(
+        "benchmarks.webhook_verify",
+        keys,
+        ["event"],
+        rounds=int(params["rounds"]),
+        seconds=float(params["seconds_per_sample"]),
+    )
+    samples = {key: [s * 1e6 for s in timings.seconds["event"][key]] for key in keys}  # us
     body_bytes = len(_vector()[3])
-    results = {
-        key: {"label": CONTENDERS[key], "us_per_event": summarize(samples[key])} for key in keys
-    }
-    ratios = {f"sdk/{b} time": paired_ratio(samples["sdk"], samples[b]) for b in BASELINES}
+    results = h.by_contender(CONTENDERS, {"us_per_event": samples})
+    ratios = {f"sdk/{b} time": h.paired_ratio(samples["sdk"], samples[b]) for b in BASELINES}
     sdk_us = results["sdk"]["us_per_event"]["median"]
-    return make_result(
+    return h.make_result(
         scenario=NAME,
         title=TITLE,
         description=(
@@ -152,32 +119,26 @@ def run(*, quick: bool = False) -> Json:
         results=results,
         ratios=ratios,
         targets=[
-            target(
-                name=f"sdk <= {TARGET_US:g} us per event",
-                value=sdk_us,
-                op="<=",
-                threshold=TARGET_US,
-                basis="median of the rounds, fixture delivery",
+            h.target(
+                f"sdk <= {TARGET_US:g} us per event",
+                sdk_us,
+                "<=",
+                TARGET_US,
+                "median of the rounds, fixture delivery",
             )
         ],
         tables=[
-            {
-                "title": "Microseconds per event, median (min-max)",
-                "columns": ["contender", "us per event", "events per second"],
-                "rows": [
-                    [
-                        CONTENDERS[k],
-                        fmt_range(results[k]["us_per_event"]),
-                        f"{1e6 / results[k]['us_per_event']['median']:,.0f}",
-                    ]
-                    for k in keys
-                ],
-            },
-            {
-                "title": "SDK time ratios (per-round: median (min-max); above 1 is slower)",
-                "columns": ["ratio", "value"],
-                "rows": [[name, fmt_ratio(value)] for name, value in ratios.items()],
-            },
+            h.table(
+                "Microseconds per event, median (min-max)",
+                ["contender", "us per event", "events per second"],
+                (
+                    [label, h.fmt_range(us), f"{1e6 / us['median']:,.0f}"]
+                    for label, us in ((CONTENDERS[k], results[k]["us_per_event"]) for k in keys)
+                ),
+            ),
+            h.ratio_table(
+                "SDK time ratios (per-round: median (min-max); above 1 is slower)", ratios
+            ),
         ],
         chart={
             "title": "Webhook verify + parse (us per event, median; bars min-max)",
@@ -194,7 +155,4 @@ def run(*, quick: bool = False) -> Json:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "--worker":
-        _worker(sys.argv[2])
-    else:
-        scenario_main(run)
+    h.scenario_main(run, _worker)

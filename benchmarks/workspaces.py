@@ -22,32 +22,28 @@ accepted over available (each workspace's quota while it had IDs left, after a 2
 warm-up and without its last, draining second; the total is the sum of both), the share
 of 429s per workspace, each workspace's completion time, and that every ID got exactly
 one outcome (none lost). The SDK's headline run is the median of ``RUNS`` runs.
-
-Run alone: ``python -m benchmarks.workspaces [--quick]``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import sys
 import time
 import uuid
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from benchmarks._harness import Json, make_result, scenario_main, sources_sha256, target
-from benchmarks._lab import ACCESS_KEY, Workload, _ids, lab_server
+from benchmarks._harness import Json, make_result, scenario_main, table, target
+from benchmarks._lab import ACCESS_KEY, Workload, against, ids, outcomes, tally, until
 from benchmarks._serverproc import ServerProcess
+from benchmarks._situations import BIN, WARMUP, per_second, rate_chart, share_429
 
 NAME = "workspaces"
 TITLE = "Throttling lab: one client, two workspaces"
 CONTENDERS = ("sdk", "one_limiter")
 LABELS = {"sdk": "SDK, default (a limiter per workspace)", "one_limiter": "one limiter for both"}
-BIN = 0.1
-WARMUP = 2.0
 RUNS = 3
-MEASURED_SOURCES = ("_workspaces.py", "client.py", "ratelimit.py", "_throttling/_rate.py")
 
 
 @dataclass(frozen=True)
@@ -84,18 +80,11 @@ BURST = 50
 WORK = Workload(calls=0, concurrency=64, max_retries=4, timeout=2.0)
 
 
-def _server(variant: Variant, spaces: Sequence[Space]) -> ServerProcess:
-    quotas = [f"--workspace-quota={s.workspace}:{s.rate:g}:{BURST}" for s in spaces]
-    size = sum(s.calls for s in spaces)
-    return lab_server(("--latency", "0.03", *quotas, *variant.options), size=size)
-
-
 async def _fetch(server: ServerProcess, spaces: Sequence[Space], contender: str) -> Json:
     """Fetch every space's IDs at once through one client; outcomes and times per space."""
     import asyncsdk
-    from asyncsdk.server import Dataset
 
-    ids = list(Dataset(size=sum(s.calls for s in spaces)).call_ids)
+    call_ids = ids(sum(s.calls for s in spaces))
     limiter = asyncsdk.TokenBucketLimiter(None) if contender == "one_limiter" else None
     client = asyncsdk.Client(
         access_key=ACCESS_KEY,
@@ -108,24 +97,15 @@ async def _fetch(server: ServerProcess, spaces: Sequence[Space], contender: str)
     found: Json = {}
 
     async def one(space: Space, chunk: list[uuid.UUID]) -> None:
-        outcomes: dict[int, str] = {}
-        async for result in asyncsdk.iter_calls(
-            client, space.workspace, server.channel_id, _ids(chunk, None), concurrency=64
-        ):
-            if result.index in outcomes:
-                raise RuntimeError(f"ID {result.index} got two outcomes")
-            outcomes[result.index] = "ok" if result.ok else type(result.error).__name__
-        found[space.name] = {
-            "wall_s": time.perf_counter() - start,
-            "ids": len(chunk),
-            "exactly_once": sorted(outcomes) == list(range(len(chunk))),
-            "ok": sum(1 for v in outcomes.values() if v == "ok"),
-            "errors": dict(Counter(v for v in outcomes.values() if v != "ok")),
-        }
+        stream = asyncsdk.iter_calls(
+            client, space.workspace, server.channel_id, until(chunk, None), concurrency=64
+        )
+        done = tally(await outcomes(stream))
+        found[space.name] = {"wall_s": time.perf_counter() - start, **done, "ids": len(chunk)}
 
     chunks, at = [], 0
     for space in spaces:
-        chunks.append(ids[at : at + space.calls])
+        chunks.append(call_ids[at : at + space.calls])
         at += space.calls
     async with client:
         await asyncio.gather(*(one(s, c) for s, c in zip(spaces, chunks, strict=True)))
@@ -134,13 +114,10 @@ async def _fetch(server: ServerProcess, spaces: Sequence[Space], contender: str)
 
 
 def _one_run(variant: Variant, spaces: Sequence[Space], contender: str) -> Json:
-    server = _server(variant, spaces)
-    try:
-        run = asyncio.run(_fetch(server, spaces, contender))
-        seen = server.stop()
-    finally:
-        server.kill()
-    return _measure(spaces, run, seen)
+    quotas = [f"--workspace-quota={s.workspace}:{s.rate:g}:{BURST}" for s in spaces]
+    options = ("--latency", "0.03", *quotas, *variant.options)
+    fetch = functools.partial(_fetch, spaces=spaces, contender=contender)
+    return _measure(spaces, *against(options, sum(s.calls for s in spaces), fetch))
 
 
 def _measure(spaces: Sequence[Space], run: Json, seen: Json) -> Json:
@@ -156,15 +133,13 @@ def _measure(spaces: Sequence[Space], run: Json, seen: Json) -> Json:
         avail = space.rate * (hi - lo) * BIN
         got_all += got
         avail_all += avail
-        requests = sum(b[0] for b in timeline)
-        throttled = sum(b[2] for b in timeline)
         per[space.name] = {
             **r,
             "lost": r["ids"] - r["ok"],
-            "requests": requests,
-            "share_429_pct": 100.0 * throttled / requests if requests else 0.0,
+            "requests": sum(b[0] for b in timeline),
+            "share_429_pct": share_429(timeline),
             "achieved_over_available": got / avail if avail else 0.0,
-            "sent_per_s": [round(b[0] / BIN) for b in timeline],
+            "sent_per_s": per_second(timeline, 0),
         }
     return {
         "spaces": per,
@@ -204,7 +179,7 @@ def run(*, quick: bool = False) -> Json:
                 ],
             }
         results[variant.name] = by
-    result = make_result(
+    return make_result(
         scenario=NAME,
         title=TITLE,
         description=(
@@ -219,7 +194,6 @@ def run(*, quick: bool = False) -> Json:
             "burst": BURST,
             "variants": {v.name: v.title for v in variants},
             "runs": runs_of,
-            "sources_sha256": sources_sha256(MEASURED_SOURCES),
         },
         results=results,
         ratios={
@@ -228,7 +202,6 @@ def run(*, quick: bool = False) -> Json:
         },
         targets=_targets(variants, results, runs_of["sdk"]),
         tables=[_table(variants, spaces, results)],
-        chart=None,
         notes=[
             "Rates come from the server's per-workspace timelines. Available = each "
             "workspace's quota while it still had IDs, without the first 2 s (warm-up) and "
@@ -236,9 +209,8 @@ def run(*, quick: bool = False) -> Json:
             f"The SDK's row is the median of {runs_of['sdk']} runs (by total ratio); the "
             "ratios of every run are in the JSON (`ratios_of_runs`).",
         ],
+        line_charts=[_chart(v, spaces, results[v.name]) for v in variants],
     )
-    result["line_charts"] = [_chart(v, spaces, results[v.name]) for v in variants]
-    return result
 
 
 def _targets(variants: Sequence[Variant], results: Json, runs: int) -> list[Json]:
@@ -248,26 +220,26 @@ def _targets(variants: Sequence[Variant], results: Json, runs: int) -> list[Json
         r = results[v.name]["sdk"]
         found += [
             target(
-                name=f"{v.name}: total accepted / available >= 0.90",
-                value=r["achieved_over_available"],
-                op=">=",
-                threshold=0.9,
-                basis=basis,
+                f"{v.name}: total accepted / available >= 0.90",
+                r["achieved_over_available"],
+                ">=",
+                0.9,
+                basis,
             ),
             target(
-                name=f"{v.name}: 429 share on every workspace <= 5 % (not 429 >= 95 %)",
-                value=100.0 - r["max_share_429_pct"],
-                op=">=",
-                threshold=95.0,
-                basis=basis,
+                f"{v.name}: 429 share on every workspace <= 5 % (not 429 >= 95 %)",
+                100.0 - r["max_share_429_pct"],
+                ">=",
+                95.0,
+                basis,
             ),
             # No ID lost, stated as the share that ended as calls, so that it is positive.
             target(
-                name=f"{v.name}: no ID lost in any run (IDs ending as calls >= 100 %)",
-                value=100.0 * min(r["ok_share_of_runs"]),
-                op=">=",
-                threshold=100.0,
-                basis=f"every one of {runs} runs",
+                f"{v.name}: no ID lost in any run (IDs ending as calls >= 100 %)",
+                100.0 * min(r["ok_share_of_runs"]),
+                ">=",
+                100.0,
+                f"every one of {runs} runs",
             ),
         ]
     return found
@@ -294,9 +266,9 @@ def _table(variants: Sequence[Variant], spaces: Sequence[Space], results: Json) 
                         f"{p['requests']:,}",
                     ]
                 )
-    return {
-        "title": "Per variant, contender and workspace",
-        "columns": [
+    return table(
+        "Per variant, contender and workspace",
+        [
             "variant",
             "contender",
             "workspace",
@@ -308,32 +280,21 @@ def _table(variants: Sequence[Variant], spaces: Sequence[Space], results: Json) 
             "one outcome per ID",
             "requests",
         ],
-        "rows": rows,
-    }
-
-
-def _smooth(xs: list[int], width: int = 5) -> list[float]:
-    return [sum(xs[max(0, i - width + 1) : i + 1]) / min(i + 1, width) for i in range(len(xs))]
+        rows,
+    )
 
 
 def _chart(variant: Variant, spaces: Sequence[Space], runs: Json) -> Json:
-    series = {
-        f"{LABELS[c]}: {s.name}": [
-            round(x, 1) for x in _smooth(runs[c]["spaces"][s.name]["sent_per_s"])
-        ]
-        for c in CONTENDERS
-        for s in spaces
-    }
-    longest = max(len(ys) for ys in series.values())
-    return {
-        "title": f"One client, two workspaces (50/s and 200/s), {variant.title}",
-        "file": f"img/workspaces-{variant.name}.png",
-        "dt": BIN,
-        "ylabel": "requests sent / s (0.5 s mean)",
-        "series": series,
-        "reference": {f"quota {s.name}": [s.rate] * longest for s in spaces},
-        "spans": [],
-    }
+    return rate_chart(
+        f"One client, two workspaces (50/s and 200/s), {variant.title}",
+        f"img/workspaces-{variant.name}.png",
+        {
+            f"{LABELS[c]}: {s.name}": runs[c]["spaces"][s.name]["sent_per_s"]
+            for c in CONTENDERS
+            for s in spaces
+        },
+        lambda bins: {f"quota {s.name}": [s.rate] * bins for s in spaces},
+    )
 
 
 if __name__ == "__main__":

@@ -196,3 +196,22 @@ def test_webhook_receiver_counts_every_acknowledged_event(kind: str) -> None:
         receiver.worker.close()
     assert ok == 20
     assert after["accepted"] - before["accepted"] == 20
+
+
+def test_rounds_interleave_every_contender_in_turn() -> None:
+    """Each round starts with the next contender, so a slow spell hits each alike."""
+    from benchmarks._harness import interleaved
+
+    assert list(interleaved("ABC", 4)) == [list("ABC"), list("BCA"), list("CAB"), list("ABC")]
+
+
+def test_ratios_pair_the_samples_of_one_round() -> None:
+    """A per-round ratio divides the samples of the same round, then summarizes them."""
+    from benchmarks._harness import by_contender, paired_ratio, ratio_table, summarize
+
+    ratio = paired_ratio([2.0, 6.0, 3.0], [1.0, 2.0, 3.0])
+    assert (ratio["median"], ratio["min"], ratio["max"]) == (2.0, 1.0, 3.0)
+    results = by_contender({"a": "A"}, {"speed": {"a": [1.0, 3.0, 2.0]}})
+    assert results == {"a": {"label": "A", "speed": summarize([1.0, 3.0, 2.0])}}
+    table = ratio_table("t", {"x": ratio, "y": ratio}, {"y": "Y"})
+    assert table["rows"] == [["Y", "2.00x (1.00-3.00)"]]
