@@ -1,0 +1,127 @@
+"""Review of the media path: an error body that goes silent, a resume with no version to hold.
+
+The scripted Bird endpoint and raw object store of `tests.test_media_hostile` answer
+over loopback. An object store that sends an error's headers and then nothing must not
+hang a transfer; one that sends no ``ETag`` gives the SDK nothing to send in
+``If-Range``, so a ranged resume could splice two versions of the object into one file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from asyncsdk import MediaChangedError, Timeout
+from tests.test_media_hostile import (
+    BODY,
+    REC,
+    WS,
+    Bird,
+    Stall,
+    Store,
+    client,
+    head,
+    hostile,
+    whole,
+)
+
+__all__ = ["hostile"]  # the fixture, imported for the tests below
+
+#: A second version of the object, of the same size: only a validator tells them apart.
+OTHER = bytes(reversed(BODY))
+#: Bound of each test: far above what it needs, only so that a hang fails instead of
+#: stalling the suite.
+HANG = 20.0
+
+
+class SilentError(Stall):
+    """A 403's headers announcing a body, then silence with the connection open."""
+
+    def __init__(self) -> None:
+        super().__init__(0)
+
+    def __call__(self, headers: dict[str, str]) -> bytes:
+        return head(
+            "403 Forbidden",
+            {"Content-Length": "400", "Content-Type": "application/xml", "Connection": "close"},
+        )
+
+
+def untagged(body: bytes, cut: int | None = None) -> object:
+    """A whole answer without an ``ETag`` (cut short after ``cut`` bytes)."""
+
+    def answer(_headers: dict[str, str]) -> bytes:
+        sent = body if cut is None else body[:cut]
+        return head("200 OK", {"Content-Length": str(len(body)), "Connection": "close"}) + sent
+
+    return answer
+
+
+def untagged_range(body: bytes) -> object:
+    """A 206 without an ``ETag`` for whatever range was asked (whole if none), from ``body``."""
+
+    def answer(headers: dict[str, str]) -> bytes:
+        if "range" not in headers:
+            return untagged(body)(headers)  # type: ignore[operator,no-any-return]
+        start = int(headers["range"].removeprefix("bytes=").rstrip("-"))
+        part = body[start:]
+        return (
+            head(
+                "206 Partial Content",
+                {
+                    "Content-Length": str(len(part)),
+                    "Content-Range": f"bytes {start}-{len(body) - 1}/{len(body)}",
+                    "Connection": "close",
+                },
+            )
+            + part
+        )
+
+    return answer
+
+
+async def test_an_error_body_that_goes_silent_does_not_hang(
+    hostile: tuple[Bird, Store, str], tmp_path: Path
+) -> None:
+    _bird, store, base = hostile
+    store.answers = [SilentError(), whole()]
+    timeout = Timeout(connect=5, read=1.0, total=30)
+    async with asyncio.timeout(HANG), client(base, timeout=timeout) as c:
+        result = await c.download_recording(WS, REC, tmp_path)
+    assert result.sha256 == hashlib.sha256(BODY).hexdigest()
+    assert len(store.requests) == 2
+
+
+async def test_a_download_without_etag_is_never_spliced(
+    hostile: tuple[Bird, Store, str], tmp_path: Path
+) -> None:
+    _bird, store, base = hostile
+    # Version 1 is cut short; meanwhile the object became version 2 (same size).
+    store.answers = [untagged(BODY, cut=300_000), untagged_range(OTHER)]  # type: ignore[list-item]
+    async with asyncio.timeout(HANG), client(base, max_retries=2) as c:
+        result = await c.download_recording(WS, REC, tmp_path)
+    written = (tmp_path / f"{REC}.mp3").read_bytes()
+    assert written in (BODY, OTHER)  # one version whole, never two spliced
+    assert result.sha256 == hashlib.sha256(written).hexdigest()
+    assert "range" not in store.requests[1]  # nothing to hold a range to the same version
+
+
+async def test_a_stream_without_etag_is_never_spliced(
+    hostile: tuple[Bird, Store, str],
+) -> None:
+    _bird, store, base = hostile
+    store.answers = [untagged(BODY, cut=300_000), untagged_range(OTHER)]  # type: ignore[list-item]
+    received = bytearray()
+
+    async def read_all() -> None:
+        async with client(base, max_retries=2) as c, c.open_recording(WS, REC) as stream:
+            async for chunk in stream:
+                received.extend(chunk)
+
+    async with asyncio.timeout(HANG):
+        with pytest.raises(MediaChangedError, match="ETag"):
+            await read_all()
+    assert bytes(received) == BODY[: len(received)]  # only version 1's bytes were handed on
