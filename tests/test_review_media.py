@@ -1,9 +1,11 @@
-"""Review of the media path: an error body that goes silent, a resume with no version to hold.
+"""Review of the media path: silences, versions, ends and credentials at the object store.
 
 The scripted Bird endpoint and raw object store of `tests.test_media_hostile` answer
 over loopback. An object store that sends an error's headers and then nothing must not
 hang a transfer; one that sends no ``ETag`` gives the SDK nothing to send in
-``If-Range``, so a ranged resume could splice two versions of the object into one file.
+``If-Range``, so a ranged resume could splice two versions of the object into one file;
+a body that ends only when the connection closes cannot be told from a cut one; and a
+caller's session middleware must not add its credentials to the object store's request.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from asyncsdk import MediaChangedError, Timeout
+from asyncsdk import MediaChangedError, MediaError, Timeout
+from asyncsdk._media._rules import judge
 from tests.test_media_hostile import (
     BODY,
     REC,
@@ -125,3 +128,54 @@ async def test_a_stream_without_etag_is_never_spliced(
         with pytest.raises(MediaChangedError, match="ETag"):
             await read_all()
     assert bytes(received) == BODY[: len(received)]  # only version 1's bytes were handed on
+
+
+def close_delimited(body: bytes, cut: int | None = None) -> object:
+    """A whole answer with neither ``Content-Length`` nor chunks: it ends when it closes."""
+
+    def answer(_headers: dict[str, str]) -> bytes:
+        sent = body if cut is None else body[:cut]
+        return head("200 OK", {"ETag": '"v1"', "Connection": "close"}) + sent
+
+    return answer
+
+
+async def test_a_body_that_ends_only_when_it_closes_is_not_a_whole_file(
+    hostile: tuple[Bird, Store, str], tmp_path: Path
+) -> None:
+    _bird, store, base = hostile
+    store.answers = [close_delimited(BODY, cut=300_000)]  # type: ignore[list-item]
+    async with asyncio.timeout(HANG), client(base, max_retries=1) as c:
+        with pytest.raises(MediaError, match="Content-Length"):
+            await c.download_recording(WS, REC, tmp_path)
+    assert not (tmp_path / f"{REC}.mp3").exists()  # a cut body never at the final name
+
+
+def test_judge_refuses_a_whole_answer_that_does_not_say_where_it_ends() -> None:
+    assert judge(200, {"ETag": '"a"'}, offset=0, etag=None, size=None).action == "fail"
+    chunked = {"ETag": '"a"', "Transfer-Encoding": "chunked"}
+    assert judge(200, chunked, offset=0, etag=None, size=None).action == "read"
+
+
+async def test_a_session_middleware_never_reaches_the_object_store(
+    hostile: tuple[Bird, Store, str], tmp_path: Path
+) -> None:
+    import aiohttp
+
+    _bird, store, base = hostile
+    store.answers = [whole()]
+
+    async def sign(
+        request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
+    ) -> aiohttp.ClientResponse:
+        request.headers.setdefault("Authorization", "Bearer user-token")
+        return await handler(request)
+
+    async with (
+        asyncio.timeout(HANG),
+        aiohttp.ClientSession(middlewares=(sign,)) as session,
+        client(base, session=session) as c,
+    ):
+        result = await c.download_recording(WS, REC, tmp_path)
+    assert result.sha256 == hashlib.sha256(BODY).hexdigest()
+    assert [r.get("authorization") for r in store.requests] == [None]

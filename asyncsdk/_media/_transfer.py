@@ -4,8 +4,9 @@ The mechanism behind `Client.download_recording`, `Client.open_recording` and
 `Client.get_transcript`. ``locate`` asks Bird's media endpoint for a fresh presigned URL
 (through the request engine: paced by the workspace's limiter, retried, counted); the
 transfer then reads the object from the object store with a fresh header set (no
-``Authorization``, no Bird header, never a redirect followed by aiohttp), inside one of
-the client's media slots (``max_media_transfers``), not paced by Bird's limiter.
+``Authorization``, no Bird header, none of the session's middlewares, never a redirect
+followed by aiohttp), inside one of the client's media slots (``max_media_transfers``),
+not paced by Bird's limiter.
 
 When the URL has expired (403), the object store fails (5xx) or the body breaks, the
 transfer asks Bird again and resumes with ``Range: bytes=N-`` and ``If-Range: <ETag>``;
@@ -208,6 +209,7 @@ class MediaTransfer:
                         url,
                         headers=store_headers(self.offset, self.etag),
                         allow_redirects=False,
+                        middlewares=(),  # a session's middleware may add credentials
                         timeout=self._timeout,
                         read_bufsize=READ_BUFFER,
                     )
