@@ -179,3 +179,32 @@ async def test_a_session_middleware_never_reaches_the_object_store(
         result = await c.download_recording(WS, REC, tmp_path)
     assert result.sha256 == hashlib.sha256(BODY).hexdigest()
     assert [r.get("authorization") for r in store.requests] == [None]
+
+
+def weak(body: bytes, cut: int | None = None) -> object:
+    """``W/"v1"`` for ``body``: whole (cut short after ``cut`` bytes), or the range asked."""
+
+    def answer(headers: dict[str, str]) -> bytes:
+        tag = {"ETag": 'W/"v1"', "Connection": "close"}
+        if "range" not in headers:
+            sent = body if cut is None else body[:cut]
+            return head("200 OK", {"Content-Length": str(len(body)), **tag}) + sent
+        start = int(headers["range"].removeprefix("bytes=").rstrip("-"))
+        shown = f"bytes {start}-{len(body) - 1}/{len(body)}"
+        part = body[start:]
+        extra = {"Content-Length": str(len(part)), "Content-Range": shown, **tag}
+        return head("206 Partial Content", extra) + part
+
+    return answer
+
+
+async def test_a_weak_etag_does_not_hold_a_resume_to_the_same_bytes(
+    hostile: tuple[Bird, Store, str], tmp_path: Path
+) -> None:
+    _bird, store, base = hostile
+    # A weak ETag names equivalent content, not the same bytes: If-Range cannot use it.
+    store.answers = [weak(BODY, cut=300_000), weak(OTHER)]  # type: ignore[list-item]
+    async with asyncio.timeout(HANG), client(base, max_retries=2) as c:
+        await c.download_recording(WS, REC, tmp_path)
+    assert (tmp_path / f"{REC}.mp3").read_bytes() in (BODY, OTHER)
+    assert "range" not in store.requests[1]

@@ -14,9 +14,9 @@ transfer asks Bird again and resumes with ``Range: bytes=N-`` and ``If-Range: <E
 was asked, of the same ETag, is read past what is held (counted in
 ``ranges_ignored``); of another ETag, the read starts again from byte 0 through
 ``on_restart`` (a download truncates its file), or raises `MediaChangedError` when there
-is none (a stream has already handed its bytes on). Without an ETag there is nothing
-to send in ``If-Range``, so a resume starts again from byte 0 the same way. Two
-versions are never spliced.
+is none (a stream has already handed its bytes on). Without a strong ETag (none, or a
+weak ``W/`` one) ``If-Range`` cannot hold the version, so a resume starts again from
+byte 0 the same way. Two versions are never spliced.
 Failures that made no progress are bounded by ``RetryPolicy.max_retries`` (with its
 backoff), every resume by `MAX_RESUMES`.
 
@@ -199,8 +199,9 @@ class MediaTransfer:
         url = await self._locate()
         if self.offset > 0 and not self._ranged:
             await self._restart()
-        elif self.offset > 0 and self.etag is None:  # no If-Range: a 206 may be another version
-            await self._restart("resuming without an ETag to hold the version")
+        elif self.offset > 0 and (self.etag is None or self.etag.startswith("W/")):
+            # If-Range needs a strong ETag: without one, a 206 may be another version.
+            await self._restart("resuming without a strong ETag to hold the version")
         await stack.enter_async_context(self._slots)
         try:
             async with asyncio.timeout(self._read):  # until the headers are in
