@@ -53,35 +53,19 @@ class SilentError(Stall):
         )
 
 
-def untagged(body: bytes, cut: int | None = None) -> object:
-    """A whole answer without an ``ETag`` (cut short after ``cut`` bytes)."""
-
-    def answer(_headers: dict[str, str]) -> bytes:
-        sent = body if cut is None else body[:cut]
-        return head("200 OK", {"Content-Length": str(len(body)), "Connection": "close"}) + sent
-
-    return answer
-
-
-def untagged_range(body: bytes) -> object:
-    """A 206 without an ``ETag`` for whatever range was asked (whole if none), from ``body``."""
+def versioned(body: bytes, etag: str | None = None, cut: int | None = None) -> object:
+    """``body`` under ``etag`` (none if ``None``): the range asked, else whole (cut short)."""
 
     def answer(headers: dict[str, str]) -> bytes:
+        tag = {"Connection": "close"} if etag is None else {"ETag": etag, "Connection": "close"}
         if "range" not in headers:
-            return untagged(body)(headers)  # type: ignore[operator,no-any-return]
+            sent = body if cut is None else body[:cut]
+            return head("200 OK", {"Content-Length": str(len(body)), **tag}) + sent
         start = int(headers["range"].removeprefix("bytes=").rstrip("-"))
+        shown = f"bytes {start}-{len(body) - 1}/{len(body)}"
         part = body[start:]
-        return (
-            head(
-                "206 Partial Content",
-                {
-                    "Content-Length": str(len(part)),
-                    "Content-Range": f"bytes {start}-{len(body) - 1}/{len(body)}",
-                    "Connection": "close",
-                },
-            )
-            + part
-        )
+        extra = {"Content-Length": str(len(part)), "Content-Range": shown, **tag}
+        return head("206 Partial Content", extra) + part
 
     return answer
 
@@ -103,7 +87,7 @@ async def test_a_download_without_etag_is_never_spliced(
 ) -> None:
     _bird, store, base = hostile
     # Version 1 is cut short; meanwhile the object became version 2 (same size).
-    store.answers = [untagged(BODY, cut=300_000), untagged_range(OTHER)]  # type: ignore[list-item]
+    store.answers = [versioned(BODY, cut=300_000), versioned(OTHER)]  # type: ignore[list-item]
     async with asyncio.timeout(HANG), client(base, max_retries=2) as c:
         result = await c.download_recording(WS, REC, tmp_path)
     written = (tmp_path / f"{REC}.mp3").read_bytes()
@@ -116,7 +100,7 @@ async def test_a_stream_without_etag_is_never_spliced(
     hostile: tuple[Bird, Store, str],
 ) -> None:
     _bird, store, base = hostile
-    store.answers = [untagged(BODY, cut=300_000), untagged_range(OTHER)]  # type: ignore[list-item]
+    store.answers = [versioned(BODY, cut=300_000), versioned(OTHER)]  # type: ignore[list-item]
     received = bytearray()
 
     async def read_all() -> None:
@@ -181,29 +165,12 @@ async def test_a_session_middleware_never_reaches_the_object_store(
     assert [r.get("authorization") for r in store.requests] == [None]
 
 
-def weak(body: bytes, cut: int | None = None) -> object:
-    """``W/"v1"`` for ``body``: whole (cut short after ``cut`` bytes), or the range asked."""
-
-    def answer(headers: dict[str, str]) -> bytes:
-        tag = {"ETag": 'W/"v1"', "Connection": "close"}
-        if "range" not in headers:
-            sent = body if cut is None else body[:cut]
-            return head("200 OK", {"Content-Length": str(len(body)), **tag}) + sent
-        start = int(headers["range"].removeprefix("bytes=").rstrip("-"))
-        shown = f"bytes {start}-{len(body) - 1}/{len(body)}"
-        part = body[start:]
-        extra = {"Content-Length": str(len(part)), "Content-Range": shown, **tag}
-        return head("206 Partial Content", extra) + part
-
-    return answer
-
-
 async def test_a_weak_etag_does_not_hold_a_resume_to_the_same_bytes(
     hostile: tuple[Bird, Store, str], tmp_path: Path
 ) -> None:
     _bird, store, base = hostile
     # A weak ETag names equivalent content, not the same bytes: If-Range cannot use it.
-    store.answers = [weak(BODY, cut=300_000), weak(OTHER)]  # type: ignore[list-item]
+    store.answers = [versioned(BODY, 'W/"v1"', 300_000), versioned(OTHER, 'W/"v1"')]  # type: ignore[list-item]
     async with asyncio.timeout(HANG), client(base, max_retries=2) as c:
         await c.download_recording(WS, REC, tmp_path)
     assert (tmp_path / f"{REC}.mp3").read_bytes() in (BODY, OTHER)
