@@ -182,6 +182,10 @@ def judge(
 ) -> Verdict:
     """Decide what an object-store answer means for a read holding ``offset`` bytes.
 
+    A whole answer must say where it ends (``Content-Length``, or chunks with their
+    last one): one delimited only by the connection closing is refused, as a cut
+    could not be told from the end.
+
     Args:
         status: The answer's status.
         headers: Its headers.
@@ -192,6 +196,13 @@ def judge(
     got = headers.get("ETag")
     length = _content_length(headers)
     if status == 200:
+        if length is None and "chunked" not in headers.get("Transfer-Encoding", "").lower():
+            return Verdict(
+                "fail",
+                None,
+                got,
+                "a 200 with neither Content-Length nor chunks: its end cannot be told from a cut",
+            )
         if length is not None and size is not None and offset == 0 and length != size:
             return Verdict("restart", length, got, "the object's size changed")
         if offset == 0:

@@ -4,8 +4,9 @@ The mechanism behind `Client.download_recording`, `Client.open_recording` and
 `Client.get_transcript`. ``locate`` asks Bird's media endpoint for a fresh presigned URL
 (through the request engine: paced by the workspace's limiter, retried, counted); the
 transfer then reads the object from the object store with a fresh header set (no
-``Authorization``, no Bird header, never a redirect followed by aiohttp), inside one of
-the client's media slots (``max_media_transfers``), not paced by Bird's limiter.
+``Authorization``, no Bird header, none of the session's middlewares, never a redirect
+followed by aiohttp), inside one of the client's media slots (``max_media_transfers``),
+not paced by Bird's limiter.
 
 When the URL has expired (403), the object store fails (5xx) or the body breaks, the
 transfer asks Bird again and resumes with ``Range: bytes=N-`` and ``If-Range: <ETag>``;
@@ -13,7 +14,9 @@ transfer asks Bird again and resumes with ``Range: bytes=N-`` and ``If-Range: <E
 was asked, of the same ETag, is read past what is held (counted in
 ``ranges_ignored``); of another ETag, the read starts again from byte 0 through
 ``on_restart`` (a download truncates its file), or raises `MediaChangedError` when there
-is none (a stream has already handed its bytes on). Two versions are never spliced.
+is none (a stream has already handed its bytes on). Without a strong ETag (none, or a
+weak ``W/`` one) ``If-Range`` cannot hold the version, so a resume starts again from
+byte 0 the same way. Two versions are never spliced.
 Failures that made no progress are bounded by ``RetryPolicy.max_retries`` (with its
 backoff), every resume by `MAX_RESUMES`.
 
@@ -196,6 +199,9 @@ class MediaTransfer:
         url = await self._locate()
         if self.offset > 0 and not self._ranged:
             await self._restart()
+        elif self.offset > 0 and (self.etag is None or self.etag.startswith("W/")):
+            # If-Range needs a strong ETag: without one, a 206 may be another version.
+            await self._restart("resuming without a strong ETag to hold the version")
         await stack.enter_async_context(self._slots)
         try:
             async with asyncio.timeout(self._read):  # until the headers are in
@@ -204,6 +210,7 @@ class MediaTransfer:
                         url,
                         headers=store_headers(self.offset, self.etag),
                         allow_redirects=False,
+                        middlewares=(),  # a session's middleware may add credentials
                         timeout=self._timeout,
                         read_bufsize=READ_BUFFER,
                     )
@@ -227,7 +234,7 @@ class MediaTransfer:
             response.status, response.headers, offset=self.offset, etag=self.etag, size=self.size
         )
         if verdict.action in ("fail", "refresh"):
-            text = await _peek(response)
+            text = await _peek(response, self._read)
             await stack.aclose()
             why = f"{verdict.why} for {redact_url(str(url))}{text}"
             if verdict.action == "fail" and 300 <= response.status < 400:
@@ -304,13 +311,15 @@ class MediaTransfer:
         )
 
 
-async def _peek(response: aiohttp.ClientResponse) -> str:
+async def _peek(response: aiohttp.ClientResponse, read: float) -> str:
     """Return an error body's ``Code`` and ``Message`` (S3's XML), for the message.
 
-    Only those two: S3's ``SignatureDoesNotMatch`` body also echoes the signature.
+    Only those two: S3's ``SignatureDoesNotMatch`` body also echoes the signature. A
+    body silent for ``read`` seconds gives nothing (the session sets no read timeout).
     """
     try:
-        body = await response.content.read(_ERROR_PEEK)
+        async with asyncio.timeout(read):
+            body = await response.content.read(_ERROR_PEEK)
     except _BROKEN:
         return ""
     text = body.decode("utf-8", errors="replace")
