@@ -80,13 +80,12 @@ async def run_with_deadline(
         if isinstance(exc, APITimeoutError | LimiterTimeoutError):
             raise
         if queued.since is not None:  # the deadline struck in the limiter's queue
-            counters.limiter_timeouts += 1
             waited = asyncio.get_running_loop().time() - queued.since
-            raise LimiterTimeoutError(
+            raise _shed(
+                counters,
+                url,
                 f"waited {waited:.3g}s for the client's rate limiter until the call's "
                 f"deadline of {seconds}s: not sent",
-                method=_protocol.METHOD,
-                url=str(url),
                 waited=waited,
                 attempts=attempts,
             ) from exc
@@ -132,12 +131,11 @@ async def acquire_bounded(
     bound = wait_bound(limiter_wait, None if deadline is None else deadline - loop.time())
     expected = lane.expected_wait() if lane.expected_wait is not None else 0.0
     if expected > bound:
-        counters.limiter_timeouts += 1
-        raise LimiterTimeoutError(
+        raise _shed(
+            counters,
+            url,
             f"the rate limiter expects a wait of {expected:.3g}s, more than the "
             f"{max(bound, 0.0):.3g}s allowed: refused at once, not sent",
-            method=_protocol.METHOD,
-            url=str(url),
             waited=0.0,
             expected=expected,
         )
@@ -150,11 +148,31 @@ async def acquire_bounded(
         if queued is not None:
             queued.since = None
     except TimeoutError as exc:
-        counters.limiter_timeouts += 1
         waited = loop.time() - started
-        raise LimiterTimeoutError(
+        raise _shed(
+            counters,
+            url,
             f"waited {waited:.3g}s for the client's rate limiter, the most allowed: not sent",
-            method=_protocol.METHOD,
-            url=str(url),
             waited=waited,
         ) from exc
+
+
+def _shed(
+    counters: Counters,
+    url: URL,
+    message: str,
+    *,
+    waited: float,
+    expected: float | None = None,
+    attempts: int = 1,
+) -> LimiterTimeoutError:
+    """Count an attempt shed by the limiter's bound, and return its error to raise."""
+    counters.limiter_timeouts += 1
+    return LimiterTimeoutError(
+        message,
+        method=_protocol.METHOD,
+        url=str(url),
+        waited=waited,
+        expected=expected,
+        attempts=attempts,
+    )
