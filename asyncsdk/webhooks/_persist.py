@@ -9,7 +9,7 @@ created again first. While the worker stops, a failure ends the call with
 the entries not acknowledged stay pending for another worker. Why not tenacity: the
 wait must end on the worker's stop event, and a lost group is repaired in the loop.
 
-Imports: the standard library, and the webhooks' `_group` and `_stream`.
+Imports: the standard library, and the webhooks' `_group`, `_stream` and `_workerstats`.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from asyncsdk.webhooks._stream import StreamUnavailableError, redis_failures
 
 if TYPE_CHECKING:
     from asyncsdk.webhooks._group import ConsumerGroup
-    from asyncsdk.webhooks._worker import StreamWorkerStats
+    from asyncsdk.webhooks._workerstats import StreamWorkerStats
 
 __all__ = ["MAX_REDIS_BACKOFF", "RedisRetry", "redis_backoff"]
 

@@ -34,7 +34,7 @@ share a `asyncsdk.ratelimit.fleet.RedisRateLimiter`.
 
 Imports: redis, the standard library, the SDK's public API (``from asyncsdk import``),
 and the webhooks' `_enrich`, `_errors`, `_events`, `_group`, `_persist`, `_store`,
-`_stream` and `_trim`.
+`_stream`, `_trim` and `_workerstats`.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 from asyncsdk import DEFAULT_CONCURRENCY, BirdError, Call, Client, ConfigurationError
@@ -62,6 +62,7 @@ from asyncsdk.webhooks._stream import (
     redis_client_class,
 )
 from asyncsdk.webhooks._trim import trim_acknowledged
+from asyncsdk.webhooks._workerstats import StreamWorkerStats
 
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
@@ -79,35 +80,6 @@ DEFAULT_MIN_IDLE: Final = 30.0
 """Seconds an entry stays pending before another worker may claim it (``XAUTOCLAIM``)."""
 DEFAULT_MAX_DELIVERIES: Final = 5
 """Deliveries of an entry whose last attempt failed before it goes to the dead letters."""
-
-
-@dataclass(slots=True)
-class StreamWorkerStats:
-    """What a `StreamWorker` did (live counters).
-
-    Attributes:
-        read: Entries read as new (``XREADGROUP >``).
-        claimed: Entries claimed after ``min_idle`` (own pending ones at start included).
-        enriched: Calls fetched and committed.
-        passed: Entries committed without a fetch (a status not asked for).
-        replayed: Entries found committed already, acknowledged without a fetch.
-        failed: Fetches that failed (the entry stays pending, to be claimed again).
-        dead_lettered: Entries moved to the dead-letter stream.
-        acknowledged: Entries acknowledged after their commit.
-        redis_errors: Calls to Redis that failed (and were tried again).
-        last_failure: The last failure, ``"ErrorName: message"``.
-    """
-
-    read: int = 0
-    claimed: int = 0
-    enriched: int = 0
-    passed: int = 0
-    replayed: int = 0
-    failed: int = 0
-    dead_lettered: int = 0
-    acknowledged: int = 0
-    redis_errors: int = 0
-    last_failure: str | None = field(default=None)
 
 
 @dataclass(slots=True)
