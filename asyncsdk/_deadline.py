@@ -8,8 +8,8 @@ bound on the limiter's wait sheds an attempt the limiter cannot serve in time,
 before anything is sent. Either way the failure is typed: `APITimeoutError` when the
 call ran out of time, `LimiterTimeoutError` when it never left the limiter's queue.
 
-Imports: the standard library, and the package's `_protocol`, `errors`, `retry`,
-`stats` and `ratelimit` (the lane's type).
+Imports: the standard library, yarl (the URL's type), and the package's `_protocol`,
+`errors`, `retry`, `stats` and `ratelimit` (the lane's type).
 """
 
 from __future__ import annotations
