@@ -22,7 +22,10 @@ named from the URL template) is the parent of its attempts' and waits' spans, it
 attempts report to it around the limiter's wait and the wire request, and the retrier
 reports its sleeps; with telemetry off, each of those points is one ``is None`` test.
 
-Imports: aiohttp, yarl, the standard library, and the package's `_protocol`,
+A call with a deadline, or an attempt with a bounded limiter wait, takes the paths
+of `asyncsdk._deadline`; the common path never enters it.
+
+Imports: aiohttp, yarl, the standard library, and the package's `_deadline`, `_protocol`,
 `_settings`, `_transport`, `errors`, `ratelimit`, `retry`, `stats` and `telemetry`
 (its types; the ``_attempts`` hooks are built by `Telemetry`).
 """
@@ -41,13 +44,12 @@ import aiohttp
 from yarl import URL
 
 from . import _protocol, _transport
+from ._deadline import Queued, acquire_bounded, run_with_deadline
 from ._settings import Settings
 from .errors import (
     APIConnectionError,
-    APITimeoutError,
     ClientClosedError,
     ConfigurationError,
-    LimiterTimeoutError,
     RequestError,
 )
 from .ratelimit import RateLimiter
@@ -267,8 +269,15 @@ class Engine:
         trace = None if self.telemetry is None else self.telemetry.call(url)
         try:
             if deadline is not None:
-                result = await self._run_with_deadline(
-                    session, url, deadline, decode, max_bytes, lane, trace
+                result = await run_with_deadline(
+                    functools.partial(
+                        self._attempt, session, url, decode, max_bytes, lane, trace=trace
+                    ),
+                    self._retrier,
+                    counters,
+                    url,
+                    deadline,
+                    None if trace is None else trace.retry_wait,
                 )
             else:
                 # The first attempt is made here, not through the retrier, so that a
@@ -301,52 +310,6 @@ class Engine:
             trace.close(None, result)
         return result
 
-    async def _run_with_deadline(
-        self,
-        session: aiohttp.ClientSession,
-        url: URL,
-        seconds: float,
-        decode: Decode[T],
-        max_bytes: int,
-        lane: Lane,
-        trace: CallTrace | None,
-    ) -> T:
-        deadline = asyncio.get_running_loop().time() + seconds
-        attempts = 0
-        queued = _Queued()
-
-        async def attempt() -> T:
-            nonlocal attempts
-            attempts += 1
-            return await self._attempt(
-                session, url, decode, max_bytes, lane, deadline, queued, trace
-            )
-
-        try:
-            async with asyncio.timeout_at(deadline):
-                on_wait = None if trace is None else trace.retry_wait
-                return await self._retrier.run(attempt, deadline=deadline, on_wait=on_wait)
-        except TimeoutError as exc:
-            if isinstance(exc, APITimeoutError | LimiterTimeoutError):
-                raise
-            if queued.since is not None:  # the deadline struck in the limiter's queue
-                self.counters.limiter_timeouts += 1
-                waited = asyncio.get_running_loop().time() - queued.since
-                raise LimiterTimeoutError(
-                    f"waited {waited:.3g}s for the client's rate limiter until the call's "
-                    f"deadline of {seconds}s: not sent",
-                    method=_protocol.METHOD,
-                    url=str(url),
-                    waited=waited,
-                    attempts=attempts,
-                ) from exc
-            raise APITimeoutError(
-                f"deadline of {seconds}s for the call exceeded",
-                method=_protocol.METHOD,
-                url=str(url),
-                attempts=attempts,
-            ) from exc
-
     async def _attempt(
         self,
         session: aiohttp.ClientSession,
@@ -355,7 +318,7 @@ class Engine:
         max_bytes: int,
         lane: Lane,
         deadline: float | None = None,
-        queued: _Queued | None = None,
+        queued: Queued | None = None,
         trace: CallTrace | None = None,
     ) -> T:
         """Wait for the workspace's limiter, send one request, return its decoded body or raise.
@@ -375,7 +338,9 @@ class Engine:
             if deadline is None and self.settings.timeout.limiter_wait is None:
                 await limiter.acquire()
             else:
-                await self._acquire_bounded(url, lane, deadline, queued)
+                await acquire_bounded(
+                    lane, counters, url, self.settings.timeout.limiter_wait, deadline, queued
+                )
         except BaseException as exc:
             if trace is not None:
                 trace.after_wait(exc)
@@ -431,59 +396,3 @@ class Engine:
         if 200 <= status < 300:
             return decode(resp.body, url=url)
         raise _protocol.api_error(status, resp.headers, resp.body, url=str(url), reason=resp.reason)
-
-    async def _acquire_bounded(
-        self, url: URL, lane: Lane, deadline: float | None, queued: _Queued | None = None
-    ) -> None:
-        """Acquire within ``Timeout.limiter_wait`` and the deadline, or shed the attempt.
-
-        The bound applies to the workspace's own limiter: a busy workspace sheds its
-        own calls, not another's.
-
-        Raises:
-            LimiterTimeoutError: The limiter expects a longer wait than allowed (raised
-                at once), or the wait ran out.
-        """
-        loop = asyncio.get_running_loop()
-        bound = self.settings.timeout.limiter_wait
-        if deadline is not None:
-            left = deadline - loop.time()
-            bound = left if bound is None else min(bound, left)
-        assert bound is not None
-        expected = lane.expected_wait() if lane.expected_wait is not None else 0.0
-        if expected > bound:
-            self.counters.limiter_timeouts += 1
-            raise LimiterTimeoutError(
-                f"the rate limiter expects a wait of {expected:.3g}s, more than the "
-                f"{max(bound, 0.0):.3g}s allowed: refused at once, not sent",
-                method=_protocol.METHOD,
-                url=str(url),
-                waited=0.0,
-                expected=expected,
-            )
-        started = loop.time()
-        if queued is not None:
-            queued.since = started  # until granted: a deadline now is the queue's doing
-        try:
-            async with asyncio.timeout(bound):
-                await lane.limiter.acquire()
-            if queued is not None:
-                queued.since = None
-        except TimeoutError as exc:
-            self.counters.limiter_timeouts += 1
-            waited = loop.time() - started
-            raise LimiterTimeoutError(
-                f"waited {waited:.3g}s for the client's rate limiter, the most allowed: not sent",
-                method=_protocol.METHOD,
-                url=str(url),
-                waited=waited,
-            ) from exc
-
-
-class _Queued:
-    """Set while one call's attempt waits in the limiter's queue: when it began."""
-
-    __slots__ = ("since",)
-
-    def __init__(self) -> None:
-        self.since: float | None = None

@@ -1,11 +1,15 @@
 """Options every API command shares, and the client they describe.
 
+Also the options of a time window and its shards, which ``export`` and
+``recordings`` both take, and the RFC 3339 type of ``--since`` and ``--until``.
+
 Imports: the SDK's public API and the standard library.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 from typing import Any
 
@@ -48,6 +52,41 @@ def add_api_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=asyncsdk.RetryPolicy().max_retries,
         help="retries after the first attempt (default: %(default)s)",
+    )
+
+
+def rfc3339(text: str) -> dt.datetime:
+    """Parse an RFC 3339 date-time with its time zone (an option's type).
+
+    Raises:
+        argparse.ArgumentTypeError: Not a date-time, or one without a time zone.
+    """
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an RFC 3339 date-time: {text!r}") from None
+    if value.utcoffset() is None:
+        raise argparse.ArgumentTypeError(f"{text!r} has no time zone; add Z or +00:00")
+    return value
+
+
+def add_window_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add --since (inclusive) and --until (exclusive): the listing's time window."""
+    parser.add_argument(
+        "--since", required=True, type=rfc3339, metavar="WHEN", help="start, RFC 3339, inclusive"
+    )
+    parser.add_argument(
+        "--until", required=True, type=rfc3339, metavar="WHEN", help="end, RFC 3339, exclusive"
+    )
+
+
+def add_shards_argument(parser: argparse.ArgumentParser) -> None:
+    """Add --shards: how many sub-windows of the window are listed at once."""
+    parser.add_argument(
+        "--shards",
+        type=int,
+        default=asyncsdk.DEFAULT_SHARDS,
+        help="sub-windows listed at once (default: %(default)s)",
     )
 
 

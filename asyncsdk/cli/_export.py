@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime as dt
 import gc
 import sys
 import time
@@ -45,8 +44,14 @@ from asyncsdk._giveup import give_up_reason
 
 from . import _telemetry
 from ._checkpoint import Checkpointer, ExportState, cut_back, prepare, write_state
-from ._common import UsageError, add_api_arguments, client_from_args
-from ._progress import BAR_INTERVAL, LINE_INTERVAL
+from ._common import (
+    UsageError,
+    add_api_arguments,
+    add_shards_argument,
+    add_window_arguments,
+    client_from_args,
+)
+from ._progress import BAR_INTERVAL, LINE_INTERVAL, show
 from ._progress import _clock as clock
 
 #: Writes a page's calls as JSON Lines (each as `asyncsdk.Call.to_json` would).
@@ -56,12 +61,7 @@ _LINES = msgspec.json.Encoder()
 def add_export_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``asyncsdk export``."""
     parser.add_argument("workspace", help="workspace UUID")
-    parser.add_argument(
-        "--since", required=True, type=_when, metavar="WHEN", help="start, RFC 3339, inclusive"
-    )
-    parser.add_argument(
-        "--until", required=True, type=_when, metavar="WHEN", help="end, RFC 3339, exclusive"
-    )
+    add_window_arguments(parser)
     parser.add_argument(
         "--channel", action="append", metavar="CHANNEL", help="only this channel (repeatable)"
     )
@@ -77,12 +77,7 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="checkpoint file (default: OUT with .checkpoint.json)",
     )
-    parser.add_argument(
-        "--shards",
-        type=int,
-        default=asyncsdk.DEFAULT_SHARDS,
-        help="sub-windows listed at once (default: %(default)s)",
-    )
+    add_shards_argument(parser)
     parser.add_argument(
         "--page-size", type=int, default=None, help="calls per page, 1 to 1000 (default: 1000)"
     )
@@ -92,16 +87,6 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="do not report progress")
     add_api_arguments(parser)
     _telemetry.add_options(parser)
-
-
-def _when(text: str) -> dt.datetime:
-    try:
-        value = dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an RFC 3339 date-time: {text!r}") from None
-    if value.utcoffset() is None:
-        raise argparse.ArgumentTypeError(f"{text!r} has no time zone; add Z or +00:00")
-    return value
 
 
 # --- the export ---------------------------------------------------------------------------
@@ -118,6 +103,7 @@ class ExportProgress:
         self._last = self._started
         self.calls = 0
         self.pages = 0
+        self.fraction = 0.0
 
     @property
     def elapsed(self) -> float:
@@ -128,22 +114,27 @@ class ExportProgress:
         """Count a page of ``calls``; report if it is time to (or ``final``)."""
         self.calls += calls
         self.pages += 0 if final else 1
-        now = time.monotonic()
-        interval = BAR_INTERVAL if self._tty else LINE_INTERVAL
-        if not self._enabled or not (final or now - self._last >= interval):
-            return
-        self._last = now
+        self.fraction = fraction
+        self.report(final=final)
+
+    def line(self, *, final: bool = False) -> str:
+        """The state as text: calls, rate, pages, the window done, and an ETA."""
+        fraction = self.fraction
         rate = self.calls / max(self.elapsed, 1e-9)
         parts = [f"{self.calls} calls", f"{rate:.0f}/s", f"{self.pages} pages"]
         parts.append(f"{100 * fraction:5.1f}% of the window")
         if 0 < fraction < 1:
             parts.append(f"ETA {clock(self.elapsed * (1 - fraction) / fraction)}")
-        text = "  ".join(parts)
-        if self._tty:
-            self._stream.write(f"\r{text}\033[K" + ("\n" if final else ""))
-        else:
-            self._stream.write(f"progress: {text}\n")
-        self._stream.flush()
+        return "  ".join(parts)
+
+    def report(self, *, final: bool = False) -> None:
+        """Report if it is time to (or ``final``)."""
+        now = time.monotonic()
+        interval = BAR_INTERVAL if self._tty else LINE_INTERVAL
+        if not self._enabled or not (final or now - self._last >= interval):
+            return
+        self._last = now
+        show(self._stream, self.line(final=final), tty=self._tty, final=final)
 
 
 #: Collector thresholds while exporting (the defaults are 700, 10, 10).

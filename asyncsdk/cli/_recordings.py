@@ -37,7 +37,6 @@ import contextlib
 import hashlib
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
@@ -45,10 +44,15 @@ import msgspec
 
 import asyncsdk
 
-from ._common import UsageError, add_api_arguments, client_from_args
-from ._export import ExportProgress, _when
+from ._common import (
+    UsageError,
+    add_api_arguments,
+    add_shards_argument,
+    add_window_arguments,
+    client_from_args,
+)
+from ._export import ExportProgress
 from ._fetch import _failure_line, _load_done
-from ._progress import BAR_INTERVAL, LINE_INTERVAL, show
 from ._progress import _clock as clock
 
 #: Transcript formats ``--transcripts`` takes.
@@ -65,10 +69,7 @@ _ENCODER = msgspec.json.Encoder()
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``asyncsdk recordings``."""
     parser.add_argument("workspace", help="workspace UUID")
-    parser.add_argument(
-        "--since", required=True, type=_when, metavar="WHEN", help="start, RFC 3339"
-    )
-    parser.add_argument("--until", required=True, type=_when, metavar="WHEN", help="end, RFC 3339")
+    add_window_arguments(parser)
     parser.add_argument("--out", required=True, type=Path, help="directory of the archive")
     parser.add_argument("--channel", default=None, help="only this channel's recordings")
     parser.add_argument(
@@ -78,12 +79,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="FORMATS",
         help="also the transcripts in these formats, comma-separated: txt,srt,vtt,json",
     )
-    parser.add_argument(
-        "--shards",
-        type=int,
-        default=asyncsdk.DEFAULT_SHARDS,
-        help="sub-windows listed at once (default: %(default)s)",
-    )
+    add_shards_argument(parser)
     parser.add_argument(
         "--resume", action="store_true", help="continue an interrupted archive in OUT"
     )
@@ -129,18 +125,6 @@ class ArchiveProgress(ExportProgress):
         if self.skipped:
             parts.append(f"without media {self.skipped}")
         return "  ".join(parts)
-
-    def report(self, *, final: bool = False) -> None:
-        """Report if it is time to (or ``final``)."""
-        now = time.monotonic()
-        if not self._enabled or not (final or now - self._last >= self._interval):
-            return
-        self._last = now
-        show(self._stream, self.line(final=final), tty=self._tty, final=final)
-
-    @property
-    def _interval(self) -> float:
-        return BAR_INTERVAL if self._tty else LINE_INTERVAL
 
 
 class _Manifest:

@@ -11,7 +11,7 @@ this order, so a seed and a request sequence always give the same answers:
 (bypasses everything below), 4. an outage window (503), 5. rate limit (429; the
 account's `Quota`: a bucket whose rate may follow a schedule, shared with a simulated
 neighbour; a workspace of ``ServerConfig.workspace_quotas`` has a `Quota` of its own,
-as Bird's quota is per workspace), 6. injected faults, 7. path ids (422), 8. workspace,
+as Bird's quota is per workspace), 6. injected faults (`_faults`), 7. path ids (422), 8. workspace,
 channel and call (404), else 200 with the call.
 
 Then the reply waits its delay plus the configured latency, and is sent. With a rate
@@ -37,11 +37,11 @@ from aiohttp import web
 
 from asyncsdk.server._config import ScriptedResponse, ServerConfig
 from asyncsdk.server._dataset import Dataset
+from asyncsdk.server._faults import FaultInjector
 from asyncsdk.server._limiter import Quota, policy_header, workspace_key
 from asyncsdk.server._listing import CALL_LOG_ROUTE, CHANNEL_CALLS_ROUTE, Listing
 from asyncsdk.server._recordings import script_id
 from asyncsdk.server._replies import (
-    BAD_GATEWAY_HTML,
     JSON_TYPE,
     Reply,
     error_body,
@@ -101,9 +101,7 @@ class BirdApi:
         )  # created on the first request, as the shared one
         self._aliases = frozenset(config.workspace_aliases)
         self._started: float | None = None  # clock value of the first request
-        self._burst_left = 0
-        self._fault_rng = random.Random(f"asyncsdk.server.faults:{config.seed}")
-        self._throttle_rng = random.Random(f"asyncsdk.server.throttle:{config.seed}")
+        self._faults = FaultInjector(config.faults, config.seed, stats)
         self._jitter_rng = random.Random(f"asyncsdk.server.jitter:{config.seed}")
         prefix_rng = random.Random(f"asyncsdk.server.request-ids:{config.seed}")
         self._request_id_prefix = prefix_rng.getrandbits(128) & ~((1 << _COUNTER_BITS) - 1)
@@ -254,7 +252,9 @@ class BirdApi:
                 reply.headers.update(limit_headers)
                 reply.headers["Retry-After"] = str(admission.retry_after)
                 return reply
-        reply = self._with_fault(self._draw_fault(), request.match_info, answer)
+        if answer is None:
+            answer = functools.partial(self._lookup, request.match_info)
+        reply = self._faults.apply(self._faults.draw(), answer)
         reply.headers.update(limit_headers)
         return reply
 
@@ -293,62 +293,6 @@ class BirdApi:
                 return None
             reply = error_reply(401, "invalid or unknown credentials")
         reply.headers["WWW-Authenticate"] = "AccessKey, Bearer"
-        return reply
-
-    def _draw_fault(self) -> str | None:
-        """Draw every fault, in a fixed order; return the first one drawn, if any."""
-        faults = self._config.faults
-        throttled = faults.throttle > 0 and self._throttle_rng.random() < faults.throttle
-        chances = (
-            ("429_burst", faults.burst_429),
-            ("reset", faults.reset),
-            ("truncate", faults.truncate),
-            ("slow", faults.slow),
-            ("500", faults.error_500),
-            ("502", faults.error_502_html),
-            ("503", faults.error_503),
-        )
-        draws = [(kind, self._fault_rng.random() < p) for kind, p in chances]
-        if throttled:  # after the other draws, so that their sequence stays as it was
-            return "429_throttle"
-        if self._burst_left > 0:
-            self._burst_left -= 1
-            return "429_burst"
-        for kind, drawn in draws:
-            if drawn:
-                if kind == "429_burst":
-                    self._burst_left = faults.burst_429_length - 1
-                return kind
-        return None
-
-    def _with_fault(
-        self, fault: str | None, ids: Mapping[str, str], answer: _Answer | None = None
-    ) -> Reply:
-        faults = self._config.faults
-        if fault == "429_burst":
-            self._stats.throttled += 1
-            reply = error_reply(429, "rate limit exceeded")
-            reply.headers["Retry-After"] = str(faults.retry_after_429)
-        elif fault == "429_throttle":
-            self._stats.throttled += 1
-            reply = error_reply(429, "too many requests")
-            retry_after = self._throttle_rng.choice(faults.throttle_retry_after)
-            reply.headers["Retry-After"] = str(retry_after)
-        elif fault == "500":
-            reply = error_reply(500, "unexpected error")
-        elif fault == "502":
-            reply = Reply(502, BAD_GATEWAY_HTML, {"Content-Type": "text/html"})
-        elif fault == "503":
-            reply = error_reply(503, "service unavailable, try again later")
-            if faults.retry_after_503 is not None:
-                reply.headers["Retry-After"] = str(faults.retry_after_503)
-        else:
-            reply = self._lookup(ids) if answer is None else answer()
-            if fault in ("reset", "truncate"):
-                reply.action = "reset" if fault == "reset" else "truncate"
-            elif fault == "slow":
-                reply.delay += faults.slow_seconds
-        reply.fault = fault
         return reply
 
     def _lookup(self, ids: Mapping[str, str]) -> Reply:

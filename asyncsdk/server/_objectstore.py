@@ -18,9 +18,10 @@ It listens on a loopback port of its own (another origin than the Bird API) and 
    with a strong ``ETag``, ``Content-Length``, ``Accept-Ranges: bytes``.
 
 Every decision is made on arrival, in arrival order, from the server's seed, so a seed
-and a request sequence give the same faults (`MediaFaults`): cut mid-body, trickled,
-replaced mid-body. Then the answer waits ``RecordingsConfig.latency`` and is paced by
-``RecordingsConfig.bandwidth`` (shared by all answers). `fail_next` queues one fault
+and a request sequence give the same faults (`MediaFaults`, drawn by `_storefaults`):
+cut mid-body, trickled, replaced mid-body. Then the answer waits
+``RecordingsConfig.latency`` and is paced by ``RecordingsConfig.bandwidth`` (shared by
+all answers). `fail_next` queues one fault
 for the next answer (or presigned URL) of one key, for tests that need it exactly.
 
 For tests: ``store.get(key)`` (size, ETag, version), ``store.sha256(key)``,
@@ -36,12 +37,9 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
-import random
 import uuid
-from collections import deque
 from dataclasses import dataclass
 from email.utils import format_datetime
-from typing import Literal
 
 from aiohttp import web
 
@@ -50,7 +48,6 @@ from asyncsdk.server._mediaconfig import RecordingsConfig
 from asyncsdk.server._presign import (
     ByteRange,
     bandwidth_wait,
-    body_faults,
     check_presigned,
     etag_matches,
     hostile_range,
@@ -60,16 +57,12 @@ from asyncsdk.server._presign import (
 )
 from asyncsdk.server._sites import start_runner
 from asyncsdk.server._stats import ObjectStoreStats, RecordedRequest
+from asyncsdk.server._storefaults import StoreFault, StoreFaults
 
 __all__ = ["STREAM_CHUNK", "ObjectStore", "StoreFault"]
 
 #: Bytes per write of a body at full speed.
 STREAM_CHUNK = 1 << 20
-#: A fault `ObjectStore.fail_next` can queue.
-StoreFault = Literal["expired", "reset", "replace", "trickle", "ignore_range", "wrong_range"]
-_STORE_FAULTS = frozenset(("expired", "reset", "replace", "trickle", "ignore_range", "wrong_range"))
-_RANGE_FAULTS = frozenset(("ignore_range", "wrong_range"))
-_BODY_FAULTS = frozenset(("reset", "replace", "trickle"))
 _XML = "application/xml"
 #: Smallest write when a bandwidth cap paces the body, in bytes.
 _PACED_CHUNK_MIN = 16 * 1024
@@ -113,9 +106,8 @@ class ObjectStore:
         self._config = config
         self._catalog = ObjectCatalog(seed, resolve)
         self._secret = hashlib.sha256(f"asyncsdk.server.object-store:{seed}".encode()).digest()
-        self._fault_rng = random.Random(f"asyncsdk.server.object-faults:{seed}")
+        self._faults = StoreFaults(config.faults, seed)
         self._record = record_requests
-        self._queued: dict[str, deque[tuple[StoreFault, int | None]]] = {}
         self._skew = dt.timedelta()
         self._next_free = 0.0  # loop time the bandwidth cap lets the next byte go
         self._runner: web.AppRunner | None = None
@@ -184,11 +176,7 @@ class ObjectStore:
         Raises:
             ValueError: ``kind`` is not a fault of the store, or ``after`` is negative.
         """
-        if kind not in _STORE_FAULTS:
-            raise ValueError(f"kind must be one of {sorted(_STORE_FAULTS)}, got {kind!r}")
-        if after is not None and (isinstance(after, bool) or after < 0):
-            raise ValueError(f"after must be a number of bytes, 0 or more; got {after!r}")
-        self._queued.setdefault(key.lstrip("/"), deque()).append((kind, after))
+        self._faults.queue(key.lstrip("/"), kind, after)
 
     def advance_clock(self, seconds: float) -> None:
         """Move the store's clock (against which URLs expire) ``seconds`` ahead."""
@@ -206,13 +194,8 @@ class ObjectStore:
         key = key.lstrip("/")
         path = "/" + key
         ttl = self._config.url_ttl
-        expired = self._fault_rng.random() < self._config.faults.expired
-        queue = self._queued.get(key)
-        if queue and queue[0][0] == "expired":
-            queue.popleft()
-            expired = True
         signed_at = self.now()
-        if expired:
+        if self._faults.expired(key):
             signed_at -= dt.timedelta(seconds=ttl + 60)
             self.stats.expired_issued += 1
         self.stats.urls_issued += 1
@@ -351,28 +334,20 @@ class ObjectStore:
             )
             plan.headers["Content-Range"] = f"bytes */{obj.size}"
             return plan
-        queue = self._queued.get(obj.key)
-        if isinstance(span, ByteRange) and queue and queue[0][0] in _RANGE_FAULTS:
-            span = hostile_range(queue.popleft()[0], span)
+        if isinstance(span, ByteRange):
+            hostile = self._faults.hostile_range(obj.key)
+            if hostile is not None:
+                span = hostile_range(hostile, span)
         if span == "ignore":
             plan = _Plan(200, headers, obj=obj, span=ByteRange(0, obj.size))
         else:
             headers["Content-Range"] = span.content_range(obj.size)
             plan = _Plan(206, headers, obj=obj, span=span)
         if request.method == "GET":
-            self._draw_faults(plan, obj)
+            assert plan.span is not None
+            length = plan.span.end - plan.span.start
+            plan.cut, plan.replace, plan.trickle = self._faults.body(obj.key, length)
         return plan
-
-    def _draw_faults(self, plan: _Plan, obj: StoredObject) -> None:
-        """Draw the body's faults (always four draws); a queued fault comes first."""
-        draws = tuple(self._fault_rng.random() for _ in range(4))
-        queue = self._queued.get(obj.key)
-        queued = queue.popleft() if queue and queue[0][0] in _BODY_FAULTS else None
-        assert plan.span is not None
-        length = plan.span.end - plan.span.start
-        plan.cut, plan.replace, plan.trickle = body_faults(
-            draws, self._config.faults, queued, length
-        )
 
     async def _stream(self, request: web.Request, plan: _Plan) -> web.StreamResponse:
         """Send the headers and the planned slice of the body, paced and cut as planned."""

@@ -27,24 +27,23 @@ one consumer group; each takes part of the entries. Each worker:
    (`trim_acknowledged`), which keeps the sink's ``maxlen`` a measure of the backlog.
 
 When Redis fails, the worker logs it, waits (growing to `MAX_REDIS_BACKOFF` seconds)
-and tries again; a group lost with a Redis restart without persistence is created
+and tries again (`_persist`); a group lost with a Redis restart without persistence is created
 again. `StreamWorker.stop` stops reading and finishes what was read (fetch, commit,
 acknowledge). Several workers share the workspace's GET budget when their clients
 share a `asyncsdk.ratelimit.fleet.RedisRateLimiter`.
 
 Imports: redis, the standard library, the SDK's public API (``from asyncsdk import``),
-and the webhooks' `_enrich`, `_errors`, `_events`, `_group`, `_store`, `_stream` and
-`_trim`.
+and the webhooks' `_enrich`, `_errors`, `_events`, `_group`, `_persist`, `_store`,
+`_stream`, `_trim` and `_workerstats`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from collections.abc import Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 from asyncsdk import DEFAULT_CONCURRENCY, BirdError, Call, Client, ConfigurationError
@@ -52,18 +51,18 @@ from asyncsdk.webhooks._enrich import enrich_events
 from asyncsdk.webhooks._errors import InvalidEventError
 from asyncsdk.webhooks._events import TERMINAL_STATUSES, CallEvent
 from asyncsdk.webhooks._group import ConsumerGroup, Entries, failure_reason
+from asyncsdk.webhooks._persist import RedisRetry
 from asyncsdk.webhooks._store import StreamResult, StreamStore
 from asyncsdk.webhooks._stream import (
     DEFAULT_REDIS_TIMEOUT,
     DEFAULT_STREAM,
-    StreamUnavailableError,
     check_seconds,
     connect,
     decode_entry,
     redis_client_class,
-    redis_failures,
 )
 from asyncsdk.webhooks._trim import trim_acknowledged
+from asyncsdk.webhooks._workerstats import StreamWorkerStats
 
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
@@ -81,37 +80,6 @@ DEFAULT_MIN_IDLE: Final = 30.0
 """Seconds an entry stays pending before another worker may claim it (``XAUTOCLAIM``)."""
 DEFAULT_MAX_DELIVERIES: Final = 5
 """Deliveries of an entry whose last attempt failed before it goes to the dead letters."""
-#: Longest wait, in seconds, between two attempts to reach Redis.
-MAX_REDIS_BACKOFF: Final = 5.0
-
-
-@dataclass(slots=True)
-class StreamWorkerStats:
-    """What a `StreamWorker` did (live counters).
-
-    Attributes:
-        read: Entries read as new (``XREADGROUP >``).
-        claimed: Entries claimed after ``min_idle`` (own pending ones at start included).
-        enriched: Calls fetched and committed.
-        passed: Entries committed without a fetch (a status not asked for).
-        replayed: Entries found committed already, acknowledged without a fetch.
-        failed: Fetches that failed (the entry stays pending, to be claimed again).
-        dead_lettered: Entries moved to the dead-letter stream.
-        acknowledged: Entries acknowledged after their commit.
-        redis_errors: Calls to Redis that failed (and were tried again).
-        last_failure: The last failure, ``"ErrorName: message"``.
-    """
-
-    read: int = 0
-    claimed: int = 0
-    enriched: int = 0
-    passed: int = 0
-    replayed: int = 0
-    failed: int = 0
-    dead_lettered: int = 0
-    acknowledged: int = 0
-    redis_errors: int = 0
-    last_failure: str | None = field(default=None)
 
 
 @dataclass(slots=True)
@@ -129,11 +97,6 @@ def _check_count(name: str, value: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigurationError(f"{name} must be an int >= 1, got {value!r}")
     return value
-
-
-def redis_backoff(failures: int) -> float:
-    """Return the seconds to wait after ``failures`` failed calls to Redis in a row."""
-    return float(min(MAX_REDIS_BACKOFF, 0.1 * 2 ** min(failures, 10)))
 
 
 class StreamWorker:
@@ -195,7 +158,7 @@ class StreamWorker:
         self._by_event: dict[int, _Held] = {}
         self._room = asyncio.Event()
         self._stopping = asyncio.Event()
-        self._redis_failures = 0
+        self._redis_call = RedisRetry(self._group, self.stats, self._stopping).call
 
     def __repr__(self) -> str:
         return (
@@ -244,47 +207,6 @@ class StreamWorker:
             if self._owns:
                 await self.redis.aclose()
         return self.stats
-
-    # --- Redis -------------------------------------------------------------------
-
-    async def _redis_call(self, call: object, *args: object) -> object:
-        """Run ``call(*args)`` against Redis until it works.
-
-        Raises:
-            StreamUnavailableError: It failed while the worker was stopping: a stop
-                must not wait for Redis to come back.
-        """
-        while True:
-            try:
-                result = await call(*args)  # type: ignore[operator]
-            except redis_failures() as exc:
-                self.stats.redis_errors += 1
-                self._redis_failures += 1
-                if "NOGROUP" in str(exc):  # Redis restarted empty: the group is gone
-                    logger.warning(
-                        "stream %s: group %s is gone, creating it", self.stream, self.group
-                    )
-                    await self._redis_call(self._group.create)
-                    continue
-                if self._stopping.is_set():  # stopping: what is not acknowledged stays pending
-                    raise StreamUnavailableError(
-                        f"Redis failed while the worker was stopping ({type(exc).__name__}: "
-                        f"{exc}); the entries not acknowledged stay pending",
-                        stream=self.stream,
-                    ) from exc
-                pause = redis_backoff(self._redis_failures)
-                logger.warning(
-                    "stream %s: Redis failed (%s: %s); trying again in %.1fs",
-                    self.stream,
-                    type(exc).__name__,
-                    exc,
-                    pause,
-                )
-                with contextlib.suppress(TimeoutError):  # a stop ends the wait
-                    await asyncio.wait_for(self._stopping.wait(), pause)
-                continue
-            self._redis_failures = 0
-            return result
 
     async def _dead_letter(self, entry_id: str, reason: str, deliveries: int) -> None:
         if await self._redis_call(self._group.dead_letter, entry_id, reason, deliveries):
