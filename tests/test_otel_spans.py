@@ -244,7 +244,10 @@ async def test_limiter_timeout_ends_its_wait_span_with_the_error(server: Embedde
     (wait,) = rec.children(failed)  # refused at once: no attempt went out
     assert wait.name == "asyncsdk.wait"
     assert (wait.attributes or {})["error.type"] == "asyncsdk.errors.LimiterTimeoutError"
-    assert [s.kind for s in rec.children(roots[0])] == [SpanKind.CLIENT]  # the deadline path
+    # The deadline path: one attempt. A wait span may come before it: a wait of 1 ms or
+    # more is drawn, and a loaded machine can take that long to grant even a free token.
+    first = rec.children(roots[0])
+    assert [s.kind for s in first if s.name != "asyncsdk.wait"] == [SpanKind.CLIENT]
 
 
 def test_telemetry_without_providers_or_globals_records_nothing() -> None:

@@ -7,6 +7,7 @@ embedded Bird API server in this process; nothing here mocks Redis.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import signal
 import time
@@ -30,6 +31,8 @@ from asyncsdk.server import Dataset, EmbeddedServer, ScriptedResponse, ServerCon
 from ._redis import RedisServer, redis_executable, run_redis, run_workers
 from ._support import wait_until
 
+#: A gap between grants longer than this means the workers were not running.
+STALL = 0.1
 ACCESS_KEY = "fleet-test-key"  # the workers' credential (tests/_redis_worker.py)
 #: Redis timeout (seconds) of the tests that keep Redis up: a busy machine can delay an
 #: answer past the default 0.25 s, which is an outage by design, and not the test's point.
@@ -364,7 +367,16 @@ async def test_four_processes_share_one_rate(redis_server: RedisServer) -> None:
     steady = [t for t in grants if go + 0.5 <= t < go + duration - 0.5]
     aggregate = len(steady) / (duration - 1.0)
     per_second = [sum(1 for t in grants if go + k <= t < go + k + 1) for k in range(int(duration))]
-    assert 0.95 * rate <= aggregate <= 1.02 * rate, (aggregate, per_second)
+    # Never above the rate, however the processes were scheduled.
+    assert aggregate <= 1.02 * rate, (aggregate, per_second)
+    # Not below it either while the processes ran: the rate over the time they could
+    # ask. Eight tasks a process always wait, so the limiter grants one every 10 ms; a gap of
+    # more than 100 ms means the machine did not run the workers (a loaded CI host
+    # starves them for whole tenths of a second), and counts as 100 ms, not as time
+    # the limiter left unused.
+    gaps = [b - a for a, b in itertools.pairwise(steady)]
+    active = sum(min(gap, STALL) for gap in gaps)
+    assert 0.95 * rate <= len(gaps) / active, (len(gaps) / active, aggregate, per_second)
     assert max(per_second) <= burst + rate, per_second
     assert all(r["outcomes"].keys() == {"ok"} for r in results), [r["outcomes"] for r in results]
     assert all(len(r["grants"]) > 0.5 * rate * duration / processes for r in results)
