@@ -102,6 +102,16 @@ class Instruments:
             unit="{item}",
             description="Items a bulk fetch or a listing resolved, by operation and outcome.",
         )
+        self.media_bytes = meter.create_counter(
+            "asyncsdk.media.bytes",
+            unit="By",
+            description="Bytes received from the object store by media operations.",
+        )
+        self.media_resumes = meter.create_counter(
+            "asyncsdk.media.resumes",
+            unit="{request}",
+            description="Requests to the object store after a media operation's first.",
+        )
         self.deliveries = meter.create_counter(
             "asyncsdk.webhook.deliveries",
             unit="{delivery}",
