@@ -92,7 +92,9 @@ class Telemetry:
         """Return the W3C ``traceparent`` of a webhook delivery's span, if it is known.
 
         A receiver that passes events on through another process (a Redis stream)
-        stores it with the event, so that the enrichment span there links to it.
+        stores it with the event, so that the enrichment span there links to it:
+        known while the delivery is being handled (its sink is called), and after it
+        was accepted.
         """
         return self._instruments.traceparent(request_id)
 
@@ -103,6 +105,14 @@ class Telemetry:
         Returns whether ``traceparent`` was valid.
         """
         return self._instruments.adopt_traceparent(request_id, traceparent)
+
+    def watch_queue(self, queue: object) -> None:
+        """Report ``queue``'s depth as ``asyncsdk.webhook.queue.depth`` while it lives.
+
+        For an `asyncio.Queue` that events wait in (a receiver given a queue reports
+        it by itself); anything else is ignored. The queue is not kept alive.
+        """
+        self._instruments.watch_queue(queue)
 
 
 def check_telemetry(telemetry: object) -> Telemetry | None:
