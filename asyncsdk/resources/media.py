@@ -40,8 +40,6 @@ from ..ratelimit._workspaces import workspace_of
 from ._mediatypes import DownloadResult, MediaStream, OperationTrace
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from .._engine import Engine
 
 
@@ -200,28 +198,10 @@ class MediaResource:
         """
         path, ws, rid = _recording_path(workspace_id, recording_id, format)
         final = check_destination(dest, f"{rid}.{format}")
-        trace = self._trace("download_recording", ws, "bird.recording.id", rid)
-        if trace is None:
-            return await self._download(path, final, resume, progress, None)
-        try:
-            result = await self._download(path, final, resume, progress, trace)
-        except BaseException as exc:
-            trace.close(exc)
-            raise
-        trace.close()
-        return result
-
-    async def _download(
-        self,
-        path: str,
-        final: Path,
-        resume: bool,
-        progress: Progress | None,
-        trace: OperationTrace | None,
-    ) -> DownloadResult:
         part = PartFile(final, resume=resume)
         await part.open()
         ok = False
+        trace = self._trace("download_recording", ws, "bird.recording.id", rid)
         try:
             transfer = self._transfer(path, trace)(
                 offset=part.offset,
@@ -242,6 +222,10 @@ class MediaResource:
                 part.remember(transfer.etag, transfer.size)
             digest = await part.finish(transfer.size)
             ok = True
+        except BaseException as exc:
+            if trace is not None:
+                trace.close(exc)
+            raise
         finally:
             if not ok:
                 # Kept only if a later run can resume it: bytes of a known version.
@@ -249,6 +233,8 @@ class MediaResource:
                     part.close()
                 else:
                     part.discard()
+        if trace is not None:
+            trace.close()
         return DownloadResult(
             path=final,
             size=part.offset,
@@ -351,28 +337,22 @@ class MediaResource:
         tid = _protocol.canonical_id("transcription_id", transcription_id)
         path = f"/workspaces/{ws}/transcriptions/{tid}.{format}"
         trace = self._trace("get_transcript", ws, "bird.transcription.id", tid)
-        if trace is None:
-            return await self._transcript(path, format, max_bytes, None)
-        try:
-            text = await self._transcript(path, format, max_bytes, trace)
-        except BaseException as exc:
-            trace.close(exc)
-            raise
-        trace.close()
-        return text
-
-    async def _transcript(
-        self, path: str, format: str, max_bytes: int, trace: OperationTrace | None
-    ) -> str | bytes:
         parts: list[bytes] = []
 
         async def restart() -> None:  # another version: its bytes only
             parts.clear()
 
-        transfer = self._transfer(path, trace)(max_bytes=max_bytes, on_restart=restart)
-        async with contextlib.aclosing(transfer.chunks()) as chunks:
-            async for chunk in chunks:
-                parts.append(chunk)
+        try:
+            transfer = self._transfer(path, trace)(max_bytes=max_bytes, on_restart=restart)
+            async with contextlib.aclosing(transfer.chunks()) as chunks:
+                async for chunk in chunks:
+                    parts.append(chunk)
+        except BaseException as exc:
+            if trace is not None:
+                trace.close(exc)
+            raise
+        if trace is not None:  # a transcript that is not UTF-8 still arrived whole
+            trace.close()
         body = b"".join(parts)
         if format == "json":
             return body
