@@ -147,30 +147,15 @@ async def test_listener_reports_its_intake_queue_depth(tmp_path: Path) -> None:
 async def test_otlp_endpoint_receives_the_spans(
     server: EmbeddedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    received: list[bytes] = []
-
-    async def collect(request: web.Request) -> web.Response:
-        assert request.content_type == "application/x-protobuf"
-        received.append(await request.read())
-        return web.Response(status=200)
-
-    app = web.Application()
-    app.router.add_post("/v1/traces", collect)
     dataset = server.dataset
     id_file = tmp_path / "ids.txt"
     id_file.write_text("".join(f"{c}\n" for c in dataset.call_ids[:3]))
-    async with TestServer(app, host="127.0.0.1") as collector:
-        endpoint = str(collector.make_url("/v1/traces"))
+    async with collecting() as (endpoint, received):
         argv = _argv(server, id_file, tmp_path / "calls.jsonl", "--otlp-endpoint", endpoint)
         monkeypatch.setenv("BIRD_ACCESS_KEY", ACCESS_KEY)
         code = await asyncio.to_thread(main, argv)
     assert code == 0
-    names: list[str] = []
-    for body in received:
-        request = ExportTraceServiceRequest.FromString(body)
-        for resource in request.resource_spans:
-            for scope in resource.scope_spans:
-                names += [span.name for span in scope.spans]
+    names = _span_names(received)
     attempt = "GET /workspaces/{workspaceId}/channels/{channelId}/calls/{callId}"
     # The limiter's waits at 200/s are spans of their own when they last a millisecond.
     assert {attempt, "get_call"} <= set(names) <= {attempt, "get_call", "asyncsdk.wait"}

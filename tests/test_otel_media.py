@@ -22,6 +22,7 @@ from asyncsdk.telemetry._media import store_attributes
 
 from ._otel import Recorded, exported_text, recorded
 from ._support import ACCESS_KEY
+from .test_media_download import _ids
 
 SIZE = 2 * CHUNK_SIZE + 777
 RECORDING = "/workspaces/{workspaceId}/recordings/{recordingId}"
@@ -42,15 +43,6 @@ async def traced(media_server: EmbeddedServer) -> AsyncIterator[tuple[Client, Re
         access_key=ACCESS_KEY, base_url=media_server.base_url, telemetry=rec.telemetry
     ) as client:
         yield client, rec
-
-
-def _ids(server: EmbeddedServer, index: int = 0) -> tuple[str, str, str]:
-    recordings = server.recordings
-    return (
-        str(server.dataset.workspace_id),
-        str(recordings.recording_id(index)),
-        recordings.media_key(index),
-    )
 
 
 def _kids(rec: Recorded, parent: ReadableSpan) -> list[ReadableSpan]:
