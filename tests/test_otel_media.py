@@ -19,6 +19,7 @@ from asyncsdk import Client, NotFoundError
 from asyncsdk._media import CHUNK_SIZE
 from asyncsdk.server import Dataset, EmbeddedServer, RecordingsConfig, ServerConfig
 from asyncsdk.telemetry._media import store_attributes
+from asyncsdk.telemetry._semconv import operation_of, url_template
 
 from ._otel import Recorded, exported_text, recorded
 from ._support import ACCESS_KEY
@@ -231,3 +232,41 @@ def test_store_attributes_redact_and_count_resends() -> None:
     assert "X-Amz-Expires=60" in attrs["url.full"]
     assert store_attributes("http://127.0.0.1/x", 3)["http.request.resend_count"] == 3
     assert store_attributes("http://127.0.0.1/x", 3)["server.port"] == 80
+
+
+def test_every_recordings_endpoint_is_an_operation_and_the_media_are_not() -> None:
+    ws, call, rec = (f"{n}6582261-7583-41f6-87c5-3d92a1403d43" for n in (1, 2, 3))
+    call_path = f"/workspaces/{ws}/channels/{ws}/calls/{call}"
+    expected = {
+        f"/workspaces/{ws}/recordings/{rec}": ("get_recording", "bird.recording.id"),
+        f"/workspaces/{ws}/recordings": ("list_recordings.page", None),
+        f"{call_path}/recordings/{rec}": ("get_call_recording", "bird.recording.id"),
+        f"{call_path}/recordings": ("list_call_recordings.page", "bird.call.id"),
+        f"/workspaces/{ws}/transcriptions/{rec}": ("get_transcription", "bird.transcription.id"),
+        f"/workspaces/{ws}/transcriptions": ("list_transcriptions.page", None),
+    }
+    for path, (name, key) in expected.items():
+        found = operation_of(path, url_template(path))
+        assert found is not None and found[0] == name, path
+        assert found[1]["bird.workspace.id"] == ws
+        if key is not None:
+            assert found[1][key] in (rec, call)
+    for media in (
+        f"/workspaces/{ws}/recordings/{rec}.mp3",
+        f"/workspaces/{ws}/transcriptions/{rec}.srt",
+    ):
+        assert operation_of(media, url_template(media)) is None  # a step of a media operation
+
+
+async def test_a_stream_stopped_early_is_not_a_failure(
+    media_server: EmbeddedServer, traced: tuple[Client, Recorded]
+) -> None:
+    client, rec = traced
+    ws, rid, _ = _ids(media_server)
+    async with client.open_recording(ws, rid) as stream:
+        async for _chunk in stream:
+            break
+    root = _one(rec.spans(), "open_recording")
+    assert root.status.status_code is StatusCode.UNSET
+    store = _one(rec.spans(), "GET")
+    assert store.status.status_code is StatusCode.UNSET

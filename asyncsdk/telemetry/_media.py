@@ -163,6 +163,8 @@ class MediaTrace:
         status = self._status
         if status is not None:
             metric["http.response.status_code"] = status
+        if isinstance(exc, GeneratorExit):  # the reader stopped early: not a failure
+            exc = None
         kind = error_type(status, exc) or self._broken
         if kind is not None:
             metric["error.type"] = kind
