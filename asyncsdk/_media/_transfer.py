@@ -17,6 +17,11 @@ is none (a stream has already handed its bytes on). Two versions are never splic
 Failures that made no progress are bounded by ``RetryPolicy.max_retries`` (with its
 backoff), every resume by `MAX_RESUMES`.
 
+Telemetry: given a ``trace`` (`asyncsdk.telemetry._media.MediaTrace`, typed here by the
+`Trace` protocol so that nothing is imported), each request to the object store is
+reported to it (started, answered, broken, closed with its response) and each chunk's
+bytes counted; without one, each of those points is one ``is None`` test.
+
 Imports: aiohttp, yarl, the standard library, and the package's `config`, `models` (`redact_url`),
 `errors`, `retry` and `_media._rules`.
 """
