@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sys
+import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -15,9 +18,13 @@ from aiohttp.test_utils import TestServer
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from asyncsdk.cli import main
+from asyncsdk.cli._listen import Listener, ListenOptions
 from asyncsdk.server import EmbeddedServer, ScriptedResponse
 
+from . import test_cli_recordings
+from ._otel import recorded
 from ._support import ACCESS_KEY, wait_until
+from ._webhooks import SIGNING_KEY
 
 TIMEOUT = 60.0
 
@@ -80,9 +87,19 @@ async def test_metrics_port_is_scraped_during_a_fetch(
     assert proc.returncode == 130
 
 
-async def test_otlp_endpoint_receives_the_spans(
-    server: EmbeddedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _span_names(received: list[bytes]) -> list[str]:
+    names: list[str] = []
+    for body in received:
+        request = ExportTraceServiceRequest.FromString(body)
+        for resource in request.resource_spans:
+            for scope in resource.scope_spans:
+                names += [span.name for span in scope.spans]
+    return names
+
+
+@contextlib.asynccontextmanager
+async def collecting() -> AsyncIterator[tuple[str, list[bytes]]]:
+    """An OTLP/HTTP collector on loopback: its traces endpoint, and the bodies it got."""
     received: list[bytes] = []
 
     async def collect(request: web.Request) -> web.Response:
@@ -92,21 +109,53 @@ async def test_otlp_endpoint_receives_the_spans(
 
     app = web.Application()
     app.router.add_post("/v1/traces", collect)
+    async with TestServer(app, host="127.0.0.1") as collector:
+        yield str(collector.make_url("/v1/traces")), received
+
+
+async def test_recordings_sends_its_media_spans_to_the_otlp_endpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BIRD_ACCESS_KEY", test_cli_recordings.ACCESS_KEY)
+    async with test_cli_recordings._server() as api, collecting() as (endpoint, received):
+        argv = test_cli_recordings.argv(api, tmp_path / "out", "--otlp-endpoint", endpoint)
+        code = await asyncio.to_thread(main, argv)
+    assert code == 0
+    names = set(_span_names(received))
+    media = "GET /workspaces/{workspaceId}/recordings/{recordingId}.mp3"
+    assert {"list_recordings.page", "download_recording", media, "GET"} <= names
+    assert not any(name.startswith("GET /") and "-" in name for name in names)  # no IDs
+
+
+def test_enrich_takes_the_telemetry_options(tmp_path: Path) -> None:
+    argv = ["enrich", "--redis", "redis://127.0.0.1:1/0", "--workspace", str(uuid.uuid4())]
+    argv += ["--group", "g", "--db", str(tmp_path / "calls.sqlite")]
+    assert main([*argv, "--metrics-port", "70000"]) == 2  # checked before anything starts
+
+
+async def test_listener_reports_its_intake_queue_depth(tmp_path: Path) -> None:
+    rec = recorded()
+    options = ListenOptions(signing_keys=(SIGNING_KEY,), out=tmp_path / "events.jsonl", port=0)
+    listener = Listener(options, telemetry=rec.telemetry)
+    listener.intake.put_nowait(None)
+    listener.intake.put_nowait(None)
+    (point,) = rec.metrics()["asyncsdk.webhook.queue.depth"].data.data_points
+    assert point.value == 2
+    assert not point.attributes
+
+
+async def test_otlp_endpoint_receives_the_spans(
+    server: EmbeddedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     dataset = server.dataset
     id_file = tmp_path / "ids.txt"
     id_file.write_text("".join(f"{c}\n" for c in dataset.call_ids[:3]))
-    async with TestServer(app, host="127.0.0.1") as collector:
-        endpoint = str(collector.make_url("/v1/traces"))
+    async with collecting() as (endpoint, received):
         argv = _argv(server, id_file, tmp_path / "calls.jsonl", "--otlp-endpoint", endpoint)
         monkeypatch.setenv("BIRD_ACCESS_KEY", ACCESS_KEY)
         code = await asyncio.to_thread(main, argv)
     assert code == 0
-    names: list[str] = []
-    for body in received:
-        request = ExportTraceServiceRequest.FromString(body)
-        for resource in request.resource_spans:
-            for scope in resource.scope_spans:
-                names += [span.name for span in scope.spans]
+    names = _span_names(received)
     attempt = "GET /workspaces/{workspaceId}/channels/{channelId}/calls/{callId}"
     # The limiter's waits at 200/s are spans of their own when they last a millisecond.
     assert {attempt, "get_call"} <= set(names) <= {attempt, "get_call", "asyncsdk.wait"}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import re
+from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
@@ -64,7 +66,7 @@ async def test_metrics_names_units_buckets_and_no_ids(server: EmbeddedServer) ->
                 assert not UUID.search(str(value)), (metric.name, point.attributes)
 
 
-async def test_no_secret_in_spans_events_or_metrics(server: EmbeddedServer) -> None:
+async def test_no_secret_in_spans_events_or_metrics(server: EmbeddedServer, tmp_path: Path) -> None:
     rec = recorded()
     dataset = server.dataset
     secret = "sk-test-do-not-leak-42"
@@ -77,9 +79,22 @@ async def test_no_secret_in_spans_events_or_metrics(server: EmbeddedServer) -> N
         access_key=ACCESS_KEY, base_url=server.base_url, telemetry=rec.telemetry
     ) as client:
         await client.get_call(dataset.workspace_id, dataset.channel_id, dataset.call_ids[0])
+        # a recording: its presigned URL in a body, then the object store's requests
+        recording_id = server.recordings.recording_id(0)
+        recording = await client.get_recording(dataset.workspace_id, recording_id)
+        await client.download_recording(dataset.workspace_id, recording_id, tmp_path)
+    assert recording.url is not None
+    presigned = dict(parse_qsl(urlsplit(recording.url).query))
     text = "\n".join(exported_text(rec))
     assert "GET /workspaces/{workspaceId}" in text  # the scan saw the spans
-    for secret_text in (secret, ACCESS_KEY, "AccessKey"):
+    assert "X-Amz-Signature=REDACTED" in text  # ... and the object store's
+    for secret_text in (
+        secret,
+        ACCESS_KEY,
+        "AccessKey",
+        presigned["X-Amz-Signature"],
+        presigned["X-Amz-Credential"],
+    ):
         assert secret_text not in text
 
 
@@ -114,6 +129,15 @@ def test_url_template() -> None:
     )
     assert url_template(f"/api/workspaces/{ws}/channels/calls", "/api") == (
         "/api/workspaces/{workspaceId}/channels/calls"
+    )
+    assert url_template(f"/workspaces/{ws}/recordings/{ws}") == (
+        "/workspaces/{workspaceId}/recordings/{recordingId}"
+    )
+    assert url_template(f"/workspaces/{ws}/transcriptions/{ws}.vtt") == (
+        "/workspaces/{workspaceId}/transcriptions/{transcriptionId}.vtt"
+    )
+    assert url_template(f"/workspaces/{ws}/recordings/{ws}.mp3/../x") == (
+        f"/workspaces/{{workspaceId}}/recordings/{ws}.mp3/../x"
     )
     assert url_template(f"/elsewhere/{ws}", "") is None
     assert url_template(f"/workspaces/{ws}", "/api") is None

@@ -20,6 +20,11 @@ byte 0 the same way. Two versions are never spliced.
 Failures that made no progress are bounded by ``RetryPolicy.max_retries`` (with its
 backoff), every resume by `MAX_RESUMES`.
 
+Telemetry: given a ``trace`` (`asyncsdk.telemetry._media.MediaTrace`, typed here by the
+`Trace` protocol so that nothing is imported), each request to the object store is
+reported to it (started, answered, broken, closed with its response) and each chunk's
+bytes counted; without one, each of those points is one ``is None`` test.
+
 Imports: aiohttp, yarl, the standard library, and the package's `config`, `models` (`redact_url`),
 `errors`, `retry` and `_media._rules`.
 """
@@ -31,7 +36,8 @@ import contextlib
 import logging
 import re
 from collections.abc import AsyncGenerator, Awaitable, Callable
-from typing import Final
+from types import TracebackType
+from typing import Final, Protocol
 
 import aiohttp
 from yarl import URL
@@ -63,6 +69,23 @@ logger: Final = logging.getLogger("asyncsdk")
 Locate = Callable[[], Awaitable[URL]]
 
 
+class Trace(Protocol):
+    """The telemetry hooks of a transfer (`asyncsdk.telemetry._media.MediaTrace`)."""
+
+    received: int
+
+    def request(
+        self, url: str
+    ) -> Callable[[type[BaseException] | None, BaseException | None, TracebackType | None], None]:
+        """Start a request to the object store; return what ends it when it is closed."""
+
+    def answered(self, status: int) -> None:
+        """Note the answer's status."""
+
+    def broke(self, exc: BaseException) -> None:
+        """Note that the request or its body failed."""
+
+
 class MediaTransfer:
     """Read one object through Bird's redirect, resuming until whole (see the module).
 
@@ -82,6 +105,7 @@ class MediaTransfer:
         on_restart: Called before starting again from byte 0 on another version;
             ``None`` raises `MediaChangedError` instead once bytes were handed on.
         max_bytes: Largest object accepted, or ``None``.
+        trace: Telemetry's hooks for each request to the object store, or ``None``.
 
     Attributes:
         offset: Bytes handed on so far (of the current version).
@@ -110,6 +134,7 @@ class MediaTransfer:
         ranged: bool = True,
         on_restart: Callable[[], Awaitable[None]] | None = None,
         max_bytes: int | None = None,
+        trace: Trace | None = None,
     ) -> None:
         self._session = session
         self._locate = locate
@@ -123,6 +148,7 @@ class MediaTransfer:
         self._ranged = ranged
         self._on_restart = on_restart
         self._max_bytes = max_bytes
+        self._trace = trace
         self._stalls = 0
         self._status: int | None = None
         self.offset = offset
@@ -173,6 +199,8 @@ class MediaTransfer:
                             except StopAsyncIteration:
                                 break
                             watchdog.reschedule(None)
+                            if self._trace is not None:
+                                self._trace.received += len(chunk)
                             if skip:
                                 if len(chunk) <= skip:
                                     skip -= len(chunk)
@@ -182,6 +210,8 @@ class MediaTransfer:
                             self._check_cap()
                             yield chunk
                 except _BROKEN as exc:
+                    if self._trace is not None:
+                        self._trace.broke(exc)
                     why = f"the body broke at byte {self.offset}: {type(exc).__name__}"
                     await self._failed(why, progress=self.offset > start)
                     continue
@@ -203,6 +233,8 @@ class MediaTransfer:
             # If-Range needs a strong ETag: without one, a 206 may be another version.
             await self._restart("resuming without a strong ETag to hold the version")
         await stack.enter_async_context(self._slots)
+        if self._trace is not None:  # its span ends when the response is closed
+            stack.push(self._trace.request(str(url)))
         try:
             async with asyncio.timeout(self._read):  # until the headers are in
                 response = await stack.enter_async_context(
@@ -216,6 +248,8 @@ class MediaTransfer:
                     )
                 )
         except _BROKEN as exc:
+            if self._trace is not None:
+                self._trace.broke(exc)
             await stack.aclose()
             shown = redact_url(str(url))
             await self._failed(
@@ -223,6 +257,8 @@ class MediaTransfer:
             )
             return None
         self._status = response.status
+        if self._trace is not None:
+            self._trace.answered(response.status)
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
                 "GET %s -> %d (object store, from byte %d)",

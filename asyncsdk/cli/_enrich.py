@@ -11,7 +11,7 @@ SIGTERM) stops reading and finishes the entries read; a second signal stops at o
 start under the same ``--consumer``).
 
 Imports: the SDK's public API (`asyncsdk.ratelimit.fleet` when it runs),
-`asyncsdk.webhooks`, `_common`, `_replica` and the standard library.
+`asyncsdk.webhooks`, `_common`, `_replica`, `_telemetry` and the standard library.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from asyncsdk.webhooks import (
     enrich_stream,
 )
 
+from . import _telemetry
 from ._common import UsageError, add_api_arguments, client_from_args
 from ._replica import PROGRESS_INTERVAL, on_stop_signals, report_lines
 
@@ -76,6 +77,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress lines")
     add_api_arguments(parser)
+    _telemetry.add_options(parser)
 
 
 def progress_line(worker: StreamWorker) -> str:
@@ -101,6 +103,7 @@ def _check(args: argparse.Namespace) -> None:
         raise UsageError(f"--max-deliveries must be at least 1, got {args.max_deliveries}")
 
 
+@_telemetry.with_telemetry
 async def run(args: argparse.Namespace) -> int:
     """Enrich until SIGINT or SIGTERM; finish what was read; print a summary."""
     _check(args)

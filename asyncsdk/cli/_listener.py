@@ -115,6 +115,8 @@ class Listener:
         #: Events written, each with the offset of ``out`` just after its line.
         self.intake: asyncio.Queue[tuple[CallEvent, int] | None]
         self.intake = asyncio.Queue(options.queue_size)
+        if telemetry is not None:  # the receiver's sink is a callable: report the queue
+            telemetry.watch_queue(self.intake)
         self.receiver = WebhookReceiver(
             list(options.signing_keys),
             self._sink,

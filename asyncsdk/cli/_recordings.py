@@ -44,6 +44,7 @@ import msgspec
 
 import asyncsdk
 
+from . import _telemetry
 from ._common import (
     UsageError,
     add_api_arguments,
@@ -85,6 +86,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-progress", action="store_true", help="do not report progress")
     add_api_arguments(parser)
+    _telemetry.add_options(parser)
     parser.set_defaults(concurrency=8)
 
 
@@ -306,6 +308,7 @@ def _prepare(args: argparse.Namespace) -> set[int]:
     return _load_done(manifest) if args.resume else set()
 
 
+@_telemetry.with_telemetry
 async def run(args: argparse.Namespace) -> int:
     """Archive the window; return 0 once every recording is archived, else 1."""
     done = _prepare(args)

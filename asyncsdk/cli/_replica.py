@@ -131,7 +131,9 @@ async def run_replica(args: argparse.Namespace, signing_keys: tuple[str, ...]) -
     """
     _check(args)
     try:
-        sink = RedisStreamSink(args.redis, stream=args.stream, maxlen=args.maxlen)
+        sink = RedisStreamSink(
+            args.redis, stream=args.stream, maxlen=args.maxlen, telemetry=args.telemetry
+        )
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
     receiver = WebhookReceiver(
@@ -140,6 +142,7 @@ async def run_replica(args: argparse.Namespace, signing_keys: tuple[str, ...]) -
         public_url=args.public_url,
         trust_forwarded=args.trust_forwarded,
         max_body=DEFAULT_MAX_BODY,
+        telemetry=args.telemetry,
     )
     app = web.Application(client_max_size=DEFAULT_MAX_BODY)
     app.router.add_route("*", args.path, receiver.handle)

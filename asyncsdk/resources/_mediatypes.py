@@ -6,14 +6,16 @@ Imports: the standard library and the package's `_media` (the transfer a stream 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Protocol, Self
 
 from .._media import MediaTransfer
+from .._media._transfer import Trace
 
-__all__ = ["DownloadResult", "MediaStream"]
+__all__ = ["DownloadResult", "MediaStream", "OperationTrace"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -60,8 +62,9 @@ class MediaStream:
         resumes: Requests to the object store after the first.
     """
 
-    def __init__(self, transfer: MediaTransfer) -> None:
+    def __init__(self, transfer: MediaTransfer, trace: OperationTrace | None = None) -> None:
         self._transfer = transfer
+        self._trace = trace
         self._chunks: AsyncIterator[bytes] | None = None
 
     def __repr__(self) -> str:
@@ -106,7 +109,8 @@ class MediaStream:
     def __aiter__(self) -> AsyncIterator[bytes]:
         if self._chunks is not None:
             raise RuntimeError("a MediaStream is iterated once")
-        self._chunks = self._transfer.chunks()
+        chunks = self._transfer.chunks()
+        self._chunks = chunks if self._trace is None else _traced(chunks, self._trace)
         return self._chunks
 
     async def aclose(self) -> None:
@@ -114,3 +118,30 @@ class MediaStream:
         chunks = self._chunks
         if chunks is not None and hasattr(chunks, "aclose"):
             await chunks.aclose()
+        if self._trace is not None:  # never iterated, or done: the operation's span ends
+            self._trace.close()
+
+
+class OperationTrace(Trace, Protocol):
+    """A media operation's telemetry (`asyncsdk.telemetry._media.MediaTrace`)."""
+
+    def attached(self) -> AbstractContextManager[None]:
+        """Make the operation's span current for the block."""
+
+    def close(self, exc: BaseException | None = None) -> None:
+        """End the operation's span, failed by ``exc`` if given; idempotent."""
+
+
+async def _traced(
+    chunks: AsyncGenerator[bytes, None], trace: OperationTrace
+) -> AsyncIterator[bytes]:
+    """Yield ``chunks``; end ``trace`` with how they ended (the first end counts)."""
+    try:
+        async for chunk in chunks:
+            yield chunk
+    except BaseException as exc:
+        trace.close(None if isinstance(exc, GeneratorExit) else exc)
+        raise
+    finally:
+        await chunks.aclose()
+        trace.close()

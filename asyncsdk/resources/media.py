@@ -10,6 +10,11 @@ slots, with no Bird header, resumed until whole.
 
 What the methods hand back, `DownloadResult` and `MediaStream`, is in `_mediatypes`.
 
+With telemetry, each method is one INTERNAL span (``download_recording``,
+``open_recording``, ``get_transcript``: `asyncsdk.telemetry._media.MediaTrace`, reached
+through the engine's hooks), the parent of Bird's 307 and of each object-store request;
+without it, one ``is None`` test per method.
+
 Imports: yarl, the standard library, and the package's `_engine` (its type and
 state), `_media`, `_protocol`, `errors`, `ratelimit._workspaces` and `_mediatypes`.
 """
@@ -32,10 +37,11 @@ from .._media import MediaTransfer, PartFile, check_destination
 from .._media._rules import follow_location, leaking_session_headers
 from ..errors import ConfigurationError, DecodeError, RedirectError
 from ..ratelimit._workspaces import workspace_of
-from ._mediatypes import DownloadResult, MediaStream
+from ._mediatypes import DownloadResult, MediaStream, OperationTrace
 
 if TYPE_CHECKING:
     from .._engine import Engine
+
 
 __all__ = [
     "DEFAULT_MAX_TRANSCRIPT_BYTES",
@@ -86,11 +92,14 @@ class MediaResource:
     __slots__ = ()
     _engine: Engine
 
-    def _transfer(self, path: str) -> functools.partial[MediaTransfer]:
+    def _transfer(
+        self, path: str, trace: OperationTrace | None
+    ) -> functools.partial[MediaTransfer]:
         """Return a maker of transfers of one media path (``/workspaces/...``), unsent.
 
         Call it with `MediaTransfer`'s keyword arguments (what is held, ``ranged``,
-        ``on_restart``, ``max_bytes``).
+        ``on_restart``, ``max_bytes``). ``trace`` is the operation's telemetry, or
+        ``None``: Bird's redirect is then asked for inside its span.
 
         Raises:
             ConfigurationError: The client's session sends default headers that would
@@ -113,6 +122,11 @@ class MediaResource:
         decode = _Redirect(endpoint, allow_http=settings.base.scheme == "http")
 
         async def locate() -> URL:
+            if trace is not None:
+                with trace.attached():
+                    return await engine.request(
+                        endpoint_url, decode, settings.max_response_bytes, workspace
+                    )
             return await engine.request(
                 endpoint_url, decode, settings.max_response_bytes, workspace
             )
@@ -125,7 +139,15 @@ class MediaResource:
             slots=engine.transfers,
             timeout=settings.media_timeout,
             policy=settings.retry_policy,
+            trace=trace,
         )
+
+    def _trace(self, name: str, workspace: str, key: str, value: str) -> OperationTrace | None:
+        """Start the telemetry of media operation ``name``, or ``None`` when it is off."""
+        hooks = self._engine.telemetry
+        if hooks is None:
+            return None
+        return hooks.media(name, {"bird.workspace.id": workspace, key: value})
 
     async def download_recording(
         self,
@@ -174,15 +196,14 @@ class MediaResource:
             NotFoundError: No such recording (or no media yet); `APIError` subclasses
                 for other statuses of Bird's endpoint.
         """
-        path = _recording_path(workspace_id, recording_id, format)
-        final = check_destination(
-            dest, f"{_protocol.canonical_id('recording_id', recording_id)}.{format}"
-        )
+        path, ws, rid = _recording_path(workspace_id, recording_id, format)
+        final = check_destination(dest, f"{rid}.{format}")
         part = PartFile(final, resume=resume)
         await part.open()
         ok = False
+        trace = self._trace("download_recording", ws, "bird.recording.id", rid)
         try:
-            transfer = self._transfer(path)(
+            transfer = self._transfer(path, trace)(
                 offset=part.offset,
                 etag=part.etag,
                 size=part.size,
@@ -201,6 +222,10 @@ class MediaResource:
                 part.remember(transfer.etag, transfer.size)
             digest = await part.finish(transfer.size)
             ok = True
+        except BaseException as exc:
+            if trace is not None:
+                trace.close(exc)
+            raise
         finally:
             if not ok:
                 # Kept only if a later run can resume it: bytes of a known version.
@@ -208,6 +233,8 @@ class MediaResource:
                     part.close()
                 else:
                     part.discard()
+        if trace is not None:
+            trace.close()
         return DownloadResult(
             path=final,
             size=part.offset,
@@ -248,7 +275,9 @@ class MediaResource:
             InvalidIDError: An ID is not a UUID; nothing was sent.
             ConfigurationError: ``format`` is not a plain extension.
         """
-        return MediaStream(self._transfer(_recording_path(workspace_id, recording_id, format))())
+        path, ws, rid = _recording_path(workspace_id, recording_id, format)
+        trace = self._trace("open_recording", ws, "bird.recording.id", rid)
+        return MediaStream(self._transfer(path, trace)(), trace)
 
     @overload
     async def get_transcript(
@@ -307,15 +336,23 @@ class MediaResource:
         ws = _protocol.canonical_id("workspace_id", workspace_id)
         tid = _protocol.canonical_id("transcription_id", transcription_id)
         path = f"/workspaces/{ws}/transcriptions/{tid}.{format}"
+        trace = self._trace("get_transcript", ws, "bird.transcription.id", tid)
         parts: list[bytes] = []
 
         async def restart() -> None:  # another version: its bytes only
             parts.clear()
 
-        transfer = self._transfer(path)(max_bytes=max_bytes, on_restart=restart)
-        async with contextlib.aclosing(transfer.chunks()) as chunks:
-            async for chunk in chunks:
-                parts.append(chunk)
+        try:
+            transfer = self._transfer(path, trace)(max_bytes=max_bytes, on_restart=restart)
+            async with contextlib.aclosing(transfer.chunks()) as chunks:
+                async for chunk in chunks:
+                    parts.append(chunk)
+        except BaseException as exc:
+            if trace is not None:
+                trace.close(exc)
+            raise
+        if trace is not None:  # a transcript that is not UTF-8 still arrived whole
+            trace.close()
         body = b"".join(parts)
         if format == "json":
             return body
@@ -331,7 +368,8 @@ class MediaResource:
             ) from exc
 
 
-def _recording_path(workspace_id: Id, recording_id: Id, format: str) -> str:
+def _recording_path(workspace_id: Id, recording_id: Id, format: str) -> tuple[str, str, str]:
+    """Return a recording's media path, and its workspace's and recording's canonical IDs."""
     if not isinstance(format, str) or not _MEDIA_FORMAT(format):
         raise ConfigurationError(
             f"format must be a media extension such as 'mp3' (lowercase letters and "
@@ -339,4 +377,4 @@ def _recording_path(workspace_id: Id, recording_id: Id, format: str) -> str:
         )
     ws = _protocol.canonical_id("workspace_id", workspace_id)
     rid = _protocol.canonical_id("recording_id", recording_id)
-    return f"/workspaces/{ws}/recordings/{rid}.{format}"
+    return f"/workspaces/{ws}/recordings/{rid}.{format}", ws, rid

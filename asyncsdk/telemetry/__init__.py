@@ -4,8 +4,9 @@
 meter_provider=...))``. Without it (the default) the SDK records nothing, does not
 import ``opentelemetry`` at all, and its request path pays one ``is None`` test per
 attempt. With it, the engine (`asyncsdk._engine`) calls the hooks of
-`asyncsdk.telemetry._attempts` over the instruments of `asyncsdk.telemetry._otel` (the
-only importers of ``opentelemetry``), and the operations are wrapped by `operation` (an
+`asyncsdk.telemetry._attempts` over the instruments of `asyncsdk.telemetry._otel`, the
+media methods those of `asyncsdk.telemetry._media` (the only importers of
+``opentelemetry``), and the operations are wrapped by `operation` (an
 INTERNAL span each).
 
 Why the providers are passed in rather than found: the global providers can be set only
@@ -14,8 +15,8 @@ that switches itself on because a library configured a global provider for other
 reasons would surprise. ``Telemetry()`` with no arguments uses the global providers
 (an app's existing OpenTelemetry set-up), at the cost of one argument.
 
-Imports: the standard library, `asyncsdk.errors`; ``_otel`` and ``_attempts`` (and so
-opentelemetry) only when a `Telemetry` is created.
+Imports: the standard library, `asyncsdk.errors`; ``_otel``, ``_attempts`` and
+``_media`` (and so opentelemetry) only when a `Telemetry` is created.
 """
 
 from __future__ import annotations
@@ -91,7 +92,9 @@ class Telemetry:
         """Return the W3C ``traceparent`` of a webhook delivery's span, if it is known.
 
         A receiver that passes events on through another process (a Redis stream)
-        stores it with the event, so that the enrichment span there links to it.
+        stores it with the event, so that the enrichment span there links to it:
+        known while the delivery is being handled (its sink is called), and after it
+        was accepted.
         """
         return self._instruments.traceparent(request_id)
 
@@ -102,6 +105,14 @@ class Telemetry:
         Returns whether ``traceparent`` was valid.
         """
         return self._instruments.adopt_traceparent(request_id, traceparent)
+
+    def watch_queue(self, queue: object) -> None:
+        """Report ``queue``'s depth as ``asyncsdk.webhook.queue.depth`` while it lives.
+
+        For an `asyncio.Queue` that events wait in (a receiver given a queue reports
+        it by itself); anything else is ignored. The queue is not kept alive.
+        """
+        self._instruments.watch_queue(queue)
 
 
 def check_telemetry(telemetry: object) -> Telemetry | None:

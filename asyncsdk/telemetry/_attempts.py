@@ -30,8 +30,8 @@ While an attempt is on the wire its context carries OpenTelemetry's
 ``suppress_http_instrumentation`` key, as the Azure SDK does: the aiohttp client
 instrumentation, if installed, makes no second span for it.
 
-Imports: opentelemetry (api), the standard library, and the telemetry's `_otel` and
-`_semconv`.
+Imports: opentelemetry (api), the standard library, and the telemetry's `_otel`,
+`_semconv` and `_media`.
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ from opentelemetry import propagate, trace
 from opentelemetry.context import _SUPPRESS_HTTP_INSTRUMENTATION_KEY
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
+from ._media import MediaTrace
 from ._otel import Instruments, fail
 from ._semconv import (
     WAIT_OUTAGE,
@@ -161,6 +162,10 @@ class ClientHooks:
     ) -> Any:
         """An INTERNAL span around one SDK operation, current while it runs."""
         return self.instruments.span(name, attributes, links=links)
+
+    def media(self, name: str, attributes: Mapping[str, Any]) -> MediaTrace:
+        """Start following a media operation (`asyncsdk.telemetry._media.MediaTrace`)."""
+        return MediaTrace(self, name, attributes)
 
 
 class CallTrace:

@@ -102,6 +102,16 @@ class Instruments:
             unit="{item}",
             description="Items a bulk fetch or a listing resolved, by operation and outcome.",
         )
+        self.media_bytes = meter.create_counter(
+            "asyncsdk.media.bytes",
+            unit="By",
+            description="Bytes received from the object store by media operations.",
+        )
+        self.media_resumes = meter.create_counter(
+            "asyncsdk.media.resumes",
+            unit="{request}",
+            description="Requests to the object store after a media operation's first.",
+        )
         self.deliveries = meter.create_counter(
             "asyncsdk.webhook.deliveries",
             unit="{delivery}",
@@ -110,6 +120,9 @@ class Instruments:
         self._clients: weakref.WeakSet[ClientHooks] = weakref.WeakSet()
         self._queues: weakref.WeakSet[Any] = weakref.WeakSet()
         self.links: OrderedDict[str, trace.SpanContext] = OrderedDict()
+        #: Deliveries being handled now, by request id: a sink that stores the event
+        #: elsewhere (a Redis stream) reads the span's ``traceparent`` before it is kept.
+        self.handling: dict[str, trace.SpanContext] = {}
         for name, unit, description, callback in (
             ("asyncsdk.client.rate_limit.rate", "{request}/s", "Current sending rate.", "rate"),
             (
@@ -217,8 +230,8 @@ class Instruments:
         return [Link(context) for context in found if context is not None]
 
     def traceparent(self, request_id: str) -> str | None:
-        """The W3C ``traceparent`` of delivery ``request_id``'s span, if remembered."""
-        span_context = self.links.get(request_id)
+        """The W3C ``traceparent`` of delivery ``request_id``'s span: being handled, or kept."""
+        span_context = self.handling.get(request_id) or self.links.get(request_id)
         if span_context is None:
             return None
         carrier: dict[str, str] = {}
@@ -243,15 +256,22 @@ class Instruments:
         the enrichment span of its event to link to.
         """
         with self.span("webhook.receive", {}) as span:
-            response = await handle()
+            key = request_id[:200] if request_id else None
+            if key:
+                self.handling[key] = span.get_span_context()
+            try:
+                response = await handle()
+            finally:
+                if key:
+                    self.handling.pop(key, None)
             outcome, reason = delivery_outcome(response.status, response.text)
             attrs = {"asyncsdk.webhook.outcome": outcome}
             if reason is not None:
                 attrs["asyncsdk.webhook.reason"] = reason
             span.set_attributes({**attrs, "http.response.status_code": response.status})
             self.deliveries.add(1, attrs)
-            if outcome == "accepted" and request_id:
-                self.remember_delivery(request_id[:200], span.get_span_context())
+            if outcome == "accepted" and key:
+                self.remember_delivery(key, span.get_span_context())
             return response
 
     @contextmanager

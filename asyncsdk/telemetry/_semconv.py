@@ -62,9 +62,11 @@ _SECRET_KEYS: Final = frozenset(
 REDACTED: Final = "REDACTED"
 
 
-#: A collection's segment followed by a UUID: ``/calls/<uuid>``.
+#: A collection's segment followed by a UUID: ``/calls/<uuid>``, or a media file's
+#: ``/recordings/<uuid>.mp3`` (the extension, one of a few formats, is kept).
 _ITEM: Final = re.compile(
-    r"/([A-Za-z]+?)s?/[0-9a-fA-F]{8}-?(?:[0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}(?=/|$)"
+    r"/([A-Za-z]+?)s?/[0-9a-fA-F]{8}-?(?:[0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}"
+    r"(?=/|$|\.[a-z0-9]{1,8}$)"
 )
 
 
@@ -95,6 +97,19 @@ _OPERATIONS: Final = {
     "/workspaces/{workspaceId}/channels/{channelId}/calls/{callId}": "get_call",
     "/workspaces/{workspaceId}/channels/{channelId}/calls": "list_calls.page",
     "/workspaces/{workspaceId}/channels/calls": "list_call_log.page",
+    "/workspaces/{workspaceId}/recordings/{recordingId}": "get_recording",
+    "/workspaces/{workspaceId}/recordings": "list_recordings.page",
+    "/workspaces/{workspaceId}/channels/{channelId}/calls/{callId}/recordings/{recordingId}": (
+        "get_call_recording"
+    ),
+    "/workspaces/{workspaceId}/channels/{channelId}/calls/{callId}/recordings": (
+        "list_call_recordings.page"
+    ),
+    "/workspaces/{workspaceId}/transcriptions/{transcriptionId}": "get_transcription",
+    "/workspaces/{workspaceId}/transcriptions": "list_transcriptions.page",
+    # The media endpoints (``.../recordings/{recordingId}.mp3``) are not operations of
+    # their own: their 307 is one step of ``download_recording`` and the like, whose
+    # span (`asyncsdk.telemetry._media`) is its parent.
 }
 
 

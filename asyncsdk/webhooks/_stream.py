@@ -26,15 +26,18 @@ delivery is stored and remembered: Bird's retry is then a duplicate, acknowledge
 
 An entry's fields (`ENTRY_VERSION` 1): ``v``, ``event`` (the `CallEvent` as JSON, its
 request id and timestamp included) and, when given, ``traceparent`` (a W3C trace
-context for the worker to continue; the receiver leaves it out for now).
+context: a sink given ``telemetry`` stores the delivery span's, read with
+`asyncsdk.Telemetry.delivery_traceparent`, and a worker whose client has telemetry
+links its enrichment span to it, `link_entry`).
 
 redis-py's `redis.asyncio.Redis` and its ``register_script`` (``EVALSHA``, reloaded
 after ``NOSCRIPT``) are used as they are; the script is ours because no library
 offers a deduplicated append. Concurrent deliveries' appends go out together, one
 pipeline per round trip (`asyncsdk.webhooks._batching`).
 
-Imports: redis (when used), msgspec, the standard library, `asyncsdk.errors` and the
-webhooks' `_batching`, `_dedupe` (its default ttl), `_errors` and `_events`.
+Imports: redis (when used), msgspec, the standard library, `asyncsdk.errors`,
+`asyncsdk.telemetry` and the webhooks' `_batching`, `_dedupe` (its default ttl),
+`_errors` and `_events`.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ from typing import TYPE_CHECKING, Final
 import msgspec
 
 from asyncsdk.errors import BirdError, ConfigurationError
+from asyncsdk.telemetry import Telemetry, check_telemetry, hooks_of
 from asyncsdk.webhooks._batching import ScriptBatcher
 from asyncsdk.webhooks._dedupe import DEFAULT_DEDUPE_TTL
 from asyncsdk.webhooks._errors import InvalidEventError
@@ -69,6 +73,7 @@ __all__ = [
     "check_seconds",
     "connect",
     "decode_entry",
+    "link_entry",
     "redis_client_class",
     "redis_failures",
 ]
@@ -226,6 +231,22 @@ def decode_entry(fields: Mapping[bytes, bytes]) -> CallEvent:
         ) from None
 
 
+def link_entry(client: object, event: CallEvent, fields: Mapping[bytes, bytes]) -> None:
+    """Let ``event``'s enrichment span link to its delivery's, from the entry's ``traceparent``.
+
+    Only an entry that has one costs more than one lookup; without telemetry on
+    ``client`` (an `asyncsdk.Client`), or without a request id, nothing is done.
+    """
+    traceparent = fields.get(b"traceparent")
+    if traceparent is None or not event.request_id:
+        return
+    hooks = hooks_of(client)
+    if hooks is not None:
+        hooks.instruments.adopt_traceparent(
+            event.request_id[:200], traceparent.decode("ascii", errors="replace")[:200]
+        )
+
+
 def check_seconds(name: str, value: float) -> float:
     """Return ``value`` as seconds, or raise `ConfigurationError` naming ``name``."""
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -268,6 +289,8 @@ class RedisStreamSink:
             workers trim acknowledged entries. 0 for no limit.
         ttl: Seconds a delivery is remembered (Bird retries for 8 hours).
         timeout: Seconds a Redis command may take, for a URL (a client brings its own).
+        telemetry: The receiver's `asyncsdk.Telemetry`: each entry then carries its
+            delivery span's ``traceparent``, for the worker's enrichment span to link.
 
     Attributes:
         stats: Live counters.
@@ -284,6 +307,7 @@ class RedisStreamSink:
         maxlen: int = DEFAULT_STREAM_MAXLEN,
         ttl: float = DEFAULT_DEDUPE_TTL,
         timeout: float = DEFAULT_REDIS_TIMEOUT,
+        telemetry: Telemetry | None = None,
     ) -> None:
         if not isinstance(stream, str) or not stream or "{" in stream or "}" in stream:
             raise ConfigurationError(f"stream must be a key without braces, got {stream!r}")
@@ -296,6 +320,7 @@ class RedisStreamSink:
         self.ttl = check_seconds("ttl", ttl)
         self._append = ScriptBatcher(self.redis, self.redis.register_script(_APPEND))
         self.stats = StreamSinkStats()
+        self._telemetry = check_telemetry(telemetry)
 
     def __repr__(self) -> str:
         return f"<RedisStreamSink stream={self.stream!r} appended={self.stats.appended}>"
@@ -328,6 +353,9 @@ class RedisStreamSink:
                 loading, read-only, out of memory): answer 503.
             StreamFullError: The stream holds ``maxlen`` entries: answer 503.
         """
+        telemetry = self._telemetry
+        if traceparent is None and telemetry is not None and event.request_id:
+            traceparent = telemetry.delivery_traceparent(event.request_id[:200])
         kinds = ("rid", "sig") if len(keys) == 2 else ("rid",) if event.request_id else ("sig",)
         redis_keys = [self.stream] + [
             dedupe_key(self.stream, kind, key) for kind, key in zip(kinds, keys, strict=False)

@@ -59,6 +59,7 @@ from asyncsdk.webhooks._stream import (
     check_seconds,
     connect,
     decode_entry,
+    link_entry,
     redis_client_class,
 )
 from asyncsdk.webhooks._trim import trim_acknowledged
@@ -293,6 +294,7 @@ class StreamWorker:
             except InvalidEventError as exc:
                 await self._dead_letter(entry_id, failure_reason(exc), deliveries)
                 continue
+            link_entry(self._client, event, fields)  # telemetry: link to the delivery
             held.append(_Held(entry_id, event, deliveries))
         if not held:
             return
