@@ -11,6 +11,7 @@ import asyncio
 import hashlib
 import json
 import os
+import shlex
 import signal
 import sys
 from collections import Counter
@@ -233,3 +234,21 @@ def test_the_demo_counts_a_recording_missing_from_its_archive_as_a_failure() -> 
     assert not archive_complete(["a", "b", "c"], expected, checked=2, credentialed=0)
     assert not archive_complete(["a", "b", "c"], expected, checked=3, credentialed=1)
     assert not archive_complete([], set(), checked=0, credentialed=0)
+
+
+async def test_the_archive_command_serve_prints_works_as_printed(
+    server: EmbeddedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``asyncsdk serve`` tells a new user how to archive its recordings, and which key."""
+    from asyncsdk.server._cli import how_to_list
+
+    text = how_to_list(server)
+    assert ACCESS_KEY not in text  # a key the user chose is never printed
+    (line,) = [line for line in text.splitlines() if "asyncsdk recordings" in line]
+    words = shlex.split(line.split(":", 1)[1])
+    assert words[:2] == ["asyncsdk", "recordings"]
+    monkeypatch.chdir(tmp_path)
+    assert await asyncio.to_thread(main, [*words[1:], "--no-progress"]) == 0
+    check_archive(server, tmp_path / "archive")
+    async with EmbeddedServer(ServerConfig(recordings=RecordingsConfig())) as default:
+        assert "BIRD_ACCESS_KEY=test-access-key" in how_to_list(default)
