@@ -191,9 +191,11 @@ def test_missing_credentials_exit_2(
     assert "no credentials" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_ctrl_c_stops_cleanly_with_everything_fetched_on_disk(
-    api: tuple[str, Dataset], tmp_path: Path
+    api: tuple[str, Dataset], tmp_path: Path, signum: signal.Signals
 ) -> None:
+    """Ctrl-C, and SIGTERM (a service manager's stop), end with the summary and 130."""
     ds = api[1]
     ids = write_ids(tmp_path / "ids.txt", list(ds.call_ids))
     out = tmp_path / "calls.jsonl"
@@ -207,7 +209,7 @@ def test_ctrl_c_stops_cleanly_with_everything_fetched_on_disk(
     while not out.exists() or out.stat().st_size < 2000:
         assert proc.poll() is None
         time.sleep(0.01)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     _, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 130, stderr
     assert "interrupted" in stderr and "--resume" in stderr and "Traceback" not in stderr

@@ -416,3 +416,24 @@ def test_an_enrichment_option_without_enrich_is_a_usage_error(tmp_path: Path, op
     argv = ["listen", "--signing-key", "k", "--out", str(tmp_path / "e"), option, value]
     with pytest.raises(UsageError, match=f"{option} needs --enrich WORKSPACE"):
         options_from_args(build_parser().parse_args(argv))
+
+
+async def test_the_summary_says_why_deliveries_were_refused(tmp_path: Path, client: Client) -> None:
+    """A wrong signing key or --public-url refuses everything: the lines say it is that."""
+    from asyncsdk.cli._common import refusals
+    from asyncsdk.cli._listen import summary
+
+    options = ListenOptions(signing_keys=(SIGNING_KEY,), out=tmp_path / "events.jsonl", port=0)
+    listener = Listener(options, client)
+    await listener.start()
+    try:
+        assert await post_events(listener.url, 2, key="another-key") == [401, 401]
+    finally:
+        await asyncio.wait_for(listener.stop(), 30)
+    reasons = listener.receiver.stats.refused
+    assert sum(reasons.values()) == 2 and len(reasons) == 1
+    (reason,) = reasons
+    assert summary(listener).endswith(f"2 refused ({reason} 2)")
+    assert listener.progress_line().endswith(f"2 refused ({reason} 2)")
+    assert refusals({}) == "0 refused"
+    assert refusals({"stale": 1, "signature": 3}) == "4 refused (signature 3, stale 1)"

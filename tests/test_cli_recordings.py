@@ -11,6 +11,7 @@ import asyncio
 import hashlib
 import json
 import os
+import shlex
 import signal
 import sys
 from collections import Counter
@@ -20,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from asyncsdk.cli import main
+from asyncsdk.cli._demo import archive_complete
 from asyncsdk.server import Dataset, EmbeddedServer, RecordingsConfig, ServerConfig
 
 from ._support import wait_until
@@ -217,6 +219,36 @@ def test_the_demo_archives_recordings_through_faults(capsys: pytest.CaptureFixtu
     assert main([*argv, "--webhook-calls", "0", "--recordings", "20"]) == 0
     out = capsys.readouterr().out
     archived = next(line for line in out.splitlines() if line.startswith("files archived"))
-    count = int(archived.split()[2].rstrip(","))
-    assert count > 0 and f"{count} matching the server's SHA-256" in archived
+    count, of, listed = archived.split()[2:5]
+    assert of == "of" and int(count) == int(listed.rstrip(",")) > 0, archived
+    assert f"{count} matching the server's SHA-256" in archived
     assert "0 requests with a credential" in out
+
+
+def test_the_demo_counts_a_recording_missing_from_its_archive_as_a_failure() -> None:
+    """The demo's check needs every recording with media, once, not just intact files."""
+    expected = {"a", "b", "c"}
+    assert archive_complete(["a", "c", "b"], expected, checked=3, credentialed=0)
+    assert not archive_complete(["a", "b"], expected, checked=2, credentialed=0)
+    assert not archive_complete(["a", "b", "b", "c"], expected, checked=4, credentialed=0)
+    assert not archive_complete(["a", "b", "c"], expected, checked=2, credentialed=0)
+    assert not archive_complete(["a", "b", "c"], expected, checked=3, credentialed=1)
+    assert not archive_complete([], set(), checked=0, credentialed=0)
+
+
+async def test_the_archive_command_serve_prints_works_as_printed(
+    server: EmbeddedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``asyncsdk serve`` tells a new user how to archive its recordings, and which key."""
+    from asyncsdk.server._cli import how_to_list
+
+    text = how_to_list(server)
+    assert ACCESS_KEY not in text  # a key the user chose is never printed
+    (line,) = [line for line in text.splitlines() if "asyncsdk recordings" in line]
+    words = shlex.split(line.split(":", 1)[1])
+    assert words[:2] == ["asyncsdk", "recordings"]
+    monkeypatch.chdir(tmp_path)
+    assert await asyncio.to_thread(main, [*words[1:], "--no-progress"]) == 0
+    check_archive(server, tmp_path / "archive")
+    async with EmbeddedServer(ServerConfig(recordings=RecordingsConfig())) as default:
+        assert "BIRD_ACCESS_KEY=test-access-key" in how_to_list(default)

@@ -554,6 +554,7 @@ async def test_export_script(example_env: dict[str, str], tmp_path: Path) -> Non
         ("`export`", "export"),
         ("`serve`", "serve"),
         ("`listen`", "listen"),
+        ("`recordings`", "recordings"),
         ("`demo`", "demo"),
     ],
 )

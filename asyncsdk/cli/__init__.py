@@ -17,7 +17,8 @@ Exit codes:
        that is not a UUID, an output file (``--out``, ``--failures``, ``--checkpoint``,
        ``--db``) in a directory that does not exist. Nothing, or nothing more, was
        fetched.
-    130: interrupted (Ctrl-C); what was fetched is on disk, ``--resume`` continues.
+    130: interrupted (Ctrl-C, or SIGTERM for the commands that do not handle it
+       themselves); what was fetched is on disk, ``--resume`` continues.
 
 Imports: the public API (`asyncsdk`), the embedded server, the commands' modules of
 this package and the standard library.
@@ -29,9 +30,12 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from types import FrameType
 
 import asyncsdk
 from asyncsdk.server import (
@@ -160,6 +164,34 @@ def _check_outputs(args: argparse.Namespace) -> None:
             raise UsageError(problem)
 
 
+def _terminate_as_interrupt(signum: int, frame: FrameType | None) -> None:
+    """Handle SIGTERM as Ctrl-C: asyncio's SIGINT handler if installed, else interrupt."""
+    handler = signal.getsignal(signal.SIGINT)
+    if callable(handler):
+        handler(signal.SIGINT, frame)
+        return
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """Make SIGTERM stop a command as Ctrl-C does, with its summary and exit code 130.
+
+    Under a service manager (systemd, Kubernetes) SIGTERM is the usual stop; left to its
+    default it would end the process with no summary and exit code 143. Commands that
+    handle SIGTERM themselves (``listen``, ``enrich``, ``serve``) replace this handler
+    with their loop's while they run.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     args = build_parser().parse_args(argv)
@@ -167,7 +199,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.basicConfig(level=logging.DEBUG, format="%(asctime)s %(name)s %(message)s")
     try:
         _check_outputs(args)
-        code: int = asyncio.run(args.handler(args))
+        with _sigterm_interrupts():
+            code: int = asyncio.run(args.handler(args))
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     except (UsageError, asyncsdk.ConfigurationError, asyncsdk.InvalidIDError) as exc:

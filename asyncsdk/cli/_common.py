@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+from collections.abc import Mapping
 from typing import Any
 
 import asyncsdk
@@ -118,3 +119,16 @@ def client_from_args(
         )
     except asyncsdk.ConfigurationError as exc:
         raise UsageError(str(exc)) from exc
+
+
+def refusals(refused: Mapping[str, int]) -> str:
+    """Say how many deliveries were refused, and why: ``"3 refused (signature 3)"``.
+
+    A count alone leaves a user with a wrong signing key or ``--public-url`` (every
+    delivery refused) nothing to go on; the reasons are the receiver's.
+    """
+    total = sum(refused.values())
+    if not total:
+        return "0 refused"
+    reasons = ", ".join(f"{reason} {count}" for reason, count in sorted(refused.items()))
+    return f"{total} refused ({reasons})"

@@ -18,6 +18,7 @@ import argparse
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Sequence, Set
 from pathlib import Path
 
 import msgspec
@@ -144,8 +145,13 @@ async def _archive(workdir: Path, args: argparse.Namespace) -> bool:
     )
     dataset = Dataset(size=args.recordings, seed=args.seed)
     async with EmbeddedServer(config, dataset=dataset) as server:
+        recordings = server.recordings
+        expected = {
+            str(recordings.recording_id(i)) for i in range(dataset.size) if recordings.available(i)
+        }
         print(
-            f"\narchiving {args.recordings} recordings of {DEMO_RECORDING_BYTES // 1000} KB: "
+            f"\narchiving the recordings of {args.recordings} calls ({len(expected)} with "
+            f"media; an ongoing call's is not listed) of {DEMO_RECORDING_BYTES // 1000} KB: "
             "10% of the presigned URLs expired, 5% of the bodies cut"
         )
         out = workdir / "archive"
@@ -167,17 +173,44 @@ async def _archive(workdir: Path, args: argparse.Namespace) -> bool:
         )
         code = await archive_command(command)
         lines = (out / "manifest.jsonl").read_text().splitlines()
-        recordings = server.recordings
+        archived: list[str] = []
         checked = 0
         for line in lines:
             entry = msgspec.json.decode(line)
+            archived.append(entry["id"])
             index = recordings.index(entry["id"])
             key = recordings.media_key(index) if index is not None else ""
             checked += index is not None and entry["sha256"] == server.objects.sha256(key)
         store = server.objects.stats
-    print(f"files archived    {len(lines)}, {checked} matching the server's SHA-256")
+    print(
+        f"files archived    {len(lines)} of {len(expected)}, "
+        f"{checked} matching the server's SHA-256"
+    )
     print(
         f"object store      {store.expired_refused} expired URLs refused, {store.cut} bodies "
         f"cut, {store.authorization_refused} requests with a credential"
     )
-    return code == 0 and checked == len(lines) > 0 and store.authorization_refused == 0
+    return code == 0 and archive_complete(archived, expected, checked, store.authorization_refused)
+
+
+def archive_complete(
+    archived: Sequence[str], expected: Set[str], checked: int, credentialed: int
+) -> bool:
+    """Whether the demo's archive holds each recording with media once, every file intact.
+
+    Args:
+        archived: The ids of the manifest's lines, in order.
+        expected: The ids of the recordings the window holds with media.
+        checked: Lines whose SHA-256 matches the server's object.
+        credentialed: Requests that reached the object store with a credential.
+
+    Returns:
+        True when every expected recording is archived exactly once, nothing else is,
+        every file matches, and no credential reached the object store.
+    """
+    return (
+        len(archived) == len(set(archived))
+        and set(archived) == expected
+        and checked == len(archived) > 0
+        and credentialed == 0
+    )

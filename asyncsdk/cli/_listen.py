@@ -21,7 +21,7 @@ from typing import TextIO
 
 from . import _telemetry
 from ._catchup import load_seen
-from ._common import UsageError, add_api_arguments, client_from_args
+from ._common import UsageError, add_api_arguments, client_from_args, refusals
 from ._listener import (
     DEFAULT_LISTEN_PORT,
     DEFAULT_QUEUE_SIZE,
@@ -231,7 +231,7 @@ def summary(listener: Listener) -> str:
     text = (
         f"{stats.written} events written to {listener.options.out}; "
         f"{receiver.duplicates} duplicates acknowledged, {receiver.busy} deferred (503), "
-        f"{sum(receiver.refused.values())} refused"
+        f"{refusals(receiver.refused)}"
     )
     if listener.store is not None:
         text += (

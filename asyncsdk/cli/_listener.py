@@ -57,6 +57,7 @@ from asyncsdk.webhooks import (
 
 from ._calldb import Applied, CallStore, Row, row
 from ._catchup import event_row, first_line_digest, load_seen, replay, unenriched_events
+from ._common import refusals
 from ._eventlog import EventLog
 from ._listenstate import (
     DEFAULT_LISTEN_PORT,
@@ -393,6 +394,5 @@ class Listener:
         if self.store is not None:
             parts.append(f"enriched {stats.enriched} failed {stats.fetch_failed}")
         parts.append(f"duplicates {receiver.duplicates} busy(503) {receiver.busy}")
-        refused = sum(receiver.refused.values())
-        parts.append(f"refused {refused}")
+        parts.append(refusals(receiver.refused))
         return "  ".join(parts)

@@ -31,7 +31,7 @@ from asyncsdk.webhooks import (
     WebhookReceiver,
 )
 
-from ._common import UsageError
+from ._common import UsageError, refusals
 
 __all__ = [
     "SHUTDOWN_TIMEOUT",
@@ -119,7 +119,7 @@ def replica_summary(receiver: WebhookReceiver, sink: RedisStreamSink) -> str:
         f"{appended.appended} events appended to stream {sink.stream}; "
         f"{receiver.stats.duplicates + appended.duplicates} duplicates acknowledged, "
         f"{stats.busy} deferred (503: Redis unavailable {appended.unavailable}, "
-        f"stream full {appended.full}), {sum(stats.refused.values())} refused"
+        f"stream full {appended.full}), {refusals(stats.refused)}"
     )
 
 

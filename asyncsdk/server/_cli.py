@@ -17,7 +17,7 @@ import os
 import signal
 from collections.abc import Callable
 
-from asyncsdk.server._config import Faults, ServerConfig
+from asyncsdk.server._config import DEFAULT_ACCESS_KEYS, Faults, ServerConfig
 from asyncsdk.server._dataset import DEFAULT_DATASET_SIZE, Dataset
 from asyncsdk.server._mediaconfig import MediaFaults, RecordingsConfig
 from asyncsdk.server._options import (
@@ -170,13 +170,20 @@ def how_to_list(server: EmbeddedServer) -> str:
             f" --out calls.jsonl --base-url {base}",
             f"  then fetch:  asyncsdk fetch {ds.workspace_id} {ds.channel_id} --ids calls.jsonl"
             f" --out details.jsonl --base-url {base}",
-            "  (with BIRD_ACCESS_KEY set to one of the server's access keys)",
-            *_recordings_lines(server),
+            f"  (with {_key_hint(server)})",
+            *_recordings_lines(server, since, until),
         ]
     )
 
 
-def _recordings_lines(server: EmbeddedServer) -> list[str]:
+def _key_hint(server: EmbeddedServer) -> str:
+    """Name the key to use when it is the public default; never one the user chose."""
+    if server.config.access_keys == DEFAULT_ACCESS_KEYS:
+        return f"BIRD_ACCESS_KEY={DEFAULT_ACCESS_KEYS[0]}, the server's default key"
+    return "BIRD_ACCESS_KEY set to one of the server's access keys"
+
+
+def _recordings_lines(server: EmbeddedServer, since: str, until: str) -> list[str]:
     """The lines that point to the recordings, if the server has them."""
     if server.config.recordings is None:
         return []
@@ -184,6 +191,8 @@ def _recordings_lines(server: EmbeddedServer) -> list[str]:
     return [
         f"its recordings: GET {server.base_url}/workspaces/{ws}/recordings?limit=99, then"
         f" .../recordings/<id>.mp3 answers 307 to the object store at {server.objects.base_url}",
+        f"  archive them: asyncsdk recordings {ws} --since {since} --until {until}"
+        f" --out archive/ --base-url {server.base_url}",
     ]
 
 
