@@ -273,11 +273,11 @@ def _targets(found: dict[str, Any]) -> list[Json]:
     calls, paired = found["python_calls_per_request"], found["paired_ratio_to_before"]
     targets = [
         h.target(
-            f"Python calls per request, {v} / before <= 1",
+            f"Python calls per request, {v} / before <= 1.01",
             calls[v] / calls["before"],
             "<=",
-            1.0,
-            "profiler call events over 100 requests: deterministic",
+            1.01,
+            "profiler call events over 100 requests: nearly deterministic",
         )
         for v in ("not-installed", "installed-off")
         if v in calls

@@ -32,10 +32,8 @@ import os
 import shutil
 import signal
 import sqlite3
-import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -43,138 +41,23 @@ from benchmarks import _harness as h
 from benchmarks._harness import Json
 from benchmarks._procs import ROOT
 from benchmarks._redis import RedisServer, free_port
+from benchmarks._streamprocs import (
+    ACCESS_KEY,
+    SIGNING_KEY,
+    blast,
+    cpu_seconds_of,
+    deliveries_to,
+    fleet,
+    start,
+    stop,
+)
+from benchmarks.webhook_pipeline import calls_for
 
 NAME = "streams"
 TITLE = "Call events across processes: Redis Streams"
-ACCESS_KEY = "bench-access-key"
-SIGNING_KEY = "bench-signing-key"
-ENV = {**os.environ, "BIRD_ACCESS_KEY": ACCESS_KEY, "BIRD_WEBHOOK_SIGNING_KEY": SIGNING_KEY}
 FULL = {"throughput_events": 20_000, "kill_events": 20_000, "latency_calls": 400}
 #: ``latency_calls`` 0: no run of its own (the kills' run reports its latency too).
 QUICK = {"throughput_events": 300, "kill_events": 300, "latency_calls": 0}
-
-
-async def _start(*argv: str, expect: str, cwd: Path) -> asyncio.subprocess.Process:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "asyncsdk", *argv, "--no-progress", env=ENV, cwd=cwd,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
-    )  # fmt: skip
-    assert proc.stdout is not None
-    line = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode()
-    if not line.startswith(expect):
-        raise RuntimeError(f"{argv[0]} did not start: {line!r}")
-    return proc
-
-
-async def _fleet(
-    redis_url: str,
-    ports: list[int],
-    work: Path,
-    *,
-    listen: tuple[str, ...] = (),
-    enrich: tuple[str, ...],
-) -> list[asyncio.subprocess.Process]:
-    """Start a ``listen --redis`` replica on each port and 3 ``enrich`` workers, at once."""
-    receivers = await asyncio.gather(*(
-        _start("listen", "--redis", redis_url, "--port", str(port), "--path", "/bird", *listen,
-               expect="listening", cwd=work)
-        for port in ports
-    ))  # fmt: skip
-    workers = await asyncio.gather(*(
-        _start("enrich", "--redis", redis_url, "--group", "g", "--consumer", f"w{n}", *enrich,
-               expect="enriching", cwd=work)
-        for n in range(3)
-    ))  # fmt: skip
-    return [*receivers, *workers]
-
-
-async def _stop(procs: list[asyncio.subprocess.Process], *, hurry: bool = False) -> None:
-    """SIGTERM (twice with ``hurry``: do not finish a backlog), then wait for the exit."""
-    for proc in procs:
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGTERM)
-            if hurry:
-                await asyncio.sleep(0.2)
-                proc.send_signal(signal.SIGTERM)
-    for proc in procs:
-        try:
-            await asyncio.wait_for(proc.wait(), 120)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
-
-
-def _cpu(pid: int | None) -> float:
-    """CPU seconds (user + system) a live process has used, from ``/proc``."""
-    if pid is None:
-        return 0.0
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _deliveries(urls: list[str], count: int, public: str | None) -> list[tuple[str, bytes, dict]]:
-    """Signed deliveries of ``count`` events, spread over ``urls`` in turn."""
-    from asyncsdk.server import Dataset
-    from asyncsdk.webhooks import compute_signature
-
-    dataset = Dataset(size=max(count, 1), seed=11)
-    stamp = str(int(time.time()))
-    out = []
-    for n, call_id in enumerate(dataset.call_ids[:count]):
-        url = urls[n % len(urls)]
-        body = dataset.body(call_id) or b"{}"
-        body = b'{"service":"channels","event":"voice.outbound","payload":' + body + b"}"
-        signed = (public or url.rsplit("/", 1)[0]) + "/bird"
-        headers = {
-            "messagebird-signature": compute_signature(
-                SIGNING_KEY, timestamp=stamp, url=signed, body=body
-            ),
-            "messagebird-request-timestamp": stamp,
-            "messagebird-request-id": str(uuid.uuid4()),
-            "Content-Type": "application/json",
-        }
-        out.append((url, body, headers))
-    return out
-
-
-async def _blast(deliveries: list[tuple[str, bytes, dict]], concurrency: int = 64) -> dict:
-    """Post every delivery (retrying a non-2xx, as Bird would); return counts and rate."""
-    import aiohttp
-
-    answers: dict[int, int] = {}
-    queue = list(reversed(deliveries))
-    acknowledged = 0
-    acked_at: list[float] = []
-
-    async def one(session: aiohttp.ClientSession) -> None:
-        nonlocal acknowledged
-        while queue:
-            url, body, headers = queue.pop()
-            for _ in range(50):
-                async with session.post(url, data=body, headers=headers) as resp:
-                    await resp.read()
-                    answers[resp.status] = answers.get(resp.status, 0) + 1
-                    if 200 <= resp.status < 300:
-                        acknowledged += 1
-                        acked_at.append(time.perf_counter())
-                        break
-                await asyncio.sleep(0.05)
-
-    connector = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(connector=connector) as session:
-        started, cpu = time.perf_counter(), time.process_time()
-        await asyncio.gather(*(one(session) for _ in range(concurrency)))
-        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
-    each_second = [0] * (int(elapsed) + 1)
-    for t in acked_at:
-        each_second[int(t - started)] += 1
-    return {"acknowledged": acknowledged, "seconds": round(elapsed, 2),
-            "per_second": round(acknowledged / elapsed), "answers": answers,
-            "sender_cpu_seconds": round(cpu, 2),
-            "acknowledged_each_second": each_second}  # fmt: skip
 
 
 async def throughput(events: int) -> dict[str, Any]:
@@ -191,39 +74,39 @@ async def throughput(events: int) -> dict[str, Any]:
             ) as api,
         ):
             ports = [free_port(), free_port()]
-            procs = await _fleet(
+            procs = await fleet(
                 redis.url, ports, work, enrich=(
                     "--workspace", str(api.dataset.workspace_id), "--db",
                     str(work / "calls.sqlite"), "--base-url", api.base_url,
                 ),
             )  # fmt: skip
             urls = [f"http://127.0.0.1:{p}/bird" for p in ports]
-            deliveries = _deliveries(urls, events, None)
+            deliveries = deliveries_to(urls, events, None)
             pids = [p.pid for p in procs] + [redis.pid]
-            before = [_cpu(pid) for pid in pids]
-            measured = await _blast(deliveries)
-            spent = [round(_cpu(pid) - b, 2) for pid, b in zip(pids, before, strict=True)]
+            before = [cpu_seconds_of(pid) for pid in pids]
+            measured = await blast(deliveries)
+            spent = [round(cpu_seconds_of(pid) - b, 2) for pid, b in zip(pids, before, strict=True)]
             measured["cpu_seconds"] = {
                 "receivers": sum(spent[:2]), "workers": sum(spent[2:5]), "redis": spent[5],
             }  # fmt: skip
             receiving = sum(spent[:2]) + spent[5]
             measured["receiving_cpu_ms_per_event"] = round(receiving / events * 1000, 3)
             result["streams_2_receivers_3_workers"] = measured
-            await _stop(procs)
+            await stop(procs)
             port = free_port()
-            single = await _start(
+            single = await start(
                 "listen", "--out", str(work / "events.jsonl"), "--port", str(port),
                 "--path", "/bird", expect="listening", cwd=work,
             )  # fmt: skip
             url = f"http://127.0.0.1:{port}/bird"
-            deliveries = _deliveries([url], events, None)
-            before_single = _cpu(single.pid)
-            measured = await _blast(deliveries)
-            spent_single = _cpu(single.pid) - before_single
+            deliveries = deliveries_to([url], events, None)
+            before_single = cpu_seconds_of(single.pid)
+            measured = await blast(deliveries)
+            spent_single = cpu_seconds_of(single.pid) - before_single
             measured["cpu_seconds"] = {"receiver": round(spent_single, 2)}
             measured["receiving_cpu_ms_per_event"] = round(spent_single / events * 1000, 3)
             result["baseline_listen_out_1_process"] = measured
-            await _stop([single])
+            await stop([single])
         result["load_average_1min_after"] = round(os.getloadavg()[0], 1)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -265,7 +148,7 @@ async def _pipeline(
             EmbeddedServer(ServerConfig(access_keys=(ACCESS_KEY,)), dataset=dataset) as api,
         ):
             ports = [int(backend.rsplit(":", 1)[1]) for backend in balancer.backends]
-            procs = await _fleet(
+            procs = await fleet(
                 redis.url, ports, work, listen=("--public-url", public), enrich=(
                     "--workspace", str(dataset.workspace_id), "--db", str(db),
                     "--base-url", api.base_url, "--rate-limit", str(rate), "--min-idle", "2",
@@ -295,7 +178,7 @@ async def _pipeline(
                             break
                 await asyncio.sleep(0.05)
             elapsed = time.perf_counter() - started
-            await _stop(procs)
+            await stop(procs)
         with sqlite3.connect(db) as conn:
             entries = conn.execute(
                 "SELECT entry, request_id, call_id, committed_at FROM stream_entries"
@@ -353,26 +236,11 @@ def _ms(values: list[float], q: float) -> float | None:
     return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 1)
 
 
-def _calls_for(events: int) -> int:
-    from asyncsdk.server import Dataset
-    from asyncsdk.server._lifecycle import lifecycle
-
-    dataset = Dataset(size=events, seed=13)
-    total = 0
-    for n, call_id in enumerate(dataset.call_ids, 1):
-        call = dataset.call(call_id)
-        assert call is not None
-        total += len(lifecycle(call.status, call.direction)[1])
-        if total >= events:
-            return n
-    return events
-
-
 async def _measure(sizes: dict[str, int]) -> dict[str, Any]:
     """The three measurements, one after the other."""
     out: dict[str, Any] = {"throughput": await throughput(sizes["throughput_events"])}
     out["kills"] = await _pipeline(
-        _calls_for(sizes["kill_events"]), rate=500.0, calls_per_second=400.0, kill=True
+        calls_for(sizes["kill_events"], seed=13), rate=500.0, calls_per_second=400.0, kill=True
     )
     if sizes["latency_calls"]:
         out["latency_at_50_get_per_second"] = await _pipeline(
