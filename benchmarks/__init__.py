@@ -28,7 +28,9 @@ by `benchmarks._render`: a scenario writes no rendering code. What a scenario re
   (``run_together``), a server that announces itself (``Announced``): `benchmarks._procs`;
 * a server for the client to hit: the canned one that answers every GET at once
   (`benchmarks._canned`, ``client_cost``), or the embedded Bird server with its stats
-  (``_lab.against``, ``ratelimit``), or with faults and limits (`benchmarks._situations`);
+  (``_lab.against``, ``ratelimit``), or with faults and limits (`benchmarks._situations`),
+  or with recordings and their object store (`benchmarks._mediaserver`, ``media_*``);
+* a ``redis-server`` of its own and free loopback ports (`benchmarks._redis`);
 * ``summarize`` and ``paired_ratio`` (median, min-max; per-round ratios), ``held_bytes``,
   ``cpu_seconds``, ``rss_kb``, and ``fmt_range`` / ``fmt_ratio`` / ``grid`` for tables.
 

@@ -1,6 +1,6 @@
 """Scenario ``media_throughput``: one large recording over loopback, the SDK vs hand-written.
 
-One recording (200 MB; ``--quick``: 50 MB) is served by the embedded server in its own
+One recording (200 MB; ``--quick``: 5 MB) is served by the embedded server in its own
 process (`benchmarks._mediaserver`): Bird's 307, then the object store's body. Three
 contenders download it to a file in this process, in interleaved rounds:
 
@@ -11,23 +11,19 @@ contenders download it to a file in this process, in interleaved rounds:
 * ``aiohttp+sha256+fsync``: the same loop doing what the SDK does for its guarantees
   (hash while writing, fsync at the end).
 
-Each round measures bytes per second (wall clock) and the client's CPU seconds per MB
-(`time.process_time`: this process only; the server runs in its own). Before each
-download the page cache's dirty pages are written out (`os.sync`, untimed): a contender
-that does not fsync would otherwise leave its writeback to the next one. The ratio of
+Rounds are `benchmarks._harness.interleaved`; each round measures bytes per second (wall
+clock) and the client's CPU seconds per MB (`time.process_time`: this process only; the
+server runs in its own). Before each download the page cache's dirty pages are written
+out (`os.sync`, untimed): a contender that does not fsync would otherwise leave its
+writeback to the next one. The ratio of
 interest is ``sdk`` against ``aiohttp`` per round; the target is at least 0.9x.
-
-Run alone: ``python -m benchmarks.media_throughput [--quick]``.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import hashlib
-import json
 import os
-import statistics
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -37,9 +33,12 @@ from typing import Any
 import aiohttp
 
 import asyncsdk
+from benchmarks import _harness as h
+from benchmarks._harness import Json
 from benchmarks._mediaserver import MediaServer
 
 NAME = "media_throughput"
+TITLE = "Recording download: one large file"
 CHUNK = 256 * 1024
 
 
@@ -79,69 +78,89 @@ CONTENDERS = {
 }
 
 
-def run(*, quick: bool = False) -> dict[str, Any]:
-    """Measure the contenders; return every sample and the per-round ratios."""
-    size = 50_000_000 if quick else 200_000_000
-    rounds = 2 if quick else 5
-    samples: dict[str, list[dict[str, float]]] = {name: [] for name in CONTENDERS}
-    names = list(CONTENDERS)
+LABELS = {
+    "sdk": "SDK `download_recording`",
+    "aiohttp": "aiohttp loop",
+    "aiohttp+sha256+fsync": "aiohttp loop + SHA-256 + fsync",
+}
+FULL = {"size_bytes": 200_000_000, "rounds": 5}
+QUICK = {"size_bytes": 5_000_000, "rounds": 2}
+
+
+def _download(name: str, info: dict[str, Any], dest: Path, size: int) -> tuple[float, float]:
+    """One download by ``name``; return (MB/s, client CPU seconds per MB)."""
+    os.sync()  # each starts with no dirty pages left by the one before
+    cpu, wall = time.process_time(), time.perf_counter()
+    asyncio.run(CONTENDERS[name](info, info["recordings"][0][0], dest))
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    return size / 1e6 / wall, cpu / (size / 1e6)
+
+
+def run(*, quick: bool = False) -> Json:
+    """Measure the contenders in interleaved rounds; MB/s, CPU/MB, per-round ratios."""
+    params = dict(QUICK if quick else FULL)
+    size = params["size_bytes"]
+    rate: dict[str, list[float]] = {name: [] for name in LABELS}
+    cpu: dict[str, list[float]] = {name: [] for name in LABELS}
     with (
         MediaServer("--count", "1", "--size", str(size)) as server,
         tempfile.TemporaryDirectory(dir=os.environ.get("MEDIA_BENCH_DIR")) as folder,
     ):
-        rid, sha = server.info["recordings"][0]
-        for round_ in range(rounds + 1):  # round 0 warms up (connections, page cache)
-            order = names[round_ % len(names) :] + names[: round_ % len(names)]
-            for name in order:
+        sha = server.info["recordings"][0][1]
+        for round_, order in enumerate(h.interleaved(LABELS, params["rounds"] + 1)):
+            for name in order:  # round 0 warms up (connections, page cache)
                 dest = Path(folder) / f"{name}.mp3"
-                os.sync()  # each starts with no dirty pages left by the one before
-                cpu, wall = time.process_time(), time.perf_counter()
-                asyncio.run(CONTENDERS[name](server.info, rid, dest))
-                wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-                if round_ and name == "sdk":
-                    assert hashlib.sha256(dest.read_bytes()).hexdigest() == sha
+                mb_s, cpu_mb = _download(name, server.info, dest, size)
+                if name == "sdk" and hashlib.sha256(dest.read_bytes()).hexdigest() != sha:
+                    raise RuntimeError("the SDK's download differs from the server's object")
                 dest.unlink()
                 if round_:
-                    samples[name].append(
-                        {"mb_per_s": size / 1e6 / wall, "cpu_s_per_mb": cpu / (size / 1e6)}
-                    )
-    ratios = [
-        s["mb_per_s"] / p["mb_per_s"]
-        for s, p in zip(samples["sdk"], samples["aiohttp"], strict=True)
-    ]
-    fair = [
-        s["mb_per_s"] / p["mb_per_s"]
-        for s, p in zip(samples["sdk"], samples["aiohttp+sha256+fsync"], strict=True)
-    ]
-    return {
-        "scenario": NAME,
-        "size_bytes": size,
-        "rounds": rounds,
-        "samples": samples,
-        "median": {
-            name: {key: statistics.median(s[key] for s in rows) for key in rows[0]}
-            for name, rows in samples.items()
+                    rate[name].append(mb_s)
+                    cpu[name].append(cpu_mb)
+    results = h.by_contender(LABELS, {"mb_per_s": rate, "cpu_s_per_mb": cpu})
+    ratios = {f"sdk/{k}": h.paired_ratio(rate["sdk"], rate[k]) for k in LABELS if k != "sdk"}
+    return h.make_result(
+        scenario=NAME,
+        title=TITLE,
+        description=(
+            f"One {size / 1e6:,.0f} MB recording over loopback (Bird's 307, then the object "
+            "store's body) to a file, the embedded server in its own process; the SDK "
+            "(`.part`, SHA-256 while writing, length check, fsync, rename) against a "
+            "hand-written aiohttp loop, bare and with the same hash and fsync."
+        ),
+        parameters=params,
+        results=results,
+        ratios=ratios,
+        targets=[
+            h.target(
+                "sdk/aiohttp >= 0.9",
+                ratios["sdk/aiohttp"]["median"],
+                ">=",
+                0.9,
+                "median of per-round ratios, MB/s",
+            )
+        ],
+        tables=[
+            h.grid(
+                "Per contender, median (min-max)",
+                "contender",
+                LABELS,
+                {"mb_per_s": "MB/s", "cpu_s_per_mb": "client CPU s per MB"},
+                lambda k, m: h.fmt_range(results[k][m]),
+            ),
+            h.ratio_table("SDK against each peer (MB/s, per round)", ratios),
+        ],
+        chart={
+            "title": "One large recording (MB/s, median; bars show min-max)",
+            "xlabel": "MB per second",
+            "groups": {"download": {LABELS[k]: results[k]["mb_per_s"] for k in LABELS}},
         },
-        "sdk_vs_aiohttp": {
-            "median": statistics.median(ratios),
-            "min": min(ratios),
-            "max": max(ratios),
-        },
-        "sdk_vs_aiohttp_sha256_fsync": {
-            "median": statistics.median(fair),
-            "min": min(fair),
-            "max": max(fair),
-        },
-        "target": "sdk >= 0.9x aiohttp bytes/s",
-    }
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Run the scenario and print its result as JSON."""
-    parser = argparse.ArgumentParser(description=NAME)
-    parser.add_argument("--quick", action="store_true", help="a 50 MB file, 2 rounds")
-    print(json.dumps(run(quick=parser.parse_args(argv).quick), indent=2))
+        notes=[
+            "Dirty pages are written out (`os.sync`, untimed) before each download, so a "
+            "contender that does not fsync leaves no writeback to the next one.",
+        ],
+    )
 
 
 if __name__ == "__main__":
-    main()
+    h.scenario_main(run)

@@ -1,4 +1,4 @@
-"""Benchmark ``otel_overhead``: client CPU per request with telemetry off, on, and the peer.
+"""Scenario ``otel_overhead``: client CPU per request with telemetry off, on, and the peer.
 
 A canned HTTP/1.1 server (`benchmarks._canned`) runs in its own process; each variant
 runs in a fresh worker process per round (rounds rotate the order), which sends
@@ -26,7 +26,9 @@ Import time: ``python -X importtime -c "import asyncsdk"``, the cumulative micro
 of ``asyncsdk``, for ``before`` and this tree (opentelemetry installed), ``--imports``
 times each, alternating; the median is reported.
 
-Run alone: ``python -m benchmarks.otel_overhead [--quick]`` (prints JSON).
+Each ``before`` tree is put first on ``PYTHONPATH`` and the child runs outside the
+repository, which `benchmarks._procs.run_json` (this tree first) cannot do: hence its own
+``subprocess.run``. ``--quick`` runs ``before``, ``installed-off`` and ``on`` only.
 """
 
 from __future__ import annotations
@@ -36,7 +38,6 @@ import asyncio
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -46,9 +47,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from benchmarks import _harness as h
 from benchmarks._canned import CannedServer
+from benchmarks._harness import Json
+from benchmarks._procs import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
+NAME = "otel_overhead"
 VARIANTS = (
     "before",
     "not-installed",
@@ -202,19 +206,26 @@ def _import_us(base: Path | None) -> float:
     raise RuntimeError("asyncsdk not in the import-time report")
 
 
-def run(
-    *,
-    rounds: int,
-    warmup: int,
-    count: int,
-    imports: int,
-    base_ref: str,
-    variants: Sequence[str] = VARIANTS,
+FULL = {"rounds": 7, "requests": 2000, "warmup": 300, "imports": 9, "variants": VARIANTS}
+QUICK = {"rounds": 1, "requests": 200, "warmup": 50, "imports": 1}
+QUICK["variants"] = ("before", "installed-off", "on")
+LABELS = {
+    "before": "before telemetry",
+    "not-installed": "opentelemetry not installed",
+    "installed-off": "installed, telemetry off",
+    "global-noop": "`Telemetry()`, no provider",
+    "on": "on, in-memory exporter and reader",
+    "aiohttp-instrumentation": "off, aiohttp client instrumentation alone",
+}
+
+
+def _measure(
+    *, rounds: int, warmup: int, requests: int, imports: int, variants: Sequence[str]
 ) -> dict[str, Any]:
-    """Measure ``variants`` for ``rounds`` rounds, and the import time; return JSON."""
-    base = _base_tree(base_ref)
+    """Measure ``variants`` for ``rounds`` rounds against ``before``, and the import time."""
+    base = _base_tree(DEFAULT_BASE)
     try:
-        return _run(base, rounds, warmup, count, imports, variants)
+        return _run(base, rounds, warmup, requests, imports, variants)
     finally:
         shutil.rmtree(base, ignore_errors=True)
 
@@ -228,9 +239,8 @@ def _run(
     checks: dict[str, bool] = {}
     calls: dict[str, float] = {}
     with CannedServer() as server:
-        for index in range(rounds):
-            shift = index % len(others)
-            for variant in others[shift:] + others[:shift]:
+        for order in h.interleaved(others, rounds):
+            for variant in order:
                 # each variant right after a run of `before`: a ratio from one moment
                 ref = _worker("before", server.base_url, warmup, count, base)
                 result = _worker(variant, server.base_url, warmup, count, base)
@@ -245,78 +255,127 @@ def _run(
                 checks["before"] = ref["otel_imported"]
                 calls[variant] = result["python_calls"]
                 calls["before"] = ref["python_calls"]
-    before_imports: list[float] = []
-    now_imports: list[float] = []
-    for _ in range(imports):
-        before_imports.append(_import_us(base))
-        now_imports.append(_import_us(None))
-    medians = {v: statistics.median(s) for v, s in samples.items()}
-    before = medians["before"]
+    before_imports = [_import_us(base) for _ in range(imports)]
+    now_imports = [_import_us(None) for _ in range(imports)]
     return {
-        "requests_per_round": count,
-        "rounds": rounds,
-        "cpu_us_per_request": {
-            v: {
-                "median": round(medians[v], 1),
-                "min": round(min(s), 1),
-                "max": round(max(s), 1),
-                "vs_before": round(medians[v] / before, 4),
-            }
-            for v, s in samples.items()
-        },
-        "paired_ratio_to_before": {
-            v: {
-                "median": round(statistics.median(r), 4),
-                "min": round(min(r), 4),
-                "max": round(max(r), 4),
-            }
-            for v, r in paired.items()
-        },
+        "cpu_us_per_request": {v: h.summarize(s) for v, s in samples.items()},
+        "paired_ratio_to_before": {v: h.summarize(r, digits=3) for v, r in paired.items()},
         "python_calls_per_request": calls,
         "opentelemetry_imported": checks,
-        "added_us_over_before": {
-            v: round(medians[v] - before, 1)
-            for v in ("on", "aiohttp-instrumentation")
-            if v in medians
-        },
         "import_asyncsdk_us": {
-            "before_median": statistics.median(before_imports),
-            "now_median": statistics.median(now_imports),
-            "before": before_imports,
-            "now": now_imports,
+            "before": h.summarize(before_imports),
+            "now": h.summarize(now_imports),
         },
     }
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """Run the benchmark (or, with ``--worker``, one variant's round) and print JSON."""
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.otel_overhead")
-    parser.add_argument("--quick", action="store_true", help="3 rounds of 500 requests")
-    parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--requests", type=int, default=2000)
-    parser.add_argument("--warmup", type=int, default=300)
-    parser.add_argument("--imports", type=int, default=9)
-    parser.add_argument("--base", default=DEFAULT_BASE, help="the commit 'before' measures")
-    parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated")
-    parser.add_argument("--worker", choices=VARIANTS, help=argparse.SUPPRESS)
-    parser.add_argument("--url", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.worker:
-        result = asyncio.run(_requests(args.worker, args.url, args.warmup, args.requests))
-        print(json.dumps(result))
-        return
-    if args.quick:
-        args.rounds, args.requests, args.warmup, args.imports = 3, 500, 100, 3
-    result = run(
-        rounds=args.rounds,
-        warmup=args.warmup,
-        count=args.requests,
-        imports=args.imports,
-        base_ref=args.base,
-        variants=[v for v in args.variants.split(",") if v in VARIANTS],
+def _targets(found: dict[str, Any]) -> list[Json]:
+    calls, paired = found["python_calls_per_request"], found["paired_ratio_to_before"]
+    targets = [
+        h.target(
+            f"Python calls per request, {v} / before <= 1.01",
+            calls[v] / calls["before"],
+            "<=",
+            1.01,
+            "profiler call events over 100 requests: nearly deterministic",
+        )
+        for v in ("not-installed", "installed-off")
+        if v in calls
+    ]
+    targets += [
+        h.target(
+            f"CPU per request, {v} / before <= 1.02",
+            paired[v]["median"],
+            "<=",
+            1.02,
+            "median of paired ratios; the machine's noise is larger than 2 %",
+        )
+        for v in ("not-installed", "installed-off")
+        if v in paired
+    ]
+    if "on" in paired and "aiohttp-instrumentation" in paired:
+        targets.append(
+            h.target(
+                "CPU per request, on / aiohttp instrumentation alone <= 1.1",
+                paired["on"]["median"] / paired["aiohttp-instrumentation"]["median"],
+                "<=",
+                1.1,
+                "ratio of the two variants' paired ratios to before",
+            )
+        )
+    return targets
+
+
+def run(*, quick: bool = False) -> Json:
+    """Measure the variants (``QUICK``: three of them, one round); return the result."""
+    params = dict(QUICK if quick else FULL)
+    found = _measure(
+        rounds=params["rounds"],
+        warmup=params["warmup"],
+        requests=params["requests"],
+        imports=params["imports"],
+        variants=params["variants"],
     )
-    print(json.dumps(result, indent=2))
+    cpu, paired = found["cpu_us_per_request"], found["paired_ratio_to_before"]
+    calls = found["python_calls_per_request"]
+    variants = {v: LABELS[v] for v in params["variants"]}
+    imports = found["import_asyncsdk_us"]
+    return h.make_result(
+        scenario=NAME,
+        title="Telemetry overhead: client CPU per request",
+        description=(
+            "Client CPU per sequential `get_call` against a canned local server, each "
+            "variant in a fresh process right after a run of the SDK as it was before "
+            f"telemetry (commit `{DEFAULT_BASE}`), and the Python calls each request makes."
+        ),
+        parameters={**params, "variants": ", ".join(params["variants"]), "base": DEFAULT_BASE},
+        results=found,
+        ratios=paired,
+        targets=_targets(found),
+        tables=[
+            h.grid(
+                "Per variant",
+                "variant",
+                variants,
+                {
+                    "cpu": "CPU µs per request, median (min-max)",
+                    "paired": "paired ratio to before",
+                    "calls": "Python calls per request",
+                },
+                lambda v, c: (
+                    h.fmt_range(cpu[v])
+                    if c == "cpu"
+                    else f"{calls[v]:.2f}"
+                    if c == "calls"
+                    else h.fmt_ratio(paired[v])
+                    if v in paired
+                    else "1"
+                ),
+            ),
+            h.table(
+                "`import asyncsdk`, cumulative µs (`-X importtime`), median (min-max)",
+                ["tree", "µs"],
+                [[k, h.fmt_range(s)] for k, s in imports.items()],
+            ),
+        ],
+        chart={
+            "title": "Telemetry: client CPU per request (µs, median; bars show min-max)",
+            "xlabel": "CPU µs per request",
+            "groups": {"get_call": {label: cpu[v] for v, label in variants.items()}},
+        },
+    )
+
+
+def _child(argv: list[str]) -> None:
+    """A variant's run (``--worker VARIANT --url URL --warmup N --requests N``): one JSON line."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.otel_overhead --worker")
+    parser.add_argument("variant", choices=VARIANTS)
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--warmup", type=int, required=True)
+    parser.add_argument("--requests", type=int, required=True)
+    args = parser.parse_args(argv)
+    print(json.dumps(asyncio.run(_requests(args.variant, args.url, args.warmup, args.requests))))
 
 
 if __name__ == "__main__":
-    main()
+    h.scenario_main(run, _child)

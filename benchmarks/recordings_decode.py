@@ -13,30 +13,26 @@ A page of *List recordings* at its largest (99, the API's ``limit`` bound), buil
 * ``pydantic`` -- pydantic v2 validating the same recordings page into an equivalent
   model, zero time read as ``None`` by a validator.
 
-Standalone (no harness): one process, the contenders' rounds interleaved, the garbage
-collector on; each round decodes the page repeatedly for about ``--seconds`` / rounds.
-Reported: items per second, median of the rounds, and the spread (min..max) as the noise.
-
-Run: ``python -m benchmarks.recordings_decode [--rounds 7] [--seconds 0.2]``.
+Each contender runs in its own worker process, timed by `benchmarks._harness.time_workers`
+(rounds interleaved, ratios per round, the garbage collector on).
 """
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
+import hashlib
 import json
-import statistics
-import time
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import msgspec
 
+from benchmarks import _harness as h
+from benchmarks._harness import FIXTURES, Json
+
 NAME = "recordings_decode"
 TITLE = "Recordings page decode: 99 recordings"
-FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures"
 PAGE_SIZE = 99
 
 
@@ -161,52 +157,70 @@ def contenders() -> dict[str, tuple[Callable[[bytes], Any], bytes]]:
     }
 
 
-def _round(decode: Callable[[bytes], Any], body: bytes, seconds: float) -> float:
-    """Decode ``body`` for about ``seconds``; return items per second."""
-    loops, start = 0, time.perf_counter()
-    deadline = start + seconds
-    while True:
-        for _ in range(20):
-            decode(body)
-        loops += 20
-        now = time.perf_counter()
-        if now >= deadline or loops >= 1_000_000:
-            return loops * PAGE_SIZE / (now - start)
+LABELS = {
+    "sdk": "SDK `RecordingPage`",
+    "sdk_no_zero": "SDK struct, no zero-time step",
+    "calls": "SDK `CallPage` (99 calls)",
+    "pydantic": "pydantic v2",
+}
+FULL = {"rounds": 9, "seconds_per_sample": 0.1}
+QUICK = {"rounds": 2, "seconds_per_sample": 0.01}
 
 
-def measure(rounds: int, seconds: float) -> dict[str, list[float]]:
-    """Items per second of each contender, ``rounds`` interleaved rounds each."""
-    table = contenders()
-    samples: dict[str, list[float]] = {key: [] for key in table}
-    for decode, body in table.values():  # warm up; and each decodes its page the same
-        decode(body)
-    for _ in range(rounds):
-        for key, (decode, body) in table.items():
-            samples[key].append(_round(decode, body, seconds / rounds))
-    return samples
+def _worker(argv: list[str]) -> None:
+    decode, body = contenders()[argv[0]]
+    digest = hashlib.sha256(recordings_page() + calls_page()).hexdigest()[:12]
+    h.serve_timings({"page": lambda: decode(body)}, {"inputs": digest})
 
 
-def report(samples: dict[str, list[float]]) -> str:
-    """A small table: median items/s, spread, and the ratio to ``sdk``."""
-    sdk = statistics.median(samples["sdk"])
-    lines = [f"{TITLE} (median of {len(samples['sdk'])} rounds, items/s)"]
-    for key, values in samples.items():
-        median = statistics.median(values)
-        lines.append(
-            f"  {key:12s} {median:12,.0f}  (min {min(values):,.0f}, max {max(values):,.0f})"
-            f"  x{median / sdk:.2f} of sdk"
-        )
-    return "\n".join(lines)
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Run the scenario and print its table."""
-    parser = argparse.ArgumentParser(description=TITLE)
-    parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--seconds", type=float, default=0.2, help="per contender, all rounds")
-    args = parser.parse_args(argv)
-    print(report(measure(args.rounds, args.seconds)))
+def run(*, quick: bool = False) -> Json:
+    """Time each contender's page decode in its own process; items/s and ratios to ``sdk``."""
+    params = dict(QUICK if quick else FULL)
+    timed = h.time_workers(
+        "benchmarks.recordings_decode",
+        list(LABELS),
+        ["page"],
+        rounds=params["rounds"],
+        seconds=params["seconds_per_sample"],
+    )
+    per_s = {k: [PAGE_SIZE / s for s in v] for k, v in timed.seconds["page"].items()}
+    results = h.by_contender(LABELS, {"items_per_s": per_s})
+    ratios = {f"sdk/{k}": h.paired_ratio(per_s["sdk"], per_s[k]) for k in LABELS if k != "sdk"}
+    return h.make_result(
+        scenario=NAME,
+        title=TITLE,
+        description=(
+            "A page of 99 recordings (the API's largest), every other one with a zero "
+            "`endedAt`, decoded into typed `Recording` Structs; against the same struct "
+            "without the zero-time step, the calls' page decoder on 99 calls, and pydantic."
+        ),
+        parameters={**params, "page_size": PAGE_SIZE, "gc": "enabled during timing"},
+        results=results,
+        ratios=ratios,
+        targets=[
+            h.target(
+                "sdk/pydantic >= 3.5",
+                ratios["sdk/pydantic"]["median"],
+                ">=",
+                3.5,
+                "median of per-round ratios, items/s; the calls' decode target",
+            ),
+        ],
+        tables=[
+            h.table(
+                "Items per second, median (min-max)",
+                ["contender", "items/s"],
+                [[label, h.fmt_range(results[k]["items_per_s"])] for k, label in LABELS.items()],
+            ),
+            h.ratio_table("SDK recordings page against each peer (items/s)", ratios),
+        ],
+        chart={
+            "title": "Recordings page decode (items/s, median; bars show min-max)",
+            "xlabel": "items per second",
+            "groups": {"99 items": {LABELS[k]: results[k]["items_per_s"] for k in LABELS}},
+        },
+    )
 
 
 if __name__ == "__main__":
-    main()
+    h.scenario_main(run, _worker)

@@ -22,10 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import shutil
-import socket
-import subprocess
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -33,6 +29,7 @@ from collections.abc import Sequence
 from benchmarks import _harness as h
 from benchmarks._harness import Json
 from benchmarks._procs import Announced, run_together, wait_for_go
+from benchmarks._redis import RedisServer
 
 NAME = "redis_limiter"
 TITLE = "Redis rate limiter: acquire cost and fleet accuracy"
@@ -50,47 +47,6 @@ CONCURRENT_TASKS = 64
 #: Seconds dropped at each end of a run before the rate is measured.
 EDGE = 0.5
 STARTUP_TIMEOUT = 60.0
-
-
-# --- redis-server and the API server -----------------------------------------------------
-
-
-class _Redis:
-    def __init__(self) -> None:
-        exe = shutil.which("redis-server")
-        if exe is None:
-            raise RuntimeError("redis-server is not on PATH (apt-get install redis-server)")
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self._dir = tempfile.mkdtemp(prefix="asyncsdk-bench-redis-")
-        self._proc = subprocess.Popen(
-            [
-                *(exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""),
-                *("--appendonly", "no", "--dir", self._dir, "--loglevel", "warning"),
-            ],
-            stdout=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
-                    s.sendall(b"PING\r\n")
-                    if s.recv(16).startswith(b"+PONG"):
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline or self._proc.poll() is not None:
-                self.stop()
-                raise RuntimeError("redis-server did not start")
-            time.sleep(0.02)
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-
-    def stop(self) -> None:
-        if self._proc.poll() is None:
-            self._proc.terminate()
-            self._proc.wait(timeout=10)
-        shutil.rmtree(self._dir, ignore_errors=True)
 
 
 # --- acquire cost ------------------------------------------------------------------------
@@ -219,7 +175,7 @@ def _fleet_run(redis_url: str, base_url: str, processes: int, seconds: float, ru
 
 def run(*, quick: bool = False) -> Json:
     params = QUICK if quick else FULL
-    redis = _Redis()
+    redis = RedisServer()
     try:
         cost = asyncio.run(_acquire_cost(redis.url, params["acquires"], params["rounds"]))
         argv = ["--port", "0", "--access-key", ACCESS_KEY, "--size", "2000"]

@@ -29,6 +29,8 @@ SCENARIOS = (
     *("decode", "memory", "decode_variants", "ratelimit", "overhead", "redis_limiter"),
     *("client_cost", "bulk_memory", "throttling", "workspaces", "webhook_verify"),
     *("webhook_receiver", "webhook_pipeline", "page_decode", "export", "prefetch"),
+    *("streams", "recordings_decode", "media_throughput", "media_memory", "media_archive"),
+    "otel_overhead",
 )
 DOCS_DIR = ROOT / "docs"
 PAGE = "benchmarks.md"

@@ -215,3 +215,29 @@ def test_ratios_pair_the_samples_of_one_round() -> None:
     assert results == {"a": {"label": "A", "speed": summarize([1.0, 3.0, 2.0])}}
     table = ratio_table("t", {"x": ratio, "y": ratio}, {"y": "Y"})
     assert table["rows"] == [["Y", "2.00x (1.00-3.00)"]]
+
+
+def test_streams_keep_every_event_once_through_kills(quick_runs: QuickRuns) -> None:
+    """With a replica and a worker SIGKILLed, no event is lost or doubled, no row is wrong."""
+    kills = quick_runs.result("streams")["results"]["kills"]
+    assert kills["events_delivered"] > 0
+    assert (kills["lost"], kills["doubled"], kills["rows_wrong"], kills["gave_up"]) == (0, 0, 0, 0)
+
+
+def test_media_scenarios_check_every_file(quick_runs: QuickRuns) -> None:
+    """Downloads come out whole: the archive's under faults, the memory runs' of both sizes."""
+    faulty = quick_runs.result("media_archive")["results"]["sdk+faults"]
+    assert faulty["files_checked"] == faulty["recordings"] > 0
+    assert faulty["within_one_chunk_per_resume"]
+    memory = quick_runs.result("media_memory")["results"]
+    assert memory["small"]["sha256_ok"] and memory["large"]["sha256_ok"]
+
+
+def test_otel_overhead_off_path_runs_the_same_calls(quick_runs: QuickRuns) -> None:
+    """With telemetry off the request path makes the Python calls it made before.
+
+    Within 1 %: a connection's set-up or a collection can land in the counted requests.
+    """
+    calls = quick_runs.result("otel_overhead")["results"]["python_calls_per_request"]
+    assert calls["before"] > 0
+    assert calls["installed-off"] == pytest.approx(calls["before"], rel=0.01)
