@@ -5,14 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
-import json
-import math
-import os
-import subprocess
-import sys
 import uuid
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -25,60 +19,10 @@ pytest.importorskip("matplotlib")
 from benchmarks._harness import RESULT_KEYS  # noqa: E402
 from benchmarks.run import SCENARIOS, render  # noqa: E402
 
+from ._benchquick import LAB_SCENARIOS, QuickRuns, check_well_formed  # noqa: E402
 
-def _numbers(obj: Any) -> list[float]:
-    if isinstance(obj, bool):
-        return []
-    if isinstance(obj, int | float):
-        return [float(obj)]
-    if isinstance(obj, dict):
-        return [x for v in obj.values() for x in _numbers(v)]
-    if isinstance(obj, list):
-        return [x for v in obj for x in _numbers(v)]
-    return []
-
-
-class QuickRuns:
-    """Each scenario run once in --quick mode, in its own runner process, on demand.
-
-    One process per scenario, so a scenario that fails fails its own tests and no
-    other's; the results land side by side in one directory, as `make bench` writes them.
-    """
-
-    def __init__(self, out: Path) -> None:
-        self.out = out
-        self._runs: dict[str, subprocess.CompletedProcess[str]] = {}
-
-    def result(self, name: str) -> dict[str, Any]:
-        """The scenario's result document; fails (with the runner's stderr) if it failed."""
-        if name not in self._runs:
-            self._runs[name] = _runner(
-                "--quick", "--only", name, "--out", str(self.out / "results"), "--no-docs"
-            )
-        proc = self._runs[name]
-        assert proc.returncode == 0, f"benchmarks.run --quick --only {name}:\n{proc.stderr}"
-        combined = json.loads(proc.stdout)
-        assert list(combined) == [name]
-        result: dict[str, Any] = json.loads((self.out / "results" / f"{name}.json").read_text())
-        return result
-
-
-def _runner(*args: str) -> subprocess.CompletedProcess[str]:
-    """Run the benchmark runner; one that takes over 300 s is a failed run (code -1)."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg"}
-    try:
-        return subprocess.run(
-            [sys.executable, "-m", "benchmarks.run", *args],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        err = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else exc.stderr
-        return subprocess.CompletedProcess(exc.cmd, -1, "", f"timed out after 300 s\n{err or ''}")
+#: The scenarios this module runs (the others: ``test_benchmarks_lab.py``).
+MAIN_SCENARIOS = [name for name in SCENARIOS if name not in LAB_SCENARIOS]
 
 
 @pytest.fixture(scope="module")
@@ -87,26 +31,10 @@ def quick_runs(tmp_path_factory: pytest.TempPathFactory) -> QuickRuns:
     return QuickRuns(tmp_path_factory.mktemp("bench"))
 
 
-@pytest.mark.parametrize("name", list(SCENARIOS))
+@pytest.mark.parametrize("name", MAIN_SCENARIOS)
 def test_scenario_writes_well_formed_json(quick_runs: QuickRuns, name: str) -> None:
     """Each scenario's result file has every expected key and only finite, sane numbers."""
-    result = quick_runs.result(name)
-    assert set(RESULT_KEYS) <= set(result)
-    assert result["scenario"] == name
-    assert result["machine"]["cores"] >= 1
-    assert result["machine"]["cpu"]
-    assert result["python"]["version"].startswith(f"{sys.version_info.major}.")
-    assert result["packages"]["msgspec"]
-    assert result["results"]
-    numbers = _numbers(result["results"]) + _numbers(result["ratios"])
-    assert numbers
-    assert all(math.isfinite(x) and x >= 0 for x in numbers)
-    for t in result["targets"]:
-        assert {"name", "value", "op", "threshold", "met", "basis"} <= set(t)
-        assert t["value"] > 0
-        assert isinstance(t["met"], bool)
-    for table in result["tables"]:
-        assert all(len(row) == len(table["columns"]) for row in table["rows"])
+    check_well_formed(quick_runs.result(name), name, RESULT_KEYS)
 
 
 def test_decode_reports_every_contender_and_ratio(quick_runs: QuickRuns) -> None:
@@ -133,10 +61,10 @@ def test_memory_reports_bytes_per_call(quick_runs: QuickRuns) -> None:
 def test_page_and_chart_are_rendered(quick_runs: QuickRuns) -> None:
     """The runner renders the results page, opening with the caveat, and a PNG it embeds.
 
-    From every scenario's result that was written: a scenario that failed fails its own
+    From every result this module's scenarios wrote: a scenario that failed fails its own
     test above, not this one.
     """
-    for name in SCENARIOS:
+    for name in MAIN_SCENARIOS:
         with contextlib.suppress(AssertionError):
             quick_runs.result(name)
     docs = quick_runs.out / "docs"
@@ -215,13 +143,6 @@ def test_ratios_pair_the_samples_of_one_round() -> None:
     assert results == {"a": {"label": "A", "speed": summarize([1.0, 3.0, 2.0])}}
     table = ratio_table("t", {"x": ratio, "y": ratio}, {"y": "Y"})
     assert table["rows"] == [["Y", "2.00x (1.00-3.00)"]]
-
-
-def test_streams_keep_every_event_once_through_kills(quick_runs: QuickRuns) -> None:
-    """With a replica and a worker SIGKILLed, no event is lost or doubled, no row is wrong."""
-    kills = quick_runs.result("streams")["results"]["kills"]
-    assert kills["events_delivered"] > 0
-    assert (kills["lost"], kills["doubled"], kills["rows_wrong"], kills["gave_up"]) == (0, 0, 0, 0)
 
 
 def test_media_scenarios_check_every_file(quick_runs: QuickRuns) -> None:
