@@ -46,7 +46,14 @@ class ScriptBatcher:
         self._script = script
         self._max = max_batch
         self._waiting: list[_Call] = []
+        self._on_the_wire: list[_Call] = []
         self._sender: asyncio.Task[None] | None = None
+
+    @property
+    def pending(self) -> int:
+        """Calls not answered yet: on the wire, and waiting for the next batch."""
+        calls = self._on_the_wire + self._waiting
+        return sum(1 for _, _, future in calls if not future.done())
 
     async def __call__(self, keys: Sequence[Any], args: Sequence[Any]) -> Any:
         """Run the script with ``keys`` and ``args`` in the next batch; return its answer."""
@@ -59,6 +66,7 @@ class ScriptBatcher:
     async def _send(self) -> None:
         while self._waiting:
             batch, self._waiting = self._waiting[: self._max], self._waiting[self._max :]
+            self._on_the_wire = batch
             try:
                 async with self._redis.pipeline(transaction=False) as pipe:
                     for keys, args, _ in batch:
@@ -78,10 +86,28 @@ class ScriptBatcher:
                 else:
                     future.set_result(answer)
 
-    async def aclose(self) -> None:
-        """Wait for the batch on the wire and those waiting (bounded by Redis' timeouts)."""
-        if self._sender is not None:
-            await asyncio.gather(self._sender, return_exceptions=True)
+    async def aclose(self, within: float | None = None) -> bool:
+        """Wait up to ``within`` seconds for the batch on the wire and those waiting.
+
+        ``None`` waits as long as the client's own timeouts let it; a client without
+        ``socket_timeout`` waits for a silent Redis forever. Past ``within`` the sending
+        is cancelled, and the calls not answered fail with `ConnectionError` (not known
+        to be stored).
+
+        Returns:
+            Whether every call was answered in time.
+        """
+        sender = self._sender
+        if sender is None or sender.done():
+            return True
+        done, _ = await asyncio.wait({sender}, timeout=within)
+        if done:
+            return True
+        sender.cancel()
+        await asyncio.wait({sender}, timeout=within)  # its batch fails as it unwinds
+        unanswered, self._waiting = self._on_the_wire + self._waiting, []
+        _fail(unanswered, ConnectionError("the Redis batcher was closed before an answer"))
+        return False
 
 
 def _fail(batch: list[_Call], error: BaseException) -> None:

@@ -288,7 +288,8 @@ class RedisStreamSink:
         maxlen: Entries the stream may hold before appends are refused (503); the
             workers trim acknowledged entries. 0 for no limit.
         ttl: Seconds a delivery is remembered (Bird retries for 8 hours).
-        timeout: Seconds a Redis command may take, for a URL (a client brings its own).
+        timeout: Seconds a Redis command may take, for a URL (a client brings its own);
+            and, whatever the client, seconds `aclose` waits for the appends in flight.
         telemetry: The receiver's `asyncsdk.Telemetry`: each entry then carries its
             delivery span's ``traceparent``, for the worker's enrichment span to link.
 
@@ -314,6 +315,7 @@ class RedisStreamSink:
         if isinstance(maxlen, bool) or not isinstance(maxlen, int) or maxlen < 0:
             raise ConfigurationError(f"maxlen must be an int >= 0 (0: no limit), got {maxlen!r}")
         self._owns = not isinstance(redis, redis_client_class())
+        self._timeout = check_seconds("timeout", timeout)
         self.redis = connect(redis, timeout=timeout)
         self.stream = stream
         self.maxlen = maxlen
@@ -384,7 +386,23 @@ class RedisStreamSink:
         return True
 
     async def aclose(self) -> None:
-        """Close the Redis connections, if the sink made the client from a URL."""
-        await self._append.aclose()
+        """Wait for the appends in flight, then close the client if the sink made it.
+
+        The wait is bounded by ``timeout`` seconds, even for a client of your own made
+        without ``socket_timeout`` while Redis does not answer: the appends still
+        unanswered then fail with `StreamUnavailableError` (their deliveries were not
+        acknowledged, so Bird retries them), and a warning says how many. Closing never
+        raises for them: it runs where the receiver stops, often after another error.
+        """
+        waiting = self._append.pending
+        if not await self._append.aclose(self._timeout):
+            logger.warning(
+                "stream %s: Redis did not answer %d append(s) within %.1f s of closing the "
+                "sink; they were abandoned (their deliveries were answered 503, and Bird "
+                "retries them)",
+                self.stream,
+                waiting,
+                self._timeout,
+            )
         if self._owns:
             await self.redis.aclose()
