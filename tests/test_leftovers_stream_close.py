@@ -58,7 +58,7 @@ async def test_aclose_ends_when_a_given_client_waits_on_a_silent_redis(
             assert caught.value.stream == stream
         assert sink.stats.unavailable == 2 and sink.stats.appended == 1
         warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-        assert any(stream in m and "abandoned" in m for m in warned), warned
+        assert any(stream in m and "2 call(s)" in m and "abandoned" in m for m in warned), warned
     finally:
         paused_later.resume()
         await asyncio.wait_for(client.aclose(), HANG)

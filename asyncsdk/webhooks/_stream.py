@@ -320,7 +320,8 @@ class RedisStreamSink:
         self.stream = stream
         self.maxlen = maxlen
         self.ttl = check_seconds("ttl", ttl)
-        self._append = ScriptBatcher(self.redis, self.redis.register_script(_APPEND))
+        script = self.redis.register_script(_APPEND)
+        self._append = ScriptBatcher(self.redis, script, name=f"stream {stream}: appends")
         self.stats = StreamSinkStats()
         self._telemetry = check_telemetry(telemetry)
 
@@ -386,23 +387,12 @@ class RedisStreamSink:
         return True
 
     async def aclose(self) -> None:
-        """Wait for the appends in flight, then close the client if the sink made it.
+        """Wait for the appends in flight (``timeout`` at most), then close a client made here.
 
-        The wait is bounded by ``timeout`` seconds, even for a client of your own made
-        without ``socket_timeout`` while Redis does not answer: the appends still
-        unanswered then fail with `StreamUnavailableError` (their deliveries were not
-        acknowledged, so Bird retries them), and a warning says how many. Closing never
-        raises for them: it runs where the receiver stops, often after another error.
+        Those not answered by then (a silent Redis, a client of your own without
+        ``socket_timeout``) fail with `StreamUnavailableError` (their deliveries get
+        503, and Bird retries them); a warning on the ``asyncsdk`` logger counts them.
         """
-        waiting = self._append.pending
-        if not await self._append.aclose(self._timeout):
-            logger.warning(
-                "stream %s: Redis did not answer %d append(s) within %.1f s of closing the "
-                "sink; they were abandoned (their deliveries were answered 503, and Bird "
-                "retries them)",
-                self.stream,
-                waiting,
-                self._timeout,
-            )
+        await self._append.aclose(self._timeout)
         if self._owns:
             await self.redis.aclose()
