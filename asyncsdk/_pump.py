@@ -20,7 +20,7 @@ its first outcome, and holds back while in doubt), it cannot stop reading while 
 the work in flight finish (`Feed.drain`), it does not say what a closed stream took and
 never delivered, and it knows nothing of a queue's ``task_done``.
 
-Imports: the standard library, `_source` and `errors`.
+Imports: the standard library, `_closing`, `_source` and `errors`.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any, Generic, Self, TypeVar
 
+from ._closing import Closing
 from ._source import EMPTY, END, Source
 from .errors import ConfigurationError
 
@@ -139,7 +140,7 @@ class Feed(Generic[_L]):
         return END
 
 
-class Stream(AsyncIterator[_T], Generic[_T, _L]):
+class Stream(Closing, AsyncIterator[_T], Generic[_T, _L]):
     """An async iterator around the generator that pumps a `Feed`; it can be drained.
 
     Iterate it with ``async for``; `drain` stops reading the source (what was taken is
@@ -158,12 +159,6 @@ class Stream(AsyncIterator[_T], Generic[_T, _L]):
 
     def __anext__(self) -> Awaitable[_T]:
         return self._agen.__anext__()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
 
     def drain(self) -> None:
         """Stop reading the source; finish and yield what was already taken, then end.

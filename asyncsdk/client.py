@@ -7,7 +7,7 @@ inherited from the resources (`asyncsdk.resources`), thin modules over the engin
 What is left here is the lifecycle users see and the settings and counters they read.
 
 Imports: aiohttp (the session type), the standard library, and the package's
-`_engine`, `_protocol`, `_settings`, `config`, `ratelimit`, `resources`, `stats` and
+`_closing`, `_engine`, `_protocol`, `_settings`, `config`, `ratelimit`, `resources`, `stats` and
 `telemetry` (its `Telemetry` type);
 nothing imports this but the package root and the helpers built on the public client
 API (bulk, sharded listings, webhooks).
@@ -16,12 +16,12 @@ API (bulk, sharded listings, webhooks).
 from __future__ import annotations
 
 import uuid
-from types import TracebackType
 from typing import Self
 
 import aiohttp
 
 from . import _protocol
+from ._closing import Closing
 from ._engine import Engine, State
 from ._settings import (
     ENV_ACCESS_KEY,
@@ -53,7 +53,7 @@ from .telemetry import Telemetry
 __all__ = ["ENV_ACCESS_KEY", "ENV_BASE_URL", "Client"]
 
 
-class Client(CallsResource, RecordingsResource, TranscriptionsResource, MediaResource):
+class Client(CallsResource, RecordingsResource, TranscriptionsResource, MediaResource, Closing):
     """Async client for Bird's Voice API; one per application, shared by every task.
 
     Use it as an async context manager, or create it at start-up and ``await
@@ -226,17 +226,9 @@ class Client(CallsResource, RecordingsResource, TranscriptionsResource, MediaRes
 
     # --- lifecycle ---
 
-    async def __aenter__(self) -> Self:
+    async def __aenter__(self) -> Self:  # its exit is Closing's: it awaits aclose
         self._engine.open()
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         """Close the client and, if the client created it, its connection pool.

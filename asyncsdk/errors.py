@@ -354,10 +354,15 @@ class MediaError(RequestError):
     `RetryPolicy` ran out. ``url`` is Bird's media endpoint; the object store's
     presigned URL appears only redacted, in the message.
 
+    ``attempts`` counts the requests sent to the object store for this read, the first
+    included (the number "gave up after N requests" gives); the requests to Bird's
+    media endpoint for fresh URLs are not among them.
+
     Attributes:
         received: Bytes of the object held when it failed (the offset reached).
         size: The object's size in bytes, when the object store said it.
-        resumes: Requests made to the object store after the first one.
+        resumes: Requests made to the object store after the first one
+            (``attempts - 1``).
         status: The object store's last HTTP status, if it answered.
     """
 

@@ -10,8 +10,9 @@ A page of *List recordings* at its largest (99, the API's ``limit`` bound), buil
   ``msgspec.defstruct``), to show what reading ``0001-01-01T00:00:00Z`` as ``None`` costs;
 * ``calls`` -- `asyncsdk.CallPage.from_json` on a page of 99 calls (the calls' decoder,
   the peer within the SDK);
-* ``pydantic`` -- pydantic v2 validating the same recordings page into an equivalent
-  model, zero time read as ``None`` by a validator.
+* ``pydantic`` -- pydantic v2 validating the same recordings page into its twin
+  (`benchmarks._pydantic_models.twin`, as the calls' scenarios do), zero time read as
+  ``None`` by a validator on every timestamp (`ZeroTimeAware`).
 
 Each contender runs in its own worker process, timed by `benchmarks._harness.time_workers`
 (rounds interleaved, ratios per round, the garbage collector on).
@@ -85,63 +86,9 @@ def _no_zero_decoder() -> Callable[[bytes], Any]:
 
 
 def _pydantic_decoder() -> Callable[[bytes], Any]:
-    from pydantic import BaseModel, ConfigDict, field_validator
-    from pydantic.alias_generators import to_camel
+    from benchmarks._pydantic_models import RECORDING_PAGE_ADAPTER
 
-    zero = dt.datetime(1, 1, 1, tzinfo=dt.UTC)
-
-    class Base(BaseModel):
-        model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True)
-
-    class Contact(Base):
-        id: str | None = None
-        identifier_key: str | None = None
-        identifier_value: str | None = None
-
-    class Number(Base):
-        type: str | None = None
-        number: str | None = None
-        anonymous: bool | None = None
-        caller_id_name: str | None = None
-        identity: str | None = None
-        country_iso_code: str | None = None
-
-    class Party(Base):
-        contact: Contact | None = None
-        number: Number | None = None
-
-    class Recording(Base):
-        id: uuid.UUID
-        source_id: uuid.UUID | None = None
-        channel_id: uuid.UUID | None = None
-        source: str | None = None
-        status: str | None = None
-        origin: str | None = None
-        direction: str | None = None
-        originator: Party | None = None
-        receiver: Party | None = None
-        duration: int | None = None
-        stereo: bool | None = None
-        transcription: bool | None = None
-        format: str | None = None
-        conference_id: uuid.UUID | None = None
-        url: str | None = None
-        room_info_url: str | None = None
-        created_at: dt.datetime | None = None
-        updated_at: dt.datetime | None = None
-        started_at: dt.datetime | None = None
-        ended_at: dt.datetime | None = None
-
-        @field_validator("created_at", "updated_at", "started_at", "ended_at")
-        @classmethod
-        def _zero(cls, value: dt.datetime | None) -> dt.datetime | None:
-            return None if value == zero else value
-
-    class RecordingPage(Base):
-        results: list[Recording]
-        next_page_token: str | None = None
-
-    return RecordingPage.model_validate_json
+    return RECORDING_PAGE_ADAPTER.validate_json
 
 
 def contenders() -> dict[str, tuple[Callable[[bytes], Any], bytes]]:

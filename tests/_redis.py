@@ -103,7 +103,18 @@ class RedisServer:
                 proc.kill()
                 proc.wait()
 
+    def pause(self) -> None:
+        """Freeze the server (``SIGSTOP``): it accepts connections and answers nothing."""
+        assert self._proc is not None and self.running
+        self._proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Let a paused server run again (``SIGCONT``)."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGCONT)
+
     def cleanup(self) -> None:
+        self.resume()  # a paused server would not end on SIGTERM
         self.stop()
         shutil.rmtree(self._dir, ignore_errors=True)
 

@@ -130,6 +130,9 @@ async def test_a_failed_recording_is_listed_and_retried_by_resume(
     failures = [json.loads(line) for line in (out / "failures.jsonl").read_text().splitlines()]
     assert [f["id"] for f in failures] == [victim]
     assert failures[0]["error"] == "MediaError"
+    # One meaning of attempts: the requests sent to the object store, as the message says.
+    assert failures[0]["attempts"] == 2
+    assert "gave up after 2 requests to the object store" in failures[0]["message"]
     assert await run(server, out, "--resume") == 0
     check_archive(server, out)
     assert (out / "failures.jsonl").read_bytes() == b""

@@ -261,16 +261,22 @@ def media_error(
     endpoint: str,
     received: int,
     size: int | None,
-    resumes: int,
+    requests: int,
     status: int | None,
 ) -> MediaError:
-    """Build a `MediaError` (or ``kind``, a subclass) with its context."""
+    """Build a `MediaError` (or ``kind``, a subclass) with its context.
+
+    ``requests`` is the requests sent to the object store for this read: the error's
+    ``attempts`` (at least 1), and ``resumes`` is every one after the first.
+    """
+    attempts = max(requests, 1)
     return kind(
         message,
         method=_METHOD,
         url=endpoint,
         received=received,
         size=size,
-        resumes=resumes,
+        resumes=attempts - 1,
         status=status,
+        attempts=attempts,
     )

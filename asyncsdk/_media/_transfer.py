@@ -113,6 +113,8 @@ class MediaTransfer:
         etag: The object's ETag, once an answer said it.
         content_type: The object's ``Content-Type``, once known.
         resumes: Requests to the object store after the first.
+        requests: Requests sent to the object store, the first included (a
+            `MediaError`'s ``attempts``, and the count its message gives).
         restarts: Times the read started again from byte 0 (another version).
         ranges_ignored: Ranged requests answered whole (Range ignored).
         refetched: Bytes received again and thrown away (a whole answer to a range).
@@ -156,6 +158,7 @@ class MediaTransfer:
         self.size = size if offset else None
         self.content_type: str | None = None
         self.resumes = 0
+        self.requests = 0
         self.restarts = 0
         self.ranges_ignored = 0
         self.refetched = 0
@@ -235,6 +238,7 @@ class MediaTransfer:
         await stack.enter_async_context(self._slots)
         if self._trace is not None:  # its span ends when the response is closed
             stack.push(self._trace.request(str(url)))
+        self.requests += 1
         try:
             async with asyncio.timeout(self._read):  # until the headers are in
                 response = await stack.enter_async_context(
@@ -331,7 +335,7 @@ class MediaTransfer:
         self.resumes += 1
         self._stalls = 0 if progress else self._stalls + 1
         if self._stalls > self._policy.max_retries or self.resumes > MAX_RESUMES:
-            raise self._error(f"gave up after {self.resumes} requests to the object store: {why}")
+            raise self._error(f"gave up after {self.requests} requests to the object store: {why}")
         if self._stalls > 1:
             await asyncio.sleep(backoff_delay(self._stalls - 1, self._policy))
 
@@ -342,7 +346,7 @@ class MediaTransfer:
             endpoint=self._endpoint,
             received=self.offset,
             size=self.size,
-            resumes=self.resumes,
+            requests=self.requests,
             status=self._status,
         )
 

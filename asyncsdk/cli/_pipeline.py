@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,8 +36,19 @@ from asyncsdk.webhooks import TERMINAL_STATUSES
 from ._calldb import read_calls
 from ._listener import Listener, ListenOptions
 
-__all__ = ["PipelineReport", "describe", "main_demo", "run_pipeline", "sync_check"]
+__all__ = [
+    "NO_STATUS",
+    "PipelineReport",
+    "describe",
+    "main_demo",
+    "run_pipeline",
+    "status_line",
+    "sync_check",
+    "tally_statuses",
+]
 
+#: How the tally of database rows names the rows whose call has no status.
+NO_STATUS = "no status"
 ACCESS_KEY = "pipeline-access-key"
 SIGNING_KEY = "pipeline-signing-key"
 #: Faults on the API side: what enrichment retries through.
@@ -63,7 +75,7 @@ class PipelineReport:
         sender: The sender's counters (attempts, answers by status, duplicates).
         receiver: Duplicates acknowledged, deliveries deferred (503), refusals.
         api: The API server's faults injected and requests.
-        statuses: Rows by final status.
+        statuses: Rows by final status (`NO_STATUS` for a call without one).
     """
 
     calls: int = 0
@@ -188,7 +200,19 @@ def _check(
         want_source = "api" if expected.status in TERMINAL_STATUSES else "event"
         if status != expected.status or source != want_source or call != expected:
             report.wrong_rows.append(f"{call_id}: {status}/{source}, expected {expected.status}")
-    report.statuses = dict(Counter(status or "-" for status, _, _ in rows.values()))
+    report.statuses = tally_statuses(status for status, _, _ in rows.values())
+
+
+def tally_statuses(statuses: Iterable[str | None]) -> dict[str, int]:
+    """Count rows by status; a row whose call has no status counts under `NO_STATUS`."""
+    return dict(Counter(status or NO_STATUS for status in statuses))
+
+
+def status_line(statuses: Mapping[str, int]) -> str:
+    """Return the tally as text: the total, then each status (`NO_STATUS` last)."""
+    ordered = sorted(statuses.items(), key=lambda item: (item[0] == NO_STATUS, item[0]))
+    counts = ", ".join(f"{status} {count}" for status, count in ordered)
+    return f"{sum(statuses.values())} ({counts})" if counts else "0"
 
 
 def describe(report: PipelineReport) -> list[str]:
@@ -205,7 +229,7 @@ def describe(report: PipelineReport) -> list[str]:
         f"{report.receiver.get('busy')} deferred with 503",
         f"details fetched   {report.enriched} terminal calls through API faults "
         f"{report.api.get('faults')}",
-        f"database rows     {dict(sorted(report.statuses.items()))}",
+        f"database rows     {status_line(report.statuses)}",
         f"check             lost {report.lost}, doubled {report.doubled}, "
         f"rows not at their final state {len(report.wrong_rows)}: "
         + ("OK" if report.ok else "FAILED"),

@@ -4,9 +4,9 @@ The window ``[--since, --until)`` is listed (sharded, `asyncsdk.iter_recordings`
 each recording downloaded into ``--out`` by `Client.download_recording` (``.part``,
 fsync, rename) as ``<id>.<format>``, with a metadata sidecar ``<id>.meta.json`` (the
 API's camelCase JSON, its presigned ``url`` left out: it expires, and is a credential
-while it lives) and the transcripts ``--transcripts`` asks for
-(``<id>.transcript.<fmt>``). ``--concurrency`` recordings
-are in flight at once, and as many object-store transfers (``max_media_transfers``);
+while it lives; ``roomInfoUrl`` without its query, as `sidecar` says) and the
+transcripts ``--transcripts`` asks for (``<id>.transcript.<fmt>``). ``--concurrency``
+recordings are in flight at once, and as many object-store transfers (``max_media_transfers``);
 the requests to Bird are paced by the client's rate limiter.
 
 Exactly once, across Ctrl-C, SIGKILL and ``--resume``: ``manifest.jsonl`` gets one line
@@ -25,8 +25,8 @@ to ``failures.jsonl``, rewritten by each run.
 Exit codes as ``fetch``: 0 every recording archived, 1 some failed (listed in the
 failures file) or the listing failed, 2 bad usage, 130 interrupted.
 
-Imports: msgspec, the SDK's public API, the command line's helpers and the standard
-library.
+Imports: msgspec, the SDK's public API (and `asyncsdk.models.redact_url`), the command
+line's helpers and the standard library.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ from typing import Any, BinaryIO, TextIO
 import msgspec
 
 import asyncsdk
+from asyncsdk.models import redact_url
 
 from . import _telemetry
 from ._common import (
@@ -146,6 +147,21 @@ class _Manifest:
         self._file.close()
 
 
+def sidecar(recording: asyncsdk.Recording) -> bytes:
+    """Return the ``<id>.meta.json`` of ``recording``: its JSON, no credential kept.
+
+    The presigned ``url`` is left out (it expires within minutes, and opens the media
+    while it lives). ``room_info_url`` is kept as `asyncsdk.models.redact_url` shows it:
+    a plain URL whole, one with a query, a fragment or user information without them
+    (a signature there would expire too, and is a credential while it lives).
+    """
+    room = recording.room_info_url
+    kept = msgspec.structs.replace(
+        recording, url=None, room_info_url=redact_url(room) if room else room
+    )
+    return _ENCODER.encode(kept)
+
+
 def _write_atomic(path: Path, data: bytes) -> str:
     """Write ``data`` to ``path`` through a temporary file, fsynced; return its SHA-256."""
     temporary = path.with_name(path.name + ".tmp")
@@ -218,9 +234,8 @@ class _Archive:
                     raise
                 self.progress.skipped += 1  # a status without media, maybe one not known yet
                 return
-            sidecar = msgspec.structs.replace(recording, url=None)
             await asyncio.to_thread(
-                _write_atomic, self.out / f"{rid}.meta.json", _ENCODER.encode(sidecar)
+                _write_atomic, self.out / f"{rid}.meta.json", sidecar(recording)
             )
             transcripts = await self._transcripts(recording) if self.args.transcripts else {}
         except asyncsdk.BirdError as exc:

@@ -27,7 +27,7 @@ flight when the iterator is closed. asyncio closes an abandoned async iterator s
 after the loop lets go of it; ``async with`` on the pager (or `Pager.aclose`)
 closes it before the next statement.
 
-Imports: the standard library, msgspec (to copy a page), and the package's `errors`,
+Imports: the standard library, msgspec (to copy a page), and the package's `_closing`, `errors`,
 `models` and this subpackage's `_query`; `asyncsdk.client` builds on this module,
 which never imports it.
 """
@@ -37,11 +37,11 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine
-from types import TracebackType
-from typing import Any, Final, Generic, Protocol, Self, TypeVar, cast
+from typing import Any, Final, Generic, Protocol, TypeVar, cast
 
 import msgspec
 
+from .._closing import Closing
 from ..errors import DecodeError
 from ..models import Call, CallPage
 from ._query import ListQuery
@@ -88,7 +88,7 @@ def _retrieve(task: asyncio.Task[Any]) -> None:
         task.exception()
 
 
-class Pager(Generic[_P, _T]):
+class Pager(Closing, Generic[_P, _T]):
     """The items of one list query: an async iterator of items, with `pages` for pages.
 
     Made by the client's list methods, with every filter already checked; nothing is
@@ -169,17 +169,6 @@ class Pager(Generic[_P, _T]):
         iterators, self._iterators = self._iterators, []
         for iterator in iterators:
             await iterator.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     def __repr__(self) -> str:
         start = "first page" if self._page_token is None else "a saved token"

@@ -15,7 +15,7 @@ The decisions (which whole seconds a shard asks for, where a window is cut, how 
 pages are left) are pure functions in `asyncsdk.listing._windows`; a shard's state,
 how a page is accepted and how a shard is split are in `asyncsdk.listing._shard`.
 
-Imports: msgspec, the standard library, and the package's `errors` and this
+Imports: msgspec, the standard library, and the package's `_closing`, `errors` and this
 subpackage's `_checkpoints`, `_pager`, `_shard` and `_windows`.
 """
 
@@ -25,11 +25,11 @@ import asyncio
 import datetime as dt
 import itertools
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
-from types import TracebackType
-from typing import Any, Generic, NamedTuple, Self, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 import msgspec
 
+from .._closing import Closing
 from ..errors import ConfigurationError
 from ..models import Call, CallPage, Recording, RecordingPage
 from ._checkpoints import ListingCheckpoint, ShardCheckpoint
@@ -50,7 +50,7 @@ class _Delivery(NamedTuple):
     finished: bool
 
 
-class ShardEngine(Generic[_P, _T]):
+class ShardEngine(Closing, Generic[_P, _T]):
     """The items of one time window, listed by concurrent shards: each item once.
 
     The engine behind `ShardedListing` (calls) and `RecordingListing` (recordings),
@@ -210,17 +210,6 @@ class ShardEngine(Generic[_P, _T]):
         """Stop: cancel every page in flight. Idempotent."""
         if self._iterator is not None:
             await self._iterator.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     # --- the shards -----------------------------------------------------------------
 

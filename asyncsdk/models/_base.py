@@ -7,7 +7,8 @@ pauses the collector). `zero_times_to_none` reads Bird's zero time
 ``0001-01-01T00:00:00Z`` as ``None`` after msgspec parsed it in C: a ``dec_hook`` or a
 custom type would parse every timestamp in Python instead, and the calls' models,
 which never carry the zero time, do not call it at all. `redact_url` drops the query
-and credentials of a URL (presigned object-store URLs carry their signature there).
+and credentials of a URL (presigned object-store URLs carry their signature there);
+`repr_redacted` shows every URL field (``url``, ``*_url``) that way.
 
 Imports: msgspec and the standard library only.
 """
@@ -127,24 +128,24 @@ def redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
+def _is_url_field(name: str) -> bool:
+    """Whether the field ``name`` holds a URL that may carry a credential (``url``, ``*_url``)."""
+    return name == "url" or name.endswith("_url")
+
+
+def _shown(name: str, value: Any) -> Any:
+    return redact_url(value) if isinstance(value, str) and _is_url_field(name) else value
+
+
 def repr_redacted(model: Model) -> str:
-    """Return the struct's repr with its ``url`` redacted (a ``__repr__`` for URL holders)."""
-    parts = []
-    for name in model.__struct_fields__:
-        value = getattr(model, name)
-        if name == "url" and isinstance(value, str):
-            value = redact_url(value)
-        parts.append(f"{name}={value!r}")
+    """Return the struct's repr with its URLs redacted (a ``__repr__`` for URL holders)."""
+    parts = [f"{name}={_shown(name, getattr(model, name))!r}" for name in model.__struct_fields__]
     return f"{type(model).__name__}({', '.join(parts)})"
 
 
 def rich_repr_redacted(model: Model) -> list[tuple[str, Any]]:
-    """Return the fields for rich's pretty printer, ``url`` redacted."""
-    fields = [(name, getattr(model, name)) for name in model.__struct_fields__]
-    return [
-        (name, redact_url(value) if name == "url" and isinstance(value, str) else value)
-        for name, value in fields
-    ]
+    """Return the fields for rich's pretty printer, URLs redacted."""
+    return [(name, _shown(name, getattr(model, name))) for name in model.__struct_fields__]
 
 
 class Page(Model, frozen=True):

@@ -10,8 +10,9 @@ Two things differ. Bird writes "not set" times as the zero time
 ``0001-01-01T00:00:00Z``: each model's ``__post_init__`` turns it into ``None``
 (`asyncsdk.models._base.zero_times_to_none`), after msgspec parsed it in C. And a
 recording's or transcription's ``url`` is a presigned object-store URL whose query is
-a credential for ten minutes: their ``repr`` (and rich's) shows it redacted; the
-attribute itself is the URL as sent.
+a credential for ten minutes: their ``repr`` (and rich's) shows it redacted, as every
+URL field (a recording's ``room_info_url`` may be signed too); the attribute itself is
+the URL as sent.
 
 Imports: the standard library, and this package's `_base` and `_parties` (msgspec through them).
 """
@@ -113,7 +114,8 @@ class Recording(Document, frozen=True):
 
     Times Bird sends as its zero time (``0001-01-01T00:00:00Z``, "not set") read as
     ``None``. ``url`` is a presigned object-store URL that expires (ten minutes in
-    Bird's example): use it at once or not at all; ``repr`` shows it redacted.
+    Bird's example): use it at once or not at all; ``repr`` shows it, and
+    ``room_info_url``, redacted.
 
     Example:
         ```pycon
@@ -151,6 +153,7 @@ class Recording(Document, frozen=True):
     url: str | None = None
     """A presigned URL of the media; it expires, and its query is a credential."""
     room_info_url: str | None = None
+    """A URL of the call's room; it may carry a signature or token, so ``repr`` redacts it."""
     created_at: Timestamp | None = None
     updated_at: Timestamp | None = None
     started_at: Timestamp | None = None

@@ -1,6 +1,7 @@
 """What the media methods hand back: `DownloadResult` and `MediaStream`.
 
-Imports: the standard library and the package's `_media` (the transfer a stream reads).
+Imports: the standard library and the package's `_closing` and `_media` (the transfer a
+stream reads).
 """
 
 from __future__ import annotations
@@ -9,9 +10,9 @@ import dataclasses
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import AbstractContextManager
 from pathlib import Path
-from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol
 
+from .._closing import Closing
 from .._media import MediaTransfer
 from .._media._transfer import Trace
 
@@ -48,7 +49,7 @@ class DownloadResult:
     ranges_ignored: int = 0
 
 
-class MediaStream:
+class MediaStream(Closing):
     """A recording's bytes as an async iterator, resumed on breaks (`Client.open_recording`).
 
     Use it as an async context manager; iterate it once. ``size``, ``etag`` and
@@ -94,17 +95,6 @@ class MediaStream:
     def resumes(self) -> int:
         """Requests to the object store after the first."""
         return self._transfer.resumes
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         if self._chunks is not None:

@@ -21,6 +21,7 @@ Imports: the standard library.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
 from typing import Any, Final
 
@@ -28,6 +29,8 @@ __all__ = ["MAX_BATCH", "ScriptBatcher"]
 
 #: Calls sent in one pipeline at most.
 MAX_BATCH: Final = 256
+
+logger: Final = logging.getLogger("asyncsdk")
 
 _Call = tuple[Sequence[Any], Sequence[Any], "asyncio.Future[Any]"]
 
@@ -39,14 +42,25 @@ class ScriptBatcher:
         redis: A `redis.asyncio.Redis`.
         script: The script (``redis.register_script(...)``).
         max_batch: Calls per pipeline at most.
+        name: What the calls are, for the warning `aclose` logs when it abandons some.
     """
 
-    def __init__(self, redis: Any, script: Any, max_batch: int = MAX_BATCH) -> None:
+    def __init__(
+        self, redis: Any, script: Any, max_batch: int = MAX_BATCH, *, name: str = "script calls"
+    ) -> None:
+        self._name = name
         self._redis = redis
         self._script = script
         self._max = max_batch
         self._waiting: list[_Call] = []
+        self._on_the_wire: list[_Call] = []
         self._sender: asyncio.Task[None] | None = None
+
+    @property
+    def pending(self) -> int:
+        """Calls not answered yet: on the wire, and waiting for the next batch."""
+        calls = self._on_the_wire + self._waiting
+        return sum(1 for _, _, future in calls if not future.done())
 
     async def __call__(self, keys: Sequence[Any], args: Sequence[Any]) -> Any:
         """Run the script with ``keys`` and ``args`` in the next batch; return its answer."""
@@ -59,6 +73,7 @@ class ScriptBatcher:
     async def _send(self) -> None:
         while self._waiting:
             batch, self._waiting = self._waiting[: self._max], self._waiting[self._max :]
+            self._on_the_wire = batch
             try:
                 async with self._redis.pipeline(transaction=False) as pipe:
                     for keys, args, _ in batch:
@@ -78,10 +93,36 @@ class ScriptBatcher:
                 else:
                     future.set_result(answer)
 
-    async def aclose(self) -> None:
-        """Wait for the batch on the wire and those waiting (bounded by Redis' timeouts)."""
-        if self._sender is not None:
-            await asyncio.gather(self._sender, return_exceptions=True)
+    async def aclose(self, within: float | None = None) -> int:
+        """Wait up to ``within`` seconds for the batch on the wire and those waiting.
+
+        ``None`` waits as long as the client's own timeouts let it; a client without
+        ``socket_timeout`` waits for a silent Redis forever. Past ``within`` the sending
+        is cancelled, and the calls not answered fail with `ConnectionError` (not known
+        to be stored), and a warning counts them.
+
+        Returns:
+            How many calls were not answered in time (0: every one was).
+        """
+        sender = self._sender
+        if sender is None or sender.done():
+            return 0
+        done, _ = await asyncio.wait({sender}, timeout=within)
+        if done:
+            return 0
+        abandoned = self.pending
+        sender.cancel()
+        await asyncio.wait({sender}, timeout=within)  # its batch fails as it unwinds
+        unanswered, self._waiting = self._on_the_wire + self._waiting, []
+        _fail(unanswered, ConnectionError("the Redis batcher was closed before an answer"))
+        logger.warning(
+            "%s: Redis did not answer %d call(s) within %.1f s of closing; abandoned, "
+            "not known to be stored",
+            self._name,
+            abandoned,
+            within,
+        )
+        return abandoned
 
 
 def _fail(batch: list[_Call], error: BaseException) -> None:

@@ -288,7 +288,8 @@ class RedisStreamSink:
         maxlen: Entries the stream may hold before appends are refused (503); the
             workers trim acknowledged entries. 0 for no limit.
         ttl: Seconds a delivery is remembered (Bird retries for 8 hours).
-        timeout: Seconds a Redis command may take, for a URL (a client brings its own).
+        timeout: Seconds a Redis command may take, for a URL (a client brings its own);
+            and, whatever the client, seconds `aclose` waits for the appends in flight.
         telemetry: The receiver's `asyncsdk.Telemetry`: each entry then carries its
             delivery span's ``traceparent``, for the worker's enrichment span to link.
 
@@ -314,11 +315,13 @@ class RedisStreamSink:
         if isinstance(maxlen, bool) or not isinstance(maxlen, int) or maxlen < 0:
             raise ConfigurationError(f"maxlen must be an int >= 0 (0: no limit), got {maxlen!r}")
         self._owns = not isinstance(redis, redis_client_class())
+        self._timeout = check_seconds("timeout", timeout)
         self.redis = connect(redis, timeout=timeout)
         self.stream = stream
         self.maxlen = maxlen
         self.ttl = check_seconds("ttl", ttl)
-        self._append = ScriptBatcher(self.redis, self.redis.register_script(_APPEND))
+        script = self.redis.register_script(_APPEND)
+        self._append = ScriptBatcher(self.redis, script, name=f"stream {stream}: appends")
         self.stats = StreamSinkStats()
         self._telemetry = check_telemetry(telemetry)
 
@@ -384,7 +387,12 @@ class RedisStreamSink:
         return True
 
     async def aclose(self) -> None:
-        """Close the Redis connections, if the sink made the client from a URL."""
-        await self._append.aclose()
+        """Wait for the appends in flight (``timeout`` at most), then close a client made here.
+
+        Those not answered by then (a silent Redis, a client of your own without
+        ``socket_timeout``) fail with `StreamUnavailableError` (their deliveries get
+        503, and Bird retries them); a warning on the ``asyncsdk`` logger counts them.
+        """
+        await self._append.aclose(self._timeout)
         if self._owns:
             await self.redis.aclose()
