@@ -25,7 +25,7 @@ from asyncsdk import (
 )
 from asyncsdk.server import Dataset, EmbeddedServer, Faults, ScriptedResponse, ServerConfig
 
-from ._support import ACCESS_KEY
+from ._support import ACCESS_KEY, wait_until
 
 
 def other_tasks() -> set[asyncio.Task[object]]:
@@ -242,8 +242,7 @@ async def test_cancelling_the_consumer_cancels_everything(server: EmbeddedServer
             ]
 
         task = asyncio.create_task(consume())
-        while len(server.requests) < 8:  # noqa: ASYNC110 - polling the server's request log
-            await asyncio.sleep(0.01)
+        await wait_until(lambda: len(server.requests) >= 8, what="8 calls in flight")
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
@@ -374,8 +373,7 @@ async def test_cancelling_reports_unconsumed_results_and_unfinished_ids(
                     await gate.wait()  # a slow consumer: the others finish meanwhile
 
         task = asyncio.create_task(consume())
-        while client.stats.succeeded < 5:  # noqa: ASYNC110 - waiting for the fast five
-            await asyncio.sleep(0.005)
+        await wait_until(lambda: client.stats.succeeded >= 5, what="the fast five")
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
@@ -479,8 +477,7 @@ async def test_a_consumer_cancelled_in_its_loop_body_leaves_the_queue_joinable(
                     await gate.wait()
 
         task = asyncio.create_task(consume())
-        while client.stats.succeeded < 2:  # noqa: ASYNC110 - waiting for the fast two
-            await asyncio.sleep(0.005)
+        await wait_until(lambda: client.stats.succeeded >= 2, what="the fast two")
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
