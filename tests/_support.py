@@ -62,12 +62,16 @@ def wait_until_blocking(
 
     Polls every 10 ms; fails after ``within`` seconds, or at once when ``process``
     (the one expected to make ``condition`` hold) has ended without making it hold.
+    Failing after ``within`` seconds, it kills ``process``: no process outlives the test.
     """
     deadline = time.monotonic() + within
     while not condition():
         if process is not None and process.poll() is not None and not condition():
             raise AssertionError(f"the process ended ({process.returncode}) before: {what}")
         if time.monotonic() > deadline:
+            if process is not None:
+                process.kill()
+                process.wait()
             raise AssertionError(f"not within {within:g}s: {what or condition}")
         time.sleep(0.01)
 
