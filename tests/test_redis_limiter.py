@@ -349,8 +349,8 @@ def _worker_argv(server: EmbeddedServer, redis: RedisServer, **options: object) 
 
 
 async def test_four_processes_share_one_rate(redis_server: RedisServer) -> None:
-    """4 processes at a shared 100/s for 5 s: aggregate within [0.95, 1.02] of 100/s,
-    and no single second above burst + rate."""
+    """4 processes at a shared 100/s for 5 s: never above 100/s (plus the burst), in any
+    second, nor below 0.95 of it while the processes ran."""
     rate, burst, duration, processes = 100, 5, 5.0, 4
     # The grants are what is under test. The server's bucket only checks that nothing
     # grossly over-sends: a loaded machine can hold a granted request in one process
@@ -378,9 +378,23 @@ async def test_four_processes_share_one_rate(redis_server: RedisServer) -> None:
     grants = sorted(t for r in results for t in r["grants"])
     steady = [t for t in grants if go + 0.5 <= t < go + duration - 0.5]
     aggregate = len(steady) / (duration - 1.0)
-    per_second = [sum(1 for t in grants if go + k <= t < go + k + 1) for k in range(int(duration))]
-    # Never above the rate, however the processes were scheduled.
-    assert aggregate <= 1.02 * rate, (aggregate, per_second)
+    # Never above the rate, however the processes were scheduled: judged from the slots
+    # as Redis granted them, not from when a worker woke up to use one (after a stall,
+    # slots granted before a window are used in it). A slot is due when Redis answered,
+    # or `wait_us` later; Redis answered between `sent` and `answered`, so a slot whose
+    # whole span of possible due times lies in a window was due in it, and the limit's
+    # bound on due times (rate x seconds + burst) holds for those exactly.
+    slots = [
+        (sent + wait_us / 1e6, answered + wait_us / 1e6, granted)
+        for r in results
+        for sent, answered, granted, wait_us in r["replies"]
+    ]
+
+    def due_within(start: float, end: float) -> int:
+        return sum(n for first, last, n in slots if start <= first and last < end)
+
+    per_second = [due_within(go + k, go + k + 1) for k in range(int(duration))]
+    assert due_within(go + 0.5, go + duration - 0.5) <= rate * (duration - 1.0) + burst
     # Not below it either while the processes ran: the rate over the time they could
     # ask. Eight tasks a process always wait, so the limiter grants one every 10 ms; a gap of
     # more than 100 ms means the machine did not run the workers (a loaded CI host
