@@ -5,7 +5,9 @@ is a `RedisRateLimiter`, prints ``ready``, waits for a line on standard input (s
 worker starts together), then fetches the dataset's calls ``first .. first+count-1``
 over and over with ``concurrency`` tasks for ``duration`` seconds. It prints one JSON
 line: the wall-clock time of every grant and of every throttle handled (when it began
-and when the limiter had dealt with it), the outcomes, and the limiter's state.
+and when the limiter had dealt with it), every answer Redis gave its requests for slots
+(with the wall-clock times the request was sent and answered), the outcomes, and the
+limiter's state.
 """
 
 from __future__ import annotations
@@ -18,12 +20,36 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Mapping
+from typing import Any
 
 from asyncsdk import BirdError, Client
 from asyncsdk.ratelimit.fleet import RedisRateLimiter
 from asyncsdk.server import Dataset
 
 ACCESS_KEY = "fleet-test-key"
+
+
+class RedisReplies(RedisRateLimiter):
+    """A `RedisRateLimiter` that notes every answer Redis gives its requests for slots.
+
+    Each is ``(sent, answered, granted, wait_us)`` in `replies`: ``sent`` and
+    ``answered`` are wall-clock times, the rest as the script returned them
+    (``granted`` 0 while the fleet is paused; else slots granted now, or one reserved
+    ``wait_us`` ahead). What Redis decided does not depend on how the machine
+    scheduled anything, unlike the moment a waiter runs again after its grant, so a
+    test can assert on it exactly.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.replies: list[tuple[float, float, int, int]] = []
+
+    async def _call(self, op: str, *args: float) -> tuple[int, ...]:
+        sent = time.time()
+        reply = await super()._call(op, *args)
+        if op == "acquire":
+            self.replies.append((sent, time.time(), reply[0], reply[1]))
+        return reply
 
 
 class RecordingLimiter:
@@ -53,7 +79,7 @@ class RecordingLimiter:
 async def run(ns: argparse.Namespace) -> dict[str, object]:
     dataset = Dataset(ns.dataset_size)
     ids = list(dataset.call_ids[ns.first : ns.first + ns.count])
-    limiter = RedisRateLimiter(
+    limiter = RedisReplies(
         ns.redis,
         rate=ns.rate,
         burst=ns.burst,
@@ -85,6 +111,7 @@ async def run(ns: argparse.Namespace) -> dict[str, object]:
     result: dict[str, object] = {
         "grants": recording.grants,
         "throttles": recording.throttles,
+        "replies": limiter.replies,
         "outcomes": dict(outcomes),
         "outages": limiter.outages,
         "mode": limiter.mode.value,

@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -48,6 +49,31 @@ async def wait_until(
         if loop.time() > deadline:
             raise AssertionError(f"not within {within:g}s: {what or condition}")
         await asyncio.sleep(0.01)
+
+
+def wait_until_blocking(
+    condition: Callable[[], bool],
+    *,
+    within: float = 30.0,
+    what: str = "",
+    process: subprocess.Popen[str] | subprocess.Popen[bytes] | None = None,
+) -> None:
+    """`wait_until` for a test with no event loop, waiting on another process.
+
+    Polls every 10 ms; fails after ``within`` seconds, or at once when ``process``
+    (the one expected to make ``condition`` hold) has ended without making it hold.
+    Failing after ``within`` seconds, it kills ``process``: no process outlives the test.
+    """
+    deadline = time.monotonic() + within
+    while not condition():
+        if process is not None and process.poll() is not None and not condition():
+            raise AssertionError(f"the process ended ({process.returncode}) before: {what}")
+        if time.monotonic() > deadline:
+            if process is not None:
+                process.kill()
+                process.wait()
+            raise AssertionError(f"not within {within:g}s: {what or condition}")
+        time.sleep(0.01)
 
 
 @contextlib.contextmanager

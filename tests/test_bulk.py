@@ -25,7 +25,7 @@ from asyncsdk import (
 )
 from asyncsdk.server import Dataset, EmbeddedServer, Faults, ScriptedResponse, ServerConfig
 
-from ._support import ACCESS_KEY
+from ._support import ACCESS_KEY, wait_until
 
 
 def other_tasks() -> set[asyncio.Task[object]]:
@@ -140,12 +140,16 @@ async def test_iter_yields_in_completion_order_with_indexes(
     client: Client, server: EmbeddedServer
 ) -> None:
     ds = server.dataset
-    server.script(ds.call_ids[2], ScriptedResponse(delay=0.3))
-    results = [r async for r in iter_calls(client, ds.workspace_id, ds.channel_id, ds.call_ids[:5])]
-    assert results[-1].index == 2  # the slow one finishes last
-    assert sorted(r.index for r in results) == [0, 1, 2, 3, 4]
+    # Far slower than the others: 0.3 s was not, on a loaded machine that stalled the
+    # test that long before it read the fast answers.
+    server.script(ds.call_ids[2], ScriptedResponse(delay=30))
+    stream = iter_calls(client, ds.workspace_id, ds.channel_id, ds.call_ids[:5])
+    async with stream:
+        results = [await anext(stream) for _ in range(4)]  # the slow one is not waited for
+    assert sorted(r.index for r in results) == [0, 1, 3, 4]
     for r in results:
         assert r.ok and r.unwrap().id == r.call_id == ds.call_ids[r.index]
+    assert stream.leftovers.unfinished == ((2, ds.call_ids[2]),)  # closed before it came
 
 
 async def test_iter_takes_an_async_source_like_a_queue(
@@ -242,8 +246,7 @@ async def test_cancelling_the_consumer_cancels_everything(server: EmbeddedServer
             ]
 
         task = asyncio.create_task(consume())
-        while len(server.requests) < 8:  # noqa: ASYNC110 - polling the server's request log
-            await asyncio.sleep(0.01)
+        await wait_until(lambda: len(server.requests) >= 8, what="8 calls in flight")
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
@@ -374,8 +377,7 @@ async def test_cancelling_reports_unconsumed_results_and_unfinished_ids(
                     await gate.wait()  # a slow consumer: the others finish meanwhile
 
         task = asyncio.create_task(consume())
-        while client.stats.succeeded < 5:  # noqa: ASYNC110 - waiting for the fast five
-            await asyncio.sleep(0.005)
+        await wait_until(lambda: client.stats.succeeded >= 5, what="the fast five")
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
@@ -479,8 +481,7 @@ async def test_a_consumer_cancelled_in_its_loop_body_leaves_the_queue_joinable(
                     await gate.wait()
 
         task = asyncio.create_task(consume())
-        while client.stats.succeeded < 2:  # noqa: ASYNC110 - waiting for the fast two
-            await asyncio.sleep(0.005)
+        await wait_until(lambda: client.stats.succeeded >= 2, what="the fast two")
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task

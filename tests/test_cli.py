@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +16,7 @@ import pytest
 from asyncsdk.cli import main
 from asyncsdk.server import Dataset
 
-from ._support import served
+from ._support import served, wait_until_blocking
 
 ACCESS_KEY = "cli-test-key"
 SIZE = 300
@@ -206,9 +205,9 @@ def test_ctrl_c_stops_cleanly_with_everything_fetched_on_disk(
         env={**os.environ, "BIRD_ACCESS_KEY": ACCESS_KEY},
     )
     # wait until some calls are on disk, then interrupt as a user would
-    while not out.exists() or out.stat().st_size < 2000:
-        assert proc.poll() is None
-        time.sleep(0.01)
+    wait_until_blocking(
+        lambda: out.exists() and out.stat().st_size >= 2000, process=proc, what="calls on disk"
+    )
     proc.send_signal(signum)
     _, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 130, stderr

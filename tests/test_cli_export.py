@@ -12,7 +12,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +23,7 @@ import asyncsdk
 from asyncsdk.cli import main
 from asyncsdk.cli._checkpoint import Checkpointer, ExportState
 
-from ._support import served
+from ._support import served, wait_until_blocking
 
 ACCESS_KEY = "export-test-key"
 SIZE = 3000
@@ -83,9 +82,11 @@ def start_export(api: Api, out: Path, *extra: str) -> subprocess.Popen[str]:
 
 def wait_for_lines(proc: subprocess.Popen[str], out: Path, lines: int) -> None:
     """Poll until ``out`` holds ``lines`` lines (the process is another one: no fake clock)."""
-    while not out.exists() or out.read_bytes().count(b"\n") < lines:
-        assert proc.poll() is None, "the export finished before it could be interrupted"
-        time.sleep(0.005)
+    wait_until_blocking(
+        lambda: out.exists() and out.read_bytes().count(b"\n") >= lines,
+        process=proc,
+        what=f"{lines} lines exported (the export must not finish before it is interrupted)",
+    )
 
 
 def exported_ids(out: Path) -> list[str]:
@@ -302,10 +303,8 @@ DONE_LISTING = asyncsdk.ListingCheckpoint(
 
 
 def worker_idle(checkpointer: Checkpointer) -> None:
-    """Wait (at most 10 s) until the checkpointer's worker has finished what it was given."""
-    deadline = time.monotonic() + 10
-    while checkpointer._busy and time.monotonic() < deadline:
-        time.sleep(0.01)
+    """Wait until the checkpointer's worker has finished what it was given; fail if never."""
+    wait_until_blocking(lambda: not checkpointer._busy, what="the checkpointer is idle")
 
 
 def test_the_checkpointer_tries_the_final_state_after_a_failed_write(tmp_path: Path) -> None:

@@ -12,7 +12,6 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,20 +24,12 @@ from asyncsdk.cli import main
 from asyncsdk.cli._listen import Listener, ListenOptions
 from asyncsdk.server import Dataset, EmbeddedServer
 
-from ._support import free_port
+from ._support import free_port, wait_until_blocking
 from ._webhooks import event_body, signed_headers
 
 ACCESS_KEY = "listen-test-key"
 SIGNING_KEY = "listen-signing-key"
 CALLS = 30
-
-
-def wait_for(predicate: object, seconds: float = 30.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not predicate():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out")
-        time.sleep(0.05)
 
 
 def test_serve_delivers_to_listen_which_enriches_into_sqlite(tmp_path: Path) -> None:
@@ -74,7 +65,11 @@ def test_serve_delivers_to_listen_which_enriches_into_sqlite(tmp_path: Path) -> 
         for call in map(ds.call, ds.call_ids[:CALLS]):
             assert call is not None
             expected += len(lifecycle(call.status, call.direction)[1])
-        wait_for(lambda: events.exists() and len(events.read_bytes().splitlines()) >= expected)
+        wait_until_blocking(
+            lambda: events.exists() and len(events.read_bytes().splitlines()) >= expected,
+            process=listener,
+            what=f"{expected} events written",
+        )
     finally:
         listener.send_signal(signal.SIGTERM)
         out, err = listener.communicate(timeout=30)

@@ -26,7 +26,7 @@ from asyncsdk import (
 from asyncsdk.ratelimit._workspaces import Lanes, workspace_of
 from asyncsdk.server import Dataset, EmbeddedServer, ScriptedResponse, ServerConfig
 
-from ._support import ACCESS_KEY
+from ._support import ACCESS_KEY, wait_until
 
 SLOW = "00000000-0000-4000-8000-00000000000a"
 FAST = "00000000-0000-4000-8000-00000000000b"
@@ -211,8 +211,7 @@ async def test_a_client_evicts_idle_workspaces_and_keeps_the_one_in_flight() -> 
         ds = server.dataset
         server.script(ds.call_ids[0], ScriptedResponse(action="slow"))
         in_flight = asyncio.create_task(client.get_call(SLOW, ds.channel_id, ds.call_ids[0]))
-        while not server.requests:  # noqa: ASYNC110 - polling the server's request log
-            await asyncio.sleep(0.01)
+        await wait_until(lambda: bool(server.requests), what="the slow call reaches the server")
         slow_limiter = client.limiter_for(SLOW)
         await client.get_call(FAST, ds.channel_id, ds.call_ids[1])
         await client.get_call(OTHER, ds.channel_id, ds.call_ids[2])  # FAST goes, not SLOW

@@ -167,9 +167,14 @@ async def test_limiter_wait_sheds_load_at_once_and_keeps_the_wait_bounded() -> N
     assert 1 <= len(served) <= 10 + 50 * spread
     errors = [r for _, r in shed if isinstance(r, LimiterTimeoutError)]
     at_once = [e for e in errors if e.expected is not None]
-    assert len(at_once) >= 0.8 * len(shed)  # refused at once, not after waiting
     assert all(e.waited == 0.0 and (e.expected or 0.0) > 0.1 for e in at_once)
+    # Refused at once, not after waiting: only a call the limiter expected to serve
+    # within 0.1 s joined its queue (about 5 places), and a loaded machine's late timers
+    # can make one of those time out instead. A place is freed by a grant (50/s) or a
+    # timeout (each place once per 0.1 s), so this bound holds whatever the scheduling;
+    # a share of the shed calls would depend on it.
     timed_out = [e for e in errors if e.expected is None]
+    assert len(served) + len(timed_out) <= 10 + 100 * spread
     assert all(e.waited >= 0.1 - 0.01 for e in timed_out)
     assert client.stats.limiter_timeouts == len(shed)
 

@@ -29,6 +29,7 @@ from asyncsdk.ratelimit.fleet import (
 from asyncsdk.server import Dataset, EmbeddedServer, ScriptedResponse, ServerConfig
 
 from ._redis import RedisServer, redis_executable, run_redis, run_workers
+from ._redis_worker import RedisReplies
 from ._support import wait_until
 
 #: A gap between grants longer than this means the workers were not running.
@@ -100,7 +101,7 @@ def test_bad_settings_say_what_to_pass(kwargs: dict[str, object], message: str) 
 
 async def test_grants_follow_rate_and_burst(redis_server: RedisServer) -> None:
     """A burst goes at once; the rest is paced at the rate."""
-    limiter = RedisRateLimiter(redis_server.url, rate=5, burst=5, key="pace", timeout=STEADY)
+    limiter = RedisReplies(redis_server.url, rate=5, burst=5, key="pace", timeout=STEADY)
     try:
         start = time.perf_counter()
         times: list[float] = []
@@ -111,7 +112,11 @@ async def test_grants_follow_rate_and_burst(redis_server: RedisServer) -> None:
 
         await asyncio.gather(*(one() for _ in range(10)))
         times.sort()
-        assert times[4] < 0.4  # the burst: pacing alone would take 0.8 s to grant five
+        # The burst: Redis's first answer grants five slots at once (pacing alone would
+        # reserve one, 200 ms ahead). What Redis decided, not when this process woke up
+        # to use it: a loaded machine can hold the waiters longer than pacing would.
+        assert limiter.replies[0][2:] == (5, 0)
+        assert sum(granted for _, _, granted, _ in limiter.replies) == 10
         assert times[-1] > 0.9  # 5 more at 5/s: 1 s, never sooner
     finally:
         await limiter.aclose()
@@ -167,18 +172,21 @@ async def test_pause_written_by_one_worker_holds_another(redis_server: RedisServ
 async def test_a_sporadic_429_seen_by_one_worker_does_not_pause_the_fleet(
     redis_server: RedisServer,
 ) -> None:
-    first = RedisRateLimiter(redis_server.url, rate=1000, key="sporadic", timeout=STEADY)
-    second = RedisRateLimiter(redis_server.url, rate=1000, key="sporadic", timeout=STEADY)
+    first = RedisReplies(redis_server.url, rate=1000, key="sporadic", timeout=STEADY)
+    second = RedisReplies(redis_server.url, rate=1000, key="sporadic", timeout=STEADY)
     try:
         for _ in range(30):
             await first.acquire()
             first.on_success({})
         await first.on_throttle(5.0, {})  # one 429 among answers: sporadic
-        start = time.perf_counter()
+        first.replies.clear()
         for _ in range(5):
             await second.acquire()
             await first.acquire()
-        assert time.perf_counter() - start < 4.0  # a pause would hold them 5 s
+        # A pause would hold them 5 s: Redis would answer "paused" (nothing granted).
+        # Its answers, not the time the loop took, which a loaded machine stretches.
+        replies = first.replies + second.replies
+        assert replies and all(granted > 0 for _, _, granted, _ in replies), replies
     finally:
         await first.aclose()
         await second.aclose()
@@ -227,12 +235,16 @@ async def test_slow_redis_falls_back_then_returns(
     )
     try:
         await limiter.acquire()
-        start = time.perf_counter()
-        await redis_client.execute_command("CLIENT", "PAUSE", "2000", "ALL")
-        for _ in range(5):
-            await limiter.acquire()  # served by the fallback meanwhile
-        assert time.perf_counter() - start < 1.9  # before Redis answers again
-        assert limiter.mode is LimiterMode.FALLBACK
+        # Redis holds the limiter's script (a write) until this test lets it go: however
+        # long a loaded machine takes over the five grants, Redis is still slow for them.
+        # (Not ALL: that would hold the UNPAUSE below too.)
+        await redis_client.execute_command("CLIENT", "PAUSE", "60000", "WRITE")
+        try:
+            for _ in range(5):
+                await limiter.acquire()  # served by the fallback meanwhile
+            assert limiter.mode is LimiterMode.FALLBACK
+        finally:
+            await redis_client.execute_command("CLIENT", "UNPAUSE")
 
         async def back_on_redis() -> bool:
             await limiter.acquire()
@@ -337,8 +349,8 @@ def _worker_argv(server: EmbeddedServer, redis: RedisServer, **options: object) 
 
 
 async def test_four_processes_share_one_rate(redis_server: RedisServer) -> None:
-    """4 processes at a shared 100/s for 5 s: aggregate within [0.95, 1.02] of 100/s,
-    and no single second above burst + rate."""
+    """4 processes at a shared 100/s for 5 s: never above 100/s (plus the burst), in any
+    second, nor below 0.95 of it while the processes ran."""
     rate, burst, duration, processes = 100, 5, 5.0, 4
     # The grants are what is under test. The server's bucket only checks that nothing
     # grossly over-sends: a loaded machine can hold a granted request in one process
@@ -366,9 +378,23 @@ async def test_four_processes_share_one_rate(redis_server: RedisServer) -> None:
     grants = sorted(t for r in results for t in r["grants"])
     steady = [t for t in grants if go + 0.5 <= t < go + duration - 0.5]
     aggregate = len(steady) / (duration - 1.0)
-    per_second = [sum(1 for t in grants if go + k <= t < go + k + 1) for k in range(int(duration))]
-    # Never above the rate, however the processes were scheduled.
-    assert aggregate <= 1.02 * rate, (aggregate, per_second)
+    # Never above the rate, however the processes were scheduled: judged from the slots
+    # as Redis granted them, not from when a worker woke up to use one (after a stall,
+    # slots granted before a window are used in it). A slot is due when Redis answered,
+    # or `wait_us` later; Redis answered between `sent` and `answered`, so a slot whose
+    # whole span of possible due times lies in a window was due in it, and the limit's
+    # bound on due times (rate x seconds + burst) holds for those exactly.
+    slots = [
+        (sent + wait_us / 1e6, answered + wait_us / 1e6, granted)
+        for r in results
+        for sent, answered, granted, wait_us in r["replies"]
+    ]
+
+    def due_within(start: float, end: float) -> int:
+        return sum(n for first, last, n in slots if start <= first and last < end)
+
+    per_second = [due_within(go + k, go + k + 1) for k in range(int(duration))]
+    assert due_within(go + 0.5, go + duration - 0.5) <= rate * (duration - 1.0) + burst
     # Not below it either while the processes ran: the rate over the time they could
     # ask. Eight tasks a process always wait, so the limiter grants one every 10 ms; a gap of
     # more than 100 ms means the machine did not run the workers (a loaded CI host
@@ -411,16 +437,17 @@ async def test_exhaustion_seen_by_one_process_pauses_the_others(
         ]
         _, results = await run_workers(argvs)
     # Worker 0 began handling the 429 at `began` and had written the pause (2 s, from a
-    # moment after `began`) by `written`. From then on no worker is granted a request
-    # until the pause ends, but for a slot reserved just before it (due within about
-    # processes / rate seconds). Grants, not arrivals at the server: a request granted
-    # before the pause may arrive late on a busy machine.
+    # moment after `began`) by `written`. Redis answers every request for a slot that
+    # reaches it from then until the pause ends with "paused": one sent after `written`
+    # and answered before `began` + 2 s can have had no other answer. What Redis
+    # answered, not when a worker woke up to use a slot: a slot reserved just before
+    # the pause, or a grant, can be used late on a busy machine.
     [(began, written)] = results[0]["throttles"]
     during = [
-        (worker, round(g - written, 3))
+        (worker, round(sent - written, 3), granted)
         for worker, r in enumerate(results)
-        for g in r["grants"]
-        if written + 0.25 <= g <= began + 1.9
+        for sent, answered, granted, _ in r["replies"]
+        if written < sent and answered < began + 2.0 and granted != 0
     ]
     assert during == []
     for worker in (1, 2):  # the others were granted requests before and after the pause

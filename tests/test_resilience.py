@@ -19,6 +19,7 @@ from asyncsdk import (
     RetryPolicy,
     ServerError,
     Timeout,
+    TokenBucketLimiter,
     UnprocessableEntityError,
 )
 from asyncsdk.server import Dataset, EmbeddedServer, Faults, ScriptedResponse, ServerConfig
@@ -128,14 +129,17 @@ async def test_a_sporadic_429_delays_only_its_own_request(server: EmbeddedServer
         )
         assert isinstance(await first, Call)
         assert len(others) == 5
+        limiter = client.limiter
     reqs = server.requests
     throttled_at = reqs[0].time
     [retry] = [r for r in reqs[1:] if r.call_id == str(throttled_id)]
     assert retry.time - throttled_at >= 1 - 0.01
-    # The others went on meanwhile: none waited for the throttled call's retry (a client
-    # paused by this 429 would have held them a second).
+    # The others went on meanwhile: the 429 paused no one (a client paused by it would
+    # have held them a second). Judged from the limiter, not from when the others
+    # arrived: a loaded machine can take a second to send five calls.
     others_at = [r.time for r in reqs[1:] if r.call_id != str(throttled_id)]
-    assert len(others_at) == 5 and max(others_at) < retry.time
+    assert len(others_at) == 5
+    assert isinstance(limiter, TokenBucketLimiter) and limiter.pauses == 0
     assert client.stats.throttled == 1
 
 
@@ -198,7 +202,10 @@ async def test_the_retry_budget_keeps_retrying_through_a_brownout() -> None:
     the retries, and nearly every call ends as a call, as a per-call loop would."""
     faults = Faults(throttle=0.10, error_500=0.06, error_503=0.06, reset=0.06, truncate=0.05)
     config = ServerConfig(access_keys=(ACCESS_KEY,), faults=faults, seed=11, record_requests=False)
-    policy = RetryPolicy(max_retries=4, initial_backoff=0.005, max_backoff=0.02)
+    # A third of attempts fail: 5 attempts all fail for 0.4 % of calls, 2.4 of 600 on
+    # average, and which calls draw the seeded faults depends on the scheduling, so more
+    # than 6 would come in about 1 % of runs; 7 attempts all fail for 0.04 %.
+    policy = RetryPolicy(max_retries=6, initial_backoff=0.005, max_backoff=0.02)
     async with (
         EmbeddedServer(config, dataset=Dataset(size=600)) as server,
         Client(access_key=ACCESS_KEY, base_url=server.base_url, retry_policy=policy) as client,

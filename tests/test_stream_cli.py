@@ -205,7 +205,13 @@ async def test_a_second_sigterm_stops_a_worker_at_once_leaving_its_entries_pendi
         await sink.aclose()
         await until(lambda: len(api.requests) >= 1, "the fetch to start")
         proc.send_signal(signal.SIGTERM)
-        await asyncio.sleep(0.2)
+        # The second signal only once the first was handled: sent while the first is
+        # still pending (a loaded machine may not run the worker for a while), the two
+        # would be one, and the worker would wait for the 30 s fetch.
+        assert proc.stderr is not None
+        async with asyncio.timeout(60):
+            while not (line := await proc.stderr.readline()).startswith(b"enrich: stopping"):
+                assert line, "the worker ended before it began to stop"
         proc.send_signal(signal.SIGTERM)  # do not wait for the fetch
         _, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 130, err
