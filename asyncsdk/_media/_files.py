@@ -9,6 +9,14 @@ fsyncs the directory. A failed download never leaves a file at the final name; a
 that fails (a full disk) removes the ``.part`` file and raises `DestinationError`
 naming the file.
 
+The event loop only gathers chunks: every `BLOCK` bytes, one job in the loop's default
+executor hashes them and writes them (``os.writev``; both release the GIL), while the
+loop reads the next block from the network, so hashing runs beside the network instead
+of after it. At most one job per file is in flight (its bytes, plus the block being
+gathered: memory stays flat), and jobs run in order. Every few MiB the job also starts
+the kernel's writeback of what it wrote (`asyncsdk._media._writeback`), so that the
+fsync at the end has little left to write.
+
 Imports: msgspec, the standard library and the package's `errors`.
 """
 
@@ -19,20 +27,23 @@ import contextlib
 import errno
 import hashlib
 import os
+import threading
 from pathlib import Path
-from typing import BinaryIO, Final
+from typing import Final
 
 import msgspec
 
 from ..errors import DestinationError
+from ._writeback import WritebackHint
 
-__all__ = ["PartFile", "check_destination"]
+__all__ = ["BLOCK", "PartFile", "check_destination"]
 
+#: Bytes gathered before one job hashes and writes them off the event loop.
+BLOCK: Final = 1024 * 1024
+#: Most chunks in one job (``os.writev`` takes at most ``IOV_MAX``, 1024 on Linux).
+_MAX_PIECES: Final = 256
 #: Bytes read at a time when hashing a ``.part`` file left by an earlier run.
 _REHASH_CHUNK: Final = 1 << 20
-#: Write buffer of a ``.part`` file, in bytes: smaller than a chunk, so that a chunk goes
-#: to the file as it is instead of being copied into a buffer first.
-_WRITE_BUFFER: Final = 64 * 1024
 
 
 class _PartMeta(msgspec.Struct):
@@ -80,7 +91,7 @@ class PartFile:
             start empty.
 
     Attributes:
-        offset: Bytes held.
+        offset: Bytes accepted (written, or gathered to be written).
         etag: The version held, if a ``.part`` was picked up.
         size: The object's size, if known.
     """
@@ -90,8 +101,17 @@ class PartFile:
         self.path = final.with_name(final.name + ".part")
         self.meta = final.with_name(final.name + ".part.json")
         self._resume = resume
-        self._file: BinaryIO | None = None
+        self._fd: int | None = None
         self._hash = hashlib.sha256()
+        self._hint: WritebackHint | None = None
+        self._pending: list[bytes] = []
+        self._pending_size = 0
+        self._job: asyncio.Future[None] | None = None
+        # Held by a job while it writes: the file is never closed under it.
+        self._lock = threading.Lock()
+        self._broken = False  # a write failed: the file's bytes cannot be trusted
+        self._written = 0  # bytes in the file (written by the jobs)
+        self._handed = 0  # bytes in the file once every job handed out has run
         self.offset = 0
         self.etag: str | None = None
         self.size: int | None = None
@@ -102,7 +122,8 @@ class PartFile:
         try:
             if held is not None:
                 self.etag, self.size = held.etag, held.size
-            self.offset = await asyncio.to_thread(self._open, held is not None)
+            held_bytes = await asyncio.to_thread(self._open, held is not None)
+            self.offset = self._written = self._handed = held_bytes
         except OSError as exc:
             self.discard()
             raise _write_error(exc, self.final) from exc
@@ -121,19 +142,17 @@ class PartFile:
         """Open the file (in a thread); return the bytes it holds, hashed."""
         if not held:
             self.meta.unlink(missing_ok=True)
-            self._file = open(self.path, "wb", buffering=_WRITE_BUFFER)  # noqa: SIM115
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+            self._hint = WritebackHint(self._fd)
             return 0
-        file = self._file = open(self.path, "r+b", buffering=_WRITE_BUFFER)  # noqa: SIM115
-        size = self._rehash(file)
-        file.seek(size)
-        return size
-
-    def _rehash(self, file: BinaryIO) -> int:
-        file.seek(0)
+        fd = self._fd = os.open(self.path, os.O_RDWR)
         size = 0
-        while block := file.read(_REHASH_CHUNK):
-            self._hash.update(block)
-            size += len(block)
+        with open(fd, "rb", closefd=False) as file:
+            while block := file.read(_REHASH_CHUNK):
+                self._hash.update(block)
+                size += len(block)
+        os.lseek(fd, size, os.SEEK_SET)
+        self._hint = WritebackHint(fd, size)
         return size
 
     def remember(self, etag: str | None, size: int | None) -> None:
@@ -150,37 +169,82 @@ class PartFile:
             self.discard()
             raise _write_error(exc, self.final) from exc
 
-    def write(self, chunk: bytes) -> None:
-        """Append ``chunk`` and hash it; a failed write removes the ``.part`` file."""
-        assert self._file is not None
+    async def write(self, chunk: bytes) -> None:
+        """Accept ``chunk``: hashed and appended by a job once a block is gathered.
+
+        Raises:
+            DestinationError: An earlier block could not be written; the ``.part``
+                file is removed.
+        """
+        self._pending.append(chunk)
+        self._pending_size += len(chunk)
+        self.offset += len(chunk)
+        if self._pending_size >= BLOCK or len(self._pending) >= _MAX_PIECES:
+            await self._flush()
+
+    async def _flush(self) -> None:
+        """Wait for the job in flight, then hand the gathered chunks to a new one."""
+        await self._settle()
+        blocks, self._pending, self._pending_size = self._pending, [], 0
+        if blocks:
+            self._handed += sum(len(block) for block in blocks)
+            self._job = asyncio.get_running_loop().run_in_executor(None, self._put, blocks)
+
+    async def _settle(self) -> None:
+        """Wait for the job in flight; a failed write removes the ``.part`` file."""
+        job, self._job = self._job, None
+        if job is None:
+            return
         try:
-            self._file.write(chunk)
+            await job
         except OSError as exc:
             self.discard()
             raise _write_error(exc, self.final) from exc
-        self._hash.update(chunk)
-        self.offset += len(chunk)
+
+    def _put(self, blocks: list[bytes]) -> None:
+        """Hash and append ``blocks`` (in a thread); start their writeback when due."""
+        with self._lock:
+            if self._fd is None or self._broken:
+                return  # closed while this job waited for a thread
+            try:
+                for block in blocks:
+                    self._hash.update(block)
+                self._written += _write_all(self._fd, blocks)
+            except BaseException:
+                self._broken = True
+                raise
+            assert self._hint is not None
+            self._hint.wrote(self._written)
 
     async def truncate(self) -> None:
         """Start again from byte 0 (the object changed)."""
-        assert self._file is not None
-        self._file.seek(0)
-        self._file.truncate()
+        await self._settle()
+        self._pending, self._pending_size = [], 0
+        assert self._fd is not None
+        assert self._hint is not None
+        try:
+            os.lseek(self._fd, 0, os.SEEK_SET)
+            os.ftruncate(self._fd, 0)
+        except OSError as exc:
+            self.discard()
+            raise _write_error(exc, self.final) from exc
+        self._hint.restart()
         self._hash = hashlib.sha256()
-        self.offset = 0
+        self.offset = self._written = self._handed = 0
         self.remember(None, None)
 
     async def finish(self, size: int | None) -> str:
         """Check the length, fsync, rename to the final name; return the SHA-256."""
-        assert self._file is not None
-        file = self._file
+        await self._flush()
+        await self._settle()
+        fd = self._fd
+        assert fd is not None
         try:
-            file.flush()
-            await asyncio.to_thread(os.fsync, file.fileno())
-            file.close()
-            self._file = None
-            if size is not None and self.path.stat().st_size != size:
-                raise OSError(errno.EIO, f"wrote {self.path.stat().st_size} bytes of {size}")
+            await asyncio.to_thread(os.fsync, fd)
+            self._close(write_pending=False)
+            held = self.path.stat().st_size
+            if held != self.offset or (size is not None and held != size):
+                raise OSError(errno.EIO, f"wrote {held} bytes of {size or self.offset}")
             os.replace(self.path, self.final)
             self.meta.unlink(missing_ok=True)
             await asyncio.to_thread(_fsync_dir, self.final.parent)
@@ -189,19 +253,71 @@ class PartFile:
             raise _write_error(exc, self.final) from exc
         return self._hash.hexdigest()
 
-    def close(self) -> None:
-        """Close the file, keeping the ``.part`` (and its version) for a later resume."""
-        if self._file is not None:
-            with contextlib.suppress(OSError):
-                self._file.close()
-            self._file = None
+    async def aclose(self) -> None:
+        """Close the file, keeping the ``.part`` (and its version) for a later resume.
+
+        The job in flight finishes, then the chunks gathered since are written, so the
+        ``.part`` holds every byte accepted. If a write failed, the ``.part`` file is
+        removed instead: its bytes are not whole.
+        """
+        job, self._job = self._job, None
+        try:
+            if job is not None:
+                with contextlib.suppress(Exception):  # its failure marks the file broken
+                    await job
+        finally:
+            self._close(write_pending=True)
 
     def discard(self) -> None:
         """Close and remove the ``.part`` file and its version."""
-        self.close()
+        self._close(write_pending=False)
+        self._remove()
+
+    def _close(self, *, write_pending: bool) -> None:
+        """Close the file once no job writes it; append what was gathered if asked.
+
+        A job still writing (the download was cancelled) finishes its block first. The
+        gathered chunks are written only right after the last job's bytes (never after
+        a job that was cancelled before it ran: that would leave a gap); else they are
+        dropped, and a resume asks for them again.
+        """
+        pending, self._pending, self._pending_size = self._pending, [], 0
+        with self._lock:
+            fd, self._fd = self._fd, None
+            if fd is None:
+                return
+            if write_pending and pending and not self._broken and self._written == self._handed:
+                try:
+                    self._written += _write_all(fd, pending)
+                except OSError:
+                    self._broken = True
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        if self._broken:
+            self._remove()
+
+    def _remove(self) -> None:
         for leftover in (self.path, self.meta):
             with contextlib.suppress(OSError):
                 leftover.unlink(missing_ok=True)
+
+
+def _write_all(fd: int, blocks: list[bytes]) -> int:
+    """Append ``blocks`` to ``fd`` with as few system calls as it takes; return the bytes.
+
+    ``os.writev`` may write less than asked (a signal, a nearly full disk): the rest is
+    written on, or the call's ``OSError`` raised.
+    """
+    total = sum(len(block) for block in blocks)
+    done = os.writev(fd, blocks)
+    if done < total:
+        rest = memoryview(b"".join(blocks))[done:]
+        while rest:
+            written = os.write(fd, rest)
+            if written == 0:
+                raise OSError(errno.ENOSPC, "the file system took no more bytes")
+            rest = rest[written:]
+    return total
 
 
 def _fsync_dir(folder: Path) -> None:

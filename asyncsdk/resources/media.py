@@ -215,7 +215,7 @@ class MediaResource:
                 async for chunk in chunks:
                     if transfer.etag != part.etag or transfer.size != part.size:
                         part.remember(transfer.etag, transfer.size)
-                    part.write(chunk)
+                    await part.write(chunk)
                     if progress is not None:
                         progress(part.offset, transfer.size)
             if transfer.etag != part.etag or transfer.size != part.size:
@@ -230,7 +230,7 @@ class MediaResource:
             if not ok:
                 # Kept only if a later run can resume it: bytes of a known version.
                 if resume and part.offset > 0 and part.etag is not None:
-                    part.close()
+                    await part.aclose()
                 else:
                     part.discard()
         if trace is not None:
