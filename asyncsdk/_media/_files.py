@@ -89,6 +89,8 @@ class PartFile:
         final: The final path (`check_destination`'s).
         resume: Pick up a ``.part`` left by an earlier run (its bytes rehashed); else
             start empty.
+        checksum: Hash the bytes (SHA-256); ``False`` writes them unhashed, and
+            `finish` returns ``None``.
 
     Attributes:
         offset: Bytes accepted (written, or gathered to be written).
@@ -96,12 +98,13 @@ class PartFile:
         size: The object's size, if known.
     """
 
-    def __init__(self, final: Path, *, resume: bool) -> None:
+    def __init__(self, final: Path, *, resume: bool, checksum: bool = True) -> None:
         self.final = final
         self.path = final.with_name(final.name + ".part")
         self.meta = final.with_name(final.name + ".part.json")
         self._resume = resume
         self._fd: int | None = None
+        self._checksum = checksum
         self._hash = hashlib.sha256()
         self._hint: WritebackHint | None = None
         self._pending: list[bytes] = []
@@ -147,10 +150,13 @@ class PartFile:
             return 0
         fd = self._fd = os.open(self.path, os.O_RDWR)
         size = 0
-        with open(fd, "rb", closefd=False) as file:
-            while block := file.read(_REHASH_CHUNK):
-                self._hash.update(block)
-                size += len(block)
+        if self._checksum:
+            with open(fd, "rb", closefd=False) as file:
+                while block := file.read(_REHASH_CHUNK):
+                    self._hash.update(block)
+                    size += len(block)
+        else:
+            size = os.fstat(fd).st_size
         os.lseek(fd, size, os.SEEK_SET)
         self._hint = WritebackHint(fd, size)
         return size
@@ -207,8 +213,9 @@ class PartFile:
             if self._fd is None or self._broken:
                 return  # closed while this job waited for a thread
             try:
-                for block in blocks:
-                    self._hash.update(block)
+                if self._checksum:
+                    for block in blocks:
+                        self._hash.update(block)
                 self._written += _write_all(self._fd, blocks)
             except BaseException:
                 self._broken = True
@@ -233,8 +240,11 @@ class PartFile:
         self.offset = self._written = self._handed = 0
         self.remember(None, None)
 
-    async def finish(self, size: int | None) -> str:
-        """Check the length, fsync, rename to the final name; return the SHA-256."""
+    async def finish(self, size: int | None) -> str | None:
+        """Check the length, fsync, rename to the final name; return the SHA-256.
+
+        The SHA-256 is 64 hex digits, or ``None`` when the file was not hashed.
+        """
         await self._flush()
         await self._settle()
         fd = self._fd
@@ -251,7 +261,7 @@ class PartFile:
         except OSError as exc:
             self.discard()
             raise _write_error(exc, self.final) from exc
-        return self._hash.hexdigest()
+        return self._hash.hexdigest() if self._checksum else None
 
     async def aclose(self) -> None:
         """Close the file, keeping the ``.part`` (and its version) for a later resume.
