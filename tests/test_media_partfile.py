@@ -1,0 +1,230 @@
+"""The ``.part`` file's pipeline: blocks hashed and written off the event loop, in order.
+
+Unit tests on real files (no server): whole files under every chunking, a failing and
+a short ``writev``, writeback hints (and none, where the platform has no
+``sync_file_range``), and a download cancelled while a block is being written or waits
+for a thread: the ``.part`` left is always a prefix of the object, never spliced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import errno
+import functools
+import hashlib
+import os
+import random
+import threading
+from pathlib import Path
+
+import pytest
+
+from asyncsdk import DestinationError
+from asyncsdk._media import _files, _writeback
+from asyncsdk._media._files import BLOCK, PartFile
+from asyncsdk._media._writeback import WritebackHint, writeback_due
+
+MIB = 1024 * 1024
+DATA = random.Random(7).randbytes(5 * MIB + 12_345)
+
+
+def _chunked(data: bytes, seed: int) -> list[bytes]:
+    """Cut ``data`` in pieces of 1 byte to 300 KiB, as a network might hand them."""
+    rng = random.Random(seed)
+    pieces, at = [], 0
+    while at < len(data):
+        size = rng.choice((1, 17, 4096, 65_536, 262_144, 300_000))
+        pieces.append(data[at : at + size])
+        at += size
+    return pieces
+
+
+async def _write(part: PartFile, pieces: list[bytes]) -> None:
+    for piece in pieces:
+        await part.write(piece)
+
+
+async def _write_and_finish(part: PartFile, pieces: list[bytes]) -> str | None:
+    await _write(part, pieces)
+    return await part.finish(sum(len(piece) for piece in pieces))
+
+
+def _recorder(calls: list[tuple[int, int]]) -> _writeback.SyncFileRange:
+    def sync_file_range(fd: int, offset: int, length: int, flags: int) -> int:
+        assert flags == 2  # SYNC_FILE_RANGE_WRITE: start, never wait
+        calls.append((offset, length))
+        return 0
+
+    return sync_file_range
+
+
+def test_writeback_is_due_every_so_many_bytes() -> None:
+    assert writeback_due(0, 0, every=100) == 0
+    assert writeback_due(99, 0, every=100) == 0
+    assert writeback_due(100, 0, every=100) == 100
+    assert writeback_due(350, 100, every=100) == 250
+    assert writeback_due(150, 100, every=100) == 0
+
+
+def test_writeback_hints_cover_the_file_in_order() -> None:
+    calls: list[tuple[int, int]] = []
+    hint = WritebackHint(3, 40, every=100, sync_file_range=_recorder(calls))
+    for written in (90, 140, 150, 260, 400):
+        hint.wrote(written)
+    assert calls == [(40, 100), (140, 120), (260, 140)]
+    assert hint.hints == 3
+    hint.restart()
+    hint.wrote(120)
+    assert calls[-1] == (0, 120)
+
+
+def test_a_file_system_that_refuses_hints_gets_no_more() -> None:
+    calls: list[int] = []
+
+    def refuses(fd: int, offset: int, length: int, flags: int) -> int:
+        calls.append(offset)
+        return -1
+
+    hint = WritebackHint(3, every=10, sync_file_range=refuses)
+    hint.wrote(10)
+    hint.wrote(100)
+    assert calls == [0]
+    assert hint.hints == 0
+    WritebackHint(3, every=10, sync_file_range=None).wrote(100)  # no binding: nothing
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize("checksum", [True, False])
+async def test_any_chunking_gives_the_whole_file_and_its_hash(
+    tmp_path: Path, seed: int, checksum: bool
+) -> None:
+    part = PartFile(tmp_path / "a.mp3", resume=False, checksum=checksum)
+    await part.open()
+    await _write(part, _chunked(DATA, seed))
+    digest = await part.finish(len(DATA))
+    assert digest == (hashlib.sha256(DATA).hexdigest() if checksum else None)
+    assert (tmp_path / "a.mp3").read_bytes() == DATA
+    assert os.listdir(tmp_path) == ["a.mp3"]
+
+
+@pytest.mark.parametrize("binding", ["recorded", "none"])
+async def test_writeback_hints_or_none_the_file_is_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, binding: str
+) -> None:
+    calls: list[tuple[int, int]] = []
+    bound = _recorder(calls) if binding == "recorded" else None
+    hint = functools.partial(WritebackHint, every=MIB, sync_file_range=bound)
+    monkeypatch.setattr(_files, "WritebackHint", hint)
+    part = PartFile(tmp_path / "a.mp3", resume=False)
+    await part.open()
+    await _write(part, _chunked(DATA, 3))
+    assert await part.finish(len(DATA)) == hashlib.sha256(DATA).hexdigest()
+    assert (tmp_path / "a.mp3").read_bytes() == DATA
+    if binding == "recorded":  # contiguous from byte 0, each at least 1 MiB
+        assert calls
+        assert [offset for offset, _ in calls] == [0, *(o + n for o, n in calls[:-1])]
+        assert all(length >= MIB for _, length in calls)
+    else:
+        assert calls == []
+
+
+async def test_a_short_writev_is_written_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = os.writev
+
+    def short(fd: int, buffers: list[bytes]) -> int:  # at most 1,000 bytes per call
+        return real(fd, [bytes(memoryview(b"".join(buffers))[:1000])])
+
+    monkeypatch.setattr(os, "writev", short)
+    part = PartFile(tmp_path / "a.mp3", resume=False)
+    await part.open()
+    await _write(part, _chunked(DATA[: 3 * MIB], 4))
+    assert await part.finish(3 * MIB) == hashlib.sha256(DATA[: 3 * MIB]).hexdigest()
+    assert (tmp_path / "a.mp3").read_bytes() == DATA[: 3 * MIB]
+
+
+async def test_a_failed_write_removes_the_part_and_names_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full(fd: int, buffers: list[bytes]) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    part = PartFile(tmp_path / "a.mp3", resume=False)
+    await part.open()
+    part.remember('"v1"', len(DATA))
+    monkeypatch.setattr(os, "writev", full)
+    with pytest.raises(DestinationError, match="No space left") as info:
+        await _write_and_finish(part, _chunked(DATA, 5))
+    assert info.value.filename == str(tmp_path / "a.mp3")
+    assert info.value.errno == errno.ENOSPC
+    assert os.listdir(tmp_path) == []
+    await part.aclose()  # as a failed download's cleanup does: nothing left to keep
+    assert os.listdir(tmp_path) == []
+
+
+class _Gate:
+    """A ``writev`` that blocks its thread until opened, after ``free`` calls."""
+
+    def __init__(self, free: int) -> None:
+        self.free = free
+        self.waiting = threading.Event()
+        self.open = threading.Event()
+        self._real = os.writev
+
+    def __call__(self, fd: int, buffers: list[bytes]) -> int:
+        if self.free == 0:
+            self.waiting.set()
+            assert self.open.wait(timeout=30)
+        self.free -= 1
+        return self._real(fd, buffers)
+
+
+async def test_cancelled_while_a_block_is_written_keeps_every_byte_accepted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gate = _Gate(free=1)
+    monkeypatch.setattr(os, "writev", gate)
+    part = PartFile(tmp_path / "a.mp3", resume=True)
+    await part.open()
+    part.remember('"v1"', len(DATA))
+    await part.write(DATA[:BLOCK])  # the first job: written
+    await part.write(DATA[BLOCK : 2 * BLOCK])  # the second: blocked in writev
+    await part.write(DATA[2 * BLOCK : 2 * BLOCK + 100])  # gathered
+    task = asyncio.create_task(part.write(DATA[2 * BLOCK + 100 : 3 * BLOCK + 100]))
+    await asyncio.sleep(0)  # the task gathers its chunk, then waits for the second job
+    loop = asyncio.get_running_loop()
+    assert await loop.run_in_executor(None, gate.waiting.wait, 30)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    gate.open.set()
+    await part.aclose()  # as a failed download keeping its .part does
+    assert (tmp_path / "a.mp3.part").read_bytes() == DATA[: 3 * BLOCK + 100]
+    assert (tmp_path / "a.mp3.part.json").exists()
+
+
+async def test_cancelled_while_a_block_waits_for_a_thread_leaves_no_gap(
+    tmp_path: Path,
+) -> None:
+    """The one thread is busy: the cancelled block never runs; none written after it."""
+    part = PartFile(tmp_path / "a.mp3", resume=True)
+    await part.open()
+    part.remember('"v1"', len(DATA))
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    asyncio.get_running_loop().set_default_executor(pool)
+    busy = threading.Event()
+    pool.submit(busy.wait, 30)  # the pool's only thread, until released
+    await part.write(DATA[:BLOCK])  # the first job: queued behind it
+    await part.write(DATA[BLOCK : BLOCK + 100])  # gathered
+    task = asyncio.create_task(part.write(DATA[BLOCK + 100 : 2 * BLOCK + 100]))
+    await asyncio.sleep(0)  # the task gathers its chunk, then waits for the first job
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await part.aclose()
+    busy.set()
+    pool.shutdown(wait=True)
+    assert (tmp_path / "a.mp3.part").read_bytes() == b""  # the queued job never ran
+    assert part.offset == 2 * BLOCK + 100
