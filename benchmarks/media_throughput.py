@@ -92,7 +92,7 @@ LABELS = {
     "aiohttp": "aiohttp loop",
     "aiohttp+sha256+fsync": "aiohttp loop + SHA-256 + fsync",
 }
-FULL = {"size_bytes": 200_000_000, "rounds": 5}
+FULL = {"size_bytes": 200_000_000, "rounds": 7}
 QUICK = {"size_bytes": 5_000_000, "rounds": 2}
 
 
