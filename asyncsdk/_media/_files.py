@@ -17,7 +17,8 @@ gathered: memory stays flat), and jobs run in order. Every few MiB the job also 
 the kernel's writeback of what it wrote (`asyncsdk._media._writeback`), so that the
 fsync at the end has little left to write.
 
-Imports: msgspec, the standard library and the package's `errors`.
+Imports: msgspec, the standard library and the package's `errors` and
+`_media._writeback`.
 """
 
 from __future__ import annotations
