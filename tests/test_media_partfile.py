@@ -21,8 +21,9 @@ from pathlib import Path
 import pytest
 
 from asyncsdk import DestinationError
-from asyncsdk._media import _files, _writeback
-from asyncsdk._media._files import BLOCK, PartFile
+from asyncsdk._media import _blocks, _writeback
+from asyncsdk._media._blocks import BACKLOG, BLOCK
+from asyncsdk._media._files import PartFile
 from asyncsdk._media._writeback import WritebackHint, writeback_due
 
 MIB = 1024 * 1024
@@ -115,7 +116,7 @@ async def test_writeback_hints_or_none_the_file_is_the_same(
     calls: list[tuple[int, int]] = []
     bound = _recorder(calls) if binding == "recorded" else None
     hint = functools.partial(WritebackHint, every=MIB, sync_file_range=bound)
-    monkeypatch.setattr(_files, "WritebackHint", hint)
+    monkeypatch.setattr(_blocks, "WritebackHint", hint)
     part = PartFile(tmp_path / "a.mp3", resume=False)
     await part.open()
     await _write(part, _chunked(DATA, 3))
@@ -181,7 +182,7 @@ class _Gate:
         return self._real(fd, buffers)
 
 
-async def test_cancelled_while_a_block_is_written_keeps_every_byte_accepted(
+async def test_cancelled_while_waiting_for_room_keeps_every_byte_accepted(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     gate = _Gate(free=1)
@@ -189,26 +190,30 @@ async def test_cancelled_while_a_block_is_written_keeps_every_byte_accepted(
     part = PartFile(tmp_path / "a.mp3", resume=True)
     await part.open()
     part.remember('"v1"', len(DATA))
-    await part.write(DATA[:BLOCK])  # the first job: written
-    await part.write(DATA[BLOCK : 2 * BLOCK])  # the second: blocked in writev
-    await part.write(DATA[2 * BLOCK : 2 * BLOCK + 100])  # gathered
-    task = asyncio.create_task(part.write(DATA[2 * BLOCK + 100 : 3 * BLOCK + 100]))
-    await asyncio.sleep(0)  # the task gathers its chunk, then waits for the second job
+    blocks = BACKLOG // BLOCK
+    for index in range(blocks):  # the first written, the second blocked, the rest queued
+        await part.write(DATA[index * BLOCK : (index + 1) * BLOCK])
     loop = asyncio.get_running_loop()
     assert await loop.run_in_executor(None, gate.waiting.wait, 30)
+    accepted = blocks * BLOCK + 100
+    await part.write(DATA[blocks * BLOCK : accepted])  # gathered
+    task = asyncio.create_task(part.write(DATA[accepted : accepted + BLOCK]))
+    await asyncio.sleep(0)  # the task queues its block, then waits for room
+    assert not task.done()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
     gate.open.set()
     await part.aclose()  # as a failed download keeping its .part does
-    assert (tmp_path / "a.mp3.part").read_bytes() == DATA[: 3 * BLOCK + 100]
+    assert (tmp_path / "a.mp3.part").read_bytes() == DATA[: part.offset]
+    assert part.offset == accepted + BLOCK
     assert (tmp_path / "a.mp3.part.json").exists()
 
 
-async def test_cancelled_while_a_block_waits_for_a_thread_leaves_no_gap(
+async def test_closed_while_blocks_wait_for_a_thread_keeps_a_prefix(
     tmp_path: Path,
 ) -> None:
-    """The one thread is busy: the cancelled block never runs; none written after it."""
+    """The executor's one thread is busy: the .part is closed before a block is written."""
     part = PartFile(tmp_path / "a.mp3", resume=True)
     await part.open()
     part.remember('"v1"', len(DATA))
@@ -216,15 +221,28 @@ async def test_cancelled_while_a_block_waits_for_a_thread_leaves_no_gap(
     asyncio.get_running_loop().set_default_executor(pool)
     busy = threading.Event()
     pool.submit(busy.wait, 30)  # the pool's only thread, until released
-    await part.write(DATA[:BLOCK])  # the first job: queued behind it
+    await part.write(DATA[:BLOCK])  # queued behind it
     await part.write(DATA[BLOCK : BLOCK + 100])  # gathered
-    task = asyncio.create_task(part.write(DATA[BLOCK + 100 : 2 * BLOCK + 100]))
-    await asyncio.sleep(0)  # the task gathers its chunk, then waits for the first job
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    await part.aclose()
+    part.discard()  # the download failed with nothing worth keeping
     busy.set()
+    pool.shutdown(wait=True)  # the drain ran, found the file closed, wrote nothing
+    assert os.listdir(tmp_path) == []
+
+
+async def test_aclose_waits_for_the_blocks_on_their_way(tmp_path: Path) -> None:
+    part = PartFile(tmp_path / "a.mp3", resume=True)
+    await part.open()
+    part.remember('"v1"', len(DATA))
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    asyncio.get_running_loop().set_default_executor(pool)
+    busy = threading.Event()
+    pool.submit(busy.wait, 30)
+    await part.write(DATA[:BLOCK])  # queued behind the busy thread
+    await part.write(DATA[BLOCK : BLOCK + 100])  # gathered
+    closing = asyncio.create_task(part.aclose())
+    await asyncio.sleep(0)
+    assert not closing.done()  # waits for the queued block
+    busy.set()
+    await closing
     pool.shutdown(wait=True)
-    assert (tmp_path / "a.mp3.part").read_bytes() == b""  # the queued job never ran
-    assert part.offset == 2 * BLOCK + 100
+    assert (tmp_path / "a.mp3.part").read_bytes() == DATA[: BLOCK + 100]

@@ -9,16 +9,11 @@ fsyncs the directory. A failed download never leaves a file at the final name; a
 that fails (a full disk) removes the ``.part`` file and raises `DestinationError`
 naming the file.
 
-The event loop only gathers chunks: every `BLOCK` bytes, one job in the loop's default
-executor hashes them and writes them (``os.writev``; both release the GIL), while the
-loop reads the next block from the network, so hashing runs beside the network instead
-of after it. At most one job per file is in flight (its bytes, plus the block being
-gathered: memory stays flat), and jobs run in order. Every few MiB the job also starts
-the kernel's writeback of what it wrote (`asyncsdk._media._writeback`), so that the
-fsync at the end has little left to write.
+The bytes are hashed and written off the event loop, in order, by
+`asyncsdk._media._blocks.BlockWriter`, while the next ones arrive.
 
 Imports: msgspec, the standard library and the package's `errors` and
-`_media._writeback`.
+`_media._blocks`.
 """
 
 from __future__ import annotations
@@ -28,21 +23,15 @@ import contextlib
 import errno
 import hashlib
 import os
-import threading
 from pathlib import Path
 from typing import Final
 
 import msgspec
 
 from ..errors import DestinationError
-from ._writeback import WritebackHint
+from ._blocks import BlockWriter
 
-__all__ = ["BLOCK", "PartFile", "check_destination"]
-
-#: Bytes gathered before one job hashes and writes them off the event loop.
-BLOCK: Final = 1024 * 1024
-#: Most chunks in one job (``os.writev`` takes at most ``IOV_MAX``, 1024 on Linux).
-_MAX_PIECES: Final = 256
+__all__ = ["PartFile", "check_destination"]
 #: Bytes read at a time when hashing a ``.part`` file left by an earlier run.
 _REHASH_CHUNK: Final = 1 << 20
 
@@ -94,7 +83,6 @@ class PartFile:
             `finish` returns ``None``.
 
     Attributes:
-        offset: Bytes accepted (written, or gathered to be written).
         etag: The version held, if a ``.part`` was picked up.
         size: The object's size, if known.
     """
@@ -104,22 +92,15 @@ class PartFile:
         self.path = final.with_name(final.name + ".part")
         self.meta = final.with_name(final.name + ".part.json")
         self._resume = resume
-        self._fd: int | None = None
         self._checksum = checksum
-        self._hash = hashlib.sha256()
-        self._hint: WritebackHint | None = None
-        self._pending: list[bytes] = []
-        self._pending_size = 0
-        self._inflight: list[bytes] = []
-        self._job: asyncio.Future[None] | None = None
-        # Held by a job while it writes: the file is never closed under it.
-        self._lock = threading.Lock()
-        self._broken = False  # a write failed: the file's bytes cannot be trusted
-        self._written = 0  # bytes in the file (written by the jobs)
-        self._handed = 0  # bytes in the file once every job handed out has run
-        self.offset = 0
+        self._writer: BlockWriter | None = None
         self.etag: str | None = None
         self.size: int | None = None
+
+    @property
+    def offset(self) -> int:
+        """Bytes accepted: in the file, or on their way to it."""
+        return 0 if self._writer is None else self._writer.accepted
 
     async def open(self) -> None:
         """Open the ``.part`` file: pick up an earlier run's, or create it empty."""
@@ -127,8 +108,7 @@ class PartFile:
         try:
             if held is not None:
                 self.etag, self.size = held.etag, held.size
-            held_bytes = await asyncio.to_thread(self._open, held is not None)
-            self.offset = self._written = self._handed = held_bytes
+            self._writer = await asyncio.to_thread(self._open, held is not None)
         except OSError as exc:
             self.discard()
             raise _write_error(exc, self.final) from exc
@@ -143,25 +123,28 @@ class PartFile:
             return None
         return meta
 
-    def _open(self, held: bool) -> int:
-        """Open the file (in a thread); return the bytes it holds, hashed."""
+    def _open(self, held: bool) -> BlockWriter:
+        """Open the file (in a thread), its bytes hashed; return its writer."""
+        digest = hashlib.sha256() if self._checksum else None
         if not held:
             self.meta.unlink(missing_ok=True)
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
-            self._hint = WritebackHint(self._fd)
-            return 0
-        fd = self._fd = os.open(self.path, os.O_RDWR)
-        size = 0
-        if self._checksum:
-            with open(fd, "rb", closefd=False) as file:
-                while block := file.read(_REHASH_CHUNK):
-                    self._hash.update(block)
-                    size += len(block)
-        else:
-            size = os.fstat(fd).st_size
-        os.lseek(fd, size, os.SEEK_SET)
-        self._hint = WritebackHint(fd, size)
-        return size
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+            return BlockWriter(fd, 0, digest)
+        fd = os.open(self.path, os.O_RDWR)
+        try:
+            size = 0
+            if digest is not None:
+                with open(fd, "rb", closefd=False) as file:
+                    while block := file.read(_REHASH_CHUNK):
+                        digest.update(block)
+                        size += len(block)
+            else:
+                size = os.fstat(fd).st_size
+            os.lseek(fd, size, os.SEEK_SET)
+        except BaseException:
+            os.close(fd)
+            raise
+        return BlockWriter(fd, size, digest)
 
     def remember(self, etag: str | None, size: int | None) -> None:
         """Record the version being written, so that a later run may resume it."""
@@ -178,72 +161,29 @@ class PartFile:
             raise _write_error(exc, self.final) from exc
 
     async def write(self, chunk: bytes) -> None:
-        """Accept ``chunk``: hashed and appended by a job once a block is gathered.
+        """Accept ``chunk``: hashed and appended off the event loop, in order.
 
         Raises:
-            DestinationError: An earlier block could not be written; the ``.part``
-                file is removed.
+            DestinationError: A block could not be written; the ``.part`` file is
+                removed.
         """
-        self._pending.append(chunk)
-        self._pending_size += len(chunk)
-        self.offset += len(chunk)
-        if self._pending_size >= BLOCK or len(self._pending) >= _MAX_PIECES:
-            await self._flush()
-
-    async def _flush(self) -> None:
-        """Wait for the job in flight, then hand the gathered chunks to a new one."""
-        await self._settle()
-        blocks, self._pending, self._pending_size = self._pending, [], 0
-        # The loop keeps the job's chunks and drops them at the next block: freed on
-        # the thread that allocated them, their memory is reused instead of returned
-        # to the system and faulted in afresh (glibc; measured: 3-4x fewer page faults).
-        self._inflight = blocks
-        if blocks:
-            self._handed += sum(len(block) for block in blocks)
-            self._job = asyncio.get_running_loop().run_in_executor(None, self._put, blocks)
-
-    async def _settle(self) -> None:
-        """Wait for the job in flight; a failed write removes the ``.part`` file."""
-        job, self._job = self._job, None
-        if job is None:
-            return
+        assert self._writer is not None
         try:
-            await job
+            await self._writer.add(chunk)
         except OSError as exc:
             self.discard()
             raise _write_error(exc, self.final) from exc
-
-    def _put(self, blocks: list[bytes]) -> None:
-        """Hash and append ``blocks`` (in a thread); start their writeback when due."""
-        with self._lock:
-            if self._fd is None or self._broken:
-                return  # closed while this job waited for a thread
-            try:
-                if self._checksum:
-                    for block in blocks:
-                        self._hash.update(block)
-                self._written += _write_all(self._fd, blocks)
-            except BaseException:
-                self._broken = True
-                raise
-            assert self._hint is not None
-            self._hint.wrote(self._written)
 
     async def truncate(self) -> None:
         """Start again from byte 0 (the object changed)."""
-        await self._settle()
-        self._pending, self._pending_size = [], 0
-        assert self._fd is not None
-        assert self._hint is not None
+        writer = self._writer
+        assert writer is not None
         try:
-            os.lseek(self._fd, 0, os.SEEK_SET)
-            os.ftruncate(self._fd, 0)
+            await writer.drain()
+            writer.restart(hashlib.sha256() if self._checksum else None)
         except OSError as exc:
             self.discard()
             raise _write_error(exc, self.final) from exc
-        self._hint.restart()
-        self._hash = hashlib.sha256()
-        self.offset = self._written = self._handed = 0
         self.remember(None, None)
 
     async def finish(self, size: int | None) -> str | None:
@@ -251,90 +191,52 @@ class PartFile:
 
         The SHA-256 is 64 hex digits, or ``None`` when the file was not hashed.
         """
-        await self._flush()
-        await self._settle()
-        fd = self._fd
-        assert fd is not None
+        writer = self._writer
+        assert writer is not None
         try:
-            await asyncio.to_thread(os.fsync, fd)
-            self._close(write_pending=False)
+            await writer.drain()
+            assert writer.fd is not None
+            await asyncio.to_thread(os.fsync, writer.fd)
+            writer.close(write_gathered=False)
             held = self.path.stat().st_size
-            if held != self.offset or (size is not None and held != size):
-                raise OSError(errno.EIO, f"wrote {held} bytes of {size or self.offset}")
+            if held != writer.accepted or (size is not None and held != size):
+                raise OSError(errno.EIO, f"wrote {held} bytes of {size or writer.accepted}")
             os.replace(self.path, self.final)
             self.meta.unlink(missing_ok=True)
             await asyncio.to_thread(_fsync_dir, self.final.parent)
         except OSError as exc:
             self.discard()
             raise _write_error(exc, self.final) from exc
-        return self._hash.hexdigest() if self._checksum else None
+        return writer.hexdigest()
 
     async def aclose(self) -> None:
         """Close the file, keeping the ``.part`` (and its version) for a later resume.
 
-        The job in flight finishes, then the chunks gathered since are written, so the
-        ``.part`` holds every byte accepted. If a write failed, the ``.part`` file is
-        removed instead: its bytes are not whole.
+        The blocks on their way are written first, then the chunks gathered since, so
+        the ``.part`` holds every byte accepted; cancelled meanwhile, it holds a prefix
+        of them. If a write failed, the ``.part`` file is removed instead: its bytes
+        are not whole.
         """
-        job, self._job = self._job, None
+        writer = self._writer
+        if writer is None:
+            return
         try:
-            if job is not None:
-                with contextlib.suppress(Exception):  # its failure marks the file broken
-                    await job
+            await writer.settle()
         finally:
-            self._close(write_pending=True)
+            writer.close(write_gathered=True)
+            if writer.broken:
+                self._remove()
 
     def discard(self) -> None:
         """Close and remove the ``.part`` file and its version."""
-        self._close(write_pending=False)
+        if self._writer is not None:
+            self._writer.close(write_gathered=False)
         self._remove()
-
-    def _close(self, *, write_pending: bool) -> None:
-        """Close the file once no job writes it; append what was gathered if asked.
-
-        A job still writing (the download was cancelled) finishes its block first. The
-        gathered chunks are written only right after the last job's bytes (never after
-        a job that was cancelled before it ran: that would leave a gap); else they are
-        dropped, and a resume asks for them again.
-        """
-        pending, self._pending, self._pending_size = self._pending, [], 0
-        self._inflight = []
-        with self._lock:
-            fd, self._fd = self._fd, None
-            if fd is None:
-                return
-            if write_pending and pending and not self._broken and self._written == self._handed:
-                try:
-                    self._written += _write_all(fd, pending)
-                except OSError:
-                    self._broken = True
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        if self._broken:
-            self._remove()
 
     def _remove(self) -> None:
         for leftover in (self.path, self.meta):
             with contextlib.suppress(OSError):
                 leftover.unlink(missing_ok=True)
-
-
-def _write_all(fd: int, blocks: list[bytes]) -> int:
-    """Append ``blocks`` to ``fd`` with as few system calls as it takes; return the bytes.
-
-    ``os.writev`` may write less than asked (a signal, a nearly full disk): the rest is
-    written on, or the call's ``OSError`` raised.
-    """
-    total = sum(len(block) for block in blocks)
-    done = os.writev(fd, blocks)
-    if done < total:
-        rest = memoryview(b"".join(blocks))[done:]
-        while rest:
-            written = os.write(fd, rest)
-            if written == 0:
-                raise OSError(errno.ENOSPC, "the file system took no more bytes")
-            rest = rest[written:]
-    return total
 
 
 def _fsync_dir(folder: Path) -> None:
