@@ -246,3 +246,30 @@ async def test_aclose_waits_for_the_blocks_on_their_way(tmp_path: Path) -> None:
     await closing
     pool.shutdown(wait=True)
     assert (tmp_path / "a.mp3.part").read_bytes() == DATA[: BLOCK + 100]
+
+
+@pytest.mark.parametrize("checksum", [True, False])
+async def test_a_part_left_by_an_earlier_run_is_continued(tmp_path: Path, checksum: bool) -> None:
+    (tmp_path / "a.mp3.part").write_bytes(DATA[: 2 * MIB + 5])
+    (tmp_path / "a.mp3.part.json").write_bytes(b'{"etag": "\\"v1\\"", "size": %d}' % len(DATA))
+    part = PartFile(tmp_path / "a.mp3", resume=True, checksum=checksum)
+    await part.open()
+    assert (part.offset, part.etag, part.size) == (2 * MIB + 5, '"v1"', len(DATA))
+    await _write(part, _chunked(DATA[2 * MIB + 5 :], 8))
+    digest = await part.finish(len(DATA))
+    assert digest == (hashlib.sha256(DATA).hexdigest() if checksum else None)
+    assert (tmp_path / "a.mp3").read_bytes() == DATA
+
+
+async def test_another_version_starts_the_file_again(tmp_path: Path) -> None:
+    part = PartFile(tmp_path / "a.mp3", resume=True)
+    await part.open()
+    part.remember('"v1"', len(DATA))
+    await _write(part, _chunked(DATA[: 3 * MIB], 9))
+    await part.truncate()  # the object changed: its new version from byte 0
+    assert part.offset == 0
+    assert not (tmp_path / "a.mp3.part.json").exists()
+    other = DATA[::-1]
+    await _write(part, _chunked(other, 10))
+    assert await part.finish(len(other)) == hashlib.sha256(other).hexdigest()
+    assert (tmp_path / "a.mp3").read_bytes() == other
