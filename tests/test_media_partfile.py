@@ -273,3 +273,16 @@ async def test_another_version_starts_the_file_again(tmp_path: Path) -> None:
     await _write(part, _chunked(other, 10))
     assert await part.finish(len(other)) == hashlib.sha256(other).hexdigest()
     assert (tmp_path / "a.mp3").read_bytes() == other
+
+
+async def test_without_an_executor_the_download_fails_and_never_hangs(tmp_path: Path) -> None:
+    part = PartFile(tmp_path / "a.mp3", resume=True)
+    await part.open()
+    part.remember('"v1"', len(DATA))
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    asyncio.get_running_loop().set_default_executor(pool)
+    pool.shutdown(wait=True)  # as when the loop is shutting down
+    with pytest.raises(RuntimeError):
+        await part.write(DATA[:BLOCK])
+    await part.aclose()  # returns: nothing waits for a drain that never started
+    assert not (tmp_path / "a.mp3.part").exists()  # its bytes were not written: removed

@@ -128,8 +128,11 @@ class BlockWriter:
         if start:
             try:
                 asyncio.get_running_loop().run_in_executor(None, self._drain)
-            except BaseException:  # no executor (the loop is closing): nothing drains
+            except BaseException as exc:  # no executor (the loop is closing): none drains
                 with self._state:
+                    self._error = exc
+                    self._queue.clear()
+                    self._backlog = 0
                     self._draining = False
                 raise
 
