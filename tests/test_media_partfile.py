@@ -24,7 +24,12 @@ from asyncsdk import DestinationError
 from asyncsdk._media import _blocks, _writeback
 from asyncsdk._media._blocks import BACKLOG, BLOCK
 from asyncsdk._media._files import PartFile
-from asyncsdk._media._writeback import WritebackHint, writeback_due
+from asyncsdk._media._writeback import (
+    Preallocation,
+    WritebackHint,
+    preallocation_due,
+    writeback_due,
+)
 
 MIB = 1024 * 1024
 DATA = random.Random(7).randbytes(5 * MIB + 12_345)
@@ -93,6 +98,36 @@ def test_a_file_system_that_refuses_hints_gets_no_more() -> None:
     assert calls == [0]
     assert hint.hints == 0
     WritebackHint(3, every=10, sync_file_range=None).wrote(100)  # no binding: nothing
+
+
+def test_preallocation_is_due_ahead_of_the_writes_within_the_size() -> None:
+    assert preallocation_due(0, 0, None, ahead=100) is None  # size unknown
+    assert preallocation_due(0, 0, 1000, ahead=100) == (0, 100)
+    assert preallocation_due(40, 100, 1000, ahead=100) is None  # 60 ahead: enough
+    assert preallocation_due(60, 100, 1000, ahead=100) == (100, 60)
+    assert preallocation_due(950, 1000, 1000, ahead=100) is None  # all reserved
+    assert preallocation_due(980, 980, 1000, ahead=100) == (980, 20)  # never past the size
+    assert preallocation_due(500, 0, 1000, ahead=100) == (500, 100)  # from the bytes written
+
+
+def test_preallocation_reserves_in_order_and_stops_when_refused() -> None:
+    calls: list[tuple[int, int, int]] = []
+
+    def fallocate(fd: int, mode: int, offset: int, length: int) -> int:
+        calls.append((mode, offset, length))
+        return -1 if offset >= 300 else 0
+
+    reserve = Preallocation(3, ahead=200, fallocate=fallocate)
+    reserve.wrote(0)
+    assert calls == []  # nothing until the size is known
+    reserve.size = 1000
+    for written in (0, 50, 150, 250, 400, 600):
+        reserve.wrote(written)
+    # KEEP_SIZE, each from what is reserved or written, up to 200 past what is written
+    assert calls == [(1, 0, 200), (1, 200, 150), (1, 400, 200)]
+    assert reserve.reserved == 350  # the refused one is not counted, and none follows
+    reserve.restart()
+    assert (reserve.reserved, reserve.size) == (0, None)
 
 
 @pytest.mark.parametrize("seed", [1, 2])
@@ -286,3 +321,29 @@ async def test_without_an_executor_the_download_fails_and_never_hangs(tmp_path: 
         await part.write(DATA[:BLOCK])
     await part.aclose()  # returns: nothing waits for a drain that never started
     assert not (tmp_path / "a.mp3.part").exists()  # its bytes were not written: removed
+
+
+async def test_blocks_are_reserved_ahead_but_the_size_grows_with_the_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reserved: list[tuple[int, int]] = []
+    sizes: list[int] = []
+    real = _writeback.FALLOCATE
+
+    def fallocate(fd: int, mode: int, offset: int, length: int) -> int:
+        reserved.append((offset, length))
+        sizes.append(os.fstat(fd).st_size)
+        return real(fd, mode, offset, length) if real is not None else 0
+
+    prealloc = functools.partial(Preallocation, ahead=2 * MIB, fallocate=fallocate)
+    monkeypatch.setattr(_blocks, "Preallocation", prealloc)
+    part = PartFile(tmp_path / "a.mp3", resume=True)
+    await part.open()
+    part.remember('"v1"', len(DATA))
+    await _write(part, _chunked(DATA, 11))
+    assert await part.finish(len(DATA)) == hashlib.sha256(DATA).hexdigest()
+    assert (tmp_path / "a.mp3").read_bytes() == DATA
+    assert reserved[0][0] == 0
+    assert [o for o, _ in reserved[1:]] == [o + n for o, n in reserved[:-1]]  # contiguous
+    assert sum(n for _, n in reserved) == len(DATA)  # all of it, never past the size
+    assert sizes == sorted(sizes)  # the size only grew as bytes were written

@@ -32,7 +32,7 @@ import threading
 from collections.abc import Callable
 from typing import Final
 
-from ._writeback import WritebackHint
+from ._writeback import Preallocation, WritebackHint
 
 __all__ = ["BACKLOG", "BLOCK", "BlockWriter"]
 
@@ -61,6 +61,7 @@ class BlockWriter:
         self._fd: int | None = fd
         self._digest = digest
         self._hint = WritebackHint(fd, held)
+        self._reserve = Preallocation(fd, held)
         self._gathered: list[bytes] = []
         self._gathered_size = 0
         self._queue: collections.deque[list[bytes]] = collections.deque()
@@ -83,6 +84,10 @@ class BlockWriter:
     def hexdigest(self) -> str | None:
         """The SHA-256 of the bytes written, as 64 hex digits; ``None`` if unhashed."""
         return None if self._digest is None else self._digest.hexdigest()
+
+    def expect(self, size: int | None) -> None:
+        """Note the object's size, so that its blocks are reserved ahead of the writes."""
+        self._reserve.size = size
 
     @property
     def broken(self) -> bool:
@@ -201,6 +206,7 @@ class BlockWriter:
             if self._digest is not None:
                 for block in blocks:
                     self._digest.update(block)
+            self._reserve.wrote(self.written)
             self.written += _write_all(self._fd, blocks)
             self._hint.wrote(self.written)
 
@@ -216,6 +222,7 @@ class BlockWriter:
         os.lseek(self._fd, 0, os.SEEK_SET)
         os.ftruncate(self._fd, 0)
         self._hint.restart()
+        self._reserve.restart()
         self._digest = digest
         self.accepted = self.written = self._queued = 0
 

@@ -109,6 +109,7 @@ class PartFile:
             if held is not None:
                 self.etag, self.size = held.etag, held.size
             self._writer = await asyncio.to_thread(self._open, held is not None)
+            self._writer.expect(self.size)
         except OSError as exc:
             self.discard()
             raise _write_error(exc, self.final) from exc
@@ -151,6 +152,8 @@ class PartFile:
         if etag == self.etag and size == self.size:
             return
         self.etag, self.size = etag, size
+        if self._writer is not None:
+            self._writer.expect(size)
         if etag is None:
             self.meta.unlink(missing_ok=True)
             return
