@@ -245,10 +245,10 @@ async def test_cancelled_while_waiting_for_room_keeps_every_byte_accepted(
     assert (tmp_path / "a.mp3.part.json").exists()
 
 
-async def test_closed_while_blocks_wait_for_a_thread_keeps_a_prefix(
+async def _behind_a_busy_thread(
     tmp_path: Path,
-) -> None:
-    """The executor's one thread is busy: the .part is closed before a block is written."""
+) -> tuple[PartFile, concurrent.futures.ThreadPoolExecutor, threading.Event]:
+    """A .part with one block queued behind the executor's only thread, 100 bytes gathered."""
     part = PartFile(tmp_path / "a.mp3", resume=True)
     await part.open()
     part.remember('"v1"', len(DATA))
@@ -258,6 +258,13 @@ async def test_closed_while_blocks_wait_for_a_thread_keeps_a_prefix(
     pool.submit(busy.wait, 30)  # the pool's only thread, until released
     await part.write(DATA[:BLOCK])  # queued behind it
     await part.write(DATA[BLOCK : BLOCK + 100])  # gathered
+    return part, pool, busy
+
+
+async def test_discarded_while_a_block_waits_for_a_thread_writes_nothing(
+    tmp_path: Path,
+) -> None:
+    part, pool, busy = await _behind_a_busy_thread(tmp_path)
     part.discard()  # the download failed with nothing worth keeping
     busy.set()
     pool.shutdown(wait=True)  # the drain ran, found the file closed, wrote nothing
@@ -265,15 +272,7 @@ async def test_closed_while_blocks_wait_for_a_thread_keeps_a_prefix(
 
 
 async def test_aclose_waits_for_the_blocks_on_their_way(tmp_path: Path) -> None:
-    part = PartFile(tmp_path / "a.mp3", resume=True)
-    await part.open()
-    part.remember('"v1"', len(DATA))
-    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
-    asyncio.get_running_loop().set_default_executor(pool)
-    busy = threading.Event()
-    pool.submit(busy.wait, 30)
-    await part.write(DATA[:BLOCK])  # queued behind the busy thread
-    await part.write(DATA[BLOCK : BLOCK + 100])  # gathered
+    part, pool, busy = await _behind_a_busy_thread(tmp_path)
     closing = asyncio.create_task(part.aclose())
     await asyncio.sleep(0)
     assert not closing.done()  # waits for the queued block
