@@ -9,6 +9,7 @@ import logging
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
@@ -366,3 +367,52 @@ async def test_object_store_transfers_are_bounded_by_their_own_slots(
     assert media_server.objects.stats.requests == 2
     # Bird's limiter saw Bird's two requests only, not the object store's.
     assert c.stats.attempts == 2
+
+
+LARGE = 3 * 1024 * 1024 + 777  # several of the .part file's blocks
+
+
+@pytest.fixture
+async def large_server() -> AsyncIterator[EmbeddedServer]:
+    config = ServerConfig(access_keys=(ACCESS_KEY,), recordings=RecordingsConfig(size=LARGE))
+    async with EmbeddedServer(config, dataset=Dataset(size=5)) as srv:
+        yield srv
+
+
+@pytest.mark.parametrize("checksum", ["sha256", None])
+async def test_a_large_download_resumes_whole_with_or_without_its_checksum(
+    large_server: EmbeddedServer, tmp_path: Path, checksum: Literal["sha256"] | None
+) -> None:
+    ws, rid, key = _ids(large_server)
+    large_server.objects.fail_next(key, "reset", after=LARGE // 2 + 3)
+    async with Client(access_key=ACCESS_KEY, base_url=large_server.base_url) as c:
+        result = await c.download_recording(ws, rid, tmp_path, checksum=checksum)
+    whole = hashlib.sha256(result.path.read_bytes()).hexdigest()
+    assert whole == large_server.objects.sha256(key)
+    assert result.sha256 == (whole if checksum else None)
+    assert result.size == LARGE and result.resumes == 1
+    assert sorted(os.listdir(tmp_path)) == [f"{rid}.mp3"]
+
+
+async def test_a_large_download_that_gives_up_keeps_every_byte_received(
+    large_server: EmbeddedServer, tmp_path: Path
+) -> None:
+    ws, rid, key = _ids(large_server)
+    large_server.objects.fail_next(key, "reset", after=2 * 1024 * 1024 + 5)
+    large_server.objects.fail_next(key, "reset", after=0)
+    async with Client(access_key=ACCESS_KEY, base_url=large_server.base_url, max_retries=0) as c:
+        with pytest.raises(MediaError) as info:
+            await c.download_recording(ws, rid, tmp_path)
+    held = (tmp_path / f"{rid}.mp3.part").read_bytes()
+    assert len(held) == info.value.received
+    assert held == large_server.objects.content(key)[: len(held)]
+
+
+async def test_an_unknown_checksum_is_refused_before_any_request(
+    media_server: EmbeddedServer, media_client: Client, tmp_path: Path
+) -> None:
+    ws, rid, _key = _ids(media_server)
+    with pytest.raises(ConfigurationError, match="checksum"):
+        await media_client.download_recording(ws, rid, tmp_path, checksum="md5")  # type: ignore[arg-type]
+    assert media_client.stats.calls == 0
+    assert os.listdir(tmp_path) == []

@@ -4,8 +4,11 @@
   of its answers means for a read holding N bytes of a version;
 - `_transfer`: `MediaTransfer`, one object read through fresh presigned URLs and
   resumed (``Range`` + ``If-Range``) until whole, inside the client's media slots;
-- `_files`: the destination checked, the ``.part`` file hashed as written, fsync and
-  rename.
+- `_files`: the destination checked, the ``.part`` file, fsync and rename;
+- `_blocks`: `BlockWriter`, a download's chunks hashed and appended in order by a
+  drain job off the event loop;
+- `_writeback`: the kernel asked to write a download out as it grows, so that its
+  fsync at the end is short.
 
 The resource methods that use them are in `asyncsdk.resources.media`.
 

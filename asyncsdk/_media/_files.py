@@ -9,7 +9,11 @@ fsyncs the directory. A failed download never leaves a file at the final name; a
 that fails (a full disk) removes the ``.part`` file and raises `DestinationError`
 naming the file.
 
-Imports: msgspec, the standard library and the package's `errors`.
+The bytes are hashed and written off the event loop, in order, by
+`asyncsdk._media._blocks.BlockWriter`, while the next ones arrive.
+
+Imports: msgspec, the standard library and the package's `errors` and
+`_media._blocks`.
 """
 
 from __future__ import annotations
@@ -20,19 +24,16 @@ import errno
 import hashlib
 import os
 from pathlib import Path
-from typing import BinaryIO, Final
+from typing import Final
 
 import msgspec
 
 from ..errors import DestinationError
+from ._blocks import BlockWriter
 
 __all__ = ["PartFile", "check_destination"]
-
 #: Bytes read at a time when hashing a ``.part`` file left by an earlier run.
 _REHASH_CHUNK: Final = 1 << 20
-#: Write buffer of a ``.part`` file, in bytes: smaller than a chunk, so that a chunk goes
-#: to the file as it is instead of being copied into a buffer first.
-_WRITE_BUFFER: Final = 64 * 1024
 
 
 class _PartMeta(msgspec.Struct):
@@ -78,23 +79,28 @@ class PartFile:
         final: The final path (`check_destination`'s).
         resume: Pick up a ``.part`` left by an earlier run (its bytes rehashed); else
             start empty.
+        checksum: Hash the bytes (SHA-256); ``False`` writes them unhashed, and
+            `finish` returns ``None``.
 
     Attributes:
-        offset: Bytes held.
         etag: The version held, if a ``.part`` was picked up.
         size: The object's size, if known.
     """
 
-    def __init__(self, final: Path, *, resume: bool) -> None:
+    def __init__(self, final: Path, *, resume: bool, checksum: bool = True) -> None:
         self.final = final
         self.path = final.with_name(final.name + ".part")
         self.meta = final.with_name(final.name + ".part.json")
         self._resume = resume
-        self._file: BinaryIO | None = None
-        self._hash = hashlib.sha256()
-        self.offset = 0
+        self._checksum = checksum
+        self._writer: BlockWriter | None = None
         self.etag: str | None = None
         self.size: int | None = None
+
+    @property
+    def offset(self) -> int:
+        """Bytes accepted: in the file, or on their way to it."""
+        return 0 if self._writer is None else self._writer.accepted
 
     async def open(self) -> None:
         """Open the ``.part`` file: pick up an earlier run's, or create it empty."""
@@ -102,7 +108,8 @@ class PartFile:
         try:
             if held is not None:
                 self.etag, self.size = held.etag, held.size
-            self.offset = await asyncio.to_thread(self._open, held is not None)
+            self._writer = await asyncio.to_thread(self._open, held is not None)
+            self._writer.expect(self.size)
         except OSError as exc:
             self.discard()
             raise _write_error(exc, self.final) from exc
@@ -117,30 +124,36 @@ class PartFile:
             return None
         return meta
 
-    def _open(self, held: bool) -> int:
-        """Open the file (in a thread); return the bytes it holds, hashed."""
+    def _open(self, held: bool) -> BlockWriter:
+        """Open the file (in a thread), its bytes hashed; return its writer."""
+        digest = hashlib.sha256() if self._checksum else None
         if not held:
             self.meta.unlink(missing_ok=True)
-            self._file = open(self.path, "wb", buffering=_WRITE_BUFFER)  # noqa: SIM115
-            return 0
-        file = self._file = open(self.path, "r+b", buffering=_WRITE_BUFFER)  # noqa: SIM115
-        size = self._rehash(file)
-        file.seek(size)
-        return size
-
-    def _rehash(self, file: BinaryIO) -> int:
-        file.seek(0)
-        size = 0
-        while block := file.read(_REHASH_CHUNK):
-            self._hash.update(block)
-            size += len(block)
-        return size
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+            return BlockWriter(fd, 0, digest)
+        fd = os.open(self.path, os.O_RDWR)
+        try:
+            size = 0
+            if digest is not None:
+                with open(fd, "rb", closefd=False) as file:
+                    while block := file.read(_REHASH_CHUNK):
+                        digest.update(block)
+                        size += len(block)
+            else:
+                size = os.fstat(fd).st_size
+            os.lseek(fd, size, os.SEEK_SET)
+        except BaseException:
+            os.close(fd)
+            raise
+        return BlockWriter(fd, size, digest)
 
     def remember(self, etag: str | None, size: int | None) -> None:
         """Record the version being written, so that a later run may resume it."""
         if etag == self.etag and size == self.size:
             return
         self.etag, self.size = etag, size
+        if self._writer is not None:
+            self._writer.expect(size)
         if etag is None:
             self.meta.unlink(missing_ok=True)
             return
@@ -150,55 +163,80 @@ class PartFile:
             self.discard()
             raise _write_error(exc, self.final) from exc
 
-    def write(self, chunk: bytes) -> None:
-        """Append ``chunk`` and hash it; a failed write removes the ``.part`` file."""
-        assert self._file is not None
+    async def write(self, chunk: bytes) -> None:
+        """Accept ``chunk``: hashed and appended off the event loop, in order.
+
+        Raises:
+            DestinationError: A block could not be written; the ``.part`` file is
+                removed.
+        """
+        assert self._writer is not None
         try:
-            self._file.write(chunk)
+            await self._writer.add(chunk)
         except OSError as exc:
             self.discard()
             raise _write_error(exc, self.final) from exc
-        self._hash.update(chunk)
-        self.offset += len(chunk)
 
     async def truncate(self) -> None:
         """Start again from byte 0 (the object changed)."""
-        assert self._file is not None
-        self._file.seek(0)
-        self._file.truncate()
-        self._hash = hashlib.sha256()
-        self.offset = 0
+        writer = self._writer
+        assert writer is not None
+        try:
+            await writer.drain()
+            writer.restart(hashlib.sha256() if self._checksum else None)
+        except OSError as exc:
+            self.discard()
+            raise _write_error(exc, self.final) from exc
         self.remember(None, None)
 
-    async def finish(self, size: int | None) -> str:
-        """Check the length, fsync, rename to the final name; return the SHA-256."""
-        assert self._file is not None
-        file = self._file
+    async def finish(self, size: int | None) -> str | None:
+        """Check the length, fsync, rename to the final name; return the SHA-256.
+
+        The SHA-256 is 64 hex digits, or ``None`` when the file was not hashed.
+        """
+        writer = self._writer
+        assert writer is not None
         try:
-            file.flush()
-            await asyncio.to_thread(os.fsync, file.fileno())
-            file.close()
-            self._file = None
-            if size is not None and self.path.stat().st_size != size:
-                raise OSError(errno.EIO, f"wrote {self.path.stat().st_size} bytes of {size}")
+            await writer.drain()
+            assert writer.fd is not None
+            await asyncio.to_thread(os.fsync, writer.fd)
+            writer.close(write_gathered=False)
+            held = self.path.stat().st_size
+            if held != writer.accepted or (size is not None and held != size):
+                raise OSError(errno.EIO, f"wrote {held} bytes of {size or writer.accepted}")
             os.replace(self.path, self.final)
             self.meta.unlink(missing_ok=True)
             await asyncio.to_thread(_fsync_dir, self.final.parent)
         except OSError as exc:
             self.discard()
             raise _write_error(exc, self.final) from exc
-        return self._hash.hexdigest()
+        return writer.hexdigest()
 
-    def close(self) -> None:
-        """Close the file, keeping the ``.part`` (and its version) for a later resume."""
-        if self._file is not None:
-            with contextlib.suppress(OSError):
-                self._file.close()
-            self._file = None
+    async def aclose(self) -> None:
+        """Close the file, keeping the ``.part`` (and its version) for a later resume.
+
+        The blocks on their way are written first, then the chunks gathered since, so
+        the ``.part`` holds every byte accepted; cancelled meanwhile, it holds a prefix
+        of them. If a write failed, the ``.part`` file is removed instead: its bytes
+        are not whole.
+        """
+        writer = self._writer
+        if writer is None:
+            return
+        try:
+            await writer.settle()
+        finally:
+            writer.close(write_gathered=True)
+            if writer.broken:
+                self._remove()
 
     def discard(self) -> None:
         """Close and remove the ``.part`` file and its version."""
-        self.close()
+        if self._writer is not None:
+            self._writer.close(write_gathered=False)
+        self._remove()
+
+    def _remove(self) -> None:
         for leftover in (self.path, self.meta):
             with contextlib.suppress(OSError):
                 leftover.unlink(missing_ok=True)

@@ -50,7 +50,8 @@ from ._rules import Verdict, judge, media_error, store_headers
 
 __all__ = ["CHUNK_SIZE", "MAX_RESUMES", "Locate", "MediaTransfer"]
 
-#: Bytes handed on at a time; at most this much is read twice after a broken body.
+#: The size of the pieces read from the socket (asyncio reads at most 256 KiB at a
+#: time); each is handed on as it came, never joined to others (a copy per byte).
 CHUNK_SIZE: Final = 256 * 1024
 #: Bytes aiohttp buffers per response before it pauses reading: a few chunks, so that a
 #: large body is not paused and resumed every 64 KiB (aiohttp's default).
@@ -188,7 +189,7 @@ class MediaTransfer:
                     continue
                 response, skip = opened
                 start = self.offset
-                body = response.content.iter_chunked(CHUNK_SIZE)
+                read = response.content.readchunk
                 loop = asyncio.get_running_loop()
                 try:
                     # The read timeout is this watchdog, armed only while waiting on the
@@ -197,11 +198,12 @@ class MediaTransfer:
                     async with asyncio.timeout(None) as watchdog:
                         while True:
                             watchdog.reschedule(loop.time() + self._read)
-                            try:
-                                chunk = await anext(body)
-                            except StopAsyncIteration:
-                                break
+                            chunk, boundary = await read()
                             watchdog.reschedule(None)
+                            if not chunk:
+                                if boundary:  # an empty piece at an HTTP chunk's end
+                                    continue
+                                break  # the end of the body
                             if self._trace is not None:
                                 self._trace.received += len(chunk)
                             if skip:

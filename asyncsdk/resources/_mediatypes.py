@@ -26,7 +26,8 @@ class DownloadResult:
     Attributes:
         path: The file, at its final name.
         size: Its size in bytes.
-        sha256: The SHA-256 of its bytes, as 64 hex digits.
+        sha256: The SHA-256 of its bytes, as 64 hex digits; ``None`` when the download
+            was asked with ``checksum=None``.
         etag: The object's ETag, as the object store sent it (quotes included).
         content_type: The object's ``Content-Type``, if the object store sent one.
         resumed: Whether any part came from a resumed request (a ``Range`` after a
@@ -40,7 +41,7 @@ class DownloadResult:
 
     path: Path
     size: int
-    sha256: str
+    sha256: str | None
     etag: str | None
     content_type: str | None
     resumed: bool

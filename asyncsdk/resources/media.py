@@ -158,12 +158,14 @@ class MediaResource:
         resume: bool = True,
         progress: Progress | None = None,
         format: str = "mp3",
+        checksum: Literal["sha256"] | None = "sha256",
     ) -> DownloadResult:
         """Download a recording's audio to a file, whole or not at all.
 
         The bytes go to ``<dest>.part`` (hashed as they come, memory flat whatever the
         size); once the length is checked the file is fsynced and renamed to ``dest``.
-        A failed download never leaves a file at ``dest``.
+        A failed download never leaves a file at ``dest``. The hashing and writing run
+        in the event loop's default executor, one MiB at a time, beside the network.
 
         Example:
             ```python
@@ -181,13 +183,20 @@ class MediaResource:
                 try from byte 0. A ``.part`` is kept after a network failure either way.
             progress: Called as ``progress(bytes_held, size_or_None)`` after each chunk.
             format: The media format the recording has (its ``format``), ``"mp3"``.
+            checksum: ``"sha256"`` hashes the bytes as they are written (the result's
+                ``sha256``); ``None`` skips it (the result's ``sha256`` is ``None``),
+                for a caller that checks the file some other way: SHA-256 costs about
+                0.7 ms of CPU per MB, as much as the rest of the download. The length
+                is checked and the file fsynced either way.
 
         Returns:
-            The path, size, SHA-256, ETag, content type, and whether it resumed.
+            The path, size, SHA-256 (unless ``checksum=None``), ETag, content type, and
+            whether it resumed.
 
         Raises:
             InvalidIDError: An ID is not a UUID; nothing was sent.
-            ConfigurationError: ``format`` is not a plain extension; nothing was sent.
+            ConfigurationError: ``format`` is not a plain extension, or ``checksum`` is
+                neither ``"sha256"`` nor ``None``; nothing was sent.
             DestinationError: The directory is missing or not writable (nothing sent),
                 or writing failed (the ``.part`` file is removed).
             RedirectError: Bird's endpoint gave no redirect the SDK may follow.
@@ -197,8 +206,10 @@ class MediaResource:
                 for other statuses of Bird's endpoint.
         """
         path, ws, rid = _recording_path(workspace_id, recording_id, format)
+        if checksum is not None and checksum != "sha256":
+            raise ConfigurationError(f"checksum must be 'sha256' or None, got {checksum!r}")
         final = check_destination(dest, f"{rid}.{format}")
-        part = PartFile(final, resume=resume)
+        part = PartFile(final, resume=resume, checksum=checksum is not None)
         await part.open()
         ok = False
         trace = self._trace("download_recording", ws, "bird.recording.id", rid)
@@ -215,7 +226,7 @@ class MediaResource:
                 async for chunk in chunks:
                     if transfer.etag != part.etag or transfer.size != part.size:
                         part.remember(transfer.etag, transfer.size)
-                    part.write(chunk)
+                    await part.write(chunk)
                     if progress is not None:
                         progress(part.offset, transfer.size)
             if transfer.etag != part.etag or transfer.size != part.size:
@@ -230,7 +241,7 @@ class MediaResource:
             if not ok:
                 # Kept only if a later run can resume it: bytes of a known version.
                 if resume and part.offset > 0 and part.etag is not None:
-                    part.close()
+                    await part.aclose()
                 else:
                     part.discard()
         if trace is not None:

@@ -1,0 +1,285 @@
+"""`BlockWriter`: a download's chunks hashed and appended in order, off the event loop.
+
+The event loop only gathers chunks: every `BLOCK` bytes it queues them, and one drain
+job in the loop's default executor takes the queued blocks in order, hashes them and
+appends them to the file (``hashlib``'s ``update`` and ``os.writev`` both release the
+GIL), then tells the kernel to start writing them out (`asyncsdk._media._writeback`).
+The drain keeps going while blocks are queued, so it never waits for the loop to wake
+up and hand it the next one; it ends when the queue is empty, and the next block starts
+another. At most `BACKLOG` bytes wait or are being written: past that, `add` waits for
+room, so memory stays flat whatever the size. The loop drops the written blocks at its
+next block, so they are freed on the thread that allocated them (glibc's allocator then
+reuses their memory; fresh pages cost page faults, a measurable share of the CPU).
+
+A write that fails stops the drain: the blocks still queued are dropped, and the next
+`add` or `drain` raises its `OSError`. Closing waits for the block being written (never
+closing the file under it); the blocks still queued are then dropped, so the file is
+always a prefix of what was accepted, never spliced.
+
+Imports: the standard library and the package's `_media._writeback`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import errno
+import functools
+import hashlib
+import os
+import threading
+from collections.abc import Callable
+from typing import Final
+
+from ._writeback import Preallocation, WritebackHint
+
+__all__ = ["BACKLOG", "BLOCK", "BlockWriter"]
+
+#: Bytes gathered into one block before it is queued.
+BLOCK: Final = 1024 * 1024
+#: Most bytes queued or being written before `BlockWriter.add` waits for room.
+BACKLOG: Final = 4 * BLOCK
+#: Most chunks in one block (``os.writev`` takes at most ``IOV_MAX``, 1024 on Linux).
+_MAX_PIECES: Final = 256
+
+
+class BlockWriter:
+    """Appends chunks to an open file in order, hashed, off the event loop (see the module).
+
+    Args:
+        fd: The file, positioned at its end; closed by `close`.
+        held: Bytes already in it (and in ``digest``).
+        digest: The SHA-256 of those bytes, continued here; ``None`` hashes nothing.
+
+    Attributes:
+        accepted: Bytes accepted by `add` (in the file, queued, or gathered).
+        written: Bytes in the file.
+    """
+
+    def __init__(self, fd: int, held: int = 0, digest: hashlib._Hash | None = None) -> None:
+        self._fd: int | None = fd
+        self._digest = digest
+        self._hint = WritebackHint(fd, held)
+        self._reserve = Preallocation(fd, held)
+        self._gathered: list[bytes] = []
+        self._gathered_size = 0
+        self._queue: collections.deque[list[bytes]] = collections.deque()
+        self._spent: list[list[bytes]] = []
+        self._backlog = 0
+        self._queued = held  # bytes in the file once the queue is written
+        self._draining = False
+        self._waiter: asyncio.Future[None] | None = None
+        self._waiting_for = 0  # wake the waiter once the backlog is at most this
+        self._error: BaseException | None = None
+        self._state = threading.Lock()  # the queue, the backlog, the waiter
+        self._file = threading.Lock()  # held while a block is written
+        self.accepted = self.written = held
+
+    @property
+    def fd(self) -> int | None:
+        """The file descriptor, or ``None`` once closed."""
+        return self._fd
+
+    def hexdigest(self) -> str | None:
+        """The SHA-256 of the bytes written, as 64 hex digits; ``None`` if unhashed."""
+        return None if self._digest is None else self._digest.hexdigest()
+
+    def expect(self, size: int | None) -> None:
+        """Note the object's size, so that its blocks are reserved ahead of the writes."""
+        self._reserve.size = size
+
+    @property
+    def broken(self) -> bool:
+        """Whether a write failed (the file's bytes are then not whole)."""
+        return self._error is not None
+
+    async def add(self, chunk: bytes) -> None:
+        """Accept ``chunk``; queue a block once one is gathered, waiting for room.
+
+        Raises:
+            OSError: An earlier block could not be written.
+        """
+        self._gathered.append(chunk)
+        self._gathered_size += len(chunk)
+        self.accepted += len(chunk)
+        if self._gathered_size >= BLOCK or len(self._gathered) >= _MAX_PIECES:
+            self._enqueue()
+            await self._wait(BACKLOG - 1)
+
+    async def drain(self) -> None:
+        """Queue what is gathered and wait until all of it is in the file.
+
+        Raises:
+            OSError: A block could not be written.
+        """
+        self._enqueue()
+        await self._wait(0)
+
+    def _enqueue(self) -> None:
+        """Queue the gathered chunks, starting a drain if none is running."""
+        self._raise()
+        blocks, self._gathered, self._gathered_size = self._gathered, [], 0
+        with self._state:
+            spent, self._spent = self._spent, []
+            if not blocks:
+                return
+            self._queue.append(blocks)
+            size = sum(len(block) for block in blocks)
+            self._backlog += size
+            self._queued += size
+            start, self._draining = not self._draining, True
+        del spent  # freed here, on the loop's thread
+        if start:
+            try:
+                asyncio.get_running_loop().run_in_executor(None, self._drain)
+            except BaseException as exc:  # no executor (the loop is closing): none drains
+                with self._state:
+                    self._error = exc
+                    self._queue.clear()
+                    self._backlog = 0
+                    self._draining = False
+                raise
+
+    async def _wait(self, most: int) -> None:
+        """Wait until at most ``most`` bytes are queued or being written."""
+        with self._state:
+            if self._backlog <= most:
+                waiter = None
+            else:
+                waiter = self._waiter = asyncio.get_running_loop().create_future()
+                self._waiting_for = most
+        if waiter is not None:
+            try:
+                await waiter
+            finally:
+                with self._state:
+                    self._waiter = None
+        self._raise()
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def _drain(self) -> None:
+        """Hash and append the queued blocks in order (in a thread), until none is left."""
+        try:
+            while True:
+                with self._state:
+                    if not self._queue:
+                        self._draining = False
+                        return
+                    blocks = self._queue.popleft()
+                self._put(blocks)
+                with self._state:
+                    self._spent.append(blocks)
+                    self._backlog -= sum(len(block) for block in blocks)
+                    loop_wake = self._wake_if_due()
+                if loop_wake is not None:
+                    _call(loop_wake)
+        except BaseException as exc:
+            with self._state:
+                self._error = exc
+                self._queue.clear()
+                self._backlog = 0
+                self._draining = False
+                loop_wake = self._wake_if_due()
+            if loop_wake is not None:
+                _call(loop_wake)
+            if not isinstance(exc, Exception):
+                raise
+
+    def _wake_if_due(self) -> Callable[[], object] | None:
+        """Return what wakes the loop's waiter, if the backlog fell far enough (locked)."""
+        waiter = self._waiter
+        if waiter is None or (self._backlog > self._waiting_for and self._error is None):
+            return None
+        self._waiter = None
+        loop = waiter.get_loop()
+        return functools.partial(loop.call_soon_threadsafe, _wake, waiter)
+
+    def _put(self, blocks: list[bytes]) -> None:
+        """Hash and append one block; start its writeback when due."""
+        with self._file:
+            if self._fd is None:
+                return  # closed meanwhile: dropped, as the blocks still queued
+            if self._digest is not None:
+                for block in blocks:
+                    self._digest.update(block)
+            self._reserve.wrote(self.written)
+            self.written += _write_all(self._fd, blocks)
+            self._hint.wrote(self.written)
+
+    async def settle(self) -> None:
+        """Wait until nothing is queued or being written; a failed write is not raised."""
+        with contextlib.suppress(Exception):
+            await self._wait(0)
+
+    def restart(self, digest: hashlib._Hash | None) -> None:
+        """Empty the file (nothing queued: after `drain`) and start hashing afresh."""
+        assert self._fd is not None
+        self._gathered, self._gathered_size = [], 0
+        os.lseek(self._fd, 0, os.SEEK_SET)
+        os.ftruncate(self._fd, 0)
+        self._hint.restart()
+        self._reserve.restart()
+        self._digest = digest
+        self.accepted = self.written = self._queued = 0
+
+    def close(self, *, write_gathered: bool) -> None:
+        """Close the file once no block is being written; drop what is still queued.
+
+        Args:
+            write_gathered: Append the chunks gathered but not queued, if the file
+                holds every queued byte (never after a gap).
+        """
+        gathered, self._gathered, self._gathered_size = self._gathered, [], 0
+        with self._state:
+            self._backlog -= sum(len(b) for blocks in self._queue for b in blocks)
+            self._queue.clear()
+            self._spent = []
+        with self._file:
+            fd, self._fd = self._fd, None
+            if fd is None:
+                return
+            if (
+                write_gathered
+                and gathered
+                and self._error is None
+                and (self.written == self._queued)
+            ):
+                try:
+                    self.written += _write_all(fd, gathered)
+                except OSError as exc:
+                    self._error = exc
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def _call(wake: Callable[[], object]) -> None:
+    """Wake the loop's waiter; a loop already closed has no one left to wake."""
+    with contextlib.suppress(RuntimeError):
+        wake()
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():  # a cancelled wait
+        waiter.set_result(None)
+
+
+def _write_all(fd: int, blocks: list[bytes]) -> int:
+    """Append ``blocks`` to ``fd`` with as few system calls as it takes; return the bytes.
+
+    ``os.writev`` may write less than asked (a signal, a nearly full disk): the rest is
+    written on, or the call's ``OSError`` raised.
+    """
+    total = sum(len(block) for block in blocks)
+    done = os.writev(fd, blocks)
+    if done < total:
+        rest = memoryview(b"".join(blocks))[done:]
+        while rest:
+            written = os.write(fd, rest)
+            if written == 0:
+                raise OSError(errno.ENOSPC, "the file system took no more bytes")
+            rest = rest[written:]
+    return total

@@ -1,0 +1,348 @@
+"""The ``.part`` file's pipeline: blocks hashed and written off the event loop, in order.
+
+Unit tests on real files (no server): whole files under every chunking, a failing and
+a short ``writev``, writeback hints (and none, where the platform has no
+``sync_file_range``), and a download cancelled while a block is being written or waits
+for a thread: the ``.part`` left is always a prefix of the object, never spliced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import errno
+import functools
+import hashlib
+import os
+import random
+import threading
+from pathlib import Path
+
+import pytest
+
+from asyncsdk import DestinationError
+from asyncsdk._media import _blocks, _writeback
+from asyncsdk._media._blocks import BACKLOG, BLOCK
+from asyncsdk._media._files import PartFile
+from asyncsdk._media._writeback import (
+    Preallocation,
+    WritebackHint,
+    preallocation_due,
+    writeback_due,
+)
+
+MIB = 1024 * 1024
+DATA = random.Random(7).randbytes(5 * MIB + 12_345)
+
+
+def _chunked(data: bytes, seed: int) -> list[bytes]:
+    """Cut ``data`` in pieces of 1 byte to 300 KiB, as a network might hand them."""
+    rng = random.Random(seed)
+    pieces, at = [], 0
+    while at < len(data):
+        size = rng.choice((1, 17, 4096, 65_536, 262_144, 300_000))
+        pieces.append(data[at : at + size])
+        at += size
+    return pieces
+
+
+async def _write(part: PartFile, pieces: list[bytes]) -> None:
+    for piece in pieces:
+        await part.write(piece)
+
+
+async def _write_and_finish(part: PartFile, pieces: list[bytes]) -> str | None:
+    await _write(part, pieces)
+    return await part.finish(sum(len(piece) for piece in pieces))
+
+
+def _recorder(calls: list[tuple[int, int]]) -> _writeback.SyncFileRange:
+    def sync_file_range(fd: int, offset: int, length: int, flags: int) -> int:
+        assert flags == 2  # SYNC_FILE_RANGE_WRITE: start, never wait
+        calls.append((offset, length))
+        return 0
+
+    return sync_file_range
+
+
+def test_writeback_is_due_every_so_many_bytes() -> None:
+    assert writeback_due(0, 0, every=100) == 0
+    assert writeback_due(99, 0, every=100) == 0
+    assert writeback_due(100, 0, every=100) == 100
+    assert writeback_due(350, 100, every=100) == 250
+    assert writeback_due(150, 100, every=100) == 0
+
+
+def test_writeback_hints_cover_the_file_in_order() -> None:
+    calls: list[tuple[int, int]] = []
+    hint = WritebackHint(3, 40, every=100, sync_file_range=_recorder(calls))
+    for written in (90, 140, 150, 260, 400):
+        hint.wrote(written)
+    assert calls == [(40, 100), (140, 120), (260, 140)]
+    assert hint.hints == 3
+    hint.restart()
+    hint.wrote(120)
+    assert calls[-1] == (0, 120)
+
+
+def test_a_file_system_that_refuses_hints_gets_no_more() -> None:
+    calls: list[int] = []
+
+    def refuses(fd: int, offset: int, length: int, flags: int) -> int:
+        calls.append(offset)
+        return -1
+
+    hint = WritebackHint(3, every=10, sync_file_range=refuses)
+    hint.wrote(10)
+    hint.wrote(100)
+    assert calls == [0]
+    assert hint.hints == 0
+    WritebackHint(3, every=10, sync_file_range=None).wrote(100)  # no binding: nothing
+
+
+def test_preallocation_is_due_ahead_of_the_writes_within_the_size() -> None:
+    assert preallocation_due(0, 0, None, ahead=100) is None  # size unknown
+    assert preallocation_due(0, 0, 1000, ahead=100) == (0, 100)
+    assert preallocation_due(40, 100, 1000, ahead=100) is None  # 60 ahead: enough
+    assert preallocation_due(60, 100, 1000, ahead=100) == (100, 60)
+    assert preallocation_due(950, 1000, 1000, ahead=100) is None  # all reserved
+    assert preallocation_due(980, 980, 1000, ahead=100) == (980, 20)  # never past the size
+    assert preallocation_due(500, 0, 1000, ahead=100) == (500, 100)  # from the bytes written
+
+
+def test_preallocation_reserves_in_order_and_stops_when_refused() -> None:
+    calls: list[tuple[int, int, int]] = []
+
+    def fallocate(fd: int, mode: int, offset: int, length: int) -> int:
+        calls.append((mode, offset, length))
+        return -1 if offset >= 300 else 0
+
+    reserve = Preallocation(3, ahead=200, fallocate=fallocate)
+    reserve.wrote(0)
+    assert calls == []  # nothing until the size is known
+    reserve.size = 1000
+    for written in (0, 50, 150, 250, 400, 600):
+        reserve.wrote(written)
+    # KEEP_SIZE, each from what is reserved or written, up to 200 past what is written
+    assert calls == [(1, 0, 200), (1, 200, 150), (1, 400, 200)]
+    assert reserve.reserved == 350  # the refused one is not counted, and none follows
+    reserve.restart()
+    assert (reserve.reserved, reserve.size) == (0, None)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize("checksum", [True, False])
+async def test_any_chunking_gives_the_whole_file_and_its_hash(
+    tmp_path: Path, seed: int, checksum: bool
+) -> None:
+    part = PartFile(tmp_path / "a.mp3", resume=False, checksum=checksum)
+    await part.open()
+    await _write(part, _chunked(DATA, seed))
+    digest = await part.finish(len(DATA))
+    assert digest == (hashlib.sha256(DATA).hexdigest() if checksum else None)
+    assert (tmp_path / "a.mp3").read_bytes() == DATA
+    assert os.listdir(tmp_path) == ["a.mp3"]
+
+
+@pytest.mark.parametrize("binding", ["recorded", "none"])
+async def test_writeback_hints_or_none_the_file_is_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, binding: str
+) -> None:
+    calls: list[tuple[int, int]] = []
+    bound = _recorder(calls) if binding == "recorded" else None
+    hint = functools.partial(WritebackHint, every=MIB, sync_file_range=bound)
+    monkeypatch.setattr(_blocks, "WritebackHint", hint)
+    part = PartFile(tmp_path / "a.mp3", resume=False)
+    await part.open()
+    await _write(part, _chunked(DATA, 3))
+    assert await part.finish(len(DATA)) == hashlib.sha256(DATA).hexdigest()
+    assert (tmp_path / "a.mp3").read_bytes() == DATA
+    if binding == "recorded":  # contiguous from byte 0, each at least 1 MiB
+        assert calls
+        assert [offset for offset, _ in calls] == [0, *(o + n for o, n in calls[:-1])]
+        assert all(length >= MIB for _, length in calls)
+    else:
+        assert calls == []
+
+
+async def test_a_short_writev_is_written_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = os.writev
+
+    def short(fd: int, buffers: list[bytes]) -> int:  # at most 1,000 bytes per call
+        return real(fd, [bytes(memoryview(b"".join(buffers))[:1000])])
+
+    monkeypatch.setattr(os, "writev", short)
+    part = PartFile(tmp_path / "a.mp3", resume=False)
+    await part.open()
+    await _write(part, _chunked(DATA[: 3 * MIB], 4))
+    assert await part.finish(3 * MIB) == hashlib.sha256(DATA[: 3 * MIB]).hexdigest()
+    assert (tmp_path / "a.mp3").read_bytes() == DATA[: 3 * MIB]
+
+
+async def test_a_failed_write_removes_the_part_and_names_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full(fd: int, buffers: list[bytes]) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    part = PartFile(tmp_path / "a.mp3", resume=False)
+    await part.open()
+    part.remember('"v1"', len(DATA))
+    monkeypatch.setattr(os, "writev", full)
+    with pytest.raises(DestinationError, match="No space left") as info:
+        await _write_and_finish(part, _chunked(DATA, 5))
+    assert info.value.filename == str(tmp_path / "a.mp3")
+    assert info.value.errno == errno.ENOSPC
+    assert os.listdir(tmp_path) == []
+    await part.aclose()  # as a failed download's cleanup does: nothing left to keep
+    assert os.listdir(tmp_path) == []
+
+
+class _Gate:
+    """A ``writev`` that blocks its thread until opened, after ``free`` calls."""
+
+    def __init__(self, free: int) -> None:
+        self.free = free
+        self.waiting = threading.Event()
+        self.open = threading.Event()
+        self._real = os.writev
+
+    def __call__(self, fd: int, buffers: list[bytes]) -> int:
+        if self.free == 0:
+            self.waiting.set()
+            assert self.open.wait(timeout=30)
+        self.free -= 1
+        return self._real(fd, buffers)
+
+
+async def test_cancelled_while_waiting_for_room_keeps_every_byte_accepted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gate = _Gate(free=1)
+    monkeypatch.setattr(os, "writev", gate)
+    part = PartFile(tmp_path / "a.mp3", resume=True)
+    await part.open()
+    part.remember('"v1"', len(DATA))
+    blocks = BACKLOG // BLOCK
+    for index in range(blocks):  # the first written, the second blocked, the rest queued
+        await part.write(DATA[index * BLOCK : (index + 1) * BLOCK])
+    loop = asyncio.get_running_loop()
+    assert await loop.run_in_executor(None, gate.waiting.wait, 30)
+    accepted = blocks * BLOCK + 100
+    await part.write(DATA[blocks * BLOCK : accepted])  # gathered
+    task = asyncio.create_task(part.write(DATA[accepted : accepted + BLOCK]))
+    await asyncio.sleep(0)  # the task queues its block, then waits for room
+    assert not task.done()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    gate.open.set()
+    await part.aclose()  # as a failed download keeping its .part does
+    assert (tmp_path / "a.mp3.part").read_bytes() == DATA[: part.offset]
+    assert part.offset == accepted + BLOCK
+    assert (tmp_path / "a.mp3.part.json").exists()
+
+
+async def _behind_a_busy_thread(
+    tmp_path: Path,
+) -> tuple[PartFile, concurrent.futures.ThreadPoolExecutor, threading.Event]:
+    """A .part with one block queued behind the executor's only thread, 100 bytes gathered."""
+    part = PartFile(tmp_path / "a.mp3", resume=True)
+    await part.open()
+    part.remember('"v1"', len(DATA))
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    asyncio.get_running_loop().set_default_executor(pool)
+    busy = threading.Event()
+    pool.submit(busy.wait, 30)  # the pool's only thread, until released
+    await part.write(DATA[:BLOCK])  # queued behind it
+    await part.write(DATA[BLOCK : BLOCK + 100])  # gathered
+    return part, pool, busy
+
+
+async def test_discarded_while_a_block_waits_for_a_thread_writes_nothing(
+    tmp_path: Path,
+) -> None:
+    part, pool, busy = await _behind_a_busy_thread(tmp_path)
+    part.discard()  # the download failed with nothing worth keeping
+    busy.set()
+    pool.shutdown(wait=True)  # the drain ran, found the file closed, wrote nothing
+    assert os.listdir(tmp_path) == []
+
+
+async def test_aclose_waits_for_the_blocks_on_their_way(tmp_path: Path) -> None:
+    part, pool, busy = await _behind_a_busy_thread(tmp_path)
+    closing = asyncio.create_task(part.aclose())
+    await asyncio.sleep(0)
+    assert not closing.done()  # waits for the queued block
+    busy.set()
+    await closing
+    pool.shutdown(wait=True)
+    assert (tmp_path / "a.mp3.part").read_bytes() == DATA[: BLOCK + 100]
+
+
+@pytest.mark.parametrize("checksum", [True, False])
+async def test_a_part_left_by_an_earlier_run_is_continued(tmp_path: Path, checksum: bool) -> None:
+    (tmp_path / "a.mp3.part").write_bytes(DATA[: 2 * MIB + 5])
+    (tmp_path / "a.mp3.part.json").write_bytes(b'{"etag": "\\"v1\\"", "size": %d}' % len(DATA))
+    part = PartFile(tmp_path / "a.mp3", resume=True, checksum=checksum)
+    await part.open()
+    assert (part.offset, part.etag, part.size) == (2 * MIB + 5, '"v1"', len(DATA))
+    await _write(part, _chunked(DATA[2 * MIB + 5 :], 8))
+    digest = await part.finish(len(DATA))
+    assert digest == (hashlib.sha256(DATA).hexdigest() if checksum else None)
+    assert (tmp_path / "a.mp3").read_bytes() == DATA
+
+
+async def test_another_version_starts_the_file_again(tmp_path: Path) -> None:
+    part = PartFile(tmp_path / "a.mp3", resume=True)
+    await part.open()
+    part.remember('"v1"', len(DATA))
+    await _write(part, _chunked(DATA[: 3 * MIB], 9))
+    await part.truncate()  # the object changed: its new version from byte 0
+    assert part.offset == 0
+    assert not (tmp_path / "a.mp3.part.json").exists()
+    other = DATA[::-1]
+    await _write(part, _chunked(other, 10))
+    assert await part.finish(len(other)) == hashlib.sha256(other).hexdigest()
+    assert (tmp_path / "a.mp3").read_bytes() == other
+
+
+async def test_without_an_executor_the_download_fails_and_never_hangs(tmp_path: Path) -> None:
+    part = PartFile(tmp_path / "a.mp3", resume=True)
+    await part.open()
+    part.remember('"v1"', len(DATA))
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    asyncio.get_running_loop().set_default_executor(pool)
+    pool.shutdown(wait=True)  # as when the loop is shutting down
+    with pytest.raises(RuntimeError):
+        await part.write(DATA[:BLOCK])
+    await part.aclose()  # returns: nothing waits for a drain that never started
+    assert not (tmp_path / "a.mp3.part").exists()  # its bytes were not written: removed
+
+
+async def test_blocks_are_reserved_ahead_but_the_size_grows_with_the_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reserved: list[tuple[int, int]] = []
+    sizes: list[int] = []
+    real = _writeback.FALLOCATE
+
+    def fallocate(fd: int, mode: int, offset: int, length: int) -> int:
+        reserved.append((offset, length))
+        sizes.append(os.fstat(fd).st_size)
+        return real(fd, mode, offset, length) if real is not None else 0
+
+    prealloc = functools.partial(Preallocation, ahead=2 * MIB, fallocate=fallocate)
+    monkeypatch.setattr(_blocks, "Preallocation", prealloc)
+    part = PartFile(tmp_path / "a.mp3", resume=True)
+    await part.open()
+    part.remember('"v1"', len(DATA))
+    await _write(part, _chunked(DATA, 11))
+    assert await part.finish(len(DATA)) == hashlib.sha256(DATA).hexdigest()
+    assert (tmp_path / "a.mp3").read_bytes() == DATA
+    assert reserved[0][0] == 0
+    assert [o for o, _ in reserved[1:]] == [o + n for o, n in reserved[:-1]]  # contiguous
+    assert sum(n for _, n in reserved) == len(DATA)  # all of it, never past the size
+    assert sizes == sorted(sizes)  # the size only grew as bytes were written
