@@ -37,7 +37,7 @@ MAX_GROWTH_MB = 64.0  # at the largest N
 MAX_PEAK_RATIO = 1.10  # peak RSS at the largest N over peak RSS at the smallest
 
 FULL = {"sizes": [100_000, 1_000_000], "warmup_calls": 5_000}
-QUICK = {"sizes": [5_000, 20_000], "warmup_calls": 1_000}
+QUICK = {"sizes": [2_000, 8_000], "warmup_calls": 500}
 
 
 # --- the client (a child process) ----------------------------------------------------------

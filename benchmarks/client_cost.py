@@ -62,7 +62,7 @@ MAX_SDK_OVER_HANDWRITTEN = 1.05  # CPU per request
 #: ``httpx_calls``: httpx+pydantic costs ~25x the others per request (its connection pool
 #: scans every connection on each request), so the smoke run gives it fewer calls.
 FULL = {"calls": 20_000, "httpx_calls": 20_000, "rounds": 5, "warmup_calls": 1_000}
-QUICK = {"calls": 2_000, "httpx_calls": 200, "rounds": 2, "warmup_calls": 100}
+QUICK = {"calls": 1_000, "httpx_calls": 100, "rounds": 2, "warmup_calls": 50}
 PROFILE_CALLS = {"full": 5_000, "quick": 500}
 
 

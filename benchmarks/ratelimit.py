@@ -57,7 +57,7 @@ RATE = 200.0
 SERVER = {"burst": 10, "latency_s": 0.03, "dataset_size": 5000}
 CLIENT = {"concurrency": 64, "max_retries": 3}
 FULL = {"calls": 3000, "repeats": 3}
-QUICK = {"calls": 600, "repeats": 1}
+QUICK = {"calls": 300, "repeats": 1}
 
 ACCESS_KEY = "benchmark-key"
 #: What each run reports, summarized over the runs of a mode.

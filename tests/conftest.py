@@ -3,6 +3,7 @@ the split between the fast loop and the full suite (`tests._fastloop`)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Callable, Generator, Iterator
 
 import pytest
@@ -14,10 +15,54 @@ from . import _fastloop
 from ._aioresponses_compat import MockAPI
 from ._support import ACCESS_KEY, MOCK_BASE, fixture_bytes
 
+#: The test files that take longest, longest first (measured on a shared 2-core machine).
+#: They are collected first, so that under ``make pytest`` (``--dist loadfile
+#: --no-loadscope-reorder``: a worker takes the next file in collection order) the
+#: workers start with them and end on short files, instead of one worker finishing a
+#: long file while the other has nothing left. A file missing here only runs later.
+LONG_FILES = (
+    "test_benchmarks_lab.py",
+    "test_benchmarks.py",
+    "test_examples.py",
+    "test_client_workspaces.py",
+    "test_throttling_shared.py",
+    "test_redis_limiter.py",
+    "test_stream_faults.py",
+    "test_fleet.py",
+    "test_listen_kills.py",
+    "test_bulk.py",
+    "test_cli_recordings.py",
+    "test_cli_listen.py",
+)
+#: Workers for ``pytest -n auto``: one per CPU this process may use, at least two (most
+#: integration tests wait more than they compute, so two overlap even on one core) and
+#: at most four (each worker runs servers, Redis and process fleets of its own).
+AUTO_WORKERS = (2, 4)
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark ``integration`` every test that needs a server, a socket, a process or Redis."""
+    """Mark ``integration`` every test that needs a server, a socket, a process or Redis;
+    collect the longest files first (`LONG_FILES`)."""
     _fastloop.mark_items(items)
+    items.sort(key=lambda item: long_first(item.path.name))
+
+
+def long_first(file_name: str) -> int:
+    """A file's place in the run: its rank in `LONG_FILES`, after them all if absent."""
+    return LONG_FILES.index(file_name) if file_name in LONG_FILES else len(LONG_FILES)
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """``-n auto``: the CPUs this process may use, within `AUTO_WORKERS`.
+
+    ``PYTEST_XDIST_AUTO_NUM_WORKERS`` still decides when set (pytest-xdist reads it).
+    """
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None
+    low, high = AUTO_WORKERS
+    usable = getattr(os, "sched_getaffinity", None)
+    cpus = len(usable(0)) if usable is not None else os.cpu_count() or 1
+    return min(max(cpus, low), high)
 
 
 @pytest.hookimpl(wrapper=True)

@@ -179,9 +179,25 @@ async def post_events(url: str, count: int, key: str = SIGNING_KEY) -> list[int]
     return statuses
 
 
+#: How long the listener's writer waits for a locked database here, in ms: the default
+#: 30 s would be spent waiting, with the same outcome.
+SHORT_BUSY_TIMEOUT_MS = 1000
+#: ``python -m asyncsdk`` with that wait, for a listener in a process of its own.
+ASYNCSDK_WAITING_LESS = (
+    "import runpy, asyncsdk.webhooks._store as store; "
+    f"store.BUSY_TIMEOUT_MS = {SHORT_BUSY_TIMEOUT_MS}; "
+    "runpy.run_module('asyncsdk', run_name='__main__', alter_sys=True)"
+)
+
+
 async def test_a_failing_database_stops_the_listener_and_stop_does_not_hang(
-    tmp_path: Path, server: EmbeddedServer, client: Client, caplog: pytest.LogCaptureFixture
+    tmp_path: Path,
+    server: EmbeddedServer,
+    client: Client,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setattr("asyncsdk.webhooks._store.BUSY_TIMEOUT_MS", SHORT_BUSY_TIMEOUT_MS)
     db = tmp_path / "calls.sqlite"
     options = ListenOptions(
         signing_keys=(SIGNING_KEY,),
@@ -217,7 +233,7 @@ def test_listen_exits_1_saying_which_stage_failed(tmp_path: Path) -> None:
     db = tmp_path / "calls.sqlite"
     listener = subprocess.Popen(
         [
-            sys.executable, "-m", "asyncsdk", "listen", "--port", "0",
+            sys.executable, "-c", ASYNCSDK_WAITING_LESS, "listen", "--port", "0",
             "--out", "events.jsonl", "--enrich", str(uuid.uuid4()), "--db", str(db),
             "--base-url", "http://127.0.0.1:9", "--no-progress",
         ],
