@@ -5,14 +5,26 @@ time until one is answered. The first answer (`_Startup.start`) gives the round 
 and ``startup`` begins at `STARTUP_PER_RTT` requests per round trip, doubling every
 `STARTUP_DOUBLING` seconds (``_regrowth``).
 
-Startup ends as BBR's does, on a plateau (`_Startup._startup_round`): after
-`PLATEAU_ROUNDS` rounds of `STARTUP_ROUND` seconds with 429s above the ambient share
-whose accepted answers grew less than `PLATEAU_GROWTH` times the best round (BBR: 25 %
-over three rounds). The end is a tentative cut like any other (``_cuts``): to
-`CUT_GAIN` of the best round's accepted rate, kept if the share of 429s falls (a
-limit: startup is over), undone if it does not (sporadic 429s, whose share does not
-depend on the rate and grows no plateau of its own; startup goes on, their share now
-ambient).
+The first startup ends at its first excess of 429s (`_Startup._first_excess`: the
+episode's share above the ambient one by more than noise, over `MIN_RESPONSES` answers
+and `MIN_THROTTLES` 429s), to `CUT_GAIN` of what the server accepted since the
+episode's first 429 (`exit_rate`). A server's bucket that startup has emptied accepts
+exactly its refill rate: the limit, or this process's part of a shared one. Halving
+from the rate sent instead (the cuts' deepest step) took three or four steps down from
+a startup that had doubled far past a deep bucket's limit, each drawing its own 429s:
+against 50/s with a burst of 50 (virtual time, three seeds), the first 5 s drew 41 to
+43 429s at 30 ms and 86 to 88 at 80 ms; now 30 to 37 and 52 to 59. The exit is kept
+at once for a correlated share, and is tentative below that: sporadic 429s, whose
+share does not fall with the rate, undo it and become the ambient share, and startup
+goes on. The estimate is never below `EXIT_DEEPEST` of the rate sent; a noisy one is
+corrected by the cuts and regrowth.
+
+A later startup (the limit rose, ``_regrowth``) ends at its first excess by the
+probing rule of ``_cuts``. Startup also ends as BBR's does, on a plateau
+(`_Startup._startup_round`): after `PLATEAU_ROUNDS` rounds of `STARTUP_ROUND` seconds
+with 429s above the ambient share whose accepted answers grew less than
+`PLATEAU_GROWTH` times the best round (BBR: 25 % over three rounds), a tentative cut to
+`CUT_GAIN` of the best round's accepted rate.
 
 Imports: the standard library and the cuts, state and verdicts of this package.
 """
@@ -21,11 +33,11 @@ from __future__ import annotations
 
 from typing import Final
 
-from ._cuts import CUT_GAIN, MAX_CUT_RATIO, _Cuts
+from ._cuts import CUT_GAIN, MAX_CUT_RATIO, MIN_THROTTLES, _Cuts
 from ._state import MIN_RATE, MIN_RESPONSES, Phase
-from ._verdicts import excess_threshold
+from ._verdicts import CORRELATED_SHARE, excess_threshold
 
-__all__ = ["first_rate"]
+__all__ = ["exit_rate", "first_rate"]
 
 #: Startup: requests per round trip of the first answer.
 STARTUP_PER_RTT: Final = 4.0
@@ -35,11 +47,38 @@ STARTUP_PER_RTT: Final = 4.0
 STARTUP_ROUND: Final = 0.2
 PLATEAU_ROUNDS: Final = 2
 PLATEAU_GROWTH: Final = 1.25
+#: Startup's first exit never goes below this share of the rate being sent (an
+#: estimate from a couple of accepted answers may be too low by as much).
+EXIT_DEEPEST: Final = 0.125
+#: The shortest span an exit's accepted rate is measured over, seconds.
+EXIT_MIN_SECONDS: Final = 0.01
 
 
 def first_rate(rtt: float) -> float:
     """Startup's first rate, requests per second, after a first answer in ``rtt`` seconds."""
     return max(MIN_RATE, STARTUP_PER_RTT / max(rtt, 1e-3))
+
+
+def exit_rate(sent: float, accepted: int, seconds: float) -> tuple[float, float]:
+    """Startup's first exit: the estimated limit and the rate to send at (module doc).
+
+    Args:
+        sent: The rate being sent, requests per second.
+        accepted: Answers accepted since the episode's first 429...
+        seconds: ...over this long (a few round trips at most).
+
+    Returns:
+        ``(limit, rate)``: what an emptied bucket accepted per second, counted one
+        answer high (its refill over ``seconds`` is ``accepted`` give or take one, and
+        over a few tens of milliseconds one answer is a third of it: an estimate too
+        low held the rate far below the limit for seconds, then let a bucket that had
+        refilled hide a rediscovery's doubling until a volley of 429s; one too high is
+        cut by the next episode), at least `EXIT_DEEPEST` of ``sent``; and `CUT_GAIN`
+        of it, at least 5 % below ``sent``.
+    """
+    measured = (accepted + 1) / max(seconds, EXIT_MIN_SECONDS)
+    limit = max(measured, sent * EXIT_DEEPEST, MIN_RATE)
+    return limit, min(limit * CUT_GAIN, sent * MAX_CUT_RATIO)
 
 
 class _Startup(_Cuts):
@@ -55,6 +94,40 @@ class _Startup(_Cuts):
         self.phase = Phase.STARTUP
         self.rate = first_rate(rtt)
         self._updated = now
+
+    def _consider_cut(self, now: float) -> None:
+        """The first startup leaves at its first excess (`_first_excess`), else cuts' rules."""
+        if self.phase is Phase.STARTUP and self.w_max == 0.0 and self._first_excess(now):
+            return
+        super()._consider_cut(now)
+
+    def _first_excess(self, now: float) -> bool:
+        """Leave the first startup at its first excess of 429s; tell whether it did.
+
+        The excess is the episode's (`MIN_THROTTLES` 429s over `MIN_RESPONSES` answers, a
+        share above the ambient one by more than noise); the rate goes to `CUT_GAIN` of
+        what was accepted since the episode's first 429 (`exit_rate`): kept at once for
+        a correlated share, tentative otherwise (sporadic 429s undo it, startup goes on).
+        """
+        throttled, total = self._ep_throttled, self._ep_ok + self._ep_throttled
+        if self._ep_start is None or throttled + 1 < MIN_THROTTLES or total < MIN_RESPONSES:
+            return False
+        share = throttled / total
+        if share <= excess_threshold(self.ambient, total):
+            return False
+        rate = self.rate
+        assert rate is not None
+        sent = min(rate, self._sending(now))
+        accepted, target = exit_rate(sent, self._ep_ok, now - self._ep_start)
+        if share < CORRELATED_SHARE:
+            self._tentative_cut(now, target, accepted, throttled, total)
+            return True
+        self.cuts += 1
+        self._set(target, now)
+        self.w_max = accepted
+        self._begin_cruise(now)
+        self._clean.clear()  # the burst that startup drained is not a clean rate
+        return True
 
     def _startup_round(self, now: float) -> None:
         """End startup when accepted answers stop growing while 429s show (module doc)."""
