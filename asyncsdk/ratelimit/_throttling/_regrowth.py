@@ -11,7 +11,7 @@
   150 responses and 3 s at most): every probe past a bucket as deep as a second of the
   rate ends in a volley of 429s once the bucket is empty, so fewer probes, fewer
   volleys. With startup's exit at the accepted rate (``_startup``), in virtual time,
-  the median share of 429s after start-up fell from 2.2-2.6 % to 1.7-2.6 % across
+  the median share of 429s after start-up fell from 2.2-2.6 % to 1.7-2.1 % across
   5-150 ms (each change alone left one latency above 3 %). From 133/s up the unit
   is as before (1.5 s), and a limit raised from 100/s to 300/s is found as fast.
   Once the server has accepted `REDISCOVER` times ``w_max`` cleanly, the limit has
