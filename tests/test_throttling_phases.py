@@ -25,7 +25,7 @@ from asyncsdk.ratelimit._throttling._regrowth import (
     cubic_unit,
     doubled,
 )
-from asyncsdk.ratelimit._throttling._startup import first_rate
+from asyncsdk.ratelimit._throttling._startup import EXIT_DEEPEST, exit_rate, first_rate
 from asyncsdk.ratelimit._throttling._state import MIN_RATE
 
 
@@ -96,3 +96,24 @@ def test_startup_begins_at_a_few_requests_per_round_trip() -> None:
     assert first_rate(0.1) == pytest.approx(40.0)
     assert first_rate(0.0) > first_rate(0.1)  # no division by zero
     assert first_rate(1e6) == MIN_RATE
+
+
+def test_startup_leaves_at_what_was_accepted_since_the_first_429() -> None:
+    """A bucket startup has emptied accepts its refill rate: 3 answers in 60 ms, 50/s."""
+    limit, rate = exit_rate(sent=200.0, accepted=3, seconds=0.06, share=0.9)
+    assert limit == pytest.approx(50.0)
+    assert rate == pytest.approx(CUT_GAIN * 50.0)
+
+
+def test_startup_leaves_at_the_share_accepted_when_counting_gives_less() -> None:
+    """Answers late by a busy event loop look like fewer accepted: the share still counts."""
+    limit, _ = exit_rate(sent=600.0, accepted=3, seconds=0.06, share=0.6)
+    assert limit == pytest.approx(0.4 * 600.0)
+
+
+def test_startup_leaves_no_deeper_than_its_deepest_step_nor_above_the_rate_sent() -> None:
+    limit, _ = exit_rate(sent=400.0, accepted=0, seconds=0.1, share=1.0)  # none yet: noise
+    assert limit == pytest.approx(EXIT_DEEPEST * 400.0)
+    _, rate = exit_rate(sent=40.0, accepted=10, seconds=0.05, share=0.5)  # 200/s counted
+    assert rate == pytest.approx(MAX_CUT_RATIO * 40.0)
+    assert exit_rate(sent=400.0, accepted=1, seconds=0.0, share=0.9)[0] < float("inf")
