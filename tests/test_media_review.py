@@ -6,6 +6,7 @@ Imports: pytest, the standard library and the package's `_media`.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import ctypes
 import sys
 import threading
@@ -13,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from asyncsdk import DestinationError
 from asyncsdk._media import _writeback
-from asyncsdk._media._blocks import BlockWriter
+from asyncsdk._media._blocks import BLOCK, BlockWriter
 from asyncsdk._media._files import PartFile
 
 
@@ -59,3 +61,33 @@ async def test_an_open_cancelled_while_its_thread_opens_closes_the_file(
             break
         await asyncio.sleep(0.01)
     assert opened[0].fd is None
+
+
+async def test_a_drain_its_executor_cancels_fails_the_download_and_never_hangs(
+    tmp_path: Path,
+) -> None:
+    part = PartFile(tmp_path / "a.mp3", resume=True)
+    await part.open()
+    part.remember('"v1"', BLOCK)
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    started, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        started.set()
+        release.wait(30)
+
+    busy = pool.submit(hold)  # the only worker: a drain queued behind it waits
+    try:
+        assert started.wait(30)
+        asyncio.get_running_loop().set_default_executor(pool)
+        await part.write(b"x" * BLOCK)  # queued: its drain waits for the worker
+        pool.shutdown(wait=False, cancel_futures=True)  # the drain never starts
+        async with asyncio.timeout(30):  # before the fix: waits for the drain forever
+            with pytest.raises(DestinationError):
+                await part.finish(BLOCK)
+            await part.aclose()
+        assert not (tmp_path / "a.mp3").exists()
+        assert not (tmp_path / "a.mp3.part").exists()  # its bytes are not whole
+    finally:
+        release.set()
+        busy.result(30)
