@@ -14,7 +14,9 @@ reuses their memory; fresh pages cost page faults, a measurable share of the CPU
 A write that fails stops the drain: the blocks still queued are dropped, and the next
 `add` or `drain` raises its `OSError`. Closing waits for the block being written (never
 closing the file under it); the blocks still queued are then dropped, so the file is
-always a prefix of what was accepted, never spliced.
+always a prefix of what was accepted, never spliced. A drain that no executor runs (shut
+down, or its job cancelled before it started) fails the same way, with an `OSError`,
+instead of leaving `add`, `drain` and the close waiting for it.
 
 Imports: the standard library and the package's `_media._writeback`.
 """
@@ -132,14 +134,29 @@ class BlockWriter:
         del spent  # freed here, on the loop's thread
         if start:
             try:
-                asyncio.get_running_loop().run_in_executor(None, self._drain)
-            except BaseException as exc:  # no executor (the loop is closing): none drains
-                with self._state:
-                    self._error = exc
-                    self._queue.clear()
-                    self._backlog = 0
-                    self._draining = False
-                raise
+                job = asyncio.get_running_loop().run_in_executor(None, self._drain)
+            except RuntimeError as exc:  # no executor (the loop is closing): none drains
+                wake = self._stop(_unwritten(f"no executor took it ({exc})"))
+                if wake is not None:
+                    _call(wake)
+                self._raise()
+            job.add_done_callback(self._dropped)
+
+    def _dropped(self, job: asyncio.Future[None]) -> None:
+        """Fail the blocks of a drain the executor cancelled before it ran (on the loop)."""
+        if job.cancelled():  # as by shutdown(cancel_futures=True): it never started
+            wake = self._stop(_unwritten("its executor cancelled the write"))
+            if wake is not None:
+                _call(wake)
+
+    def _stop(self, exc: BaseException) -> Callable[[], object] | None:
+        """Drop the queued blocks, ``exc`` their error; return what wakes the waiter."""
+        with self._state:
+            self._error = exc
+            self._queue.clear()
+            self._backlog = 0
+            self._draining = False
+            return self._wake_if_due()
 
     async def _wait(self, most: int) -> None:
         """Wait until at most ``most`` bytes are queued or being written."""
@@ -178,12 +195,7 @@ class BlockWriter:
                 if loop_wake is not None:
                     _call(loop_wake)
         except BaseException as exc:
-            with self._state:
-                self._error = exc
-                self._queue.clear()
-                self._backlog = 0
-                self._draining = False
-                loop_wake = self._wake_if_due()
+            loop_wake = self._stop(exc)
             if loop_wake is not None:
                 _call(loop_wake)
             if not isinstance(exc, Exception):
@@ -260,6 +272,11 @@ def _call(wake: Callable[[], object]) -> None:
     """Wake the loop's waiter; a loop already closed has no one left to wake."""
     with contextlib.suppress(RuntimeError):
         wake()
+
+
+def _unwritten(why: str) -> OSError:
+    """The error of blocks no drain will write: the file's bytes are not whole."""
+    return OSError(errno.ECANCELED, f"a block was not written: {why}")
 
 
 def _wake(waiter: asyncio.Future[None]) -> None:

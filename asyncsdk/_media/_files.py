@@ -108,7 +108,12 @@ class PartFile:
         try:
             if held is not None:
                 self.etag, self.size = held.etag, held.size
-            self._writer = await asyncio.to_thread(self._open, held is not None)
+            opening = asyncio.ensure_future(asyncio.to_thread(self._open, held is not None))
+            try:
+                self._writer = await asyncio.shield(opening)
+            except asyncio.CancelledError:
+                opening.add_done_callback(_close_opened)  # its thread opens the file still
+                raise
             self._writer.expect(self.size)
         except OSError as exc:
             self.discard()
@@ -240,6 +245,12 @@ class PartFile:
         for leftover in (self.path, self.meta):
             with contextlib.suppress(OSError):
                 leftover.unlink(missing_ok=True)
+
+
+def _close_opened(opening: asyncio.Future[BlockWriter]) -> None:
+    """Close the file a cancelled `PartFile.open` opened after all (its ``.part`` kept)."""
+    if not opening.cancelled() and opening.exception() is None:
+        opening.result().close(write_gathered=False)
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -17,7 +17,8 @@ one, so it is bound here with `ctypes` (which releases the GIL for the call). Wh
 is missing (not Linux, no C library found), every hint is a no-op.
 
 `Preallocation` reserves the file's blocks a few MiB ahead of the bytes written, once the
-object's size is known, with ``fallocate(FALLOC_FL_KEEP_SIZE)`` (bound the same way:
+object's size is known, with ``fallocate(FALLOC_FL_KEEP_SIZE)`` (bound the same way,
+as ``fallocate64`` where it exists: `fallocate_names` says why;
 ``os.posix_fallocate`` has no flags, and would grow the file's size, which tells a later
 run how many bytes a ``.part`` holds). The file system then allocates the space in a
 few large extents instead of at every write (measured: about 10% faster one large
@@ -41,6 +42,7 @@ __all__ = [
     "WRITEBACK_EVERY",
     "Preallocation",
     "WritebackHint",
+    "fallocate_names",
     "preallocation_due",
     "writeback_due",
 ]
@@ -60,14 +62,35 @@ SyncFileRange = Callable[[int, int, int, int], int]
 Fallocate = Callable[[int, int, int, int], int]
 
 
-def _bind(name: str, *argtypes: type[ctypes._SimpleCData[int]]) -> SyncFileRange | None:
-    """Return libc's function ``name``, or ``None`` where there is none."""
+def fallocate_names(pointer_bytes: int) -> tuple[str, ...]:
+    """Return the libc symbols that take ``fallocate``'s offsets as 64 bits, best first.
+
+    ``fallocate64`` always does. Plain ``fallocate`` takes an ``off_t``, 32 bits in a
+    32-bit glibc process: bound with 64-bit arguments there, its offset and length would
+    be read from the wrong words. So it is a fallback only where pointers (and then
+    ``off_t``) are 64 bits.
+
+    Args:
+        pointer_bytes: ``ctypes.sizeof(ctypes.c_void_p)``.
+    """
+    return ("fallocate64", "fallocate") if pointer_bytes >= 8 else ("fallocate64",)
+
+
+def _bind(
+    names: str | tuple[str, ...], *argtypes: type[ctypes._SimpleCData[int]]
+) -> SyncFileRange | None:
+    """Return libc's first function of ``names``, or ``None`` where there is none."""
     if not sys.platform.startswith("linux"):
         return None
     try:
         libc = ctypes.CDLL(None, use_errno=True)  # the process's own symbols: libc's
-        function = getattr(libc, name)
-    except (OSError, AttributeError):
+    except OSError:
+        return None
+    for name in (names,) if isinstance(names, str) else names:
+        function = getattr(libc, name, None)
+        if function is not None:
+            break
+    else:
         return None
     function.argtypes = argtypes
     function.restype = ctypes.c_int
@@ -80,7 +103,11 @@ SYNC_FILE_RANGE: SyncFileRange | None = _bind(
 )
 #: libc's ``fallocate``, bound once; ``None`` where the platform has none.
 FALLOCATE: Fallocate | None = _bind(
-    "fallocate", ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64
+    fallocate_names(ctypes.sizeof(ctypes.c_void_p)),
+    ctypes.c_int,
+    ctypes.c_int,
+    ctypes.c_int64,
+    ctypes.c_int64,
 )
 
 
