@@ -1,4 +1,4 @@
-"""What type checkers say about the bulk helpers' arguments (mypy, as users run it)."""
+"""What type checkers say about the SDK as users write it (mypy, as users run it)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,12 @@ async def use(client: asyncsdk.Client, ids: list[str], queue: asyncio.Queue[str 
     await asyncsdk.gather_calls(client, "w", "c", "one-id")  # line 9: refused
     asyncsdk.iter_calls(client, "w", "c", "one-id")  # line 10: never returns
     print("after")  # line 11: unreachable
+
+async def digests(client: asyncsdk.Client) -> None:
+    hashed = await client.download_recording("w", "r", "d")
+    hashed.sha256.lower()  # line 15: a str by default
+    unhashed = await client.download_recording("w", "r", "d", checksum=None)
+    unhashed.sha256.lower()  # line 17: None with checksum=None
 """
 
 
@@ -27,7 +33,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.slow
-def test_a_single_str_is_a_type_error(tmp_path: Path) -> None:
+def test_what_mypy_refuses(tmp_path: Path) -> None:
+    """A single str where the bulk helpers take many IDs; a digest asked not to be made."""
     source = tmp_path / "snippet.py"
     source.write_text(textwrap.dedent(SNIPPET))
     # The project's own mypy settings and cache, the ones `make typecheck` (run before
@@ -46,4 +53,4 @@ def test_a_single_str_is_a_type_error(tmp_path: Path) -> None:
     errors = [line for line in out.splitlines() if ": error:" in line]
     assert status == 1, out
     lines = sorted(int(line.split(":")[1]) for line in errors)
-    assert lines == [9, 11], out
+    assert lines == [9, 11, 17], out

@@ -10,7 +10,9 @@ Each is a small pure function beside the mechanism that applies it
 - `leaking_session_headers`: a caller's session whose default headers would follow the
   request to the object store;
 - `parse_content_range` and `judge`: what an object-store answer means for a read that
-  holds ``offset`` bytes of the version ``etag``.
+  holds ``offset`` bytes of the version ``etag``;
+- `RedirectDecode`: how the request engine reads a media endpoint's answer (a redirect
+  to follow, never a body).
 
 Imports: yarl, the standard library, and the package's `_protocol` (loopback hosts),
 `errors` and `models` (`redact_url`).
@@ -30,6 +32,7 @@ from ..errors import MediaError, RedirectError
 from ..models import redact_url
 
 __all__ = [
+    "RedirectDecode",
     "Verdict",
     "follow_location",
     "judge",
@@ -280,3 +283,29 @@ def media_error(
         status=status,
         attempts=attempts,
     )
+
+
+class RedirectDecode:
+    """The engine's decode for a media endpoint: its answer is a redirect, not a body.
+
+    A 2xx with a body is a `RedirectError`; a redirect goes through `follow_location`.
+    """
+
+    __slots__ = ("_allow_http", "_endpoint")
+
+    def __init__(self, endpoint: str, allow_http: bool) -> None:
+        self._endpoint = endpoint
+        self._allow_http = allow_http
+
+    def __call__(self, body: bytes, *, url: object) -> URL:
+        raise RedirectError(
+            "media endpoint answered 2xx with a body, not a redirect to the media",
+            method="GET",
+            url=self._endpoint,
+            status=200,
+        )
+
+    def redirect(self, status: int, headers: Mapping[str, str], *, url: object) -> URL:
+        return follow_location(
+            status, headers, endpoint=self._endpoint, allow_http=self._allow_http
+        )

@@ -10,7 +10,7 @@ import dataclasses
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 from .._closing import Closing
 from .._media import MediaTransfer
@@ -19,9 +19,17 @@ from .._media._transfer import Trace
 __all__ = ["DownloadResult", "MediaStream", "OperationTrace"]
 
 
+#: The type of `DownloadResult.sha256`: ``str``, or ``None`` with ``checksum=None``.
+Digest = TypeVar("Digest", bound=str | None)
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
-class DownloadResult:
+class DownloadResult(Generic[Digest]):
     """A finished download (`Client.download_recording`).
+
+    Generic in the type of ``sha256``: ``download_recording(...)`` is typed as returning
+    a ``DownloadResult[str]``, ``download_recording(..., checksum=None)`` a
+    ``DownloadResult[None]``, so a type checker knows when the digest is there.
 
     Attributes:
         path: The file, at its final name.
@@ -41,7 +49,7 @@ class DownloadResult:
 
     path: Path
     size: int
-    sha256: str | None
+    sha256: Digest
     etag: str | None
     content_type: str | None
     resumed: bool

@@ -26,16 +26,16 @@ import functools
 import os
 import re
 import uuid
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Final, Literal, overload
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Final, Literal, overload
 
 from yarl import URL
 
 from .. import _protocol
 from .._engine import State
 from .._media import MediaTransfer, PartFile, check_destination
-from .._media._rules import follow_location, leaking_session_headers
-from ..errors import ConfigurationError, DecodeError, RedirectError
+from .._media._rules import RedirectDecode, leaking_session_headers
+from ..errors import ConfigurationError, DecodeError
 from ..ratelimit._workspaces import workspace_of
 from ._mediatypes import DownloadResult, MediaStream, OperationTrace
 
@@ -61,29 +61,6 @@ DEFAULT_MAX_TRANSCRIPT_BYTES: Final = 16 * 1024 * 1024
 
 #: Called with (bytes held, the object's size or ``None``) as a download progresses.
 Progress = Callable[[int, int | None], object]
-
-
-class _Redirect:
-    """The engine's decode for a media endpoint: its answer is a redirect, not a body."""
-
-    __slots__ = ("_allow_http", "_endpoint")
-
-    def __init__(self, endpoint: str, allow_http: bool) -> None:
-        self._endpoint = endpoint
-        self._allow_http = allow_http
-
-    def __call__(self, body: bytes, *, url: object) -> URL:
-        raise RedirectError(
-            "media endpoint answered 2xx with a body, not a redirect to the media",
-            method="GET",
-            url=self._endpoint,
-            status=200,
-        )
-
-    def redirect(self, status: int, headers: Mapping[str, str], *, url: object) -> URL:
-        return follow_location(
-            status, headers, endpoint=self._endpoint, allow_http=self._allow_http
-        )
 
 
 class MediaResource:
@@ -119,7 +96,7 @@ class MediaResource:
         endpoint_url = engine.url(path)
         endpoint = str(endpoint_url)
         workspace = workspace_of(path)
-        decode = _Redirect(endpoint, allow_http=settings.base.scheme == "http")
+        decode = RedirectDecode(endpoint, allow_http=settings.base.scheme == "http")
 
         async def locate() -> URL:
             if trace is not None:
@@ -149,6 +126,32 @@ class MediaResource:
             return None
         return hooks.media(name, {"bird.workspace.id": workspace, key: value})
 
+    @overload
+    async def download_recording(
+        self,
+        workspace_id: Id,
+        recording_id: Id,
+        dest: str | os.PathLike[str],
+        *,
+        resume: bool = ...,
+        progress: Progress | None = ...,
+        format: str = ...,
+        checksum: Literal["sha256"] = ...,
+    ) -> DownloadResult[str]: ...
+
+    @overload
+    async def download_recording(
+        self,
+        workspace_id: Id,
+        recording_id: Id,
+        dest: str | os.PathLike[str],
+        *,
+        resume: bool = ...,
+        progress: Progress | None = ...,
+        format: str = ...,
+        checksum: None,
+    ) -> DownloadResult[None]: ...
+
     async def download_recording(
         self,
         workspace_id: Id,
@@ -159,7 +162,7 @@ class MediaResource:
         progress: Progress | None = None,
         format: str = "mp3",
         checksum: Literal["sha256"] | None = "sha256",
-    ) -> DownloadResult:
+    ) -> DownloadResult[Any]:
         """Download a recording's audio to a file, whole or not at all.
 
         The bytes go to ``<dest>.part`` (hashed as they come, memory flat whatever the
@@ -191,7 +194,8 @@ class MediaResource:
 
         Returns:
             The path, size, SHA-256 (unless ``checksum=None``), ETag, content type, and
-            whether it resumed.
+            whether it resumed: a ``DownloadResult[str]``, or with ``checksum=None`` a
+            ``DownloadResult[None]``.
 
         Raises:
             InvalidIDError: An ID is not a UUID; nothing was sent.
