@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from asyncsdk import DestinationError
-from asyncsdk._media import _blocks, _writeback
+from asyncsdk._media import _blocks, _files, _writeback
 from asyncsdk._media._blocks import BACKLOG, BLOCK
 from asyncsdk._media._files import PartFile
 from asyncsdk._media._writeback import (
@@ -197,6 +197,24 @@ async def test_a_failed_write_removes_the_part_and_names_the_file(
     assert info.value.errno == errno.ENOSPC
     assert os.listdir(tmp_path) == []
     await part.aclose()  # as a failed download's cleanup does: nothing left to keep
+    assert os.listdir(tmp_path) == []
+
+
+async def test_a_failed_directory_fsync_leaves_no_file_at_the_final_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rename is done but not durable: the error says nothing is kept, and it is so."""
+
+    def broken(folder: Path) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    part = PartFile(tmp_path / "a.mp3", resume=True)
+    await part.open()
+    part.remember('"v1"', len(DATA))
+    monkeypatch.setattr(_files, "_fsync_dir", broken)
+    with pytest.raises(DestinationError, match="nothing kept") as info:
+        await _write_and_finish(part, _chunked(DATA, 5))
+    assert info.value.errno == errno.EIO
     assert os.listdir(tmp_path) == []
 
 

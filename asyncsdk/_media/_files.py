@@ -201,6 +201,7 @@ class PartFile:
         """
         writer = self._writer
         assert writer is not None
+        renamed = False
         try:
             await writer.drain()
             assert writer.fd is not None
@@ -210,10 +211,14 @@ class PartFile:
             if held != writer.accepted or (size is not None and held != size):
                 raise OSError(errno.EIO, f"wrote {held} bytes of {size or writer.accepted}")
             os.replace(self.path, self.final)
+            renamed = True
             self.meta.unlink(missing_ok=True)
             await asyncio.to_thread(_fsync_dir, self.final.parent)
         except OSError as exc:
             self.discard()
+            if renamed:  # not durable: the error says nothing is kept, so nothing is
+                with contextlib.suppress(OSError):
+                    self.final.unlink()
             raise _write_error(exc, self.final) from exc
         return writer.hexdigest()
 
