@@ -77,6 +77,8 @@ async def test_a_refused_credential_stops_at_once_and_says_what_to_fix(
     extra = (f"--access-key={ACCESS_KEY}",)
     assert await asyncio.to_thread(main, argv(workspace, server.base_url, out, *extra)) == 0
     assert (out / "manifest.jsonl").read_bytes().count(b"\n") > 0
+    # The megabytes count every byte received, those of files not finished too.
+    assert " MB received in " in capsys.readouterr().err
 
 
 async def test_nothing_answering_stops_with_the_address(

@@ -401,7 +401,7 @@ def _summary(archive: _Archive, ending: str | None) -> None:
     progress = archive.progress
     text = (
         f"{progress.archived} recordings archived to {archive.out} "
-        f"({progress.bytes / 1e6:.1f} MB in {progress.elapsed:.1f}s), "
+        f"({progress.bytes / 1e6:.1f} MB received in {progress.elapsed:.1f}s), "
         f"{progress.already} already there, {progress.failed} failed, "
         f"{progress.skipped} without media"
     )
