@@ -192,6 +192,19 @@ async def test_testing_scripted(capsys: pytest.CaptureFixture[str]) -> None:
     assert "scripted answers: 5" in out
 
 
+async def test_otel_console(
+    example_env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    *spans, last = (await run_main("otel_console", capsys)).rstrip().splitlines()
+    wanted = {
+        '"name": "get_call"',
+        '"name": "GET /workspaces/{workspaceId}/channels/{channelId}/calls/{callId}"',
+        '"http.response.status_code": 200',
+    }
+    assert wanted - {line.strip().rstrip(",") for line in spans} == set()
+    assert last.startswith(f"fetched {example_env['BIRD_CALL_ID']}")
+
+
 @pytest.mark.integration
 async def test_otel_trace(capsys: pytest.CaptureFixture[str]) -> None:
     out = await run_main("otel_trace", capsys)
@@ -595,6 +608,7 @@ TESTED = {
     "fastapi_app.py",
     "list_calls.py",
     "list_then_fetch.py",
+    "otel_console.py",
     "otel_trace.py",
     "own_session.py",
     "quickstart.py",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,6 +20,24 @@ import asyncsdk
 
 class UsageError(Exception):
     """Bad input from the command line: reported as one line, exit code 2."""
+
+
+def require_uuid(option: str, value: str | None) -> None:
+    """Refuse an option that is not a UUID, before any request or file is made.
+
+    Args:
+        option: How the user wrote it (``"workspace"``, ``"--channel"``).
+        value: The value given, or ``None`` when the option was left out.
+
+    Raises:
+        UsageError: ``value`` is given and is not a UUID.
+    """
+    if value is None:
+        return
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        raise UsageError(f"{option} must be a UUID, got {value!r}") from None
 
 
 def add_api_arguments(parser: argparse.ArgumentParser) -> None:

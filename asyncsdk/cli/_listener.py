@@ -65,6 +65,7 @@ from ._listenstate import (
     ListenerStats,
     ListenOptions,
     StageFailure,
+    rate_since,
 )
 
 __all__ = [
@@ -386,9 +387,11 @@ class Listener:
     def progress_line(self) -> str:
         """Events written and their rate, queue depth, enrichment, refusals."""
         stats, receiver = self.stats, self.receiver.stats
-        elapsed = max(time.monotonic() - stats.started, 1e-9)
+        now = time.monotonic()
+        rate = rate_since(stats.shown or (stats.started, 0), now, stats.written)
+        stats.shown = (now, stats.written)
         parts = [
-            f"events {stats.written} ({stats.written / elapsed:.0f}/s)",
+            f"events {stats.written} ({rate:.0f}/s)",
             f"queue {self.intake.qsize()}/{self.options.queue_size}",
         ]
         if self.store is not None:

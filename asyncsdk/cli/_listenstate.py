@@ -20,6 +20,7 @@ __all__ = [
     "ListenOptions",
     "ListenerStats",
     "StageFailure",
+    "rate_since",
 ]
 
 DEFAULT_LISTEN_PORT = 8090
@@ -55,6 +56,18 @@ class ListenerStats:
     last_failure: str | None = None
     rows: int = 0
     started: float = field(default_factory=time.monotonic)
+    #: ``(time.monotonic(), written)`` when the last progress line was made.
+    shown: tuple[float, int] | None = None
+
+
+def rate_since(previous: tuple[float, int], now: float, written: int) -> float:
+    """Events per second since ``previous`` (a time and the events written then).
+
+    The progress line shows the rate since the line before, not since the start: a
+    listener that has gone quiet after a burst shows 0/s, not an average that decays.
+    """
+    then, before = previous
+    return (written - before) / max(now - then, 1e-9)
 
 
 @dataclass(frozen=True, slots=True)

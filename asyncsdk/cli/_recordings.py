@@ -23,7 +23,10 @@ and counted, as is one of another status but ``available`` whose media answers 4
 to ``failures.jsonl``, rewritten by each run.
 
 Exit codes as ``fetch``: 0 every recording archived, 1 some failed (listed in the
-failures file) or the listing failed, 2 bad usage, 130 interrupted.
+failures file) or the listing failed, 2 bad usage (an ID that is not a UUID included,
+before anything is created), 130 interrupted. As ``export``, one listing request goes
+alone first: a run that cannot succeed (nothing answers, the credential refused) stops
+in seconds with ``stopped: <why>`` and archives nothing.
 
 Imports: msgspec, the SDK's public API (and `asyncsdk.models.redact_url`), the command
 line's helpers and the standard library.
@@ -52,8 +55,10 @@ from ._common import (
     add_shards_argument,
     add_window_arguments,
     client_from_args,
+    require_uuid,
 )
 from ._export import ExportProgress
+from ._export import _failure_line as _stop_line
 from ._fetch import _failure_line, _load_done
 from ._progress import _clock as clock
 
@@ -305,6 +310,8 @@ async def _work(queue: asyncio.Queue[asyncsdk.Recording | None], archive: _Archi
 
 def _prepare(args: argparse.Namespace) -> set[int]:
     """Check the options and the directory before any request; return the IDs archived."""
+    require_uuid("workspace", args.workspace)
+    require_uuid("--channel", args.channel)
     if not args.since < args.until:
         raise UsageError("--since must be before --until")
     if args.concurrency < 1 or args.shards < 1:
@@ -323,18 +330,51 @@ def _prepare(args: argparse.Namespace) -> set[int]:
     return _load_done(manifest) if args.resume else set()
 
 
+async def _first_request_alone(client: asyncsdk.Client, args: argparse.Namespace) -> str | None:
+    """Ask for one recording of the window, alone: ``None``, or why the run cannot work.
+
+    As ``export``: a refused credential or nothing answering is learnt in seconds from
+    one request, not from every shard's first page waiting on the outage probes.
+    """
+    pager = client.list_recordings(
+        args.workspace,
+        channel_id=args.channel,
+        start_at=args.since,
+        end_at=args.until,
+        page_size=1,
+    )
+    try:
+        async with pager:
+            async for _ in pager.pages():
+                break
+    except asyncsdk.RequestError as exc:
+        return _stop_line(exc, pages=0)
+    return None
+
+
 @_telemetry.with_telemetry
 async def run(args: argparse.Namespace) -> int:
     """Archive the window; return 0 once every recording is archived, else 1."""
     done = _prepare(args)
     client = client_from_args(args, max_media_transfers=args.concurrency)
+    async with client:
+        stopped = await _first_request_alone(client, args)
+        if stopped is not None:
+            print(f"asyncsdk: {stopped}", file=sys.stderr)
+            print("stopped before the first recording; nothing was archived", file=sys.stderr)
+            return 1
+        return await _archive_window(client, args, done)
+
+
+async def _archive_window(client: asyncsdk.Client, args: argparse.Namespace, done: set[int]) -> int:
+    """List and archive the window, with the manifest, the failures and the summary."""
     manifest = _Manifest(args.out / MANIFEST)
     archive = _Archive(client, args, manifest)
     queue: asyncio.Queue[asyncsdk.Recording | None] = asyncio.Queue(maxsize=args.concurrency * 2)
     ending: str | None = None
     try:
         try:
-            async with client, asyncio.TaskGroup() as group:
+            async with asyncio.TaskGroup() as group:
                 for _ in range(args.concurrency):
                     group.create_task(_work(queue, archive))
                 try:
@@ -361,7 +401,7 @@ def _summary(archive: _Archive, ending: str | None) -> None:
     progress = archive.progress
     text = (
         f"{progress.archived} recordings archived to {archive.out} "
-        f"({progress.bytes / 1e6:.1f} MB in {progress.elapsed:.1f}s), "
+        f"({progress.bytes / 1e6:.1f} MB received in {progress.elapsed:.1f}s), "
         f"{progress.already} already there, {progress.failed} failed, "
         f"{progress.skipped} without media"
     )

@@ -35,6 +35,7 @@ __all__ = [
     "ENV_SIGNING_KEY",
     "add_server_arguments",
     "add_webhook_arguments",
+    "answers_text",
     "config_from_args",
     "dataset_from_args",
     "describe",
@@ -196,6 +197,22 @@ def _recordings_lines(server: EmbeddedServer, since: str, until: str) -> list[st
     ]
 
 
+def answers_text(answers: dict[int, int]) -> str:
+    """Say how the webhook deliveries were answered, ``0`` (no answer) in words.
+
+    ``{200: 3699, 0: 720}`` reads ``{200: 3699}, 720 with no answer (...)``: a bare
+    ``0`` status told a user nothing, and it is most often a listener not started yet.
+    """
+    statuses = {status: n for status, n in sorted(answers.items()) if status}
+    text = str(statuses)
+    if answers.get(0):
+        text += (
+            f", {answers[0]} with no answer (connection refused, reset or timed out:"
+            " retried; is the listener at --webhook-url running?)"
+        )
+    return text
+
+
 async def serve(
     server: EmbeddedServer,
     *,
@@ -232,7 +249,7 @@ async def serve(
                     announce(
                         f"webhooks: {stats.calls} calls, {stats.events} events, "
                         f"{stats.delivered} delivered, {stats.gave_up} given up, "
-                        f"{stats.attempts} attempts, answers {dict(sorted(stats.answers.items()))}"
+                        f"{stats.attempts} attempts, answers {answers_text(stats.answers)}"
                     )
     finally:
         for signum in installed:

@@ -22,7 +22,7 @@ from asyncsdk.server import (
     dataset_from_args,
 )
 from asyncsdk.server.__main__ import main
-from asyncsdk.server._cli import how_to_list
+from asyncsdk.server._cli import answers_text, how_to_list
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ANNOUNCEMENT = re.compile(
@@ -198,3 +198,11 @@ def test_the_documented_option_defaults_are_accepted() -> None:
     start = row.split("|")[2].split(",")[0].strip().strip("`")
     args = _parse("--start", start)
     assert dataset_from_args(args).timeline.start == dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+
+
+def test_deliveries_with_no_answer_are_named_not_shown_as_status_0() -> None:
+    """A listener started after ``serve`` shows as attempts with no answer, in words."""
+    assert answers_text({200: 5}) == "{200: 5}"
+    text = answers_text({0: 3, 200: 5, 503: 1})
+    assert text.startswith("{200: 5, 503: 1}, 3 with no answer (connection refused")
+    assert "{0:" not in text and "--webhook-url" in text
