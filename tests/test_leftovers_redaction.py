@@ -12,7 +12,7 @@ import msgspec
 import pytest
 
 from asyncsdk import Recording
-from asyncsdk.cli._recordings import sidecar
+from asyncsdk.cli._archivefiles import sidecar
 
 from ._support import fixture_bytes
 

@@ -65,7 +65,6 @@ from ._listenstate import (
     ListenerStats,
     ListenOptions,
     StageFailure,
-    rate_since,
 )
 
 __all__ = [
@@ -387,9 +386,7 @@ class Listener:
     def progress_line(self) -> str:
         """Events written and their rate, queue depth, enrichment, refusals."""
         stats, receiver = self.stats, self.receiver.stats
-        now = time.monotonic()
-        rate = rate_since(stats.shown or (stats.started, 0), now, stats.written)
-        stats.shown = (now, stats.written)
+        rate = stats.rate_now(time.monotonic())
         parts = [
             f"events {stats.written} ({rate:.0f}/s)",
             f"queue {self.intake.qsize()}/{self.options.queue_size}",

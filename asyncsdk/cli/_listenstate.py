@@ -59,6 +59,12 @@ class ListenerStats:
     #: ``(time.monotonic(), written)`` when the last progress line was made.
     shown: tuple[float, int] | None = None
 
+    def rate_now(self, now: float) -> float:
+        """Events per second since the last progress line (`rate_since`); note this one."""
+        rate = rate_since(self.shown or (self.started, 0), now, self.written)
+        self.shown = (now, self.written)
+        return rate
+
 
 def rate_since(previous: tuple[float, int], now: float, written: int) -> float:
     """Events per second since ``previous`` (a time and the events written then).

@@ -28,8 +28,8 @@ before anything is created), 130 interrupted. As ``export``, one listing request
 alone first: a run that cannot succeed (nothing answers, the credential refused) stops
 in seconds with ``stopped: <why>`` and archives nothing.
 
-Imports: msgspec, the SDK's public API (and `asyncsdk.models.redact_url`), the command
-line's helpers and the standard library.
+Imports: the SDK's public API, the command line's helpers (the archive's files are
+`asyncsdk.cli._archivefiles`) and the standard library.
 """
 
 from __future__ import annotations
@@ -37,18 +37,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import hashlib
 import os
 import sys
 from pathlib import Path
-from typing import Any, BinaryIO, TextIO
-
-import msgspec
+from typing import TextIO
 
 import asyncsdk
-from asyncsdk.models import redact_url
 
 from . import _telemetry
+from ._archivefiles import Manifest, sidecar, write_atomic
 from ._common import (
     UsageError,
     add_api_arguments,
@@ -70,7 +67,6 @@ NO_MEDIA = frozenset(("failed", "absent"))
 MAX_PAGE_SIZE = 99
 MANIFEST = "manifest.jsonl"
 FAILURES = "failures.jsonl"
-_ENCODER = msgspec.json.Encoder()
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -135,54 +131,11 @@ class ArchiveProgress(ExportProgress):
         return "  ".join(parts)
 
 
-class _Manifest:
-    """The archive's record: one line per recording, written after its files, fsynced."""
-
-    def __init__(self, path: Path) -> None:
-        self._file: BinaryIO = path.open("ab")
-        self._lock = asyncio.Lock()
-
-    async def add(self, record: dict[str, Any]) -> None:
-        async with self._lock:
-            self._file.write(_ENCODER.encode(record) + b"\n")
-            self._file.flush()
-            await asyncio.to_thread(os.fsync, self._file.fileno())
-
-    def close(self) -> None:
-        self._file.close()
-
-
-def sidecar(recording: asyncsdk.Recording) -> bytes:
-    """Return the ``<id>.meta.json`` of ``recording``: its JSON, no credential kept.
-
-    The presigned ``url`` is left out (it expires within minutes, and opens the media
-    while it lives). ``room_info_url`` is kept as `asyncsdk.models.redact_url` shows it:
-    a plain URL whole, one with a query, a fragment or user information without them
-    (a signature there would expire too, and is a credential while it lives).
-    """
-    room = recording.room_info_url
-    kept = msgspec.structs.replace(
-        recording, url=None, room_info_url=redact_url(room) if room else room
-    )
-    return _ENCODER.encode(kept)
-
-
-def _write_atomic(path: Path, data: bytes) -> str:
-    """Write ``data`` to ``path`` through a temporary file, fsynced; return its SHA-256."""
-    temporary = path.with_name(path.name + ".tmp")
-    with temporary.open("wb") as file:
-        file.write(data)
-        file.flush()
-        os.fsync(file.fileno())
-    os.replace(temporary, path)
-    return hashlib.sha256(data).hexdigest()
-
-
 class _Archive:
     """One run: the workers, the manifest, the failures, the counters."""
 
     def __init__(
-        self, client: asyncsdk.Client, args: argparse.Namespace, manifest: _Manifest
+        self, client: asyncsdk.Client, args: argparse.Namespace, manifest: Manifest
     ) -> None:
         self.client = client
         self.args = args
@@ -239,9 +192,7 @@ class _Archive:
                     raise
                 self.progress.skipped += 1  # a status without media, maybe one not known yet
                 return
-            await asyncio.to_thread(
-                _write_atomic, self.out / f"{rid}.meta.json", sidecar(recording)
-            )
+            await asyncio.to_thread(write_atomic, self.out / f"{rid}.meta.json", sidecar(recording))
             transcripts = await self._transcripts(recording) if self.args.transcripts else {}
         except asyncsdk.BirdError as exc:
             self.progress.failed += 1
@@ -269,7 +220,7 @@ class _Archive:
             body = await self.client.get_transcript(self.args.workspace, tid, fmt)
             data = body if isinstance(body, bytes) else body.encode()
             path = self.out / f"{recording.id}.transcript.{fmt}"
-            digest = await asyncio.to_thread(_write_atomic, path, data)
+            digest = await asyncio.to_thread(write_atomic, path, data)
             written[fmt] = {"path": path.name, "bytes": len(data), "sha256": digest}
         return written
 
@@ -368,7 +319,7 @@ async def run(args: argparse.Namespace) -> int:
 
 async def _archive_window(client: asyncsdk.Client, args: argparse.Namespace, done: set[int]) -> int:
     """List and archive the window, with the manifest, the failures and the summary."""
-    manifest = _Manifest(args.out / MANIFEST)
+    manifest = Manifest(args.out / MANIFEST)
     archive = _Archive(client, args, manifest)
     queue: asyncio.Queue[asyncsdk.Recording | None] = asyncio.Queue(maxsize=args.concurrency * 2)
     ending: str | None = None
