@@ -5,7 +5,8 @@ any request. `PartFile` writes the bytes of one download to ``<name>.part`` whil
 hashing them (SHA-256, memory flat whatever the size), remembers the version it holds
 in ``<name>.part.json`` (ETag and size, so a later run can resume it), and on
 `PartFile.finish` checks the length, fsyncs the file, renames it to its final name and
-fsyncs the directory. A failed download never leaves a file at the final name; a write
+fsyncs the directory (a directory that cannot be synced is a warning: the file is whole
+by then). A failed download never leaves a file at the final name; a write
 that fails (a full disk) removes the ``.part`` file and raises `DestinationError`
 naming the file.
 
@@ -22,6 +23,7 @@ import asyncio
 import contextlib
 import errno
 import hashlib
+import logging
 import os
 from pathlib import Path
 from typing import Final
@@ -32,6 +34,8 @@ from ..errors import DestinationError
 from ._blocks import BlockWriter
 
 __all__ = ["PartFile", "check_destination"]
+
+logger: Final = logging.getLogger("asyncsdk")
 #: Bytes read at a time when hashing a ``.part`` file left by an earlier run.
 _REHASH_CHUNK: Final = 1 << 20
 
@@ -201,7 +205,6 @@ class PartFile:
         """
         writer = self._writer
         assert writer is not None
-        renamed = False
         try:
             await writer.drain()
             assert writer.fd is not None
@@ -211,15 +214,25 @@ class PartFile:
             if held != writer.accepted or (size is not None and held != size):
                 raise OSError(errno.EIO, f"wrote {held} bytes of {size or writer.accepted}")
             os.replace(self.path, self.final)
-            renamed = True
-            self.meta.unlink(missing_ok=True)
-            await asyncio.to_thread(_fsync_dir, self.final.parent)
         except OSError as exc:
             self.discard()
-            if renamed:  # not durable: the error says nothing is kept, so nothing is
-                with contextlib.suppress(OSError):
-                    self.final.unlink()
             raise _write_error(exc, self.final) from exc
+        # Renamed: the file is whole and on disk, and whatever was at the final name is
+        # gone, so nothing below may fail the download or remove the file. Syncing the
+        # directory makes the rename itself survive a crash; where it cannot be (a
+        # directory the process may write but not read, a file system that refuses to
+        # sync directories, a device error) the download stands, with a warning.
+        with contextlib.suppress(OSError):
+            self.meta.unlink(missing_ok=True)
+        try:
+            await asyncio.to_thread(_fsync_dir, self.final.parent)
+        except OSError as exc:
+            logger.warning(
+                "%s is whole, but its directory could not be synced (%s): the rename "
+                "may not survive a crash",
+                self.final.name,
+                exc.strerror or type(exc).__name__,
+            )
         return writer.hexdigest()
 
     async def aclose(self) -> None:
