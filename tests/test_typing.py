@@ -26,6 +26,7 @@ async def digests(client: asyncsdk.Client) -> None:
     hashed.sha256.lower()  # line 15: a str by default
     unhashed = await client.download_recording("w", "r", "d", checksum=None)
     unhashed.sha256.lower()  # line 17: None with checksum=None
+    either: list[asyncsdk.DownloadResult[str | None]] = [hashed, unhashed]  # both fit
 """
 
 

@@ -20,7 +20,7 @@ __all__ = ["DownloadResult", "MediaStream", "OperationTrace"]
 
 
 #: The type of `DownloadResult.sha256`: ``str``, or ``None`` with ``checksum=None``.
-Digest = TypeVar("Digest", bound=str | None)
+Digest = TypeVar("Digest", bound=str | None, covariant=True)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -29,7 +29,8 @@ class DownloadResult(Generic[Digest]):
 
     Generic in the type of ``sha256``: ``download_recording(...)`` is typed as returning
     a ``DownloadResult[str]``, ``download_recording(..., checksum=None)`` a
-    ``DownloadResult[None]``, so a type checker knows when the digest is there.
+    ``DownloadResult[None]``, so a type checker knows when the digest is there; both are
+    a ``DownloadResult[str | None]`` (it is read-only, so covariant).
 
     Attributes:
         path: The file, at its final name.
