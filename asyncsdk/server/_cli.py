@@ -204,13 +204,13 @@ def answers_text(answers: dict[int, int]) -> str:
     ``0`` status told a user nothing, and it is most often a listener not started yet.
     """
     statuses = {status: n for status, n in sorted(answers.items()) if status}
-    text = str(statuses)
+    parts = [str(statuses)] if statuses or not answers.get(0) else []
     if answers.get(0):
-        text += (
-            f", {answers[0]} with no answer (connection refused, reset or timed out:"
+        parts.append(
+            f"{answers[0]} with no answer (connection refused, reset or timed out:"
             " retried; is the listener at --webhook-url running?)"
         )
-    return text
+    return ", ".join(parts)
 
 
 async def serve(

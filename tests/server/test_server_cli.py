@@ -206,3 +206,5 @@ def test_deliveries_with_no_answer_are_named_not_shown_as_status_0() -> None:
     text = answers_text({0: 3, 200: 5, 503: 1})
     assert text.startswith("{200: 5, 503: 1}, 3 with no answer (connection refused")
     assert "{0:" not in text and "--webhook-url" in text
+    assert answers_text({0: 720}).startswith("720 with no answer (")  # none answered: no {}
+    assert answers_text({}) == "{}"
