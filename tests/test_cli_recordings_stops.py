@@ -72,7 +72,7 @@ async def test_a_refused_credential_stops_at_once_and_says_what_to_fix(
     assert "stopped: the API refused the credential (401 Unauthorized): check" in err
     assert "--resume" not in err
     assert "wrong" not in err  # the credential itself is never shown
-    assert not (out / "manifest.jsonl").exists()
+    assert not out.exists()  # the directory it made for the run is gone again
     # Fixed, the same command (no --resume) archives the window.
     extra = (f"--access-key={ACCESS_KEY}",)
     assert await asyncio.to_thread(main, argv(workspace, server.base_url, out, *extra)) == 0
@@ -95,4 +95,4 @@ async def test_nothing_answering_stops_with_the_address(
     err = capsys.readouterr().err
     assert f"stopped: nothing answers at 127.0.0.1:{port}" in err
     assert "--resume" not in err
-    assert not (out / "manifest.jsonl").exists()
+    assert not out.exists()

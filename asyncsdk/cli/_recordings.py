@@ -20,7 +20,7 @@ place but not yet in the manifest is downloaded again, and its line written once
 Recordings whose status says they have no media (``failed``, ``absent``) are skipped
 and counted, as is one of another status but ``available`` whose media answers 404
 (the API may add statuses); an ``available`` recording's 404 is a failure. Failures go
-to ``failures.jsonl``, rewritten by each run.
+to ``failures.jsonl``, rewritten by each run that gets past its first request.
 
 Exit codes as ``fetch``: 0 every recording archived, 1 some failed (listed in the
 failures file) or the listing failed, 2 bad usage (an ID that is not a UUID included,
@@ -306,11 +306,15 @@ async def _first_request_alone(client: asyncsdk.Client, args: argparse.Namespace
 @_telemetry.with_telemetry
 async def run(args: argparse.Namespace) -> int:
     """Archive the window; return 0 once every recording is archived, else 1."""
+    created = not args.out.exists()
     done = _prepare(args)
     client = client_from_args(args, max_media_transfers=args.concurrency)
     async with client:
         stopped = await _first_request_alone(client, args)
         if stopped is not None:
+            if created:  # as export: a run that never started leaves nothing behind
+                with contextlib.suppress(OSError):
+                    args.out.rmdir()
             print(f"asyncsdk: {stopped}", file=sys.stderr)
             print("stopped before the first recording; nothing was archived", file=sys.stderr)
             return 1
