@@ -4,6 +4,7 @@ the split between the fast loop and the full suite (`tests._fastloop`)."""
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import AsyncIterator, Callable, Generator, Iterator
 
 import pytest
@@ -38,6 +39,19 @@ LONG_FILES = (
 #: integration tests wait more than they compute, so two overlap even on one core) and
 #: at most four (each worker runs servers, Redis and process fleets of its own).
 AUTO_WORKERS = (2, 4)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Let the commands these tests start see Ctrl-C, whatever started the suite.
+
+    A shell starts a background job (``make test &``, ``nohup``) with SIGINT ignored, and
+    an ignored signal stays ignored across ``exec``: every process the tests start would
+    then ignore the SIGINT a test sends for Ctrl-C, and finish its work instead of
+    stopping with 130 (as the command is right to, run in the background). A handler set
+    here is reset to the default in each child, which is a terminal's Ctrl-C.
+    """
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
