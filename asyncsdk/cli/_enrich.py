@@ -22,7 +22,6 @@ import os
 import socket
 import sqlite3
 import sys
-import uuid
 from pathlib import Path
 from typing import Final
 
@@ -38,7 +37,7 @@ from asyncsdk.webhooks import (
 )
 
 from . import _telemetry
-from ._common import UsageError, add_api_arguments, client_from_args
+from ._common import UsageError, add_api_arguments, client_from_args, require_uuid
 from ._replica import PROGRESS_INTERVAL, on_stop_signals, report_lines
 
 __all__ = ["DEFAULT_SHARED_RATE", "add_arguments", "progress_line", "run"]
@@ -92,11 +91,7 @@ def progress_line(worker: StreamWorker) -> str:
 
 def _check(args: argparse.Namespace) -> None:
     for option, value in (("--workspace", args.workspace), ("--channel", args.channel)):
-        if value is not None:
-            try:
-                uuid.UUID(value)
-            except ValueError:
-                raise UsageError(f"{option} must be a UUID, got {value!r}") from None
+        require_uuid(option, value)
     if not args.min_idle > 0:
         raise UsageError(f"--min-idle must be a number of seconds > 0, got {args.min_idle}")
     if args.max_deliveries < 1:

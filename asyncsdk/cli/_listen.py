@@ -15,13 +15,18 @@ import asyncio
 import contextlib
 import os
 import sys
-import uuid
 from pathlib import Path
 from typing import TextIO
 
 from . import _telemetry
 from ._catchup import load_seen
-from ._common import UsageError, add_api_arguments, client_from_args, refusals
+from ._common import (
+    UsageError,
+    add_api_arguments,
+    client_from_args,
+    refusals,
+    require_uuid,
+)
 from ._listener import (
     DEFAULT_LISTEN_PORT,
     DEFAULT_QUEUE_SIZE,
@@ -147,11 +152,7 @@ def options_from_args(args: argparse.Namespace) -> ListenOptions:
             if value is not None:  # not ignored: the user meant calls to be fetched
                 raise UsageError(f"{option} needs --enrich WORKSPACE (the calls to fetch)")
     for option, value in (("--enrich", args.enrich), ("--channel", args.channel)):
-        if value is not None:
-            try:
-                uuid.UUID(value)
-            except ValueError:
-                raise UsageError(f"{option} must be a UUID, got {value!r}") from None
+        require_uuid(option, value)
     return ListenOptions(
         signing_keys=keys,
         out=args.out,
