@@ -12,13 +12,26 @@ contenders download it to a file in this process, in interleaved rounds:
 * ``aiohttp+sha256+fsync``: the same loop doing what the SDK does for its guarantees
   (hash while writing, fsync at the end).
 
-Rounds are `benchmarks._harness.interleaved`; each round measures bytes per second (wall
-clock) and the client's CPU seconds per MB (`time.process_time`: this process only; the
-server runs in its own). Before each download the page cache's dirty pages are written
-out (`os.sync`, untimed): a contender that does not fsync would otherwise leave its
-writeback to the next one. The ratio of
-interest is ``sdk`` against ``aiohttp`` per round; the target is at least 0.9x, for the
-default (with SHA-256); ``sdk-no-checksum`` against ``aiohttp`` is reported beside it.
+Rounds are `benchmarks._harness.interleaved`; each download measures bytes per second
+(wall clock), the client's CPU per MB (`time.process_time`: every thread of this
+process), its event loop thread's (`time.thread_time`), the server's
+(``/proc/<pid>/stat``: its own process), and how the loop thread spent the wall time
+(``/proc/thread-self/schedstat``: on a core, or runnable but waiting for one, as when
+other processes hold the cores). Before each download the page cache's dirty pages are
+written out (`os.sync`, untimed): a contender that does not fsync would otherwise leave
+its writeback to the next one. The ratio of interest is ``sdk`` against ``aiohttp`` per
+round; the target is at least 0.9x, for the default (with SHA-256); ``sdk-no-checksum``
+against ``aiohttp`` is reported beside it.
+
+The honest bound: SHA-256 alone is timed on 1 MiB blocks (CPU per MB). A client that
+hashes does at least the bare loop's work plus the hash, so from the medians (bare
+client ``b``, hash ``h``, server ``s``, CPU ms per MB): with the client on one core,
+its ratio is at most ``b / (b + h)``; with every core busy (each process gets CPU in
+proportion to what it needs, so MB/s follows CPU per MB, the server's included) at
+most ``(b + s) / (b + s + h)``; only with two idle cores (the hash on one, the loop on
+the other) can it reach ``min(1, 2b / (b + s + h))``. A last pass measures the first
+case directly: this process pinned to one core and the server to the other
+(``sched_setaffinity``). Linux only (``/proc``, affinity).
 """
 
 from __future__ import annotations
@@ -92,56 +105,191 @@ LABELS = {
     "aiohttp": "aiohttp loop",
     "aiohttp+sha256+fsync": "aiohttp loop + SHA-256 + fsync",
 }
-FULL = {"size_bytes": 200_000_000, "rounds": 7}
-QUICK = {"size_bytes": 5_000_000, "rounds": 2}
+METRICS = {
+    "mb_per_s": "MB/s",
+    "cpu_ms_per_mb": "client CPU ms/MB",
+    "loop_cpu_ms_per_mb": "loop thread CPU ms/MB",
+    "server_cpu_ms_per_mb": "server CPU ms/MB",
+    "loop_busy": "loop thread busy (share of wall time)",
+    "loop_waiting": "loop thread waiting for a core",
+}
+FULL = {"size_bytes": 200_000_000, "rounds": 7, "pinned_rounds": 3}
+QUICK = {"size_bytes": 5_000_000, "rounds": 2, "pinned_rounds": 1}
+_TICK = os.sysconf("SC_CLK_TCK")
 
 
-def _download(name: str, info: dict[str, Any], dest: Path, size: int) -> tuple[float, float]:
-    """One download by ``name``; return (MB/s, client CPU seconds per MB)."""
+def _process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of process ``pid``, every thread, from ``/proc``."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def _thread_sched() -> tuple[float, float]:
+    """This thread's seconds on a core and runnable but waiting for one."""
+    with open("/proc/thread-self/schedstat") as f:
+        on_cpu, waiting, _ = f.read().split()
+    return int(on_cpu) / 1e9, int(waiting) / 1e9
+
+
+def _download(name: str, info: dict[str, Any], dest: Path, size: int, server: int) -> Json:
+    """One download by ``name``; return its metrics (see `METRICS`)."""
     os.sync()  # each starts with no dirty pages left by the one before
-    cpu, wall = time.process_time(), time.perf_counter()
+    sched, served = _thread_sched(), _process_cpu(server)
+    cpu, loop_cpu, wall = time.process_time(), time.thread_time(), time.perf_counter()
     asyncio.run(CONTENDERS[name](info, info["recordings"][0][0], dest))
-    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    return size / 1e6 / wall, cpu / (size / 1e6)
+    wall = time.perf_counter() - wall
+    cpu, loop_cpu = time.process_time() - cpu, time.thread_time() - loop_cpu
+    served = _process_cpu(server) - served
+    (on_cpu, waiting), (was_on, was_waiting) = _thread_sched(), sched
+    on_cpu, waiting = on_cpu - was_on, waiting - was_waiting
+    mb = size / 1e6
+    return {
+        "mb_per_s": mb / wall,
+        "cpu_ms_per_mb": cpu * 1e3 / mb,
+        "loop_cpu_ms_per_mb": loop_cpu * 1e3 / mb,
+        "server_cpu_ms_per_mb": served * 1e3 / mb,
+        "loop_busy": (on_cpu + waiting) / wall,
+        "loop_waiting": waiting / wall,
+    }
 
 
-def _sha256_cpu_per_mb(megabytes: int = 64) -> float:
-    """Client CPU seconds per MB of `hashlib.sha256` alone, on 1 MiB blocks."""
+def _sha256_ms_per_mb(megabytes: int = 64) -> float:
+    """Client CPU milliseconds per MB of `hashlib.sha256` alone, on 1 MiB blocks."""
     block = os.urandom(1 << 20)
     digest = hashlib.sha256()
     cpu = time.process_time()
     for _ in range(megabytes):
         digest.update(block)
-    return (time.process_time() - cpu) / (megabytes * (1 << 20) / 1e6)
+    return (time.process_time() - cpu) * 1e3 / (megabytes * (1 << 20) / 1e6)
+
+
+def _rounds(
+    server: MediaServer, folder: str, size: int, rounds: int, *, warm_up: bool
+) -> dict[str, dict[str, list[float]]]:
+    """Interleaved rounds of every contender; return metric -> contender -> samples."""
+    samples: dict[str, dict[str, list[float]]] = {m: {k: [] for k in LABELS} for m in METRICS}
+    sha = server.info["recordings"][0][1]
+    for round_, order in enumerate(h.interleaved(LABELS, rounds + warm_up)):
+        for name in order:  # a warm-up round first: connections, page cache
+            dest = Path(folder) / f"{name}.mp3"
+            got = _download(name, server.info, dest, size, server.pid)
+            if name.startswith("sdk") and hashlib.sha256(dest.read_bytes()).hexdigest() != sha:
+                raise RuntimeError("the SDK's download differs from the server's object")
+            dest.unlink()
+            if round_ or not warm_up:
+                for metric, value in got.items():
+                    samples[metric][name].append(value)
+    return samples
+
+
+def _pinned(server: MediaServer, folder: str, size: int, rounds: int) -> Json | None:
+    """The rounds again, this process on one core and the server on another."""
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) < 2 or rounds < 1:
+        return None
+    mine = os.sched_getaffinity(0)
+    try:
+        os.sched_setaffinity(0, {cores[0]})  # the executor's threads, started later, inherit
+        for task in os.listdir(f"/proc/{server.pid}/task"):
+            os.sched_setaffinity(int(task), {cores[1]})
+        samples = _rounds(server, folder, size, rounds, warm_up=False)
+    finally:
+        os.sched_setaffinity(0, mine)
+    return {"cores": cores[:2], "results": h.by_contender(LABELS, samples), "samples": samples}
+
+
+def _ratios(rate: dict[str, list[float]]) -> Json:
+    ratios = {f"sdk/{k}": h.paired_ratio(rate["sdk"], rate[k]) for k in LABELS if k != "sdk"}
+    ratios["sdk-no-checksum/aiohttp"] = h.paired_ratio(rate["sdk-no-checksum"], rate["aiohttp"])
+    return ratios
+
+
+def bounds(bare: float, sha: float, server: float) -> dict[str, float]:
+    """The highest sdk/aiohttp any hashing client reaches, from CPU ms per MB (module)."""
+    return {
+        "one_core": bare / (bare + sha),
+        "busy_cores": (bare + server) / (bare + server + sha),
+        "idle_cores": min(1.0, 2 * bare / (bare + server + sha)),
+    }
 
 
 def run(*, quick: bool = False) -> Json:
-    """Measure the contenders in interleaved rounds; MB/s, CPU/MB, per-round ratios."""
+    """Measure the contenders in interleaved rounds; MB/s, CPU/MB, per-round ratios, bounds."""
     params = dict(QUICK if quick else FULL)
     load = os.getloadavg()
-    sha_cpu = _sha256_cpu_per_mb(8 if quick else 64)
+    sha_ms = _sha256_ms_per_mb(8 if quick else 64)
     size = params["size_bytes"]
-    rate: dict[str, list[float]] = {name: [] for name in LABELS}
-    cpu: dict[str, list[float]] = {name: [] for name in LABELS}
     with (
         MediaServer("--count", "1", "--size", str(size)) as server,
         tempfile.TemporaryDirectory(dir=os.environ.get("MEDIA_BENCH_DIR")) as folder,
     ):
-        sha = server.info["recordings"][0][1]
-        for round_, order in enumerate(h.interleaved(LABELS, params["rounds"] + 1)):
-            for name in order:  # round 0 warms up (connections, page cache)
-                dest = Path(folder) / f"{name}.mp3"
-                mb_s, cpu_mb = _download(name, server.info, dest, size)
-                if name.startswith("sdk") and hashlib.sha256(dest.read_bytes()).hexdigest() != sha:
-                    raise RuntimeError("the SDK's download differs from the server's object")
-                dest.unlink()
-                if round_:
-                    rate[name].append(mb_s)
-                    cpu[name].append(cpu_mb)
-    results = h.by_contender(LABELS, {"mb_per_s": rate, "cpu_s_per_mb": cpu})
-    ratios = {f"sdk/{k}": h.paired_ratio(rate["sdk"], rate[k]) for k in LABELS if k != "sdk"}
-    ratios["sdk-no-checksum/aiohttp"] = h.paired_ratio(rate["sdk-no-checksum"], rate["aiohttp"])
-    bare_cpu = results["aiohttp"]["cpu_s_per_mb"]["median"]
+        samples = _rounds(server, folder, size, params["rounds"], warm_up=True)
+        pinned = _pinned(server, folder, size, params["pinned_rounds"])
+    results = h.by_contender(LABELS, samples)
+    ratios = _ratios(samples["mb_per_s"])
+    med = {k: {m: results[k][m]["median"] for m in METRICS} for k in LABELS}
+    bare, served = med["aiohttp"]["cpu_ms_per_mb"], med["aiohttp"]["server_cpu_ms_per_mb"]
+    bound = bounds(bare, sha_ms, served)
+    cpu_ratio = {k: bare / med[k]["cpu_ms_per_mb"] for k in ("sdk", "sdk-no-checksum")}
+    tables = [
+        h.grid(
+            "Per contender, median (min-max)",
+            "contender",
+            LABELS,
+            METRICS,
+            lambda k, m: h.fmt_range(results[k][m]),
+        ),
+        h.ratio_table("SDK against each peer (MB/s, per round)", ratios),
+    ]
+    notes = [
+        "Dirty pages are written out (`os.sync`, untimed) before each download, so a "
+        "contender that does not fsync leaves no writeback to the next one.",
+        "The target is the default's (with SHA-256); `sdk-no-checksum/aiohttp` is the "
+        "`checksum=None` option's ratio, reported beside it.",
+        f"Client CPU per MB (medians): the bare loop {bare:.2f} ms, SHA-256 alone "
+        f"{sha_ms:.2f} ms (`hashlib` on 1 MiB blocks), the SDK {med['sdk']['cpu_ms_per_mb']:.2f} "
+        f"ms and with `checksum=None` {med['sdk-no-checksum']['cpu_ms_per_mb']:.2f} ms; the "
+        f"server {served:.2f} ms per MB sent. The bare loop's thread was on a core or "
+        f"waiting for one {med['aiohttp']['loop_busy']:.0%} of the time "
+        f"({med['aiohttp']['loop_waiting']:.0%} waiting, the machine's other load): it is "
+        "CPU-bound, not waiting on the network or the server.",
+        "The bound, for any client that hashes: it does at least the bare loop's work plus "
+        f"SHA-256, so its ratio to the bare loop is at most {bound['one_core']:.2f} with the "
+        f"client on one core (b / (b + h)), {bound['busy_cores']:.2f} when every core is "
+        "busy (MB/s then follows CPU per MB, the server's included: (b + s) / (b + s + h)), "
+        f"and {bound['idle_cores']:.2f} only with two idle cores (min(1, 2b / (b + s + h))). "
+        f"By CPU per MB alone the SDK is at {cpu_ratio['sdk']:.2f} of the bare loop, "
+        f"{cpu_ratio['sdk-no-checksum']:.2f} with `checksum=None`.",
+    ]
+    extra: Json = {"bounds": bound, "sha256_ms_per_mb": sha_ms, "cpu_ratio": cpu_ratio}
+    if pinned is not None:
+        pinned_ratios = _ratios(pinned["samples"]["mb_per_s"])
+        extra["pinned"] = {"cores": pinned["cores"], "results": pinned["results"]}
+        extra["pinned"]["ratios"] = pinned_ratios
+        tables.append(
+            h.grid(
+                f"Client pinned to core {pinned['cores'][0]}, server to core "
+                f"{pinned['cores'][1]}: median (min-max)",
+                "contender",
+                LABELS,
+                {m: METRICS[m] for m in ("mb_per_s", "cpu_ms_per_mb", "loop_waiting")},
+                lambda k, m: h.fmt_range(pinned["results"][k][m]),
+            )
+        )
+        tables.append(h.ratio_table("Pinned: SDK against each peer (MB/s)", pinned_ratios))
+        notes.append(
+            f"Pinned ({params['pinned_rounds']} rounds, this process on one core, the "
+            "server on the other): sdk/aiohttp "
+            f"{h.fmt_ratio(pinned_ratios['sdk/aiohttp'])} against the one-core bound "
+            f"{bound['one_core']:.2f}; `checksum=None` "
+            f"{h.fmt_ratio(pinned_ratios['sdk-no-checksum/aiohttp'])}."
+        )
+    notes.append(
+        f"Load average (1 min) at the start and the end of the run: {load[0]:.2f}, "
+        f"{os.getloadavg()[0]:.2f}; the machine is shared, so MB/s varies from round "
+        "to round: the ratios pair each round's contenders."
+    )
     return h.make_result(
         scenario=NAME,
         title=TITLE,
@@ -150,7 +298,7 @@ def run(*, quick: bool = False) -> Json:
             "store's body) to a file, the embedded server in its own process; the SDK "
             "(`.part`, SHA-256 while writing, length check, fsync, rename), and the SDK "
             "with `checksum=None`, against a hand-written aiohttp loop, bare and with the "
-            "same hash and fsync."
+            "same hash and fsync; then what this machine allows a client that hashes."
         ),
         parameters=params,
         results=results,
@@ -164,36 +312,14 @@ def run(*, quick: bool = False) -> Json:
                 "median of per-round ratios, MB/s",
             ),
         ],
-        tables=[
-            h.grid(
-                "Per contender, median (min-max)",
-                "contender",
-                LABELS,
-                {"mb_per_s": "MB/s", "cpu_s_per_mb": "client CPU s per MB"},
-                lambda k, m: h.fmt_range(results[k][m]),
-            ),
-            h.ratio_table("SDK against each peer (MB/s, per round)", ratios),
-        ],
+        tables=tables,
         chart={
             "title": "One large recording (MB/s, median; bars show min-max)",
             "xlabel": "MB per second",
             "groups": {"download": {LABELS[k]: results[k]["mb_per_s"] for k in LABELS}},
         },
-        notes=[
-            "Dirty pages are written out (`os.sync`, untimed) before each download, so a "
-            "contender that does not fsync leaves no writeback to the next one.",
-            "The target is the default's (with SHA-256); `sdk-no-checksum/aiohttp` is the "
-            "`checksum=None` option's ratio, reported beside it.",
-            f"SHA-256 alone costs {sha_cpu * 1e3:.2f} ms of client CPU per MB here "
-            f"(`hashlib`, OpenSSL; {1 / sha_cpu:,.0f} MB/s of CPU time), against "
-            f"{bare_cpu * 1e3:.2f} ms per MB for the whole bare loop. When the machine's "
-            "cores are busy, MB/s follows CPU per MB, so the hash alone bounds "
-            f"sdk/aiohttp near {bare_cpu / (bare_cpu + sha_cpu):.2f}; only idle cores "
-            "(the hash on one, the network on another) let it approach 1.",
-            f"Load average (1 min) at the start and the end of the run: {load[0]:.2f}, "
-            f"{os.getloadavg()[0]:.2f}; the machine is shared, so MB/s varies from round "
-            "to round: the ratios pair each round's contenders.",
-        ],
+        notes=notes,
+        **extra,
     )
 
 
