@@ -76,8 +76,9 @@ def keep_heap() -> None:
         return
     _heap_kept = True
     if _glibc():
-        buffer = bytearray(HEAP_HINT)  # mmapped (above the threshold), then freed
-        del buffer
+        with contextlib.suppress(MemoryError):  # a hint: the download goes on without it
+            buffer = bytearray(HEAP_HINT)  # mmapped (above the threshold), then freed
+            del buffer
 
 
 def _glibc() -> bool:
