@@ -37,6 +37,7 @@ again with this process pinned to one core and the server to the other
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import tempfile
@@ -201,7 +202,8 @@ def _pinned(server: MediaServer, folder: str, size: int, rounds: int) -> Json | 
     try:
         os.sched_setaffinity(0, {cores[0]})  # the executor's threads, started later, inherit
         for task in os.listdir(f"/proc/{server.pid}/task"):
-            os.sched_setaffinity(int(task), {cores[1]})
+            with contextlib.suppress(ProcessLookupError):  # a thread that ended meanwhile
+                os.sched_setaffinity(int(task), {cores[1]})
         samples = _rounds(server, folder, size, rounds, warm_up=False)
     finally:
         os.sched_setaffinity(0, mine)
