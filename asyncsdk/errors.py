@@ -355,8 +355,10 @@ class MediaError(RequestError):
     presigned URL appears only redacted, in the message.
 
     ``attempts`` counts the requests sent to the object store for this read, the first
-    included (the number "gave up after N requests" gives); the requests to Bird's
-    media endpoint for fresh URLs are not among them.
+    included; the requests to Bird's media endpoint for fresh URLs are not among them.
+    The message says that count once when it is more than one ("gave up after 4
+    requests to the object store: ...", or "... (after 2 requests to the object
+    store)"), with no second "(after N attempts)".
 
     Attributes:
         received: Bytes of the object held when it failed (the offset reached).
@@ -383,6 +385,11 @@ class MediaError(RequestError):
         self.size = size
         self.resumes = resumes
         self.status = status
+
+    def __str__(self) -> str:
+        # The message says the count itself, in requests to the object store ("gave up
+        # after 4 requests ..."): the generic "(after N attempts)" would say it twice.
+        return f"{self.message} [{self.method} {self.url}]"
 
 
 class RedirectError(MediaError):

@@ -108,6 +108,11 @@ class MediaServer:
         self.info: dict[str, Any] = json.loads(line)
         self.store_stats: dict[str, Any] = {}
 
+    @property
+    def pid(self) -> int:
+        """The server's process ID (for its CPU time, or to pin it to a core)."""
+        return self._proc.pid
+
     def stop(self) -> dict[str, Any]:
         """Stop the server; return its object store's counters."""
         self._proc.send_signal(signal.SIGINT)

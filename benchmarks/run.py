@@ -3,6 +3,7 @@
 Usage::
 
     python -m benchmarks.run [--quick] [--only NAME ...] [--out DIR] [--docs DIR | --no-docs]
+    python -m benchmarks.run NAME ...    # the same as --only NAME ...
 
 Each scenario writes ``<out>/<NAME>.json``. The page ``<docs>/benchmarks.md`` and its
 charts are then rendered from every registered scenario's JSON found in ``<out>``, so
@@ -61,11 +62,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--only", nargs="+", choices=SCENARIOS, metavar="NAME", help="run only these scenarios"
     )
+    parser.add_argument("names", nargs="*", metavar="NAME", help="the same as --only NAME")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="for <scenario>.json")
     docs = parser.add_mutually_exclusive_group()
     docs.add_argument("--docs", type=Path, default=DOCS_DIR, help="for benchmarks.md, img/")
     docs.add_argument("--no-docs", action="store_true", help="write the JSON results only")
     ns = parser.parse_args(argv)
+    unknown = [name for name in ns.names if name not in SCENARIOS]
+    if unknown:
+        parser.error(f"unknown scenario {unknown[0]!r} (choose from {', '.join(SCENARIOS)})")
+    ns.only = [*(ns.only or ()), *ns.names] or None
 
     combined: Json = {}
     for name in ns.only or SCENARIOS:

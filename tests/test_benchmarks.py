@@ -17,7 +17,7 @@ pytest.importorskip("pydantic")
 pytest.importorskip("matplotlib")
 
 from benchmarks._harness import RESULT_KEYS  # noqa: E402
-from benchmarks.run import SCENARIOS, render  # noqa: E402
+from benchmarks.run import SCENARIOS, main, render  # noqa: E402
 
 from ._benchquick import LAB_SCENARIOS, QuickRuns, check_well_formed  # noqa: E402
 
@@ -162,3 +162,10 @@ def test_otel_overhead_off_path_runs_the_same_calls(quick_runs: QuickRuns) -> No
     calls = quick_runs.result("otel_overhead")["results"]["python_calls_per_request"]
     assert calls["before"] > 0
     assert calls["installed-off"] == pytest.approx(calls["before"], rel=0.01)
+
+
+def test_the_runner_takes_scenario_names_as_only_does(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["media_throughput", "no_such_scenario"])  # refused before anything runs
+    assert exited.value.code == 2
+    assert "unknown scenario 'no_such_scenario'" in capsys.readouterr().err

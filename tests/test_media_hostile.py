@@ -359,6 +359,7 @@ async def test_an_object_store_that_keeps_failing_gives_up(
         with pytest.raises(MediaError, match="gave up after 3") as info:
             await c.download_recording(WS, REC, tmp_path)
     assert "SlowDown" in str(info.value)
+    assert str(info.value).count("after") == 1  # the count, once
     no_secret(info.value)
     assert bird.calls == 3  # a fresh URL each time
     assert os.listdir(tmp_path) == []

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from asyncsdk import RedirectError
+from asyncsdk import MediaChangedError, MediaError, RedirectError
 from asyncsdk._media._rules import (
     follow_location,
     judge,
     leaking_session_headers,
+    media_error,
     parse_content_range,
     store_headers,
 )
@@ -169,3 +170,45 @@ def test_judge_another_etag_on_a_206_restarts() -> None:
 )
 def test_judge_statuses(status: int, action: str) -> None:
     assert judge(status, {}, offset=0, etag=None, size=None).action == action
+
+
+def test_a_media_error_states_its_count_once() -> None:
+    gave_up = media_error(
+        "gave up after 4 requests to the object store: the object store answered 503",
+        endpoint=ENDPOINT,
+        received=10,
+        size=100,
+        requests=4,
+        status=503,
+        counted=True,
+    )
+    text = str(gave_up)
+    assert text == (
+        "gave up after 4 requests to the object store: the object store answered 503 "
+        f"[GET {ENDPOINT}]"
+    )
+    assert (gave_up.attempts, gave_up.resumes) == (4, 3)
+    # A failure that does not count them itself gets the count once, in its own unit.
+    changed = media_error(
+        "the object changed",
+        MediaChangedError,
+        endpoint=ENDPOINT,
+        received=10,
+        size=100,
+        requests=2,
+        status=200,
+    )
+    assert str(changed) == (
+        f"the object changed (after 2 requests to the object store) [GET {ENDPOINT}]"
+    )
+    assert "attempts" not in str(changed)
+    first = media_error(
+        "the object store answered 404",
+        endpoint=ENDPOINT,
+        received=0,
+        size=None,
+        requests=1,
+        status=404,
+    )
+    assert str(first) == f"the object store answered 404 [GET {ENDPOINT}]"
+    assert isinstance(first, MediaError) and "after" not in str(first)

@@ -266,13 +266,18 @@ def media_error(
     size: int | None,
     requests: int,
     status: int | None,
+    counted: bool = False,
 ) -> MediaError:
     """Build a `MediaError` (or ``kind``, a subclass) with its context.
 
     ``requests`` is the requests sent to the object store for this read: the error's
-    ``attempts`` (at least 1), and ``resumes`` is every one after the first.
+    ``attempts`` (at least 1), and ``resumes`` is every one after the first. The
+    message gets ``(after N requests to the object store)`` when N is more than one,
+    unless it says N itself (``counted``): the count is said once.
     """
     attempts = max(requests, 1)
+    if attempts > 1 and not counted:
+        message = f"{message} (after {attempts} requests to the object store)"
     return kind(
         message,
         method=_METHOD,

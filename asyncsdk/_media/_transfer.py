@@ -337,11 +337,16 @@ class MediaTransfer:
         self.resumes += 1
         self._stalls = 0 if progress else self._stalls + 1
         if self._stalls > self._policy.max_retries or self.resumes > MAX_RESUMES:
-            raise self._error(f"gave up after {self.requests} requests to the object store: {why}")
+            raise self._error(
+                f"gave up after {self.requests} requests to the object store: {why}",
+                counted=True,
+            )
         if self._stalls > 1:
             await asyncio.sleep(backoff_delay(self._stalls - 1, self._policy))
 
-    def _error(self, why: str, kind: type[MediaError] = MediaError) -> MediaError:
+    def _error(
+        self, why: str, kind: type[MediaError] = MediaError, *, counted: bool = False
+    ) -> MediaError:
         return media_error(
             why,
             kind,
@@ -350,6 +355,7 @@ class MediaTransfer:
             size=self.size,
             requests=self.requests,
             status=self._status,
+            counted=counted,
         )
 
 
