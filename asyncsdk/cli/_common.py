@@ -17,6 +17,9 @@ from typing import Any
 
 import asyncsdk
 
+#: The variable the commands read the access key from when ``--access-key`` is absent.
+ENV_ACCESS_KEY = "BIRD_ACCESS_KEY"
+
 
 class UsageError(Exception):
     """Bad input from the command line: reported as one line, exit code 2."""
@@ -121,9 +124,7 @@ def client_from_args(
     Raises:
         UsageError: No credential, or a setting the client refuses.
     """
-    access_key = args.access_key or os.environ.get("BIRD_ACCESS_KEY")
-    if not access_key:
-        raise UsageError("no credentials: set BIRD_ACCESS_KEY or pass --access-key")
+    access_key = access_key_from(args)
     if args.concurrency < 1:
         raise UsageError(f"--concurrency must be at least 1, got {args.concurrency}")
     try:
@@ -138,6 +139,41 @@ def client_from_args(
         )
     except asyncsdk.ConfigurationError as exc:
         raise UsageError(str(exc)) from exc
+
+
+def access_key_from(args: argparse.Namespace) -> str:
+    """The access key the command uses: ``--access-key``, else ``$BIRD_ACCESS_KEY``.
+
+    Raises:
+        UsageError: Neither is set.
+    """
+    access_key: str | None = args.access_key or os.environ.get(ENV_ACCESS_KEY)
+    if not access_key:
+        raise UsageError(f"no credentials: set {ENV_ACCESS_KEY} or pass --access-key")
+    return access_key
+
+
+#: What the SDK's reason for a refused credential tells the reader to check.
+_ENV_KEY_HINT = f"check {ENV_ACCESS_KEY}"
+
+
+def name_key_source(line: str, args: argparse.Namespace) -> str:
+    """Point a stop line's credential hint at where this command's key came from.
+
+    The SDK's reason for a 401 says ``check BIRD_ACCESS_KEY``; when the key was given
+    with ``--access-key`` (which wins over the variable), that sends the user to the
+    wrong place, so the hint names the option instead.
+
+    Args:
+        line: A line about to be printed (a stop line, a summary).
+        args: The command's options.
+
+    Returns:
+        ``line``, with the hint naming ``--access-key`` when the key came from it.
+    """
+    if not getattr(args, "access_key", None):
+        return line
+    return line.replace(_ENV_KEY_HINT, "check the key given with --access-key")
 
 
 def refusals(refused: Mapping[str, int]) -> str:

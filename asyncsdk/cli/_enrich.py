@@ -37,7 +37,14 @@ from asyncsdk.webhooks import (
 )
 
 from . import _telemetry
-from ._common import UsageError, add_api_arguments, client_from_args, require_uuid
+from ._common import (
+    UsageError,
+    access_key_from,
+    add_api_arguments,
+    client_from_args,
+    name_key_source,
+    require_uuid,
+)
 from ._replica import PROGRESS_INTERVAL, on_stop_signals, report_lines
 
 __all__ = ["DEFAULT_SHARED_RATE", "add_arguments", "progress_line", "run"]
@@ -103,9 +110,7 @@ async def run(args: argparse.Namespace) -> int:
     """Enrich until SIGINT or SIGTERM; finish what was read; print a summary."""
     _check(args)
     consumer = args.consumer or f"{socket.gethostname()}-{os.getpid()}"
-    access_key = args.access_key or os.environ.get("BIRD_ACCESS_KEY")
-    if not access_key:
-        raise UsageError("no credentials: set BIRD_ACCESS_KEY or pass --access-key")
+    access_key = access_key_from(args)
     from asyncsdk.ratelimit.fleet import RedisRateLimiter  # redis-py: an optional extra
 
     try:
@@ -166,7 +171,8 @@ async def run(args: argparse.Namespace) -> int:
                 print(f"asyncsdk: error: enrich stopped: {exc}", file=sys.stderr)
                 code = 1
             except asyncsdk.RunStoppedError as exc:
-                print(f"asyncsdk: error: enrich stopped: {exc.reason}", file=sys.stderr)
+                reason = name_key_source(exc.reason, args)
+                print(f"asyncsdk: error: enrich stopped: {reason}", file=sys.stderr)
                 code = 1
             except sqlite3.Error as exc:  # the entries read stay pending: nothing lost
                 print(f"asyncsdk: error: enrich stopped: writing {args.db} failed: "

@@ -24,6 +24,7 @@ from ._common import (
     UsageError,
     add_api_arguments,
     client_from_args,
+    name_key_source,
     refusals,
     require_uuid,
 )
@@ -221,7 +222,8 @@ async def run(args: argparse.Namespace) -> int:
         kept = f"every event acknowledged is in {options.out}"
         if listener.store is not None:
             kept += f"; the next start applies and enriches what {options.db} lacks"
-        print(f"asyncsdk: error: listen stopped: {listener.failure} ({kept})", file=sys.stderr)
+        failure = name_key_source(str(listener.failure), args)
+        print(f"asyncsdk: error: listen stopped: {failure} ({kept})", file=sys.stderr)
         return 1
     return EXIT_HURRIED if listener.hurried else 0
 
