@@ -92,6 +92,21 @@ def test_bad_usage_is_refused_before_anything_runs(
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("command", ["enrich", "fetch"])
+def test_the_help_of_rate_limit_says_what_the_command_does_without_it(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """enrich shares a fixed budget through Redis; the others adapt to the server."""
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    if command == "enrich":
+        assert "(default: 50, Bird's documented budget)" in text
+        assert "adapt to the server's throttling" not in text
+    else:
+        assert "requests per second (default: adapt to the server's throttling)" in text
+
+
 async def _start(*argv: str) -> tuple[asyncio.subprocess.Process, str]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "asyncsdk", *argv, env=ENV, cwd=ROOT,

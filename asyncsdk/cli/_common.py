@@ -43,8 +43,19 @@ def require_uuid(option: str, value: str | None) -> None:
         raise UsageError(f"{option} must be a UUID, got {value!r}") from None
 
 
-def add_api_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add --base-url, credentials, --rate-limit, --concurrency and --max-retries."""
+#: What ``--rate-limit`` does when it is left out, for a command whose client adapts.
+ADAPTIVE_RATE_HELP = "requests per second (default: adapt to the server's throttling)"
+
+
+def add_api_arguments(
+    parser: argparse.ArgumentParser, *, rate_help: str = ADAPTIVE_RATE_HELP
+) -> None:
+    """Add --base-url, credentials, --rate-limit, --concurrency and --max-retries.
+
+    Args:
+        parser: The command's parser.
+        rate_help: The help of ``--rate-limit``: what the command does without it.
+    """
     group = parser.add_argument_group("API")
     group.add_argument(
         "--base-url",
@@ -62,7 +73,7 @@ def add_api_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=None,
         metavar="PER_SECOND",
-        help="requests per second (default: adapt to the server's throttling)",
+        help=rate_help,
     )
     group.add_argument(
         "--concurrency",

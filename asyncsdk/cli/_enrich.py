@@ -82,7 +82,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="deliveries of a failing entry before it is dead-lettered (%(default)s)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress lines")
-    add_api_arguments(parser)
+    # Not the adaptive default of the other commands: the workers share one fixed budget.
+    shared = (
+        "GET/s all the workers sharing --redis and the key take together "
+        f"(default: {DEFAULT_SHARED_RATE:g}, Bird's documented budget)"
+    )
+    add_api_arguments(parser, rate_help=shared)
     _telemetry.add_options(parser)
 
 
