@@ -20,7 +20,7 @@ from asyncsdk.webhooks import TERMINAL_STATUSES, RedisStreamSink, decode_entry
 
 from ._redis import RedisServer, run_redis
 from ._streams import until
-from ._support import free_port
+from ._support import free_port, refused_port
 from ._webhooks import SIGNING_KEY, deliver, event_body
 from .test_webhooks_enrich import event_for
 
@@ -232,3 +232,45 @@ async def test_a_second_sigterm_stops_a_worker_at_once_leaving_its_entries_pendi
     assert proc.returncode == 130, err
     async with aioredis.Redis.from_url(redis_server.url) as r:
         assert (await r.xpending(stream, "g"))["pending"] == 1  # for another worker
+
+
+async def test_a_worker_whose_redis_does_not_answer_says_so_and_stops_on_sigterm(
+    tmp_path: Path,
+) -> None:
+    """Not a rising counter alone: the failure, and that it is tried again, on stderr."""
+    with refused_port() as port:
+        proc, first = await _start(
+            "enrich", "--redis", f"redis://127.0.0.1:{port}/0", "--group", "g",
+            "--consumer", "w", "--workspace", str(uuid.uuid4()),
+            "--db", str(tmp_path / "calls.sqlite"), "--no-progress",
+        )  # fmt: skip
+        assert first.startswith("enriching stream")
+        assert proc.stderr is not None
+        line = (await asyncio.wait_for(proc.stderr.readline(), 60)).decode()
+        assert line.startswith("enrich: warning: stream asyncsdk:call-events: Redis failed ")
+        assert "ConnectionError" in line and "trying again in" in line
+        proc.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 1
+    assert "enrich stopped: Redis failed while the worker was stopping" in err.decode()
+    assert "stay pending" in err.decode()
+
+
+def test_the_sdk_warnings_show_only_while_the_command_runs(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import logging
+
+    from asyncsdk.cli._replica import warnings_on_stderr
+
+    sdk = logging.getLogger("asyncsdk")
+    with warnings_on_stderr("enrich"):
+        sdk.warning("stream s: Redis failed (%s); trying again in %.1fs", "ConnectionError", 0.2)
+        sdk.info("not shown")
+    sdk.warning("after the command")
+    with warnings_on_stderr("enrich", enabled=False):
+        sdk.warning("under --debug, the root handler shows it")
+    err = capsys.readouterr().err
+    assert (
+        err == "enrich: warning: stream s: Redis failed (ConnectionError); trying again in 0.2s\n"
+    )

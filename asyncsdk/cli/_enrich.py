@@ -45,7 +45,7 @@ from ._common import (
     name_key_source,
     require_uuid,
 )
-from ._replica import PROGRESS_INTERVAL, on_stop_signals, report_lines
+from ._replica import PROGRESS_INTERVAL, on_stop_signals, report_lines, warnings_on_stderr
 
 __all__ = ["DEFAULT_SHARED_RATE", "add_arguments", "progress_line", "run"]
 
@@ -113,6 +113,11 @@ def _check(args: argparse.Namespace) -> None:
 @_telemetry.with_telemetry
 async def run(args: argparse.Namespace) -> int:
     """Enrich until SIGINT or SIGTERM; finish what was read; print a summary."""
+    with warnings_on_stderr("enrich", enabled=not getattr(args, "debug", False)):
+        return await _run(args)
+
+
+async def _run(args: argparse.Namespace) -> int:
     _check(args)
     consumer = args.consumer or f"{socket.gethostname()}-{os.getpid()}"
     access_key = access_key_from(args)

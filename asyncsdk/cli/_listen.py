@@ -35,7 +35,13 @@ from ._listener import (
     ListenOptions,
     StageFailure,
 )
-from ._replica import add_replica_arguments, on_stop_signals, report_lines, run_replica
+from ._replica import (
+    add_replica_arguments,
+    on_stop_signals,
+    report_lines,
+    run_replica,
+    warnings_on_stderr,
+)
 
 __all__ = [
     "ListenOptions",
@@ -174,7 +180,8 @@ def options_from_args(args: argparse.Namespace) -> ListenOptions:
 async def run(args: argparse.Namespace) -> int:
     """Listen until SIGINT or SIGTERM; finish what was accepted; print a summary."""
     if args.redis is not None:
-        return await run_replica(args, signing_keys(args))
+        with warnings_on_stderr("listen", enabled=not getattr(args, "debug", False)):
+            return await run_replica(args, signing_keys(args))
     options = options_from_args(args)
     client = client_from_args(args) if options.workspace is not None else None
     try:

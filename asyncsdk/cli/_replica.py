@@ -6,7 +6,7 @@ stream through `asyncsdk.webhooks.RedisStreamSink` (deduplicated across replicas
 ``asyncsdk enrich`` workers read the stream. Stopping (SIGINT, SIGTERM) closes the
 port first, then lets the deliveries in flight get their answers (up to
 `SHUTDOWN_TIMEOUT` seconds; a second signal stops at once: an unanswered delivery is
-retried by Bird). Also the signal and progress helpers the commands share.
+retried by Bird). Also the signal, progress and warning helpers the commands share.
 
 Imports: aiohttp, `asyncsdk.webhooks`, `_common` and the standard library.
 """
@@ -16,9 +16,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Final, TextIO
 
 from aiohttp import web
@@ -40,12 +41,37 @@ __all__ = [
     "replica_summary",
     "report_lines",
     "run_replica",
+    "warnings_on_stderr",
 ]
 
 #: Seconds the deliveries in flight get to finish once the port is closed.
 SHUTDOWN_TIMEOUT: Final = 30.0
 #: Seconds between progress lines.
 PROGRESS_INTERVAL: Final = 2.0
+
+
+@contextlib.contextmanager
+def warnings_on_stderr(command: str, *, enabled: bool = True) -> Iterator[None]:
+    """Show the SDK's warnings on standard error, as ``command: warning: ...``, meanwhile.
+
+    The package logs to a `logging.NullHandler`, so without this a worker whose Redis
+    does not answer went on retrying with only its ``redis-errors`` count rising, and
+    a dead-lettered entry or a lost group said nothing. The warnings are already
+    throttled where they could flood (the receiver's refusals). ``enabled=False``
+    (``--debug``, whose root handler shows them) adds nothing.
+    """
+    if not enabled:
+        yield
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(logging.Formatter(f"{command}: warning: %(message)s"))
+    sdk_logger = logging.getLogger("asyncsdk")
+    sdk_logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        sdk_logger.removeHandler(handler)
 
 
 def on_stop_signals(handler: Callable[[], None]) -> Callable[[], None]:
