@@ -274,3 +274,24 @@ def test_the_sdk_warnings_show_only_while_the_command_runs(
     assert (
         err == "enrich: warning: stream s: Redis failed (ConnectionError); trying again in 0.2s\n"
     )
+
+
+def test_a_warning_about_a_refused_key_names_the_option_that_gave_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import argparse
+    import functools
+    import logging
+
+    from asyncsdk.cli._common import name_key_source
+    from asyncsdk.cli._replica import warnings_on_stderr
+
+    args = argparse.Namespace(access_key="k")
+    with warnings_on_stderr("enrich", rewrite=functools.partial(name_key_source, args=args)):
+        logging.getLogger("asyncsdk").warning(
+            "enrich_events stopped: the API refused the credential (401 Unauthorized): "
+            "check BIRD_ACCESS_KEY"
+        )
+    err = capsys.readouterr().err
+    assert err.endswith("check the key given with --access-key\n")
+    assert "BIRD_ACCESS_KEY" not in err

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import os
 import socket
 import sqlite3
@@ -113,7 +114,8 @@ def _check(args: argparse.Namespace) -> None:
 @_telemetry.with_telemetry
 async def run(args: argparse.Namespace) -> int:
     """Enrich until SIGINT or SIGTERM; finish what was read; print a summary."""
-    with warnings_on_stderr("enrich", enabled=not getattr(args, "debug", False)):
+    shown = functools.partial(name_key_source, args=args)
+    with warnings_on_stderr("enrich", enabled=not getattr(args, "debug", False), rewrite=shown):
         return await _run(args)
 
 

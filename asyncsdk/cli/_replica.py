@@ -50,22 +50,36 @@ SHUTDOWN_TIMEOUT: Final = 30.0
 PROGRESS_INTERVAL: Final = 2.0
 
 
+class _Lines(logging.Formatter):
+    """``command: warning: message``, each line passed through ``rewrite``."""
+
+    def __init__(self, command: str, rewrite: Callable[[str], str]) -> None:
+        super().__init__(f"{command}: warning: %(message)s")
+        self._rewrite = rewrite
+
+    def format(self, record: logging.LogRecord) -> str:
+        return self._rewrite(super().format(record))
+
+
 @contextlib.contextmanager
-def warnings_on_stderr(command: str, *, enabled: bool = True) -> Iterator[None]:
+def warnings_on_stderr(
+    command: str, *, enabled: bool = True, rewrite: Callable[[str], str] = str
+) -> Iterator[None]:
     """Show the SDK's warnings on standard error, as ``command: warning: ...``, meanwhile.
 
     The package logs to a `logging.NullHandler`, so without this a worker whose Redis
     does not answer went on retrying with only its ``redis-errors`` count rising, and
     a dead-lettered entry or a lost group said nothing. The warnings are already
     throttled where they could flood (the receiver's refusals). ``enabled=False``
-    (``--debug``, whose root handler shows them) adds nothing.
+    (``--debug``, whose root handler shows them) adds nothing; ``rewrite`` adapts a
+    line to the command (`_common.name_key_source`).
     """
     if not enabled:
         yield
         return
     handler = logging.StreamHandler(sys.stderr)
     handler.setLevel(logging.WARNING)
-    handler.setFormatter(logging.Formatter(f"{command}: warning: %(message)s"))
+    handler.setFormatter(_Lines(command, rewrite))
     sdk_logger = logging.getLogger("asyncsdk")
     sdk_logger.addHandler(handler)
     try:
