@@ -146,16 +146,23 @@ async def test_listener_reports_its_intake_queue_depth(tmp_path: Path) -> None:
     assert not point.attributes
 
 
+async def _fetch_sending_spans(
+    server: EmbeddedServer, tmp_path: Path, endpoint: str, calls: int
+) -> tuple[int, Path]:
+    """Run ``fetch`` of ``calls`` calls with ``--otlp-endpoint``; its exit code and output."""
+    id_file = tmp_path / "ids.txt"
+    id_file.write_text("".join(f"{c}\n" for c in server.dataset.call_ids[:calls]))
+    out = tmp_path / "calls.jsonl"
+    argv = _argv(server, id_file, out, "--otlp-endpoint", endpoint)
+    return await asyncio.wait_for(asyncio.to_thread(main, argv), TIMEOUT), out
+
+
 async def test_otlp_endpoint_receives_the_spans(
     server: EmbeddedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    dataset = server.dataset
-    id_file = tmp_path / "ids.txt"
-    id_file.write_text("".join(f"{c}\n" for c in dataset.call_ids[:3]))
+    monkeypatch.setenv("BIRD_ACCESS_KEY", ACCESS_KEY)
     async with collecting() as (endpoint, received):
-        argv = _argv(server, id_file, tmp_path / "calls.jsonl", "--otlp-endpoint", endpoint)
-        monkeypatch.setenv("BIRD_ACCESS_KEY", ACCESS_KEY)
-        code = await asyncio.to_thread(main, argv)
+        code, _ = await _fetch_sending_spans(server, tmp_path, endpoint, 3)
     assert code == 0
     names = _span_names(received)
     attempt = "GET /workspaces/{workspaceId}/channels/{channelId}/calls/{callId}"
@@ -174,15 +181,10 @@ async def test_an_otlp_endpoint_where_nothing_listens_changes_nothing_in_the_run
     server: EmbeddedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The spans are lost, the calls are not: same output, same exit code, and it ends."""
-    dataset = server.dataset
-    id_file = tmp_path / "ids.txt"
-    id_file.write_text("".join(f"{c}\n" for c in dataset.call_ids[:20]))
-    out = tmp_path / "calls.jsonl"
     monkeypatch.setenv("BIRD_ACCESS_KEY", ACCESS_KEY)
     with refused_port() as port:
         endpoint = f"http://127.0.0.1:{port}/v1/traces"
-        argv = _argv(server, id_file, out, "--otlp-endpoint", endpoint)
-        code = await asyncio.wait_for(asyncio.to_thread(main, argv), TIMEOUT)
+        code, out = await _fetch_sending_spans(server, tmp_path, endpoint, 20)
     assert code == 0
     assert len(out.read_text().splitlines()) == 20
 
