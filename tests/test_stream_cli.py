@@ -295,3 +295,29 @@ def test_a_warning_about_a_refused_key_names_the_option_that_gave_it(
     err = capsys.readouterr().err
     assert err.endswith("check the key given with --access-key\n")
     assert "BIRD_ACCESS_KEY" not in err
+
+
+def test_an_idle_progress_line_is_written_again_only_once_a_minute() -> None:
+    import io
+
+    from asyncsdk.cli._replica import report_lines
+
+    from ._vtime import run
+
+    counts = iter([1, 2, 2, 2, *[2] * 60, 3])  # moves, then idle for two minutes, then moves
+    out = io.StringIO()
+
+    async def watch() -> None:
+        line = lambda: f"read {next(counts)}"  # noqa: E731
+        task = asyncio.create_task(report_lines("enrich", line, out, 2.0, heartbeat=60.0))
+        await asyncio.sleep(2.0 * 65 + 1)  # virtual seconds: 65 lines made
+        task.cancel()
+
+    run(watch())
+    assert out.getvalue().splitlines() == [
+        "enrich: read 1",
+        "enrich: read 2",  # then the same for 60 s
+        "enrich: read 2",  # a minute later: still alive
+        "enrich: read 2",
+        "enrich: read 3",
+    ]
