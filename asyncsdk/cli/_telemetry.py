@@ -54,6 +54,9 @@ __all__ = [
 
 #: Seconds spent at most sending the last spans when a command ends.
 EXPORT_TIMEOUT: Final = 5.0
+#: Seconds the flush gets to wind down once its exporter is shut down (an export still
+#: on the wire is not waited for: its thread is a daemon).
+_GRACE: Final = 0.5
 _MISSING: Final = "{option} needs the otel-cli extra: pip install 'asyncsdk[otel-cli]' ({name})"
 
 
@@ -167,7 +170,8 @@ def shut_down_traces(
     batch left, each retried for the exporter's whole timeout: with nothing listening
     at the endpoint, a command whose work was done went on for many seconds more,
     saying nothing. Past ``within``, the exporter is shut down (its retries stop at
-    once) and one line says where the spans could not go.
+    once, the batches left fail without a request), and one line says where the spans
+    could not go.
 
     Returns:
         Whether the shutdown finished within ``within`` seconds.
@@ -178,7 +182,7 @@ def shut_down_traces(
     if not sending.is_alive():
         return True
     exporter.shutdown()
-    sending.join(within)
+    sending.join(min(within, _GRACE))  # the batches left now fail at once; not an export
     print(f"asyncsdk: warning: the last spans were not sent to --otlp-endpoint {endpoint} "
           f"within {within:g} s (is a collector listening there?): dropped",
           file=sys.stderr, flush=True)  # fmt: skip
