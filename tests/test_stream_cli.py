@@ -289,7 +289,7 @@ def test_a_warning_about_a_refused_key_names_the_option_that_gave_it(
     args = argparse.Namespace(access_key="k")
     with warnings_on_stderr("enrich", rewrite=functools.partial(name_key_source, args=args)):
         logging.getLogger("asyncsdk").warning(
-            "enrich_events stopped: the API refused the credential (401 Unauthorized): "
+            "call enrichment stopped: the API refused the credential (401 Unauthorized): "
             "check BIRD_ACCESS_KEY"
         )
     err = capsys.readouterr().err
