@@ -5,7 +5,8 @@ file on), the embedded Bird API server, which plays calls and delivers their sta
 webhooks (retrying as Bird does), a small round-robin balancer, two receiver
 replicas (``asyncsdk listen --redis``) and three workers (``asyncsdk enrich``) that
 share the workspace's 50 GET/s through Redis. It waits until every delivered event is
-in the SQLite store, stops the processes with SIGTERM, and checks the store.
+in the SQLite store, stops the processes with SIGTERM, and checks the store (exit
+status 1 unless every delivered event was committed exactly once).
 Needs ``redis-server`` on PATH and ``pip install 'asyncsdk[redis]'``.
 """
 
@@ -143,11 +144,17 @@ async def main() -> None:
             print(f"stopped with SIGTERM, exit codes {codes}")
             with sqlite3.connect(work / "calls.sqlite") as db:
                 entries = db.execute("SELECT count(*) FROM stream_entries").fetchone()[0]
+                query = "SELECT count(DISTINCT request_id) FROM stream_entries"
+                distinct = db.execute(query).fetchone()[0]
                 rows = dict(db.execute("SELECT id, status FROM calls").fetchall())
             calls = [dataset.call(call_id) for call_id in dataset.call_ids]
             final = sum(1 for c in calls if c is not None and rows.get(str(c.id)) == c.status)
-            print(f"{entries} events committed, {committed} distinct: each once")
+            once = entries == distinct == stats.delivered
+            verdict = "each once" if once else f"NOT each of the {stats.delivered} once"
+            print(f"{entries} events committed, {distinct} distinct: {verdict}")
             print(f"{final} of {CALLS} calls in the store at their final status")
+            if not once or final != CALLS or any(codes):
+                raise SystemExit(1)
     finally:
         for proc in procs:
             if proc.returncode is None:

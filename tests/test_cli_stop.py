@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import gc
 import json
 import socket
@@ -10,6 +11,9 @@ from pathlib import Path
 
 import pytest
 
+import asyncsdk
+from asyncsdk._giveup import give_up_reason
+from asyncsdk.cli._common import name_key_source
 from asyncsdk.server import Dataset
 
 from .test_cli import ACCESS_KEY, api, credentials, exported_ids, fetch, write_ids
@@ -67,6 +71,44 @@ def test_fetch_stops_on_a_refused_key(
     monkeypatch.setenv("BIRD_ACCESS_KEY", ACCESS_KEY)
     assert fetch(api, ids, out, "--resume") == 0
     assert sorted(exported_ids(out)) == sorted(str(c) for c in ds.call_ids)
+
+
+@pytest.mark.parametrize("source", ["option", "variable"])
+def test_the_stop_line_on_a_refused_key_names_where_the_key_came_from(
+    api: tuple[str, Dataset],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    source: str,
+) -> None:
+    """A wrong --access-key is not fixed by checking BIRD_ACCESS_KEY (which it overrides)."""
+    _, ds = api
+    ids = write_ids(tmp_path / "ids.txt", list(ds.call_ids[:5]))
+    if source == "option":
+        monkeypatch.setenv("BIRD_ACCESS_KEY", ACCESS_KEY)  # right, but overridden
+        code = fetch(api, ids, tmp_path / "calls.jsonl", "--access-key", "a-wrong-key")
+    else:
+        monkeypatch.setenv("BIRD_ACCESS_KEY", "a-wrong-key")
+        code = fetch(api, ids, tmp_path / "calls.jsonl")
+    assert code == 1
+    line = _stop_line(capsys.readouterr().err)
+    assert "401" in line and "a-wrong-key" not in line
+    if source == "option":
+        assert "--access-key" in line and "BIRD_ACCESS_KEY" not in line
+    else:
+        assert line.endswith("check BIRD_ACCESS_KEY")
+
+
+def test_the_key_hint_of_the_sdk_reason_names_the_option_when_it_gave_the_key() -> None:
+    refused = asyncsdk.AuthenticationError("x", method="GET", url="u", status=401)
+    reason = give_up_reason(refused)
+    assert reason is not None and reason.endswith("check BIRD_ACCESS_KEY")
+    by_option = argparse.Namespace(access_key="k")
+    by_variable = argparse.Namespace(access_key=None)
+    assert name_key_source(reason, by_option).endswith("check the key given with --access-key")
+    assert name_key_source(reason, by_variable) == reason
+    unreachable = "nothing answers at 127.0.0.1:9 (Connection refused)"
+    assert name_key_source(unreachable, by_option) == unreachable
 
 
 def test_a_stopped_fetch_counts_each_id_not_tried_once(

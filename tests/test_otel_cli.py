@@ -7,6 +7,7 @@ import contextlib
 import os
 import signal
 import sys
+import threading
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -19,11 +20,12 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from asyncsdk.cli import main
 from asyncsdk.cli._listen import Listener, ListenOptions
+from asyncsdk.cli._telemetry import shut_down_traces
 from asyncsdk.server import EmbeddedServer, ScriptedResponse
 
 from . import test_cli_recordings
 from ._otel import recorded
-from ._support import ACCESS_KEY, wait_until
+from ._support import ACCESS_KEY, refused_port, wait_until
 from ._webhooks import SIGNING_KEY
 
 TIMEOUT = 60.0
@@ -144,16 +146,23 @@ async def test_listener_reports_its_intake_queue_depth(tmp_path: Path) -> None:
     assert not point.attributes
 
 
+async def _fetch_sending_spans(
+    server: EmbeddedServer, tmp_path: Path, endpoint: str, calls: int
+) -> tuple[int, Path]:
+    """Run ``fetch`` of ``calls`` calls with ``--otlp-endpoint``; its exit code and output."""
+    id_file = tmp_path / "ids.txt"
+    id_file.write_text("".join(f"{c}\n" for c in server.dataset.call_ids[:calls]))
+    out = tmp_path / "calls.jsonl"
+    argv = _argv(server, id_file, out, "--otlp-endpoint", endpoint)
+    return await asyncio.wait_for(asyncio.to_thread(main, argv), TIMEOUT), out
+
+
 async def test_otlp_endpoint_receives_the_spans(
     server: EmbeddedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    dataset = server.dataset
-    id_file = tmp_path / "ids.txt"
-    id_file.write_text("".join(f"{c}\n" for c in dataset.call_ids[:3]))
+    monkeypatch.setenv("BIRD_ACCESS_KEY", ACCESS_KEY)
     async with collecting() as (endpoint, received):
-        argv = _argv(server, id_file, tmp_path / "calls.jsonl", "--otlp-endpoint", endpoint)
-        monkeypatch.setenv("BIRD_ACCESS_KEY", ACCESS_KEY)
-        code = await asyncio.to_thread(main, argv)
+        code, _ = await _fetch_sending_spans(server, tmp_path, endpoint, 3)
     assert code == 0
     names = _span_names(received)
     attempt = "GET /workspaces/{workspaceId}/channels/{channelId}/calls/{callId}"
@@ -166,3 +175,56 @@ def test_bad_metrics_port_is_a_usage_error(server: EmbeddedServer, tmp_path: Pat
     ids = tmp_path / "ids.txt"
     ids.write_text(f"{server.dataset.call_ids[0]}\n")
     assert main(_argv(server, ids, tmp_path / "o.jsonl", "--metrics-port", "70000")) == 2
+
+
+async def test_an_otlp_endpoint_where_nothing_listens_changes_nothing_in_the_run(
+    server: EmbeddedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The spans are lost, the calls are not: same output, same exit code, and it ends."""
+    monkeypatch.setenv("BIRD_ACCESS_KEY", ACCESS_KEY)
+    with refused_port() as port:
+        endpoint = f"http://127.0.0.1:{port}/v1/traces"
+        code, out = await _fetch_sending_spans(server, tmp_path, endpoint, 20)
+    assert code == 0
+    assert len(out.read_text().splitlines()) == 20
+
+
+class _StuckProvider:
+    """A tracer provider whose shutdown sends batches until its exporter is shut down."""
+
+    def __init__(self) -> None:
+        self.exporter_down = threading.Event()
+
+    def shutdown(self) -> None:
+        self.exporter_down.wait(TIMEOUT)
+
+
+class _Exporter:
+    def __init__(self, provider: _StuckProvider) -> None:
+        self.provider = provider
+        self.shut = 0
+
+    def shutdown(self) -> None:
+        self.shut += 1
+        self.provider.exporter_down.set()
+
+
+def test_the_last_spans_get_a_bounded_time_then_one_line_says_where_they_could_not_go(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    stuck = _StuckProvider()
+    exporter = _Exporter(stuck)
+    assert not shut_down_traces(stuck, exporter, "http://127.0.0.1:9/v1/traces", within=0.01)
+    assert exporter.shut == 1  # its retries stop at once
+    err = capsys.readouterr().err
+    assert "not sent to --otlp-endpoint http://127.0.0.1:9/v1/traces" in err
+    assert "is a collector listening there?" in err
+
+
+def test_spans_sent_in_time_end_quietly(capsys: pytest.CaptureFixture[str]) -> None:
+    done = _StuckProvider()
+    done.exporter_down.set()
+    exporter = _Exporter(done)
+    assert shut_down_traces(done, exporter, "http://127.0.0.1:9/v1/traces", within=TIMEOUT)
+    assert exporter.shut == 0
+    assert capsys.readouterr().err == ""

@@ -20,7 +20,7 @@ from asyncsdk.webhooks import TERMINAL_STATUSES, RedisStreamSink, decode_entry
 
 from ._redis import RedisServer, run_redis
 from ._streams import until
-from ._support import free_port
+from ._support import free_port, refused_port
 from ._webhooks import SIGNING_KEY, deliver, event_body
 from .test_webhooks_enrich import event_for
 
@@ -90,6 +90,21 @@ def test_bad_usage_is_refused_before_anything_runs(
     monkeypatch.setenv("BIRD_ACCESS_KEY", "a")
     assert main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["enrich", "fetch"])
+def test_the_help_of_rate_limit_says_what_the_command_does_without_it(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """enrich shares a fixed budget through Redis; the others adapt to the server."""
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    if command == "enrich":
+        assert "(default: 50, Bird's documented budget)" in text
+        assert "adapt to the server's throttling" not in text
+    else:
+        assert "requests per second (default: adapt to the server's throttling)" in text
 
 
 async def _start(*argv: str) -> tuple[asyncio.subprocess.Process, str]:
@@ -217,3 +232,92 @@ async def test_a_second_sigterm_stops_a_worker_at_once_leaving_its_entries_pendi
     assert proc.returncode == 130, err
     async with aioredis.Redis.from_url(redis_server.url) as r:
         assert (await r.xpending(stream, "g"))["pending"] == 1  # for another worker
+
+
+async def test_a_worker_whose_redis_does_not_answer_says_so_and_stops_on_sigterm(
+    tmp_path: Path,
+) -> None:
+    """Not a rising counter alone: the failure, and that it is tried again, on stderr."""
+    with refused_port() as port:
+        proc, first = await _start(
+            "enrich", "--redis", f"redis://127.0.0.1:{port}/0", "--group", "g",
+            "--consumer", "w", "--workspace", str(uuid.uuid4()),
+            "--db", str(tmp_path / "calls.sqlite"), "--no-progress",
+        )  # fmt: skip
+        assert first.startswith("enriching stream")
+        assert proc.stderr is not None
+        line = (await asyncio.wait_for(proc.stderr.readline(), 60)).decode()
+        assert line.startswith("enrich: warning: stream asyncsdk:call-events: Redis failed ")
+        assert "ConnectionError" in line and "trying again in" in line
+        proc.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 1
+    assert "enrich stopped: Redis failed while the worker was stopping" in err.decode()
+    assert "stay pending" in err.decode()
+
+
+def test_the_sdk_warnings_show_only_while_the_command_runs(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import logging
+
+    from asyncsdk.cli._replica import warnings_on_stderr
+
+    sdk = logging.getLogger("asyncsdk")
+    with warnings_on_stderr("enrich"):
+        sdk.warning("stream s: Redis failed (%s); trying again in %.1fs", "ConnectionError", 0.2)
+        sdk.info("not shown")
+    sdk.warning("after the command")
+    with warnings_on_stderr("enrich", enabled=False):
+        sdk.warning("under --debug, the root handler shows it")
+    err = capsys.readouterr().err
+    assert (
+        err == "enrich: warning: stream s: Redis failed (ConnectionError); trying again in 0.2s\n"
+    )
+
+
+def test_a_warning_about_a_refused_key_names_the_option_that_gave_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import argparse
+    import functools
+    import logging
+
+    from asyncsdk.cli._common import name_key_source
+    from asyncsdk.cli._replica import warnings_on_stderr
+
+    args = argparse.Namespace(access_key="k")
+    with warnings_on_stderr("enrich", rewrite=functools.partial(name_key_source, args=args)):
+        logging.getLogger("asyncsdk").warning(
+            "call enrichment stopped: the API refused the credential (401 Unauthorized): "
+            "check BIRD_ACCESS_KEY"
+        )
+    err = capsys.readouterr().err
+    assert err.endswith("check the key given with --access-key\n")
+    assert "BIRD_ACCESS_KEY" not in err
+
+
+def test_an_idle_progress_line_is_written_again_only_once_a_minute() -> None:
+    import io
+
+    from asyncsdk.cli._replica import report_lines
+
+    from ._vtime import run
+
+    counts = iter([1, 2, 2, 2, *[2] * 60, 3])  # moves, then idle for two minutes, then moves
+    out = io.StringIO()
+
+    async def watch() -> None:
+        line = lambda: f"read {next(counts)}"  # noqa: E731
+        task = asyncio.create_task(report_lines("enrich", line, out, 2.0, heartbeat=60.0))
+        await asyncio.sleep(2.0 * 65 + 1)  # virtual seconds: 65 lines made
+        task.cancel()
+
+    run(watch())
+    assert out.getvalue().splitlines() == [
+        "enrich: read 1",
+        "enrich: read 2",  # then the same for 60 s
+        "enrich: read 2",  # a minute later: still alive
+        "enrich: read 2",
+        "enrich: read 3",
+    ]

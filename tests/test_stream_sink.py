@@ -326,3 +326,42 @@ async def test_two_hundred_deliveries_at_once_are_each_stored_once(
     assert (sink.stats.appended, sink.stats.duplicates) == (200, 50)
     assert len(await _entries(redis_server.url, stream)) == 200
     await sink.aclose()
+
+
+@pytest.mark.parametrize("used", [False, True], ids=["never-used", "used"])
+async def test_a_closed_sink_refuses_with_503_and_stores_nothing(
+    redis_server: RedisServer, serve: Serve, session: aiohttp.ClientSession, used: bool
+) -> None:
+    """After aclose a delivery is 503 (Bird retries), never stored through a new connection."""
+    stream = _stream()
+    sink = RedisStreamSink(redis_server.url, stream=stream)
+    url, receiver = await serve(sink, retry_after=7)
+    if used:
+        assert (await deliver(session, url, event_body(uuid.uuid4()), request_id="open"))[0] == 200
+    await sink.aclose()
+    async with asyncio.timeout(30):  # a guard against a hang, not a measure
+        status, _, headers = await deliver(
+            session, url, event_body(uuid.uuid4()), request_id="after-close"
+        )
+        with pytest.raises(StreamUnavailableError, match="closed") as caught:
+            await sink(parse_event(event_body(), request_id="direct"))
+    assert (status, headers["Retry-After"]) == (503, "7")
+    assert caught.value.stream == stream
+    assert receiver.stats.busy == 1
+    stored = [decode_entry(f).request_id for _, f in await _entries(redis_server.url, stream)]
+    assert stored == (["open"] if used else [])
+    assert sink.stats.unavailable == 2
+
+
+async def test_a_closed_batcher_sends_nothing_and_starts_no_sender() -> None:
+    from asyncsdk.webhooks._batching import ScriptBatcher
+
+    class NoRedis:
+        def pipeline(self, **_: object) -> object:
+            raise AssertionError("a closed batcher must not send")
+
+    batcher = ScriptBatcher(NoRedis(), script=None, name="stream s: appends")
+    assert await batcher.aclose(1.0) == 0
+    with pytest.raises(ConnectionError, match="stream s: appends: closed"):
+        await batcher([], ["x"])
+    assert batcher._sender is None and batcher.pending == 0

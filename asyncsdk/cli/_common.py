@@ -17,6 +17,9 @@ from typing import Any
 
 import asyncsdk
 
+#: The variable the commands read the access key from when ``--access-key`` is absent.
+ENV_ACCESS_KEY = "BIRD_ACCESS_KEY"
+
 
 class UsageError(Exception):
     """Bad input from the command line: reported as one line, exit code 2."""
@@ -40,8 +43,19 @@ def require_uuid(option: str, value: str | None) -> None:
         raise UsageError(f"{option} must be a UUID, got {value!r}") from None
 
 
-def add_api_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add --base-url, credentials, --rate-limit, --concurrency and --max-retries."""
+#: What ``--rate-limit`` does when it is left out, for a command whose client adapts.
+ADAPTIVE_RATE_HELP = "requests per second (default: adapt to the server's throttling)"
+
+
+def add_api_arguments(
+    parser: argparse.ArgumentParser, *, rate_help: str = ADAPTIVE_RATE_HELP
+) -> None:
+    """Add --base-url, credentials, --rate-limit, --concurrency and --max-retries.
+
+    Args:
+        parser: The command's parser.
+        rate_help: The help of ``--rate-limit``: what the command does without it.
+    """
     group = parser.add_argument_group("API")
     group.add_argument(
         "--base-url",
@@ -59,7 +73,7 @@ def add_api_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=None,
         metavar="PER_SECOND",
-        help="requests per second (default: adapt to the server's throttling)",
+        help=rate_help,
     )
     group.add_argument(
         "--concurrency",
@@ -121,9 +135,7 @@ def client_from_args(
     Raises:
         UsageError: No credential, or a setting the client refuses.
     """
-    access_key = args.access_key or os.environ.get("BIRD_ACCESS_KEY")
-    if not access_key:
-        raise UsageError("no credentials: set BIRD_ACCESS_KEY or pass --access-key")
+    access_key = access_key_from(args)
     if args.concurrency < 1:
         raise UsageError(f"--concurrency must be at least 1, got {args.concurrency}")
     try:
@@ -138,6 +150,41 @@ def client_from_args(
         )
     except asyncsdk.ConfigurationError as exc:
         raise UsageError(str(exc)) from exc
+
+
+def access_key_from(args: argparse.Namespace) -> str:
+    """The access key the command uses: ``--access-key``, else ``$BIRD_ACCESS_KEY``.
+
+    Raises:
+        UsageError: Neither is set.
+    """
+    access_key: str | None = args.access_key or os.environ.get(ENV_ACCESS_KEY)
+    if not access_key:
+        raise UsageError(f"no credentials: set {ENV_ACCESS_KEY} or pass --access-key")
+    return access_key
+
+
+#: What the SDK's reason for a refused credential tells the reader to check.
+_ENV_KEY_HINT = f"check {ENV_ACCESS_KEY}"
+
+
+def name_key_source(line: str, args: argparse.Namespace) -> str:
+    """Point a stop line's credential hint at where this command's key came from.
+
+    The SDK's reason for a 401 says ``check BIRD_ACCESS_KEY``; when the key was given
+    with ``--access-key`` (which wins over the variable), that sends the user to the
+    wrong place, so the hint names the option instead.
+
+    Args:
+        line: A line about to be printed (a stop line, a summary).
+        args: The command's options.
+
+    Returns:
+        ``line``, with the hint naming ``--access-key`` when the key came from it.
+    """
+    if not getattr(args, "access_key", None):
+        return line
+    return line.replace(_ENV_KEY_HINT, "check the key given with --access-key")
 
 
 def refusals(refused: Mapping[str, int]) -> str:

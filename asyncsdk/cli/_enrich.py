@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import os
 import socket
 import sqlite3
@@ -37,8 +38,15 @@ from asyncsdk.webhooks import (
 )
 
 from . import _telemetry
-from ._common import UsageError, add_api_arguments, client_from_args, require_uuid
-from ._replica import PROGRESS_INTERVAL, on_stop_signals, report_lines
+from ._common import (
+    UsageError,
+    access_key_from,
+    add_api_arguments,
+    client_from_args,
+    name_key_source,
+    require_uuid,
+)
+from ._replica import PROGRESS_INTERVAL, on_stop_signals, report_lines, warnings_on_stderr
 
 __all__ = ["DEFAULT_SHARED_RATE", "add_arguments", "progress_line", "run"]
 
@@ -75,7 +83,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="deliveries of a failing entry before it is dead-lettered (%(default)s)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress lines")
-    add_api_arguments(parser)
+    # Not the adaptive default of the other commands: the workers share one fixed budget.
+    shared = (
+        "GET/s all the workers sharing --redis and the key take together "
+        f"(default: {DEFAULT_SHARED_RATE:g}, Bird's documented budget)"
+    )
+    add_api_arguments(parser, rate_help=shared)
     _telemetry.add_options(parser)
 
 
@@ -101,11 +114,15 @@ def _check(args: argparse.Namespace) -> None:
 @_telemetry.with_telemetry
 async def run(args: argparse.Namespace) -> int:
     """Enrich until SIGINT or SIGTERM; finish what was read; print a summary."""
+    shown = functools.partial(name_key_source, args=args)
+    with warnings_on_stderr("enrich", enabled=not getattr(args, "debug", False), rewrite=shown):
+        return await _run(args)
+
+
+async def _run(args: argparse.Namespace) -> int:
     _check(args)
     consumer = args.consumer or f"{socket.gethostname()}-{os.getpid()}"
-    access_key = args.access_key or os.environ.get("BIRD_ACCESS_KEY")
-    if not access_key:
-        raise UsageError("no credentials: set BIRD_ACCESS_KEY or pass --access-key")
+    access_key = access_key_from(args)
     from asyncsdk.ratelimit.fleet import RedisRateLimiter  # redis-py: an optional extra
 
     try:
@@ -166,7 +183,8 @@ async def run(args: argparse.Namespace) -> int:
                 print(f"asyncsdk: error: enrich stopped: {exc}", file=sys.stderr)
                 code = 1
             except asyncsdk.RunStoppedError as exc:
-                print(f"asyncsdk: error: enrich stopped: {exc.reason}", file=sys.stderr)
+                reason = name_key_source(exc.reason, args)
+                print(f"asyncsdk: error: enrich stopped: {reason}", file=sys.stderr)
                 code = 1
             except sqlite3.Error as exc:  # the entries read stay pending: nothing lost
                 print(f"asyncsdk: error: enrich stopped: writing {args.db} failed: "

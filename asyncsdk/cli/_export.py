@@ -50,6 +50,7 @@ from ._common import (
     add_shards_argument,
     add_window_arguments,
     client_from_args,
+    name_key_source,
 )
 from ._progress import BAR_INTERVAL, LINE_INTERVAL, show
 from ._progress import _clock as clock
@@ -208,7 +209,8 @@ async def _run(args: argparse.Namespace) -> int:
                     await _export(listing, output, checkpointer, state, progress)
             except asyncsdk.RequestError as exc:
                 progress.update(0, listing.done_fraction, final=True)
-                print(f"asyncsdk: {_failure_line(exc, pages=state.pages)}", file=sys.stderr)
+                line = name_key_source(_failure_line(exc, pages=state.pages), args)
+                print(f"asyncsdk: {line}", file=sys.stderr)
                 if fresh and _never_started(state):  # nothing to resume: see _forget
                     print("stopped before the first page; nothing was written", file=sys.stderr)
                 else:

@@ -29,7 +29,7 @@ import msgspec
 import asyncsdk
 
 from . import _telemetry
-from ._common import UsageError, add_api_arguments, client_from_args
+from ._common import UsageError, add_api_arguments, client_from_args, name_key_source
 from ._progress import Progress
 
 #: Seconds between flushes of the output files (a crash loses at most this much).
@@ -276,7 +276,8 @@ async def run_fetch(args: argparse.Namespace) -> int:
             raise
         except asyncsdk.RunStoppedError as stop:
             progress.finish()
-            print(f"asyncsdk: {stop}", file=sys.stderr)  # one line: "stopped: <why>"
+            line = name_key_source(str(stop), args)  # one line: "stopped: <why>"
+            print(f"asyncsdk: {line}", file=sys.stderr)
             _summary(progress, out, failures_path, skipped, ending="stopped")
             return 1
         finally:

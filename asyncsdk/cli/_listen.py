@@ -24,6 +24,7 @@ from ._common import (
     UsageError,
     add_api_arguments,
     client_from_args,
+    name_key_source,
     refusals,
     require_uuid,
 )
@@ -34,7 +35,13 @@ from ._listener import (
     ListenOptions,
     StageFailure,
 )
-from ._replica import add_replica_arguments, on_stop_signals, report_lines, run_replica
+from ._replica import (
+    add_replica_arguments,
+    on_stop_signals,
+    report_lines,
+    run_replica,
+    warnings_on_stderr,
+)
 
 __all__ = [
     "ListenOptions",
@@ -173,7 +180,8 @@ def options_from_args(args: argparse.Namespace) -> ListenOptions:
 async def run(args: argparse.Namespace) -> int:
     """Listen until SIGINT or SIGTERM; finish what was accepted; print a summary."""
     if args.redis is not None:
-        return await run_replica(args, signing_keys(args))
+        with warnings_on_stderr("listen", enabled=not getattr(args, "debug", False)):
+            return await run_replica(args, signing_keys(args))
     options = options_from_args(args)
     client = client_from_args(args) if options.workspace is not None else None
     try:
@@ -221,7 +229,8 @@ async def run(args: argparse.Namespace) -> int:
         kept = f"every event acknowledged is in {options.out}"
         if listener.store is not None:
             kept += f"; the next start applies and enriches what {options.db} lacks"
-        print(f"asyncsdk: error: listen stopped: {listener.failure} ({kept})", file=sys.stderr)
+        failure = name_key_source(str(listener.failure), args)
+        print(f"asyncsdk: error: listen stopped: {failure} ({kept})", file=sys.stderr)
         return 1
     return EXIT_HURRIED if listener.hurried else 0
 

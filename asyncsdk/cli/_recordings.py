@@ -52,6 +52,7 @@ from ._common import (
     add_shards_argument,
     add_window_arguments,
     client_from_args,
+    name_key_source,
     require_uuid,
 )
 from ._export import ExportProgress
@@ -315,7 +316,7 @@ async def run(args: argparse.Namespace) -> int:
             if created:  # as export: a run that never started leaves nothing behind
                 with contextlib.suppress(OSError):
                     args.out.rmdir()
-            print(f"asyncsdk: {stopped}", file=sys.stderr)
+            print(f"asyncsdk: {name_key_source(stopped, args)}", file=sys.stderr)
             print("stopped before the first recording; nothing was archived", file=sys.stderr)
             return 1
         return await _archive_window(client, args, done)

@@ -6,7 +6,7 @@ stream through `asyncsdk.webhooks.RedisStreamSink` (deduplicated across replicas
 ``asyncsdk enrich`` workers read the stream. Stopping (SIGINT, SIGTERM) closes the
 port first, then lets the deliveries in flight get their answers (up to
 `SHUTDOWN_TIMEOUT` seconds; a second signal stops at once: an unanswered delivery is
-retried by Bird). Also the signal and progress helpers the commands share.
+retried by Bird). Also the signal, progress and warning helpers the commands share.
 
 Imports: aiohttp, `asyncsdk.webhooks`, `_common` and the standard library.
 """
@@ -16,9 +16,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Final, TextIO
 
 from aiohttp import web
@@ -34,18 +35,61 @@ from asyncsdk.webhooks import (
 from ._common import UsageError, refusals
 
 __all__ = [
+    "HEARTBEAT",
     "SHUTDOWN_TIMEOUT",
     "add_replica_arguments",
     "on_stop_signals",
     "replica_summary",
     "report_lines",
     "run_replica",
+    "warnings_on_stderr",
+    "worth_reporting",
 ]
 
 #: Seconds the deliveries in flight get to finish once the port is closed.
 SHUTDOWN_TIMEOUT: Final = 30.0
 #: Seconds between progress lines.
 PROGRESS_INTERVAL: Final = 2.0
+#: Seconds after which an unchanged progress line is written again.
+HEARTBEAT: Final = 60.0
+
+
+class _Lines(logging.Formatter):
+    """``command: warning: message``, each line passed through ``rewrite``."""
+
+    def __init__(self, command: str, rewrite: Callable[[str], str]) -> None:
+        super().__init__(f"{command}: warning: %(message)s")
+        self._rewrite = rewrite
+
+    def format(self, record: logging.LogRecord) -> str:
+        return self._rewrite(super().format(record))
+
+
+@contextlib.contextmanager
+def warnings_on_stderr(
+    command: str, *, enabled: bool = True, rewrite: Callable[[str], str] = str
+) -> Iterator[None]:
+    """Show the SDK's warnings on standard error, as ``command: warning: ...``, meanwhile.
+
+    The package logs to a `logging.NullHandler`, so without this a worker whose Redis
+    does not answer went on retrying with only its ``redis-errors`` count rising, and
+    a dead-lettered entry or a lost group said nothing. The warnings are already
+    throttled where they could flood (the receiver's refusals). ``enabled=False``
+    (``--debug``, whose root handler shows them) adds nothing; ``rewrite`` adapts a
+    line to the command (`_common.name_key_source`).
+    """
+    if not enabled:
+        yield
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(_Lines(command, rewrite))
+    sdk_logger = logging.getLogger("asyncsdk")
+    sdk_logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        sdk_logger.removeHandler(handler)
 
 
 def on_stop_signals(handler: Callable[[], None]) -> Callable[[], None]:
@@ -64,14 +108,38 @@ def on_stop_signals(handler: Callable[[], None]) -> Callable[[], None]:
     return uninstall
 
 
+def worth_reporting(text: str, last: str | None, quiet: float, heartbeat: float) -> bool:
+    """Say whether a progress line is written: it changed, or none was for ``heartbeat`` s.
+
+    An idle worker or replica repeated the same line every 2 s, 43,200 lines a day in
+    its service's log; a line a minute still shows that it is alive.
+    """
+    return text != last or quiet >= heartbeat
+
+
 async def report_lines(
-    command: str, line: Callable[[], str], stream: TextIO, interval: float
+    command: str,
+    line: Callable[[], str],
+    stream: TextIO,
+    interval: float,
+    *,
+    heartbeat: float = HEARTBEAT,
 ) -> None:
-    """Write ``command: line()`` every ``interval`` seconds until cancelled."""
+    """Write ``command: line()`` every ``interval`` seconds while it changes, until cancelled.
+
+    An unchanged line is written again only after ``heartbeat`` seconds (`worth_reporting`).
+    """
+    last: str | None = None
+    quiet = 0.0
     while True:
         await asyncio.sleep(interval)
-        stream.write(f"{command}: {line()}\n")
+        text = line()
+        quiet += interval
+        if not worth_reporting(text, last, quiet, heartbeat):
+            continue
+        stream.write(f"{command}: {text}\n")
         stream.flush()
+        last, quiet = text, 0.0
 
 
 def add_replica_arguments(parser: argparse.ArgumentParser) -> None:

@@ -22,7 +22,8 @@ prometheus-client's global one. The server listens on ``--metrics-host`` (loopba
 default: expose it on purpose).
 
 OTLP: traces go to ``--otlp-endpoint`` over OTLP/HTTP (protobuf), e.g.
-``http://127.0.0.1:4318/v1/traces``, in batches.
+``http://127.0.0.1:4318/v1/traces``, in batches; the last ones get ``EXPORT_TIMEOUT``
+seconds when the command ends, however many batches are left (`shut_down_traces`).
 
 Imports: the standard library, the SDK's public API, the CLI's `_common`; the
 opentelemetry SDK, its exporters and prometheus-client only when an option is given
@@ -35,6 +36,7 @@ import argparse
 import contextlib
 import functools
 import sys
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Final
 
@@ -42,10 +44,19 @@ from asyncsdk.telemetry import Telemetry
 
 from ._common import UsageError
 
-__all__ = ["EXPORT_TIMEOUT", "add_options", "telemetry_from_args", "with_telemetry"]
+__all__ = [
+    "EXPORT_TIMEOUT",
+    "add_options",
+    "shut_down_traces",
+    "telemetry_from_args",
+    "with_telemetry",
+]
 
 #: Seconds spent at most sending the last spans when a command ends.
 EXPORT_TIMEOUT: Final = 5.0
+#: Seconds the flush gets to wind down once its exporter is shut down (an export still
+#: on the wire is not waited for: its thread is a daemon).
+_GRACE: Final = 0.5
 _MISSING: Final = "{option} needs the otel-cli extra: pip install 'asyncsdk[otel-cli]' ({name})"
 
 
@@ -102,8 +113,8 @@ async def telemetry_from_args(args: argparse.Namespace) -> AsyncIterator[Telemet
             meter_provider = _prometheus(stack, resource, args.metrics_host, port)
             stack.callback(meter_provider.shutdown)
         if endpoint is not None:
-            tracer_provider = _otlp(resource, endpoint)
-            stack.callback(tracer_provider.shutdown)
+            tracer_provider, exporter = _otlp(resource, endpoint)
+            stack.callback(shut_down_traces, tracer_provider, exporter, endpoint)
         else:
             tracer_provider = TracerProvider(resource=resource)  # no spans recorded
         yield Telemetry(tracer_provider=tracer_provider, meter_provider=meter_provider)
@@ -134,8 +145,8 @@ def _prometheus(stack: contextlib.ExitStack, resource: Any, host: str, port: int
     return MeterProvider(metric_readers=[reader], resource=resource)
 
 
-def _otlp(resource: Any, endpoint: str) -> Any:
-    """A tracer provider that sends spans to ``endpoint`` in batches."""
+def _otlp(resource: Any, endpoint: str) -> tuple[Any, Any]:
+    """A tracer provider that sends spans to ``endpoint`` in batches, and its exporter."""
     try:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
         from opentelemetry.sdk.trace import TracerProvider
@@ -147,7 +158,35 @@ def _otlp(resource: Any, endpoint: str) -> Any:
     provider.add_span_processor(
         BatchSpanProcessor(exporter, export_timeout_millis=EXPORT_TIMEOUT * 1000)
     )
-    return provider
+    return provider, exporter
+
+
+def shut_down_traces(
+    provider: Any, exporter: Any, endpoint: str, *, within: float = EXPORT_TIMEOUT
+) -> bool:
+    """Send the spans still buffered for ``within`` seconds at most, then drop the rest.
+
+    OpenTelemetry's batch processor waits up to 30 s for its thread, which sends every
+    batch left, each retried for the exporter's whole timeout: with nothing listening
+    at the endpoint, a command whose work was done went on for many seconds more,
+    saying nothing. Past ``within``, the exporter is shut down (its retries stop at
+    once, the batches left fail without a request), and one line says where the spans
+    could not go.
+
+    Returns:
+        Whether the shutdown finished within ``within`` seconds.
+    """
+    sending = threading.Thread(target=provider.shutdown, name="asyncsdk-otlp-flush", daemon=True)
+    sending.start()
+    sending.join(within)
+    if not sending.is_alive():
+        return True
+    exporter.shutdown()
+    sending.join(min(within, _GRACE))  # the batches left now fail at once; not an export
+    print(f"asyncsdk: warning: the last spans were not sent to --otlp-endpoint {endpoint} "
+          f"within {within:g} s (is a collector listening there?): dropped",
+          file=sys.stderr, flush=True)  # fmt: skip
+    return False
 
 
 def with_telemetry(

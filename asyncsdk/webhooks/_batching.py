@@ -55,6 +55,7 @@ class ScriptBatcher:
         self._waiting: list[_Call] = []
         self._on_the_wire: list[_Call] = []
         self._sender: asyncio.Task[None] | None = None
+        self._closed = False
 
     @property
     def pending(self) -> int:
@@ -63,7 +64,14 @@ class ScriptBatcher:
         return sum(1 for _, _, future in calls if not future.done())
 
     async def __call__(self, keys: Sequence[Any], args: Sequence[Any]) -> Any:
-        """Run the script with ``keys`` and ``args`` in the next batch; return its answer."""
+        """Run the script with ``keys`` and ``args`` in the next batch; return its answer.
+
+        Raises:
+            ConnectionError: `aclose` was called: nothing is sent (a call then would
+                start a sender nobody waits for, on a client that may be closed).
+        """
+        if self._closed:
+            raise ConnectionError(f"{self._name}: closed (aclose was called), nothing sent")
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._waiting.append((keys, args, future))
         if self._sender is None or self._sender.done():
@@ -102,8 +110,10 @@ class ScriptBatcher:
         to be stored), and a warning counts them.
 
         Returns:
-            How many calls were not answered in time (0: every one was).
+            How many calls were not answered in time (0: every one was). Calls made
+            once it began are refused (`ConnectionError`), never sent.
         """
+        self._closed = True
         sender = self._sender
         if sender is None or sender.done():
             return 0

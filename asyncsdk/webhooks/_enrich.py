@@ -258,7 +258,7 @@ async def _enrich(
         cancelled = True
         raise
     except RunStoppedError as exc:
-        logger.warning("enrich_events stopped: %s", exc.reason)
+        logger.warning("call enrichment stopped: %s", exc.reason)
         raise
     finally:
         # Every event taken is marked done once (`Feed.cancel`): the one in the

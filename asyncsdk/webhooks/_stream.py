@@ -353,7 +353,7 @@ class RedisStreamSink:
 
         Raises:
             StreamUnavailableError: Redis did not take it (unreachable, timed out,
-                loading, read-only, out of memory): answer 503.
+                loading, read-only, out of memory), or the sink is closed: answer 503.
             StreamFullError: The stream holds ``maxlen`` entries: answer 503.
         """
         telemetry = self._telemetry
@@ -392,6 +392,8 @@ class RedisStreamSink:
         Those not answered by then (a silent Redis, a client of your own without
         ``socket_timeout``) fail with `StreamUnavailableError` (their deliveries get
         503, and Bird retries them); a warning on the ``asyncsdk`` logger counts them.
+        Once it is called, the sink stores nothing more: a delivery raises
+        `StreamUnavailableError` (503), and no connection is opened again.
         """
         await self._append.aclose(self._timeout)
         if self._owns:
