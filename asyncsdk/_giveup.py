@@ -28,6 +28,7 @@ import os
 import socket
 import ssl
 import urllib.parse
+from typing import Final
 
 from .errors import (
     APIConnectionError,
@@ -38,12 +39,18 @@ from .errors import (
     PermissionDeniedError,
 )
 
-__all__ = ["doubt_width", "give_up_reason", "proves_access", "stop_confirmed"]
+__all__ = ["KEY_HINT", "doubt_width", "give_up_reason", "proves_access", "stop_confirmed"]
 
 #: ``errno`` values of a connection attempt that no later attempt would change soon.
 _UNREACHABLE_ERRNOS = frozenset(
     {errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EADDRNOTAVAIL}
 )
+
+
+#: What a refused credential's reason tells the reader to check. The client takes its key
+#: from ``access_key=`` or, without it, from ``BIRD_ACCESS_KEY``, and this reason does not
+#: know which: a command that does know names its source instead (`asyncsdk.cli`).
+KEY_HINT: Final = "check the access key (access_key=, else BIRD_ACCESS_KEY)"
 
 
 def give_up_reason(error: BaseException) -> str | None:
@@ -58,7 +65,7 @@ def give_up_reason(error: BaseException) -> str | None:
         ``None`` when it is specific to this request or may pass.
     """
     if isinstance(error, AuthenticationError):
-        return "the API refused the credential (401 Unauthorized): check BIRD_ACCESS_KEY"
+        return f"the API refused the credential (401 Unauthorized): {KEY_HINT}"
     if isinstance(error, PermissionDeniedError):
         return "the credential may not read this workspace (403 Forbidden)"
     if isinstance(error, APIConnectionError) and not isinstance(error, APITimeoutError):

@@ -283,14 +283,15 @@ def test_a_warning_about_a_refused_key_names_the_option_that_gave_it(
     import functools
     import logging
 
+    from asyncsdk._giveup import KEY_HINT
     from asyncsdk.cli._common import name_key_source
     from asyncsdk.cli._replica import warnings_on_stderr
 
     args = argparse.Namespace(access_key="k")
     with warnings_on_stderr("enrich", rewrite=functools.partial(name_key_source, args=args)):
         logging.getLogger("asyncsdk").warning(
-            "call enrichment stopped: the API refused the credential (401 Unauthorized): "
-            "check BIRD_ACCESS_KEY"
+            "call enrichment stopped: the API refused the credential (401 Unauthorized): %s",
+            KEY_HINT,
         )
     err = capsys.readouterr().err
     assert err.endswith("check the key given with --access-key\n")

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import asyncsdk
+from asyncsdk._giveup import KEY_HINT
 
 #: The variable the commands read the access key from when ``--access-key`` is absent.
 ENV_ACCESS_KEY = "BIRD_ACCESS_KEY"
@@ -164,16 +165,12 @@ def access_key_from(args: argparse.Namespace) -> str:
     return access_key
 
 
-#: What the SDK's reason for a refused credential tells the reader to check.
-_ENV_KEY_HINT = f"check {ENV_ACCESS_KEY}"
-
-
 def name_key_source(line: str, args: argparse.Namespace) -> str:
     """Point a stop line's credential hint at where this command's key came from.
 
-    The SDK's reason for a 401 says ``check BIRD_ACCESS_KEY``; when the key was given
-    with ``--access-key`` (which wins over the variable), that sends the user to the
-    wrong place, so the hint names the option instead.
+    The SDK's reason for a 401 names both places a client's key can come from; a command
+    knows which one it used (``--access-key`` wins over the variable), so the hint
+    names that one.
 
     Args:
         line: A line about to be printed (a stop line, a summary).
@@ -182,9 +179,9 @@ def name_key_source(line: str, args: argparse.Namespace) -> str:
     Returns:
         ``line``, with the hint naming ``--access-key`` when the key came from it.
     """
-    if not getattr(args, "access_key", None):
-        return line
-    return line.replace(_ENV_KEY_HINT, "check the key given with --access-key")
+    if getattr(args, "access_key", None):
+        return line.replace(KEY_HINT, "check the key given with --access-key")
+    return line.replace(KEY_HINT, f"check {ENV_ACCESS_KEY}")
 
 
 def refusals(refused: Mapping[str, int]) -> str:
