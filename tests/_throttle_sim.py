@@ -25,6 +25,8 @@ from asyncsdk.server._limiter import Quota
 from . import _vtime
 
 BIN = 0.25
+#: Seconds per bin of `SharedResult.by_client`: start-up's luck is drawn within 0.1 s.
+SHARE_BIN = 0.1
 
 
 @dataclass
@@ -179,6 +181,8 @@ class SharedResult:
     outcomes: dict[tuple[int, int], str] = field(default_factory=dict)
     limiters: list[TokenBucketLimiter] = field(default_factory=list)
     trace: list[tuple[float, list[float | None]]] = field(default_factory=list)
+    #: Per client, by `SHARE_BIN` of time: ``[sent, throttled]`` (who got which 429s).
+    by_client: list[list[list[int]]] = field(default_factory=list)
 
     @property
     def share_429(self) -> float:
@@ -187,6 +191,13 @@ class SharedResult:
     @property
     def slowest_over_fastest(self) -> float:
         return max(self.finished) / min(self.finished)
+
+
+def _bin(series: list[list[int]], t: float) -> list[int]:
+    index = int(t / SHARE_BIN)
+    while len(series) <= index:
+        series.append([0, 0])
+    return series[index]
 
 
 def simulate_shared(
@@ -215,6 +226,7 @@ def simulate_shared(
         assert server.rate is not None
         quota = Quota(server.rate, server.burst, 0.0, schedule=server.schedule)
         result = SharedResult(finished=[0.0] * clients)
+        result.by_client = [[] for _ in range(clients)]
         result.limiters = [limiter_factory() for _ in range(clients)]
 
         async def answer() -> tuple[bool, float | None]:
@@ -238,8 +250,11 @@ def simulate_shared(
                     for attempt in range(max_retries + 1):
                         await limiter.acquire()
                         result.sent += 1
+                        counts = _bin(result.by_client[n], loop.time())
+                        counts[0] += 1
                         throttled, retry_after = await answer()
                         if throttled:
+                            counts[1] += 1
                             result.throttled += 1
                             second = int(loop.time())
                             by_second = result.throttled_by_second
