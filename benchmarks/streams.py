@@ -4,8 +4,12 @@ Three measurements, each with real processes on loopback (``redis-server`` with 
 append-only file at ``appendfsync everysec``, ``asyncsdk listen --redis`` replicas,
 ``asyncsdk enrich`` workers, the embedded API server):
 
-1. **throughput**: signed deliveries (signed before the clock starts) posted 64 at a
-   time, alternately to 2 replicas while 3 workers drain the stream; events
+1. **throughput**: signed deliveries (signed, and their HTTP requests built, before the
+   clock starts) posted 64 at a time by a minimal HTTP/1.1 client on asyncio streams
+   (`_streamprocs.blast`: the load generator shares the 2 cores, and aiohttp's client
+   spent about 0.3 ms of CPU per event, as much as a replica; each request now goes
+   out in one write, where aiohttp's went out as headers then body), alternately to 2
+   replicas while 3 workers drain the stream; events
    acknowledged (2xx) per second, and the CPU the receiving side (replicas and Redis)
    spent per event, which a loaded machine distorts less than the rate. The baseline
    in the same run: one ``asyncsdk listen --out`` process (JSON Lines with fsync, no

@@ -365,3 +365,51 @@ async def test_a_closed_batcher_sends_nothing_and_starts_no_sender() -> None:
     with pytest.raises(ConnectionError, match="stream s: appends: closed"):
         await batcher([], ["x"])
     assert batcher._sender is None and batcher.pending == 0
+
+
+async def test_one_batch_of_appends_gets_each_delivery_its_own_outcome(
+    redis_server: RedisServer,
+) -> None:
+    """Appends sent together run in turn: a repeat by either key, then a full stream."""
+    stream = _stream()
+    sink = RedisStreamSink(redis_server.url, stream=stream, maxlen=3)
+    parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    a, b, c, d = (
+        parse_event(event_body(uuid.uuid4()), request_id=rid) for rid in ("a", "b", "c", "d")
+    )
+    stored = await asyncio.gather(
+        sink.store_delivery(a, ("a", "sig-a")),
+        sink.store_delivery(a, ("a-retried", "sig-a")),  # a replay: the signature repeats
+        sink.store_delivery(b, ("b", "sig-b"), traceparent=parent),
+        sink.store_delivery(b, ("b", "sig-b2")),  # Bird's retry, signed afresh
+        sink.store_delivery(c, ()),  # no key: appended, remembered by nothing
+        sink.store_delivery(d, ("d", "sig-d")),
+        return_exceptions=True,
+    )
+    assert stored[:5] == [True, False, True, False, True]
+    assert isinstance(stored[5], StreamFullError)
+    entries = await _entries(redis_server.url, stream)
+    assert [decode_entry(f).request_id for _, f in entries] == ["a", "b", "c"]
+    assert [f.get(b"traceparent") for _, f in entries] == [None, parent.encode(), None]
+    assert (sink.stats.appended, sink.stats.duplicates, sink.stats.full) == (3, 2, 1)
+    await sink.aclose()
+
+
+async def test_a_merged_answer_of_the_wrong_shape_fails_the_batch_as_unavailable() -> None:
+    """Not one answer per call: none is known stored, so each gets a connection error."""
+    from asyncsdk.webhooks._append import append_merge
+    from asyncsdk.webhooks._batching import ScriptBatcher
+
+    async def script(*, keys: list[object], args: list[object]) -> list[object]:
+        return [1, b"0-1"]  # one outcome for two calls
+
+    merge = append_merge("s", ttl_ms=1000, maxlen=0, version="1")
+    batcher = ScriptBatcher(None, script, merge=merge, name="stream s: appends")
+    answers = await asyncio.gather(
+        batcher(["k1"], [b"{}", b""]), batcher(["k2"], [b"{}", b""]), return_exceptions=True
+    )
+    assert all(isinstance(a, ConnectionError) and "unexpected answer" in str(a) for a in answers)
+    assert merge.pack([(["k1"], [b"{}", b""]), ((), [b"[]", b"tp"])]) == (
+        ["s", "k1"],
+        [b"1000", b"0", b"1", b"1", b"{}", b"", b"0", b"[]", b"tp"],
+    )

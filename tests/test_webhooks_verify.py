@@ -324,3 +324,14 @@ def test_a_body_that_is_not_an_event_names_the_path(body: bytes, path: str | Non
     assert error.path == path
     assert error.body == body
     assert "[POST" not in str(error)
+
+
+def test_check_signature_returns_the_timestamp_it_read_for_the_receiver() -> None:
+    """The receiver dates the event from it, rather than reading the header twice."""
+    from asyncsdk.webhooks._signature import check_signature, compute_signature
+
+    url, body = "https://hooks.example.com/bird", b"{}"
+    signature = compute_signature("k", timestamp="1764147243", url=url, body=body)
+    given = {"signature": signature, "timestamp": "1764147243", "url": url, "body": body}
+    assert check_signature((b"k",), **given, tolerance=60, now=1764147250) == 1764147243.0
+    assert check_signature((b"k",), **given, tolerance=None, now=None) is None

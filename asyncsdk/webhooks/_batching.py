@@ -2,14 +2,23 @@
 
 A receiver handles its deliveries concurrently; each wants one script call. Sent one
 by one, every call costs a round trip and redis-py's per-command work. The batcher is
-a group commit: calls made while a batch is on the wire wait for the next one, and
-each batch is one pipeline (``EVALSHA`` per call, no transaction: each script is atomic
-on its own), so the cost per call falls as load rises, and an idle receiver still
-sends a lone call at once. redis-py's pipeline loads the script first when Redis lost
-it (a restart), as a lone ``EVALSHA`` would.
+a group commit: calls made while a batch is on the wire wait for the next one, so the
+cost per call falls as load rises, and an idle receiver still sends a lone call at once.
 
-Each caller gets its own script's answer, or the error of its own command, or the
-error of the whole batch (the connection failed: none of them is known to be stored).
+A batch goes out in one of two ways:
+
+- a pipeline, ``EVALSHA`` per call (no transaction: each script is atomic on its own);
+  redis-py's pipeline loads the script first when Redis lost it (a restart);
+- given a `Merge` (a script written to take many calls at once, as the stream sink's
+  append is), one ``EVALSHA`` for the whole batch: ``merge.pack`` joins the calls' keys
+  and arguments, the script answers them all, and ``merge.split`` cuts its answer back
+  into one per call. redis-py packing a command and parsing its answer cost more than
+  Redis running it, so this is what a busy receiver's CPU per event is made of; and
+  the batch is atomic as a whole. redis-py's ``Script`` reloads a script Redis lost.
+
+Each caller gets its own script's answer, or the error of its own command (pipeline),
+or the error of the whole batch (the connection failed, or a merged script failed:
+none of them is known to be stored).
 A caller that is cancelled (a hand-off that timed out) leaves its call in the batch:
 it may still be stored, as a call cut off on the wire may be.
 
@@ -22,10 +31,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Final
 
-__all__ = ["MAX_BATCH", "ScriptBatcher"]
+__all__ = ["MAX_BATCH", "Merge", "ScriptBatcher"]
 
 #: Calls sent in one pipeline at most.
 MAX_BATCH: Final = 256
@@ -35,20 +45,44 @@ logger: Final = logging.getLogger("asyncsdk")
 _Call = tuple[Sequence[Any], Sequence[Any], "asyncio.Future[Any]"]
 
 
+@dataclass(frozen=True, slots=True)
+class Merge:
+    """How many calls of a script become one: for a script that takes a batch.
+
+    Attributes:
+        pack: ``pack(calls)``: the keys and arguments of one call standing for
+            ``calls`` (each a pair: keys, arguments), in order.
+        split: ``split(answer, count)``: that call's answer cut into the answer of each
+            of the ``count`` calls, in order; raises `ValueError` if it cannot.
+    """
+
+    pack: Callable[[list[tuple[Sequence[Any], Sequence[Any]]]], tuple[list[Any], list[Any]]]
+    split: Callable[[Any, int], list[Any]]
+
+
 class ScriptBatcher:
     """Send the calls of one script made meanwhile as one pipeline, in turn.
 
     Args:
         redis: A `redis.asyncio.Redis`.
         script: The script (``redis.register_script(...)``).
-        max_batch: Calls per pipeline at most.
+        max_batch: Calls per batch at most.
         name: What the calls are, for the warning `aclose` logs when it abandons some.
+        merge: Send each batch as one call of the script (see the module), rather than
+            a pipeline of one call each.
     """
 
     def __init__(
-        self, redis: Any, script: Any, max_batch: int = MAX_BATCH, *, name: str = "script calls"
+        self,
+        redis: Any,
+        script: Any,
+        max_batch: int = MAX_BATCH,
+        *,
+        name: str = "script calls",
+        merge: Merge | None = None,
     ) -> None:
         self._name = name
+        self._merge = merge
         self._redis = redis
         self._script = script
         self._max = max_batch
@@ -83,10 +117,7 @@ class ScriptBatcher:
             batch, self._waiting = self._waiting[: self._max], self._waiting[self._max :]
             self._on_the_wire = batch
             try:
-                async with self._redis.pipeline(transaction=False) as pipe:
-                    for keys, args, _ in batch:
-                        await self._script(keys=keys, args=args, client=pipe)
-                    answers = await pipe.execute(raise_on_error=False)
+                answers = await self._send_one(batch)
             except asyncio.CancelledError:
                 _fail(batch, ConnectionError("the Redis batch was cancelled"))
                 raise
@@ -100,6 +131,22 @@ class ScriptBatcher:
                     future.set_exception(answer)
                 else:
                     future.set_result(answer)
+
+    async def _send_one(self, batch: list[_Call]) -> list[Any]:
+        """Send ``batch``; return each call's answer (or its own error), in order."""
+        merge = self._merge
+        if merge is not None:
+            all_keys, all_args = merge.pack([(keys, args) for keys, args, _ in batch])
+            answer = await self._script(keys=all_keys, args=all_args)
+            try:
+                return merge.split(answer, len(batch))
+            except ValueError as exc:  # not the answer the script gives: nothing is known
+                raise ConnectionError(f"{self._name}: unexpected answer: {exc}") from None
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for keys, args, _ in batch:
+                await self._script(keys=keys, args=args, client=pipe)
+            answers: list[Any] = await pipe.execute(raise_on_error=False)
+        return answers
 
     async def aclose(self, within: float | None = None) -> int:
         """Wait up to ``within`` seconds for the batch on the wire and those waiting.

@@ -6,7 +6,11 @@ async callable. A callable that also has ``store_delivery(event, keys)`` (a
 (its request id and signature), so it can dedupe where it stores.
 
 A callable runs as its own task, awaited for ``timeout`` seconds at most, so the wait
-is bounded even for a sink that ignores its cancellation; whatever it does wrong
+is bounded even for a sink that ignores its cancellation. The bound is kept by one
+timer per `HandOff`, not one per event: every hand-off gets the same timeout, so the
+deadlines fall in the order the hand-offs began, and the timer is set for the oldest
+one only (a busy receiver paid for a timer, a waiter and callbacks per event with
+`asyncio.wait`); whatever it does wrong
 (raise when called or when awaited, return something not awaitable, take other
 arguments, not return in time) is a refusal, never an exception to the receiver, and
 is logged through the receiver's throttled warnings. A sink given up on
@@ -19,7 +23,6 @@ Imports: the standard library, `asyncsdk.errors` and the webhooks' `_events`.
 from __future__ import annotations
 
 import asyncio
-import functools
 import inspect
 import logging
 import math
@@ -80,11 +83,6 @@ def check_hand_off_timeout(value: float) -> float:
     return float(value)
 
 
-async def _store(sink: DeliverySink, keys: tuple[str, ...], event: CallEvent) -> bool:
-    """Give ``event`` and its delivery's ``keys`` to a `DeliverySink`."""
-    return await sink.store_delivery(event, keys)
-
-
 async def _take(call: Callable[[CallEvent], Awaitable[object]], event: CallEvent) -> object:
     """Hand ``event`` to a callable sink: call it and await what it returns.
 
@@ -114,7 +112,16 @@ class HandOff:
         TypeError: ``sink`` is neither a queue nor callable.
     """
 
-    __slots__ = ("_abandoned", "_call", "_delivery", "_queue", "_warn", "timeout")
+    __slots__ = (
+        "_abandoned",
+        "_call",
+        "_delivery",
+        "_inflight",
+        "_queue",
+        "_warn",
+        "_watch",
+        "timeout",
+    )
 
     def __init__(self, sink: EventSink, timeout: float, warn: Warn) -> None:
         if isinstance(sink, asyncio.Queue):
@@ -131,6 +138,10 @@ class HandOff:
         self._warn = warn
         # Sinks given up on after the timeout, cancelled, kept until they end.
         self._abandoned: set[asyncio.Future[object]] = set()
+        # Hand-offs being waited for, oldest first: task -> (deadline, its waiter).
+        self._inflight: dict[asyncio.Future[object], tuple[float, asyncio.Future[None]]] = {}
+        # The timer set for the oldest deadline, and its loop.
+        self._watch: tuple[asyncio.AbstractEventLoop, asyncio.TimerHandle] | None = None
 
     async def __call__(self, event: CallEvent, keys: tuple[str, ...] = ()) -> bool:
         """Give ``event`` (with its dedupe ``keys``) to the sink; return whether it took it."""
@@ -146,17 +157,27 @@ class HandOff:
                 event.request_id,
             )
             return False
-        taking: asyncio.Future[object] | None = None
+        taking: asyncio.Future[object]
         try:
-            # Even a call that raises at once ends the task with its error.
-            call: Callable[[CallEvent], Awaitable[object]] = self._call
+            # A call that raises at once, or returns no awaitable, is a refusal too.
             if self._delivery is not None and keys:
-                call = functools.partial(_store, self._delivery, keys)
-            taking = asyncio.ensure_future(_take(call, event))
-            await asyncio.wait((taking,), timeout=self.timeout)
+                stored: Awaitable[object] = self._delivery.store_delivery(event, keys)
+                taking = asyncio.ensure_future(stored)
+            else:
+                taking = asyncio.ensure_future(_take(self._call, event))
+        except Exception as refusal:
+            self._refused(event, refusal)
+            return False
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+        self._inflight[taking] = (loop.time() + self.timeout, waiter)
+        taking.add_done_callback(self._settled)
+        self._arm(loop)
+        try:
+            await waiter
         except asyncio.CancelledError:  # the request itself was cancelled
-            if taking is not None:
-                self._abandon(taking)
+            self._inflight.pop(taking, None)
+            self._abandon(taking)
             raise
         if not taking.done():
             self._abandon(taking)
@@ -171,15 +192,47 @@ class HandOff:
             self._warn("sink-cancelled", "webhook sink cancelled event %s", event.request_id)
             return False
         if (exc := taking.exception()) is not None:
-            self._warn(
-                f"sink-{type(exc).__name__}",
-                "webhook sink refused event %s: %s: %s",
-                event.request_id,
-                type(exc).__name__,
-                exc,
-            )
+            self._refused(event, exc)
             return False
         return True
+
+    def _refused(self, event: CallEvent, exc: BaseException) -> None:
+        self._warn(
+            f"sink-{type(exc).__name__}",
+            "webhook sink refused event %s: %s: %s",
+            event.request_id,
+            type(exc).__name__,
+            exc,
+        )
+
+    def _settled(self, taking: asyncio.Future[object]) -> None:
+        """Wake the hand-off waiting for ``taking``, now done (unless it timed out)."""
+        entry = self._inflight.pop(taking, None)
+        if entry is not None and not entry[1].done():
+            entry[1].set_result(None)
+
+    def _arm(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Set the timer for the oldest deadline, unless one is set on this loop."""
+        if self._watch is not None and self._watch[0] is loop:
+            return
+        for deadline, _ in self._inflight.values():
+            self._watch = (loop, loop.call_at(deadline, self._expire, loop, deadline))
+            return
+        self._watch = None
+
+    def _expire(self, loop: asyncio.AbstractEventLoop, now: float) -> None:
+        """Wake the hand-offs whose deadline is ``now`` or earlier; set the next timer."""
+        self._watch = None
+        inflight = self._inflight
+        while inflight:
+            taking = next(iter(inflight))
+            deadline, waiter = inflight[taking]
+            if deadline > now:
+                break
+            del inflight[taking]
+            if not waiter.done():
+                waiter.set_result(None)
+        self._arm(loop)
 
     def _put(self, queue: asyncio.Queue[CallEvent], event: CallEvent) -> bool:
         try:

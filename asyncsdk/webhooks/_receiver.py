@@ -275,7 +275,7 @@ class WebhookReceiver:
         signature = headers.get(SIGNATURE_HEADER)
         timestamp = headers.get(TIMESTAMP_HEADER)
         try:
-            check_signature(
+            seconds = check_signature(
                 self._keys,
                 signature=signature,
                 timestamp=timestamp,
@@ -303,18 +303,21 @@ class WebhookReceiver:
         # delivery replayed with fresh ids keeps its signature. Either one makes a repeat.
         keys = (request_id, signature) if request_id is not None else (signature,)
         seen = self.seen
-        if seen is not None and any(key in seen for key in keys):
+        if seen is not None and (keys[0] in seen or (len(keys) == 2 and keys[1] in seen)):
             stats.duplicates += 1
             return _text(200, "duplicate")
-        earlier = next((self._pending[k] for k in keys if k in self._pending), None)
+        pending = self._pending
+        earlier = pending.get(keys[0]) or (pending.get(keys[1]) if len(keys) == 2 else None)
         if earlier is not None:  # the same delivery is being handed off right now
             if await asyncio.shield(earlier):
                 stats.duplicates += 1
                 return _text(200, "duplicate")
             stats.busy += 1
             return _text(503, "busy, retry later", **{"Retry-After": self._retry_after})
-        try:
-            when = dt.datetime.fromtimestamp(parse_timestamp(timestamp), dt.UTC)
+        try:  # read by check_signature, unless tolerance=None
+            when = dt.datetime.fromtimestamp(
+                parse_timestamp(timestamp) if seconds is None else seconds, dt.UTC
+            )
         except StaleTimestampError:  # only with tolerance=None
             when = None
         try:

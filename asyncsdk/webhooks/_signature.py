@@ -253,8 +253,13 @@ def check_signature(
     body: bytes,
     tolerance: float | None,
     now: float | None,
-) -> None:
-    """`verify_signature` with the keys already resolved by `signing_keys` (no checks)."""
+) -> float | None:
+    """`verify_signature` with the keys already resolved by `signing_keys` (no checks).
+
+    Returns:
+        The timestamp read (Unix seconds), or ``None`` when ``tolerance`` is ``None``
+        (then it was not read).
+    """
     if not signature:
         raise MissingHeaderError(SIGNATURE_HEADER)
     if not timestamp:
@@ -280,8 +285,9 @@ def check_signature(
     if not matched:
         raise InvalidSignatureError("the signature does not match the body, URL and timestamp")
     if tolerance is None:
-        return
-    skew = (time.time() if now is None else now) - parse_timestamp(timestamp)
+        return None
+    seconds = parse_timestamp(timestamp)
+    skew = (time.time() if now is None else now) - seconds
     if abs(skew) > tolerance:
         direction = "old" if skew > 0 else "in the future"
         raise StaleTimestampError(
@@ -289,3 +295,4 @@ def check_signature(
             f"beyond the tolerance of {tolerance:g}s",
             skew=skew,
         )
+    return seconds

@@ -31,13 +31,14 @@ context: a sink given ``telemetry`` stores the delivery span's, read with
 links its enrichment span to it, `link_entry`).
 
 redis-py's `redis.asyncio.Redis` and its ``register_script`` (``EVALSHA``, reloaded
-after ``NOSCRIPT``) are used as they are; the script is ours because no library
-offers a deduplicated append. Concurrent deliveries' appends go out together, one
-pipeline per round trip (`asyncsdk.webhooks._batching`).
+after ``NOSCRIPT``) are used as they are; the script (`asyncsdk.webhooks._append`) is
+ours because no library offers a deduplicated append. Concurrent deliveries' appends
+go out together, one script call per round trip for the whole batch, each delivery
+checked and appended in turn (`asyncsdk.webhooks._batching`).
 
 Imports: redis (when used), msgspec, the standard library, `asyncsdk.errors`,
-`asyncsdk.telemetry` and the webhooks' `_batching`, `_dedupe` (its default ttl),
-`_errors` and `_events`.
+`asyncsdk.telemetry` and the webhooks' `_append`, `_batching`, `_dedupe` (its default
+ttl), `_errors` and `_events`.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ import msgspec
 
 from asyncsdk.errors import BirdError, ConfigurationError
 from asyncsdk.telemetry import Telemetry, check_telemetry, hooks_of
+from asyncsdk.webhooks._append import APPEND, append_merge
 from asyncsdk.webhooks._batching import ScriptBatcher
 from asyncsdk.webhooks._dedupe import DEFAULT_DEDUPE_TTL
 from asyncsdk.webhooks._errors import InvalidEventError
@@ -88,24 +90,6 @@ ENTRY_VERSION: Final = "1"
 """The ``v`` field of the entries `RedisStreamSink` appends."""
 #: Seconds a Redis command may take by default (connect, then each reply).
 DEFAULT_REDIS_TIMEOUT: Final = 2.0
-
-# KEYS[1]: the stream; KEYS[2..]: the delivery's dedupe keys.
-# ARGV[1]: ttl in ms; ARGV[2]: maxlen (0: none); ARGV[3..]: the entry's fields and values.
-# Returns {1, id} appended, {0, id} a duplicate of entry id, {2, length} full.
-_APPEND: Final = """
-for i = 2, #KEYS do
-  local seen = redis.call('GET', KEYS[i])
-  if seen then return {0, seen} end
-end
-local maxlen = tonumber(ARGV[2])
-if maxlen > 0 then
-  local length = redis.call('XLEN', KEYS[1])
-  if length >= maxlen then return {2, tostring(length)} end
-end
-local id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, 3))
-for i = 2, #KEYS do redis.call('SET', KEYS[i], id, 'PX', ARGV[1]) end
-return {1, id}
-"""
 
 
 class StreamError(BirdError):
@@ -187,14 +171,6 @@ def dedupe_key(stream: str, kind: str, value: str) -> str:
     """
     digest = hashlib.sha256(f"{kind}:{value}".encode()).hexdigest()[:40]
     return f"{{{stream}}}:seen:{digest}"
-
-
-def entry_fields(event: CallEvent, traceparent: str | None) -> list[bytes | str]:
-    """Return the stream entry of ``event``: field, value, field, value..."""
-    fields: list[bytes | str] = ["v", ENTRY_VERSION, "event", event.to_json()]
-    if traceparent:
-        fields += ["traceparent", traceparent]
-    return fields
 
 
 _ENTRY_DECODER: Final = msgspec.json.Decoder(CallEvent)
@@ -320,8 +296,15 @@ class RedisStreamSink:
         self.stream = stream
         self.maxlen = maxlen
         self.ttl = check_seconds("ttl", ttl)
-        script = self.redis.register_script(_APPEND)
-        self._append = ScriptBatcher(self.redis, script, name=f"stream {stream}: appends")
+        merge = append_merge(
+            stream, ttl_ms=int(self.ttl * 1000), maxlen=maxlen, version=ENTRY_VERSION
+        )
+        self._append = ScriptBatcher(
+            self.redis,
+            self.redis.register_script(APPEND),
+            name=f"stream {stream}: appends",
+            merge=merge,
+        )
         self.stats = StreamSinkStats()
         self._telemetry = check_telemetry(telemetry)
 
@@ -360,10 +343,10 @@ class RedisStreamSink:
         if traceparent is None and telemetry is not None and event.request_id:
             traceparent = telemetry.delivery_traceparent(event.request_id[:200])
         kinds = ("rid", "sig") if len(keys) == 2 else ("rid",) if event.request_id else ("sig",)
-        redis_keys = [self.stream] + [
+        redis_keys = [
             dedupe_key(self.stream, kind, key) for kind, key in zip(kinds, keys, strict=False)
         ]
-        args = [int(self.ttl * 1000), self.maxlen, *entry_fields(event, traceparent)]
+        args = (event.to_json(), traceparent.encode() if traceparent else b"")
         try:
             outcome, detail = await self._append(redis_keys, args)
         except redis_failures() as exc:
