@@ -310,6 +310,7 @@ def run(*, quick: bool = False) -> Json:
         )
         tables.append(h.ratio_table("Pinned: SDK against each peer (MB/s)", pinned_ratios))
         pin = {k: pinned["results"][k]["cores"]["median"] for k in ("sdk", "aiohttp")}
+        pin_cpu = {k: pinned["results"][k]["cpu_ms_per_mb"]["median"] for k in LABELS}
         notes.append(
             f"Pinned ({params['pinned_rounds']} rounds, this process on one core, the "
             "server on the other; that core still shared with the machine's other load): "
@@ -318,7 +319,11 @@ def run(*, quick: bool = False) -> Json:
             f"{pin['sdk']:.2f} of the core against the bare loop's {pin['aiohttp']:.2f}: on a "
             "core shared with other processes the scheduler gives each runnable thread its "
             "share, so the SDK's two (the loop, the drain) may take more of it than the bare "
-            f"loop's one. Only a core to itself shows {bound['per_cpu']:.2f} in MB/s."
+            f"loop's one. Only a core to itself shows {bound['per_cpu']:.2f} in MB/s. On "
+            f"one core the SDK spent {pin_cpu['sdk']:.2f} ms of CPU per MB against the "
+            f"bare loop's {pin_cpu['aiohttp']:.2f} plus the hash's {sha_ms:.2f} "
+            f"(`checksum=None` {pin_cpu['sdk-no-checksum']:.2f}): what it spends beyond "
+            "them on two free cores is the price of its two threads running at once."
         )
     notes.append(
         f"Load average (1 min) at the start and the end of the run: {load[0]:.2f}, "
