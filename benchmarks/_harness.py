@@ -274,21 +274,34 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def _status_kb(field: bytes) -> int | None:
+    """A ``kB`` field of ``/proc/self/status`` (``VmRSS``, ``VmHWM``), or None without it."""
+    try:
+        with open("/proc/self/status", "rb") as f:
+            for line in f:
+                if line.startswith(field + b":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
 def maxrss_kb() -> int:
-    """This process's resident-set high-water mark, kB (Linux)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    """This process's own resident-set high-water mark, kB.
+
+    ``VmHWM``, not ``ru_maxrss``: Linux carries ``ru_maxrss`` across ``exec``, so a
+    child of a runner that had grown (an earlier scenario in the same
+    ``benchmarks.run``) reported the runner's peak. ``VmHWM`` belongs to the process's
+    own address space, new at ``exec``; ``ru_maxrss`` only where /proc is missing.
+    """
+    own = _status_kb(b"VmHWM")
+    return own if own is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def rss_kb() -> int:
     """The current resident set in kB (``VmRSS``; the high-water mark if /proc is missing)."""
-    try:
-        with open("/proc/self/status", "rb") as f:
-            for line in f:
-                if line.startswith(b"VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return maxrss_kb()
+    current = _status_kb(b"VmRSS")
+    return current if current is not None else maxrss_kb()
 
 
 # --- the result document -----------------------------------------------------------------

@@ -7,8 +7,8 @@ For each N, a fresh client process pinned to CPU 1 streams N call IDs from a gen
 After a warm-up of a few thousand calls (imports, connections, caches and free lists all
 settled) it records its resident set (``VmRSS`` from ``/proc/self/status``) as the
 baseline, samples it every few thousand results, and at the end reads the high-water mark
-(``ru_maxrss``). Growth is the peak after the warm-up less the baseline; if the IDs or
-results were kept anywhere, it would grow with N.
+(``VmHWM``, `benchmarks._harness.maxrss_kb`). Growth is the peak after the warm-up less
+the baseline; if the IDs or results were kept anywhere, it would grow with N.
 """
 
 from __future__ import annotations
@@ -145,7 +145,7 @@ def run(*, quick: bool = False) -> Json:
             "<=",
             round(baseline_large + MAX_GROWTH_MB, 1),
             f"VmRSS after {warmup:,} warm-up calls vs the highest VmRSS sampled after "
-            "it (and ru_maxrss, if it rose after the warm-up)",
+            "it (and VmHWM, if it rose after the warm-up)",
         ),
         h.target(
             f"peak RSS at N={sizes[-1]:,} / at N={sizes[0]:,} <= {MAX_PEAK_RATIO}",

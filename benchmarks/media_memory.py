@@ -1,11 +1,10 @@
 """Scenario ``media_memory``: peak RSS of a download, 1 GB against 10 MB.
 
 Each download runs in a fresh child process (`benchmarks._procs.run_json`, so its peak
-resident set is its own: ``VmHWM``, not ``ru_maxrss``, which Linux carries across
-``exec``), against the embedded server in another process (`benchmarks._mediaserver`).
-The target: the 1 GB download's peak within 30 MB of the 10 MB download's, i.e. memory
-flat whatever the size (chunks streamed to disk, hashed as written). ``--quick``: 40 MB
-against 2 MB.
+resident set is its own: `benchmarks._harness.maxrss_kb`), against the embedded server
+in another process (`benchmarks._mediaserver`). The target: the 1 GB download's peak
+within 30 MB of the 10 MB download's, i.e. memory flat whatever the size (chunks
+streamed to disk, hashed as written). ``--quick``: 40 MB against 2 MB.
 """
 
 from __future__ import annotations
@@ -38,35 +37,18 @@ def _worker(argv: list[str]) -> None:
         ) as client:
             return await client.download_recording(info["workspace"], rid, dest)
 
-    start = _peak_kib()
+    start = h.maxrss_kb()
     result = asyncio.run(download())
     print(
         json.dumps(
             {
                 "size": result.size,
-                "peak_kib": _peak_kib(),
+                "peak_kib": h.maxrss_kb(),
                 "start_kib": start,
                 "sha256_ok": result.sha256 == sha,
             }
         )
     )
-
-
-def _peak_kib() -> int:
-    """This process's own peak resident set, KiB: ``VmHWM``, else ``ru_maxrss``.
-
-    Linux keeps ``ru_maxrss`` across ``exec``: a child of a runner that had grown (an
-    earlier scenario in the same ``benchmarks.run``) would report the runner's peak.
-    ``VmHWM`` belongs to the process's own address space, new at ``exec``.
-    """
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return h.maxrss_kb()
 
 
 def _measure(size: int, folder: str) -> Json:
