@@ -229,6 +229,44 @@ async def test_a_directory_that_cannot_be_synced_keeps_the_whole_file(
     assert "could not be synced" in caplog.text
 
 
+@pytest.mark.parametrize("keep", [True, False])
+async def test_cancelled_while_the_directory_syncs_the_whole_file_stays(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, keep: bool
+) -> None:
+    """The rename is the point of no return: cancelled after it, the file is whole.
+
+    The caller sees the cancellation; the final name holds every byte (the file
+    fsynced before its rename), nothing else is left, and the download's cleanup, which
+    keeps or removes the ``.part``, leaves the file alone. A later run fetches it again
+    or finds it whole; `asyncsdk recordings` writes its manifest line only after the
+    download returned, so it downloads it again.
+    """
+    syncing, release = threading.Event(), threading.Event()
+
+    def slow(folder: Path) -> None:
+        syncing.set()
+        assert release.wait(timeout=30)
+
+    part = PartFile(tmp_path / "a.mp3", resume=True)
+    await part.open()
+    part.remember('"v1"', len(DATA))
+    monkeypatch.setattr(_files, "_fsync_dir", slow)
+    task = asyncio.ensure_future(_write_and_finish(part, _chunked(DATA, 9)))
+    try:
+        assert await asyncio.to_thread(syncing.wait, 30)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    finally:
+        release.set()
+    if keep:  # the download's cleanup: keep the .part for a resume, or remove it
+        await part.aclose()
+    else:
+        part.discard()
+    assert sorted(os.listdir(tmp_path)) == ["a.mp3"]
+    assert (tmp_path / "a.mp3").read_bytes() == DATA
+
+
 class _Gate:
     """A ``writev`` that blocks its thread until opened, after ``free`` calls."""
 

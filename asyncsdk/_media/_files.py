@@ -201,7 +201,9 @@ class PartFile:
     async def finish(self, size: int | None) -> str | None:
         """Check the length, fsync, rename to the final name; return the SHA-256.
 
-        The SHA-256 is 64 hex digits, or ``None`` when the file was not hashed.
+        The SHA-256 is 64 hex digits, or ``None`` when the file was not hashed. The
+        rename is the point of no return: cancelled while the directory is synced, the
+        whole file stays at its final name (the cancellation still propagates).
         """
         writer = self._writer
         assert writer is not None
