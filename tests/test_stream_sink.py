@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import pickle
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from typing import Any
 
 import aiohttp
 import pytest
@@ -294,25 +295,41 @@ def test_a_redis_that_is_not_a_url_is_refused() -> None:
 async def test_concurrent_appends_go_out_together_and_each_gets_its_own_answer(
     redis_server: RedisServer,
 ) -> None:
-    from asyncsdk.webhooks._batching import ScriptBatcher
+    """Batches of at most ``max_batch``; a failed script fails its own batch only."""
+    from asyncsdk.webhooks._batching import Merge, ScriptBatcher
+
+    batches: list[list[str]] = []
+
+    def pack(calls: list[tuple[Sequence[Any], Sequence[Any]]]) -> tuple[list[Any], list[Any]]:
+        names = [args[0] for _, args in calls]
+        batches.append(names)
+        return [], names
+
+    def split(answer: Any, count: int) -> list[Any]:
+        assert len(answer) == count
+        return list(answer)
 
     async with aioredis.Redis.from_url(redis_server.url) as r:
         script = r.register_script(
-            "if ARGV[1] == 'bad' then return redis.error_reply('refused') end return ARGV[1]"
+            "for i = 1, #ARGV do if ARGV[i] == 'bad' then return redis.error_reply('refused')"
+            " end end return ARGV"
         )
-        batcher = ScriptBatcher(r, script, max_batch=4)
-        names = [f"n{i}" for i in range(10)]
-        calls = [batcher([], [name]) for name in names[:5]]
-        calls.append(batcher([], ["bad"]))
-        calls += [batcher([], [name]) for name in names[5:]]
+        batcher = ScriptBatcher(script, Merge(pack=pack, split=split), max_batch=4)
+        names = [f"n{i}" for i in range(5)] + ["bad"] + [f"n{i}" for i in range(5, 10)]
+        calls = [asyncio.ensure_future(batcher([], [name])) for name in names]
         gone = asyncio.ensure_future(batcher([], ["cancelled"]))
         await asyncio.sleep(0)
         gone.cancel()
         answers = await asyncio.gather(*calls, return_exceptions=True)
         await batcher.aclose()
-    assert [a.decode() for a in answers[:5] if isinstance(a, bytes)] == names[:5]
-    assert isinstance(answers[5], aioredis.ResponseError)
-    assert [a.decode() for a in answers[6:] if isinstance(a, bytes)] == names[5:]
+    assert all(1 <= len(batch) <= 4 for batch in batches)
+    assert sorted(name for batch in batches for name in batch) == sorted([*names, "cancelled"])
+    failed = next(batch for batch in batches if "bad" in batch)
+    for name, answer in zip(names, answers, strict=True):
+        if name in failed:
+            assert isinstance(answer, aioredis.ResponseError)
+        else:
+            assert answer == name.encode()
 
 
 async def test_two_hundred_deliveries_at_once_are_each_stored_once(
@@ -354,13 +371,13 @@ async def test_a_closed_sink_refuses_with_503_and_stores_nothing(
 
 
 async def test_a_closed_batcher_sends_nothing_and_starts_no_sender() -> None:
-    from asyncsdk.webhooks._batching import ScriptBatcher
+    from asyncsdk.webhooks._batching import Merge, ScriptBatcher
 
-    class NoRedis:
-        def pipeline(self, **_: object) -> object:
-            raise AssertionError("a closed batcher must not send")
+    async def script(**_: object) -> object:
+        raise AssertionError("a closed batcher must not send")
 
-    batcher = ScriptBatcher(NoRedis(), script=None, name="stream s: appends")
+    merge = Merge(pack=lambda calls: ([], []), split=lambda answer, count: [])
+    batcher = ScriptBatcher(script, merge, name="stream s: appends")
     assert await batcher.aclose(1.0) == 0
     with pytest.raises(ConnectionError, match="stream s: appends: closed"):
         await batcher([], ["x"])
@@ -404,7 +421,7 @@ async def test_a_merged_answer_of_the_wrong_shape_fails_the_batch_as_unavailable
         return [1, b"0-1"]  # one outcome for two calls
 
     merge = append_merge("s", ttl_ms=1000, maxlen=0, version="1")
-    batcher = ScriptBatcher(None, script, merge=merge, name="stream s: appends")
+    batcher = ScriptBatcher(script, merge, name="stream s: appends")
     answers = await asyncio.gather(
         batcher(["k1"], [b"{}", b""]), batcher(["k2"], [b"{}", b""]), return_exceptions=True
     )

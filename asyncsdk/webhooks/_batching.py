@@ -5,20 +5,17 @@ by one, every call costs a round trip and redis-py's per-command work. The batch
 a group commit: calls made while a batch is on the wire wait for the next one, so the
 cost per call falls as load rises, and an idle receiver still sends a lone call at once.
 
-A batch goes out in one of two ways:
+A batch goes out as one ``EVALSHA`` of a script written to take many calls at once (as
+the stream sink's append is), described by a `Merge`: ``merge.pack`` joins the calls'
+keys and arguments, the script answers them all, and ``merge.split`` cuts its answer
+back into one per call. redis-py packing a command and parsing its answer cost more
+than Redis running it, so this is what a busy receiver's CPU per event is made of: a
+pipeline of one ``EVALSHA`` per call, which this replaced, cost more per call than the
+merged call, and the batch is atomic as a whole. redis-py's ``Script`` reloads a
+script Redis lost.
 
-- a pipeline, ``EVALSHA`` per call (no transaction: each script is atomic on its own);
-  redis-py's pipeline loads the script first when Redis lost it (a restart);
-- given a `Merge` (a script written to take many calls at once, as the stream sink's
-  append is), one ``EVALSHA`` for the whole batch: ``merge.pack`` joins the calls' keys
-  and arguments, the script answers them all, and ``merge.split`` cuts its answer back
-  into one per call. redis-py packing a command and parsing its answer cost more than
-  Redis running it, so this is what a busy receiver's CPU per event is made of; and
-  the batch is atomic as a whole. redis-py's ``Script`` reloads a script Redis lost.
-
-Each caller gets its own script's answer, or the error of its own command (pipeline),
-or the error of the whole batch (the connection failed, or a merged script failed:
-none of them is known to be stored).
+Each caller gets its own part of the script's answer, or the error of the whole batch
+(the connection failed, or the script failed: none of them is known to be stored).
 A caller that is cancelled (a hand-off that timed out) leaves its call in the batch:
 it may still be stored, as a call cut off on the wire may be.
 
@@ -37,7 +34,7 @@ from typing import Any, Final
 
 __all__ = ["MAX_BATCH", "Merge", "ScriptBatcher"]
 
-#: Calls sent in one pipeline at most.
+#: Calls sent in one batch at most.
 MAX_BATCH: Final = 256
 
 logger: Final = logging.getLogger("asyncsdk")
@@ -47,7 +44,7 @@ _Call = tuple[Sequence[Any], Sequence[Any], "asyncio.Future[Any]"]
 
 @dataclass(frozen=True, slots=True)
 class Merge:
-    """How many calls of a script become one: for a script that takes a batch.
+    """How many calls of a script become one, for a script that takes a batch.
 
     Attributes:
         pack: ``pack(calls)``: the keys and arguments of one call standing for
@@ -61,29 +58,26 @@ class Merge:
 
 
 class ScriptBatcher:
-    """Send the calls of one script made meanwhile as one pipeline, in turn.
+    """Send the calls of one script made meanwhile as one call of it, in turn.
 
     Args:
-        redis: A `redis.asyncio.Redis`.
-        script: The script (``redis.register_script(...)``).
+        script: The script (``redis.register_script(...)``), taking a whole batch.
+        merge: How a batch of calls becomes one call of ``script``, and its answer one
+            per call.
         max_batch: Calls per batch at most.
         name: What the calls are, for the warning `aclose` logs when it abandons some.
-        merge: Send each batch as one call of the script (see the module), rather than
-            a pipeline of one call each.
     """
 
     def __init__(
         self,
-        redis: Any,
         script: Any,
+        merge: Merge,
         max_batch: int = MAX_BATCH,
         *,
         name: str = "script calls",
-        merge: Merge | None = None,
     ) -> None:
         self._name = name
         self._merge = merge
-        self._redis = redis
         self._script = script
         self._max = max_batch
         self._waiting: list[_Call] = []
@@ -125,28 +119,17 @@ class ScriptBatcher:
                 _fail(batch, exc)
                 continue
             for (_, _, future), answer in zip(batch, answers, strict=True):
-                if future.done():  # its caller gave up
-                    continue
-                if isinstance(answer, Exception):
-                    future.set_exception(answer)
-                else:
+                if not future.done():  # else its caller gave up
                     future.set_result(answer)
 
     async def _send_one(self, batch: list[_Call]) -> list[Any]:
-        """Send ``batch``; return each call's answer (or its own error), in order."""
-        merge = self._merge
-        if merge is not None:
-            all_keys, all_args = merge.pack([(keys, args) for keys, args, _ in batch])
-            answer = await self._script(keys=all_keys, args=all_args)
-            try:
-                return merge.split(answer, len(batch))
-            except ValueError as exc:  # not the answer the script gives: nothing is known
-                raise ConnectionError(f"{self._name}: unexpected answer: {exc}") from None
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for keys, args, _ in batch:
-                await self._script(keys=keys, args=args, client=pipe)
-            answers: list[Any] = await pipe.execute(raise_on_error=False)
-        return answers
+        """Send ``batch`` as one call; return each call's answer, in order."""
+        all_keys, all_args = self._merge.pack([(keys, args) for keys, args, _ in batch])
+        answer = await self._script(keys=all_keys, args=all_args)
+        try:
+            return self._merge.split(answer, len(batch))
+        except ValueError as exc:  # not the answer the script gives: nothing is known
+            raise ConnectionError(f"{self._name}: unexpected answer: {exc}") from None
 
     async def aclose(self, within: float | None = None) -> int:
         """Wait up to ``within`` seconds for the batch on the wire and those waiting.

@@ -305,10 +305,7 @@ class RedisStreamSink:
             stream, ttl_ms=int(self.ttl * 1000), maxlen=maxlen, version=ENTRY_VERSION
         )
         self._append = ScriptBatcher(
-            self.redis,
-            self.redis.register_script(APPEND),
-            name=f"stream {stream}: appends",
-            merge=merge,
+            self.redis.register_script(APPEND), merge, name=f"stream {stream}: appends"
         )
         self.stats = StreamSinkStats()
         self._telemetry = check_telemetry(telemetry)
