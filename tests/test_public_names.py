@@ -163,6 +163,7 @@ PUBLIC_NAMES: dict[str, frozenset[str]] = {
             "DEFAULT_TOLERANCE",
             "ENTRY_VERSION",
             "EventStream",
+            "ForgettingStore",
             "InvalidEventError",
             "InvalidSignatureError",
             "MissingHeaderError",

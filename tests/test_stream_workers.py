@@ -77,6 +77,9 @@ async def test_every_event_is_committed_then_acknowledged_and_the_stream_trimmed
         )
         running = asyncio.create_task(worker.run())
         await until(lambda: worker.stats.acknowledged == total, "every entry acknowledged")
+        # acknowledged by the only group: no worker is given them again, the store
+        # drops its records of them at the next claim round
+        await until(lambda: worker.stats.forgotten == total, "every record forgotten")
         worker.stop()
         stats = await running
     rows = read_calls(tmp_path / "calls.sqlite")
@@ -96,7 +99,28 @@ async def test_every_event_is_committed_then_acknowledged_and_the_stream_trimmed
         await trim_acknowledged(r, stream)
         assert await r.xlen(stream) == 0
     db = sqlite3.connect(tmp_path / "calls.sqlite")
-    assert db.execute("SELECT count(*) FROM stream_entries").fetchone()[0] == total
+    assert db.execute("SELECT count(*) FROM stream_entries").fetchone()[0] == 0
+    assert db.execute("SELECT count(*) FROM calls").fetchone()[0] == 20  # the rows stay
+
+
+async def test_the_store_forgets_entries_below_an_id_as_numbers_not_text(
+    server: EmbeddedServer, tmp_path: Path
+) -> None:
+    """``9-5`` is below ``10-0`` (as text it is not); other streams keep theirs."""
+    ids = ["9-5", "10-0", "10-3", "10-10", "11-0", "100-0"]
+    event = event_for(server, server.dataset.call_ids[0], "ringing")
+    async with SQLiteCallStore(tmp_path / "calls.sqlite") as store:
+        for stream in ("a", "b"):
+            await store.commit(stream, [StreamResult(i, event, None) for i in ids])
+        assert await store.forget_before("a", "10-3") == 2
+        assert await store.committed("a", ids) == {"10-3", "10-10", "11-0", "100-0"}
+        assert await store.forget_before("a", "11-0") == 2
+        assert await store.committed("a", ids) == {"11-0", "100-0"}
+        assert await store.committed("b", ids) == set(ids)
+        assert await store.forget_before("b", "0-0") == 0
+        with pytest.raises(ValueError, match="stream entry id"):
+            await store.forget_before("a", "10")
+        assert await store.count() == {"ringing": 1}
 
 
 class _CommitsThenHangs(SQLiteCallStore):

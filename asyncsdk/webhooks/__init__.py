@@ -45,7 +45,12 @@ from asyncsdk.webhooks._signature import (
     parse_timestamp,
     verify_signature,
 )
-from asyncsdk.webhooks._store import SQLiteCallStore, StreamResult, StreamStore
+from asyncsdk.webhooks._store import (
+    ForgettingStore,
+    SQLiteCallStore,
+    StreamResult,
+    StreamStore,
+)
 from asyncsdk.webhooks._stream import (
     DEFAULT_STREAM,
     DEFAULT_STREAM_MAXLEN,
@@ -87,6 +92,7 @@ __all__ = [
     "CallEventName",
     "ChannelUnknownError",
     "EventStream",
+    "ForgettingStore",
     "InvalidEventError",
     "InvalidSignatureError",
     "MissingHeaderError",

@@ -20,7 +20,9 @@ transaction as the rows, which stream entries it committed (table
 ``stream_entries``: stream, entry id, request id, call id, when). A worker that
 crashed between the commit and its ``XACK`` leaves the entry pending; whoever
 claims it finds it committed and acknowledges it without fetching again, so each
-entry is applied exactly once.
+entry is applied exactly once. Once every consumer group acknowledged an entry, no
+worker is given it again: the worker then removes its record (`SQLiteCallStore.forget_before`),
+so the table holds about the stream's backlog, not every event ever received.
 
 The standard library's `sqlite3` runs in one dedicated thread (a one-worker
 executor): every statement of a connection on the same thread, the event loop never
@@ -47,6 +49,7 @@ from asyncsdk.webhooks._events import CallEvent
 
 __all__ = [
     "UPSERT",
+    "ForgettingStore",
     "Row",
     "SQLiteCallStore",
     "StreamResult",
@@ -104,6 +107,14 @@ WHERE excluded.rank > calls.rank
             AND excluded.source_rank >= calls.source_rank)))
 """
 _RECORD_ENTRY: Final = "INSERT OR IGNORE INTO stream_entries VALUES (?, ?, ?, ?, ?)"
+# Entry ids ("1733550000000-12") compare as two numbers, not as text ("9-0" < "10-0").
+_FORGET: Final = """
+DELETE FROM stream_entries
+WHERE stream = :stream
+  AND (CAST(substr(entry, 1, instr(entry, '-') - 1) AS INTEGER) < :ms
+       OR (CAST(substr(entry, 1, instr(entry, '-') - 1) AS INTEGER) = :ms
+           AND CAST(substr(entry, instr(entry, '-') + 1) AS INTEGER) < :seq))
+"""
 
 #: One upsert: (id, status, rank, updated_at, source, source_rank, event, call JSON, now)
 Row = tuple[str, str | None, int, float | None, str, int, str | None, str, float]
@@ -166,8 +177,21 @@ class StreamStore(Protocol):
         ...
 
 
+@runtime_checkable
+class ForgettingStore(Protocol):
+    """A `StreamStore` that can drop the records of entries no worker is given again.
+
+    `enrich_stream`'s workers call `forget_before` with the lowest entry id some consumer
+    group still needs, after each claim round; a store without it keeps every record.
+    """
+
+    async def forget_before(self, stream: str, entry_id: str) -> int:
+        """Remove the records of ``stream``'s entries below ``entry_id``; return how many."""
+        ...
+
+
 class SQLiteCallStore:
-    """A SQLite file of calls (see the module for the upsert rule); a `StreamStore`.
+    """A SQLite file of calls (see the module for the upsert rule); a `ForgettingStore`.
 
     Use it as an async context manager, or call `open` and `close`.
 
@@ -241,6 +265,26 @@ class SQLiteCallStore:
         marks = ", ".join("?" * len(entry_ids))
         query = f"SELECT entry FROM stream_entries WHERE stream = ? AND entry IN ({marks})"  # noqa: S608
         return {found for (found,) in self._conn().execute(query, (stream, *entry_ids))}
+
+    async def forget_before(self, stream: str, entry_id: str) -> int:
+        """Remove the records of ``stream``'s entries below ``entry_id``; return how many.
+
+        The rows of the calls stay; only the memory of which entries were committed
+        goes, for entries every consumer group acknowledged (no worker is given them
+        again).
+
+        Raises:
+            ValueError: ``entry_id`` is not a stream entry id (``"<ms>-<seq>"``).
+        """
+        ms, dash, seq = entry_id.partition("-")
+        if not (ms.isdigit() and dash and seq.isdigit()):
+            raise ValueError(f"entry_id must be a stream entry id like '1-0', got {entry_id!r}")
+        return await self._run(self._forget, stream, int(ms), int(seq))
+
+    def _forget(self, stream: str, ms: int, seq: int) -> int:
+        db = self._conn()
+        with db:
+            return db.execute(_FORGET, {"stream": stream, "ms": ms, "seq": seq}).rowcount
 
     async def commit(self, stream: str, results: Sequence[StreamResult]) -> None:
         """Upsert each result's rows and record its entry, in one transaction.

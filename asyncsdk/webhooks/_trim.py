@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
 
-__all__ = ["safe_bound", "trim_acknowledged"]
+__all__ = ["acknowledged_bound", "safe_bound", "trim_acknowledged", "trim_below"]
 
 
 def _entry_id(raw: bytes | str) -> tuple[int, int]:
@@ -45,8 +45,11 @@ def safe_bound(groups: list[tuple[bytes | str | None, bytes | str]]) -> tuple[in
     return min(bounds) if bounds else None
 
 
-async def trim_acknowledged(redis: aioredis.Redis, stream: str) -> int:
-    """Trim the entries of ``stream`` every group acknowledged; return how many went."""
+async def acknowledged_bound(redis: aioredis.Redis, stream: str) -> str | None:
+    """Return the lowest entry id some group of ``stream`` still needs (``None``: no group).
+
+    Every entry below it was acknowledged by every group: no worker is given it again.
+    """
     info: list[dict[str, Any]] = await redis.xinfo_groups(stream)
     groups: list[tuple[bytes | str | None, bytes | str]] = []
     for group in info:
@@ -56,7 +59,16 @@ async def trim_acknowledged(redis: aioredis.Redis, stream: str) -> int:
             oldest = summary["min"]
         groups.append((oldest, group["last-delivered-id"]))
     bound = safe_bound(groups)
-    if bound is None:
-        return 0
-    trimmed: int = await redis.xtrim(stream, minid=f"{bound[0]}-{bound[1]}", approximate=False)
+    return None if bound is None else f"{bound[0]}-{bound[1]}"
+
+
+async def trim_below(redis: aioredis.Redis, stream: str, bound: str) -> int:
+    """Trim the entries of ``stream`` below ``bound`` (an `acknowledged_bound`); return how many."""
+    trimmed: int = await redis.xtrim(stream, minid=bound, approximate=False)
     return trimmed
+
+
+async def trim_acknowledged(redis: aioredis.Redis, stream: str) -> int:
+    """Trim the entries of ``stream`` every group acknowledged; return how many went."""
+    bound = await acknowledged_bound(redis, stream)
+    return 0 if bound is None else await trim_below(redis, stream, bound)

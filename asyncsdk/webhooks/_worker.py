@@ -24,7 +24,8 @@ one consumer group; each takes part of the entries. Each worker:
    failed goes to the dead-letter stream with the reason (an atomic ``XACK`` +
    ``XADD``: two workers never dead-letter it twice), and so does one whose workers
    keep crashing. Then it trims the entries every group has acknowledged
-   (`trim_acknowledged`), which keeps the sink's ``maxlen`` a measure of the backlog.
+   (`trim_acknowledged`), which keeps the sink's ``maxlen`` a measure of the backlog,
+   and has a `ForgettingStore` drop its records of them (no worker is given them again).
 
 When Redis fails, the worker logs it, waits (growing to `MAX_REDIS_BACKOFF` seconds)
 and tries again (`_persist`); a group lost with a Redis restart without persistence is created
@@ -52,7 +53,7 @@ from asyncsdk.webhooks._errors import InvalidEventError
 from asyncsdk.webhooks._events import TERMINAL_STATUSES, CallEvent
 from asyncsdk.webhooks._group import ConsumerGroup, Entries, failure_reason
 from asyncsdk.webhooks._persist import RedisRetry
-from asyncsdk.webhooks._store import StreamResult, StreamStore
+from asyncsdk.webhooks._store import ForgettingStore, StreamResult, StreamStore
 from asyncsdk.webhooks._stream import (
     DEFAULT_REDIS_TIMEOUT,
     DEFAULT_STREAM,
@@ -62,7 +63,7 @@ from asyncsdk.webhooks._stream import (
     link_entry,
     redis_client_class,
 )
-from asyncsdk.webhooks._trim import trim_acknowledged
+from asyncsdk.webhooks._trim import acknowledged_bound, trim_below
 from asyncsdk.webhooks._workerstats import StreamWorkerStats
 
 if TYPE_CHECKING:
@@ -273,8 +274,16 @@ class StreamWorker:
             await self._dispatch([e for e in entries if e not in worn], fetch, ready)
             if start == "0-0" or len(self._held) >= self.concurrency + self.batch:
                 break
+        bound = await self._redis_call(acknowledged_bound, self.redis, self.stream)
+        if not isinstance(bound, str):  # no group: nothing was acknowledged by every group
+            return
         if self.trim:
-            await self._redis_call(trim_acknowledged, self.redis, self.stream)
+            await self._redis_call(trim_below, self.redis, self.stream, bound)
+        if isinstance(self.store, ForgettingStore):
+            try:
+                self.stats.forgotten += await self.store.forget_before(self.stream, bound)
+            except Exception as exc:  # a memory to shed, not a result: try at the next round
+                logger.warning("stream %s: the store kept its old records: %r", self.stream, exc)
 
     async def _dispatch(
         self,

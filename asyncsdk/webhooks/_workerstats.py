@@ -26,6 +26,8 @@ class StreamWorkerStats:
         failed: Fetches that failed (the entry stays pending, to be claimed again).
         dead_lettered: Entries moved to the dead-letter stream.
         acknowledged: Entries acknowledged after their commit.
+        forgotten: Records of committed entries the store dropped once every group had
+            acknowledged them (a `ForgettingStore`).
         redis_errors: Calls to Redis that failed (and were tried again).
         last_failure: The last failure, ``"ErrorName: message"``.
     """
@@ -38,5 +40,6 @@ class StreamWorkerStats:
     failed: int = 0
     dead_lettered: int = 0
     acknowledged: int = 0
+    forgotten: int = 0
     redis_errors: int = 0
     last_failure: str | None = field(default=None)
