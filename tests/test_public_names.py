@@ -152,6 +152,7 @@ PUBLIC_NAMES: dict[str, frozenset[str]] = {
             "ChannelUnknownError",
             "DEFAULT_DEDUPE_ENTRIES",
             "DEFAULT_DEDUPE_TTL",
+            "DEFAULT_FORGET_AFTER",
             "DEFAULT_HAND_OFF_TIMEOUT",
             "DEFAULT_MAX_BODY",
             "DEFAULT_MAX_DELIVERIES",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -74,11 +75,12 @@ async def test_every_event_is_committed_then_acknowledged_and_the_stream_trimmed
             workspace_id=server.dataset.workspace_id,
             block=0.1,
             claim_every=0.2,
+            forget_after=0.001,
         )
         running = asyncio.create_task(worker.run())
         await until(lambda: worker.stats.acknowledged == total, "every entry acknowledged")
         # acknowledged by the only group: no worker is given them again, the store
-        # drops its records of them at the next claim round
+        # drops its records of them at a claim round after forget_after
         await until(lambda: worker.stats.forgotten == total, "every record forgotten")
         worker.stop()
         stats = await running
@@ -112,14 +114,16 @@ async def test_the_store_forgets_entries_below_an_id_as_numbers_not_text(
     async with SQLiteCallStore(tmp_path / "calls.sqlite") as store:
         for stream in ("a", "b"):
             await store.commit(stream, [StreamResult(i, event, None) for i in ids])
-        assert await store.forget_before("a", "10-3") == 2
+        now = time.time()
+        assert await store.forget_before("a", "100-0", now - 60) == 0  # too recent
+        assert await store.forget_before("a", "10-3", now + 1) == 2
         assert await store.committed("a", ids) == {"10-3", "10-10", "11-0", "100-0"}
-        assert await store.forget_before("a", "11-0") == 2
+        assert await store.forget_before("a", "11-0", now + 1) == 2
         assert await store.committed("a", ids) == {"11-0", "100-0"}
         assert await store.committed("b", ids) == set(ids)
-        assert await store.forget_before("b", "0-0") == 0
+        assert await store.forget_before("b", "0-0", now + 1) == 0
         with pytest.raises(ValueError, match="stream entry id"):
-            await store.forget_before("a", "10")
+            await store.forget_before("a", "10", now + 1)
         assert await store.count() == {"ringing": 1}
 
 

@@ -64,6 +64,7 @@ from asyncsdk.webhooks._stream import (
 )
 from asyncsdk.webhooks._trim import trim_acknowledged
 from asyncsdk.webhooks._worker import (
+    DEFAULT_FORGET_AFTER,
     DEFAULT_MAX_DELIVERIES,
     DEFAULT_MIN_IDLE,
     StreamWorker,
@@ -73,6 +74,7 @@ from asyncsdk.webhooks._worker import (
 __all__ = [
     "DEFAULT_DEDUPE_ENTRIES",
     "DEFAULT_DEDUPE_TTL",
+    "DEFAULT_FORGET_AFTER",
     "DEFAULT_HAND_OFF_TIMEOUT",
     "DEFAULT_MAX_BODY",
     "DEFAULT_MAX_DELIVERIES",

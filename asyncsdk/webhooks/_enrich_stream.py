@@ -16,7 +16,12 @@ from asyncsdk import DEFAULT_CONCURRENCY, Client
 from asyncsdk.webhooks._events import TERMINAL_STATUSES
 from asyncsdk.webhooks._store import StreamStore
 from asyncsdk.webhooks._stream import DEFAULT_STREAM
-from asyncsdk.webhooks._worker import DEFAULT_MAX_DELIVERIES, DEFAULT_MIN_IDLE, StreamWorker
+from asyncsdk.webhooks._worker import (
+    DEFAULT_FORGET_AFTER,
+    DEFAULT_MAX_DELIVERIES,
+    DEFAULT_MIN_IDLE,
+    StreamWorker,
+)
 
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
@@ -43,6 +48,7 @@ def enrich_stream(
     dead_letters: str | None = None,
     block: float = 1.0,
     trim: bool = True,
+    forget_after: float | None = DEFAULT_FORGET_AFTER,
 ) -> StreamWorker:
     """Return a worker that enriches a Redis stream's call events into ``store``.
 
@@ -77,6 +83,9 @@ def enrich_stream(
         block: Seconds a read waits for new entries (and `StreamWorker.stop` at most
             waits for the read).
         trim: Trim the entries every group acknowledged, at each claim.
+        forget_after: Seconds after its commit that a `ForgettingStore` (such as
+            `SQLiteCallStore`) forgets an entry every group acknowledged, at each claim
+            (default an hour); ``None`` keeps every record.
 
     Returns:
         A `StreamWorker`: ``await worker.run()``.
@@ -103,4 +112,5 @@ def enrich_stream(
         dead_letters=dead_letters,
         block=block,
         trim=trim,
+        forget_after=forget_after,
     )

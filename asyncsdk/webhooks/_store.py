@@ -21,8 +21,9 @@ transaction as the rows, which stream entries it committed (table
 crashed between the commit and its ``XACK`` leaves the entry pending; whoever
 claims it finds it committed and acknowledges it without fetching again, so each
 entry is applied exactly once. Once every consumer group acknowledged an entry, no
-worker is given it again: the worker then removes its record (`SQLiteCallStore.forget_before`),
-so the table holds about the stream's backlog, not every event ever received.
+worker is given it again: an hour after its commit (``forget_after``) the worker
+removes its record (`SQLiteCallStore.forget_before`), so the table holds the last hour
+and the backlog, not every event ever received.
 
 The standard library's `sqlite3` runs in one dedicated thread (a one-worker
 executor): every statement of a connection on the same thread, the event loop never
@@ -110,7 +111,7 @@ _RECORD_ENTRY: Final = "INSERT OR IGNORE INTO stream_entries VALUES (?, ?, ?, ?,
 # Entry ids ("1733550000000-12") compare as two numbers, not as text ("9-0" < "10-0").
 _FORGET: Final = """
 DELETE FROM stream_entries
-WHERE stream = :stream
+WHERE stream = :stream AND committed_at < :before
   AND (CAST(substr(entry, 1, instr(entry, '-') - 1) AS INTEGER) < :ms
        OR (CAST(substr(entry, 1, instr(entry, '-') - 1) AS INTEGER) = :ms
            AND CAST(substr(entry, instr(entry, '-') + 1) AS INTEGER) < :seq))
@@ -181,12 +182,16 @@ class StreamStore(Protocol):
 class ForgettingStore(Protocol):
     """A `StreamStore` that can drop the records of entries no worker is given again.
 
-    `enrich_stream`'s workers call `forget_before` with the lowest entry id some consumer
-    group still needs, after each claim round; a store without it keeps every record.
+    `enrich_stream`'s workers call `forget_before` after each claim round, with the
+    lowest entry id some consumer group still needs and a time (``forget_after``
+    earlier than now); a store without it keeps every record.
     """
 
-    async def forget_before(self, stream: str, entry_id: str) -> int:
-        """Remove the records of ``stream``'s entries below ``entry_id``; return how many."""
+    async def forget_before(self, stream: str, entry_id: str, committed_before: float) -> int:
+        """Forget ``stream``'s entries below ``entry_id`` committed before a Unix time.
+
+        Returns how many records went.
+        """
         ...
 
 
@@ -266,12 +271,13 @@ class SQLiteCallStore:
         query = f"SELECT entry FROM stream_entries WHERE stream = ? AND entry IN ({marks})"  # noqa: S608
         return {found for (found,) in self._conn().execute(query, (stream, *entry_ids))}
 
-    async def forget_before(self, stream: str, entry_id: str) -> int:
-        """Remove the records of ``stream``'s entries below ``entry_id``; return how many.
+    async def forget_before(self, stream: str, entry_id: str, committed_before: float) -> int:
+        """Forget ``stream``'s entries below ``entry_id`` committed before a Unix time.
 
-        The rows of the calls stay; only the memory of which entries were committed
-        goes, for entries every consumer group acknowledged (no worker is given them
-        again).
+        Returns how many records went (``committed_before``: the Unix time). The rows
+        of the calls stay; only the memory of which entries were committed goes, for
+        entries every consumer group acknowledged (no worker is given them again).
+        Entry ids compare as two numbers: ``9-5`` is below ``10-0``.
 
         Raises:
             ValueError: ``entry_id`` is not a stream entry id (``"<ms>-<seq>"``).
@@ -279,12 +285,13 @@ class SQLiteCallStore:
         ms, dash, seq = entry_id.partition("-")
         if not (ms.isdigit() and dash and seq.isdigit()):
             raise ValueError(f"entry_id must be a stream entry id like '1-0', got {entry_id!r}")
-        return await self._run(self._forget, stream, int(ms), int(seq))
+        return await self._run(self._forget, stream, int(ms), int(seq), committed_before)
 
-    def _forget(self, stream: str, ms: int, seq: int) -> int:
+    def _forget(self, stream: str, ms: int, seq: int, before: float) -> int:
         db = self._conn()
         with db:
-            return db.execute(_FORGET, {"stream": stream, "ms": ms, "seq": seq}).rowcount
+            bound = {"stream": stream, "ms": ms, "seq": seq, "before": before}
+            return db.execute(_FORGET, bound).rowcount
 
     async def commit(self, stream: str, results: Sequence[StreamResult]) -> None:
         """Upsert each result's rows and record its entry, in one transaction.

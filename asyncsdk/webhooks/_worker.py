@@ -25,7 +25,8 @@ one consumer group; each takes part of the entries. Each worker:
    ``XADD``: two workers never dead-letter it twice), and so does one whose workers
    keep crashing. Then it trims the entries every group has acknowledged
    (`trim_acknowledged`), which keeps the sink's ``maxlen`` a measure of the backlog,
-   and has a `ForgettingStore` drop its records of them (no worker is given them again).
+   and has a `ForgettingStore` drop its records of them committed more than
+   ``forget_after`` seconds ago (`DEFAULT_FORGET_AFTER`: no worker is given them again).
 
 When Redis fails, the worker logs it, waits (growing to `MAX_REDIS_BACKOFF` seconds)
 and tries again (`_persist`); a group lost with a Redis restart without persistence is created
@@ -42,6 +43,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -70,6 +72,7 @@ if TYPE_CHECKING:
     import redis.asyncio as aioredis
 
 __all__ = [
+    "DEFAULT_FORGET_AFTER",
     "DEFAULT_MAX_DELIVERIES",
     "DEFAULT_MIN_IDLE",
     "StreamWorker",
@@ -80,6 +83,8 @@ logger: Final = logging.getLogger("asyncsdk")
 
 DEFAULT_MIN_IDLE: Final = 30.0
 """Seconds an entry stays pending before another worker may claim it (``XAUTOCLAIM``)."""
+DEFAULT_FORGET_AFTER: Final = 3600.0
+"""Seconds after its commit a store forgets an entry every group acknowledged."""
 DEFAULT_MAX_DELIVERIES: Final = 5
 """Deliveries of an entry whose last attempt failed before it goes to the dead letters."""
 
@@ -131,6 +136,7 @@ class StreamWorker:
         dead_letters: str | None = None,
         block: float = 1.0,
         trim: bool = True,
+        forget_after: float | None = DEFAULT_FORGET_AFTER,
     ) -> None:
         for name, value in (("group", group), ("consumer", consumer), ("stream", stream)):
             if not isinstance(value, str) or not value:
@@ -153,6 +159,9 @@ class StreamWorker:
         self.block = check_seconds("block", block)
         self.dead_letters = dead_letters or f"{{{stream}}}:dead"
         self.trim = trim
+        self.forget_after = (
+            None if forget_after is None else check_seconds("forget_after", forget_after)
+        )
         self._names = (stream, group)
         self._group = ConsumerGroup(self.redis, stream, group, consumer, self.dead_letters)
         self.stats = StreamWorkerStats()
@@ -279,9 +288,10 @@ class StreamWorker:
             return
         if self.trim:
             await self._redis_call(trim_below, self.redis, self.stream, bound)
-        if isinstance(self.store, ForgettingStore):
+        if self.forget_after is not None and isinstance(self.store, ForgettingStore):
+            before = time.time() - self.forget_after
             try:
-                self.stats.forgotten += await self.store.forget_before(self.stream, bound)
+                self.stats.forgotten += await self.store.forget_before(self.stream, bound, before)
             except Exception as exc:  # a memory to shed, not a result: try at the next round
                 logger.warning("stream %s: the store kept its old records: %r", self.stream, exc)
 
