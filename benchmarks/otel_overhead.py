@@ -19,8 +19,10 @@ time (``time.process_time``) per request:
 
 The machine is shared and its noise is larger than the 2 % the off path must stay
 within, so each variant runs right after a run of ``before`` and the median of those
-paired ratios is reported, with a deterministic count: Python function calls (profiler
-``call`` events, coroutine resumptions included) per request over 100 requests.
+paired ratios is reported, with two deterministic counts over 100 requests each: Python
+function calls (profiler ``call`` events, coroutine resumptions included) and bytecodes
+executed (trace ``opcode`` events, ``f_trace_opcodes``) per request. The counts leave
+out the C code (aiohttp's parser, msgspec), which the variants share.
 
 Import time: ``python -X importtime -c "import asyncsdk"``, the cumulative microseconds
 of ``asyncsdk``, for ``before`` and this tree (opentelemetry installed), ``--imports``
@@ -132,6 +134,21 @@ async def _requests(variant: str, base_url: str, warmup: int, count: int) -> dic
         for call_id in ids[warmup : warmup + 100]:
             await client.get_call(WORKSPACE, CHANNEL, call_id)
         sys.setprofile(None)
+        opcodes = 0
+
+        def count_opcodes(frame: Any, event: str, _arg: object) -> Any:
+            nonlocal opcodes
+            if event == "opcode":
+                opcodes += 1
+            elif event == "call":
+                frame.f_trace_lines = False
+                frame.f_trace_opcodes = True
+            return count_opcodes
+
+        sys.settrace(count_opcodes)
+        for call_id in ids[warmup + 100 : warmup + 200]:
+            await client.get_call(WORKSPACE, CHANNEL, call_id)
+        sys.settrace(None)
         cpu, wall = time.process_time(), time.perf_counter()
         for call_id in ids[warmup:]:
             await client.get_call(WORKSPACE, CHANNEL, call_id)
@@ -143,6 +160,7 @@ async def _requests(variant: str, base_url: str, warmup: int, count: int) -> dic
         "wall_us": wall / count * 1e6,
         "otel_imported": loaded,
         "python_calls": calls / 100,
+        "python_opcodes": opcodes / 100,
         "asyncsdk_file": asyncsdk.__file__,
     }
 
@@ -238,6 +256,7 @@ def _run(
     paired: dict[str, list[float]] = {v: [] for v in others}
     checks: dict[str, bool] = {}
     calls: dict[str, float] = {}
+    opcodes: dict[str, float] = {}
     with CannedServer() as server:
         for order in h.interleaved(others, rounds):
             for variant in order:
@@ -255,12 +274,15 @@ def _run(
                 checks["before"] = ref["otel_imported"]
                 calls[variant] = result["python_calls"]
                 calls["before"] = ref["python_calls"]
+                opcodes[variant] = result["python_opcodes"]
+                opcodes["before"] = ref["python_opcodes"]
     before_imports = [_import_us(base) for _ in range(imports)]
     now_imports = [_import_us(None) for _ in range(imports)]
     return {
         "cpu_us_per_request": {v: h.summarize(s) for v, s in samples.items()},
         "paired_ratio_to_before": {v: h.summarize(r, digits=3) for v, r in paired.items()},
         "python_calls_per_request": calls,
+        "python_opcodes_per_request": opcodes,
         "opentelemetry_imported": checks,
         "import_asyncsdk_us": {
             "before": h.summarize(before_imports),
@@ -281,6 +303,18 @@ def _targets(found: dict[str, Any]) -> list[Json]:
         )
         for v in ("not-installed", "installed-off")
         if v in calls
+    ]
+    opcodes = found["python_opcodes_per_request"]
+    targets += [
+        h.target(
+            f"Python bytecodes per request, {v} / before <= 1.02",
+            opcodes[v] / opcodes["before"],
+            "<=",
+            1.02,
+            "trace opcode events over 100 requests: the interpreted work, deterministic",
+        )
+        for v in ("not-installed", "installed-off")
+        if v in opcodes
     ]
     targets += [
         h.target(
@@ -318,6 +352,7 @@ def run(*, quick: bool = False) -> Json:
     )
     cpu, paired = found["cpu_us_per_request"], found["paired_ratio_to_before"]
     calls = found["python_calls_per_request"]
+    opcodes = found["python_opcodes_per_request"]
     variants = {v: LABELS[v] for v in params["variants"]}
     imports = found["import_asyncsdk_us"]
     return h.make_result(
@@ -326,7 +361,8 @@ def run(*, quick: bool = False) -> Json:
         description=(
             "Client CPU per sequential `get_call` against a canned local server, each "
             "variant in a fresh process right after a run of the SDK as it was before "
-            f"telemetry (commit `{DEFAULT_BASE}`), and the Python calls each request makes."
+            f"telemetry (commit `{DEFAULT_BASE}`), and the Python calls and bytecodes each "
+            "request executes."
         ),
         parameters={**params, "variants": ", ".join(params["variants"]), "base": DEFAULT_BASE},
         results=found,
@@ -341,12 +377,15 @@ def run(*, quick: bool = False) -> Json:
                     "cpu": "CPU µs per request, median (min-max)",
                     "paired": "paired ratio to before",
                     "calls": "Python calls per request",
+                    "opcodes": "Python bytecodes per request",
                 },
                 lambda v, c: (
                     h.fmt_range(cpu[v])
                     if c == "cpu"
                     else f"{calls[v]:.2f}"
                     if c == "calls"
+                    else f"{opcodes[v]:.0f}"
+                    if c == "opcodes"
                     else h.fmt_ratio(paired[v])
                     if v in paired
                     else "1"
