@@ -145,6 +145,15 @@ def test_ratios_pair_the_samples_of_one_round() -> None:
     assert table["rows"] == [["Y", "2.00x (1.00-3.00)"]]
 
 
+def test_media_throughput_bounds_the_download_by_its_busier_thread() -> None:
+    """The slower of the loop and the drain sets the most a download reaches."""
+    from benchmarks.media_throughput import stage_bounds
+
+    got = stage_bounds(bare=0.8, loop=0.6, drain=1.0, client=1.6, server=0.4)
+    assert got == {"pipeline": pytest.approx(0.8), "two_cores": pytest.approx(0.8)}
+    assert stage_bounds(1.0, 0.5, 0.4, 0.9, 0.1) == {"pipeline": 2.0, "two_cores": 1.0}
+
+
 def test_media_scenarios_check_every_file(quick_runs: QuickRuns) -> None:
     """Downloads come out whole: the archive's under faults, the memory runs' of both sizes."""
     faulty = quick_runs.result("media_archive")["results"]["sdk+faults"]

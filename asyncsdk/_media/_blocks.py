@@ -20,24 +20,39 @@ each chunk into a few reused blocks instead (so that each is freed at once) meas
 slower: the copy cost 0.3 ms per MB, the blocks' memory moving between the loop's core
 and the drain's.
 
-Where the CPU goes (one 200 MB download over loopback, 2 cores, per MB): the drain's
-hash is SHA-256's own cost (0.65-0.66 ms), its writes 0.22-0.32 ms (outliers to 2 ms
-while other processes write), the writeback hints 0.05-0.08 ms, the reservations
-0.01 ms; the loop's receiving 0.67-1.0 ms; a drain job started 2-20 times per
-download (it runs on while blocks are queued), so the hand-offs cost next to nothing.
-Pinned to one core, the download spends the bare loop's CPU plus the hash's, and
-0.02-0.26 ms more (three runs, the machine's other load on it); the further 0.5 ms
-per MB appears only when the loop and the drain run at once on two cores, both
-threads then slower per byte. A third thread, hashing beside the
-drain's writes (the hash and the writes each a stage of their own, so that no thread
-carries more than the loop), measured the same: 638 against 636 MB/s, median of 4
-paired rounds on a quiet machine; it was not kept. Nor were: joining each block's
-chunks on the loop, so that the drain hashes and writes it in one call each (fewer
-waits for the GIL in the drain, but the copy on the loop: 680 against 645 MB/s,
-within the rounds' spread), and freeing the drained blocks two or four blocks later,
-so that the loop receives into memory the drain's core no longer holds (slower: 585
-and 563 against 622 MB/s, the loop's CPU up 0.1-0.2 ms per MB). The loop's thread is
-switched out less than once per MB: it does not wait on the drain for the GIL.
+Where the time goes (one 200 MB download over loopback, 2 cores, per MB; 13 runs of 3-10
+paired rounds with the drain timed): the drain is busy 88-95% of the download's wall
+time in every run, so it is the slower stage and sets the pace. It spends 0.94-1.14 ms
+on a core (the hash 0.65-0.71, SHA-256's own cost; the writes 0.27-0.39; the hand-offs,
+hints and reservations 0.04), 0.18-1.06 ms runnable but waiting for a core (the loop,
+the server and other processes hold both) and 0.02-0.23 ms asleep (the GIL between its
+calls, the locks, the disk). The loop spends 0.54-1.08 ms, the bare loop 0.80-1.23 with
+its writes. The drain alone thus costs more than the whole bare loop whenever the hash
+costs more than the receiving (0.66 against 0.51 ms on a quiet machine): the download
+then reaches at most the bare loop's time over the drain's, 0.81 there (0.80 against
+0.99 ms), on any number of cores, and 0.59-0.63 once the waits are added. On a loaded
+machine the SDK gets fewer cores than its two threads need (0.74-0.96 against about
+1.3). `benchmarks.media_throughput` reports both bounds. Pinned to one core, the
+download spends the bare loop's CPU plus the hash's, and 0.02-0.26 ms more; on two cores
+the loop's thread spends 0.1-0.3 ms more (the kernel's network and wake-up work, the
+copies and the interpreter, in perf's samples), the drain the same.
+
+Measured and not kept, each against the default in the same runs (median sdk/aiohttp of
+paired rounds; rounds vary by 30%). A third thread hashing beside the drain's writes:
+638 against 636 MB/s. Joining each block's chunks on the loop (one hash call and one
+write each): 680 against 645 MB/s, within the spread; joined in the drain instead (no
+copy on the loop): 0.59 and 0.64 against 0.66 and 0.64. Freeing the drained blocks two
+or four blocks later: 585 and 563 against 622 MB/s. Blocks of 256 KiB, 512 KiB, 2 MiB
+and 4 MiB (the backlog four blocks): 0.51, 0.60, 0.57 and 0.39 against 0.64-0.66. The
+loop hashing the next queued block instead of waiting for room (the hash in order, in
+either thread): no gain over five runs (0.53-0.71 against 0.52-0.93), the loop's CPU up
+as much as the drain's went down. The GIL is not what holds the drain: the switch
+interval at 0.5 ms and 20 ms instead of 5 gave 0.76 and 0.68 against 0.75. Nor is the
+bytes' move between cores: in a receive-and-hash loop without the SDK, hashing them on
+the other core costs 0.00-0.05 ms per MB more. Writing on the loop with ``RWF_NOWAIT``
+(it never waits, and the drain would only hash) is refused by ext4 for buffered writes
+(``EOPNOTSUPP``). Pinning both threads to one core beat leaving them free (0.71-0.82
+against 0.65-0.67), but a library does not choose its caller's cores.
 
 A write that fails stops the drain: the blocks still queued are dropped, and the next
 `add` or `drain` raises its `OSError`. Closing waits for the block being written (never
