@@ -312,6 +312,52 @@ async def test_cancelled_while_waiting_for_room_keeps_every_byte_accepted(
     assert (tmp_path / "a.mp3.part.json").exists()
 
 
+@pytest.mark.parametrize("how", ["discard", "cancelled-aclose"])
+async def test_closing_during_a_write_never_waits_for_the_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    """Closing runs on the event loop: a block being written is left to the drain.
+
+    The drain's thread finishes the write, then closes the file; the ``.part`` holds a
+    prefix of the bytes (the whole first block, the one being written, nothing after).
+    """
+    gate = _Gate(free=1)
+    monkeypatch.setattr(os, "writev", gate)
+    part = PartFile(tmp_path / "a.mp3", resume=True)
+    await part.open()
+    part.remember('"v1"', len(DATA))
+    for index in range(3):  # the first written, the second held in its write, one queued
+        await part.write(DATA[index * BLOCK : (index + 1) * BLOCK])
+    loop = asyncio.get_running_loop()
+    assert await loop.run_in_executor(None, gate.waiting.wait, 30)
+    failsafe = threading.Timer(30, gate.open.set)  # were close to wait, the test ends anyway
+    failsafe.start()
+    try:
+        writer = part._writer
+        assert writer is not None and writer.fd is not None
+        if how == "discard":
+            part.discard()  # on the loop, while the drain's thread is in its write
+        else:
+            closing = asyncio.create_task(part.aclose())
+            await asyncio.sleep(0)  # waiting for the blocks on their way
+            closing.cancel()  # the caller gives up: close at once
+            with pytest.raises(asyncio.CancelledError):
+                await closing
+        assert not gate.open.is_set()  # returned while the write was still held
+        assert writer.fd is not None  # the drain closes it, after its write
+        gate.open.set()
+        async with asyncio.timeout(30):  # a guard against a hang, not a measure
+            await writer.settle()  # until the drain's write ended
+        assert writer.fd is None
+    finally:
+        failsafe.cancel()
+        gate.open.set()
+    if how == "discard":
+        assert os.listdir(tmp_path) == []
+    else:
+        assert (tmp_path / "a.mp3.part").read_bytes() == DATA[: 2 * BLOCK]
+
+
 async def _behind_a_busy_thread(
     tmp_path: Path,
 ) -> tuple[PartFile, concurrent.futures.ThreadPoolExecutor, threading.Event]:
@@ -437,7 +483,7 @@ async def main() -> None:
         del chunk
     await writer.drain()
     faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - start
-    writer.close(write_gathered=False)
+    writer.close()
     print(faults / (128 * 200_000 / 1e6))
 
 

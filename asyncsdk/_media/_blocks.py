@@ -55,9 +55,10 @@ the other core costs 0.00-0.05 ms per MB more. Writing on the loop with ``RWF_NO
 against 0.65-0.67), but a library does not choose its caller's cores.
 
 A write that fails stops the drain: the blocks still queued are dropped, and the next
-`add` or `drain` raises its `OSError`. Closing waits for the block being written (never
-closing the file under it); the blocks still queued are then dropped, so the file is
-always a prefix of what was accepted, never spliced. A drain that no executor runs (shut
+`add` or `drain` raises its `OSError`. Closing never waits on the event loop: it drops
+the blocks still queued, and a block being written is finished by the drain's thread,
+which then closes the file (never under the write), so the file is always a prefix of
+what was accepted, never spliced. A drain that no executor runs (shut
 down, or its job cancelled before it started) fails the same way, with an `OSError`,
 instead of leaving `add`, `drain` and the close waiting for it.
 
@@ -151,8 +152,9 @@ class BlockWriter:
         self._waiter: asyncio.Future[None] | None = None
         self._waiting_for = 0  # wake the waiter once the backlog is at most this
         self._error: BaseException | None = None
-        self._state = threading.Lock()  # the queue, the backlog, the waiter
-        self._file = threading.Lock()  # held while a block is written
+        self._state = threading.Lock()  # the queue, the backlog, the waiter, the fd
+        self._writing = False  # a block is being written (the drain closes the fd after)
+        self._closing = False
         self.accepted = self.written = held
 
     @property
@@ -288,19 +290,38 @@ class BlockWriter:
         return functools.partial(loop.call_soon_threadsafe, _wake, waiter)
 
     def _put(self, blocks: list[bytes]) -> None:
-        """Hash and append one block; start its writeback when due."""
-        with self._file:
-            if self._fd is None:
+        """Hash and append one block; start its writeback when due; close if asked meanwhile."""
+        with self._state:
+            fd = self._fd
+            if fd is None or self._closing:
                 return  # closed meanwhile: dropped, as the blocks still queued
+            self._writing = True
+        try:
             if self._digest is not None:
                 for block in blocks:
                     self._digest.update(block)
             self._reserve.wrote(self.written)
-            self.written += _write_all(self._fd, blocks)
+            self.written += _write_all(fd, blocks)
             self._hint.wrote(self.written)
+        finally:
+            self._written()
+
+    def _written(self) -> None:
+        """End a block's write: close the file if `close` was called meanwhile."""
+        with self._state:
+            self._writing = False
+            closing = self._closing
+        if closing:
+            self._close_fd()
 
     async def settle(self) -> None:
-        """Wait until nothing is queued or being written; a failed write is not raised."""
+        """Queue what is gathered and wait until all of it is in the file.
+
+        A failed write is not raised (see `broken`); after one, the gathered chunks are
+        not written (never after a gap).
+        """
+        with contextlib.suppress(Exception):
+            self._enqueue()
         with contextlib.suppress(Exception):
             await self._wait(0)
 
@@ -315,32 +336,27 @@ class BlockWriter:
         self._digest = digest
         self.accepted = self.written = self._queued = 0
 
-    def close(self, *, write_gathered: bool) -> None:
-        """Close the file once no block is being written; drop what is still queued.
+    def close(self) -> None:
+        """Close the file without waiting; drop what is queued or gathered.
 
-        Args:
-            write_gathered: Append the chunks gathered but not queued, if the file
-                holds every queued byte (never after a gap).
+        Never waits for the disk (it runs on the event loop): a block being written is
+        finished by the drain's thread, which then closes the file. To keep every byte
+        accepted, `settle` first.
         """
-        gathered, self._gathered, self._gathered_size = self._gathered, [], 0
+        self._gathered, self._gathered_size = [], 0
         with self._state:
             self._backlog -= sum(len(b) for blocks in self._queue for b in blocks)
             self._queue.clear()
             self._spent = []
-        with self._file:
-            fd, self._fd = self._fd, None
-            if fd is None:
+            self._closing = True
+            if self._writing:
                 return
-            if (
-                write_gathered
-                and gathered
-                and self._error is None
-                and (self.written == self._queued)
-            ):
-                try:
-                    self.written += _write_all(fd, gathered)
-                except OSError as exc:
-                    self._error = exc
+        self._close_fd()
+
+    def _close_fd(self) -> None:
+        with self._state:
+            fd, self._fd = self._fd, None
+        if fd is not None:
             with contextlib.suppress(OSError):
                 os.close(fd)
 

@@ -211,7 +211,7 @@ class PartFile:
             await writer.drain()
             assert writer.fd is not None
             await asyncio.to_thread(os.fsync, writer.fd)
-            writer.close(write_gathered=False)
+            writer.close()
             held = self.path.stat().st_size
             if held != writer.accepted or (size is not None and held != size):
                 raise OSError(errno.EIO, f"wrote {held} bytes of {size or writer.accepted}")
@@ -251,14 +251,14 @@ class PartFile:
         try:
             await writer.settle()
         finally:
-            writer.close(write_gathered=True)
+            writer.close()
             if writer.broken:
                 self._remove()
 
     def discard(self) -> None:
         """Close and remove the ``.part`` file and its version."""
         if self._writer is not None:
-            self._writer.close(write_gathered=False)
+            self._writer.close()
         self._remove()
 
     def _remove(self) -> None:
@@ -270,7 +270,7 @@ class PartFile:
 def _close_opened(opening: asyncio.Future[BlockWriter]) -> None:
     """Close the file a cancelled `PartFile.open` opened after all (its ``.part`` kept)."""
     if not opening.cancelled() and opening.exception() is None:
-        opening.result().close(write_gathered=False)
+        opening.result().close()
 
 
 def _fsync_dir(folder: Path) -> None:
