@@ -152,7 +152,8 @@ def _download(name: str, info: dict[str, Any], dest: Path, size: int, server: in
         "cpu_ms_per_mb": cpu * 1e3 / mb,
         "cores": cpu / wall,
         "loop_cpu_ms_per_mb": loop_cpu * 1e3 / mb,
-        "drain_cpu_ms_per_mb": max(0.0, cpu - loop_cpu) * 1e3 / mb,
+        # the two clocks differ by microseconds: a one-thread loop's drain rounds to 0
+        "drain_cpu_ms_per_mb": round(max(0.0, cpu - loop_cpu) * 1e3 / mb, 3),
         "server_cpu_ms_per_mb": served * 1e3 / mb,
         "loop_busy": (on_cpu + waiting) / wall,
         "loop_waiting": waiting / wall,
