@@ -358,6 +358,33 @@ async def test_closing_during_a_write_never_waits_for_the_disk(
         assert (tmp_path / "a.mp3.part").read_bytes() == DATA[: 2 * BLOCK]
 
 
+async def test_a_writer_closed_during_a_write_refuses_to_restart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Closed, its fd left to the drain's write: ``restart`` never truncates under it.
+
+    The drain closes the fd once its write ends, and the number may then be another
+    file's: a restart (``lseek``, ``ftruncate``) after `close` is refused with an
+    `OSError` instead, and the file keeps the block being written, whole.
+    """
+    gate = _Gate(free=0)
+    monkeypatch.setattr(os, "writev", gate)
+    fd = os.open(tmp_path / "a.part", os.O_WRONLY | os.O_CREAT, 0o644)
+    writer = _blocks.BlockWriter(fd, 0, None)
+    await writer.add(DATA[:BLOCK])  # a block: queued, its write held in the drain
+    assert await asyncio.to_thread(gate.waiting.wait, 30)
+    try:
+        writer.close()
+        with pytest.raises(OSError, match="closed"):
+            writer.restart(hashlib.sha256())
+    finally:
+        gate.open.set()
+    async with asyncio.timeout(30):  # a guard against a hang, not a measure
+        await writer.settle()
+    assert writer.fd is None
+    assert (tmp_path / "a.part").read_bytes() == DATA[:BLOCK]
+
+
 async def _behind_a_busy_thread(
     tmp_path: Path,
 ) -> tuple[PartFile, concurrent.futures.ThreadPoolExecutor, threading.Event]:
