@@ -331,12 +331,11 @@ class BlockWriter:
         Raises:
             OSError: `close` was called (the drain may still be writing to the fd).
         """
-        fd = self._fd
-        if fd is None or self._closing:
+        if self._fd is None or self._closing:
             raise OSError(errno.EBADF, "the file is closed: nothing to restart")
         self._gathered, self._gathered_size = [], 0
-        os.lseek(fd, 0, os.SEEK_SET)
-        os.ftruncate(fd, 0)
+        os.lseek(self._fd, 0, os.SEEK_SET)
+        os.ftruncate(self._fd, 0)
         self._hint.restart()
         self._reserve.restart()
         self._digest = digest
