@@ -411,6 +411,33 @@ async def test_discarded_while_a_block_waits_for_a_thread_writes_nothing(
     assert os.listdir(tmp_path) == []
 
 
+async def test_closing_fails_a_wait_for_the_blocks_instead_of_leaving_it_waiting(
+    tmp_path: Path,
+) -> None:
+    """A task waiting for the blocks when another closes the file gets an `OSError`.
+
+    The blocks it waited for were dropped: no drain would wake it (the one queued
+    finds nothing left), and returning would say they are in the file.
+    """
+    part, pool, busy = await _behind_a_busy_thread(tmp_path)
+    writer = part._writer
+    assert writer is not None
+    waiting = asyncio.create_task(writer.drain())
+    await asyncio.sleep(0)
+    assert not waiting.done()  # the block waits for the executor's thread
+    part.discard()
+    try:
+        async with asyncio.timeout(30):  # a guard against a hang, not a measure
+            with pytest.raises(OSError, match="closed"):
+                await waiting
+        with pytest.raises(OSError, match="closed"):  # nor says later that all is written
+            await writer.drain()
+    finally:
+        busy.set()
+        pool.shutdown(wait=True)
+    assert os.listdir(tmp_path) == []
+
+
 async def test_aclose_waits_for_the_blocks_on_their_way(tmp_path: Path) -> None:
     part, pool, busy = await _behind_a_busy_thread(tmp_path)
     closing = asyncio.create_task(part.aclose())
