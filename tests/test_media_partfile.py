@@ -489,6 +489,29 @@ async def test_without_an_executor_the_download_fails_and_never_hangs(tmp_path: 
     assert not (tmp_path / "a.mp3.part").exists()  # its bytes were not written: removed
 
 
+async def test_closed_without_an_executor_the_part_keeps_what_was_written(
+    tmp_path: Path,
+) -> None:
+    """No thread takes the last chunks: the ``.part`` is still a prefix, kept to resume.
+
+    Only a write that failed leaves bytes that are not whole; chunks that no drain took
+    (the loop's executor shut down) leave the file as it was, a prefix of the download.
+    """
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    asyncio.get_running_loop().set_default_executor(pool)
+    part = PartFile(tmp_path / "a.mp3", resume=True)
+    await part.open()
+    part.remember('"v1"', len(DATA))
+    await part.write(DATA[:BLOCK])
+    assert part._writer is not None
+    await part._writer.drain()  # the first block in the file
+    await part.write(DATA[BLOCK : BLOCK + 100])  # gathered
+    pool.shutdown(wait=True)  # as when the loop is shutting down
+    await part.aclose()  # returns: nothing waits for a drain that never started
+    assert (tmp_path / "a.mp3.part").read_bytes() == DATA[:BLOCK]
+    assert (tmp_path / "a.mp3.part.json").exists()
+
+
 async def test_blocks_are_reserved_ahead_but_the_size_grows_with_the_writes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -172,8 +172,8 @@ class BlockWriter:
 
     @property
     def broken(self) -> bool:
-        """Whether a write failed (the file's bytes are then not whole)."""
-        return self._error is not None
+        """Whether a write failed, leaving bytes not whole (blocks no drain took leave a prefix)."""
+        return self._error is not None and getattr(self._error, "errno", 0) != errno.ECANCELED
 
     async def add(self, chunk: bytes) -> None:
         """Accept ``chunk``; queue a block once one is gathered, waiting for room.
