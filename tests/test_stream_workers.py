@@ -160,6 +160,26 @@ async def test_the_store_forgets_a_large_table_in_small_transactions_over_severa
         assert await store.committed("b", ids) == set(ids)
 
 
+async def test_the_store_forgets_below_any_redis_id_and_refuses_what_is_not_one(
+    server: EmbeddedServer, tmp_path: Path
+) -> None:
+    """Ids past SQLite's integers (Redis' go to 2^64 - 1) never forget an entry above them."""
+    top = 2**64 - 1
+    ids = ["5-0", f"{2**63}-0", f"{top}-3", f"{top}-{top}"]
+    event = event_for(server, server.dataset.call_ids[0], "ringing")
+    async with SQLiteCallStore(tmp_path / "calls.sqlite") as store:
+        await store.commit("a", [StreamResult(i, event, None) for i in ids])
+        now = time.time() + 1
+        assert await store.forget_before("a", f"{top}-0", now) >= 1
+        assert await store.committed("a", ids) >= {f"{top}-3", f"{top}-{top}"}
+        assert "5-0" not in await store.committed("a", ids)
+        assert await store.forget_before("a", f"{top}-{top}", now) >= 0
+        assert f"{top}-{top}" in await store.committed("a", ids)
+        for bad in ("\u0661-0", "1-\u00b2", "-1-0", "1-", "1"):
+            with pytest.raises(ValueError, match="stream entry id"):
+                await store.forget_before("a", bad, now)
+
+
 class _CommitsThenHangs(SQLiteCallStore):
     """Commits, then never returns: a worker killed between its commit and its XACK."""
 

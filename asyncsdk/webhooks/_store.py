@@ -37,6 +37,7 @@ Imports: the standard library, `asyncsdk.models` and the webhooks' `_events`.
 from __future__ import annotations
 
 import asyncio
+import re
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
@@ -118,6 +119,7 @@ DELETE FROM stream_entries WHERE stream = :stream AND entry IN (
              AND CAST(substr(entry, instr(entry, '-') + 1) AS INTEGER) < :seq))
   LIMIT :batch)
 """
+_INT_MAX: Final = 2**63 - 1  # SQLite's largest integer; Redis' ids go to 2^64 - 1
 #: Records `SQLiteCallStore.forget_before` deletes in one transaction at most.
 _FORGET_BATCH: Final = 10_000
 #: Records one call of `SQLiteCallStore.forget_before` deletes at most.
@@ -290,10 +292,13 @@ class SQLiteCallStore:
         Raises:
             ValueError: ``entry_id`` is not a stream entry id (``"<ms>-<seq>"``).
         """
-        ms, dash, seq = entry_id.partition("-")
-        if not (ms.isdigit() and dash and seq.isdigit()):
+        parts = re.fullmatch(r"([0-9]+)-([0-9]+)", entry_id)
+        if parts is None:
             raise ValueError(f"entry_id must be a stream entry id like '1-0', got {entry_id!r}")
-        bound = {"stream": stream, "ms": int(ms), "seq": int(seq), "before": committed_before}
+        ms, seq = min(int(parts[1]), _INT_MAX), min(int(parts[2]), _INT_MAX)
+        if ms == _INT_MAX:  # SQLite's CAST stops at its largest integer: only ids below it
+            seq = 0
+        bound = {"stream": stream, "ms": ms, "seq": seq, "before": committed_before}
         forgotten = 0
         while forgotten < _FORGET_MOST:
             batch = min(_FORGET_BATCH, _FORGET_MOST - forgotten)
