@@ -358,6 +358,33 @@ async def test_closing_during_a_write_never_waits_for_the_disk(
         assert (tmp_path / "a.mp3.part").read_bytes() == DATA[: 2 * BLOCK]
 
 
+async def test_a_writer_closed_during_a_write_refuses_to_restart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Closed, its fd left to the drain's write: ``restart`` never truncates under it.
+
+    The drain closes the fd once its write ends, and the number may then be another
+    file's: a restart (``lseek``, ``ftruncate``) after `close` is refused with an
+    `OSError` instead, and the file keeps the block being written, whole.
+    """
+    gate = _Gate(free=0)
+    monkeypatch.setattr(os, "writev", gate)
+    fd = os.open(tmp_path / "a.part", os.O_WRONLY | os.O_CREAT, 0o644)
+    writer = _blocks.BlockWriter(fd, 0, None)
+    await writer.add(DATA[:BLOCK])  # a block: queued, its write held in the drain
+    assert await asyncio.to_thread(gate.waiting.wait, 30)
+    try:
+        writer.close()
+        with pytest.raises(OSError, match="closed"):
+            writer.restart(hashlib.sha256())
+    finally:
+        gate.open.set()
+    async with asyncio.timeout(30):  # a guard against a hang, not a measure
+        await writer.settle()
+    assert writer.fd is None
+    assert (tmp_path / "a.part").read_bytes() == DATA[:BLOCK]
+
+
 async def _behind_a_busy_thread(
     tmp_path: Path,
 ) -> tuple[PartFile, concurrent.futures.ThreadPoolExecutor, threading.Event]:
@@ -381,6 +408,33 @@ async def test_discarded_while_a_block_waits_for_a_thread_writes_nothing(
     part.discard()  # the download failed with nothing worth keeping
     busy.set()
     pool.shutdown(wait=True)  # the drain ran, found the file closed, wrote nothing
+    assert os.listdir(tmp_path) == []
+
+
+async def test_closing_fails_a_wait_for_the_blocks_instead_of_leaving_it_waiting(
+    tmp_path: Path,
+) -> None:
+    """A task waiting for the blocks when another closes the file gets an `OSError`.
+
+    The blocks it waited for were dropped: no drain would wake it (the one queued
+    finds nothing left), and returning would say they are in the file.
+    """
+    part, pool, busy = await _behind_a_busy_thread(tmp_path)
+    writer = part._writer
+    assert writer is not None
+    waiting = asyncio.create_task(writer.drain())
+    await asyncio.sleep(0)
+    assert not waiting.done()  # the block waits for the executor's thread
+    part.discard()
+    try:
+        async with asyncio.timeout(30):  # a guard against a hang, not a measure
+            with pytest.raises(OSError, match="closed"):
+                await waiting
+        with pytest.raises(OSError, match="closed"):  # nor says later that all is written
+            await writer.drain()
+    finally:
+        busy.set()
+        pool.shutdown(wait=True)
     assert os.listdir(tmp_path) == []
 
 
@@ -433,6 +487,29 @@ async def test_without_an_executor_the_download_fails_and_never_hangs(tmp_path: 
         await part.write(DATA[:BLOCK])
     await part.aclose()  # returns: nothing waits for a drain that never started
     assert not (tmp_path / "a.mp3.part").exists()  # its bytes were not written: removed
+
+
+async def test_closed_without_an_executor_the_part_keeps_what_was_written(
+    tmp_path: Path,
+) -> None:
+    """No thread takes the last chunks: the ``.part`` is still a prefix, kept to resume.
+
+    Only a write that failed leaves bytes that are not whole; chunks that no drain took
+    (the loop's executor shut down) leave the file as it was, a prefix of the download.
+    """
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    asyncio.get_running_loop().set_default_executor(pool)
+    part = PartFile(tmp_path / "a.mp3", resume=True)
+    await part.open()
+    part.remember('"v1"', len(DATA))
+    await part.write(DATA[:BLOCK])
+    assert part._writer is not None
+    await part._writer.drain()  # the first block in the file
+    await part.write(DATA[BLOCK : BLOCK + 100])  # gathered
+    pool.shutdown(wait=True)  # as when the loop is shutting down
+    await part.aclose()  # returns: nothing waits for a drain that never started
+    assert (tmp_path / "a.mp3.part").read_bytes() == DATA[:BLOCK]
+    assert (tmp_path / "a.mp3.part.json").exists()
 
 
 async def test_blocks_are_reserved_ahead_but_the_size_grows_with_the_writes(

@@ -412,6 +412,26 @@ async def test_one_batch_of_appends_gets_each_delivery_its_own_outcome(
     await sink.aclose()
 
 
+async def test_a_split_that_answers_the_wrong_count_fails_the_batch_not_hangs() -> None:
+    """A `Merge` whose ``split`` breaks its promise: each caller gets an error, none waits."""
+    from asyncsdk.webhooks._batching import Merge, ScriptBatcher
+
+    async def script(*, keys: list[object], args: list[object]) -> list[object]:
+        return ["one"]
+
+    for answers_made in ([], ["a", "b", "c"]):
+        merge = Merge(pack=lambda calls: ([], []), split=lambda _, __, a=answers_made: a)
+        batcher = ScriptBatcher(script, merge, name="stream s: appends")
+        async with asyncio.timeout(30):  # a guard against a hang, not a measure
+            answers = await asyncio.gather(
+                batcher([], ["x"]), batcher([], ["y"]), return_exceptions=True
+            )
+            more = await asyncio.gather(batcher([], ["z"]), return_exceptions=True)
+        for answer in [*answers, *more]:
+            assert isinstance(answer, ConnectionError), answer
+            assert "unexpected answer" in str(answer)
+
+
 async def test_a_merged_answer_of_the_wrong_shape_fails_the_batch_as_unavailable() -> None:
     """Not one answer per call: none is known stored, so each gets a connection error."""
     from asyncsdk.webhooks._append import append_merge

@@ -127,6 +127,59 @@ async def test_the_store_forgets_entries_below_an_id_as_numbers_not_text(
         assert await store.count() == {"ringing": 1}
 
 
+async def test_the_store_forgets_a_large_table_in_small_transactions_over_several_calls(
+    server: EmbeddedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A table that kept every entry ever committed is not emptied in one transaction.
+
+    Each transaction deletes a batch (commits go on between them), and each call a
+    bounded number, the rest at the next call; recent records and other streams stay.
+    """
+    from asyncsdk.webhooks import _store
+
+    monkeypatch.setattr(_store, "_FORGET_BATCH", 2)
+    monkeypatch.setattr(_store, "_FORGET_MOST", 5)
+    event = event_for(server, server.dataset.call_ids[0], "ringing")
+    ids = [f"{n}-0" for n in range(1, 12)]
+    async with SQLiteCallStore(tmp_path / "calls.sqlite") as store:
+        await store.commit("a", [StreamResult(i, event, None) for i in ids])
+        await store.commit("b", [StreamResult(i, event, None) for i in ids])
+        deletes: list[str] = []
+        db = store._db
+        assert db is not None
+
+        def trace(sql: str) -> None:
+            if sql.lstrip().startswith("DELETE"):
+                deletes.append(sql)
+
+        await store._run(db.set_trace_callback, trace)  # on the store's own thread
+        now = time.time() + 1
+        assert [await store.forget_before("a", "11-0", now) for _ in range(4)] == [5, 5, 0, 0]
+        assert len(deletes) == 3 + 3 + 1 + 1  # 2 + 2 + 1, twice; then nothing left
+        assert await store.committed("a", ids) == {"11-0"}
+        assert await store.committed("b", ids) == set(ids)
+
+
+async def test_the_store_forgets_below_any_redis_id_and_refuses_what_is_not_one(
+    server: EmbeddedServer, tmp_path: Path
+) -> None:
+    """Ids past SQLite's integers (Redis' go to 2^64 - 1) never forget an entry above them."""
+    top = 2**64 - 1
+    ids = ["5-0", f"{2**63}-0", f"{top}-3", f"{top}-{top}"]
+    event = event_for(server, server.dataset.call_ids[0], "ringing")
+    async with SQLiteCallStore(tmp_path / "calls.sqlite") as store:
+        await store.commit("a", [StreamResult(i, event, None) for i in ids])
+        now = time.time() + 1
+        assert await store.forget_before("a", f"{top}-0", now) >= 1
+        assert await store.committed("a", ids) >= {f"{top}-3", f"{top}-{top}"}
+        assert "5-0" not in await store.committed("a", ids)
+        assert await store.forget_before("a", f"{top}-{top}", now) >= 0
+        assert f"{top}-{top}" in await store.committed("a", ids)
+        for bad in ("\u0661-0", "1-\u00b2", "-1-0", "1-", "1"):
+            with pytest.raises(ValueError, match="stream entry id"):
+                await store.forget_before("a", bad, now)
+
+
 class _CommitsThenHangs(SQLiteCallStore):
     """Commits, then never returns: a worker killed between its commit and its XACK."""
 

@@ -172,8 +172,8 @@ class BlockWriter:
 
     @property
     def broken(self) -> bool:
-        """Whether a write failed (the file's bytes are then not whole)."""
-        return self._error is not None
+        """Whether a write failed, leaving bytes not whole (blocks no drain took leave a prefix)."""
+        return self._error is not None and getattr(self._error, "errno", 0) != errno.ECANCELED
 
     async def add(self, chunk: bytes) -> None:
         """Accept ``chunk``; queue a block once one is gathered, waiting for room.
@@ -254,8 +254,8 @@ class BlockWriter:
         self._raise()
 
     def _raise(self) -> None:
-        if self._error is not None:
-            raise self._error
+        if self._error is not None or self._closing:  # closed: its blocks were dropped
+            raise self._error or OSError(errno.EBADF, "the file is closed: nothing written")
 
     def _drain(self) -> None:
         """Hash and append the queued blocks in order (in a thread), until none is left."""
@@ -283,7 +283,9 @@ class BlockWriter:
     def _wake_if_due(self) -> Callable[[], object] | None:
         """Return what wakes the loop's waiter, if the backlog fell far enough (locked)."""
         waiter = self._waiter
-        if waiter is None or (self._backlog > self._waiting_for and self._error is None):
+        if waiter is None or (
+            self._backlog > self._waiting_for and self._error is None and not self._closing
+        ):
             return None
         self._waiter = None
         loop = waiter.get_loop()
@@ -292,8 +294,8 @@ class BlockWriter:
     def _put(self, blocks: list[bytes]) -> None:
         """Hash and append one block; start its writeback when due; close if asked meanwhile."""
         with self._state:
-            fd = self._fd
-            if fd is None or self._closing:
+            fd, closed = self._fd, self._closing
+            if fd is None or closed:
                 return  # closed meanwhile: dropped, as the blocks still queued
             self._writing = True
         try:
@@ -303,16 +305,12 @@ class BlockWriter:
             self._reserve.wrote(self.written)
             self.written += _write_all(fd, blocks)
             self._hint.wrote(self.written)
-        finally:
-            self._written()
-
-    def _written(self) -> None:
-        """End a block's write: close the file if `close` was called meanwhile."""
-        with self._state:
-            self._writing = False
-            closing = self._closing
-        if closing:
-            self._close_fd()
+        finally:  # the write ended: close the file if `close` was called meanwhile
+            with self._state:
+                self._writing = False
+                closing = self._closing
+            if closing:
+                self._close_fd()
 
     async def settle(self) -> None:
         """Queue what is gathered and wait until all of it is in the file.
@@ -326,8 +324,13 @@ class BlockWriter:
             await self._wait(0)
 
     def restart(self, digest: hashlib._Hash | None) -> None:
-        """Empty the file (nothing queued: after `drain`) and start hashing afresh."""
-        assert self._fd is not None
+        """Empty the file (nothing queued: after `drain`) and start hashing afresh.
+
+        Raises:
+            OSError: `close` was called (the drain may still be writing to the fd).
+        """
+        if self._fd is None or self._closing:
+            raise OSError(errno.EBADF, "the file is closed: nothing to restart")
         self._gathered, self._gathered_size = [], 0
         os.lseek(self._fd, 0, os.SEEK_SET)
         os.ftruncate(self._fd, 0)
@@ -341,7 +344,7 @@ class BlockWriter:
 
         Never waits for the disk (it runs on the event loop): a block being written is
         finished by the drain's thread, which then closes the file. To keep every byte
-        accepted, `settle` first.
+        accepted, `settle` first. A task waiting for the blocks gets an `OSError`.
         """
         self._gathered, self._gathered_size = [], 0
         with self._state:
@@ -349,9 +352,11 @@ class BlockWriter:
             self._queue.clear()
             self._spent = []
             self._closing = True
-            if self._writing:
-                return
-        self._close_fd()
+            wake, writing = self._wake_if_due(), self._writing
+        if wake is not None:
+            _call(wake)
+        if not writing:
+            self._close_fd()
 
     def _close_fd(self) -> None:
         with self._state:

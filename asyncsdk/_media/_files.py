@@ -242,8 +242,9 @@ class PartFile:
 
         The blocks on their way are written first, then the chunks gathered since, so
         the ``.part`` holds every byte accepted; cancelled meanwhile, it holds a prefix
-        of them. If a write failed, the ``.part`` file is removed instead: its bytes
-        are not whole.
+        of them, which may still grow by the block being written once this returns (the
+        drain's thread ends that write, then closes the file). If a write failed, the
+        ``.part`` file is removed instead: its bytes are not whole.
         """
         writer = self._writer
         if writer is None:

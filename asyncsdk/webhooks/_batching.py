@@ -127,9 +127,14 @@ class ScriptBatcher:
         all_keys, all_args = self._merge.pack([(keys, args) for keys, args, _ in batch])
         answer = await self._script(keys=all_keys, args=all_args)
         try:
-            return self._merge.split(answer, len(batch))
+            answers = self._merge.split(answer, len(batch))
         except ValueError as exc:  # not the answer the script gives: nothing is known
             raise ConnectionError(f"{self._name}: unexpected answer: {exc}") from None
+        if len(answers) != len(batch):  # a caller left without its answer would wait forever
+            raise ConnectionError(
+                f"{self._name}: unexpected answer: {len(answers)} answers to {len(batch)} calls"
+            )
+        return answers
 
     async def aclose(self, within: float | None = None) -> int:
         """Wait up to ``within`` seconds for the batch on the wire and those waiting.

@@ -37,6 +37,7 @@ Imports: the standard library, `asyncsdk.models` and the webhooks' `_events`.
 from __future__ import annotations
 
 import asyncio
+import re
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
@@ -110,12 +111,19 @@ WHERE excluded.rank > calls.rank
 _RECORD_ENTRY: Final = "INSERT OR IGNORE INTO stream_entries VALUES (?, ?, ?, ?, ?)"
 # Entry ids ("1733550000000-12") compare as two numbers, not as text ("9-0" < "10-0").
 _FORGET: Final = """
-DELETE FROM stream_entries
-WHERE stream = :stream AND committed_at < :before
-  AND (CAST(substr(entry, 1, instr(entry, '-') - 1) AS INTEGER) < :ms
-       OR (CAST(substr(entry, 1, instr(entry, '-') - 1) AS INTEGER) = :ms
-           AND CAST(substr(entry, instr(entry, '-') + 1) AS INTEGER) < :seq))
+DELETE FROM stream_entries WHERE stream = :stream AND entry IN (
+  SELECT entry FROM stream_entries
+  WHERE stream = :stream AND committed_at < :before
+    AND (CAST(substr(entry, 1, instr(entry, '-') - 1) AS INTEGER) < :ms
+         OR (CAST(substr(entry, 1, instr(entry, '-') - 1) AS INTEGER) = :ms
+             AND CAST(substr(entry, instr(entry, '-') + 1) AS INTEGER) < :seq))
+  LIMIT :batch)
 """
+_INT_MAX: Final = 2**63 - 1  # SQLite's largest integer; Redis' ids go to 2^64 - 1
+#: Records `SQLiteCallStore.forget_before` deletes in one transaction at most.
+_FORGET_BATCH: Final = 10_000
+#: Records one call of `SQLiteCallStore.forget_before` deletes at most.
+_FORGET_MOST: Final = 200_000
 
 #: One upsert: (id, status, rank, updated_at, source, source_rank, event, call JSON, now)
 Row = tuple[str, str | None, int, float | None, str, int, str | None, str, float]
@@ -277,20 +285,32 @@ class SQLiteCallStore:
         Returns how many records went (``committed_before``: the Unix time). The rows
         of the calls stay; only the memory of which entries were committed goes, for
         entries every consumer group acknowledged (no worker is given them again).
-        Entry ids compare as two numbers: ``9-5`` is below ``10-0``.
+        Entry ids compare as two numbers: ``9-5`` is below ``10-0``. At most 200 000
+        records go per call, 10 000 per transaction, so that commits go on meanwhile
+        (a table that kept every entry ever committed sheds them over several calls).
 
         Raises:
             ValueError: ``entry_id`` is not a stream entry id (``"<ms>-<seq>"``).
         """
-        ms, dash, seq = entry_id.partition("-")
-        if not (ms.isdigit() and dash and seq.isdigit()):
+        parts = re.fullmatch(r"([0-9]+)-([0-9]+)", entry_id)
+        if parts is None:
             raise ValueError(f"entry_id must be a stream entry id like '1-0', got {entry_id!r}")
-        return await self._run(self._forget, stream, int(ms), int(seq), committed_before)
+        ms, seq = min(int(parts[1]), _INT_MAX), min(int(parts[2]), _INT_MAX)
+        if ms == _INT_MAX:  # SQLite's CAST stops at its largest integer: only ids below it
+            seq = 0
+        bound = {"stream": stream, "ms": ms, "seq": seq, "before": committed_before}
+        forgotten = 0
+        while forgotten < _FORGET_MOST:
+            batch = min(_FORGET_BATCH, _FORGET_MOST - forgotten)
+            went = await self._run(self._forget, {**bound, "batch": batch})
+            forgotten += went
+            if went < batch:
+                break
+        return forgotten
 
-    def _forget(self, stream: str, ms: int, seq: int, before: float) -> int:
+    def _forget(self, bound: dict[str, object]) -> int:
         db = self._conn()
         with db:
-            bound = {"stream": stream, "ms": ms, "seq": seq, "before": before}
             return db.execute(_FORGET, bound).rowcount
 
     async def commit(self, stream: str, results: Sequence[StreamResult]) -> None:

@@ -19,15 +19,17 @@ A script runs atomically: no other command runs between the check and the append
 two replicas given the same delivery within a millisecond append it once, and no
 crash can leave a delivery remembered but not appended (Redis applies and persists a
 script's writes as one transaction). Redis does not roll back a script that fails
-partway, but memory cannot make it fail there: past ``maxmemory`` it refuses a
-script's first write (the ``XADD``: nothing written, 503) and lets a script that has
-written finish (the ``SET`` of its keys goes through), so a delivery is appended and
-remembered, or neither (tested on ``redis-server`` at its limit, with one batch that
-crosses it). The receiver answers 2xx only after the script returned; any failure
-to reach Redis (refused, reset, timed out, loading, read-only, out of memory) raises
-`StreamUnavailableError`, which the receiver turns into 503 with ``Retry-After``.
-When the answer is lost after the script ran (a timeout), the delivery is stored and
-remembered: Bird's retry is then a duplicate, acknowledged.
+partway, but memory cannot make it fail there: Redis decides as a script starts
+whether memory is past ``maxmemory``; if so it refuses the script's first write (the
+``XADD``: nothing written, 503), and a script that started under the limit or has
+written runs to its end (the ``SET`` of its keys goes through), so a delivery is
+appended and remembered, or neither (tested on ``redis-server`` at limits stepped
+from the memory in use up, a batch crossing the limit among them). The receiver
+answers 2xx only after the script returned; any failure to reach Redis (refused,
+reset, timed out, loading, read-only, out of memory) raises `StreamUnavailableError`,
+which the receiver turns into 503 with ``Retry-After``. When the answer is lost after
+the script ran (a timeout), the delivery is stored and remembered: Bird's retry is
+then a duplicate, acknowledged.
 
 An entry's fields (`ENTRY_VERSION` 1): ``v``, ``event`` (the `CallEvent` as JSON, its
 request id and timestamp included) and, when given, ``traceparent`` (a W3C trace
