@@ -151,7 +151,7 @@ def test_media_throughput_bounds_the_download_by_its_busier_thread() -> None:
 
     got = stage_bounds(bare=0.8, loop=0.6, drain=1.0, client=1.6, server=0.4)
     assert got == {"pipeline": pytest.approx(0.8), "two_cores": pytest.approx(0.8)}
-    assert stage_bounds(1.0, 0.5, 0.4, 0.9, 0.1) == {"pipeline": 2.0, "two_cores": 1.0}
+    assert stage_bounds(1.0, 0.5, 0.4, 0.9, 0.1) == {"pipeline": 2.0, "two_cores": 2.0}
 
 
 def test_media_scenarios_check_every_file(quick_runs: QuickRuns) -> None:
