@@ -78,6 +78,25 @@ async def slow_api() -> AsyncIterator[EmbeddedServer]:
             ],
             "--min-idle",
         ),
+        *(
+            (
+                [
+                    "enrich",
+                    "--redis",
+                    "redis://127.0.0.1:1/0",
+                    "--group",
+                    "g",
+                    "--db",
+                    "c.sqlite",
+                    "--workspace",
+                    str(uuid.uuid4()),
+                    "--forget-after",
+                    bad,
+                ],
+                "--forget-after: seconds",
+            )
+            for bad in ("0", "-1", "soon", "inf")
+        ),
     ],
 )
 def test_bad_usage_is_refused_before_anything_runs(

@@ -28,6 +28,7 @@ from typing import Final
 
 import asyncsdk
 from asyncsdk.webhooks import (
+    DEFAULT_FORGET_AFTER,
     DEFAULT_MAX_DELIVERIES,
     DEFAULT_MIN_IDLE,
     DEFAULT_STREAM,
@@ -52,6 +53,23 @@ __all__ = ["DEFAULT_SHARED_RATE", "add_arguments", "progress_line", "run"]
 
 DEFAULT_SHARED_RATE: Final = 50.0
 """GET requests per second the workers share: Bird documents 50 per workspace."""
+
+
+def _forget_after(text: str) -> float | None:
+    """``--forget-after``: seconds (> 0), or ``never`` (``None``).
+
+    Raises:
+        UsageError: Neither.
+    """
+    if text == "never":
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = float("nan")
+    if not 0 < seconds < float("inf"):
+        raise UsageError(f"--forget-after: seconds > 0 or 'never', got {text!r}")
+    return seconds
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -82,6 +100,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_MAX_DELIVERIES,
         help="deliveries of a failing entry before it is dead-lettered (%(default)s)",
     )
+    parser.add_argument(
+        "--forget-after",
+        default=f"{DEFAULT_FORGET_AFTER:g}",
+        metavar="SECONDS",
+        help="keep a committed entry's row in stream_entries this long once every group "
+        "acknowledged it (%(default)s; 'never' keeps every row)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress lines")
     # Not the adaptive default of the other commands: the workers share one fixed budget.
     shared = (
@@ -105,6 +130,7 @@ def progress_line(worker: StreamWorker) -> str:
 def _check(args: argparse.Namespace) -> None:
     for option, value in (("--workspace", args.workspace), ("--channel", args.channel)):
         require_uuid(option, value)
+    _forget_after(args.forget_after)
     if not args.min_idle > 0:
         raise UsageError(f"--min-idle must be a number of seconds > 0, got {args.min_idle}")
     if args.max_deliveries < 1:
@@ -146,6 +172,7 @@ async def _run(args: argparse.Namespace) -> int:
         concurrency=args.concurrency,
         min_idle=args.min_idle,
         max_deliveries=args.max_deliveries,
+        forget_after=_forget_after(args.forget_after),
     )
     running: asyncio.Task[object] | None = None
     signals = 0
