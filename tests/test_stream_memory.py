@@ -25,6 +25,7 @@ import redis.exceptions
 
 from asyncsdk.webhooks import RedisStreamSink, StreamUnavailableError, decode_entry, parse_event
 from asyncsdk.webhooks._append import APPEND, append_merge, split_answers
+from asyncsdk.webhooks._eviction import evicting_policy, warn_if_evicting
 from asyncsdk.webhooks._stream import ENTRY_VERSION, dedupe_key
 
 from ._redis import RedisServer, run_redis
@@ -130,3 +131,41 @@ async def test_a_batch_that_crosses_maxmemory_stores_and_remembers_every_deliver
                 outcomes.add("crossed")
             await r.delete(stream, *(k for call_keys, _ in calls for k in call_keys))
     assert outcomes == {"refused", "crossed"}
+
+
+@pytest.mark.parametrize("policy", ["noeviction", "allkeys-lru", "volatile-ttl"])
+async def test_a_redis_that_may_evict_is_named_in_a_warning_once(
+    redis_server: RedisServer, policy: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Evicting could drop the stream (events acknowledged, lost) or the dedupe keys."""
+    async with aioredis.Redis.from_url(redis_server.url) as r:
+        await r.config_set("maxmemory-policy", policy)
+        sink = RedisStreamSink(redis_server.url, stream=f"test:policy:{uuid.uuid4().hex[:8]}")
+        try:
+            with caplog.at_level("WARNING", logger="asyncsdk"):
+                for n in range(3):
+                    await sink(parse_event(event_body(uuid.uuid4()), request_id=f"p{n}"))
+        finally:
+            await sink.aclose()
+            await r.config_set("maxmemory-policy", "noeviction")
+    warnings = [m for m in caplog.messages if "maxmemory-policy" in m]
+    if policy == "noeviction":
+        assert warnings == []
+    else:
+        assert len(warnings) == 1 and policy in warnings[0] and "noeviction" in warnings[0]
+    assert sink.stats.appended == 3
+
+
+async def test_a_redis_that_refuses_config_says_nothing_and_stores_on() -> None:
+    """Managed Redis services often refuse CONFIG: the check never fails a delivery."""
+
+    class NoConfig:
+        async def config_get(self, pattern: str) -> object:
+            raise redis.exceptions.ResponseError("unknown command 'CONFIG'")
+
+    assert await warn_if_evicting(NoConfig(), "s") is None
+    assert evicting_policy({"maxmemory-policy": "allkeys-lfu"}) == "allkeys-lfu"
+    assert evicting_policy({b"maxmemory-policy": b"volatile-lru"}) == "volatile-lru"
+    assert evicting_policy({"maxmemory-policy": "noeviction"}) is None
+    assert evicting_policy({}) is None
+    assert evicting_policy(None) is None

@@ -45,7 +45,7 @@ checked and appended in turn (`asyncsdk.webhooks._batching`).
 
 Imports: redis (when used), msgspec, the standard library, `asyncsdk.errors`,
 `asyncsdk.telemetry` and the webhooks' `_append`, `_batching`, `_dedupe` (its default
-ttl), `_errors` and `_events`.
+ttl), `_errors`, `_events` and `_eviction` (a warning when Redis may evict).
 """
 
 from __future__ import annotations
@@ -66,6 +66,7 @@ from asyncsdk.webhooks._batching import ScriptBatcher
 from asyncsdk.webhooks._dedupe import DEFAULT_DEDUPE_TTL
 from asyncsdk.webhooks._errors import InvalidEventError
 from asyncsdk.webhooks._events import CallEvent, parse_event
+from asyncsdk.webhooks._eviction import warn_if_evicting
 
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
@@ -311,6 +312,7 @@ class RedisStreamSink:
         )
         self.stats = StreamSinkStats()
         self._telemetry = check_telemetry(telemetry)
+        self._policy_asked = False  # Redis' eviction policy, asked after the first append
 
     def __repr__(self) -> str:
         return f"<RedisStreamSink stream={self.stream!r} appended={self.stats.appended}>"
@@ -360,6 +362,9 @@ class RedisStreamSink:
                 f"{type(exc).__name__}: {exc}",
                 stream=self.stream,
             ) from exc
+        if not self._policy_asked:
+            self._policy_asked = True
+            await warn_if_evicting(self.redis, self.stream)
         if outcome == 2:
             self.stats.full += 1
             raise StreamFullError(
