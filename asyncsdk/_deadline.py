@@ -126,9 +126,16 @@ async def acquire_bounded(
     Raises:
         LimiterTimeoutError: The limiter expects a longer wait than allowed (raised
             at once), or the wait ran out.
+        TimeoutError: The deadline had passed already (the caller's to report).
     """
     loop = asyncio.get_running_loop()
-    bound = wait_bound(limiter_wait, None if deadline is None else deadline - loop.time())
+    left = None if deadline is None else deadline - loop.time()
+    if left is not None and left <= 0:
+        # The call's time ran out before this attempt reached the limiter (a retry's
+        # sleep ended late on a busy loop): the deadline's doing, not the limiter's.
+        # `run_with_deadline` turns this into `APITimeoutError`.
+        raise TimeoutError
+    bound = wait_bound(limiter_wait, left)
     expected = lane.expected_wait() if lane.expected_wait is not None else 0.0
     if expected > bound:
         raise _shed(
