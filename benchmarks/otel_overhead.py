@@ -296,29 +296,32 @@ def _run(
 
 
 def _targets(found: dict[str, Any]) -> list[Json]:
-    calls, paired = found["python_calls_per_request"], found["paired_ratio_to_before"]
-    targets = [
-        h.target(
-            f"Python calls per request, {v} / before <= 1.01",
-            calls[v] / calls["before"],
-            "<=",
+    paired = found["paired_ratio_to_before"]
+    counts = (  # deterministic: each variant's count over before's
+        (
+            "Python calls",
+            "python_calls_per_request",
             1.01,
             "profiler call events over 100 requests: nearly deterministic",
-        )
-        for v in ("not-installed", "installed-off")
-        if v in calls
-    ]
-    opcodes = found["python_opcodes_per_request"]
-    targets += [
-        h.target(
-            f"Python bytecodes per request, {v} / before <= 1.02",
-            opcodes[v] / opcodes["before"],
-            "<=",
+        ),
+        (
+            "Python bytecodes",
+            "python_opcodes_per_request",
             1.02,
             "trace opcode events over 100 requests: the interpreted work (±0.2% run to run)",
+        ),
+    )
+    targets = [
+        h.target(
+            f"{what} per request, {v} / before <= {most}",
+            found[key][v] / found[key]["before"],
+            "<=",
+            most,
+            basis,
         )
+        for what, key, most, basis in counts
         for v in ("not-installed", "installed-off")
-        if v in opcodes
+        if v in found[key]
     ]
     targets += [
         h.target(

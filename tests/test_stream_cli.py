@@ -41,6 +41,15 @@ async def slow_api() -> AsyncIterator[EmbeddedServer]:
         yield server
 
 
+def _enrich(workspace: str, *extra: str) -> list[str]:
+    """``asyncsdk enrich`` with its required options, nothing listening at ``--redis``."""
+    return [
+        "enrich",
+        *("--redis", "redis://127.0.0.1:1/0", "--group", "g", "--db", "c.sqlite"),
+        *("--workspace", workspace, *extra),
+    ]
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
@@ -48,53 +57,10 @@ async def slow_api() -> AsyncIterator[EmbeddedServer]:
         (["listen", "--redis", "redis://127.0.0.1:1/0", "--enrich", str(uuid.uuid4())], "enrich"),
         (["listen", "--redis", "127.0.0.1:6379"], "URL"),
         (["listen"], "--out FILE is needed"),
-        (
-            [
-                "enrich",
-                "--redis",
-                "redis://127.0.0.1:1/0",
-                "--group",
-                "g",
-                "--db",
-                "c.sqlite",
-                "--workspace",
-                "not-a-uuid",
-            ],
-            "--workspace must be a UUID",
-        ),
-        (
-            [
-                "enrich",
-                "--redis",
-                "redis://127.0.0.1:1/0",
-                "--group",
-                "g",
-                "--db",
-                "c.sqlite",
-                "--workspace",
-                str(uuid.uuid4()),
-                "--min-idle",
-                "0",
-            ],
-            "--min-idle",
-        ),
+        (_enrich("not-a-uuid"), "--workspace must be a UUID"),
+        (_enrich(str(uuid.uuid4()), "--min-idle", "0"), "--min-idle"),
         *(
-            (
-                [
-                    "enrich",
-                    "--redis",
-                    "redis://127.0.0.1:1/0",
-                    "--group",
-                    "g",
-                    "--db",
-                    "c.sqlite",
-                    "--workspace",
-                    str(uuid.uuid4()),
-                    "--forget-after",
-                    bad,
-                ],
-                "--forget-after: seconds",
-            )
+            (_enrich(str(uuid.uuid4()), "--forget-after", bad), "--forget-after: seconds")
             for bad in ("0", "-1", "soon", "inf")
         ),
     ],
