@@ -127,14 +127,16 @@ def progress_line(worker: StreamWorker) -> str:
     )
 
 
-def _check(args: argparse.Namespace) -> None:
+def _check(args: argparse.Namespace) -> float | None:
+    """Refuse bad options before anything runs; return ``--forget-after`` as seconds."""
     for option, value in (("--workspace", args.workspace), ("--channel", args.channel)):
         require_uuid(option, value)
-    _forget_after(args.forget_after)
+    forget_after = _forget_after(args.forget_after)
     if not args.min_idle > 0:
         raise UsageError(f"--min-idle must be a number of seconds > 0, got {args.min_idle}")
     if args.max_deliveries < 1:
         raise UsageError(f"--max-deliveries must be at least 1, got {args.max_deliveries}")
+    return forget_after
 
 
 @_telemetry.with_telemetry
@@ -146,7 +148,7 @@ async def run(args: argparse.Namespace) -> int:
 
 
 async def _run(args: argparse.Namespace) -> int:
-    _check(args)
+    forget_after = _check(args)
     consumer = args.consumer or f"{socket.gethostname()}-{os.getpid()}"
     access_key = access_key_from(args)
     from asyncsdk.ratelimit.fleet import RedisRateLimiter  # redis-py: an optional extra
@@ -172,7 +174,7 @@ async def _run(args: argparse.Namespace) -> int:
         concurrency=args.concurrency,
         min_idle=args.min_idle,
         max_deliveries=args.max_deliveries,
-        forget_after=_forget_after(args.forget_after),
+        forget_after=forget_after,
     )
     running: asyncio.Task[object] | None = None
     signals = 0
