@@ -8,7 +8,8 @@ situation in virtual time (`tests._throttle_sim.simulate_shared`): four independ
 200/s with burst 20, 30 ms per answer. Each seed is the same run every time.
 
 The targets: at most 5 % of 429s in aggregate, and the slowest client done within
-1.3 times the fastest one's time.
+1.3 times the fastest one's time, whether the clients start together or 0.1 s apart
+(`APART`; each client's time counts from its own start, as in the lab).
 """
 
 from __future__ import annotations
@@ -25,18 +26,24 @@ from ._throttle_sim import SharedResult, SimServer, simulate_shared
 SEEDS = range(10)
 
 
+#: Start times of the four clients 0.1 s apart: released together, processes on a busy
+#: machine do not start together, and a rule that needs them to is not one to rely on.
+APART = (0.0, 0.1, 0.2, 0.3)
+
+
 @functools.cache  # the same run every time: each seed is simulated once per module
-def _run(seed: int) -> SharedResult:
+def _run(seed: int, starts: tuple[float, ...] = ()) -> SharedResult:
     return simulate_shared(
         SimServer(rate=200.0, burst=20, latency=0.03, jitter=0.002, seed=seed),
         lambda: TokenBucketLimiter(None),
         clients=4,
         calls=1000,
+        starts=starts,
     )
 
 
-def _runs() -> list[SharedResult]:
-    return [_run(seed) for seed in SEEDS]
+def _runs(starts: tuple[float, ...] = ()) -> list[SharedResult]:
+    return [_run(seed, starts) for seed in SEEDS]
 
 
 @pytest.mark.slow
@@ -62,11 +69,32 @@ def test_every_id_of_every_client_gets_exactly_one_outcome() -> None:
         "scale-free CUBIC regrowth and multiplicative cuts keep them; the rule changes tried "
         "(additive regrowth, a start-up below the limit, an exit at the last clean round "
         "among them; the closest met both here, 4.3 % and 1.13x, but not over seeds 30-59 "
-        "(1.36x), with 10 ms of jitter (1.44x) nor in the lab) are in docs/throttling.md"
+        "(1.36x), with 10 ms of jitter (1.44x) nor in the lab; a start at Bird's documented "
+        "50/s met both here and in the lab's median but spirals under sporadic 429s) are in "
+        "docs/throttling.md"
     ),
 )
 def test_clients_sharing_a_quota_get_fair_shares_with_few_429s() -> None:
     """The median over ten seeds meets both targets."""
     runs = _runs()
+    assert statistics.median(r.share_429 for r in runs) <= 0.05
+    assert statistics.median(r.slowest_over_fastest for r in runs) <= 1.3
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "not met by the current rules: started 0.1 s apart, over seeds 0-9 the median 429 "
+        "share is 9.9 % and the median slowest/fastest 1.99x (2 seeds of 10 within 1.3x). "
+        "The last clean round's exit gave 6.1 % and 2.23x so started (seeds 0-29): it needs "
+        "the processes to double in lockstep. A start at Bird's documented 50/s gave 3.3 % "
+        "and 1.11x, and is not adopted for its cost under sporadic 429s (docs/throttling.md)"
+    ),
+)
+def test_clients_started_apart_get_fair_shares_with_few_429s() -> None:
+    """The same targets, the clients started 0.1 s after one another (`APART`)."""
+    runs = _runs(APART)
+    assert all(set(r.outcomes.values()) == {"ok"} for r in runs)
     assert statistics.median(r.share_429 for r in runs) <= 0.05
     assert statistics.median(r.slowest_over_fastest for r in runs) <= 1.3
