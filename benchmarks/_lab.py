@@ -252,6 +252,7 @@ def fleet_worker(argv: Sequence[str]) -> None:
 
     async def fetch() -> Json:
         client = asyncsdk.Client(access_key=ACCESS_KEY, base_url=args.url)
+        started_at = time.time()  # the wall clock all the fleet's processes share
         start = time.perf_counter()
         async with client:
             stream = asyncsdk.iter_calls(
@@ -261,6 +262,7 @@ def fleet_worker(argv: Sequence[str]) -> None:
             wall = time.perf_counter() - start
         return {
             "wall_s": wall,
+            "started_at": started_at,
             "outcomes": dict(Counter(found.values())),
             "attempts": client.stats.attempts,
             "throttled": client.stats.throttled,

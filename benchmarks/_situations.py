@@ -224,10 +224,14 @@ def fleet_measure(scenario: Scenario, workers: list[Json], timeline: Timeline) -
     got = sum(b[1] for b in timeline[lo:hi])
     avail = (scenario.limit or 0.0) * max(hi - lo, 1) * BIN
     taken = sum(sum(w["outcomes"].values()) for w in workers)
+    starts = [w["started_at"] for w in workers]
     return {
         "wall_s": max(walls),
         "walls_s": walls,
         "slowest_over_fastest": max(walls) / min(walls),
+        # How far apart the processes released together began (each wall counts from
+        # its own start): rules that need them to start in lockstep show here.
+        "start_spread_ms": 1000.0 * (max(starts) - min(starts)),
         "ids": taken,
         "exactly_once": taken == scenario.work.calls // scenario.workers * scenario.workers,
         "ok_share": sum(w["outcomes"].get("ok", 0) for w in workers) / max(taken, 1),

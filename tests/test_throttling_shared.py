@@ -26,8 +26,8 @@ from ._throttle_sim import SharedResult, SimServer, simulate_shared
 SEEDS = range(10)
 
 
-#: Start times of the four clients 0.1 s apart: released together, processes on a busy
-#: machine do not start together, and a rule that needs them to is not one to rely on.
+#: Start times of the four clients 0.1 s apart: replicas start whenever they are deployed
+#: or restarted, and a rule that needs them to start together is not one to rely on.
 APART = (0.0, 0.1, 0.2, 0.3)
 
 
