@@ -237,7 +237,8 @@ async def run_peer(server: ServerProcess, work: Workload, call_ids: Sequence[uui
 def fleet_worker(argv: Sequence[str]) -> None:
     """One process of a fleet: its own default client fetches its IDs once released.
 
-    Prints one JSON line: completion time, outcomes by kind, attempts, 429s, the limiter.
+    Prints one JSON line: completion time, when it started (wall clock, which the fleet's
+    processes share), outcomes by kind, attempts, 429s, the limiter.
     """
     import asyncsdk
 

@@ -214,7 +214,7 @@ def rate_chart(
 
 
 def fleet_measure(scenario: Scenario, workers: list[Json], timeline: Timeline) -> Json:
-    """Processes sharing the quota: aggregate share, 429s, slowest / fastest, errors."""
+    """Processes sharing the quota: share, 429s, slowest / fastest, start spread, errors."""
     walls = [w["wall_s"] for w in workers]
     errors: Counter[str] = Counter()
     for w in workers:
