@@ -283,15 +283,19 @@ class StreamWorker:
             await self._dispatch([e for e in entries if e not in worn], fetch, ready)
             if start == "0-0" or len(self._held) >= self.concurrency + self.batch:
                 break
+        store = self.store if isinstance(self.store, ForgettingStore) else None
+        forget_after = None if store is None else self.forget_after
+        if not self.trim and forget_after is None:  # nobody needs the bound: no round trip
+            return
         bound = await self._redis_call(acknowledged_bound, self.redis, self.stream)
         if not isinstance(bound, str):  # no group: nothing was acknowledged by every group
             return
         if self.trim:
             await self._redis_call(trim_below, self.redis, self.stream, bound)
-        if self.forget_after is not None and isinstance(self.store, ForgettingStore):
-            before = time.time() - self.forget_after
+        if store is not None and forget_after is not None:
+            before = time.time() - forget_after
             try:
-                self.stats.forgotten += await self.store.forget_before(self.stream, bound, before)
+                self.stats.forgotten += await store.forget_before(self.stream, bound, before)
             except Exception as exc:  # a memory to shed, not a result: try at the next round
                 logger.warning("stream %s: the store kept its old records: %r", self.stream, exc)
 
