@@ -28,7 +28,8 @@ exhausted or correlated verdict; a sporadic 429 delays only the request that got
 Processes that share a quota *without* a shared limiter each apply the rules alone: none
 loses an ID, but their shares are not fair (start-up hands most of the quota to whichever
 process saw fewest 429s, and the scale-free regrowth keeps the ratio) and more than 5 %
-of answers are 429s; ``docs/throttling.md`` has the evidence and the changes that failed.
+of answers are 429s; ``docs/throttling-research.md`` has the evidence and the changes
+that failed.
 
 Imports: the standard library only (through the modules of this package).
 """
