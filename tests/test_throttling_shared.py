@@ -72,9 +72,9 @@ def test_every_id_of_every_client_gets_exactly_one_outcome(starts: tuple[float, 
         "among them; the closest met both here, 4.3 % and 1.13x, but not over seeds 30-59 "
         "(1.36x), with 10 ms of jitter (1.44x) nor in the lab; a start at Bird's documented "
         "50/s met both in the lab's median but crawls under sporadic 429s; with a regrowth "
-        "whose shares converge (Kelly's), 2.8 % and 1.04x over seeds 0-29 and in five lab "
-        "runs of five, but it spirals under sporadic 429s and climbs a risen limit in half "
-        "a minute) are in "
+        "whose shares converge (Kelly's), it met both over seeds 0-29 (2.8 %, 1.04x) and in "
+        "all five lab runs (2.7-2.8 %, 1.02-1.10x), but it spirals under sporadic 429s and "
+        "climbs a risen limit in half a minute) are in "
         "docs/throttling-research.md"
     ),
 )
@@ -94,8 +94,9 @@ def test_clients_sharing_a_quota_get_fair_shares_with_few_429s() -> None:
         "The last clean round's exit gave 6.1 % and 2.23x so started (seeds 0-29): it met "
         "both with starts 50 ms apart (seeds 0-9), not 0.1 s apart. A start at Bird's "
         "documented 50/s gave 3.3 % and 1.11x (seeds 0-9), with Kelly's regrowth 2.7 % and "
-        "1.07x (seeds 0-29); neither is adopted: both are slow under sporadic 429s, and "
-        "Kelly's climbs a risen limit in half a minute (docs/throttling-research.md)"
+        "1.07x (seeds 0-29); neither is adopted: the first crawls under sporadic 429s and "
+        "the second spirals down, and climbs a risen limit in half a minute "
+        "(docs/throttling-research.md)"
     ),
 )
 def test_clients_started_apart_get_fair_shares_with_few_429s() -> None:
