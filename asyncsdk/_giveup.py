@@ -5,7 +5,9 @@ enrichment) that has had no answer proving access yet and meets one of these fai
 stops within seconds instead of spending the whole batch on it:
 
 - the endpoint cannot be reached at all: the connection is refused, the host name does
-  not resolve, or its TLS certificate is refused;
+  not resolve, its TLS certificate is refused, or its TLS handshake fails (an
+  ``https://`` address for a plain-http server, no protocol or cipher in common): a
+  configuration that every later handshake meets again;
 - the API refuses the credential: 401, or 403 for the whole workspace.
 
 Once an answer has proven access (``proves_access``: a call, or a 404 and the like),
@@ -18,7 +20,7 @@ A 403 may be about one call: the bulk helpers stop on 403s only when two IDs got
 No I/O, no state: pure functions of an error or of counts; the caller keeps the counts
 and the "has an answer proven access yet" bit beside the mechanism that applies them.
 
-Imports: stdlib and `asyncsdk.errors`.
+Imports: stdlib, `asyncsdk.errors` and `asyncsdk._tls`.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import ssl
 import urllib.parse
 from typing import Final
 
+from ._tls import tls_reason
 from .errors import (
     APIConnectionError,
     APIError,
@@ -40,6 +43,16 @@ from .errors import (
 )
 
 __all__ = ["KEY_HINT", "doubt_width", "give_up_reason", "proves_access", "stop_confirmed"]
+
+#: TLS errors that are the connection's, not the handshake's: a peer that closed or
+#: reset mid-handshake may do better next time.
+_SSL_TRANSPORT_ERRORS = (
+    ssl.SSLEOFError,
+    ssl.SSLSyscallError,
+    ssl.SSLZeroReturnError,
+    ssl.SSLWantReadError,
+    ssl.SSLWantWriteError,
+)
 
 #: ``errno`` values of a connection attempt that no later attempt would change soon.
 _UNREACHABLE_ERRNOS = frozenset(
@@ -75,6 +88,8 @@ def give_up_reason(error: BaseException) -> str | None:
             return f"the API host {where} does not resolve ({cause.strerror or cause})"
         if isinstance(cause, ssl.SSLCertVerificationError):
             return f"the TLS certificate of {where} was refused ({cause.verify_message})"
+        if isinstance(cause, ssl.SSLError) and not isinstance(cause, _SSL_TRANSPORT_ERRORS):
+            return f"TLS with {where} failed: {tls_reason(cause)}"
         if isinstance(cause, OSError) and cause.errno in _UNREACHABLE_ERRNOS:
             return f"nothing answers at {where} ({os.strerror(cause.errno)})"
     return None

@@ -20,6 +20,7 @@ from aiohttp import hdrs
 from multidict import CIMultiDictProxy
 from yarl import URL
 
+from ._tls import tls_reason
 from .errors import APIConnectionError, APITimeoutError, ResponseTooLargeError
 
 _METHOD = "GET"
@@ -125,7 +126,8 @@ def _connect_message(exc: aiohttp.ClientConnectorError) -> str:
     """
     where = f"{exc.host}:{exc.port}" if exc.port is not None else exc.host
     if isinstance(exc, aiohttp.ClientSSLError):
-        return f"connection failed: TLS with {where} failed: {_os_reason(exc.os_error)}"
+        reason = tls_reason(exc.os_error) or _os_reason(exc.os_error)
+        return f"connection failed: TLS with {where} failed: {reason}"
     return f"connection failed: cannot connect to {where}: {_os_reason(exc.os_error)}"
 
 

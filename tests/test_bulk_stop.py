@@ -56,6 +56,24 @@ async def test_gather_stops_when_nothing_listens(server: EmbeddedServer) -> None
     assert calls <= 32
 
 
+async def test_gather_stops_when_the_server_does_not_speak_tls(server: EmbeddedServer) -> None:
+    """An ``https://`` address for a plain-http server fails every handshake alike."""
+    ds = server.dataset
+    ids = list(ds.call_ids[:200])
+    base_url = server.base_url.replace("http://", "https://", 1)
+    async with Client(access_key=ACCESS_KEY, base_url=base_url) as c:
+        async with asyncio.timeout(HANG_GUARD):
+            with pytest.raises(RunStoppedError) as info:
+                await gather_calls(c, ds.workspace_id, ds.channel_id, ids, concurrency=32)
+        calls = c.stats.calls
+    stop = info.value
+    assert isinstance(stop.cause, APIConnectionError)
+    assert "did not answer in TLS" in stop.reason and "plain http" in stop.reason
+    assert "Operation not permitted" not in str(stop.cause)
+    assert len(stop.not_tried) >= len(ids) - 32
+    assert calls <= 32
+
+
 async def test_gather_stops_on_a_refused_key_after_few_requests(server: EmbeddedServer) -> None:
     ds = server.dataset
     ids = list(ds.call_ids[:300])

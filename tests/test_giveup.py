@@ -32,6 +32,38 @@ async def test_connection_refused_is_hopeless() -> None:
     assert "nothing answers" in reason
 
 
+def test_tls_failures_are_worded_from_openssl_not_errno() -> None:
+    """An SSLError's errno is OpenSSL's code: os.strerror(1) would say "Operation not permitted"."""
+    import ssl
+
+    from asyncsdk._tls import tls_reason
+
+    not_tls = ssl.SSLError(1, "[SSL: WRONG_VERSION_NUMBER] wrong version number")
+    not_tls.reason = "WRONG_VERSION_NUMBER"
+    assert tls_reason(not_tls) == (
+        "the server did not answer in TLS (WRONG_VERSION_NUMBER): is it plain http?"
+    )
+    newer = ssl.SSLError(1, "[SSL] record layer failure")
+    newer.reason = "RECORD_LAYER_FAILURE"
+    assert "plain http" in (tls_reason(newer) or "")
+    alert = ssl.SSLError(1, "[SSL: TLSV1_ALERT_PROTOCOL_VERSION] tlsv1 alert protocol version")
+    alert.reason = "TLSV1_ALERT_PROTOCOL_VERSION"
+    assert tls_reason(alert) == "the handshake failed (TLSV1_ALERT_PROTOCOL_VERSION)"
+    cert = ssl.SSLCertVerificationError(1, "certificate verify failed")
+    cert.verify_message = "self-signed certificate"
+    assert tls_reason(cert) == "its certificate was refused (self-signed certificate)"
+    assert tls_reason(ConnectionResetError(errno.ECONNRESET, "reset")) is None
+    # A handshake cut short by the network may pass; a refused handshake will not.
+    eof = asyncsdk.APIConnectionError("eof", method="GET", url="https://h/x")
+    eof.__cause__ = ssl.SSLEOFError(8, "EOF occurred in violation of protocol")
+    assert give_up_reason(eof) is None
+    refused = asyncsdk.APIConnectionError("tls", method="GET", url="https://h/x")
+    refused.__cause__ = alert
+    assert give_up_reason(refused) == (
+        "TLS with h:443 failed: the handshake failed (TLSV1_ALERT_PROTOCOL_VERSION)"
+    )
+
+
 def test_status_errors() -> None:
     def api(cls: type[asyncsdk.APIError], status: int) -> asyncsdk.APIError:
         return cls("x", method="GET", url="u", status=status)
