@@ -488,14 +488,32 @@ async def test_webhooks_fastapi_verifies_a_percent_encoded_path_as_sent(
     assert app.state.events.qsize() == 1
 
 
-async def test_bulk_queue(example_env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
-    out = await run_main("bulk_queue", capsys)
+@pytest.mark.parametrize("count", [GOOD_CALLS + 1, 250])
+async def test_bulk_queue(
+    example_env: dict[str, str],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    count: int,
+) -> None:
+    """Every ID is fetched, still queued or never queued, with more IDs than the queue holds too.
+
+    With more IDs than its ``maxsize``, the producer waits on a full queue when the stream
+    drains: the example must stop it rather than wait for it.
+    """
+    ids = example_env["BIRD_CALL_IDS"].split()
+    ids += [str(uuid.uuid4()) for _ in range(count - len(ids))]
+    monkeypatch.setenv("BIRD_CALL_IDS", " ".join(ids))
+    async with asyncio.timeout(60):  # a hang guard: the run takes well under a second
+        out = await run_main("bulk_queue", capsys)
     lines = out.splitlines()
     results = [line for line in lines if line.startswith("#")]
-    queued = int(lines[-1].rsplit(" ", 1)[1])
-    assert lines[-2] == "left over: 0 results, 0 unfinished"
-    # Every ID was either fetched (and printed) or is still in the queue (plus the None).
-    assert len(results) + queued == GOOD_CALLS + 1 + 1
+    queued = int(lines[-2].rsplit(" ", 1)[1])
+    never = int(lines[-1].rsplit(" ", 1)[1])
+    assert lines[-3] == "left over: 0 results, 0 unfinished"
+    ended = 1 if never == 0 else 0  # the producer's None is queued once every ID was
+    assert len(results) + queued + never == count + ended
+    if count > 100:
+        assert never > 0
 
 
 async def test_cli_script(example_env: dict[str, str], tmp_path: Path) -> None:
