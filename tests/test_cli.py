@@ -113,6 +113,25 @@ def test_fetch_exports_every_call_once_and_lists_failures(
     assert failure["status"] == 404
 
 
+def test_fetch_names_the_failure_every_id_met(
+    api: tuple[str, Dataset], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An unknown workspace answers 404 for every ID: the summary says so in one line."""
+    base_url, ds = api
+    ids = write_ids(tmp_path / "ids.txt", ds.call_ids[:20])
+    out = tmp_path / "calls.jsonl"
+    unknown = uuid.UUID("11111111-2222-4333-8444-555555555555")
+    argv = [
+        *("fetch", str(unknown), str(ds.channel_id)),
+        *("--ids", str(ids), "--out", str(out), "--base-url", base_url, "--no-progress"),
+    ]
+    assert main(argv) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[-1].startswith("most failures: NotFoundError: ")
+    assert err[-1].endswith("(20 of 20)")
+    assert str(ds.call_ids[0]) not in err[-1]  # one line for all, not one URL
+
+
 def test_fetch_resume_after_an_interruption_yields_each_call_exactly_once(
     api: tuple[str, Dataset], tmp_path: Path
 ) -> None:

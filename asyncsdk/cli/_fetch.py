@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -267,18 +268,19 @@ async def run_fetch(args: argparse.Namespace) -> int:
         ids = _unique_async(stdin_ids, done)
     client = client_from_args(args)
     progress = Progress(total, enabled=not args.no_progress)
+    reasons: Counter[str] = Counter()
     with out.open("ab") as out_file, failures_path.open("wb") as failures_file:
         try:
             async with client:
-                await _export(args, client, ids, out_file, failures_file, progress)
+                await _export(args, client, ids, out_file, failures_file, progress, reasons)
         except asyncio.CancelledError:
-            _summary(progress, out, failures_path, skipped, ending="interrupted")
+            _summary(progress, out, failures_path, skipped, reasons, ending="interrupted")
             raise
         except asyncsdk.RunStoppedError as stop:
             progress.finish()
             line = name_key_source(str(stop), args)  # one line: "stopped: <why>"
             print(f"asyncsdk: {line}", file=sys.stderr)
-            _summary(progress, out, failures_path, skipped, ending="stopped")
+            _summary(progress, out, failures_path, skipped, reasons, ending="stopped")
             return 1
         finally:
             if file_ids is not None:
@@ -286,7 +288,7 @@ async def run_fetch(args: argparse.Namespace) -> int:
             if stdin_ids is not None:
                 await stdin_ids.aclose()
     progress.finish()
-    _summary(progress, out, failures_path, skipped, ending=None)
+    _summary(progress, out, failures_path, skipped, reasons, ending=None)
     return 1 if progress.failed else 0
 
 
@@ -297,6 +299,7 @@ async def _export(
     out_file: BinaryIO,
     failures_file: BinaryIO,
     progress: Progress,
+    reasons: Counter[str],
 ) -> None:
     stream = asyncsdk.iter_calls(
         client, args.workspace, args.channel, ids, concurrency=args.concurrency
@@ -309,6 +312,7 @@ async def _export(
         else:
             assert result.error is not None
             failures_file.write(_failure_line(str(result.call_id), result.error))
+            reasons[_reason(result.error)] += 1
         progress.advance(failed=result.call is None)
 
     try:
@@ -331,8 +335,20 @@ async def _export(
         failures_file.flush()
 
 
+def _reason(error: asyncsdk.BirdError) -> str:
+    """A failure's kind and message without its URL, so that failures alike count as one."""
+    message = error.message if isinstance(error, asyncsdk.RequestError) else str(error)
+    return f"{type(error).__name__}: {message}"
+
+
 def _summary(
-    progress: Progress, out: Path, failures: Path, skipped: int, *, ending: str | None
+    progress: Progress,
+    out: Path,
+    failures: Path,
+    skipped: int,
+    reasons: Counter[str],
+    *,
+    ending: str | None,
 ) -> None:
     fetched = progress.done - progress.failed
     parts = [f"{fetched} calls written to {out}"]
@@ -350,3 +366,8 @@ def _summary(
     elif ending is not None:
         text = f"{ending}: {text}; run again with --resume to continue"
     print(text, file=sys.stderr)
+    if reasons and ending != "stopped":  # a stopped run has said why, in one line
+        # A run whose IDs all failed alike (an unknown workspace, a wrong --base-url
+        # path) says so here rather than only in the failures file.
+        reason, count = reasons.most_common(1)[0]
+        print(f"most failures: {reason} ({count} of {progress.failed})", file=sys.stderr)
