@@ -113,6 +113,22 @@ def test_fetch_exports_every_call_once_and_lists_failures(
     assert failure["status"] == 404
 
 
+def test_plain_http_to_another_machine_is_refused_in_the_commands_words(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The client's hint (``allow_insecure_http=True``) names no option a command has."""
+    ids = write_ids(tmp_path / "ids.txt", [uuid.uuid4()])
+    w, c = uuid.uuid4(), uuid.uuid4()
+    argv = [
+        *("fetch", str(w), str(c), "--ids", str(ids), "--out", str(tmp_path / "o.jsonl")),
+        *("--base-url", "http://api.bird.com", "--no-progress"),
+    ]
+    assert main(argv) == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert "plain http to another machine" in line and "use https" in line
+    assert "allow_insecure_http" not in line
+
+
 def test_fetch_names_the_failure_every_id_met(
     api: tuple[str, Dataset], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

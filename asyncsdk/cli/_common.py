@@ -150,7 +150,21 @@ def client_from_args(
             **options,
         )
     except asyncsdk.ConfigurationError as exc:
-        raise UsageError(str(exc)) from exc
+        raise UsageError(_for_the_command_line(str(exc), args.base_url)) from exc
+
+
+def _for_the_command_line(message: str, base_url: str | None) -> str:
+    """Reword a client setting's error for a command: it has options, not arguments.
+
+    The client tells a program to pass ``allow_insecure_http=True``; a command has no
+    such option (it sends the access key over plain http only to this machine).
+    """
+    if "allow_insecure_http" in message:
+        return (
+            f"--base-url {base_url!r} is plain http to another machine, which would send "
+            "the access key unencrypted; use https (plain http is for this machine only)"
+        )
+    return message
 
 
 def access_key_from(args: argparse.Namespace) -> str:
