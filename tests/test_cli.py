@@ -266,6 +266,9 @@ def test_demo_prints_a_summary(capsys: pytest.CaptureFixture[str]) -> None:
         "server stopped",
     ):
         assert needle in out
+    # The failures are the IDs it made up, and it says so; its archive is not kept.
+    assert "(3 of them the IDs made up to show a failure)" in out
+    assert "temporary directory, removed" in out
 
 
 @pytest.mark.parametrize("port", ["99999", "-1"])

@@ -42,6 +42,9 @@ DEMO_ACCESS_KEY = "demo-access-key"
 #: Bytes of each recording in the archive part.
 DEMO_RECORDING_BYTES = 300_000
 
+#: IDs that do not exist, added to the demo's batch to show how failures come back.
+MADE_UP_IDS = 3
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of the demo command."""
@@ -85,7 +88,7 @@ async def run(args: argparse.Namespace) -> int:
         )
         ids = list(dataset.call_ids[: args.calls])
         # A few IDs that do not exist, to show how failures come back.
-        ids += [dataset.missing_call_id(i) for i in range(3)]
+        ids += [dataset.missing_call_id(i) for i in range(MADE_UP_IDS)]
         progress = Progress(len(ids))
         async with asyncsdk.Client(access_key=DEMO_ACCESS_KEY, base_url=server.base_url) as client:
             started = time.monotonic()
@@ -108,7 +111,9 @@ async def run(args: argparse.Namespace) -> int:
     for call in calls[:3]:
         print(describe_call(call), end="\n\n")
     print(f"calls fetched     {len(calls)} of {len(ids)} in {elapsed:.1f}s")
-    print(f"failures          {dict(failures) or 'none'}")
+    made_up = sum(isinstance(r, asyncsdk.NotFoundError) for r in results[-MADE_UP_IDS:])
+    why = f" ({made_up} of them the IDs made up to show a failure)" if made_up else ""
+    print(f"failures          {dict(failures) or 'none'}{why}")
     print(
         f"requests sent     {stats.attempts} ({stats.retries} retries: "
         f"{dict(stats.retries_by_reason) or 'none'})"
@@ -193,6 +198,7 @@ async def _archive(workdir: Path, args: argparse.Namespace) -> bool:
         f"object store      {store.expired_refused} expired URLs refused, {store.cut} bodies "
         f"cut, {store.authorization_refused} requests with a credential"
     )
+    print("(the archive was a temporary directory, removed now the demo is done)")
     return code == 0 and archive_complete(archived, expected, checked, store.authorization_refused)
 
 
