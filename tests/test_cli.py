@@ -271,6 +271,19 @@ def test_demo_prints_a_summary(capsys: pytest.CaptureFixture[str]) -> None:
     assert "temporary directory, removed" in out
 
 
+def test_serve_on_a_port_in_use_says_so_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["serve", "--port", str(port)]) == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("asyncsdk: error: cannot listen: ")
+    assert "in use" in line and line.endswith("pick another --port")
+
+
 @pytest.mark.parametrize("port", ["99999", "-1"])
 def test_serve_refuses_a_port_out_of_range(capsys: pytest.CaptureFixture[str], port: str) -> None:
     assert main(["serve", "--port", port]) == 2

@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import logging
 import signal
 import sys
@@ -208,7 +209,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"asyncsdk: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except (asyncsdk.BirdError, OSError) as exc:
+    except OSError as exc:
+        if args.debug:
+            raise
+        if exc.errno == errno.EADDRINUSE:  # serve, listen: the --port chosen is taken
+            why = exc.strerror or "address already in use"
+            print(f"asyncsdk: error: cannot listen: {why}; pick another --port", file=sys.stderr)
+            return EXIT_USAGE
+        print(f"asyncsdk: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except asyncsdk.BirdError as exc:
         if args.debug:
             raise
         print(f"asyncsdk: error: {type(exc).__name__}: {exc}", file=sys.stderr)
