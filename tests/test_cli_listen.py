@@ -125,8 +125,9 @@ def test_listen_on_a_port_in_use_fails_cleanly(
         port = str(taken.getsockname()[1])
         code = main(["listen", "--signing-key", "k", "--out", str(tmp_path / "e"), "--port", port])
         gc.collect()  # an unclosed file would warn here, and fail the test
-    assert code == 1
-    assert "asyncsdk: error: OSError" in capsys.readouterr().err
+    assert code == 2  # a --port in use is a choice of option, as for serve
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("asyncsdk: error: cannot listen: ") and "pick another --port" in line
 
 
 def test_serve_needs_a_key_with_a_webhook_url(capsys: pytest.CaptureFixture[str]) -> None:
@@ -427,6 +428,36 @@ def test_an_enrichment_option_without_enrich_is_a_usage_error(tmp_path: Path, op
     argv = ["listen", "--signing-key", "k", "--out", str(tmp_path / "e"), option, value]
     with pytest.raises(UsageError, match=f"{option} needs --enrich WORKSPACE"):
         options_from_args(build_parser().parse_args(argv))
+
+
+async def test_a_wrong_signing_key_shows_as_a_warning_when_it_happens(tmp_path: Path) -> None:
+    """Not only in the progress line: the first refusal of each kind is a warning line."""
+    port = free_port()
+    env = {**os.environ, "BIRD_WEBHOOK_SIGNING_KEY": SIGNING_KEY}
+    env.pop("BIRD_ACCESS_KEY", None)
+    argv = ["listen", "--port", str(port), "--out", str(tmp_path / "e.jsonl"), "--no-progress"]
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "asyncsdk",
+        *argv,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert proc.stdout is not None
+        first = await asyncio.wait_for(proc.stdout.readline(), 30)
+        url = first.decode().split("listening on ", 1)[1].strip()
+        assert await post_events(url, 3, key="another-key") == [401, 401, 401]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = await asyncio.wait_for(proc.communicate(), 30)
+    lines = err.decode().splitlines()
+    warned = [line for line in lines if line.startswith("listen: warning: ")]
+    assert len(warned) == 1, lines  # the first of its kind; the rest are counted
+    assert "refused" in warned[0] and "signature" in warned[0].lower()
+    assert SIGNING_KEY not in err.decode() and "another-key" not in err.decode()
 
 
 async def test_the_summary_says_why_deliveries_were_refused(tmp_path: Path, client: Client) -> None:

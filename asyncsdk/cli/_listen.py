@@ -202,6 +202,11 @@ async def run(args: argparse.Namespace) -> int:
     progress: asyncio.Task[None] | None = None
     try:
         async with contextlib.AsyncExitStack() as stack:
+            # The receiver's warnings (a delivery refused for its signature: a wrong
+            # signing key; the first of each kind, then one a minute) show as they come.
+            stack.enter_context(
+                warnings_on_stderr("listen", enabled=not getattr(args, "debug", False))
+            )
             if client is not None:
                 await stack.enter_async_context(client)
             await listener.start()
