@@ -5,9 +5,9 @@ enrichment) that has had no answer proving access yet and meets one of these fai
 stops within seconds instead of spending the whole batch on it:
 
 - the endpoint cannot be reached at all: the connection is refused, the host name does
-  not resolve, its TLS certificate is refused, or its TLS handshake fails (an
-  ``https://`` address for a plain-http server, no protocol or cipher in common): a
-  configuration that every later handshake meets again;
+  not resolve, its TLS certificate is refused, or its TLS handshake is refused for a
+  reason every later handshake meets again (`HOPELESS_TLS`: an ``https://`` address for
+  a plain-http server, no protocol or cipher in common);
 - the API refuses the credential: 401, or 403 for the whole workspace.
 
 Once an answer has proven access (``proves_access``: a call, or a 404 and the like),
@@ -32,7 +32,7 @@ import ssl
 import urllib.parse
 from typing import Final
 
-from ._tls import tls_reason
+from ._tls import NOT_TLS_REASONS, tls_reason
 from .errors import (
     APIConnectionError,
     APIError,
@@ -44,14 +44,20 @@ from .errors import (
 
 __all__ = ["KEY_HINT", "doubt_width", "give_up_reason", "proves_access", "stop_confirmed"]
 
-#: TLS errors that are the connection's, not the handshake's: a peer that closed or
-#: reset mid-handshake may do better next time.
-_SSL_TRANSPORT_ERRORS = (
-    ssl.SSLEOFError,
-    ssl.SSLSyscallError,
-    ssl.SSLZeroReturnError,
-    ssl.SSLWantReadError,
-    ssl.SSLWantWriteError,
+#: OpenSSL's reasons for a handshake that every later handshake with the same address
+#: would meet: it does not speak TLS, or it and this client have no protocol version or
+#: cipher in common, or it serves no certificate for the name. Any other TLS error (a
+#: peer that closed mid-handshake, an internal-error alert from a balancer having a bad
+#: moment, a record corrupted in flight) may pass, and is left to the retry rules.
+HOPELESS_TLS: Final = NOT_TLS_REASONS | frozenset(
+    {
+        "UNSUPPORTED_PROTOCOL",
+        "NO_PROTOCOLS_AVAILABLE",
+        "TLSV1_ALERT_PROTOCOL_VERSION",
+        "SSLV3_ALERT_HANDSHAKE_FAILURE",
+        "NO_SHARED_CIPHER",
+        "TLSV1_UNRECOGNIZED_NAME",
+    }
 )
 
 #: ``errno`` values of a connection attempt that no later attempt would change soon.
@@ -87,8 +93,9 @@ def give_up_reason(error: BaseException) -> str | None:
         if isinstance(cause, socket.gaierror):
             return f"the API host {where} does not resolve ({cause.strerror or cause})"
         if isinstance(cause, ssl.SSLCertVerificationError):
-            return f"the TLS certificate of {where} was refused ({cause.verify_message})"
-        if isinstance(cause, ssl.SSLError) and not isinstance(cause, _SSL_TRANSPORT_ERRORS):
+            why = getattr(cause, "verify_message", None) or cause
+            return f"the TLS certificate of {where} was refused ({why})"
+        if isinstance(cause, ssl.SSLError) and getattr(cause, "reason", None) in HOPELESS_TLS:
             return f"TLS with {where} failed: {tls_reason(cause)}"
         if isinstance(cause, OSError) and cause.errno in _UNREACHABLE_ERRNOS:
             return f"nothing answers at {where} ({os.strerror(cause.errno)})"
@@ -173,11 +180,13 @@ def _root_os_error(error: BirdError) -> BaseException | None:
     current: BaseException | None = error.__cause__
     while current is not None and id(current) not in seen:
         seen.add(id(current))
+        # aiohttp's ClientConnectorError first: its certificate error is itself an
+        # SSLCertVerificationError, without the verify_message of the one it wraps.
+        os_error = getattr(current, "os_error", None)
+        if isinstance(os_error, OSError) and os_error is not current:
+            return os_error
         if isinstance(current, (socket.gaierror, ssl.SSLCertVerificationError)):
             return current
-        os_error = getattr(current, "os_error", None)  # aiohttp.ClientConnectorError
-        if isinstance(os_error, OSError):
-            return os_error
         if isinstance(current, OSError) and current.errno is not None:
             return current
         current = current.__cause__ or current.__context__

@@ -31,10 +31,11 @@ def tls_reason(error: BaseException) -> str | None:
         it plain http?", "the handshake failed (REASON)", or None.
     """
     if isinstance(error, ssl.SSLCertVerificationError):
-        return f"its certificate was refused ({error.verify_message})"
+        why = getattr(error, "verify_message", None) or getattr(error, "certificate_error", error)
+        return f"its certificate was refused ({why})"
     if not isinstance(error, ssl.SSLError):
         return None
-    reason = error.reason
+    reason = getattr(error, "reason", None)  # OpenSSL sets it; one made in Python has none
     if reason in NOT_TLS_REASONS:
         return f"the server did not answer in TLS ({reason}): is it plain http?"
     return f"the handshake failed ({reason or type(error).__name__})"

@@ -5,7 +5,8 @@ or rate limits: it returns the raw status, headers and body, or raises
 `APIConnectionError` / `APITimeoutError` / `ResponseTooLargeError`.
 `asyncio.CancelledError` passes through untouched.
 
-Imports: aiohttp, yarl, the standard library and `asyncsdk.errors`.
+Imports: aiohttp, multidict, yarl, the standard library, `asyncsdk._tls` (the words for a
+failed handshake) and `asyncsdk.errors`.
 """
 
 from __future__ import annotations

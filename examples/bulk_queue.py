@@ -24,16 +24,18 @@ async def main() -> None:
     async with asyncsdk.Client() as client:
         feeding = asyncio.create_task(producer())
         stream = asyncsdk.iter_calls(client, workspace_id, channel_id, queue, concurrency=4)
-        async with stream:
-            async for result in stream:
-                print(f"#{result.index} {'ok' if result.ok else type(result.error).__name__}")
-                if result.index == 4:
-                    stream.drain()  # stop taking IDs; those in flight still come
-        # The stream takes no more IDs: stop feeding it too. A producer waiting on a
-        # full queue would otherwise wait for ever.
-        feeding.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await feeding
+        try:
+            async with stream:
+                async for result in stream:
+                    print(f"#{result.index} {'ok' if result.ok else type(result.error).__name__}")
+                    if result.index == 4:
+                        stream.drain()  # stop taking IDs; those in flight still come
+        finally:
+            # The stream takes no more IDs: stop feeding it too. A producer waiting on
+            # a full queue would otherwise wait for ever.
+            feeding.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await feeding
         # Nothing is lost silently: after a cancellation or an early exit, the
         # leftovers hold the results not consumed and the IDs never resolved.
         left = stream.leftovers

@@ -64,6 +64,40 @@ def test_tls_failures_are_worded_from_openssl_not_errno() -> None:
     )
 
 
+def test_a_refused_certificate_is_worded_from_the_error_aiohttp_wraps() -> None:
+    """aiohttp's certificate error is an SSLCertVerificationError without verify_message."""
+    import ssl
+    from types import SimpleNamespace
+
+    from asyncsdk._tls import tls_reason
+
+    verify = ssl.SSLCertVerificationError(1, "certificate verify failed")
+    verify.verify_message = "self-signed certificate"
+    key = SimpleNamespace(host="h", port=443, is_ssl=True)
+    wrapped = aiohttp.ClientConnectorCertificateError(key, verify)  # type: ignore[arg-type]
+    error = asyncsdk.APIConnectionError("tls", method="GET", url="https://h/x")
+    error.__cause__ = wrapped
+    assert give_up_reason(error) == (
+        "the TLS certificate of h:443 was refused (self-signed certificate)"
+    )
+    assert tls_reason(wrapped.os_error) == "its certificate was refused (self-signed certificate)"
+    # One made in Python has neither verify_message nor reason: still words, no raise.
+    assert tls_reason(ssl.SSLError()) == "the handshake failed (SSLError)"
+    assert tls_reason(ssl.SSLCertVerificationError()) is not None
+
+
+def test_a_tls_error_that_may_pass_does_not_stop_a_run() -> None:
+    import ssl
+
+    for reason in ("TLSV1_ALERT_INTERNAL_ERROR", "DECRYPTION_FAILED_OR_BAD_RECORD_MAC", None):
+        cause = ssl.SSLError(1, f"[SSL: {reason}]")
+        if reason is not None:
+            cause.reason = reason
+        error = asyncsdk.APIConnectionError("tls", method="GET", url="https://h/x")
+        error.__cause__ = cause
+        assert give_up_reason(error) is None, reason
+
+
 def test_status_errors() -> None:
     def api(cls: type[asyncsdk.APIError], status: int) -> asyncsdk.APIError:
         return cls("x", method="GET", url="u", status=status)

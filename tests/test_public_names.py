@@ -169,6 +169,7 @@ PUBLIC_NAMES: dict[str, frozenset[str]] = {
             "InvalidSignatureError",
             "MissingHeaderError",
             "RECEIVER",
+            "RECEIVER_WARNING",
             "REQUEST_ID_HEADER",
             "ReceiverStats",
             "RedisStreamSink",

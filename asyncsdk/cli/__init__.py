@@ -209,6 +209,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"asyncsdk: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except asyncsdk.BirdError as exc:  # first: some are OSErrors too (timeouts)
+        if args.debug:
+            raise
+        print(f"asyncsdk: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     except OSError as exc:
         if args.debug:
             raise
@@ -216,11 +221,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             why = exc.strerror or "address already in use"
             print(f"asyncsdk: error: cannot listen: {why}; pick another --port", file=sys.stderr)
             return EXIT_USAGE
-        print(f"asyncsdk: error: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return EXIT_FAILED
-    except asyncsdk.BirdError as exc:
-        if args.debug:
-            raise
         print(f"asyncsdk: error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_FAILED
     with contextlib.suppress(Exception):

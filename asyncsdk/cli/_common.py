@@ -161,8 +161,9 @@ def _for_the_command_line(message: str, base_url: str | None) -> str:
     """
     if "allow_insecure_http" in message:
         return (
-            f"--base-url {base_url!r} is plain http to another machine, which would send "
-            "the access key unencrypted; use https (plain http is for this machine only)"
+            f"--base-url (or BIRD_BASE_URL) {base_url!r} is plain http to another machine, "
+            "which would send the access key unencrypted; use https (plain http is for "
+            "this machine only)"
         )
     return message
 

@@ -18,6 +18,8 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
+from asyncsdk.webhooks import RECEIVER_WARNING
+
 from . import _telemetry
 from ._catchup import load_seen
 from ._common import (
@@ -204,8 +206,13 @@ async def run(args: argparse.Namespace) -> int:
         async with contextlib.AsyncExitStack() as stack:
             # The receiver's warnings (a delivery refused for its signature: a wrong
             # signing key; the first of each kind, then one a minute) show as they come.
+            # Only those: a stage that fails is reported once, by the lines below.
             stack.enter_context(
-                warnings_on_stderr("listen", enabled=not getattr(args, "debug", False))
+                warnings_on_stderr(
+                    "listen",
+                    enabled=not getattr(args, "debug", False),
+                    only=lambda record: hasattr(record, RECEIVER_WARNING),
+                )
             )
             if client is not None:
                 await stack.enter_async_context(client)

@@ -67,7 +67,11 @@ class _Lines(logging.Formatter):
 
 @contextlib.contextmanager
 def warnings_on_stderr(
-    command: str, *, enabled: bool = True, rewrite: Callable[[str], str] = str
+    command: str,
+    *,
+    enabled: bool = True,
+    rewrite: Callable[[str], str] = str,
+    only: Callable[[logging.LogRecord], bool] | None = None,
 ) -> Iterator[None]:
     """Show the SDK's warnings on standard error, as ``command: warning: ...``, meanwhile.
 
@@ -76,7 +80,8 @@ def warnings_on_stderr(
     a dead-lettered entry or a lost group said nothing. The warnings are already
     throttled where they could flood (the receiver's refusals). ``enabled=False``
     (``--debug``, whose root handler shows them) adds nothing; ``rewrite`` adapts a
-    line to the command (`_common.name_key_source`).
+    line to the command (`_common.name_key_source`); ``only`` keeps the records it
+    accepts (a command that reports a failure itself shows only the others).
     """
     if not enabled:
         yield
@@ -84,6 +89,8 @@ def warnings_on_stderr(
     handler = logging.StreamHandler(sys.stderr)
     handler.setLevel(logging.WARNING)
     handler.setFormatter(_Lines(command, rewrite))
+    if only is not None:
+        handler.addFilter(only)
     sdk_logger = logging.getLogger("asyncsdk")
     sdk_logger.addHandler(handler)
     try:

@@ -33,6 +33,7 @@ from asyncsdk.webhooks._handoff import DEFAULT_HAND_OFF_TIMEOUT
 from asyncsdk.webhooks._receiver import (
     DEFAULT_MAX_BODY,
     DEFAULT_RETRY_AFTER,
+    RECEIVER_WARNING,
     ReceiverStats,
     WebhookReceiver,
 )
@@ -86,6 +87,7 @@ __all__ = [
     "DEFAULT_TOLERANCE",
     "ENTRY_VERSION",
     "RECEIVER",
+    "RECEIVER_WARNING",
     "REQUEST_ID_HEADER",
     "SIGNATURE_HEADER",
     "TERMINAL_STATUSES",

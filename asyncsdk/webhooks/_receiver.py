@@ -73,7 +73,13 @@ from asyncsdk.webhooks._signature import (
     signing_keys,
 )
 
-__all__ = ["DEFAULT_MAX_BODY", "DEFAULT_RETRY_AFTER", "ReceiverStats", "WebhookReceiver"]
+__all__ = [
+    "DEFAULT_MAX_BODY",
+    "DEFAULT_RETRY_AFTER",
+    "RECEIVER_WARNING",
+    "ReceiverStats",
+    "WebhookReceiver",
+]
 
 logger: Final = logging.getLogger("asyncsdk")
 
@@ -81,6 +87,13 @@ DEFAULT_MAX_BODY: Final = 256 * 1024
 """Largest delivery body accepted, in bytes; a call event is a few KiB."""
 DEFAULT_RETRY_AFTER: Final = 5
 """``Retry-After`` of a 503 (the sink was full), in whole seconds."""
+RECEIVER_WARNING: Final = "asyncsdk_receiver_warning"
+"""The attribute a `WebhookReceiver`'s warning log records carry, set to their kind.
+
+The kind is the refusal's (``"signature"``, ``"stale"``) or ``"busy"``; a
+`logging.Filter` that keeps records with this attribute shows the receiver's warnings
+alone, apart from the rest of the ``asyncsdk`` logger's.
+"""
 #: Seconds between two warnings of one kind (a flood of refusals is summarized).
 _WARNING_INTERVAL: Final = 60.0
 
@@ -136,7 +149,7 @@ class _WarningThrottle:
         if last is not None and last[1]:
             message += " (and %d more like it in the last %.0fs)"
             args = (*args, last[1], now - last[0])
-        logger.warning(message, *args)
+        logger.warning(message, *args, extra={RECEIVER_WARNING: kind})
         self._kinds[kind] = (now, 0)
 
 
