@@ -32,7 +32,7 @@ import ssl
 import urllib.parse
 from typing import Final
 
-from ._tls import NOT_TLS_REASONS, tls_reason
+from ._tls import NOT_TLS_REASONS, certificate_reason, tls_reason
 from .errors import (
     APIConnectionError,
     APIError,
@@ -93,8 +93,7 @@ def give_up_reason(error: BaseException) -> str | None:
         if isinstance(cause, socket.gaierror):
             return f"the API host {where} does not resolve ({cause.strerror or cause})"
         if isinstance(cause, ssl.SSLCertVerificationError):
-            why = getattr(cause, "verify_message", None) or cause
-            return f"the TLS certificate of {where} was refused ({why})"
+            return f"the TLS certificate of {where} was refused ({certificate_reason(cause)})"
         if isinstance(cause, ssl.SSLError) and getattr(cause, "reason", None) in HOPELESS_TLS:
             return f"TLS with {where} failed: {tls_reason(cause)}"
         if isinstance(cause, OSError) and cause.errno in _UNREACHABLE_ERRNOS:

@@ -13,11 +13,19 @@ from __future__ import annotations
 import ssl
 from typing import Final
 
-__all__ = ["NOT_TLS_REASONS", "tls_reason"]
+__all__ = ["NOT_TLS_REASONS", "certificate_reason", "tls_reason"]
 
 #: OpenSSL's reasons when the other end does not speak TLS at all: an ``https://``
 #: address for a plain-http server (OpenSSL 3.0 says the first, 3.2 and later the second).
 NOT_TLS_REASONS: Final = frozenset({"WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE"})
+
+
+def certificate_reason(error: ssl.SSLCertVerificationError) -> str:
+    """Why a certificate was refused: OpenSSL's verify message, else the error itself.
+
+    One made in Python, or aiohttp's wrapper of the real one, has no verify message.
+    """
+    return str(getattr(error, "verify_message", None) or error)
 
 
 def tls_reason(error: BaseException) -> str | None:
@@ -31,8 +39,7 @@ def tls_reason(error: BaseException) -> str | None:
         it plain http?", "the handshake failed (REASON)", or None.
     """
     if isinstance(error, ssl.SSLCertVerificationError):
-        why = getattr(error, "verify_message", None) or getattr(error, "certificate_error", error)
-        return f"its certificate was refused ({why})"
+        return f"its certificate was refused ({certificate_reason(error)})"
     if not isinstance(error, ssl.SSLError):
         return None
     reason = getattr(error, "reason", None)  # OpenSSL sets it; one made in Python has none

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import pickle
 import socket
+import uuid
 
 import pytest
 
@@ -36,15 +37,24 @@ def _closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def test_gather_stops_when_nothing_listens(server: EmbeddedServer) -> None:
+async def _stopped_gather(
+    server: EmbeddedServer, base_url: str
+) -> tuple[RunStoppedError, list[uuid.UUID], int]:
+    """Gather 200 of the server's IDs through ``base_url``, which must stop the run.
+
+    Returns the stop, the IDs asked for and how many calls the client made.
+    """
     ds = server.dataset
     ids = list(ds.call_ids[:200])
-    async with Client(access_key=ACCESS_KEY, base_url=f"http://127.0.0.1:{_closed_port()}") as c:
+    async with Client(access_key=ACCESS_KEY, base_url=base_url) as c:
         async with asyncio.timeout(HANG_GUARD):
             with pytest.raises(RunStoppedError) as info:
                 await gather_calls(c, ds.workspace_id, ds.channel_id, ids, concurrency=32)
-        calls = c.stats.calls
-    stop = info.value
+        return info.value, ids, c.stats.calls
+
+
+async def test_gather_stops_when_nothing_listens(server: EmbeddedServer) -> None:
+    stop, ids, calls = await _stopped_gather(server, f"http://127.0.0.1:{_closed_port()}")
     assert isinstance(stop.cause, APIConnectionError)
     assert "nothing answers at 127.0.0.1:" in stop.reason and "refused" in stop.reason
     assert len(stop.results) == len(ids)
@@ -58,15 +68,8 @@ async def test_gather_stops_when_nothing_listens(server: EmbeddedServer) -> None
 
 async def test_gather_stops_when_the_server_does_not_speak_tls(server: EmbeddedServer) -> None:
     """An ``https://`` address for a plain-http server fails every handshake alike."""
-    ds = server.dataset
-    ids = list(ds.call_ids[:200])
-    base_url = server.base_url.replace("http://", "https://", 1)
-    async with Client(access_key=ACCESS_KEY, base_url=base_url) as c:
-        async with asyncio.timeout(HANG_GUARD):
-            with pytest.raises(RunStoppedError) as info:
-                await gather_calls(c, ds.workspace_id, ds.channel_id, ids, concurrency=32)
-        calls = c.stats.calls
-    stop = info.value
+    https = server.base_url.replace("http://", "https://", 1)
+    stop, ids, calls = await _stopped_gather(server, https)
     assert isinstance(stop.cause, APIConnectionError)
     assert "did not answer in TLS" in stop.reason and "plain http" in stop.reason
     assert "Operation not permitted" not in str(stop.cause)
