@@ -1,7 +1,7 @@
 """A ``redis-server`` of a scenario's own, on a free loopback port, and free ports.
 
 `RedisServer` starts one (append-only file optional), waits for its ``PONG`` and stops
-it; `free_port` names a loopback port nothing listens on. redis-py's own test helpers
+it, on a port from `benchmarks._ports.free_port`. redis-py's own test helpers
 are not installed with it, and testcontainers would need Docker. Imports: the standard
 library only.
 """
@@ -15,15 +15,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks._ports import free_port
+
 #: Seconds redis-server may take to answer its first PING.
 STARTUP_TIMEOUT = 60.0
-
-
-def free_port() -> int:
-    """A loopback port that was free a moment ago (bound to 0, then released)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class RedisServer:

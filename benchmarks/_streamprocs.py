@@ -1,6 +1,7 @@
 """The streams scenario's processes: CLI replicas and workers, and the deliveries they take.
 
-`start` runs ``python -m asyncsdk COMMAND`` and waits for its first line; `fleet` starts
+`start` runs ``python -m asyncsdk COMMAND`` and waits for its first line (its stderr
+kept in a file, for the error if it does not start); `fleet` starts
 2 ``listen --redis`` replicas and 3 ``enrich`` workers at once; `stop` ends them with
 SIGTERM; `cpu_seconds_of` reads a live process's CPU time from ``/proc``;
 `deliveries_to` signs call events before the clock starts and `blast` posts them, 64 in
@@ -28,14 +29,21 @@ ENV = {**os.environ, "BIRD_ACCESS_KEY": ACCESS_KEY, "BIRD_WEBHOOK_SIGNING_KEY": 
 
 
 async def start(*argv: str, expect: str, cwd: Path) -> asyncio.subprocess.Process:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "asyncsdk", *argv, "--no-progress", env=ENV, cwd=cwd,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
-    )  # fmt: skip
+    """Run ``python -m asyncsdk ARGV`` in ``cwd``; return once its first line says ``expect``.
+
+    Its stderr goes to a file in ``cwd``, whose end is in the error if it does not start.
+    """
+    errors = cwd / f"{argv[0]}-{uuid.uuid4().hex[:8]}.stderr"
+    with errors.open("wb") as sink:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "asyncsdk", *argv, "--no-progress", env=ENV, cwd=cwd,
+            stdout=asyncio.subprocess.PIPE, stderr=sink,
+        )  # fmt: skip
     assert proc.stdout is not None
     line = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode()
     if not line.startswith(expect):
-        raise RuntimeError(f"{argv[0]} did not start: {line!r}")
+        said = errors.read_text(errors="replace")[-2000:]
+        raise RuntimeError(f"{argv[0]} did not start: {line!r}; its stderr: {said!r}")
     return proc
 
 

@@ -43,8 +43,9 @@ from typing import Any
 
 from benchmarks import _harness as h
 from benchmarks._harness import Json
+from benchmarks._ports import free_port
 from benchmarks._procs import ROOT
-from benchmarks._redis import RedisServer, free_port
+from benchmarks._redis import RedisServer
 from benchmarks._streamprocs import (
     ACCESS_KEY,
     SIGNING_KEY,

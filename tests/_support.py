@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import random
 import signal
 import socket
 import subprocess
@@ -14,6 +12,8 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
+
+from benchmarks._ports import free_port as free_port  # the tests' ports come from here too
 
 FIXTURES = Path(__file__).parent / "fixtures"
 ACCESS_KEY = "test-access-key"
@@ -87,44 +87,6 @@ def refused_port() -> Iterator[int]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         yield int(sock.getsockname()[1])
-
-
-def port_slice(low: int, high: int) -> tuple[int, int]:
-    """This pytest-xdist worker's share of the ports ``[low, high)`` (all of it alone)."""
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
-    try:
-        index = int(worker.removeprefix("gw"))
-        count = int(os.environ["PYTEST_XDIST_WORKER_COUNT"])
-    except (KeyError, ValueError):
-        return low, high
-    size = (high - low) // max(count, 1)
-    if not 0 <= index < count or size < 1:
-        return low, high
-    return low + index * size, low + (index + 1) * size
-
-
-def free_port() -> int:
-    """A loopback port for a process that must be told its port before it starts.
-
-    Taken below the kernel's ephemeral range, so no socket bound to port 0 and no
-    outgoing connection on this machine can be given it before that process binds it.
-    Under pytest-xdist each worker draws from its own slice of that range, so two
-    workers never pick the same port between finding it free and binding it.
-    """
-    try:
-        first = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        first = 32768
-    low, high = port_slice(10000, max(first, 10001))
-    for _ in range(100):
-        port = random.randrange(low, high)
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError("no free loopback port below the ephemeral range")
 
 
 @contextlib.contextmanager
