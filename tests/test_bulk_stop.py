@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import pickle
-import socket
 import uuid
 
 import pytest
@@ -25,16 +24,10 @@ from asyncsdk import (
 )
 from asyncsdk.server import EmbeddedServer, ScriptedResponse
 
-from ._support import ACCESS_KEY
+from ._support import ACCESS_KEY, refused_port
 
 #: A hang guard only: the runs below stop after one ID's retries (seconds).
 HANG_GUARD = 60
-
-
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def _stopped_gather(
@@ -54,7 +47,8 @@ async def _stopped_gather(
 
 
 async def test_gather_stops_when_nothing_listens(server: EmbeddedServer) -> None:
-    stop, ids, calls = await _stopped_gather(server, f"http://127.0.0.1:{_closed_port()}")
+    with refused_port() as port:
+        stop, ids, calls = await _stopped_gather(server, f"http://127.0.0.1:{port}")
     assert isinstance(stop.cause, APIConnectionError)
     assert "nothing answers at 127.0.0.1:" in stop.reason and "refused" in stop.reason
     assert len(stop.results) == len(ids)
@@ -153,12 +147,12 @@ async def test_a_healthy_run_opens_up_after_its_first_outcome(server: EmbeddedSe
 
 async def test_a_refused_connection_names_the_address_not_tls(server: EmbeddedServer) -> None:
     ds = server.dataset
-    port = _closed_port()
-    async with Client(
-        access_key=ACCESS_KEY, base_url=f"http://127.0.0.1:{port}", max_retries=0
-    ) as c:
-        with pytest.raises(APIConnectionError) as info:
-            await c.get_call(ds.workspace_id, ds.channel_id, ds.call_ids[0])
+    with refused_port() as port:
+        async with Client(
+            access_key=ACCESS_KEY, base_url=f"http://127.0.0.1:{port}", max_retries=0
+        ) as c:
+            with pytest.raises(APIConnectionError) as info:
+                await c.get_call(ds.workspace_id, ds.channel_id, ds.call_ids[0])
     text = str(info.value)
     assert f"cannot connect to 127.0.0.1:{port}: Connection refused" in text
     assert "ssl" not in text.lower()

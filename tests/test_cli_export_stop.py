@@ -7,21 +7,15 @@ so the corrected rerun (with or without --resume) just runs.
 
 from __future__ import annotations
 
-import socket
 import uuid
 from pathlib import Path
 
 import pytest
 
+from ._support import refused_port
 from .test_cli_export import Api, api, credentials, export, exported_ids
 
 __all__ = ["api", "credentials"]  # the fixtures, shared with test_cli_export
-
-
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _left_behind(tmp_path: Path) -> list[str]:
@@ -32,8 +26,8 @@ def test_nothing_listening_stops_at_once_and_leaves_nothing(
     api: Api, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "calls.jsonl"
-    port = _closed_port()
-    assert export(api, out, "--base-url", f"http://127.0.0.1:{port}") == 1
+    with refused_port() as port:
+        assert export(api, out, "--base-url", f"http://127.0.0.1:{port}") == 1
     err = capsys.readouterr().err
     assert f"asyncsdk: stopped: nothing answers at 127.0.0.1:{port}" in err
     assert "--resume" not in err and "Traceback" not in err

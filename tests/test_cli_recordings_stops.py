@@ -9,7 +9,6 @@ does not advise ``--resume``, which would fail the same way.
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -17,6 +16,8 @@ import pytest
 
 from asyncsdk.cli import main
 from asyncsdk.server import Dataset, EmbeddedServer, RecordingsConfig, ServerConfig
+
+from ._support import refused_port
 
 ACCESS_KEY = "recordings-stop-key"
 
@@ -84,13 +85,11 @@ async def test_a_refused_credential_stops_at_once_and_says_what_to_fix(
 async def test_nothing_answering_stops_with_the_address(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with socket.socket() as probe:  # a loopback port that nothing listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     out = tmp_path / "archive"
     workspace = "46582261-7583-41f6-87c5-3d92a1403d43"
-    base_url = f"http://127.0.0.1:{port}"
-    code = await asyncio.to_thread(main, argv(workspace, base_url, out, "--access-key=k"))
+    with refused_port() as port:
+        base_url = f"http://127.0.0.1:{port}"
+        code = await asyncio.to_thread(main, argv(workspace, base_url, out, "--access-key=k"))
     assert code == 1
     err = capsys.readouterr().err
     assert f"stopped: nothing answers at 127.0.0.1:{port}" in err

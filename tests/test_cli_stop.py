@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,15 +15,10 @@ from asyncsdk._giveup import KEY_HINT, give_up_reason
 from asyncsdk.cli._common import name_key_source
 from asyncsdk.server import Dataset
 
+from ._support import refused_port
 from .test_cli import ACCESS_KEY, api, credentials, exported_ids, fetch, write_ids
 
 __all__ = ["api", "credentials"]  # the fixtures, shared with test_cli
-
-
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _stop_line(err: str) -> str:
@@ -38,8 +32,8 @@ def test_fetch_stops_when_nothing_listens_and_resume_takes_every_id(
     _, ds = api
     ids = write_ids(tmp_path / "ids.txt", list(ds.call_ids))
     out = tmp_path / "calls.jsonl"
-    port = _closed_port()
-    code = fetch(api, ids, out, "--base-url", f"http://127.0.0.1:{port}")
+    with refused_port() as port:
+        code = fetch(api, ids, out, "--base-url", f"http://127.0.0.1:{port}")
     err = capsys.readouterr().err
     assert code == 1
     assert f"nothing answers at 127.0.0.1:{port} (Connection refused)" in _stop_line(err)
