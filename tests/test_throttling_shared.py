@@ -78,8 +78,9 @@ def test_every_id_of_every_client_gets_exactly_one_outcome(starts: tuple[float, 
         "second (0.89 of a risen limit used, 3.1 %, 1.07x), and a doubling test for "
         "sporadic 429s met that guard at 100 ms but, judged on 24 answers, handed lucky "
         "processes the quota: 8.1 %, 1.34x over seeds 0-29; the last form measured met "
-        "both over seeds 0-29, 3.3 %, 1.08x, and in five lab runs of seven) are in "
-        "docs/throttling-research.md"
+        "both over seeds 0-29, 3.3 %, 1.08x, and in five lab runs of seven; with re-entries "
+        "that back off after a refused one, 3.0 %, 1.08x and eleven lab runs of twelve, "
+        "not adopted) are in docs/throttling-research.md"
     ),
 )
 def test_clients_sharing_a_quota_get_fair_shares_with_few_429s() -> None:
@@ -102,7 +103,8 @@ def test_clients_sharing_a_quota_get_fair_shares_with_few_429s() -> None:
         "the second spirals down, and climbs a risen limit in half a minute; with a climb "
         "after 2 s without a 429, 3.4 % and 1.11x, and with a doubling test for sporadic "
         "429s, 8.4 % and 1.42x; the last form measured met both, 3.3 % and 1.10x over "
-        "seeds 0-29, and is not adopted (docs/throttling-research.md)"
+        "seeds 0-29, with re-entries that back off 3.1 % and 1.08x, and is not adopted "
+        "(docs/throttling-research.md)"
     ),
 )
 def test_clients_started_apart_get_fair_shares_with_few_429s() -> None:
