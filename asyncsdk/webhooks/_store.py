@@ -68,6 +68,32 @@ _FINAL_RANK: Final = 4
 _SOURCE_RANK: Final = {"event": 0, "api": 1}
 #: Milliseconds a writer waits for another process's transaction on the same file.
 BUSY_TIMEOUT_MS: Final = 30_000
+#: Seconds between two tries to open a database another process is opening too.
+_OPEN_RETRY_DELAY: Final = 0.02
+
+
+def _with_busy_retries(step: Callable[[], None]) -> None:
+    """Run ``step``, again while SQLite answers "locked" or "busy", for the busy timeout.
+
+    Processes that open one new file at once race to switch it to WAL: the switch
+    needs the file to itself, and SQLite answers ``database is locked`` at once,
+    without its busy handler, to the connection that would otherwise deadlock (six
+    workers started together failed so about one start in three). Nothing was written
+    then, so the step is simply run again.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            step()
+            return
+        except sqlite3.OperationalError as exc:
+            message = str(exc).lower()
+            if ("locked" not in message and "busy" not in message) or (
+                time.monotonic() >= deadline
+            ):
+                raise
+        time.sleep(_OPEN_RETRY_DELAY)
+
 
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS calls (
@@ -242,13 +268,25 @@ class SQLiteCallStore:
 
     def _open(self) -> None:
         db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000)
-        db.execute("PRAGMA journal_mode = WAL")
-        db.execute("PRAGMA synchronous = NORMAL")
-        db.execute(_SCHEMA)
-        db.execute(_ENTRIES_SCHEMA)
-        self._create(db)
-        db.commit()
+        try:
+            _with_busy_retries(lambda: self._prepare(db))
+        except BaseException:
+            db.close()
+            raise
         self._db = db
+
+    def _prepare(self, db: sqlite3.Connection) -> None:
+        """Switch to WAL and create the tables (each step idempotent, so retried whole)."""
+        try:
+            db.execute("PRAGMA journal_mode = WAL")
+            db.execute("PRAGMA synchronous = NORMAL")
+            db.execute(_SCHEMA)
+            db.execute(_ENTRIES_SCHEMA)
+            self._create(db)
+            db.commit()
+        except sqlite3.OperationalError:
+            db.rollback()
+            raise
 
     def _create(self, db: sqlite3.Connection) -> None:
         """Create a subclass's own tables (in the transaction that creates the store's)."""
