@@ -17,6 +17,8 @@ import socket
 from pathlib import Path
 
 _handed_out: set[int] = set()
+#: Its own generator: a test that seeds the module-level one must not repeat ports.
+_random = random.Random()
 
 
 def port_slice(low: int, high: int) -> tuple[int, int]:
@@ -45,9 +47,10 @@ def free_port() -> int:
         first = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
     except (OSError, ValueError, IndexError):
         first = 32768
-    low, high = port_slice(10000, max(first, 10001))
+    floor = 10000 if first > 20000 else 1024  # a kernel with a wide ephemeral range
+    low, high = port_slice(floor, max(first, floor + 1))
     for _ in range(200):
-        port = random.randrange(low, high)
+        port = _random.randrange(low, high)
         if port in _handed_out:
             continue
         with socket.socket() as sock:

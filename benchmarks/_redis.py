@@ -1,4 +1,4 @@
-"""A ``redis-server`` of a scenario's own, on a free loopback port, and free ports.
+"""A ``redis-server`` of a scenario's own, on a free loopback port.
 
 `RedisServer` starts one (append-only file optional), waits for its ``PONG`` and stops
 it, on a port from `benchmarks._ports.free_port`. redis-py's own test helpers

@@ -31,7 +31,8 @@ ENV = {**os.environ, "BIRD_ACCESS_KEY": ACCESS_KEY, "BIRD_WEBHOOK_SIGNING_KEY": 
 async def start(*argv: str, expect: str, cwd: Path) -> asyncio.subprocess.Process:
     """Run ``python -m asyncsdk ARGV`` in ``cwd``; return once its first line says ``expect``.
 
-    Its stderr goes to a file in ``cwd``, whose end is in the error if it does not start.
+    Its stderr goes to a file in ``cwd``, whose end is in the error if it does not start
+    (the child is then killed).
     """
     errors = cwd / f"{argv[0]}-{uuid.uuid4().hex[:8]}.stderr"
     with errors.open("wb") as sink:
@@ -40,8 +41,14 @@ async def start(*argv: str, expect: str, cwd: Path) -> asyncio.subprocess.Proces
             stdout=asyncio.subprocess.PIPE, stderr=sink,
         )  # fmt: skip
     assert proc.stdout is not None
-    line = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode()
+    try:
+        line = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode()
+    except TimeoutError:
+        line = "(nothing within 60 s)"
     if not line.startswith(expect):
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
         said = errors.read_text(errors="replace")[-2000:]
         raise RuntimeError(f"{argv[0]} did not start: {line!r}; its stderr: {said!r}")
     return proc

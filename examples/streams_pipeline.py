@@ -32,9 +32,42 @@ SIGNING_KEY = "pipeline-signing-key"
 
 
 def free_port() -> int:
+    """A port that was free a moment ago: for redis-server, which cannot report its own."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+async def start_redis(work: Path) -> tuple[asyncio.subprocess.Process, str]:
+    """Start redis-server on a free port (another one if it was taken meanwhile)."""
+    executable = shutil.which("redis-server")
+    if executable is None:
+        raise SystemExit("this example needs redis-server on PATH")
+    for _ in range(5):
+        port = free_port()
+        redis = await asyncio.create_subprocess_exec(
+            executable, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(work),
+            "--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        for _ in range(600):  # up to 30 s for its first answer
+            if redis.returncode is not None:
+                break  # the port was taken before it could bind it: another port
+            try:
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                writer.write(b"PING\r\n")
+                answer = await asyncio.wait_for(reader.readline(), 5)
+                writer.close()
+                await writer.wait_closed()
+            except (OSError, TimeoutError):
+                answer = b""
+            if answer.startswith(b"+PONG"):
+                return redis, f"redis://127.0.0.1:{port}/0"
+            await asyncio.sleep(0.05)
+        if redis.returncode is None:
+            redis.kill()
+        await redis.wait()
+    raise SystemExit("redis-server did not start")
 
 
 class Balancer:
@@ -70,45 +103,43 @@ class Balancer:
             await self._session.close()
 
 
-async def wait_for_line(proc: asyncio.subprocess.Process, prefix: str) -> None:
+async def wait_for_line(proc: asyncio.subprocess.Process, prefix: str) -> str:
+    """The process's first line, which must start with ``prefix``."""
     assert proc.stdout is not None
-    line = await asyncio.wait_for(proc.stdout.readline(), 60)
-    if not line.decode().startswith(prefix):
+    line = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode()
+    if not line.startswith(prefix):
         raise RuntimeError(f"expected {prefix!r}, got {line!r}")
+    return line
 
 
 async def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="asyncsdk-pipeline-"))
-    redis_port, balancer_port = free_port(), free_port()
-    redis_url = f"redis://127.0.0.1:{redis_port}/0"
-    executable = shutil.which("redis-server")
-    if executable is None:
-        raise SystemExit("this example needs redis-server on PATH")
-    redis = await asyncio.create_subprocess_exec(
-        executable, "--port", str(redis_port), "--bind", "127.0.0.1", "--dir", str(work),
-        "--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
-        stdout=asyncio.subprocess.DEVNULL,
-    )  # fmt: skip
+    redis, redis_url = await start_redis(work)
     print("redis-server: appendonly yes, appendfsync everysec")
     dataset = Dataset(size=CALLS, seed=7)
     procs: list[asyncio.subprocess.Process] = []
     env = {**os.environ, "BIRD_ACCESS_KEY": ACCESS_KEY, "BIRD_WEBHOOK_SIGNING_KEY": SIGNING_KEY}
-    public = f"http://127.0.0.1:{balancer_port}"
-    balancer = Balancer([f"http://127.0.0.1:{free_port()}" for _ in range(2)])
+    balancer = Balancer([])  # the replicas' addresses, once they listen
     app = web.Application()
     app.router.add_post("/bird", balancer.handle)
     runner = web.AppRunner(app, access_log=None)
     try:
+        # Every listener takes a port of its own choosing (port 0) and says which: no
+        # port is picked here that another process could take first.
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        public = f"http://127.0.0.1:{runner.addresses[0][1]}"
         async with EmbeddedServer(ServerConfig(access_keys=(ACCESS_KEY,)), dataset=dataset) as api:
-            for backend in balancer.backends:
-                port = backend.rsplit(":", 1)[1]
+            for _ in range(2):
                 replica = await asyncio.create_subprocess_exec(
                     sys.executable, "-m", "asyncsdk", "listen", "--redis", redis_url,
-                    "--port", port, "--path", "/bird", "--public-url", public, "--no-progress",
+                    "--port", "0", "--path", "/bird", "--public-url", public, "--no-progress",
                     env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
                 )  # fmt: skip
                 procs.append(replica)
-                await wait_for_line(replica, "listening on")
+                line = await wait_for_line(replica, "listening on ")
+                url = line.split()[2]  # listening on http://127.0.0.1:PORT/bird (stream ...)
+                balancer.backends.append(url.removesuffix("/bird"))
             for n in range(3):
                 worker = await asyncio.create_subprocess_exec(
                     sys.executable, "-m", "asyncsdk", "enrich", "--redis", redis_url,
@@ -119,8 +150,6 @@ async def main() -> None:
                 )  # fmt: skip
                 procs.append(worker)
                 await wait_for_line(worker, "enriching stream")
-            await runner.setup()
-            await web.TCPSite(runner, "127.0.0.1", balancer_port).start()
             print("2 receivers behind the balancer, 3 workers in group 'enrich'")
             config = WebhookConfig(
                 url=f"{public}/bird", signing_key=SIGNING_KEY, calls_per_second=100.0,
@@ -162,7 +191,8 @@ async def main() -> None:
                 await proc.wait()
         await runner.cleanup()
         await balancer.aclose()
-        redis.terminate()
+        if redis.returncode is None:
+            redis.terminate()
         await redis.wait()
         shutil.rmtree(work, ignore_errors=True)
 

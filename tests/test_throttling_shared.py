@@ -103,8 +103,8 @@ def test_clients_sharing_a_quota_get_fair_shares_with_few_429s() -> None:
         "the second spirals down, and climbs a risen limit in half a minute; with a climb "
         "after 2 s without a 429, 3.4 % and 1.11x, and with a doubling test for sporadic "
         "429s, 8.4 % and 1.42x; the last form measured met both, 3.3 % and 1.10x over "
-        "seeds 0-29, with re-entries that back off 3.1 % and 1.08x, and is not adopted "
-        "(docs/throttling-research.md)"
+        "seeds 0-29, and so did it with re-entries that back off (3.1 %, 1.08x); neither "
+        "is adopted (docs/throttling-research.md)"
     ),
 )
 def test_clients_started_apart_get_fair_shares_with_few_429s() -> None:

@@ -73,7 +73,10 @@ _OPEN_RETRY_DELAY: Final = 0.02
 
 
 def _with_busy_retries(step: Callable[[], None]) -> None:
-    """Run ``step``, again while SQLite answers "locked" or "busy", for the busy timeout.
+    """Run ``step``, again while SQLite answers busy or locked, for the busy timeout.
+
+    The busy timeout bounds the retrying; one try may itself wait up to that long in
+    SQLite's busy handler, so a start can take up to about twice it before it fails.
 
     Processes that open one new file at once race to switch it to WAL: the switch
     needs the file to itself, and SQLite answers ``database is locked`` at once,
@@ -87,10 +90,9 @@ def _with_busy_retries(step: Callable[[], None]) -> None:
             step()
             return
         except sqlite3.OperationalError as exc:
-            message = str(exc).lower()
-            if ("locked" not in message and "busy" not in message) or (
-                time.monotonic() >= deadline
-            ):
+            code = getattr(exc, "sqlite_errorcode", 0) & 0xFF  # the primary result code
+            busy = code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+            if not busy or time.monotonic() >= deadline:
                 raise
         time.sleep(_OPEN_RETRY_DELAY)
 
@@ -289,7 +291,11 @@ class SQLiteCallStore:
             raise
 
     def _create(self, db: sqlite3.Connection) -> None:
-        """Create a subclass's own tables (in the transaction that creates the store's)."""
+        """Create a subclass's own tables (in the transaction that creates the store's).
+
+        It must be idempotent (``CREATE ... IF NOT EXISTS``): opening is retried whole
+        when another process is opening the same new file.
+        """
 
     async def close(self) -> None:
         """Close the database and its thread."""
