@@ -79,7 +79,7 @@ def test_every_id_of_every_client_gets_exactly_one_outcome(starts: tuple[float, 
         "sporadic 429s met that guard at 100 ms but, judged on 24 answers, handed lucky "
         "processes the quota: 8.1 %, 1.34x over seeds 0-29; the last form measured met "
         "both over seeds 0-29, 3.3 %, 1.08x, and in five lab runs of seven; with re-entries "
-        "that back off after a refused one, 3.0 %, 1.08x and eleven lab runs of twelve, "
+        "that back off after a refused one, 3.0 %, 1.08x and 17 lab runs of 18, "
         "not adopted) are in docs/throttling-research.md"
     ),
 )
