@@ -256,7 +256,7 @@ def test_first_request_probes_alone_until_its_response() -> None:
 
 
 def test_a_probe_without_response_holds_no_one_for_long() -> None:
-    """No answer within PROBE_TIMEOUT: the others start, paced as a slow start."""
+    """No answer within PROBE_TIMEOUT: the others start at the discovered rate's start."""
 
     async def scenario() -> tuple[float, str]:
         limiter = TokenBucketLimiter(None, adaptive=True)
@@ -264,7 +264,7 @@ def test_a_probe_without_response_holds_no_one_for_long() -> None:
         await limiter.acquire()
         return asyncio.get_running_loop().time(), limiter.phase
 
-    assert _vtime.run(scenario()) == (PROBE_TIMEOUT, "startup")
+    assert _vtime.run(scenario()) == (PROBE_TIMEOUT, "cruise")
 
 
 def test_a_failed_probe_is_replaced_by_one_more_probe_not_a_flood() -> None:
@@ -309,7 +309,7 @@ def test_startup_begins_after_max_probes_failed_probes() -> None:
             limiter.on_failure()
         return limiter.phase
 
-    assert _vtime.run(scenario()) == "startup"
+    assert _vtime.run(scenario()) == "cruise"
 
 
 def test_a_stated_limit_never_raises_the_configured_rate() -> None:

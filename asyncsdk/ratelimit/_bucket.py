@@ -43,8 +43,10 @@ from ._throttling import (
     CORRELATED_PAUSE,
     MIN_RATE,
     OUTAGE_PAUSE,
+    Controller,
     Phase,
     RateController,
+    SharedRateController,
     Verdict,
     classify,
     exhausted_for,
@@ -109,7 +111,11 @@ class TokenBucketLimiter(BucketViews):
     def __init__(
         self, rate: float | None, *, burst: int = 1, adaptive: bool = True, max_pause: float = 60.0
     ) -> None:
-        self._control = RateController(rate, adaptive=adaptive)
+        self._control: Controller
+        if rate is None and adaptive:  # a rate to discover, on a quota that may be shared
+            self._control = SharedRateController(waiting=lambda: len(self._waiters))
+        else:
+            self._control = RateController(rate, adaptive=adaptive)
         self._burst = float(burst)
         self._max_pause = max_pause
         self._tokens = float(burst)
@@ -192,7 +198,7 @@ class TokenBucketLimiter(BucketViews):
         if verdict is Verdict.EXHAUSTED:
             assert exhausted is not None
             self._pause(now, exhausted)  # the stated reset, not the whole-second Retry-After
-        elif verdict is Verdict.CORRELATED:
+        elif verdict is Verdict.CORRELATED and control.pauses_on_correlated:
             self._pause(now, CORRELATED_PAUSE if retry_after is None else retry_after)
             self._quiet_until = self._paused_until + CORRELATED_COOLDOWN
         self._outage = False  # throttled is answered: the server is up
@@ -253,6 +259,24 @@ class TokenBucketLimiter(BucketViews):
             control.grant(now)
             return True
         return False
+
+    def _grant_burst(self, now: float, extra: int) -> None:
+        """Grant up to ``extra`` more queued callers at once, paid by the tokens to come.
+
+        A burst test (``_throttling._bursts``): the tokens go negative by what was
+        granted, so the average rate is unchanged; the controller learns how many went.
+        """
+        sent = 0
+        waiters = self._waiters
+        while sent < extra and waiters:
+            head = waiters.popleft()
+            if head.done():  # cancelled while queued
+                continue
+            self._tokens -= 1.0
+            self._control.grant(now)
+            head.set_result(None)
+            sent += 1
+        self._control.burst_sent(sent)
 
     def _probe_failed(self, now: float) -> None:
         """The probe got no usable answer: the next request probes, or startup begins."""
@@ -346,6 +370,8 @@ class TokenBucketLimiter(BucketViews):
                 self._tokens -= 1.0
                 control.grant(now)
                 waiters.popleft().set_result(None)
+                if extra := control.want_burst(now):  # none queued: a void burst
+                    self._grant_burst(now, extra)
                 continue
             due, tokens = now + max((1.0 - self._tokens) / rate, _TOKEN_EPSILON), True
             break

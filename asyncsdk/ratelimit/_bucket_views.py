@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 
-from ._throttling import Phase, RateController
+from ._throttling import Controller, Phase
 
 __all__ = ["BucketViews"]
 
@@ -25,7 +25,7 @@ class BucketViews:
     __slots__ = ()
 
     _burst: float
-    _control: RateController
+    _control: Controller
     _last: float
     _outage: bool
     _paused_until: float

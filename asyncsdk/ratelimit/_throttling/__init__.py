@@ -36,6 +36,7 @@ Imports: the standard library only (through the modules of this package).
 
 from ._headers import exhausted_for, parse_policy
 from ._rate import MIN_RATE, Phase, RateController
+from ._shared_rate import SharedRateController
 from ._verdicts import (
     CORRELATED_COOLDOWN,
     CORRELATED_PAUSE,
@@ -48,14 +49,19 @@ from ._verdicts import (
     outage,
 )
 
+#: The rate rules a limiter applies: configured or fleet-wide, or discovered alone.
+Controller = RateController | SharedRateController
+
 __all__ = [
     "CORRELATED_COOLDOWN",
     "CORRELATED_PAUSE",
     "CORRELATED_SHARE",
     "MIN_RATE",
     "OUTAGE_PAUSE",
+    "Controller",
     "Phase",
     "RateController",
+    "SharedRateController",
     "Tally",
     "Verdict",
     "classify",

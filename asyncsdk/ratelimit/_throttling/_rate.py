@@ -60,6 +60,9 @@ class RateController(_Startup):
 
     __slots__ = ()
 
+    #: A correlated verdict pauses every request of the limiter (``_verdicts``).
+    pauses_on_correlated: Final = True
+
     # --- events ---
 
     def state(self, rate: float, now: float) -> None:
@@ -86,6 +89,13 @@ class RateController(_Startup):
         self.tally.grant(now)
         if now >= self._rollover:
             self._tick(now)
+
+    def want_burst(self, now: float) -> int:
+        """No burst tests under these rules: always 0 (see `SharedRateController`)."""
+        return 0
+
+    def burst_sent(self, extra: int) -> None:
+        """Never called: `want_burst` asks for none."""
 
     def failure(self, now: float, *, server: bool = True) -> None:
         """Count one request that failed: no response (reset, timeout), or a 5xx.
