@@ -346,3 +346,42 @@ def test_sporadic_429s_do_not_lower_a_stated_rate() -> None:
     )
     result = simulate(server, lambda: TokenBucketLimiter(None), duration=20)
     assert result.accepted_rate(5, 19) >= 0.8 * 200.0
+
+
+def _quiet_start(driver: _Driver) -> float:
+    """Two clean seconds at the start: the first re-entry's start test doubles the rate."""
+    driver.begin()
+    while driver.control.phase is Phase.CRUISE:
+        driver.send(1)
+        driver.step(0.02)
+        driver.answer(False)
+    rate = driver.control.rate
+    assert driver.control.phase is Phase.STARTUP and rate is not None
+    return rate
+
+
+def test_a_start_test_into_a_bucket_that_hid_the_limit_ends_on_ten_answers() -> None:
+    """Clean flat segments, then half of ten paced answers refused: the test ends there.
+
+    A bucket as deep as a second of the rate hides the limit until it is empty; judged
+    on 24 answers, a doubling past it drew 26 429s at once (virtual time, Bird's 50/s
+    with a burst of 50).
+    """
+    driver = _Driver()
+    rate = _quiet_start(driver)
+    driver.send(10)
+    driver.step(0.03)
+    driver.answer(*[True, False] * 5)
+    assert driver.control.phase is Phase.CRUISE
+    assert driver.control.rate is not None and driver.control.rate < rate
+
+
+def test_a_stated_rate_is_adopted_at_once_up_and_down() -> None:
+    """One limiter told two rates (one per workspace, say) follows the last, as stated."""
+    control = SharedRateController(waiting=lambda: 0)
+    control.state(50.0, 0.0)
+    assert (control.phase, control.rate) == (Phase.KNOWN, 50.0)
+    control.state(200.0, 0.1)
+    assert control.rate == 200.0
+    control.state(50.0, 0.2)
+    assert control.rate == 50.0

@@ -14,18 +14,21 @@ them are in `asyncsdk.ratelimit._throttling`'s docstring and ``docs/throttling.m
 - **Who waits.** The throttled request always waits its own ``Retry-After`` before its
   retry (the retrier sees to that). *Every* request waits only when the quota is
   exhausted: the server states it (``RateLimit-Remaining: 0`` with a reset, or
-  ``RateLimit: r=0``), or the throttling is correlated (at least half of the last
-  second's responses, twenty or more, are 429s; or ten 429s in a row). Sporadic 429s
-  (a quota shared with other clients, a gateway's own limits) delay only their own
-  request: independent 429s no longer serialise the whole client.
-- **The rate** (`RateController`): a configured ``rate_limit=R`` is a ceiling that
+  ``RateLimit: r=0``), or, at a configured rate and in fleets, the throttling is
+  correlated (at least half of the last second's responses, twenty or more, are 429s;
+  or ten 429s in a row). Sporadic 429s (a quota shared with other clients, a
+  gateway's own limits) delay only their own request: independent 429s no longer
+  serialise the whole client.
+- **The rate**: a configured ``rate_limit=R`` (`RateController`) is a ceiling that
   sporadic 429s never lower (a cut needs 20 % of 429s, and the rate returns to R once
-  the throttling stops); ``RateLimit(adaptive=False)`` is a fixed pace; a
-  ``RateLimit-Policy`` header (IETF draft) sets the rate; with neither, the first
-  request probes alone, a startup phase doubles the rate until throttling appears,
-  and cuts are tentative: measured against the rate that was being sent, verified by
-  the share of 429s falling, undone when it does not fall (that throttling was not
-  ours), never below half of the best recent clean rate on sporadic evidence.
+  the throttling stops), with cuts that are tentative: measured against the rate that
+  was being sent, verified by the share of 429s falling, undone when it does not fall.
+  ``RateLimit(adaptive=False)`` is a fixed pace; a ``RateLimit-Policy`` header (IETF
+  draft) sets the rate. With neither, the rate is discovered (`SharedRateController`):
+  the first request probes alone, the rate starts at Bird's documented 50/s (or one
+  request per round trip), regrows by Kelly's rule so that processes sharing a quota
+  converge to equal shares, and sends a few requests at once now and then to tell a
+  limiter at its limit from sporadic 429s.
 - **Outages**: when nearly every attempt fails (90 % of the last second's), everyone
   waits a second and the first request after probes; fresh requests are not spent at
   full pace on a server that is down.

@@ -17,19 +17,24 @@ each threshold is in ``docs/throttling.md`` and the throttling lab in ``benchmar
 
 The rules, one module each: what the server states (``_headers``: `exhausted_for`,
 `parse_policy`), who waits and when the server is down (``_verdicts``: `classify`,
-`outage`, over a `Tally` of recent outcomes), and the rate (``_rate``: `RateController`,
-composed of its phases: ``_state`` (the evidence every phase reads), ``_regrowth``
-(doubling, CUBIC), ``_cuts`` (cut, verify, undo) and ``_startup`` (probe to the first
-limit)).
+`outage`, over a `Tally` of recent outcomes), and the rate, by one of two controllers:
+
+- `SharedRateController` (``_shared_rate``), the *discovered* rate of a limiter with no
+  configured rate: a common start at Bird's documented 50/s, Kelly's regrowth (shares
+  converge), and burst tests (``_bursts``) that tell a quota held at its limit from
+  sporadic 429s; its start tests are ``_shared_start`` and its state ``_shared_state``.
+- `RateController` (``_rate``), the *configured* rate (``rate_limit=R``, or a fixed
+  pace): composed of its phases: ``_state`` (the evidence every phase reads),
+  ``_regrowth`` (doubling, CUBIC), ``_cuts`` (cut, verify, undo) and ``_startup``
+  (probe to the first limit, for a controller built with no rate).
 
 Fleets: each process applies these rules to its own responses. A
 `RedisRateLimiter` writes a pause to Redis (where every worker sees it) only for an
 exhausted or correlated verdict; a sporadic 429 delays only the request that got it.
-Processes that share a quota *without* a shared limiter each apply the rules alone: none
-loses an ID, but their shares are not fair (start-up hands most of the quota to whichever
-process saw fewest 429s, and the scale-free regrowth keeps the ratio) and more than 5 %
-of answers are 429s; ``docs/throttling-research.md`` has the evidence and the changes
-that failed.
+Processes that share a quota *without* a shared limiter each apply the discovered rate
+alone; its regrowth makes their shares converge and its bursts keep a process from
+learning the others' 429s as its own ambient share (``docs/throttling-research.md``
+has the nine rounds of evidence).
 
 Imports: the standard library only (through the modules of this package).
 """

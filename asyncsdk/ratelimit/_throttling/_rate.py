@@ -20,6 +20,11 @@ pause an outage calls for is the limiter's (`outage` in ``_verdicts``); the cont
 only hears of a pause (`RateController.paused`) so that it does not mistake it for a
 lower sending rate.
 
+`TokenBucketLimiter` uses this controller for a configured rate and for a fixed pace;
+with no rate to start from it uses `SharedRateController` (``_shared_rate``) instead, so
+the ``probe`` and ``startup``-from-nothing paths below serve a controller built here with
+no rate (as the rules' tests build it), not the default client.
+
 A configured rate (``rate_limit=R``) starts ``known`` at R; a verified cut moves it to
 ``cruise`` below R, and it returns to ``known`` at R when CUBIC gets there (about a
 second after the throttling stops, for a limit that had halved). A stated rate

@@ -70,6 +70,8 @@ __all__ = ["SharedRateController"]
 
 #: Seconds from the start in which a 429 asks for an early burst.
 EARLY_SECONDS: Final = 3.0
+#: A segment whose paced answers are half refused, this many at least, is judged at once.
+FAST_ANSWERS: Final = 10
 #: No burst is sent below this rate (requests per second).
 BURST_MIN_RATE: Final = 20.0
 
@@ -116,8 +118,8 @@ class SharedRateController(_StartTests):
         if rate == self.stated:
             return
         self.stated = self.ceiling = rate
-        if self.rate is None or self.phase is Phase.STARTUP:
-            self.phase = Phase.KNOWN
+        if self.rate is None or self.phase in (Phase.STARTUP, Phase.KNOWN):
+            self.phase = Phase.KNOWN  # at the stated rate, up or down, at once
             self._set(rate, now)
         elif self.rate > rate:
             self._set(rate, now)
@@ -172,8 +174,17 @@ class SharedRateController(_StartTests):
         if self.phase is Phase.STARTUP:
             self._seg_n += 1
             self._seg_t += int(throttled)
-            if self._seg_n >= SEGMENT_ANSWERS or (
-                self._seg_n >= 8 and now - self._seg_start >= SEGMENT_SECONDS
+            if not in_burst:
+                self._seg_pn += 1
+                self._seg_pt += int(throttled)
+            if (
+                self._seg_n >= SEGMENT_ANSWERS
+                or (self._seg_n >= 8 and now - self._seg_start >= SEGMENT_SECONDS)
+                or (
+                    self._flat_t == 0
+                    and self._seg_pn >= FAST_ANSWERS
+                    and 2 * self._seg_pt >= self._seg_pn
+                )
             ):
                 self._judge_segment(now)
         else:

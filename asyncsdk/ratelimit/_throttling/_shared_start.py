@@ -6,7 +6,10 @@ segment), after the floor test, or after an early burst that found the server cl
 (then it is *gated*: it doubles on each burst, not on segments). It ends when:
 
 - a segment's share rose by 4 points and 2 standard errors over the pooled flat share,
-  or is at least 50 %, or at least 25 % with nothing flat to compare it with;
+  or is at least 50 %, or at least 25 % with nothing flat to compare it with (a segment
+  whose flat segments had no 429 at all is judged as soon as half of ten paced answers
+  are refused: a bucket as deep as a second of the rate hid the limit, and 24 answers
+  past it drew 26 429s at once against Bird's 50/s with a burst of 50);
 - the bursts asked during it were saturated (their 429s improbable at the flat share,
   one-sided binomial at 1 %): the 429s were a limiter's, so the ambient share is
   forgotten;
@@ -132,7 +135,7 @@ class _StartTests(_SharedState):
         self._flat_n += n
         self._flat_t += t
         if self._gated:  # the bursts decide the doublings
-            self._seg_n = self._seg_t = 0
+            self._seg_n = self._seg_t = self._seg_pn = self._seg_pt = 0
             self._seg_start = now
             return
         if t >= 1:

@@ -126,6 +126,8 @@ class _SharedState:
         "_run_t",
         "_seen_429",
         "_seg_n",
+        "_seg_pn",
+        "_seg_pt",
         "_seg_start",
         "_seg_t",
         "_skip",
@@ -162,8 +164,9 @@ class _SharedState:
         self._updated = 0.0
         self._t0 = 0.0
         self._r0 = 0.0  # the start's rate
-        # the segment
+        # the segment, and its paced answers (a burst's are not)
         self._seg_n = self._seg_t = 0
+        self._seg_pn = self._seg_pt = 0
         self._seg_start = 0.0
         # a start test
         self._base = 0.0  # the rate it began from
@@ -190,7 +193,7 @@ class _SharedState:
         """A new rate: a new segment, judged on answers to requests granted from now."""
         self.rate = rate
         self._skip = self._inflight
-        self._seg_n = self._seg_t = 0
+        self._seg_n = self._seg_t = self._seg_pn = self._seg_pt = 0
         self._seg_start = now
 
     def _enter_run(self, now: float) -> None:
