@@ -301,7 +301,7 @@ def test_a_failed_probe_is_replaced_by_one_more_probe_not_a_flood() -> None:
     assert counts[3] < 20  # paced from the first answer on, not released at once
 
 
-def test_startup_begins_after_max_probes_failed_probes() -> None:
+def test_the_rate_starts_after_max_probes_failed_probes() -> None:
     async def scenario() -> str:
         limiter = TokenBucketLimiter(None, adaptive=True)
         for _ in range(MAX_PROBES):

@@ -17,8 +17,8 @@ from asyncsdk.ratelimit._throttling import Phase, SharedRateController
 from asyncsdk.ratelimit._throttling._bursts import (
     BURST_SIZE,
     BurstLedger,
+    BurstResult,
     binomial_tail,
-    lower_tail,
 )
 from asyncsdk.ratelimit._throttling._shared_state import DECREASE, PRIOR_RATE
 
@@ -88,7 +88,7 @@ def test_a_burst_owns_the_answers_after_everything_sent_before_it() -> None:
     assert [ledger.answer(True) for _ in range(3)] == [(False, None)] * 3
     marks = [ledger.answer(refused) for refused in (False, True, False, True, True)]
     assert all(mine for mine, _ in marks) and all(r is None for _, r in marks)
-    assert ledger.answer(False) == (True, ("early", 3, BURST_SIZE))
+    assert ledger.answer(False) == (True, BurstResult("early", 3, BURST_SIZE, 0))
     assert ledger.answer(True) == (False, None)  # the next paced answer
     assert not ledger.open
 
@@ -99,10 +99,11 @@ def test_a_burst_with_too_few_callers_queued_is_void() -> None:
     ledger.ask("gate")
     ledger.take(0.0, due_before=0)
     ledger.sent(2)
-    assert [ledger.answer(True) for _ in range(3)][-1] == (True, ("gate", 0, 0))
+    assert [ledger.answer(True) for _ in range(3)][-1] == (True, BurstResult("gate", 0, 0, 0))
 
 
 def test_no_second_burst_while_one_is_out() -> None:
+    """An ask while a burst is out waits for it; each result names its own purpose."""
     ledger = BurstLedger()
     ledger.ask("test")
     ledger.take(0.0, due_before=0)
@@ -111,15 +112,29 @@ def test_no_second_burst_while_one_is_out() -> None:
     assert ledger.take(0.1, due_before=10) == 0
     for _ in range(BURST_SIZE):
         _, result = ledger.answer(False)
-    assert result == ("gate", 0, BURST_SIZE)  # the last purpose asked names the result
+    assert result == BurstResult("test", 0, BURST_SIZE, 0)
     assert ledger.take(0.2, due_before=BURST_SIZE) == BURST_SIZE - 1  # still wanted
+    ledger.sent(BURST_SIZE - 1)
+    for _ in range(BURST_SIZE):
+        _, result = ledger.answer(False)
+    assert result is not None and result.purpose == "gate"
+
+
+def test_a_failure_spoils_a_burst() -> None:
+    """A timeout or a 5xx among a burst's answers: its count says nothing of the limiter."""
+    ledger = BurstLedger()
+    ledger.ask("gate")
+    ledger.take(0.0, due_before=0)
+    ledger.sent(BURST_SIZE - 1)
+    for _ in range(BURST_SIZE - 1):
+        ledger.answer(False)
+    assert ledger.answer(False, failed=True) == (True, BurstResult("gate", 0, BURST_SIZE, 1))
 
 
 def test_binomial_tails() -> None:
     assert binomial_tail(6, 0, 0.3) == pytest.approx(1.0)
     assert binomial_tail(6, 6, 0.5) == pytest.approx(1 / 64)
-    assert lower_tail(6, 6, 0.3) == pytest.approx(1.0)
-    assert lower_tail(6, 0, 0.5) + binomial_tail(6, 1, 0.5) == pytest.approx(1.0)
+    assert binomial_tail(6, 1, 0.5) == pytest.approx(1 - 1 / 64)
 
 
 # --- the start and early bursts ---------------------------------------------------------
@@ -160,7 +175,8 @@ def test_an_early_burst_mostly_refused_begins_no_start_test() -> None:
     driver.step(0.03)
     driver.answer(*[True] * BURST_SIZE)
     assert driver.control.phase is Phase.CRUISE
-    # the next 429 asks no burst for 2 s
+    # a 429 half a second later (past the 0.25 s between early bursts) asks none: 2 s hold
+    driver.step(0.5)
     driver.send(1)
     driver.step(0.03)
     driver.answer(True)
@@ -168,15 +184,17 @@ def test_an_early_burst_mostly_refused_begins_no_start_test() -> None:
     assert driver.bursts == 1
 
 
-def test_no_burst_below_twenty_requests_per_second() -> None:
+@pytest.mark.parametrize(("rate", "bursts"), [(23.0, 0), (25.0, 1)])
+def test_no_burst_below_twenty_requests_per_second(rate: float, bursts: int) -> None:
+    """The 429 that asks for the burst takes 4/s off first: 19/s sends none, 21/s one."""
     driver = _Driver()
     driver.begin()
-    driver.control.rate = 19.0
+    driver.control.rate = rate
     driver.send(1)
     driver.step(0.01)
     driver.answer(True)
     driver.send(3)
-    assert driver.bursts == 0
+    assert driver.bursts == bursts
 
 
 # --- gated start tests ------------------------------------------------------------------
@@ -254,9 +272,11 @@ def test_a_bursts_answers_do_not_move_the_regrowth() -> None:
     driver.answer(*[False] * 30)
     _early_burst(driver)
     rate = driver.control.rate
+    assert rate is not None
     driver.step(0.03)
     driver.answer(*[True] * BURST_SIZE)
-    assert driver.control.rate == rate
+    assert driver.control.rate is not None
+    assert abs(driver.control.rate - rate) < DECREASE  # one 429's step would be 4/s
 
 
 def test_a_429_takes_a_fixed_step_off_whatever_the_rate() -> None:
@@ -374,6 +394,26 @@ def test_a_start_test_into_a_bucket_that_hid_the_limit_ends_on_ten_answers() -> 
     driver.answer(*[True, False] * 5)
     assert driver.control.phase is Phase.CRUISE
     assert driver.control.rate is not None and driver.control.rate < rate
+
+
+def test_a_stated_rate_ends_a_start_test_and_asks_no_more_bursts() -> None:
+    """A policy stated in the middle of a gated start test: at the stated rate, at once."""
+    driver = _Driver()
+    _gated(driver)
+    driver.answer(*[False] * BURST_SIZE)  # the gate's burst: clear, doubles, asks another
+    driver.control.state(120.0, driver.now)
+    assert (driver.control.phase, driver.control.rate) == (Phase.KNOWN, 120.0)
+    driver.send(3)
+    assert driver.bursts == 2  # the gate's next burst was not sent
+
+
+def test_a_policy_first_stated_in_cruise_is_adopted() -> None:
+    """The probe's answer was slow (no policy yet): a policy stated later sets the rate."""
+    driver = _Driver()
+    driver.begin()
+    assert driver.control.phase is Phase.CRUISE
+    driver.control.state(200.0, driver.now)
+    assert (driver.control.phase, driver.control.rate) == (Phase.KNOWN, 200.0)
 
 
 def test_a_stated_rate_is_adopted_at_once_up_and_down() -> None:

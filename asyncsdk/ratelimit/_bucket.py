@@ -113,7 +113,7 @@ class TokenBucketLimiter(BucketViews):
     ) -> None:
         self._control: Controller
         if rate is None and adaptive:  # a rate to discover, on a quota that may be shared
-            self._control = SharedRateController(waiting=lambda: len(self._waiters))
+            self._control = SharedRateController(waiting=lambda: self.waiting)
         else:
             self._control = RateController(rate, adaptive=adaptive)
         self._burst = float(burst)

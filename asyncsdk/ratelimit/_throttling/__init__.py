@@ -54,7 +54,7 @@ from ._verdicts import (
     outage,
 )
 
-#: The rate rules a limiter applies: configured or fleet-wide, or discovered alone.
+#: The rate rules a `TokenBucketLimiter` applies: a configured rate's, or a discovered one's.
 Controller = RateController | SharedRateController
 
 __all__ = [

@@ -7,7 +7,8 @@ limiter at its limit can: it refuses most of a burst of requests sent at once, w
 sporadic 429s refuse one or two (``_bursts``). The rules:
 
 - **start**: the first request probes the round trip; the rate starts at the larger of
-  Bird's documented 50/s and one request per round trip, in cruise at once. The first
+  Bird's documented 50/s and one request per round trip (read as 1 ms at least), in
+  cruise at once. The first
   re-entry needs a 2 s quiet window. No correlated pause: a 429 holds back only the
   request that got it.
 - **regrowth** (Kelly's primal algorithm), per answer: a 429 takes 4/s off, an accepted
@@ -15,7 +16,8 @@ sporadic 429s refuse one or two (``_bursts``). The rules:
   errors (at most a half), so the rate settles where the share of 429s equals the
   ambient share; per second, 6/s more, never past twice the rate sent plus one. A
   burst's own answers do not move it.
-- **heavy cut**: a 429 with at least half of the last 20 answers refused cuts at once
+- **heavy cut**: a 429 with at least half of the last 20 answers since the rate last
+  changed (counted in whole tally buckets) refused cuts at once
   to the accepted rate (at least the accepted rate of the last half second).
 - **re-entry**: no excess of 429s over the ambient share (plus two standard errors)
   for 2 s (x 2 after each refused re-entry, up to 16 s) over at least 24 answers
@@ -24,10 +26,11 @@ sporadic 429s refuse one or two (``_bursts``). The rules:
   the start's with 7.5 points of 429s over the ambient share over at least 40 answers
   (at most every 2 s) begins a start test.
 - **early bursts**: in the first 3 s, a 429 asks for a burst (``_shared_start``).
-- **stated policy** (``RateLimit-Policy``): a ceiling; a rate above it drops to it. At
-  the stated rate a 429 takes its step off only while 429s are at least 20 % of the
-  last 50 answers (``_cuts.KNOWN_CUT_SHARE``, as for a configured rate): without that,
-  10 % of sporadic 429s took a stated 200/s down to 14/s in virtual time.
+- **stated policy** (``RateLimit-Policy``): a new stated rate is adopted at once, up or
+  down (a start test under way ends), and is the ceiling. At the stated rate a 429
+  takes its step off only while 429s are at least 20 % of the last 50 answers
+  (``_cuts.KNOWN_CUT_SHARE``, as for a configured rate): without that, 10 % of
+  sporadic 429s took a stated 200/s down to 14/s in virtual time.
 
 Where each rule's number came from: ``docs/throttling-research.md`` ("Burst tests" and
 the rounds before it); the rules read as a guide in ``docs/throttling.md``.
@@ -114,15 +117,17 @@ class SharedRateController(_StartTests):
         self._start_quiet = True
 
     def state(self, rate: float, now: float) -> None:
-        """The server stated its policy: ``rate`` requests per second is the ceiling."""
+        """The server stated a new policy: send at ``rate`` requests per second, and no more.
+
+        Adopted at once, up or down, in any phase; a start test under way ends.
+        """
         if rate == self.stated:
             return
         self.stated = self.ceiling = rate
-        if self.rate is None or self.phase in (Phase.STARTUP, Phase.KNOWN):
-            self.phase = Phase.KNOWN  # at the stated rate, up or down, at once
-            self._set(rate, now)
-        elif self.rate > rate:
-            self._set(rate, now)
+        self.phase = Phase.KNOWN
+        self._gated = self._confirming = self._probing = False
+        self._bursts.cancel()
+        self._set(rate, now)
 
     def paused(self, until: float) -> None:
         """The limiter pauses sending until ``until``: no regrowth meanwhile."""
@@ -136,8 +141,11 @@ class SharedRateController(_StartTests):
             self._tick(now)
 
     def want_burst(self, now: float) -> int:
-        """A request is granted with callers queued: how many more to grant with it."""
+        """A queued caller is granted: how many more to grant with it (0: none)."""
         if (self.rate or 0.0) < BURST_MIN_RATE:
+            return 0
+        if self._bursts.wanted and self._bursts.purpose == "early" and not self._early(now):
+            self._bursts.cancel()  # asked in the first seconds, no longer their test
             return 0
         extra = self._bursts.take(now, self._bursts.answers + self._inflight - 1)
         if extra:
@@ -149,9 +157,9 @@ class SharedRateController(_StartTests):
         self._bursts.sent(extra)
 
     def failure(self, now: float, *, server: bool = True) -> None:
-        """A granted request failed (``server``: a 5xx answer, not a connection error)."""
+        """A granted request failed: no response or a 5xx (``server``), or given up on."""
         self._inflight = max(0, self._inflight - 1)
-        self._burst_answer(now, False)
+        self._burst_answer(now, False, failed=True)
         if server:
             self.tally.failure(now)
         if self._skip > 0:
@@ -195,11 +203,6 @@ class SharedRateController(_StartTests):
         if now >= self._rollover:
             self._tick(now)
 
-    @property
-    def verifying(self) -> bool:
-        """Always ``False``: no cut is tentative under these rules."""
-        return False
-
     def __repr__(self) -> str:
         rate = "unlimited" if self.rate is None else f"{self.rate:.1f}/s"
         return (
@@ -209,17 +212,26 @@ class SharedRateController(_StartTests):
 
     # --- rules --------------------------------------------------------------------------
 
-    def _burst_answer(self, now: float, throttled: bool) -> bool:
+    def _burst_answer(self, now: float, throttled: bool, *, failed: bool = False) -> bool:
         """Count an answer against a burst; act on a burst's result. True: a burst's answer."""
-        in_burst, result = self._bursts.answer(throttled)
+        in_burst, result = self._bursts.answer(throttled, failed=failed)
         if result is not None:
-            self._burst_result(now, *result)
+            self._burst_result(now, result)
         return in_burst
+
+    def _early(self, now: float) -> bool:
+        """Early bursts may be asked: the first seconds, nothing learnt, no test ended."""
+        return (
+            self.phase is Phase.CRUISE
+            and self.ambient <= 0.0
+            and now - self._t0 <= EARLY_SECONDS
+            and self._exit_at == -math.inf
+        )
 
     def _regrow(self, now: float, throttled: bool) -> None:
         """One paced answer in cruise: heavy cut, early burst, Kelly's step (module doc)."""
         assert self.rate is not None
-        if throttled and self._skip == 0:
+        if throttled:
             _, ok, thr, _ = self.tally.counts(
                 now, 0.0, responses=HEAVY_ANSWERS, since=self._seg_start
             )
@@ -234,18 +246,21 @@ class SharedRateController(_StartTests):
             self._seen_429 = True
         if (
             self._seen_429
-            and self.ambient <= 0.0
-            and now - self._t0 <= EARLY_SECONDS
+            and self._early(now)
             and not self._bursts.open
             and not self._bursts.wanted
             and now - self._bursts.last >= EARLY_EVERY * self._early_back
-            and self._exit_at == -math.inf
         ):
             self._bursts.ask("early")
         if throttled and self.phase is Phase.KNOWN and not self._known_excess(now):
             return  # sporadic 429s never lower a rate the server stated
         a = self._ambient_bound()
-        new = self.rate - DECREASE if throttled else self.rate + DECREASE * a / (1 - a)
+        if throttled:
+            new = self.rate - DECREASE
+        else:  # never past twice what is sent (a caller slower than the rate)
+            new = self.rate + DECREASE * a / (1 - a)
+            if a > 0.0:
+                new = min(new, max(self.rate, 2 * self._sending(now) + 1))
         if self.ceiling is not None:
             new = min(new, self.ceiling)
         self.rate = max(MIN_RATE, new)
@@ -274,10 +289,8 @@ class SharedRateController(_StartTests):
             self._last_excess = now
             self._start_quiet = False
         quiet_for = now - self._last_excess
-        sending = self._sending(now)
-        new = self.rate + INCREASE * dt
-        if sending > 0 and new > 2 * sending + 1:
-            new = max(self.rate, 2 * sending + 1) if self.rate < 2 * sending + 1 else self.rate
+        # never past twice what is sent: a caller slower than the rate does not raise it
+        new = max(self.rate, min(self.rate + INCREASE * dt, 2 * self._sending(now) + 1))
         if self.ceiling is not None:
             new = min(new, self.ceiling)
         self.rate = new

@@ -16,13 +16,16 @@ segment), after the floor test, or after an early burst that found the server cl
 - a gate's burst was saturated (at least half refused; one with fewer than 80 % refused
   is confirmed by a second at the same rate first, as a run of 429s that does not
   depend on the rate refuses only one);
-- the callers, not the rate, hold the pace (a gate's burst found fewer than four
-  waiting): it stays, and learns the 429s it saw as ambient.
+- the callers, not the rate, hold the pace (fewer than four callers wait when a gate's
+  burst comes back, or its burst was void, or no queued caller took the gate's ask for
+  a whole segment): it stays, and learns the 429s it saw as ambient.
 
-It exits at the accepted rate, never above the rate of its last flat segment, and at its
-base when its first doubling did not hold (a *refused* re-entry: the next quiet window
-doubles, up to 16 s). Three flat segments with enough burst answers teach the ambient
-share; with nothing learnt, doubling stops at four times the base.
+It exits at the accepted rate, and at most at its base when its first doubling did not
+hold (a *refused* re-entry: the next quiet window doubles, up to 16 s); a test begun by
+the floor test or an early burst exits no higher than its last flat segment's rate.
+Three flat segments with enough burst answers teach the ambient share; with nothing
+learnt, a segment-judged test stops doubling at four times its base (a gated test
+doubles on each clear burst, up to the ceiling).
 
 *Early bursts* replace a start-up share test: in the first 3 s, with nothing learnt and
 no start test ended, a 429 since the last burst asks a burst of 6 (every 0.25 s at most,
@@ -39,11 +42,10 @@ import math
 from collections.abc import Callable
 from typing import Final
 
-from ._bursts import binomial_tail
+from ._bursts import BurstResult, binomial_tail
 from ._shared_state import (
     AMBIENT_BURST_ANSWERS,
     AMBIENT_FLATS,
-    FLOOR_WINDOW,
     MAX_QUIET,
     MIN_RATE,
     NO_AMBIENT_CAP,
@@ -67,13 +69,16 @@ GATE_CONFIRM_BELOW: Final = 0.8
 GATE_WAITING: Final = 4
 #: An early burst with at most this share refused is clear.
 EARLY_CLEAR: Final = 0.17
-#: An early burst this improbable at the early share stops early bursts.
+#: An early burst this improbable at the early share holds the next early burst ...
 EARLY_ALPHA: Final = 0.001
-#: ... and makes the next early burst wait this many times `EARLY_EVERY` (2 s).
+#: ... for this many times `EARLY_EVERY` (2 s).
 EARLY_BACKOFF: Final = 8.0
 #: Seconds between early bursts.
 EARLY_EVERY: Final = 0.25
-#: The early share a burst is judged against is at least this.
+#: Seconds of answers, since the start, an early burst's share is judged against.
+EARLY_WINDOW: Final = 3.0
+#: The share of 429s a burst is judged against (early, or a start test's flat share) is
+#: at least this.
 MIN_BASE_SHARE: Final = 0.03
 
 
@@ -132,12 +137,17 @@ class _StartTests(_SharedState):
         if ended:
             self._exit_startup(now, p)
             return
-        self._flat_n += n
-        self._flat_t += t
         if self._gated:  # the bursts decide the doublings
+            if self._bursts.wanted:  # a whole segment and no caller queued to take it
+                self._gate_free(now)
+                return
+            self._flat_n += n
+            self._flat_t += t
             self._seg_n = self._seg_t = self._seg_pn = self._seg_pt = 0
             self._seg_start = now
             return
+        self._flat_n += n
+        self._flat_t += t
         if t >= 1:
             self._bursts.ask("test")
         self._flats += 1
@@ -161,7 +171,8 @@ class _StartTests(_SharedState):
     def _exit_startup(self, now: float, p: float) -> None:
         """End a start test whose last segment had share ``p`` of 429s (module docstring)."""
         assert self.rate is not None
-        self._gated = False
+        self._gated = self._confirming = False
+        self._bursts.cancel()
         accepted = self.rate * (1 - p)
         target = accepted if self._flats > 1 else min(self._base, accepted)
         if self._probing:
@@ -189,17 +200,22 @@ class _StartTests(_SharedState):
                 a = min(a, pb + 2 * math.sqrt(max(pb * (1 - pb), 0.01) / self._bs_n))
             self.ambient = a
             self._amb_n = fn
-        self._gated = False
-        self._probing = False
+        self._gated = self._confirming = self._probing = False
+        self._bursts.cancel()
         self.phase = Phase.CRUISE
         self._enter_run(now)
 
-    def _burst_result(self, now: float, purpose: str, refused: int, n: int) -> None:
-        """A burst's answers are all in: ``refused`` of ``n`` were 429s (``n == 0``: void)."""
+    def _burst_result(self, now: float, result: BurstResult) -> None:
+        """A burst's answers are all in: act on its count of 429s (module docstring)."""
+        purpose, refused, n, failed = result
         gate = purpose == "gate" and self.phase is Phase.STARTUP and self._gated
         if n == 0:
             if gate:
                 self._gate_free(now)  # too few callers for a burst: they hold the pace
+            return
+        if failed:  # a failure in the burst: its count says nothing of the limiter
+            if gate:
+                self._bursts.ask("gate")
             return
         if gate:
             self._gate_result(now, refused, n)
@@ -239,7 +255,7 @@ class _StartTests(_SharedState):
 
     def _early_result(self, now: float, refused: int, n: int) -> None:
         """An early burst: begin a gated start test if clear; stop early bursts if saturated."""
-        _, ok, thr, _ = self.tally.counts(now, FLOOR_WINDOW, since=self._t0)
+        _, ok, thr, _ = self.tally.counts(now, EARLY_WINDOW, since=self._t0)
         base = max(thr / max(ok + thr, 1), MIN_BASE_SHARE)
         saturated = binomial_tail(n, refused, base) < EARLY_ALPHA
         if saturated:

@@ -4,7 +4,8 @@ The discovered rate is the rate a client with no configured rate finds for itsel
 quota it may share with processes it does not know of. Its rules, one module each,
 stacked so that each uses only the ones below it:
 
-- here: the state, how a rate changes, and the constants every rule names;
+- here: the state, how a rate changes, and the constants most rules name (the burst
+  rules' own are in ``_bursts``, ``_shared_start`` and ``_shared_rate``);
 - ``_bursts``: which answers are a burst's (the bookkeeping of a burst test);
 - ``_shared_start``: start tests (doubling while the share of 429s does not rise, or
   while bursts find the limiter unsaturated) and the results of bursts;

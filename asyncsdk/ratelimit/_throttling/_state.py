@@ -45,7 +45,7 @@ SENT_SECONDS: Final = 0.1
 
 
 class Phase(enum.Enum):
-    """Where a `RateController` is (see the ``_rate`` module docstring)."""
+    """Where a rate controller is (``_rate`` and ``_shared_rate`` module docstrings)."""
 
     FIXED = "fixed"
     PROBE = "probe"
